@@ -1,0 +1,389 @@
+//! Checks: name resolution in one namespace, the type rules of §4, and the
+//! lints of §3–§9 that need no template rendering. No I/O.
+//!
+//! Every check writes into one [`Problems`] sink and goes on: a later check
+//! skips only what an earlier error made meaningless (an unknown field has
+//! no type to compare).
+
+mod expr;
+mod flow;
+mod items;
+pub mod types;
+
+use std::collections::HashMap;
+
+use crate::diagnostics::{Code, Diagnostic, Problems, SourceMap, Span, suggest};
+use crate::syntax::ast::*;
+use types::{Field, Fields, Type};
+
+/// What a name in the shared namespace refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Event,
+    List,
+    Segment,
+    Persona,
+    Template,
+    Scenario,
+    Cadence,
+}
+
+impl Kind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Event => "an event",
+            Kind::List => "a list",
+            Kind::Segment => "a segment",
+            Kind::Persona => "a persona",
+            Kind::Template => "a template",
+            Kind::Scenario => "a scenario",
+            Kind::Cadence => "a cadence",
+        }
+    }
+}
+
+/// The declarations of a whole project, indexed for the checks.
+pub struct Project<'a> {
+    pub sources: &'a SourceMap,
+    pub workspace: Option<&'a Workspace>,
+    pub schema: Fields,
+    pub has_schema: bool,
+    pub events: HashMap<&'a str, Fields>,
+    pub names: HashMap<&'a str, (Kind, Span)>,
+    pub lists: Vec<&'a ListDecl>,
+    pub segments: Vec<&'a Segment>,
+    pub personas: Vec<&'a Persona>,
+    pub templates: HashMap<&'a str, &'a Template>,
+    pub template_order: Vec<&'a Template>,
+    pub scenarios: Vec<&'a Scenario>,
+    pub cadences: HashMap<&'a str, &'a Cadence>,
+    pub cadence_order: Vec<&'a Cadence>,
+    pub pressure: Option<&'a PressurePolicy>,
+}
+
+impl<'a> Project<'a> {
+    pub fn kind_of(&self, name: &str) -> Option<Kind> {
+        self.names.get(name).map(|&(k, _)| k)
+    }
+
+    pub fn names_of(&self, kind: Kind) -> impl Iterator<Item = &'a str> + '_ {
+        self.names
+            .iter()
+            .filter(move |(_, (k, _))| *k == kind)
+            .map(|(n, _)| *n)
+    }
+
+    /// Reports a name that should be of `want` kind, returns whether it is.
+    pub fn expect_kind(
+        &self,
+        ident: &Ident,
+        want: Kind,
+        unknown: Code,
+        problems: &mut Problems,
+    ) -> bool {
+        match self.kind_of(&ident.name) {
+            Some(k) if k == want => true,
+            Some(k) => {
+                problems.push(
+                    Diagnostic::new(
+                        Code::E0211,
+                        format!("`{}` is {}, not {}", ident.name, k.noun(), want.noun()),
+                    )
+                    .at(ident.span, format!("expected {}", want.noun()))
+                    .help_opt(suggest(
+                        &ident.name,
+                        self.names_of(want),
+                        || None,
+                    )),
+                );
+                false
+            }
+            None => {
+                let mut candidates: Vec<&str> = self.names_of(want).collect();
+                if want == Kind::Event {
+                    candidates.extend(types::BUILTIN_EVENTS);
+                }
+                candidates.sort_unstable();
+                let noun = want
+                    .noun()
+                    .trim_start_matches("a ")
+                    .trim_start_matches("an ");
+                problems.push(
+                    Diagnostic::new(unknown, format!("unknown {noun} `{}`", ident.name))
+                        .at(ident.span, format!("no {noun} has this name"))
+                        .help_opt(suggest(&ident.name, candidates.iter().copied(), || {
+                            Some(format!(
+                                "declare it with `{}` or check the spelling",
+                                declare_hint(want)
+                            ))
+                        })),
+                );
+                false
+            }
+        }
+    }
+
+    pub fn event_fields(&self, name: &str) -> Option<&Fields> {
+        self.events.get(name)
+    }
+}
+
+fn declare_hint(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Event => "event NAME { … }",
+        Kind::List => "list NAME",
+        Kind::Segment => "segment NAME = …",
+        Kind::Persona => "persona NAME { … }",
+        Kind::Template => "template NAME : CHANNEL { … }",
+        Kind::Scenario => "scenario NAME { … }",
+        Kind::Cadence => "cadence NAME { … }",
+    }
+}
+
+/// Checks a parsed project. `files` are the ASTs of every file in `sources`.
+pub fn check_project(sources: &SourceMap, files: &[File], problems: &mut Problems) {
+    let project = collect(sources, files, problems);
+    items::check_workspace(&project, problems);
+    items::check_lists(&project, problems);
+    expr::check_segments(&project, problems);
+    items::check_personas(&project, problems);
+    items::check_templates(&project, problems);
+    flow::check_scenarios(&project, problems);
+    flow::check_cadences(&project, problems);
+    items::check_pressure(&project, problems);
+    flow::check_pressure_paths(&project, problems);
+}
+
+/// Builds the namespace and the schema, reporting duplicates.
+fn collect<'a>(sources: &'a SourceMap, files: &'a [File], problems: &mut Problems) -> Project<'a> {
+    let mut p = Project {
+        sources,
+        workspace: None,
+        schema: Fields::default(),
+        has_schema: false,
+        events: HashMap::new(),
+        names: HashMap::new(),
+        lists: Vec::new(),
+        segments: Vec::new(),
+        personas: Vec::new(),
+        templates: HashMap::new(),
+        template_order: Vec::new(),
+        scenarios: Vec::new(),
+        cadences: HashMap::new(),
+        cadence_order: Vec::new(),
+        pressure: None,
+    };
+    for name in types::BUILTIN_EVENTS {
+        if let Some(f) = types::builtin_event(name) {
+            p.events.insert(name, f);
+        }
+    }
+    let mut singletons: HashMap<&str, Span> = HashMap::new();
+    let mut schemas = Vec::new();
+    for decl in files.iter().flat_map(|f| &f.decls) {
+        if let Some(name) = decl.kind.name() {
+            let kind = match &decl.kind {
+                DeclKind::Event(_) => Kind::Event,
+                DeclKind::List(_) => Kind::List,
+                DeclKind::Segment(_) => Kind::Segment,
+                DeclKind::Persona(_) => Kind::Persona,
+                DeclKind::Template(_) => Kind::Template,
+                DeclKind::Scenario(_) => Kind::Scenario,
+                DeclKind::Cadence(_) => Kind::Cadence,
+                _ => unreachable!("collect: named declaration"),
+            };
+            if kind == Kind::Event && types::BUILTIN_EVENTS.contains(&name.name.as_str()) {
+                problems.push(
+                    Diagnostic::new(Code::E0101, format!("`{}` is a built-in event", name.name))
+                        .at(name.span, "already declared by relance")
+                        .help("built-in message events are never declared; rename this event"),
+                );
+                continue;
+            }
+            if let Some(&(other_kind, other_span)) = p.names.get(name.name.as_str()) {
+                problems.push(
+                    Diagnostic::new(
+                        Code::E0101,
+                        format!("the name `{}` is declared twice", name.name),
+                    )
+                    .at(
+                        name.span,
+                        format!("{} named `{}` here", kind.noun(), name.name),
+                    )
+                    .also(
+                        other_span,
+                        format!(
+                            "{} with the same name first declared here",
+                            other_kind.noun()
+                        ),
+                    )
+                    .help("all declarations share one namespace; rename one of them"),
+                );
+                continue;
+            }
+            p.names.insert(name.name.as_str(), (kind, name.span));
+        }
+        match &decl.kind {
+            DeclKind::Workspace(w) => {
+                if once(&mut singletons, "workspace", w.keyword, problems) {
+                    p.workspace = Some(w);
+                }
+            }
+            DeclKind::Contact(s) => {
+                if once(&mut singletons, "contact", s.keyword, problems) {
+                    schemas.push(s);
+                }
+            }
+            DeclKind::Pressure(pp) => {
+                if once(&mut singletons, "pressure", pp.keyword, problems) {
+                    p.pressure = Some(pp);
+                }
+            }
+            DeclKind::Event(e) => {
+                let fields = resolve_fields(&e.fields, false, problems);
+                p.events.insert(e.name.name.as_str(), fields);
+            }
+            DeclKind::List(l) => p.lists.push(l),
+            DeclKind::Segment(s) => p.segments.push(s),
+            DeclKind::Persona(x) => p.personas.push(x),
+            DeclKind::Template(t) => {
+                p.templates.insert(t.name.name.as_str(), t);
+                p.template_order.push(t);
+            }
+            DeclKind::Scenario(s) => p.scenarios.push(s),
+            DeclKind::Cadence(c) => {
+                p.cadences.insert(c.name.name.as_str(), c);
+                p.cadence_order.push(c);
+            }
+        }
+    }
+    match schemas.first() {
+        Some(s) => {
+            p.schema = resolve_fields(&s.fields, true, problems);
+            p.has_schema = true;
+        }
+        None if !files.is_empty() => {
+            let first = files.iter().find(|f| !f.decls.is_empty()).or(files.first());
+            let span = first.map(|f| Span::new(f.file, 0, 0)).unwrap_or_default();
+            problems.push(
+                Diagnostic::new(Code::E0103, "the project has no contact schema")
+                    .at(span, "no `contact { … }` in any file")
+                    .help("declare the contact fields once, e.g. `contact { email: email, first_name: text? }`"),
+            );
+        }
+        None => {}
+    }
+    p
+}
+
+/// Records a declaration that may appear once; reports the second.
+fn once(
+    seen: &mut HashMap<&str, Span>,
+    what: &'static str,
+    span: Span,
+    problems: &mut Problems,
+) -> bool {
+    match seen.get(what) {
+        Some(&first) => {
+            problems.push(
+                Diagnostic::new(
+                    Code::E0102,
+                    format!("a project has at most one `{what}` declaration"),
+                )
+                .at(span, "second declaration")
+                .also(first, "first declared here")
+                .help(format!("merge the two `{what}` blocks into one")),
+            );
+            false
+        }
+        None => {
+            seen.insert(what, span);
+            true
+        }
+    }
+}
+
+/// Field declarations → typed fields, reporting unknown types, duplicate
+/// fields and reserved names.
+fn resolve_fields(decls: &[FieldDecl], contact: bool, problems: &mut Problems) -> Fields {
+    let mut fields = Fields::default();
+    for f in decls {
+        if contact && matches!(f.name.name.as_str(), "id" | "tags" | "lists") {
+            problems.push(
+                Diagnostic::new(Code::E0108, format!("`{}` is a built-in contact field", f.name.name))
+                    .at(f.name.span, "reserved name")
+                    .help("every contact already has `id: text`, `tags: set<text>` and its list memberships; choose another name"),
+            );
+            continue;
+        }
+        let ty = match &f.ty.node {
+            TypeExpr::Named(n) => match Type::from_name(n) {
+                Some(t) => t,
+                None => {
+                    let mut candidates: Vec<&str> = Type::NAMES.to_vec();
+                    candidates.push("set");
+                    candidates.push("enum");
+                    problems.push(
+                        Diagnostic::new(Code::E0109, format!("unknown type `{n}`"))
+                            .at(f.ty.span, "not a type")
+                            .help_opt(suggest(n, candidates, || {
+                                Some("the types are text, number, bool, date, timestamp, email, phone, device, timezone, enum(…) and set<text>".into())
+                            })),
+                    );
+                    continue;
+                }
+            },
+            TypeExpr::Set(elem) => {
+                if elem.name != "text" {
+                    problems.push(
+                        Diagnostic::new(
+                            Code::E0109,
+                            format!("`set<{}>` is not supported", elem.name),
+                        )
+                        .at(elem.span, "only `text` sets exist")
+                        .help("use `set<text>`"),
+                    );
+                    continue;
+                }
+                Type::SetText
+            }
+            TypeExpr::Enum(variants) => {
+                let mut names: Vec<String> = Vec::new();
+                for v in variants {
+                    if names.contains(&v.name) {
+                        problems.push(
+                            Diagnostic::new(
+                                Code::E0104,
+                                format!("enum variant `{}` is listed twice", v.name),
+                            )
+                            .at(v.span, "duplicate variant")
+                            .help("remove one of them"),
+                        );
+                    } else {
+                        names.push(v.name.clone());
+                    }
+                }
+                Type::Enum(names)
+            }
+        };
+        let field = Field {
+            name: f.name.name.clone(),
+            ty,
+            optional: f.optional,
+            span: Some(f.name.span),
+        };
+        if let Err(first) = fields.push(field) {
+            let mut d = Diagnostic::new(
+                Code::E0104,
+                format!("field `{}` is declared twice", f.name.name),
+            )
+            .at(f.name.span, "duplicate field")
+            .help("remove or rename one of them");
+            if let Some(s) = first.span {
+                d = d.also(s, "first declared here");
+            }
+            problems.push(d);
+        }
+    }
+    fields
+}

@@ -1,0 +1,153 @@
+//! The types of §3 and the schema model shared by every check.
+
+use std::collections::HashMap;
+
+use crate::diagnostics::Span;
+
+/// A field type of the contact schema or of an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Type {
+    Text,
+    Number,
+    Bool,
+    Date,
+    Timestamp,
+    Email,
+    Phone,
+    Device,
+    Timezone,
+    Enum(Vec<String>),
+    SetText,
+}
+
+impl Type {
+    pub const NAMES: &'static [&'static str] = &[
+        "text",
+        "number",
+        "bool",
+        "date",
+        "timestamp",
+        "email",
+        "phone",
+        "device",
+        "timezone",
+    ];
+
+    pub fn from_name(name: &str) -> Option<Type> {
+        Some(match name {
+            "text" => Type::Text,
+            "number" => Type::Number,
+            "bool" => Type::Bool,
+            "date" => Type::Date,
+            "timestamp" => Type::Timestamp,
+            "email" => Type::Email,
+            "phone" => Type::Phone,
+            "device" => Type::Device,
+            "timezone" => Type::Timezone,
+            _ => return None,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Type::Text => "text".into(),
+            Type::Number => "number".into(),
+            Type::Bool => "bool".into(),
+            Type::Date => "date".into(),
+            Type::Timestamp => "timestamp".into(),
+            Type::Email => "email".into(),
+            Type::Phone => "phone".into(),
+            Type::Device => "device".into(),
+            Type::Timezone => "timezone".into(),
+            Type::Enum(v) => format!("enum({})", v.join(", ")),
+            Type::SetText => "set<text>".into(),
+        }
+    }
+}
+
+/// A declared field of the contact schema or of an event.
+#[derive(Clone, Debug)]
+pub struct Field {
+    pub name: String,
+    pub ty: Type,
+    pub optional: bool,
+    pub span: Option<Span>,
+}
+
+/// An ordered set of fields with lookup by name.
+#[derive(Clone, Debug, Default)]
+pub struct Fields {
+    pub list: Vec<Field>,
+    index: HashMap<String, usize>,
+}
+
+impl Fields {
+    pub fn push(&mut self, field: Field) -> Result<(), &Field> {
+        if let Some(&i) = self.index.get(&field.name) {
+            return Err(&self.list[i]);
+        }
+        self.index.insert(field.name.clone(), self.list.len());
+        self.list.push(field);
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Field> {
+        self.index.get(name).map(|&i| &self.list[i])
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.list.iter().map(|f| f.name.as_str())
+    }
+}
+
+/// The channels of §6 and the address type each one needs.
+pub const CHANNELS: &[&str] = &["email", "sms", "push", "task", "webhook"];
+
+pub fn address_type(channel: &str) -> Option<Type> {
+    match channel {
+        "email" => Some(Type::Email),
+        "sms" => Some(Type::Phone),
+        "push" => Some(Type::Device),
+        _ => None,
+    }
+}
+
+/// Built-in message events of §3 with their fields.
+pub fn builtin_event(name: &str) -> Option<Fields> {
+    let fields: &[(&str, Type)] = match name {
+        "delivered" | "opened" | "replied" | "bounced" => {
+            &[("template", Type::Text), ("channel", Type::Text)]
+        }
+        "clicked" => &[
+            ("template", Type::Text),
+            ("channel", Type::Text),
+            ("link", Type::Text),
+        ],
+        "unsubscribed" => &[("channel", Type::Text), ("template", Type::Text)],
+        _ => return None,
+    };
+    let mut out = Fields::default();
+    for (n, t) in fields {
+        let _ = out.push(Field {
+            name: n.to_string(),
+            ty: t.clone(),
+            optional: true,
+            span: None,
+        });
+    }
+    Some(out)
+}
+
+pub const BUILTIN_EVENTS: &[&str] = &[
+    "delivered",
+    "opened",
+    "clicked",
+    "replied",
+    "bounced",
+    "unsubscribed",
+];
+
+/// Whether `name` is a zone of the bundled IANA database.
+pub fn is_time_zone(name: &str) -> bool {
+    jiff::tz::TimeZone::get(name).is_ok()
+}

@@ -1,0 +1,163 @@
+//! The registry of diagnostic codes: one place, assigned once, never reused.
+//! Each code has an explanation in `docs/errors/CODE.md`, printed by
+//! `relance explain CODE` and checked by `tests/explain.rs`.
+
+use std::fmt;
+
+use super::Severity;
+
+macro_rules! codes {
+    ($($code:ident $sev:ident $title:literal,)*) => {
+        /// A stable diagnostic code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code { $($code,)* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$code,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$code => stringify!($code),)* }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$code => Severity::$sev,)* }
+            }
+
+            /// A one-line summary of the problem.
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$code => $title,)* }
+            }
+
+            /// The long explanation, with a wrong and a right example.
+            pub fn explanation(self) -> &'static str {
+                match self {
+                    $(Code::$code => include_str!(concat!("../../docs/errors/", stringify!($code), ".md")),)*
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Code> {
+                let s = s.trim().to_ascii_uppercase();
+                Code::ALL.iter().copied().find(|c| c.as_str() == s)
+            }
+        }
+    };
+}
+
+codes! {
+    // Input and syntax.
+    E0001 Error "syntax error",
+    E0002 Error "file is not valid UTF-8",
+    E0003 Error "file is too large",
+    E0004 Error "nesting is too deep",
+    E0005 Error "file is too complex to parse",
+    E0006 Error "file contains a NUL byte",
+    E0007 Error "project has no campaign files",
+    E0008 Error "invalid escape in a string",
+    E0009 Error "invalid literal",
+    E0010 Error "unterminated block comment",
+    E0011 Error "keyword used as a name",
+    // Declarations.
+    E0101 Error "name declared twice",
+    E0102 Error "declaration allowed only once",
+    E0103 Error "missing contact schema",
+    E0104 Error "duplicate entry",
+    E0105 Error "setting given twice",
+    E0106 Error "unknown attribute",
+    E0107 Error "missing required attribute",
+    E0108 Error "reserved field name",
+    E0109 Error "unknown type",
+    E0110 Error "unknown channel",
+    E0111 Error "unknown time zone",
+    E0112 Error "invalid value for a setting",
+    // Names.
+    E0201 Error "unknown field",
+    E0202 Error "unknown template",
+    E0203 Error "unknown list",
+    E0204 Error "unknown link",
+    E0205 Error "unknown event",
+    E0206 Error "unknown cadence",
+    E0207 Error "unknown segment",
+    E0208 Error "unknown name",
+    E0209 Error "unknown enum variant",
+    E0210 Error "unknown event field",
+    E0211 Error "name refers to the wrong kind of declaration",
+    // Types.
+    E0301 Error "type mismatch",
+    E0302 Error "values of this type have no order",
+    E0303 Error "invalid `contains`",
+    E0304 Error "set compared without `contains`",
+    E0305 Error "optional bool used as a condition",
+    E0306 Error "field is not a condition",
+    E0307 Error "segment cycle",
+    E0308 Error "aggregate over a field that is not a number",
+    E0309 Error "`since` bound is not a time",
+    E0310 Error "invalid aggregate",
+    // Personas.
+    E0401 Error "persona value has the wrong type",
+    E0402 Error "persona misses a required field",
+    // Templates.
+    E0501 Error "no address field for the channel",
+    E0502 Error "link URL must be https or mailto",
+    E0503 Error "`kind` on an operational channel",
+    E0504 Error "line break in a header",
+    E0505 Error "marketing email without a postal address",
+    // Scenarios.
+    E0601 Error "split shares do not sum to 100%",
+    E0602 Error "engagement with a template not sent before",
+    W0601 Warning "unreachable branch arm",
+    W0602 Warning "trigger can never fire for the audience",
+    W0603 Warning "recurring trigger fires only once",
+    // Cadences.
+    E0701 Error "cadence without touches",
+    W0701 Warning "cadence never started",
+    // Pressure.
+    E0801 Error "invalid cap",
+    E0802 Error "empty quiet hours",
+    W0801 Warning "a path alone exceeds a pressure cap",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An explanation split into its parts, for `relance explain` and for the
+/// test that compiles every example.
+pub struct Explanation {
+    pub text: &'static str,
+}
+
+impl Explanation {
+    pub fn of(code: Code) -> Explanation {
+        Explanation {
+            text: code.explanation(),
+        }
+    }
+
+    /// The fenced `camp` code blocks under a heading (`## Wrong`, `## Right`).
+    pub fn examples(&self, heading: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut in_section = false;
+        let mut block: Option<String> = None;
+        for line in self.text.lines() {
+            if let Some(h) = line.strip_prefix("## ") {
+                in_section = h.trim().eq_ignore_ascii_case(heading);
+                continue;
+            }
+            if !in_section {
+                continue;
+            }
+            match (&mut block, line.trim_start()) {
+                (None, l) if l.starts_with("```camp") => block = Some(String::new()),
+                (Some(_), l) if l.starts_with("```") => out.extend(block.take()),
+                (Some(b), _) => {
+                    b.push_str(line);
+                    b.push('\n');
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}

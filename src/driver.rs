@@ -1,0 +1,84 @@
+//! The front end as one call: parse every file (in parallel) and check the
+//! project. No I/O: the caller loads the files into a [`SourceMap`].
+
+use std::thread;
+
+use crate::check;
+use crate::diagnostics::{Diagnostic, Problems, SourceMap};
+use crate::syntax::{self, ast};
+
+/// The result of checking a project: the ASTs and every diagnostic, sorted.
+pub struct Checked {
+    pub files: Vec<ast::File>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn errors(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity() == crate::diagnostics::Severity::Error)
+            .count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+/// Parses and checks all files of `sources`. `extra` holds problems found
+/// while loading (unreadable files) so that they are reported in order.
+pub fn check_sources(sources: &SourceMap, extra: Problems, threads: usize) -> Checked {
+    let (files, mut problems) = parse_all(sources, threads);
+    problems.extend(extra);
+    check::check_project(sources, &files, &mut problems);
+    Checked {
+        files,
+        diagnostics: problems.into_sorted(sources),
+    }
+}
+
+/// Parses every file, spreading them over `threads` workers; the output is
+/// in file order whatever the scheduling.
+pub fn parse_all(sources: &SourceMap, threads: usize) -> (Vec<ast::File>, Problems) {
+    let all: Vec<_> = sources.files().collect();
+    let threads = threads.clamp(1, 64).min(all.len().max(1));
+    let parse_one = |(id, file): &(crate::diagnostics::FileId, &crate::diagnostics::SourceFile)| {
+        let mut p = Problems::new();
+        let ast = syntax::parse_file(*id, &file.text, &mut p);
+        (ast, p)
+    };
+    let results: Vec<(ast::File, Problems)> = if threads <= 1 {
+        all.iter().map(parse_one).collect()
+    } else {
+        // Interleaved chunks balance files of uneven size.
+        let mut out: Vec<Option<(ast::File, Problems)>> = (0..all.len()).map(|_| None).collect();
+        thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let all = &all;
+                    s.spawn(move || {
+                        (t..all.len())
+                            .step_by(threads)
+                            .map(|i| (i, parse_one(&all[i])))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                // A panicking worker is a bug; re-raise it rather than lose files.
+                for (i, r) in h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)) {
+                    out[i] = Some(r);
+                }
+            }
+        });
+        out.into_iter().flatten().collect()
+    };
+    let mut problems = Problems::new();
+    let mut files = Vec::with_capacity(results.len());
+    for (ast, p) in results {
+        files.push(ast);
+        problems.extend(p);
+    }
+    (files, problems)
+}

@@ -1,0 +1,8 @@
+#![doc = include_str!("../ARCHITECTURE.md")]
+#![deny(unsafe_code)]
+
+pub mod check;
+pub mod cli;
+pub mod diagnostics;
+pub mod driver;
+pub mod syntax;

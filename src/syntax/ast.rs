@@ -1,0 +1,560 @@
+//! The typed syntax tree of one `.camp` file. Every node carries its span;
+//! doc comments show the syntax each node stands for.
+
+use crate::diagnostics::{FileId, Span, Spanned};
+
+/// A name as written, with its place: `marie`, `welcome`, `country`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A length of time in seconds: `30m`, `2h`, `3d`, `2w`, `1d12h`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(pub i64);
+
+impl Duration {
+    pub fn seconds(self) -> i64 {
+        self.0
+    }
+}
+
+/// A time of day in minutes after midnight: `09:00`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Clock(pub u16);
+
+/// One parsed file.
+#[derive(Clone, Debug)]
+pub struct File {
+    pub file: FileId,
+    pub decls: Vec<Decl>,
+}
+
+/// A top-level declaration with its `///` documentation.
+#[derive(Clone, Debug)]
+pub struct Decl {
+    pub kind: DeclKind,
+    pub span: Span,
+    pub doc: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum DeclKind {
+    Workspace(Workspace),
+    Contact(Schema),
+    Event(EventDecl),
+    List(ListDecl),
+    Segment(Segment),
+    Persona(Persona),
+    Template(Template),
+    Scenario(Scenario),
+    Cadence(Cadence),
+    Pressure(PressurePolicy),
+}
+
+impl DeclKind {
+    /// What users call this kind of declaration.
+    pub fn noun(&self) -> &'static str {
+        match self {
+            DeclKind::Workspace(_) => "workspace",
+            DeclKind::Contact(_) => "contact schema",
+            DeclKind::Event(_) => "event",
+            DeclKind::List(_) => "list",
+            DeclKind::Segment(_) => "segment",
+            DeclKind::Persona(p) if p.negative => "negative persona",
+            DeclKind::Persona(_) => "persona",
+            DeclKind::Template(_) => "template",
+            DeclKind::Scenario(_) => "scenario",
+            DeclKind::Cadence(_) => "cadence",
+            DeclKind::Pressure(_) => "pressure policy",
+        }
+    }
+
+    /// The declared name, for declarations that have one.
+    pub fn name(&self) -> Option<&Ident> {
+        match self {
+            DeclKind::Event(d) => Some(&d.name),
+            DeclKind::List(d) => Some(&d.name),
+            DeclKind::Segment(d) => Some(&d.name),
+            DeclKind::Persona(d) => Some(&d.name),
+            DeclKind::Template(d) => Some(&d.name),
+            DeclKind::Scenario(d) => Some(&d.name),
+            DeclKind::Cadence(d) => Some(&d.name),
+            DeclKind::Workspace(_) | DeclKind::Contact(_) | DeclKind::Pressure(_) => None,
+        }
+    }
+}
+
+/// `name = "…"` or `html = file("…")` or `kind = marketing`.
+#[derive(Clone, Debug)]
+pub struct Attr {
+    pub name: Ident,
+    pub value: Spanned<AttrValue>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttrValue {
+    /// `"…"`, escapes already decoded.
+    Str(String),
+    /// `file("templates/welcome.html.hbs")`: the path and its span.
+    File(Spanned<String>),
+    /// A bare word such as `marketing`.
+    Word(String),
+}
+
+/// `workspace { name = "…", timezone = "…", from = "…", address = "…" }`
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    pub keyword: Span,
+    pub attrs: Vec<Attr>,
+}
+
+/// `contact { email: email, phone: phone? }`
+#[derive(Clone, Debug)]
+pub struct Schema {
+    pub keyword: Span,
+    pub fields: Vec<FieldDecl>,
+}
+
+/// `country: text`, `plan: enum(free, pro)`, `tz: timezone?`
+#[derive(Clone, Debug)]
+pub struct FieldDecl {
+    pub name: Ident,
+    pub ty: Spanned<TypeExpr>,
+    pub optional: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TypeExpr {
+    /// `text`, `number`, … (checked against the known types later).
+    Named(String),
+    /// `enum(free, pro, team)`
+    Enum(Vec<Ident>),
+    /// `set<text>`: the element type as written.
+    Set(Ident),
+}
+
+/// `event purchase { amount: number, sku: text }`
+#[derive(Clone, Debug)]
+pub struct EventDecl {
+    pub name: Ident,
+    pub fields: Vec<FieldDecl>,
+}
+
+/// `list customers { on join { leave prospects, tag "customer" } }`
+#[derive(Clone, Debug)]
+pub struct ListDecl {
+    pub name: Ident,
+    /// The steps of every `on join` block, in order (`join`, `leave`, `tag`, `untag`).
+    pub on_join: Vec<Step>,
+}
+
+/// `segment french = country in ["FR", "BE"]`
+#[derive(Clone, Debug)]
+pub struct Segment {
+    pub name: Ident,
+    pub expr: Expr,
+}
+
+/// `persona marie { … }` / `negative persona tire_kicker { … }`
+#[derive(Clone, Debug)]
+pub struct Persona {
+    pub name: Ident,
+    pub negative: bool,
+    pub values: Vec<FieldValue>,
+    pub events: Vec<PersonaEvent>,
+    pub expects: Vec<Expr>,
+}
+
+/// `country = "FR"`, `interests = ["gps"]`, `signup_at = 40d ago`
+#[derive(Clone, Debug)]
+pub struct FieldValue {
+    pub name: Ident,
+    pub value: Value,
+}
+
+#[derive(Clone, Debug)]
+pub enum Value {
+    Term(Term),
+    List(Spanned<Vec<Term>>),
+}
+
+impl Value {
+    pub fn span(&self) -> Span {
+        match self {
+            Value::Term(t) => t.span,
+            Value::List(l) => l.span,
+        }
+    }
+}
+
+/// `event purchase { amount = 600, sku = "gps" } at 20d ago`
+#[derive(Clone, Debug)]
+pub struct PersonaEvent {
+    pub name: Ident,
+    pub values: Vec<FieldValue>,
+    pub at: Term,
+    pub span: Span,
+}
+
+/// `template welcome : email { subject = "…", link gps = "https://…" }`
+#[derive(Clone, Debug)]
+pub struct Template {
+    pub name: Ident,
+    pub channel: Ident,
+    pub attrs: Vec<Attr>,
+    pub links: Vec<Link>,
+}
+
+/// `link gps = "https://acme.example/gps"`
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub name: Ident,
+    pub url: Spanned<String>,
+}
+
+/// `scenario nav_offer { audience …, trigger …, send welcome, … }`.
+/// Settings are kept as lists so that the checker can point at duplicates.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: Ident,
+    pub audience: Vec<Expr>,
+    pub triggers: Vec<Spanned<Trigger>>,
+    pub reentry: Vec<Spanned<Reentry>>,
+    pub exit_when: Vec<Expr>,
+    pub goals: Vec<Goal>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Trigger {
+    /// `joined prospects`
+    Joined(Ident),
+    /// `event purchase where amount > 100`
+    Event {
+        event: Ident,
+        filter: Option<Box<Expr>>,
+    },
+    /// `entered big_spender`
+    Entered(Ident),
+    /// `every monday 09:00` (`day` for every day)
+    Every {
+        day: Spanned<Weekday>,
+        time: Spanned<Clock>,
+    },
+    /// `once at 2026-12-01T09:00:00Z` (unix seconds)
+    Once(Spanned<i64>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Weekday {
+    Day,
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reentry {
+    Never,
+    Always,
+    After(Duration),
+}
+
+/// `goal purchase within 14d`
+#[derive(Clone, Debug)]
+pub struct Goal {
+    pub event: Ident,
+    pub within: Spanned<Duration>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub kind: StepKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum StepKind {
+    /// `send welcome`
+    Send(Ident),
+    /// `wait 2d`
+    Wait(Spanned<Duration>),
+    /// `wait until opened(welcome) for 3d`
+    WaitUntil {
+        cond: Box<Expr>,
+        timeout: Spanned<Duration>,
+    },
+    /// `branch { when … { … } else { … } }`
+    Branch(Vec<Arm>),
+    /// `split { 50% { … } 50% { … } }`
+    Split(Vec<SplitArm>),
+    /// `join customers`
+    Join(Ident),
+    /// `leave prospects`
+    Leave(Ident),
+    /// `tag "vip"`
+    Tag(Spanned<String>),
+    /// `untag "vip"`
+    Untag(Spanned<String>),
+    /// `start sales_followup`
+    Start(Ident),
+    /// `exit`
+    Exit,
+}
+
+/// `when EXPR { … }`, or `else { … }` when `cond` is `None`.
+#[derive(Clone, Debug)]
+pub struct Arm {
+    pub cond: Option<Expr>,
+    pub steps: Vec<Step>,
+    /// The `when` or `else` keyword.
+    pub keyword: Span,
+    pub span: Span,
+}
+
+/// `50% { … }`
+#[derive(Clone, Debug)]
+pub struct SplitArm {
+    pub share: Spanned<f64>,
+    pub steps: Vec<Step>,
+    pub span: Span,
+}
+
+/// `cadence sales_followup { stop when …, spacing = 3d, touch … }`
+#[derive(Clone, Debug)]
+pub struct Cadence {
+    pub name: Ident,
+    pub stop: Vec<Expr>,
+    pub spacing: Vec<Spanned<Duration>>,
+    pub touches: Vec<Touch>,
+}
+
+/// `touch nudge after 2d`
+#[derive(Clone, Debug)]
+pub struct Touch {
+    pub template: Ident,
+    pub after: Option<Spanned<Duration>>,
+    pub span: Span,
+}
+
+/// `pressure { email max 3 per 7d, gap 12h, quiet 21:00 to 08:00, … }`
+#[derive(Clone, Debug)]
+pub struct PressurePolicy {
+    pub keyword: Span,
+    pub caps: Vec<Cap>,
+    pub gaps: Vec<Spanned<Duration>>,
+    pub quiet: Vec<Quiet>,
+    pub on_excess: Vec<Spanned<Excess>>,
+    pub under: Vec<UnderBelow>,
+}
+
+/// `email max 3 per 7d` (`all` for every channel together)
+#[derive(Clone, Debug)]
+pub struct Cap {
+    pub scope: Ident,
+    pub max: Spanned<u32>,
+    pub per: Spanned<Duration>,
+    pub span: Span,
+}
+
+/// `quiet 21:00 to 08:00`
+#[derive(Clone, Debug)]
+pub struct Quiet {
+    pub start: Spanned<Clock>,
+    pub end: Spanned<Clock>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Excess {
+    Defer,
+    Drop,
+}
+
+/// `under below 1 per 14d`
+#[derive(Clone, Debug)]
+pub struct UnderBelow {
+    pub count: Spanned<u32>,
+    pub per: Spanned<Duration>,
+    pub span: Span,
+}
+
+/// A predicate over one contact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// `a or b or c`
+    Or(Vec<Expr>),
+    /// `a and b`
+    And(Vec<Expr>),
+    /// `not a`
+    Not(Box<Expr>),
+    /// `country == "FR"`
+    Compare {
+        lhs: Term,
+        op: Spanned<CmpOp>,
+        rhs: Term,
+    },
+    /// `country in ["FR", "BE"]`, `plan not in [free]`
+    In {
+        term: Term,
+        list: Spanned<Vec<Term>>,
+        negated: bool,
+    },
+    /// `interests contains "gps"`
+    Contains { haystack: Term, needle: Term },
+    /// `phone is set`, `phone is not set`
+    IsSet { term: Term, negated: bool },
+    /// A segment, a list (membership) or a bool field: `customers`
+    Name(Ident),
+    /// `true`, `false`
+    Bool(bool),
+    /// `opened(welcome since 7d ago)`, `clicked(welcome.gps)`, `replied(any)`
+    Engagement {
+        kind: Spanned<EngagementKind>,
+        target: EngagementTarget,
+        since: Option<Term>,
+    },
+    /// `count(purchase where amount > 10 since 30d ago) >= 2`
+    Aggregate {
+        agg: Aggregate,
+        op: Spanned<CmpOp>,
+        rhs: Term,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+
+    pub fn is_ordering(self) -> bool {
+        !matches!(self, CmpOp::Eq | CmpOp::Ne)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EngagementKind {
+    Opened,
+    Clicked,
+    Delivered,
+    Replied,
+    Bounced,
+}
+
+impl EngagementKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngagementKind::Opened => "opened",
+            EngagementKind::Clicked => "clicked",
+            EngagementKind::Delivered => "delivered",
+            EngagementKind::Replied => "replied",
+            EngagementKind::Bounced => "bounced",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EngagementTarget {
+    /// `any`
+    Any(Span),
+    /// `welcome` or `welcome.gps`
+    Template {
+        template: Ident,
+        link: Option<Ident>,
+    },
+}
+
+/// `sum(purchase.amount where sku == "gps" since 90d ago)`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    pub func: Spanned<AggregateFn>,
+    pub event: Ident,
+    pub field: Option<Ident>,
+    pub filter: Option<Box<Expr>>,
+    pub since: Option<Term>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AggregateFn {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+impl AggregateFn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggregateFn::Count => "count",
+            AggregateFn::Sum => "sum",
+            AggregateFn::Min => "min",
+            AggregateFn::Max => "max",
+            AggregateFn::Avg => "avg",
+        }
+    }
+}
+
+/// A value inside an expression or a persona.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Term {
+    pub kind: TermKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TermKind {
+    /// `now`
+    Now,
+    /// `14d ago`
+    Ago(Duration),
+    /// `2026-01-15T09:00:00Z` as unix seconds.
+    Timestamp(i64),
+    /// `2026-01-15`
+    Date(jiff::civil::Date),
+    /// `09:00`
+    Clock(Clock),
+    /// `3d`
+    Duration(Duration),
+    /// `50%`
+    Percent(f64),
+    /// `12.50`
+    Number(f64),
+    /// `"FR"`, escapes decoded.
+    Str(String),
+    /// `true`
+    Bool(bool),
+    /// A field, an enum variant or a list name, resolved by the checker.
+    Name(String),
+}

@@ -1,0 +1,627 @@
+//! pest errors → diagnostics in a marketing engineer's words.
+//!
+//! pest reports the rules (and, with error detail on, the literal tokens)
+//! it expected at the furthest position it reached. Each is described in
+//! words; the word before the error gives context ("after `wait`").
+//! Error detail costs time on every parse, so it is switched on only to
+//! re-parse a file that already failed, under a lock so that the global
+//! switch never changes what another thread's failing parse reports.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use pest::Parser;
+use pest::error::{Error, ErrorVariant, InputLocation};
+use pest::set_error_detail;
+
+use super::{CampParser, Rule};
+use crate::diagnostics::{Code, Diagnostic, FileId, Span};
+
+static DETAIL: Mutex<()> = Mutex::new(());
+
+pub fn describe(file: FileId, text: &str, first: Error<Rule>) -> Diagnostic {
+    if let ErrorVariant::CustomError { message } = &first.variant {
+        return limit_reached(file, text, &first, &message.clone());
+    }
+    let detailed = {
+        let _guard = DETAIL.lock().unwrap_or_else(|e| e.into_inner());
+        set_error_detail(true);
+        let result = CampParser::parse(Rule::file, text);
+        set_error_detail(false);
+        result.err()
+    };
+    let err = detailed.unwrap_or(first);
+    let classic_pos = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    }
+    .min(text.len());
+    let positives: &[Rule] = match &err.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives,
+        ErrorVariant::CustomError { .. } => &[],
+    };
+
+    // A keyword where a name was expected: say so plainly.
+    if positives.contains(&Rule::name)
+        && let Found::Word(w) = found_at(text, classic_pos)
+        && is_keyword(&w)
+    {
+        let span = Span::new(file, classic_pos, classic_pos + w.len());
+        return Diagnostic::new(
+            Code::E0011,
+            format!("`{w}` is a keyword and cannot be used as a name"),
+        )
+        .at(span, "keyword used as a name")
+        .help(format!("choose another name, such as `{w}_1` or `my_{w}`"));
+    }
+
+    // Prefer the detailed attempts: they reach the true furthest position
+    // and know the punctuation pest expected there.
+    let mut expected: BTreeSet<(u8, String)> = BTreeSet::new();
+    let mut pos = classic_pos;
+    if let Some(attempts) = err.parse_attempts() {
+        let mut wants_punctuation = false;
+        for stack in attempts.call_stacks() {
+            match rule_named(&format!("{:?}", stack.deepest)) {
+                Some(r) if PUNCTUATED.contains(&r) => wants_punctuation = true,
+                Some(r) => expected.extend(describe_rule(r)),
+                None => wants_punctuation = true,
+            }
+        }
+        if wants_punctuation {
+            for token in attempts.expected_tokens() {
+                // pest does not export its token type; its Display is the token.
+                expected.extend(describe_token(&token.to_string()));
+            }
+        }
+        if !expected.is_empty() {
+            pos = attempts.max_position.min(text.len());
+        }
+    }
+    if expected.is_empty() || pos == classic_pos {
+        expected.extend(collapse(positives).into_iter().filter_map(describe_rule));
+    }
+    // A new line only matters where items are separated.
+    if !expected.iter().any(|(_, d)| d == "`,`") {
+        expected.retain(|(_, d)| d != "a new line");
+    }
+    if expected.iter().any(|(_, d)| {
+        d.starts_with("a step")
+            || d.starts_with("a declaration")
+            || d.starts_with("a scenario setting")
+    }) {
+        expected.retain(|(g, _)| *g != 2);
+    }
+    while !text.is_char_boundary(pos) {
+        pos -= 1;
+    }
+    // Point at the next token, not at the blanks before it, and at the
+    // start of a word that went wrong in its middle (`3days`).
+    pos += text[pos..].len() - text[pos..].trim_start_matches([' ', '\t']).len();
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    if text[pos..].starts_with(is_word) {
+        pos = text[..pos].trim_end_matches(is_word).len();
+    }
+
+    let found = found_at(text, pos);
+    let (found_desc, found_len) = match &found {
+        Found::End => ("the end of the file".to_string(), 0),
+        Found::LineEnd => ("the end of the line".to_string(), 0),
+        Found::Word(w) => (format!("`{w}`"), w.len()),
+        Found::Char(c) => (format!("`{c}`"), c.len_utf8()),
+    };
+    let span = Span::new(file, pos, pos + found_len);
+
+    let alternatives: Vec<String> = expected.into_iter().map(|(_, d)| d).collect();
+    let wanted = match alternatives.len() {
+        0 => "something else".to_string(),
+        1 => alternatives[0].clone(),
+        n => format!(
+            "{} or {}",
+            alternatives[..n - 1].join(", "),
+            alternatives[n - 1]
+        ),
+    };
+    let context = previous_word(text, pos)
+        .map(|w| format!(" after `{w}`"))
+        .unwrap_or_default();
+    let mut d = Diagnostic::new(
+        Code::E0001,
+        format!("expected {wanted}{context}, found {found_desc}"),
+    )
+    .at(span, format!("expected {}", short(&alternatives)));
+    if let Some(h) = hint(&found, &alternatives) {
+        d = d.help(h);
+    }
+    d
+}
+
+fn limit_reached(file: FileId, text: &str, err: &Error<Rule>, message: &str) -> Diagnostic {
+    let pos = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    }
+    .min(text.len());
+    let mut start = pos;
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    Diagnostic::new(
+        Code::E0005,
+        format!("this file is too complex to parse ({message})"),
+    )
+    .at(Span::new(file, start, start), "the parser gave up here")
+    .help("split long expressions into named segments and long files into several files")
+}
+
+const NAME: &str = "a name";
+
+/// pest does not export `ParseAttempt`; its Debug form is `Rule(name)` or
+/// `Token`.
+fn rule_named(debug: &str) -> Option<Rule> {
+    let name = debug.strip_prefix("Rule(")?.strip_suffix(')')?;
+    Rule::all_rules()
+        .iter()
+        .copied()
+        .find(|r| format!("{r:?}") == name)
+}
+
+/// Rules that contain punctuation of their own: when one of them is the
+/// deepest failure, the missing piece is its punctuation, not the rule.
+const PUNCTUATED: &[Rule] = &[
+    Rule::file,
+    Rule::workspace_decl,
+    Rule::contact_decl,
+    Rule::event_decl,
+    Rule::list_decl,
+    Rule::segment_decl,
+    Rule::persona_decl,
+    Rule::template_decl,
+    Rule::scenario_decl,
+    Rule::cadence_decl,
+    Rule::pressure_decl,
+    Rule::attr,
+    Rule::file_ref,
+    Rule::field_block,
+    Rule::field_decl,
+    Rule::enum_type,
+    Rule::set_type,
+    Rule::list_block,
+    Rule::on_join,
+    Rule::list_lit,
+    Rule::paren,
+    Rule::engagement,
+    Rule::template_ref,
+    Rule::aggregate,
+    Rule::event_ref,
+    Rule::persona_value,
+    Rule::event_values,
+    Rule::event_value,
+    Rule::link_decl,
+    Rule::step_block,
+    Rule::branch_step,
+    Rule::split_step,
+    Rule::spacing,
+    Rule::string,
+];
+
+/// Many keywords that all start one kind of item read better as that item.
+fn collapse(positives: &[Rule]) -> Vec<Rule> {
+    const STEP: &[Rule] = &[
+        Rule::kw_send,
+        Rule::kw_wait,
+        Rule::kw_branch,
+        Rule::kw_split,
+        Rule::kw_join,
+        Rule::kw_leave,
+        Rule::kw_tag,
+        Rule::kw_untag,
+        Rule::kw_start,
+        Rule::kw_exit,
+    ];
+    const SETTING: &[Rule] = &[
+        Rule::kw_audience,
+        Rule::kw_trigger,
+        Rule::kw_reentry,
+        Rule::kw_goal,
+    ];
+    const DECL: &[Rule] = &[
+        Rule::kw_workspace,
+        Rule::kw_contact,
+        Rule::kw_event,
+        Rule::kw_list,
+        Rule::kw_segment,
+        Rule::kw_template,
+        Rule::kw_scenario,
+        Rule::kw_cadence,
+        Rule::kw_pressure,
+        Rule::persona_decl,
+    ];
+    let mut out = Vec::new();
+    for (group, stands_for) in [
+        (STEP, Rule::send_step),
+        (SETTING, Rule::audience),
+        (DECL, Rule::scenario_decl),
+    ] {
+        if group.iter().filter(|r| positives.contains(r)).count() >= 3 {
+            out.push(stands_for);
+        }
+    }
+    for r in positives {
+        let grouped = [STEP, SETTING, DECL].iter().any(|g| {
+            g.contains(r)
+                && out
+                    .iter()
+                    .any(|o| describe_rule(*o) == describe_rule(group_rule(g)))
+        });
+        if !grouped {
+            out.push(*r);
+        }
+    }
+    out
+}
+
+fn group_rule(group: &[Rule]) -> Rule {
+    match group.first() {
+        Some(Rule::kw_send) => Rule::send_step,
+        Some(Rule::kw_audience) => Rule::audience,
+        _ => Rule::scenario_decl,
+    }
+}
+
+/// (sort group, words). Groups keep the most useful alternatives first.
+fn describe_rule(rule: Rule) -> Option<(u8, String)> {
+    let s = |g: u8, t: &str| Some((g, t.to_string()));
+    match rule {
+        Rule::name => s(1, NAME),
+        Rule::word => s(1, "a word like `marketing`"),
+        Rule::type_name => s(
+            1,
+            "a type (`text`, `number`, `bool`, `date`, `timestamp`, `email`, `phone`, `device`, `timezone`, `enum(…)`, `set<text>`)",
+        ),
+        Rule::channel => s(1, "a channel (`email`, `sms`, `push`, `task`, `webhook`)"),
+        Rule::weekday => s(1, "a weekday like `monday`, or `day`"),
+        Rule::reentry_word => s(1, "`never`, `always` or `after`"),
+        Rule::excess_action => s(1, "`defer` or `drop`"),
+        Rule::cap_scope => s(
+            1,
+            "a pressure setting (`email max 3 per 7d`, `gap 12h`, `quiet 21:00 to 08:00`, `on excess defer`, `under below 1 per 14d`)",
+        ),
+        Rule::duration => s(1, "a duration like `3d`"),
+        Rule::timestamp => s(1, "a timestamp like `2026-01-15T09:00:00Z`"),
+        Rule::date => s(1, "a date like `2026-01-15`"),
+        Rule::clock => s(1, "a time of day like `09:00`"),
+        Rule::percent => s(1, "a share like `50%`"),
+        Rule::number => s(1, "a number"),
+        Rule::integer => s(1, "a whole number"),
+        Rule::string => s(1, "a string in double quotes"),
+        Rule::string_end => s(0, "a closing `\"` (strings end on the line they start)"),
+        Rule::term | Rule::ago | Rule::boolean | Rule::builtin_field => {
+            s(1, "a value (a field, a literal, `now` or `14d ago`)")
+        }
+        Rule::list_lit => s(1, "a list like `[\"FR\", \"BE\"]`"),
+        Rule::expr
+        | Rule::and_expr
+        | Rule::not_expr
+        | Rule::paren
+        | Rule::term_test
+        | Rule::name_ref
+        | Rule::aggregate_cmp
+        | Rule::engagement
+        | Rule::aggregate => s(1, "a condition"),
+        Rule::engagement_kind => s(
+            2,
+            "`opened(…)`, `clicked(…)`, `delivered(…)`, `replied(…)` or `bounced(…)`",
+        ),
+        Rule::aggregate_fn => s(2, "`count(…)`, `sum(…)`, `min(…)`, `max(…)` or `avg(…)`"),
+        Rule::template_ref => s(1, "a template name or `any`"),
+        Rule::event_ref => s(1, "an event name"),
+        Rule::cmp_op | Rule::cmp_tail => s(2, "a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`)"),
+        Rule::in_tail => s(3, "`in [...]`"),
+        Rule::contains_tail => s(3, "`contains`"),
+        Rule::is_set_tail => s(3, "`is set`"),
+        Rule::workspace_decl
+        | Rule::contact_decl
+        | Rule::event_decl
+        | Rule::list_decl
+        | Rule::segment_decl
+        | Rule::persona_decl
+        | Rule::template_decl
+        | Rule::scenario_decl
+        | Rule::cadence_decl
+        | Rule::pressure_decl => s(
+            1,
+            "a declaration (`workspace`, `contact`, `event`, `list`, `segment`, `persona`, `template`, `scenario`, `cadence` or `pressure`)",
+        ),
+        Rule::attr => s(1, "an attribute like `subject = \"…\"`"),
+        Rule::attr_value => s(1, "a string, `file(\"…\")` or a word"),
+        Rule::file_ref => s(1, "`file(\"path\")`"),
+        Rule::link_decl => s(1, "`link NAME = \"https://…\"`"),
+        Rule::field_block => s(1, "`{` and a list of fields"),
+        Rule::field_decl => s(1, "a field like `country: text`"),
+        Rule::type_expr | Rule::enum_type | Rule::set_type => s(1, "a type"),
+        Rule::optional => s(4, "`?`"),
+        Rule::list_block => s(4, "`{ on join { … } }`"),
+        Rule::on_join => s(1, "`on join { … }`"),
+        Rule::persona_value | Rule::event_value => s(1, "a value like `country = \"FR\"`"),
+        Rule::persona_event => s(1, "`event NAME { … } at TIME`"),
+        Rule::persona_expect => s(1, "`expect CONDITION`"),
+        Rule::event_values => s(3, "`{ field = value, … }`"),
+        Rule::audience | Rule::trigger | Rule::reentry | Rule::exit_when | Rule::goal => s(
+            1,
+            "a scenario setting (`audience`, `trigger`, `reentry`, `exit when`, `goal`)",
+        ),
+        Rule::trigger_joined
+        | Rule::trigger_event
+        | Rule::trigger_entered
+        | Rule::trigger_every
+        | Rule::trigger_once => s(
+            1,
+            "a trigger (`joined LIST`, `event EVENT`, `entered SEGMENT`, `every monday 09:00`, `once at TIMESTAMP`)",
+        ),
+        Rule::send_step
+        | Rule::wait_until_step
+        | Rule::wait_step
+        | Rule::branch_step
+        | Rule::split_step
+        | Rule::join_step
+        | Rule::leave_step
+        | Rule::tag_step
+        | Rule::untag_step
+        | Rule::start_step
+        | Rule::exit_step => s(
+            1,
+            "a step (`send`, `wait`, `branch`, `split`, `join`, `leave`, `tag`, `untag`, `start`, `exit`)",
+        ),
+        Rule::step_block => s(1, "`{` and a list of steps"),
+        Rule::when_arm | Rule::else_arm => s(1, "`when CONDITION { … }` or `else { … }`"),
+        Rule::split_arm => s(1, "a share and its steps, like `50% { … }`"),
+        Rule::stop_when | Rule::spacing | Rule::touch => s(
+            1,
+            "a cadence item (`touch TEMPLATE`, `spacing = 3d`, `stop when …`)",
+        ),
+        Rule::cap | Rule::gap | Rule::quiet | Rule::on_excess | Rule::under_below => s(
+            1,
+            "a pressure setting (`email max 3 per 7d`, `gap 12h`, `quiet 21:00 to 08:00`, `on excess defer`, `under below 1 per 14d`)",
+        ),
+        Rule::EOI => s(5, "the end of the file"),
+        Rule::kw_workspace => s(2, "`workspace`"),
+        Rule::kw_contact => s(2, "`contact`"),
+        Rule::kw_event => s(2, "`event`"),
+        Rule::kw_list => s(2, "`list`"),
+        Rule::kw_segment => s(2, "`segment`"),
+        Rule::kw_persona => s(2, "`persona`"),
+        Rule::kw_negative => s(2, "`negative`"),
+        Rule::kw_template => s(2, "`template`"),
+        Rule::kw_scenario => s(2, "`scenario`"),
+        Rule::kw_cadence => s(2, "`cadence`"),
+        Rule::kw_pressure => s(2, "`pressure`"),
+        Rule::kw_and => s(3, "`and`"),
+        Rule::kw_or => s(3, "`or`"),
+        Rule::kw_not => s(2, "`not`"),
+        Rule::kw_in => s(3, "`in`"),
+        Rule::kw_contains => s(3, "`contains`"),
+        Rule::kw_is => s(3, "`is`"),
+        Rule::kw_set => s(2, "`set`"),
+        Rule::kw_ago => s(2, "`ago`"),
+        Rule::kw_now => s(2, "`now`"),
+        Rule::kw_any => s(2, "`any`"),
+        Rule::kw_where => s(3, "`where`"),
+        Rule::kw_since => s(3, "`since`"),
+        Rule::kw_within => s(2, "`within`"),
+        Rule::kw_send => s(2, "`send`"),
+        Rule::kw_wait => s(2, "`wait`"),
+        Rule::kw_until => s(2, "`until`"),
+        Rule::kw_for => s(2, "`for`"),
+        Rule::kw_branch => s(2, "`branch`"),
+        Rule::kw_when => s(2, "`when`"),
+        Rule::kw_else => s(2, "`else`"),
+        Rule::kw_split => s(2, "`split`"),
+        Rule::kw_join => s(2, "`join`"),
+        Rule::kw_leave => s(2, "`leave`"),
+        Rule::kw_tag => s(2, "`tag`"),
+        Rule::kw_untag => s(2, "`untag`"),
+        Rule::kw_start => s(2, "`start`"),
+        Rule::kw_exit => s(2, "`exit`"),
+        Rule::kw_audience => s(2, "`audience`"),
+        Rule::kw_trigger => s(2, "`trigger`"),
+        Rule::kw_reentry => s(2, "`reentry`"),
+        Rule::kw_goal => s(2, "`goal`"),
+        Rule::kw_joined => s(2, "`joined`"),
+        Rule::kw_entered => s(2, "`entered`"),
+        Rule::kw_every => s(2, "`every`"),
+        Rule::kw_once => s(2, "`once`"),
+        Rule::kw_at => s(2, "`at`"),
+        Rule::kw_expect => s(2, "`expect`"),
+        Rule::kw_touch => s(2, "`touch`"),
+        Rule::kw_after => s(3, "`after`"),
+        Rule::kw_stop => s(2, "`stop`"),
+        Rule::kw_spacing => s(2, "`spacing`"),
+        Rule::kw_link => s(2, "`link`"),
+        Rule::kw_file => s(2, "`file`"),
+        Rule::kw_max => s(2, "`max`"),
+        Rule::kw_per => s(2, "`per`"),
+        Rule::kw_gap => s(2, "`gap`"),
+        Rule::kw_quiet => s(2, "`quiet`"),
+        Rule::kw_to => s(2, "`to`"),
+        Rule::kw_on => s(2, "`on`"),
+        Rule::kw_under => s(2, "`under`"),
+        Rule::kw_below => s(2, "`below`"),
+        Rule::kw_excess => s(2, "`excess`"),
+        Rule::file | Rule::keyword | Rule::string_raw => None,
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+fn describe_token(token: &str) -> Option<(u8, String)> {
+    match token {
+        "{" | "}" | "(" | ")" | "[" | "]" | "=" | ":" | "," | "." | "<" | ">" | "?" | "%" => {
+            Some((2, format!("`{token}`")))
+        }
+        "\r\n" | "\n" | "\r" => Some((4, "a new line".to_string())),
+        _ => None,
+    }
+}
+
+enum Found {
+    End,
+    LineEnd,
+    Word(String),
+    Char(char),
+}
+
+fn found_at(text: &str, pos: usize) -> Found {
+    let rest = &text[pos..];
+    let Some(c) = rest.chars().next() else {
+        return Found::End;
+    };
+    if c == '\n' || c == '\r' {
+        return Found::LineEnd;
+    }
+    if c.is_alphanumeric() || c == '_' {
+        let w: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == ':' || *c == '.')
+            .collect();
+        // Keep punctuation only inside literals like dates and times.
+        let w = if w.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            w
+        } else {
+            w.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        };
+        return Found::Word(w);
+    }
+    Found::Char(c)
+}
+
+/// The word just before `pos` on the same line, for "after `wait`".
+fn previous_word(text: &str, pos: usize) -> Option<&str> {
+    let before = &text[..pos];
+    let line = &before[before.rfind('\n').map(|i| i + 1).unwrap_or(0)..];
+    let line = line.trim_end();
+    let start = line
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let w = &line[start..];
+    if w.is_empty() {
+        // A symbol such as `=`, `==` or `{`.
+        let start = line
+            .rfind(|c: char| !"=!<>{(:,".contains(c))
+            .map(|i| i + line[i..].chars().next().map_or(1, char::len_utf8))
+            .unwrap_or(0);
+        let sym = &line[start..];
+        return if sym.is_empty() || sym.len() > 2 {
+            None
+        } else {
+            Some(sym)
+        };
+    }
+    Some(w)
+}
+
+fn short(alternatives: &[String]) -> String {
+    match alternatives.first() {
+        Some(first) if alternatives.len() == 1 => first.clone(),
+        Some(first) => format!("{first} or …"),
+        None => "something else".to_string(),
+    }
+}
+
+fn hint(found: &Found, alternatives: &[String]) -> Option<String> {
+    let wants = |s: &str| alternatives.iter().any(|a| a.contains(s));
+    match found {
+        Found::Word(w) if w.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && wants(NAME) => Some(format!(
+            "names are lowercase letters, digits and `_`: write `{}`",
+            w.to_lowercase()
+        )),
+        Found::Word(w) if (wants("a step") || wants("a declaration") || wants("a scenario setting") || wants("a cadence item") || wants("a pressure setting"))
+            && crate::diagnostics::did_you_mean(w, KEYWORDS.iter().copied()).is_some() =>
+        {
+            crate::diagnostics::did_you_mean(w, KEYWORDS.iter().copied()).map(|k| format!("did you mean `{k}`?"))
+        }
+        Found::Word(_) if wants("a new line") || wants("`,`") => {
+            Some("put each item on its own line, or separate items with `,`".into())
+        }
+        Found::LineEnd if wants("a condition") => Some(
+            "write the condition on the same line; a long condition may break after `and`, `or` or `(`".into(),
+        ),
+        Found::Char('\'') => Some("strings use double quotes: \"…\"".into()),
+        _ if wants("a duration") => Some("durations are a number and a unit: `30m`, `2h`, `3d`, `2w`, or a sum like `1d12h`".into()),
+        _ => None,
+    }
+}
+
+const KEYWORDS: &[&str] = &[
+    "workspace",
+    "contact",
+    "event",
+    "list",
+    "segment",
+    "persona",
+    "negative",
+    "template",
+    "scenario",
+    "cadence",
+    "pressure",
+    "and",
+    "or",
+    "not",
+    "in",
+    "contains",
+    "is",
+    "set",
+    "ago",
+    "now",
+    "any",
+    "true",
+    "false",
+    "where",
+    "since",
+    "within",
+    "send",
+    "wait",
+    "until",
+    "for",
+    "branch",
+    "when",
+    "else",
+    "split",
+    "join",
+    "leave",
+    "tag",
+    "untag",
+    "start",
+    "exit",
+    "audience",
+    "trigger",
+    "reentry",
+    "goal",
+    "joined",
+    "entered",
+    "every",
+    "once",
+    "at",
+    "expect",
+    "touch",
+    "after",
+    "stop",
+    "spacing",
+    "link",
+    "file",
+    "max",
+    "per",
+    "gap",
+    "quiet",
+    "to",
+    "on",
+    "under",
+    "below",
+];
+
+pub fn is_keyword(word: &str) -> bool {
+    KEYWORDS.contains(&word)
+}

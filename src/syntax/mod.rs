@@ -1,0 +1,133 @@
+//! Syntax: source text → [`ast::File`]. No I/O.
+//!
+//! Before pest sees a file, [`guard`] enforces the size and nesting limits
+//! and finds NUL bytes and unterminated comments; pest runs under a call
+//! limit; parse failures become diagnostics in words ([`errors`]); the pest
+//! tree is lowered to the typed AST ([`lower`]), which also validates
+//! literals (dates, escapes, durations).
+
+pub mod ast;
+mod errors;
+mod guard;
+mod lower;
+
+use std::num::NonZeroUsize;
+use std::sync::Once;
+
+use pest::Parser;
+
+use crate::diagnostics::{FileId, Problems};
+
+pub use guard::{MAX_DEPTH, MAX_FILE_BYTES};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/relance.pest"]
+pub(crate) struct CampParser;
+
+/// Upper bound on pest rule calls per file: generous for any real file
+/// (a 4 MiB file needs far fewer), small enough to stop pathological
+/// backtracking in well under a second.
+const CALL_LIMIT: usize = 50_000_000;
+
+fn init_pest() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| pest::set_call_limit(NonZeroUsize::new(CALL_LIMIT)));
+}
+
+/// Parses one file. Problems go into `problems`; the returned AST holds
+/// every declaration that could be read (an empty file on a syntax error).
+pub fn parse_file(file: FileId, text: &str, problems: &mut Problems) -> ast::File {
+    init_pest();
+    let empty = ast::File {
+        file,
+        decls: Vec::new(),
+    };
+    if !guard::check(file, text, problems) {
+        return empty;
+    }
+    match CampParser::parse(Rule::file, text) {
+        Ok(mut pairs) => match pairs.next() {
+            Some(root) => lower::lower_file(file, text, root, problems),
+            None => empty,
+        },
+        Err(err) => {
+            problems.push(errors::describe(file, text, err));
+            empty
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Code;
+
+    fn parse(src: &str) -> (ast::File, Vec<Code>) {
+        let mut problems = Problems::new();
+        let f = parse_file(FileId(0), src, &mut problems);
+        (f, problems.iter().map(|d| d.code).collect())
+    }
+
+    #[test]
+    fn parses_every_declaration_kind() {
+        let src = r#"
+workspace { name = "Acme", timezone = "Europe/Paris" }
+contact {
+  email: email
+  plan: enum(free, pro)
+  interests: set<text>
+  phone: phone?
+}
+event purchase { amount: number, sku: text }
+list prospects
+list customers { on join { leave prospects, tag "customer" } }
+segment big = sum(purchase.amount since 90d ago) > 500 and not customers
+/// Marie.
+persona marie {
+  email = "m@example.com"
+  plan = pro
+  event purchase { amount = 600, sku = "gps" } at 20d ago
+  expect big
+}
+template welcome : email { subject = "Hi", html = file("w.hbs"), link gps = "https://a.example/gps" }
+scenario s {
+  trigger joined prospects
+  send welcome
+  wait 2d
+  branch {
+    when not opened(welcome) { send welcome, wait 3d }
+    else { exit }
+  }
+  split { 50% { tag "a" } 50% { untag "a" } }
+  start c
+}
+cadence c { spacing = 3d
+  touch welcome after 2d }
+pressure { email max 3 per 7d, gap 12h, quiet 21:00 to 08:00, on excess defer, under below 1 per 14d }
+"#;
+        let (f, codes) = parse(src);
+        assert_eq!(codes, vec![]);
+        assert_eq!(f.decls.len(), 12);
+        assert_eq!(f.decls[6].doc.as_deref(), Some("Marie."));
+    }
+
+    #[test]
+    fn syntax_error_is_a_diagnostic() {
+        let (_, codes) = parse("scenario s {\n  wait\n}\n");
+        assert_eq!(codes, vec![Code::E0001]);
+    }
+
+    #[test]
+    fn keyword_as_name_has_its_own_code() {
+        let (_, codes) = parse("segment exit = true\n");
+        assert_eq!(codes, vec![Code::E0011]);
+    }
+
+    #[test]
+    fn items_on_one_line_need_a_comma() {
+        let (_, codes) = parse("scenario s { send a wait 2d }\n");
+        assert_eq!(codes, vec![Code::E0001]);
+        let (_, codes) = parse("scenario s { send a, wait 2d }\n");
+        assert_eq!(codes, vec![]);
+    }
+}
