@@ -98,7 +98,7 @@ scenario s {
     when not opened(welcome) { send welcome, wait 3d }
     else { exit }
   }
-  split { 50% { tag "a" } 50% { untag "a" } }
+  split { 50% { tag "a" }, 50% { untag "a" } }
   start c
 }
 cadence c { spacing = 3d
