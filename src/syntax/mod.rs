@@ -107,7 +107,7 @@ pressure { email max 3 per 7d, gap 12h, quiet 21:00 to 08:00, on excess defer, u
 "#;
         let (f, codes) = parse(src);
         assert_eq!(codes, vec![]);
-        assert_eq!(f.decls.len(), 12);
+        assert_eq!(f.decls.len(), 11);
         assert_eq!(f.decls[6].doc.as_deref(), Some("Marie."));
     }
 
