@@ -45,6 +45,14 @@ pub fn parse_all(sources: &SourceMap, threads: usize) -> (Vec<ast::File>, Proble
     let threads = threads.clamp(1, 64).min(all.len().max(1));
     let parse_one = |(id, file): &(crate::diagnostics::FileId, &crate::diagnostics::SourceFile)| {
         let mut p = Problems::new();
+        if !file.readable {
+            let ast = ast::File {
+                file: *id,
+                unreadable: true,
+                ..ast::File::default()
+            };
+            return (ast, p);
+        }
         let ast = syntax::parse_file(*id, &file.text, &mut p);
         (ast, p)
     };

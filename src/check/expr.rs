@@ -96,6 +96,9 @@ fn field_candidates<'p>(p: &'p Project, scope: &Scope<'p>) -> Vec<&'p str> {
 }
 
 fn unknown_field(p: &Project, name: &str, span: Span, scope: &Scope, problems: &mut Problems) {
+    if p.schema_incomplete() {
+        return;
+    }
     let candidates = field_candidates(p, scope);
     let in_event = scope.event.is_some();
     let (code, what) = if in_event && p.schema.get(name).is_none() {
@@ -309,11 +312,21 @@ fn check_since(p: &Project, t: &Term, scope: &Scope, problems: &mut Problems) {
         other => problems.push(
             Diagnostic::new(
                 Code::E0309,
-                format!("`since` needs a point in time, not {}", other.describe()),
+                format!(
+                    "`since` needs a point in time, not {}",
+                    with_article(&other.describe())
+                ),
             )
             .at(t.span, "not a time")
             .help("write a timestamp, a date, `now` or `30d ago`"),
         ),
+    }
+}
+
+fn with_article(s: &str) -> String {
+    match s.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {s}"),
+        _ => format!("a {s}"),
     }
 }
 
@@ -434,6 +447,7 @@ fn check_bare_name(p: &Project, ident: &Ident, scope: &Scope, problems: &mut Pro
             .at(ident.span, "not a bool")
             .help(format!("compare it with a value, like `{name} == …`, or test `{name} is set`")),
         ),
+        None if p.maybe_declared(name) || p.schema_incomplete() => {}
         None => {
             let mut candidates: Vec<&str> = p.names_of(Kind::Segment).chain(p.names_of(Kind::List)).collect();
             candidates.extend(p.schema.list.iter().filter(|f| f.ty == Type::Bool).map(|f| f.name.as_str()));

@@ -32,7 +32,12 @@ fn check_scenario(p: &Project, s: &Scenario, problems: &mut Problems) {
                     .at(*span, "given again here")
                     .also(spans[0], "first given here")
                     .help(format!(
-                        "a scenario has one {what}; combine conditions with `and` / `or`"
+                        "a scenario has one {what}{}",
+                        if what == "`trigger`" {
+                            "; split the scenario in two to start it in two ways"
+                        } else {
+                            "; combine conditions with `and` / `or`"
+                        }
                     )),
             );
         }
@@ -97,8 +102,8 @@ fn check_trigger(p: &Project, s: &Scenario, t: &Spanned<Trigger>, problems: &mut
             }
         }
         Trigger::Every { .. } => {
-            let always = s.reentry.first().is_some_and(|r| r.node == Reentry::Always);
-            if !always {
+            let never = s.reentry.first().is_none_or(|r| r.node == Reentry::Never);
+            if never {
                 let mut d = Diagnostic::new(
                     Code::W0603,
                     format!(
@@ -107,14 +112,14 @@ fn check_trigger(p: &Project, s: &Scenario, t: &Spanned<Trigger>, problems: &mut
                     ),
                 )
                 .at(t.span, "recurring trigger")
-                .help("add `reentry always` so contacts enter at every occurrence");
+                .help("add `reentry always` (or `reentry after 7d`) so contacts enter again at later occurrences");
                 if let Some(r) = s.reentry.first() {
                     d = d.also(r.span, "reentry set here");
                 }
                 problems.push(d);
             }
         }
-        Trigger::Once(_) => {}
+        Trigger::Once(_) | Trigger::Invalid => {}
     }
 }
 
@@ -134,10 +139,18 @@ fn never_fires(
     let mut conjuncts = Vec::new();
     flatten_and(audience, &mut conjuncts);
     for c in conjuncts {
-        if let ExprKind::Not(inner) = &c.kind
-            && let ExprKind::Name(n) = &inner.kind
-            && n.name == name.name
-        {
+        let ExprKind::Not(inner) = &c.kind else {
+            continue;
+        };
+        // `not L` and `not (L or …)` both exclude L.
+        let excluded = match &inner.kind {
+            ExprKind::Name(n) => n.name == name.name,
+            ExprKind::Or(xs) => xs
+                .iter()
+                .any(|x| matches!(&x.kind, ExprKind::Name(n) if n.name == name.name)),
+            _ => false,
+        };
+        if excluded {
             let _ = p;
             problems.push(
                 Diagnostic::new(
@@ -260,7 +273,8 @@ fn check_steps(
             }
             StepKind::Split(arms) => {
                 let total: f64 = arms.iter().map(|a| a.share.node).sum();
-                if (total - 100.0).abs() > 1e-9 {
+                // A NaN share was already reported as an invalid literal.
+                if !total.is_nan() && (total - 100.0).abs() > 1e-9 {
                     let mut d = Diagnostic::new(
                         Code::E0601,
                         format!(
@@ -301,6 +315,13 @@ pub fn check_cadences(p: &Project, problems: &mut Problems) {
         let mut sent = BTreeSet::new();
         starts(p, &s.steps, &mut sent, &mut before_start, &mut started);
     }
+    // A misspelt `start` is already an unknown-cadence error: do not also
+    // call the cadence it meant unused.
+    let misspelt: Vec<&str> = started
+        .iter()
+        .copied()
+        .filter(|n| !p.cadences.contains_key(n))
+        .collect();
     for c in &p.cadence_order {
         let run = format!("cadence `{}`", c.name.name);
         for (what, spans) in [
@@ -346,7 +367,14 @@ pub fn check_cadences(p: &Project, problems: &mut Problems) {
                 problems,
             );
         }
-        if !started.contains(c.name.name.as_str()) {
+        let meant = misspelt
+            .iter()
+            .any(|m| crate::diagnostics::did_you_mean(m, [c.name.name.as_str()]).is_some());
+        if !started.contains(c.name.name.as_str())
+            && !meant
+            && !p.incomplete
+            && !p.broken_keywords.contains("scenario")
+        {
             problems.push(
                 Diagnostic::new(Code::W0701, format!("{run} is never started"))
                     .at(c.name.span, "unused cadence")

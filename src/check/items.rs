@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::expr::{Scope, check_expr};
-use super::types::{CHANNELS, Type, address_type, is_time_zone};
+use super::types::{CHANNELS, Fields, Type, address_type, is_time_zone};
 use super::{Kind, Project};
 use crate::diagnostics::{Code, Diagnostic, Problems, Span, suggest};
 use crate::syntax::ast::*;
@@ -122,7 +122,7 @@ pub fn check_personas(p: &Project, problems: &mut Problems) {
                 "id" => check_value(p, "id", &Type::Text, &v.value, problems),
                 _ => match p.schema.get(name) {
                     Some(f) => check_value(p, name, &f.ty, &v.value, problems),
-                    None if p.has_schema => problems.push(
+                    None if p.has_schema && !p.schema_incomplete() => problems.push(
                         Diagnostic::new(Code::E0201, format!("unknown field `{name}`"))
                             .at(v.name.span, "no contact field has this name")
                             .help_opt(suggest(name, p.schema.names().chain(["lists", "tags", "id"]), || {
@@ -133,13 +133,8 @@ pub fn check_personas(p: &Project, problems: &mut Problems) {
                 },
             }
         }
-        let missing: Vec<&str> = p
-            .schema
-            .list
-            .iter()
-            .filter(|f| !f.optional && !seen.contains_key(f.name.as_str()))
-            .map(|f| f.name.as_str())
-            .collect();
+        let written: Vec<&FieldValue> = persona.values.iter().collect();
+        let missing = missing_required(&p.schema, &seen, &written);
         if !missing.is_empty() {
             problems.push(
                 Diagnostic::new(
@@ -153,8 +148,8 @@ pub fn check_personas(p: &Project, problems: &mut Problems) {
                 )
                 .at(persona.name.span, "missing required fields")
                 .help(format!(
-                    "set {}, or make the field optional with `?` in the contact schema",
-                    quoted(&missing)
+                    "set {} in the persona, or mark the field{} optional with `?` in the contact schema",
+                    and_list(&missing), plural(missing.len())
                 )),
             );
         }
@@ -169,6 +164,36 @@ pub fn check_personas(p: &Project, problems: &mut Problems) {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+fn and_list(names: &[&str]) -> String {
+    let q: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match q.len() {
+        0 => String::new(),
+        1 => q[0].clone(),
+        n => format!("{} and {}", q[..n - 1].join(", "), q[n - 1]),
+    }
+}
+
+/// Required fields not set, leaving out those an unknown (misspelt) name
+/// already points at.
+fn missing_required<'f>(
+    fields: &'f Fields,
+    set: &HashMap<&str, Span>,
+    written: &[&FieldValue],
+) -> Vec<&'f str> {
+    fields
+        .list
+        .iter()
+        .filter(|f| !f.optional && !set.contains_key(f.name.as_str()))
+        .filter(|f| {
+            !written.iter().any(|v| {
+                fields.get(&v.name.name).is_none()
+                    && crate::diagnostics::did_you_mean(&v.name.name, [f.name.as_str()]).is_some()
+            })
+        })
+        .map(|f| f.name.as_str())
+        .collect()
 }
 
 fn quoted(names: &[&str]) -> String {
@@ -253,12 +278,8 @@ fn check_persona_event(p: &Project, ev: &PersonaEvent, problems: &mut Problems) 
             ),
         }
     }
-    let missing: Vec<&str> = fields
-        .list
-        .iter()
-        .filter(|f| !f.optional && !seen.contains_key(f.name.as_str()))
-        .map(|f| f.name.as_str())
-        .collect();
+    let written: Vec<&FieldValue> = ev.values.iter().collect();
+    let missing = missing_required(fields, &seen, &written);
     if !missing.is_empty() {
         problems.push(
             Diagnostic::new(
@@ -455,8 +476,9 @@ fn channel_attributes(channel: &str) -> (&'static [&'static str], &'static [&'st
         ),
         "sms" => (&["body"], &["kind", "body"]),
         "push" => (&["title", "body"], &["kind", "title", "body"]),
-        "task" => (&["body"], &["body"]),
-        "webhook" => (&["url", "body"], &["url", "body"]),
+        // `kind` is accepted here only to be reported as E0503.
+        "task" => (&["body"], &["kind", "body"]),
+        "webhook" => (&["url", "body"], &["kind", "url", "body"]),
         _ => (&[], &[]),
     }
 }
@@ -476,23 +498,32 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
             continue;
         }
         let (required, allowed) = channel_attributes(channel);
-        let owner = format!("a `{channel}` template");
+        let owner = format!(
+            "{} `{channel}` template",
+            if channel == "email" { "an" } else { "a" }
+        );
         let attrs = attributes(&t.attrs, allowed, &owner, problems);
         for r in required {
-            if !attrs.contains_key(r) {
+            // `subjet = …` is already an unknown-attribute error that suggests `subject`.
+            let misspelt = t.attrs.iter().any(|a| {
+                !allowed.contains(&a.name.name.as_str())
+                    && crate::diagnostics::did_you_mean(&a.name.name, [*r]).is_some()
+            });
+            if !attrs.contains_key(r) && !misspelt {
                 problems.push(
                     Diagnostic::new(
                         Code::E0107,
                         format!("template `{}` has no `{r}`", t.name.name),
                     )
                     .at(t.name.span, format!("missing `{r}`"))
-                    .help(format!("{owner} needs {}", quoted(required))),
+                    .help(format!("{owner} needs {}", and_list(required))),
                 );
             }
         }
         let mut marketing = matches!(channel, "email" | "sms" | "push");
         for (name, a) in &attrs {
             match *name {
+                "kind" if matches!(channel, "task" | "webhook") => {}
                 "kind" => match &a.value.node {
                     AttrValue::Word(w) if w == "marketing" => {}
                     AttrValue::Word(w) if w == "transactional" => marketing = false,
@@ -585,6 +616,7 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
         }
         if let Some(want) = address_type(channel)
             && p.has_schema
+            && !p.schema_incomplete()
             && !p.schema.list.iter().any(|f| f.ty == want)
         {
             problems.push(
@@ -600,11 +632,16 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
             first_marketing_email = Some(t);
         }
     }
-    let has_address = p
-        .workspace
-        .is_some_and(|w| w.attrs.iter().any(|a| a.name.name == "address"));
+    let has_address = p.workspace.is_some_and(|w| {
+        w.attrs.iter().any(|a| {
+            a.name.name == "address"
+                && matches!(&a.value.node, AttrValue::Str(s) if !s.trim().is_empty())
+        })
+    });
     if let Some(t) = first_marketing_email
         && !has_address
+        && !p.broken_keywords.contains("workspace")
+        && !p.incomplete
     {
         let mut d = Diagnostic::new(
             Code::E0505,

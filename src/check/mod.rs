@@ -10,7 +10,7 @@ mod flow;
 mod items;
 pub mod types;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::diagnostics::{Code, Diagnostic, Problems, SourceMap, Span, suggest};
 use crate::syntax::ast::*;
@@ -59,9 +59,26 @@ pub struct Project<'a> {
     pub cadences: HashMap<&'a str, &'a Cadence>,
     pub cadence_order: Vec<&'a Cadence>,
     pub pressure: Option<&'a PressurePolicy>,
+    /// Some file could not be read or parsed at all: any name may be
+    /// declared there, so "unknown" diagnostics would be guesses.
+    pub incomplete: bool,
+    /// Names and keywords of declarations that had a syntax error.
+    pub broken_names: HashSet<&'a str>,
+    pub broken_keywords: HashSet<&'a str>,
 }
 
 impl<'a> Project<'a> {
+    /// Whether the contact schema may be missing fields because of an
+    /// earlier error: unknown-field diagnostics are then skipped.
+    pub fn schema_incomplete(&self) -> bool {
+        self.incomplete || self.broken_keywords.contains("contact")
+    }
+
+    /// Whether `name` may be declared in a part that could not be parsed.
+    pub fn maybe_declared(&self, name: &str) -> bool {
+        self.incomplete || self.broken_names.contains(name)
+    }
+
     pub fn kind_of(&self, name: &str) -> Option<Kind> {
         self.names.get(name).map(|&(k, _)| k)
     }
@@ -98,6 +115,7 @@ impl<'a> Project<'a> {
                 );
                 false
             }
+            None if self.maybe_declared(&ident.name) => false,
             None => {
                 let mut candidates: Vec<&str> = self.names_of(want).collect();
                 if want == Kind::Event {
@@ -172,7 +190,25 @@ fn collect<'a>(sources: &'a SourceMap, files: &'a [File], problems: &mut Problem
         cadences: HashMap::new(),
         cadence_order: Vec::new(),
         pressure: None,
+        incomplete: false,
+        broken_names: HashSet::new(),
+        broken_keywords: HashSet::new(),
     };
+    for f in files {
+        p.incomplete |= f.unreadable;
+        for b in &f.broken {
+            p.broken_keywords.insert(b.keyword.as_str());
+            match &b.name {
+                Some(n) => {
+                    p.broken_names.insert(n.as_str());
+                }
+                None if !matches!(b.keyword.as_str(), "workspace" | "contact" | "pressure") => {
+                    p.incomplete = true
+                }
+                None => {}
+            }
+        }
+    }
     for name in types::BUILTIN_EVENTS {
         if let Some(f) = types::builtin_event(name) {
             p.events.insert(name, f);
@@ -262,7 +298,7 @@ fn collect<'a>(sources: &'a SourceMap, files: &'a [File], problems: &mut Problem
             p.schema = resolve_fields(&s.fields, true, problems);
             p.has_schema = true;
         }
-        None if !files.is_empty() => {
+        None if !files.is_empty() && !p.schema_incomplete() => {
             let first = files.iter().find(|f| !f.decls.is_empty()).or(files.first());
             let span = first.map(|f| Span::new(f.file, 0, 0)).unwrap_or_default();
             problems.push(

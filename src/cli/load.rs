@@ -49,22 +49,29 @@ pub fn load_project(path: &Path) -> Result<Loaded, LoadError> {
                 io_reason(&e)
             ))
         })?;
+        if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+            let (shown, at) = shown_up_to(&bytes, nul);
+            let id = sources.add(SourceFile::unreadable(rel, shown));
+            problems.push(
+                Diagnostic::new(Code::E0006, "this file contains a NUL byte")
+                    .at(Span::new(id, at, at + '\u{FFFD}'.len_utf8()), format!("NUL byte at offset {nul}"))
+                    .help("campaign files are plain UTF-8 text; remove the byte or check that this is not a binary file"),
+            );
+            continue;
+        }
         match String::from_utf8(bytes) {
             Ok(text) => {
                 sources.add(SourceFile::new(rel, text));
             }
             Err(e) => {
-                let valid = e.utf8_error().valid_up_to();
-                // The text up to the first bad byte is valid UTF-8 and shows
-                // the user where the problem is.
-                let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
-                let end = prefix.len();
-                let id = sources.add(SourceFile::new(rel, prefix));
+                let bad = e.utf8_error().valid_up_to();
+                let (shown, at) = shown_up_to(e.as_bytes(), bad);
+                let id = sources.add(SourceFile::unreadable(rel, shown));
                 problems.push(
                     Diagnostic::new(Code::E0002, "this file is not valid UTF-8")
                         .at(
-                            Span::new(id, end, end),
-                            format!("invalid byte at offset {valid}"),
+                            Span::new(id, at, at + '\u{FFFD}'.len_utf8()),
+                            format!("invalid byte at offset {bad}"),
                         )
                         .help("save the file as UTF-8 (most editors have an encoding option)"),
                 );
@@ -85,6 +92,20 @@ pub fn load_project(path: &Path) -> Result<Loaded, LoadError> {
         sources,
         problems,
     })
+}
+
+/// The readable text before byte `bad` and the rest of its line, with the
+/// bad byte shown as U+FFFD; returns the text and the offset of U+FFFD.
+fn shown_up_to(bytes: &[u8], bad: usize) -> (String, usize) {
+    let before = String::from_utf8_lossy(&bytes[..bad]);
+    // Keep only whole lines before the bad one, plus that line.
+    let mut shown = before.into_owned();
+    let at = shown.len();
+    shown.push('\u{FFFD}');
+    let rest = &bytes[bad + 1..];
+    let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+    shown.push_str(&String::from_utf8_lossy(&rest[..line_end]).replace('\0', "\u{FFFD}"));
+    (shown, at)
 }
 
 fn io_reason(e: &io::Error) -> String {

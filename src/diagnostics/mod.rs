@@ -68,6 +68,9 @@ pub struct SourceFile {
     pub path: String,
     /// Shared so that rendered reports can hold the text cheaply.
     pub text: Arc<str>,
+    /// False for a file that could not be read as UTF-8 text: `text` then
+    /// holds only what can be shown, and the file is not parsed.
+    pub readable: bool,
     line_starts: Vec<u32>,
 }
 
@@ -84,7 +87,16 @@ impl SourceFile {
         SourceFile {
             path: path.into(),
             text,
+            readable: true,
             line_starts,
+        }
+    }
+
+    /// A file that could not be read; `shown` is what can be displayed.
+    pub fn unreadable(path: impl Into<String>, shown: impl Into<Arc<str>>) -> SourceFile {
+        SourceFile {
+            readable: false,
+            ..SourceFile::new(path, shown)
         }
     }
 

@@ -25,10 +25,22 @@ impl Duration {
 pub struct Clock(pub u16);
 
 /// One parsed file.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct File {
     pub file: FileId,
     pub decls: Vec<Decl>,
+    /// Declarations that had a syntax error: the checker treats their names
+    /// as declared, so one typo does not cascade into "unknown name" errors.
+    pub broken: Vec<BrokenDecl>,
+    /// The file could not be read or parsed at all (not UTF-8, too large, …).
+    pub unreadable: bool,
+}
+
+/// The head of a declaration that failed to parse: `segment vip`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokenDecl {
+    pub keyword: String,
+    pub name: Option<String>,
 }
 
 /// A top-level declaration with its `///` documentation.
@@ -245,6 +257,8 @@ pub enum Trigger {
     },
     /// `once at 2026-12-01T09:00:00Z` (unix seconds)
     Once(Spanned<i64>),
+    /// A trigger whose parts were invalid (already reported).
+    Invalid,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

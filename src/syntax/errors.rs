@@ -19,9 +19,17 @@ use crate::diagnostics::{Code, Diagnostic, FileId, Span};
 
 static DETAIL: Mutex<()> = Mutex::new(());
 
-pub fn describe(file: FileId, text: &str, first: Error<Rule>) -> Diagnostic {
+/// Describes a failed parse of `text`, which starts at byte `base` of the
+/// file; `last` says whether `text` runs to the end of the file.
+pub fn describe(
+    file: FileId,
+    text: &str,
+    base: usize,
+    last: bool,
+    first: Error<Rule>,
+) -> Diagnostic {
     if let ErrorVariant::CustomError { message } = &first.variant {
-        return limit_reached(file, text, &first, &message.clone());
+        return limit_reached(file, text, base, &first, &message.clone());
     }
     let detailed = {
         let _guard = DETAIL.lock().unwrap_or_else(|e| e.into_inner());
@@ -46,7 +54,7 @@ pub fn describe(file: FileId, text: &str, first: Error<Rule>) -> Diagnostic {
         && let Found::Word(w) = found_at(text, classic_pos)
         && is_keyword(&w)
     {
-        let span = Span::new(file, classic_pos, classic_pos + w.len());
+        let span = Span::new(file, base + classic_pos, base + classic_pos + w.len());
         return Diagnostic::new(
             Code::E0011,
             format!("`{w}` is a keyword and cannot be used as a name"),
@@ -105,12 +113,13 @@ pub fn describe(file: FileId, text: &str, first: Error<Rule>) -> Diagnostic {
 
     let found = found_at(text, pos);
     let (found_desc, found_len) = match &found {
-        Found::End => ("the end of the file".to_string(), 0),
+        Found::End if last => ("the end of the file".to_string(), 0),
+        Found::End => ("the next declaration".to_string(), 0),
         Found::LineEnd => ("the end of the line".to_string(), 0),
         Found::Word(w) => (format!("`{w}`"), w.len()),
         Found::Char(c) => (format!("`{c}`"), c.len_utf8()),
     };
-    let span = Span::new(file, pos, pos + found_len);
+    let span = Span::new(file, base + pos, base + pos + found_len);
 
     let alternatives: Vec<String> = expected.into_iter().map(|(_, d)| d).collect();
     let wanted = match alternatives.len() {
@@ -136,7 +145,13 @@ pub fn describe(file: FileId, text: &str, first: Error<Rule>) -> Diagnostic {
     d
 }
 
-fn limit_reached(file: FileId, text: &str, err: &Error<Rule>, message: &str) -> Diagnostic {
+fn limit_reached(
+    file: FileId,
+    text: &str,
+    base: usize,
+    err: &Error<Rule>,
+    message: &str,
+) -> Diagnostic {
     let pos = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
@@ -150,7 +165,10 @@ fn limit_reached(file: FileId, text: &str, err: &Error<Rule>, message: &str) -> 
         Code::E0005,
         format!("this file is too complex to parse ({message})"),
     )
-    .at(Span::new(file, start, start), "the parser gave up here")
+    .at(
+        Span::new(file, base + start, base + start),
+        "the parser gave up here",
+    )
     .help("split long expressions into named segments and long files into several files")
 }
 

@@ -95,6 +95,100 @@ pub fn check(file: FileId, text: &str, problems: &mut Problems) -> bool {
     true
 }
 
+const DECLARATION_KEYWORDS: &[&str] = &[
+    "workspace",
+    "contact",
+    "event",
+    "list",
+    "segment",
+    "persona",
+    "negative",
+    "template",
+    "scenario",
+    "cadence",
+    "pressure",
+];
+
+/// Byte offsets where top-level declarations start: a declaration keyword
+/// first on its line, outside braces, strings and comments. A keyword in
+/// the first column starts a declaration even inside an unclosed brace, so
+/// that a missing `}` does not swallow the rest of the file.
+pub fn declaration_starts(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut starts = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    let mut line_start = true;
+    while i < bytes.len() {
+        if line_start {
+            let indent = bytes[i..]
+                .iter()
+                .take_while(|&&b| b == b' ' || b == b'\t')
+                .count();
+            let at = i + indent;
+            let word_len = bytes[at..]
+                .iter()
+                .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_')
+                .count();
+            let word = &text[at..at + word_len];
+            if DECLARATION_KEYWORDS.contains(&word) && (depth == 0 || indent == 0) {
+                depth = 0;
+                starts.push(at);
+            }
+            line_start = false;
+        }
+        match bytes[i] {
+            b'\n' => line_start = true,
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i + 1 < bytes.len() && bytes[i + 1] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                let end = text[i + 2..]
+                    .find("*/")
+                    .map(|e| i + 2 + e + 1)
+                    .unwrap_or(bytes.len() - 1);
+                i = end;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    if bytes[i] == b'\\' && bytes.get(i + 1).is_some_and(|&b| b != b'\n') {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                if i < bytes.len() && bytes[i] == b'\n' {
+                    line_start = true;
+                }
+            }
+            b'{' | b'(' | b'[' => depth += 1,
+            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    starts
+}
+
+/// `segment vip = …` → keyword `segment`, name `vip`.
+pub fn declaration_head(text: &str) -> crate::syntax::ast::BrokenDecl {
+    let mut words = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty());
+    let mut keyword = words.next().unwrap_or_default().to_string();
+    if keyword == "negative" {
+        words.next();
+        keyword = "persona".to_string();
+    }
+    let name = match keyword.as_str() {
+        "workspace" | "contact" | "pressure" => None,
+        _ => words.next().map(str::to_string),
+    };
+    crate::syntax::ast::BrokenDecl { keyword, name }
+}
+
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|&b| b == needle)
 }

@@ -11,8 +11,20 @@ use crate::diagnostics::{Code, Diagnostic, FileId, Problems, Span, Spanned, sugg
 
 type P<'i> = Pair<'i, Rule>;
 
-pub fn lower_file(file: FileId, src: &str, root: P<'_>, problems: &mut Problems) -> File {
-    let mut cx = Lower { file, problems };
+/// Lowers a parse of `src[base..]` (a whole file when `base` is 0, one
+/// declaration when recovering from a syntax error).
+pub fn lower_decls(
+    file: FileId,
+    src: &str,
+    base: usize,
+    root: P<'_>,
+    problems: &mut Problems,
+) -> Vec<Decl> {
+    let mut cx = Lower {
+        file,
+        base,
+        problems,
+    };
     let mut decls = Vec::new();
     for pair in root.into_inner() {
         if pair.as_rule() == Rule::EOI {
@@ -35,7 +47,7 @@ pub fn lower_file(file: FileId, src: &str, root: P<'_>, problems: &mut Problems)
         };
         decls.push(Decl { kind, span, doc });
     }
-    File { file, decls }
+    decls
 }
 
 /// The `///` lines directly above byte offset `start`, joined.
@@ -71,13 +83,15 @@ fn doc_comment(src: &str, start: usize) -> Option<String> {
 
 struct Lower<'p> {
     file: FileId,
+    /// Offset of the parsed text in the file.
+    base: usize,
     problems: &'p mut Problems,
 }
 
 impl Lower<'_> {
     fn span(&self, pair: &P<'_>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+        Span::new(self.file, self.base + s.start(), self.base + s.end())
     }
 
     fn ident(&self, pair: P<'_>) -> Ident {
@@ -374,9 +388,10 @@ impl Lower<'_> {
                 Rule::audience => s.audience.push(self.lower_expr_child(p)),
                 Rule::exit_when => s.exit_when.push(self.lower_expr_child(p)),
                 Rule::trigger => {
-                    if let Some(t) = self.lower_trigger(p) {
-                        s.triggers.push(Spanned::new(t, span));
-                    }
+                    // An invalid trigger was reported; keep its place so the
+                    // scenario is not also reported as having none.
+                    let t = self.lower_trigger(p).unwrap_or(Trigger::Invalid);
+                    s.triggers.push(Spanned::new(t, span));
                 }
                 Rule::reentry => {
                     if let Some(r) = self.lower_reentry(p) {
@@ -676,13 +691,15 @@ impl Lower<'_> {
                     let [scope, max, per] = &parts[..] else {
                         unreachable!("lower_pressure: cap")
                     };
-                    let max = self.lower_integer(max);
-                    policy.caps.push(Cap {
-                        scope: self.ident(scope.clone()),
-                        max,
-                        per: self.lower_duration(per.clone()),
-                        span,
-                    });
+                    // An invalid number was reported; the cap is dropped.
+                    if let Some(max) = self.lower_integer(max) {
+                        policy.caps.push(Cap {
+                            scope: self.ident(scope.clone()),
+                            max,
+                            per: self.lower_duration(per.clone()),
+                            span,
+                        });
+                    }
                 }
                 Rule::gap => policy.gaps.push(self.lower_duration(parts[0].clone())),
                 Rule::quiet => {
@@ -714,12 +731,13 @@ impl Lower<'_> {
                     }
                 }
                 Rule::under_below => {
-                    let count = self.lower_integer(&parts[0]);
-                    policy.under.push(UnderBelow {
-                        count,
-                        per: self.lower_duration(parts[1].clone()),
-                        span,
-                    });
+                    if let Some(count) = self.lower_integer(&parts[0]) {
+                        policy.under.push(UnderBelow {
+                            count,
+                            per: self.lower_duration(parts[1].clone()),
+                            span,
+                        });
+                    }
                 }
                 r => unreachable!("lower_pressure: {r:?}"),
             }
@@ -1022,7 +1040,11 @@ impl Lower<'_> {
                         }
                         None => {
                             let end = i + 2 + rest.find('}').map(|e| e + 1).unwrap_or(0);
-                            let span = Span::new(self.file, base + i, base + end.min(raw.len()));
+                            let span = Span::new(
+                                self.file,
+                                self.base + base + i,
+                                self.base + base + end.min(raw.len()),
+                            );
                             self.error(
                                 Diagnostic::new(Code::E0008, "invalid unicode escape")
                                     .at(span, "not a valid `\\u{…}` escape")
@@ -1032,7 +1054,11 @@ impl Lower<'_> {
                     }
                 }
                 other => {
-                    let span = Span::new(self.file, base + i, base + i + 1 + other.len_utf8());
+                    let span = Span::new(
+                        self.file,
+                        self.base + base + i,
+                        self.base + base + i + 1 + other.len_utf8(),
+                    );
                     self.error(
                         Diagnostic::new(Code::E0008, format!("unknown escape `\\{other}`"))
                             .at(span, "unknown escape")
@@ -1126,22 +1152,22 @@ impl Lower<'_> {
                 format!("`{}` is not a share between 0% and 100%", pair.as_str()),
                 "write a percentage like `50%`",
             );
-            return Spanned::new(0.0, span);
+            return Spanned::new(f64::NAN, span); // NaN: already reported
         }
         Spanned::new(v, span)
     }
 
-    fn lower_integer(&mut self, pair: &P<'_>) -> Spanned<u32> {
+    fn lower_integer(&mut self, pair: &P<'_>) -> Option<Spanned<u32>> {
         let span = self.span(pair);
         match pair.as_str().parse::<u32>() {
-            Ok(v) => Spanned::new(v, span),
+            Ok(v) => Some(Spanned::new(v, span)),
             Err(_) => {
                 self.invalid_literal(
                     span,
                     format!("`{}` is too large", pair.as_str()),
                     "write a whole number below 4,294,967,296",
                 );
-                Spanned::new(0, span)
+                None
             }
         }
     }

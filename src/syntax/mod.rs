@@ -35,26 +35,61 @@ fn init_pest() {
 }
 
 /// Parses one file. Problems go into `problems`; the returned AST holds
-/// every declaration that could be read (an empty file on a syntax error).
+/// every declaration that could be read.
+///
+/// When the file has a syntax error, it is cut at the start of each
+/// top-level declaration and every piece is parsed on its own: each broken
+/// declaration gets its own error, and the others are still checked.
 pub fn parse_file(file: FileId, text: &str, problems: &mut Problems) -> ast::File {
     init_pest();
-    let empty = ast::File {
+    let mut out = ast::File {
         file,
-        decls: Vec::new(),
+        ..ast::File::default()
     };
     if !guard::check(file, text, problems) {
-        return empty;
+        out.unreadable = true;
+        return out;
     }
-    match CampParser::parse(Rule::file, text) {
-        Ok(mut pairs) => match pairs.next() {
-            Some(root) => lower::lower_file(file, text, root, problems),
-            None => empty,
-        },
-        Err(err) => {
-            problems.push(errors::describe(file, text, err));
-            empty
+    let err = match CampParser::parse(Rule::file, text) {
+        Ok(mut pairs) => {
+            if let Some(root) = pairs.next() {
+                out.decls = lower::lower_decls(file, text, 0, root, problems);
+            }
+            return out;
+        }
+        Err(err) => err,
+    };
+    let starts = guard::declaration_starts(text);
+    if starts.len() <= 1 {
+        problems.push(errors::describe(file, text, 0, true, err));
+        out.broken
+            .extend(starts.first().map(|&s| guard::declaration_head(&text[s..])));
+        if starts.is_empty() {
+            out.unreadable = true;
+        }
+        return out;
+    }
+    let mut bounds: Vec<usize> = starts.clone();
+    bounds[0] = 0;
+    bounds.push(text.len());
+    for (i, w) in bounds.windows(2).enumerate() {
+        let (start, end) = (w[0], w[1]);
+        let piece = &text[start..end];
+        match CampParser::parse(Rule::file, piece) {
+            Ok(mut pairs) => {
+                if let Some(root) = pairs.next() {
+                    out.decls
+                        .extend(lower::lower_decls(file, text, start, root, problems));
+                }
+            }
+            Err(err) => {
+                problems.push(errors::describe(file, piece, start, end == text.len(), err));
+                out.broken
+                    .push(guard::declaration_head(&text[starts[i]..end]));
+            }
         }
     }
+    out
 }
 
 #[cfg(test)]
@@ -115,6 +150,16 @@ pressure { email max 3 per 7d, gap 12h, quiet 21:00 to 08:00, on excess defer, u
     fn syntax_error_is_a_diagnostic() {
         let (_, codes) = parse("scenario s {\n  wait\n}\n");
         assert_eq!(codes, vec![Code::E0001]);
+    }
+
+    #[test]
+    fn one_broken_declaration_does_not_hide_the_others() {
+        let src = "contact { email: email }\nsegment a = \nsegment b = x ==\nlist l\n";
+        let (f, codes) = parse(src);
+        assert_eq!(codes, vec![Code::E0001, Code::E0001]);
+        assert_eq!(f.decls.len(), 2);
+        let broken: Vec<_> = f.broken.iter().map(|b| b.name.clone()).collect();
+        assert_eq!(broken, vec![Some("a".to_string()), Some("b".to_string())]);
     }
 
     #[test]
