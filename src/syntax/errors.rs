@@ -568,6 +568,10 @@ fn hint(found: &Found, alternatives: &[String]) -> Option<String> {
             "write the condition on the same line; a long condition may break after `and`, `or` or `(`".into(),
         ),
         Found::Char('\'') => Some("strings use double quotes: \"…\"".into()),
+        Found::Char('=') if wants("a comparison") => Some("to compare, write `==`; `=` only sets values".into()),
+        Found::Word(w) if wants(NAME) && !w.is_ascii() => {
+            Some("names use only lowercase ASCII letters, digits and `_`, like `interets_gps`".into())
+        }
         _ if wants("a duration") => Some("durations are a number and a unit: `30m`, `2h`, `3d`, `2w`, or a sum like `1d12h`".into()),
         _ => None,
     }
