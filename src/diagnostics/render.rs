@@ -4,7 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
 use serde::Serialize;
 
 use super::{Diagnostic, Label, Severity, SourceMap};
@@ -36,6 +39,42 @@ impl HumanStyle {
     }
 }
 
+/// A named source whose reported columns count characters, as §11 asks
+/// (miette's own `str` source counts bytes in the report header).
+struct Source {
+    name: String,
+    text: Arc<str>,
+}
+
+impl SourceCode for Source {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner = self.text.as_ref().read_span(span, before, after)?;
+        let column = if before == 0 && after == 0 {
+            let mut offset = span.offset().min(self.text.len());
+            while !self.text.is_char_boundary(offset) {
+                offset -= 1;
+            }
+            let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+            self.text[line_start..offset].chars().count()
+        } else {
+            inner.column()
+        };
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            column,
+            inner.line_count(),
+        )))
+    }
+}
+
 /// A diagnostic in miette's terms; labels in other files become related
 /// reports, each with its own source.
 struct Report {
@@ -44,7 +83,7 @@ struct Report {
     severity: miette::Severity,
     help: Option<String>,
     labels: Vec<LabeledSpan>,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Source>,
     related: Vec<Report>,
 }
 
@@ -129,10 +168,10 @@ fn to_report(d: &Diagnostic, sources: &SourceMap, prefix: &str) -> Report {
         return report;
     };
     let file = sources.get(primary.span.file);
-    report.source = Some(NamedSource::new(
-        display_path(prefix, &file.path),
-        file.text.clone(),
-    ));
+    report.source = Some(Source {
+        name: display_path(prefix, &file.path),
+        text: file.text.clone(),
+    });
     report.labels.push(labeled(primary, true));
     for l in &d.secondary {
         if l.span.file == primary.span.file {
@@ -145,10 +184,10 @@ fn to_report(d: &Diagnostic, sources: &SourceMap, prefix: &str) -> Report {
                 severity: miette::Severity::Advice,
                 help: None,
                 labels: vec![labeled(l, true)],
-                source: Some(NamedSource::new(
-                    display_path(prefix, &other.path),
-                    other.text.clone(),
-                )),
+                source: Some(Source {
+                    name: display_path(prefix, &other.path),
+                    text: other.text.clone(),
+                }),
                 related: Vec::new(),
             });
         }
