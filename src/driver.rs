@@ -38,6 +38,8 @@ pub fn check_sources(sources: &SourceMap, extra: Problems, threads: usize) -> Ch
     }
 }
 
+const PARSER_STACK: usize = 256 * 1024 * 1024;
+
 /// Parses every file, spreading them over `threads` workers; the output is
 /// in file order whatever the scheduling.
 pub fn parse_all(sources: &SourceMap, threads: usize) -> (Vec<ast::File>, Problems) {
@@ -56,31 +58,42 @@ pub fn parse_all(sources: &SourceMap, threads: usize) -> (Vec<ast::File>, Proble
         let ast = syntax::parse_file(*id, &file.text, &mut p);
         (ast, p)
     };
-    let results: Vec<(ast::File, Problems)> = if threads <= 1 {
-        all.iter().map(parse_one).collect()
-    } else {
+    let results: Vec<(ast::File, Problems)> = {
         // Interleaved chunks balance files of uneven size.
         let mut out: Vec<Option<(ast::File, Problems)>> = (0..all.len()).map(|_| None).collect();
         thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     let all = &all;
-                    s.spawn(move || {
-                        (t..all.len())
-                            .step_by(threads)
-                            .map(|i| (i, parse_one(&all[i])))
-                            .collect::<Vec<_>>()
-                    })
+                    // pest descends recursively: give parsers a roomy stack
+                    // (only the pages actually touched are committed).
+                    thread::Builder::new()
+                        .stack_size(PARSER_STACK)
+                        .spawn_scoped(s, move || {
+                            (t..all.len())
+                                .step_by(threads)
+                                .map(|i| (i, parse_one(&all[i])))
+                                .collect::<Vec<_>>()
+                        })
                 })
                 .collect();
             for h in handles {
+                let h = match h {
+                    Ok(h) => h,
+                    // No thread could be started: parse on this one.
+                    Err(_) => continue,
+                };
                 // A panicking worker is a bug; re-raise it rather than lose files.
                 for (i, r) in h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)) {
                     out[i] = Some(r);
                 }
             }
         });
-        out.into_iter().flatten().collect()
+        // Files a thread could not be started for are parsed here.
+        out.into_iter()
+            .enumerate()
+            .map(|(i, r)| r.unwrap_or_else(|| parse_one(&all[i])))
+            .collect()
     };
     let mut problems = Problems::new();
     let mut files = Vec::with_capacity(results.len());

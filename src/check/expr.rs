@@ -331,8 +331,9 @@ fn with_article(s: &str) -> String {
 }
 
 fn check_aggregate(p: &Project, agg: &Aggregate, problems: &mut Problems) {
-    if !p.expect_kind(&agg.event, Kind::Event, Code::E0205, problems)
-        && !p.events.contains_key(agg.event.name.as_str())
+    // Built-in events are not in the namespace: look them up first.
+    if !p.events.contains_key(agg.event.name.as_str())
+        && !p.expect_kind(&agg.event, Kind::Event, Code::E0205, problems)
     {
         return;
     }
@@ -665,6 +666,20 @@ fn segment_refs<'e>(p: &Project, e: &'e Expr, out: &mut Vec<&'e Ident>) {
         ExprKind::Or(xs) | ExprKind::And(xs) => xs.iter().for_each(|x| segment_refs(p, x, out)),
         ExprKind::Not(x) => segment_refs(p, x, out),
         ExprKind::Name(i) if p.kind_of(&i.name) == Some(Kind::Segment) => out.push(i),
+        // Inside `where`, a name that is not a field of the event is the
+        // contact's: a segment there is a dependency too.
+        ExprKind::Aggregate { agg, .. } => {
+            if let Some(filter) = &agg.filter {
+                let fields = p.event_fields(&agg.event.name);
+                let mut inner = Vec::new();
+                segment_refs(p, filter, &mut inner);
+                out.extend(
+                    inner
+                        .into_iter()
+                        .filter(|i| fields.is_none_or(|f| f.get(&i.name).is_none())),
+                );
+            }
+        }
         _ => {}
     }
 }

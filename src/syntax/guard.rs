@@ -37,9 +37,39 @@ pub fn check(file: FileId, text: &str, problems: &mut Problems) -> bool {
         return false;
     }
     let mut depth = 0usize;
+    // `not not not …` nests as deeply as parentheses do.
+    let mut nots = 0usize;
     let mut i = 0;
     while i < bytes.len() {
-        match bytes[i] {
+        let b = bytes[i];
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            let len = bytes[i..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .count();
+            if &bytes[i..i + len] == b"not" {
+                nots += 1;
+                if nots > MAX_DEPTH {
+                    problems.push(
+                        Diagnostic::new(
+                            Code::E0004,
+                            format!("more than {MAX_DEPTH} `not` in a row"),
+                        )
+                        .at(Span::new(file, i, i + len), "too deep here")
+                        .help("`not not x` is `x`: remove the doubled `not`s"),
+                    );
+                    return false;
+                }
+            } else {
+                nots = 0;
+            }
+            i += len;
+            continue;
+        }
+        if !b.is_ascii_whitespace() && b != b'(' {
+            nots = 0;
+        }
+        match b {
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
@@ -208,6 +238,14 @@ mod tests {
         let deep = format!("segment a = {}x{}", "(".repeat(100), ")".repeat(100));
         assert_eq!(codes(&deep), vec![Code::E0004]);
         let ok = format!("segment a = {}x{}", "(".repeat(10), ")".repeat(10));
+        assert_eq!(codes(&ok), vec![]);
+    }
+
+    #[test]
+    fn long_not_chains_are_refused() {
+        let deep = format!("segment a = {}x", "not ".repeat(100));
+        assert_eq!(codes(&deep), vec![Code::E0004]);
+        let ok = format!("segment a = {}x", "not ".repeat(3));
         assert_eq!(codes(&ok), vec![]);
     }
 
