@@ -255,9 +255,10 @@ fn collect<'a>(sources: &'a SourceMap, files: &'a [File], problems: &mut Problem
                     )
                     .help("all declarations share one namespace; rename one of them"),
                 );
-                continue;
+                // The body is still checked below; references resolve to the first.
+            } else {
+                p.names.insert(name.name.as_str(), (kind, name.span));
             }
-            p.names.insert(name.name.as_str(), (kind, name.span));
         }
         match &decl.kind {
             DeclKind::Workspace(w) => {
@@ -277,18 +278,18 @@ fn collect<'a>(sources: &'a SourceMap, files: &'a [File], problems: &mut Problem
             }
             DeclKind::Event(e) => {
                 let fields = resolve_fields(&e.fields, false, problems);
-                p.events.insert(e.name.name.as_str(), fields);
+                p.events.entry(e.name.name.as_str()).or_insert(fields);
             }
             DeclKind::List(l) => p.lists.push(l),
             DeclKind::Segment(s) => p.segments.push(s),
             DeclKind::Persona(x) => p.personas.push(x),
             DeclKind::Template(t) => {
-                p.templates.insert(t.name.name.as_str(), t);
+                p.templates.entry(t.name.name.as_str()).or_insert(t);
                 p.template_order.push(t);
             }
             DeclKind::Scenario(s) => p.scenarios.push(s),
             DeclKind::Cadence(c) => {
-                p.cadences.insert(c.name.name.as_str(), c);
+                p.cadences.entry(c.name.name.as_str()).or_insert(c);
                 p.cadence_order.push(c);
             }
         }

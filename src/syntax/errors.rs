@@ -522,7 +522,7 @@ fn previous_word(text: &str, pos: usize) -> Option<&str> {
     let line = line.trim_end();
     let start = line
         .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .map(|i| i + 1)
+        .map(|i| i + line[i..].chars().next().map_or(1, char::len_utf8))
         .unwrap_or(0);
     let w = &line[start..];
     if w.is_empty() {
