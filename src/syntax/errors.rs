@@ -69,8 +69,14 @@ pub fn describe(
     let mut pos = classic_pos;
     if let Some(attempts) = err.parse_attempts() {
         let mut wants_punctuation = false;
+        // Right after a word, a word rule "expects" more letters: noise.
+        let at = attempts.max_position.min(text.len());
+        let after_word = text.is_char_boundary(at)
+            && text[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            && !text[at..].starts_with(|c: char| c.is_alphanumeric());
         for stack in attempts.call_stacks() {
             match rule_named(&format!("{:?}", stack.deepest)) {
+                Some(r) if after_word && WORDS.contains(&r) => wants_punctuation = true,
                 Some(r) if PUNCTUATED.contains(&r) => wants_punctuation = true,
                 Some(r) => expected.extend(describe_rule(r)),
                 None => wants_punctuation = true,
@@ -89,9 +95,24 @@ pub fn describe(
     if expected.is_empty() || pos == classic_pos {
         expected.extend(collapse(positives).into_iter().filter_map(describe_rule));
     }
-    // A new line only matters where items are separated.
-    if !expected.iter().any(|(_, d)| d == "`,`") {
+    // A new line only matters where items or declarations are separated.
+    if !expected
+        .iter()
+        .any(|(_, d)| d == "`,`" || d == "the end of the file")
+    {
         expected.retain(|(_, d)| d != "a new line");
+    }
+    // Inside an item, say what the item's keyword wants next.
+    let follows = match previous_word(text, pos) {
+        Some("trigger") => Some(
+            "a trigger (`joined LIST`, `event EVENT`, `entered SEGMENT`, `every monday 09:00`, `once at TIMESTAMP`)",
+        ),
+        Some("reentry") => Some("`never`, `always` or `after DURATION`"),
+        _ => None,
+    };
+    if let Some(f) = follows {
+        expected.clear();
+        expected.insert((1, f.to_string()));
     }
     if expected.iter().any(|(_, d)| {
         d.starts_with("a step")
@@ -121,6 +142,16 @@ pub fn describe(
     };
     let span = Span::new(file, base + pos, base + pos + found_len);
 
+    // At the end of the text, an unclosed `{` is the likely cause.
+    let unclosed = if matches!(found, Found::End) {
+        unclosed_brace(text)
+    } else {
+        None
+    };
+    if unclosed.is_some() {
+        expected.insert((0, "`}`".to_string()));
+    }
+
     let alternatives: Vec<String> = expected.into_iter().map(|(_, d)| d).collect();
     let wanted = match alternatives.len() {
         0 => "something else".to_string(),
@@ -139,10 +170,54 @@ pub fn describe(
         format!("expected {wanted}{context}, found {found_desc}"),
     )
     .at(span, format!("expected {}", short(&alternatives)));
-    if let Some(h) = hint(&found, &alternatives) {
+    if let Some(open) = unclosed {
+        d = d
+            .also(
+                Span::new(file, base + open, base + open + 1),
+                "this `{` is never closed",
+            )
+            .help("add the missing `}`");
+    } else if let Some(h) = hint(&found, &alternatives) {
         d = d.help(h);
     }
     d
+}
+
+/// The last `{` left open at the end of `text`, outside strings and comments.
+fn unclosed_brace(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut open: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |e| i + 2 + e + 1);
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'{' => open.push(i),
+            b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    open.last().copied()
 }
 
 fn limit_reached(
@@ -223,6 +298,23 @@ const PUNCTUATED: &[Rule] = &[
     Rule::string,
 ];
 
+/// Rules that match one word: right after a word they only ask for more letters.
+const WORDS: &[Rule] = &[
+    Rule::name,
+    Rule::word,
+    Rule::type_name,
+    Rule::channel,
+    Rule::weekday,
+    Rule::reentry_word,
+    Rule::excess_action,
+    Rule::cap_scope,
+    Rule::keyword,
+    Rule::builtin_field,
+    Rule::engagement_kind,
+    Rule::aggregate_fn,
+    Rule::boolean,
+];
+
 /// Many keywords that all start one kind of item read better as that item.
 fn collapse(positives: &[Rule]) -> Vec<Rule> {
     const STEP: &[Rule] = &[
@@ -299,7 +391,7 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
         ),
         Rule::channel => s(1, "a channel (`email`, `sms`, `push`, `task`, `webhook`)"),
         Rule::weekday => s(1, "a weekday like `monday`, or `day`"),
-        Rule::reentry_word => s(1, "`never`, `always` or `after`"),
+        Rule::reentry_word => s(1, "`never`, `always` or `after DURATION`"),
         Rule::excess_action => s(1, "`defer` or `drop`"),
         Rule::cap_scope => s(
             1,
@@ -359,7 +451,7 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
         Rule::field_decl => s(1, "a field like `country: text`"),
         Rule::type_expr | Rule::enum_type | Rule::set_type => s(1, "a type"),
         Rule::optional => s(4, "`?`"),
-        Rule::list_block => s(4, "`{ on join { … } }`"),
+        Rule::list_block => s(2, "`{`"),
         Rule::on_join => s(1, "`on join { … }`"),
         Rule::persona_value | Rule::event_value => s(1, "a value like `country = \"FR\"`"),
         Rule::persona_event => s(1, "`event NAME { … } at TIME`"),
@@ -556,7 +648,14 @@ fn hint(found: &Found, alternatives: &[String]) -> Option<String> {
             "names are lowercase letters, digits and `_`: write `{}`",
             w.to_lowercase()
         )),
-        Found::Word(w) if (wants("a step") || wants("a declaration") || wants("a scenario setting") || wants("a cadence item") || wants("a pressure setting"))
+        Found::Word(w) if wants(NAME) && !w.is_ascii() => {
+            Some("names use only lowercase ASCII letters, digits and `_`, like `interets_gps`".into())
+        }
+        Found::Word(w) if (w == "and" || w == "or") => Some(format!(
+            "a condition continues on the next line only when the previous line ends with `and` or `or`: move `{w}` up"
+        )),
+        Found::LineEnd if wants("`{`") => Some("write `{` on the same line as what it opens".into()),
+        Found::Word(w) if !is_keyword(w) && (wants("a step") || wants("a declaration") || wants("a scenario setting") || wants("a cadence item") || wants("a pressure setting"))
             && crate::diagnostics::did_you_mean(w, KEYWORDS.iter().copied()).is_some() =>
         {
             crate::diagnostics::did_you_mean(w, KEYWORDS.iter().copied()).map(|k| format!("did you mean `{k}`?"))
@@ -569,9 +668,6 @@ fn hint(found: &Found, alternatives: &[String]) -> Option<String> {
         ),
         Found::Char('\'') => Some("strings use double quotes: \"…\"".into()),
         Found::Char('=') if wants("a comparison") => Some("to compare, write `==`; `=` only sets values".into()),
-        Found::Word(w) if wants(NAME) && !w.is_ascii() => {
-            Some("names use only lowercase ASCII letters, digits and `_`, like `interets_gps`".into())
-        }
         _ if wants("a duration") => Some("durations are a number and a unit: `30m`, `2h`, `3d`, `2w`, or a sum like `1d12h`".into()),
         _ => None,
     }
