@@ -174,7 +174,21 @@ pub fn check_expr(p: &Project, e: &Expr, scope: &Scope, problems: &mut Problems)
         }
         ExprKind::IsSet { term, .. } => match &term.kind {
             TermKind::Name(n) => {
-                if field_type(p, n, scope).is_none() {
+                if field_type(p, n, scope).is_some() {
+                } else if let Some(k) = p.kind_of(n) {
+                    problems.push(
+                        Diagnostic::new(
+                            Code::E0211,
+                            format!("`{n}` is {}; `is set` tests a field", k.noun()),
+                        )
+                        .at(term.span, "not a field")
+                        .help_opt(
+                            matches!(k, Kind::Segment | Kind::List).then(|| {
+                                format!("to test membership, write `{n}` alone (or `not {n}`)")
+                            }),
+                        ),
+                    );
+                } else {
                     unknown_field(p, n, term.span, scope, problems);
                 }
             }
@@ -203,9 +217,8 @@ pub fn check_expr(p: &Project, e: &Expr, scope: &Scope, problems: &mut Problems)
                             Diagnostic::new(
                                 Code::E0602,
                                 format!(
-                                    "`{}({})` can never hold here: {run} cannot have sent `{}` before this point",
-                                    kind.node.as_str(),
-                                    template.name,
+                                    "`{}` can never hold here: {run} cannot have sent `{}` before this point",
+                                    p.sources.text(e.span),
                                     template.name
                                 ),
                             )
@@ -377,7 +390,13 @@ fn check_aggregate(p: &Project, agg: &Aggregate, problems: &mut Problems) {
                     format!("event `{}` has no field `{}`", agg.event.name, f.name),
                 )
                 .at(f.span, "unknown event field")
-                .help_opt(suggest(&f.name, fields.names(), || None)),
+                .help_opt(suggest(&f.name, fields.names(), || {
+                    Some(format!(
+                        "the fields of `{}` are: {}",
+                        agg.event.name,
+                        fields.names().collect::<Vec<_>>().join(", ")
+                    ))
+                })),
             ),
             Some(field) if field.ty != Type::Number => problems.push(
                 Diagnostic::new(
@@ -425,7 +444,11 @@ fn check_bare_name(p: &Project, ident: &Ident, scope: &Scope, problems: &mut Pro
                         format!("`{name}` is {} and cannot be used as a condition", k.noun()),
                     )
                     .at(ident.span, "not a condition")
-                    .help("a bare name in a condition is a segment, a list or a bool field"),
+                    .help(if k == Kind::Template {
+                        format!("to test engagement with this message, write `opened({name})` or `clicked({name})`")
+                    } else {
+                        "a bare name in a condition is a segment, a list or a bool field".to_string()
+                    }),
                 );
                 return;
             }
@@ -736,10 +759,15 @@ pub fn check_segments(p: &Project, problems: &mut Problems) {
                                 .chain(std::iter::once(&to))
                                 .map(|&i| p.segments[i].name.name.as_str())
                                 .collect();
-                            let mut d = Diagnostic::new(
-                                Code::E0307,
-                                format!("segments refer to each other in a cycle: {}", names.join(" → ")),
-                            )
+                            let message = if cycle.len() == 1 {
+                                format!("segment `{}` refers to itself", names[0])
+                            } else {
+                                format!(
+                                    "segments refer to each other in a cycle: {}",
+                                    names.join(" → ")
+                                )
+                            };
+                            let mut d = Diagnostic::new(Code::E0307, message)
                             .at(ident.span, format!("`{}` refers back to `{}` here", p.segments[node].name.name, ident.name))
                             .help("a segment cannot depend on itself; break the cycle by inlining one condition");
                             for &i in &cycle {

@@ -200,6 +200,17 @@ fn check_steps(
     run: &str,
     problems: &mut Problems,
 ) {
+    if let Some(i) = steps.iter().position(|s| matches!(s.kind, StepKind::Exit))
+        && let Some(next) = steps.get(i + 1)
+    {
+        let last = steps.last().map_or(next.span, |l| l.span);
+        problems.push(
+            Diagnostic::new(Code::W0604, "the steps after `exit` never run")
+                .at(next.span.to(last), "never runs")
+                .also(steps[i].span, "the run ends here")
+                .help("remove these steps, or move `exit` into a branch arm"),
+        );
+    }
     for step in steps {
         match &step.kind {
             StepKind::Send(t) => {
@@ -272,7 +283,15 @@ fn check_steps(
                 *sent = after;
             }
             StepKind::Split(arms) => {
-                let total: f64 = arms.iter().map(|a| a.share.node).sum();
+                if arms.is_empty() {
+                    problems.push(
+                        Diagnostic::new(Code::E0601, "this split has no arms")
+                            .at(step.span, "empty split")
+                            .help("give each arm a share and its steps: `split { 50% { … }, 50% { … } }`"),
+                    );
+                    continue;
+                }
+                let total: f64 = arms.iter().map(|a| a.share.node).sum::<f64>() + 0.0;
                 // A NaN share was already reported as an invalid literal.
                 if !total.is_nan() && (total - 100.0).abs() > 1e-9 {
                     let mut d = Diagnostic::new(

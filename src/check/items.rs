@@ -278,6 +278,9 @@ fn check_persona_event(p: &Project, ev: &PersonaEvent, problems: &mut Problems) 
             ),
         }
     }
+    if ev.name.name == "clicked" {
+        check_clicked_link(p, ev, problems);
+    }
     let written: Vec<&FieldValue> = ev.values.iter().collect();
     let missing = missing_required(fields, &seen, &written);
     if !missing.is_empty() {
@@ -293,6 +296,48 @@ fn check_persona_event(p: &Project, ev: &PersonaEvent, problems: &mut Problems) 
             )
             .at(ev.name.span, "missing required fields")
             .help(format!("set {} in `{{ … }}`", quoted(&missing))),
+        );
+    }
+}
+
+/// `event clicked { template = "offer", link = "gps" }`: the link must be
+/// one of the template's.
+fn check_clicked_link(p: &Project, ev: &PersonaEvent, problems: &mut Problems) {
+    let text_of = |field: &str| {
+        ev.values
+            .iter()
+            .find(|v| v.name.name == field)
+            .and_then(|v| match &v.value {
+                Value::Term(Term {
+                    kind: TermKind::Str(s),
+                    span,
+                }) => Some((s.as_str(), *span)),
+                _ => None,
+            })
+    };
+    let (Some((template, _)), Some((link, link_span))) = (text_of("template"), text_of("link"))
+    else {
+        return;
+    };
+    let Some(t) = p.templates.get(template) else {
+        return;
+    };
+    if !t.links.iter().any(|l| l.name.name == link) {
+        let names: Vec<&str> = t.links.iter().map(|l| l.name.name.as_str()).collect();
+        problems.push(
+            Diagnostic::new(
+                Code::E0204,
+                format!("template `{template}` has no link `{link}`"),
+            )
+            .at(link_span, "unknown link")
+            .also(t.name.span, "template declared here")
+            .help_opt(suggest(link, names.iter().copied(), || {
+                Some(if names.is_empty() {
+                    format!("`{template}` declares no links")
+                } else {
+                    format!("the links of `{template}` are: {}", names.join(", "))
+                })
+            })),
         );
     }
 }
@@ -458,7 +503,7 @@ fn looks_like_email(s: &str) -> bool {
 
 fn looks_like_phone(s: &str) -> bool {
     let digits = s.chars().filter(char::is_ascii_digit).count();
-    let rest = s.trim_start_matches('+');
+    let rest = s.strip_prefix('+').unwrap_or(s);
     (6..=15).contains(&digits)
         && rest
             .chars()
@@ -552,7 +597,15 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
                 },
                 "url" => {
                     if let Some(url) = expect_string(a, problems) {
-                        check_url(url, a.value.span, problems);
+                        if url.to_ascii_lowercase().starts_with("mailto:") {
+                            problems.push(
+                                Diagnostic::new(Code::E0502, format!("a webhook is called over https, not `{url}`"))
+                                    .at(a.value.span, "not an https URL")
+                                    .help("write the endpoint's https URL, like \"https://crm.example/hook\""),
+                            );
+                        } else {
+                            check_url(url, a.value.span, problems);
+                        }
                     }
                 }
                 _ => {
@@ -632,6 +685,36 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
             first_marketing_email = Some(t);
         }
     }
+    // Several fields of a channel's address type: the first one is used.
+    for channel in ["email", "sms", "push"] {
+        let Some(want) = address_type(channel) else {
+            continue;
+        };
+        let used = p.template_order.iter().any(|t| t.channel.name == channel);
+        let fields: Vec<&super::types::Field> =
+            p.schema.list.iter().filter(|f| f.ty == want).collect();
+        if let (true, [first, rest @ ..]) = (used, fields.as_slice()) {
+            for other in rest {
+                let (Some(span), Some(first_span)) = (other.span, first.span) else {
+                    continue;
+                };
+                problems.push(
+                    Diagnostic::new(
+                        Code::W0501,
+                        format!(
+                            "`{channel}` messages go to `{}`, the first `{}` field; `{}` never receives them",
+                            first.name,
+                            want.describe(),
+                            other.name
+                        ),
+                    )
+                    .at(span, "never used as an address")
+                    .also(first_span, "messages go here")
+                    .help(format!("if `{}` is only stored, declare it as `text`", other.name)),
+                );
+            }
+        }
+    }
     let has_address = p.workspace.is_some_and(|w| {
         w.attrs.iter().any(|a| {
             a.name.name == "address"
@@ -648,7 +731,11 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
             format!("marketing email `{}` needs the sender's postal address, and the workspace has none", t.name.name),
         )
         .at(t.name.span, "marketing email")
-        .help("add `address = \"…\"` to the `workspace` block: marketing emails must show a postal address");
+        .help(if p.workspace.is_some() {
+            "add `address = \"…\"` to the `workspace` block: marketing emails must show a postal address"
+        } else {
+            "declare `workspace { name = \"…\", address = \"…\" }`: marketing emails must show a postal address"
+        });
         if let Some(w) = p.workspace {
             d = d.also(w.keyword, "workspace declared here");
         }
@@ -694,6 +781,17 @@ pub fn check_pressure(p: &Project, problems: &mut Problems) {
                     .help_opt(suggest(scope, candidates, || {
                         Some("caps are per channel (email, sms, push) or for `all` channels".into())
                     })),
+            );
+            continue;
+        }
+        if matches!(scope, "task" | "webhook") {
+            problems.push(
+                Diagnostic::new(
+                    Code::E0803,
+                    format!("`{scope}` messages are operational and never count against pressure caps"),
+                )
+                .at(cap.scope.span, "this cap would never apply")
+                .help("cap `email`, `sms`, `push` or `all`; tasks and webhooks are exempt from caps, gap and quiet hours"),
             );
             continue;
         }
@@ -754,6 +852,18 @@ pub fn check_pressure(p: &Project, problems: &mut Problems) {
         }
     }
     for u in &policy.under {
+        if u.count.node == 0 {
+            problems.push(
+                Diagnostic::new(
+                    Code::E0801,
+                    "`under below 0` can never hold: no contact receives fewer than 0 messages",
+                )
+                .at(u.count.span, "zero threshold")
+                .help(
+                    "write the smallest healthy number of messages, like `under below 1 per 14d`",
+                ),
+            );
+        }
         if u.per.node.seconds() == 0 {
             problems.push(
                 Diagnostic::new(

@@ -114,24 +114,20 @@ pub fn address_type(channel: &str) -> Option<Type> {
 
 /// Built-in message events of §3 with their fields.
 pub fn builtin_event(name: &str) -> Option<Fields> {
-    let fields: &[(&str, Type)] = match name {
-        "delivered" | "opened" | "replied" | "bounced" => {
-            &[("template", Type::Text), ("channel", Type::Text)]
-        }
-        "clicked" => &[
-            ("template", Type::Text),
-            ("channel", Type::Text),
-            ("link", Type::Text),
-        ],
-        "unsubscribed" => &[("channel", Type::Text), ("template", Type::Text)],
+    // (field, required): a message event names its template, a click its
+    // link, an unsubscribe its channel.
+    let fields: &[(&str, bool)] = match name {
+        "delivered" | "opened" | "replied" | "bounced" => &[("template", true), ("channel", false)],
+        "clicked" => &[("template", true), ("channel", false), ("link", true)],
+        "unsubscribed" => &[("channel", true), ("template", false)],
         _ => return None,
     };
     let mut out = Fields::default();
-    for (n, t) in fields {
+    for (n, required) in fields {
         let _ = out.push(Field {
             name: n.to_string(),
-            ty: t.clone(),
-            optional: true,
+            ty: Type::Text,
+            optional: !required,
             span: None,
         });
     }

@@ -101,18 +101,21 @@ codes! {
     E0503 Error "`kind` on an operational channel",
     E0504 Error "line break in a header",
     E0505 Error "marketing email without a postal address",
+    W0501 Warning "several fields can receive a channel",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",
     E0602 Error "engagement with a template not sent before",
     W0601 Warning "unreachable branch arm",
     W0602 Warning "trigger can never fire for the audience",
     W0603 Warning "recurring trigger fires only once",
+    W0604 Warning "steps after `exit` never run",
     // Cadences.
     E0701 Error "cadence without touches",
     W0701 Warning "cadence never started",
     // Pressure.
     E0801 Error "invalid cap",
     E0802 Error "empty quiet hours",
+    E0803 Error "cap on a channel that is never counted",
     W0801 Warning "a path alone exceeds a pressure cap",
 }
 

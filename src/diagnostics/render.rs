@@ -363,6 +363,16 @@ pub fn github(diagnostics: &[Diagnostic], sources: &SourceMap, prefix: &str) -> 
             Severity::Warning => "warning",
         };
         let mut message = d.message.clone();
+        for l in &d.secondary {
+            let p = place(l, sources);
+            message.push_str(&format!(
+                "\n{}:{}:{}: {}",
+                display_path(prefix, p.file),
+                p.line,
+                p.column,
+                l.message
+            ));
+        }
         if let Some(h) = &d.help {
             message.push_str("\nhelp: ");
             message.push_str(h);

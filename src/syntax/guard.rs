@@ -51,12 +51,9 @@ pub fn check(file: FileId, text: &str, problems: &mut Problems) -> bool {
                 nots += 1;
                 if nots > MAX_DEPTH {
                     problems.push(
-                        Diagnostic::new(
-                            Code::E0004,
-                            format!("more than {MAX_DEPTH} `not` in a row"),
-                        )
-                        .at(Span::new(file, i, i + len), "too deep here")
-                        .help("`not not x` is `x`: remove the doubled `not`s"),
+                        Diagnostic::new(Code::E0004, format!("more than {MAX_DEPTH} nested `not`"))
+                            .at(Span::new(file, i, i + len), "too deep here")
+                            .help("`not not x` is `x`: remove the doubled `not`s"),
                     );
                     return false;
                 }
