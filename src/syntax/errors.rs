@@ -415,7 +415,6 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
         | Rule::not_expr
         | Rule::paren
         | Rule::term_test
-        | Rule::name_ref
         | Rule::aggregate_cmp
         | Rule::engagement
         | Rule::aggregate => s(1, "a condition"),

@@ -786,19 +786,12 @@ impl Lower<'_> {
                 inner.span = span;
                 inner
             }
-            Rule::name_ref => {
-                let p = pair.into_inner().next().expect("lower_expr: name_ref");
-                let kind = if p.as_rule() == Rule::boolean {
-                    ExprKind::Bool(p.as_str() == "true")
-                } else {
-                    ExprKind::Name(self.ident(p))
-                };
-                Expr { kind, span }
-            }
             Rule::term_test => {
                 let mut inner = pair.into_inner();
                 let term = self.lower_term(inner.next().expect("lower_expr: test term"));
-                let tail = inner.next().expect("lower_expr: test tail");
+                let Some(tail) = inner.next() else {
+                    return self.bare_term(term);
+                };
                 let tail_rule = tail.as_rule();
                 let mut parts = tail.into_inner();
                 let kind = match tail_rule {
@@ -887,6 +880,25 @@ impl Lower<'_> {
             }
             r => unreachable!("lower_expr: {r:?}"),
         }
+    }
+
+    /// A term used alone as a condition: a name (segment, list or bool
+    /// field) or `true` / `false`. Any other value is not a condition.
+    fn bare_term(&mut self, term: Term) -> Expr {
+        let span = term.span;
+        let kind = match term.kind {
+            TermKind::Name(name) => ExprKind::Name(Ident { name, span }),
+            TermKind::Bool(b) => ExprKind::Bool(b),
+            _ => {
+                self.error(
+                    Diagnostic::new(Code::E0306, "a value alone is not a condition")
+                        .at(span, "not a condition")
+                        .help("compare it with a field, like `country == \"FR\"`, or name a segment, a list or a bool field"),
+                );
+                ExprKind::Bool(false)
+            }
+        };
+        Expr { kind, span }
     }
 
     fn lower_aggregate(&mut self, pair: P<'_>) -> Aggregate {
