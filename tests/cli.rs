@@ -703,7 +703,10 @@ fn crlf_line_endings_give_the_same_places() {
     assert_eq!(code, 1, "{v:#}");
     assert_eq!(codes(&v), vec!["E0201"]);
     let d = find(&v, "E0201");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(5), Some(18)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(5), Some(18))
+    );
     assert_eq!(d["end_column"], 24);
 }
 
@@ -761,7 +764,11 @@ fn github_format_prints_workflow_commands() {
     for l in &lines {
         assert!(l.contains("title=E0201"), "{l}");
     }
-    assert!(lines[0].contains("contry") && lines[1].contains("pays"), "{}", r.stdout);
+    assert!(
+        lines[0].contains("contry") && lines[1].contains("pays"),
+        "{}",
+        r.stdout
+    );
 
     // From elsewhere, `file=` is the path the user typed, so that GitHub
     // can find the file from the repository root.

@@ -724,29 +724,112 @@ fn mutated(mutations: &[Mutation]) -> Vec<(String, String)> {
 
 /// Names that the generated declarations declare and reference.
 const NAMES: &[&str] = &[
-    "a", "b", "c", "x1", "_", "prospects", "customers", "newsletter", "purchase", "page_view",
-    "amount", "sku", "path", "country", "first_name", "plan", "ltv", "kids", "tz", "signup_at",
-    "interests", "free", "pro", "team", "welcome", "nudge", "offer", "call_me", "gps", "s1",
-    "c1", "marie", "email", "phone", "text", "monday",
+    "a",
+    "b",
+    "c",
+    "x1",
+    "_",
+    "prospects",
+    "customers",
+    "newsletter",
+    "purchase",
+    "page_view",
+    "amount",
+    "sku",
+    "path",
+    "country",
+    "first_name",
+    "plan",
+    "ltv",
+    "kids",
+    "tz",
+    "signup_at",
+    "interests",
+    "free",
+    "pro",
+    "team",
+    "welcome",
+    "nudge",
+    "offer",
+    "call_me",
+    "gps",
+    "s1",
+    "c1",
+    "marie",
+    "email",
+    "phone",
+    "text",
+    "monday",
 ];
 
-const ODD_NAMES: &[&str] = &["Bad", "caf\u{e9}", "9lives", "exit", "when", "send", "max", "a-b", ""];
+const ODD_NAMES: &[&str] = &[
+    "Bad",
+    "caf\u{e9}",
+    "9lives",
+    "exit",
+    "when",
+    "send",
+    "max",
+    "a-b",
+    "",
+];
 
 const TYPES: &[&str] = &[
-    "text", "number", "bool", "date", "timestamp", "email", "phone", "device", "timezone",
-    "set<text>", "enum(free, pro, team)", "enum(a)",
+    "text",
+    "number",
+    "bool",
+    "date",
+    "timestamp",
+    "email",
+    "phone",
+    "device",
+    "timezone",
+    "set<text>",
+    "enum(free, pro, team)",
+    "enum(a)",
 ];
 
-const ODD_TYPES: &[&str] = &["set<number>", "money", "enum()", "enum(free, free)", "set<>"];
+const ODD_TYPES: &[&str] = &[
+    "set<number>",
+    "money",
+    "enum()",
+    "enum(free, free)",
+    "set<>",
+];
 
 const CHANNELS: &[&str] = &["email", "sms", "push", "task", "webhook"];
 
 const VALID_LITERALS: &[&str] = &[
-    "\"FR\"", "\"\"", "\"a\\\"b\\n\\t\\\\\"", "\"\\u{e9}t\u{e9}\"", "\"{{first_name}}\"",
-    "\"https://a.example/x\"", "\"mailto:a@b.example\"", "\"Europe/Paris\"", "0", "-3", "12.50",
-    "2026-01-15", "2026-01-15T09:00:00Z", "2026-01-15T09:00:00+01:00", "30m", "2h", "3d", "2w",
-    "1d12h", "50%", "100%", "09:00", "14d ago", "now", "true", "false", "[]", "[a, b]",
-    "[\"gps\", \"kids\"]", "pro",
+    "\"FR\"",
+    "\"\"",
+    "\"a\\\"b\\n\\t\\\\\"",
+    "\"\\u{e9}t\u{e9}\"",
+    "\"{{first_name}}\"",
+    "\"https://a.example/x\"",
+    "\"mailto:a@b.example\"",
+    "\"Europe/Paris\"",
+    "0",
+    "-3",
+    "12.50",
+    "2026-01-15",
+    "2026-01-15T09:00:00Z",
+    "2026-01-15T09:00:00+01:00",
+    "30m",
+    "2h",
+    "3d",
+    "2w",
+    "1d12h",
+    "50%",
+    "100%",
+    "09:00",
+    "14d ago",
+    "now",
+    "true",
+    "false",
+    "[]",
+    "[a, b]",
+    "[\"gps\", \"kids\"]",
+    "pro",
 ];
 
 const DURATIONS: &[&str] = &["30m", "2h", "3d", "2w", "1d12h", "0d", "1m", "999w"];
@@ -849,7 +932,10 @@ fn block(items: Vec<String>, comma: bool) -> String {
 }
 
 fn items(item: BoxedStrategy<String>, max: usize) -> BoxedStrategy<String> {
-    (prop::collection::vec(item, 0..max), prop::bool::weighted(0.2))
+    (
+        prop::collection::vec(item, 0..max),
+        prop::bool::weighted(0.2),
+    )
         .prop_map(|(v, comma)| block(v, comma))
         .boxed()
 }
@@ -868,15 +954,20 @@ fn step() -> BoxedStrategy<String> {
     ];
     leaf.prop_recursive(2, 12, 3, |inner| {
         let steps = items(inner.boxed(), 3);
-        let percent = pick(&["50%", "25%", "100%", "0%", "33.3%"], &["101%", "-5%", "50"]);
+        let percent = pick(
+            &["50%", "25%", "100%", "0%", "33.3%"],
+            &["101%", "-5%", "50"],
+        );
         prop_oneof![
             (
                 prop::collection::vec((expr(), steps.clone()), 0..3),
                 prop::option::of(steps.clone()),
             )
                 .prop_map(|(arms, other)| {
-                    let mut items: Vec<String> =
-                        arms.into_iter().map(|(e, s)| format!("when {e} {s}")).collect();
+                    let mut items: Vec<String> = arms
+                        .into_iter()
+                        .map(|(e, s)| format!("when {e} {s}"))
+                        .collect();
                     if let Some(o) = other {
                         items.push(format!("else {o}"));
                     }
@@ -903,7 +994,16 @@ fn value() -> BoxedStrategy<String> {
 
 fn template_attribute() -> BoxedStrategy<String> {
     let key = pick(
-        &["kind", "subject", "preheader", "html", "text", "body", "title", "url"],
+        &[
+            "kind",
+            "subject",
+            "preheader",
+            "html",
+            "text",
+            "body",
+            "title",
+            "url",
+        ],
         &["colour", "from"],
     );
     prop_oneof![
@@ -918,7 +1018,9 @@ fn template_attribute() -> BoxedStrategy<String> {
 }
 
 fn persona_item() -> BoxedStrategy<String> {
-    let event_value = (name(), value()).prop_map(|(n, v)| format!("{n} = {v}")).boxed();
+    let event_value = (name(), value())
+        .prop_map(|(n, v)| format!("{n} = {v}"))
+        .boxed();
     prop_oneof![
         5 => (name(), value()).prop_map(|(n, v)| format!("{n} = {v}")),
         1 => prop::collection::vec(name(), 0..3).prop_map(|l| format!("lists = [{}]", l.join(", "))),
@@ -940,13 +1042,19 @@ fn scenario_item() -> BoxedStrategy<String> {
             None => format!("trigger event {e}"),
         }),
         name().prop_map(|s| format!("trigger entered {s}")),
-        (pick(&["monday", "sunday", "day"], &["funday"]), pick(&["09:00", "23:59"], &["24:00", "9:00"]))
+        (
+            pick(&["monday", "sunday", "day"], &["funday"]),
+            pick(&["09:00", "23:59"], &["24:00", "9:00"])
+        )
             .prop_map(|(d, t)| format!("trigger every {d} {t}")),
         literal().prop_map(|t| format!("trigger once at {t}")),
     ];
     let header = prop_oneof![
         expr().prop_map(|e| format!("audience {e}")),
-        pick(&["reentry never", "reentry always", "reentry after 30d"], &["reentry sometimes"]),
+        pick(
+            &["reentry never", "reentry always", "reentry after 30d"],
+            &["reentry sometimes"]
+        ),
         expr().prop_map(|e| format!("exit when {e}")),
         (name(), duration()).prop_map(|(e, d)| format!("goal {e} within {d}")),
     ];
@@ -966,7 +1074,10 @@ fn cadence_item() -> BoxedStrategy<String> {
 }
 
 fn pressure_item() -> BoxedStrategy<String> {
-    let count = pick(&["0", "1", "3", "100"], &["-1", "1.5", "99999999999999999999"]);
+    let count = pick(
+        &["0", "1", "3", "100"],
+        &["-1", "1.5", "99999999999999999999"],
+    );
     let scope = pick(&["email", "sms", "push", "all"], &["task", "fax"]);
     let clock = || pick(&["21:00", "08:00", "00:00", "23:59"], &["24:00", "12:60"]);
     prop_oneof![
@@ -1015,17 +1126,19 @@ fn generated_project() -> impl Strategy<Value = Vec<(String, String)>> {
                   signup_at: timestamp\n  ltv: number\n  kids: bool?\n  interests: set<text>\n  tz: timezone?\n}\n\
                   event purchase { amount: number, sku: text }\nlist prospects\nlist customers\n";
     let file = prop::collection::vec(declaration(), 0..6).prop_map(|d| d.join("\n\n") + "\n");
-    (prop::collection::vec(file, 1..4), prop::bool::weighted(0.7)).prop_map(move |(files, with_schema)| {
-        let mut out: Vec<(String, String)> = files
-            .into_iter()
-            .enumerate()
-            .map(|(i, text)| (format!("gen{i}.camp"), text))
-            .collect();
-        if with_schema {
-            out.push(("schema.camp".to_string(), schema.to_string()));
-        }
-        out
-    })
+    (prop::collection::vec(file, 1..4), prop::bool::weighted(0.7)).prop_map(
+        move |(files, with_schema)| {
+            let mut out: Vec<(String, String)> = files
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| (format!("gen{i}.camp"), text))
+                .collect();
+            if with_schema {
+                out.push(("schema.camp".to_string(), schema.to_string()));
+            }
+            out
+        },
+    )
 }
 
 /// Relance tokens glued together with random separators.
