@@ -1,9 +1,9 @@
 //! Syntax: source text → [`ast::File`]. No I/O.
 //!
-//! Before pest sees a file, [`guard`] enforces the size and nesting limits
+//! Before pest sees a file, `guard` enforces the size and nesting limits
 //! and finds NUL bytes and unterminated comments; pest runs under a call
-//! limit; parse failures become diagnostics in words ([`errors`]); the pest
-//! tree is lowered to the typed AST ([`lower`]), which also validates
+//! limit; parse failures become diagnostics in words (`errors`); the pest
+//! tree is lowered to the typed AST (`lower`), which also validates
 //! literals (dates, escapes, durations).
 
 pub mod ast;
