@@ -40,6 +40,16 @@ pub fn check_sources(sources: &SourceMap, extra: Problems, threads: usize) -> Ch
 
 const PARSER_STACK: usize = 256 * 1024 * 1024;
 
+/// Checks files parsed earlier (the CLI parses, then loads the template
+/// files the ASTs name, then checks).
+pub fn check_parsed(sources: &SourceMap, files: Vec<ast::File>, mut problems: Problems) -> Checked {
+    check::check_project(sources, &files, &mut problems);
+    Checked {
+        files,
+        diagnostics: problems.into_sorted(sources),
+    }
+}
+
 /// Parses every file, spreading them over `threads` workers; the output is
 /// in file order whatever the scheduling.
 pub fn parse_all(sources: &SourceMap, threads: usize) -> (Vec<ast::File>, Problems) {
@@ -47,6 +57,13 @@ pub fn parse_all(sources: &SourceMap, threads: usize) -> (Vec<ast::File>, Proble
     let threads = threads.clamp(1, 64).min(all.len().max(1));
     let parse_one = |(id, file): &(crate::diagnostics::FileId, &crate::diagnostics::SourceFile)| {
         let mut p = Problems::new();
+        if !file.camp {
+            let ast = ast::File {
+                file: *id,
+                ..ast::File::default()
+            };
+            return (ast, p);
+        }
         if !file.readable {
             let ast = ast::File {
                 file: *id,

@@ -5,4 +5,5 @@ pub mod check;
 pub mod cli;
 pub mod diagnostics;
 pub mod driver;
+pub mod plan;
 pub mod syntax;

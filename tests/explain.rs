@@ -14,6 +14,8 @@ const NOT_SHOWABLE: &[Code] = &[
     Code::E0005, // parser call limit
     Code::E0006, // NUL byte
     Code::E0007, // no .camp files
+    Code::E0506, // needs a missing file next to the project
+    Code::E0507, // needs a path outside the project
 ];
 
 /// Codes whose `## Wrong` example cannot produce the code because of a bug

@@ -124,10 +124,8 @@ struct Output {
 /// crate so that expected files do not depend on where the repo lives.
 fn run(case: &Case) -> Result<Output, String> {
     let result = panic::catch_unwind(AssertUnwindSafe(|| -> Result<Output, String> {
-        let loaded =
-            relance::cli::load_project(&case.path).map_err(|e| format!("load error: {}", e.0))?;
-        let checked = relance::driver::check_sources(&loaded.sources, loaded.problems, 1);
-        let d = &checked.diagnostics;
+        let a = relance::cli::analyse(&case.path).map_err(|e| format!("load error: {}", e.0))?;
+        let (loaded, d) = (&a.loaded, &a.checked.diagnostics);
         Ok(Output {
             human: render::human(d, &loaded.sources, &case.prefix, HumanStyle::plain()),
             json: render::json(d, &loaded.sources),

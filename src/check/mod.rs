@@ -158,6 +158,14 @@ fn declare_hint(kind: Kind) -> &'static str {
     }
 }
 
+impl<'a> Project<'a> {
+    /// The resolved declarations of a project, for later stages (plan,
+    /// render). Problems are not reported here: run [`check_project`] first.
+    pub fn resolve(sources: &'a SourceMap, files: &'a [File]) -> Project<'a> {
+        collect(sources, files, &mut Problems::new())
+    }
+}
+
 /// Checks a parsed project. `files` are the ASTs of every file in `sources`.
 pub fn check_project(sources: &SourceMap, files: &[File], problems: &mut Problems) {
     let project = collect(sources, files, problems);

@@ -163,3 +163,114 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
     }
     Ok(())
 }
+
+/// Template files of a project: the bodies named by `file("…")` and the
+/// partials under `templates/partials/`, by project-relative path.
+#[derive(Debug, Default)]
+pub struct TemplateFiles {
+    pub contents: std::collections::BTreeMap<String, String>,
+}
+
+/// Reads every template file the ASTs name and every partial, adds them to
+/// `sources` (so diagnostics can point into them) and reports missing files
+/// and files outside the project (symbolic links resolved).
+pub fn load_template_files(
+    root: &Path,
+    sources: &mut SourceMap,
+    files: &[crate::syntax::ast::File],
+    problems: &mut Problems,
+) -> TemplateFiles {
+    use crate::syntax::ast::{AttrValue, DeclKind};
+    let mut out = TemplateFiles::default();
+    let canonical_root = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let mut wanted: Vec<(String, String, Span)> = Vec::new();
+    for f in files {
+        let camp_path = sources.get(f.file).path.clone();
+        for d in &f.decls {
+            let DeclKind::Template(t) = &d.kind else {
+                continue;
+            };
+            for a in &t.attrs {
+                if let AttrValue::File(p) = &a.value.node {
+                    wanted.push((camp_path.clone(), p.node.clone(), p.span));
+                }
+            }
+        }
+    }
+    for (camp_path, written, span) in wanted {
+        let Some(resolved) = crate::plan::resolve_template_path(&camp_path, &written) else {
+            problems.push(
+                Diagnostic::new(Code::E0507, format!("`{written}` is outside the project folder"))
+                    .at(span, "outside the project")
+                    .help("keep template files inside the project, e.g. under `templates/`; paths are relative to this `.camp` file's folder"),
+            );
+            continue;
+        };
+        if out.contents.contains_key(&resolved) {
+            continue;
+        }
+        match read_inside(&canonical_root, root, &resolved) {
+            Ok(text) => {
+                sources.add(SourceFile::template(resolved.clone(), text.clone()));
+                out.contents.insert(resolved, text);
+            }
+            Err(Refusal::Missing) => problems.push(
+                Diagnostic::new(Code::E0506, format!("template file `{resolved}` does not exist"))
+                    .at(span, "no such file")
+                    .help("create the file or fix the path; paths are relative to the folder of this `.camp` file"),
+            ),
+            Err(Refusal::Outside) => problems.push(
+                Diagnostic::new(Code::E0507, format!("`{resolved}` leads outside the project folder"))
+                    .at(span, "resolves outside the project")
+                    .help("a symbolic link points outside the project: copy the file into the project instead"),
+            ),
+            Err(Refusal::NotText) => problems.push(
+                Diagnostic::new(Code::E0002, format!("template file `{resolved}` is not valid UTF-8"))
+                    .at(span, "not UTF-8")
+                    .help("save the template as UTF-8"),
+            ),
+        }
+    }
+    // Partials: every `templates/partials/*.hbs`, used as `{{> NAME}}`.
+    let dir = root.join("templates").join("partials");
+    if let Ok(entries) = fs::read_dir(&dir) {
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".hbs") && !n.starts_with('.'))
+            .collect();
+        names.sort();
+        for n in names {
+            let rel = format!("templates/partials/{n}");
+            if out.contents.contains_key(&rel) {
+                continue;
+            }
+            // A partial that leads outside or cannot be read is left out;
+            // a template using it then reports an unknown partial.
+            if let Ok(text) = read_inside(&canonical_root, root, &rel) {
+                sources.add(SourceFile::template(rel.clone(), text.clone()));
+                out.contents.insert(rel, text);
+            }
+        }
+    }
+    out
+}
+
+enum Refusal {
+    Missing,
+    Outside,
+    NotText,
+}
+
+fn read_inside(canonical_root: &Path, root: &Path, rel: &str) -> Result<String, Refusal> {
+    let full = root.join(rel);
+    let real = fs::canonicalize(&full).map_err(|_| Refusal::Missing)?;
+    if !real.starts_with(canonical_root) {
+        return Err(Refusal::Outside);
+    }
+    if !real.is_file() {
+        return Err(Refusal::Missing);
+    }
+    let bytes = fs::read(&real).map_err(|_| Refusal::Missing)?;
+    String::from_utf8(bytes).map_err(|_| Refusal::NotText)
+}

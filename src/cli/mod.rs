@@ -12,7 +12,7 @@ use crate::diagnostics::render::{self, Format, HumanStyle};
 use crate::diagnostics::{Code, Severity};
 use crate::driver;
 
-pub use load::{LoadError, Loaded, load_project};
+pub use load::{LoadError, Loaded, TemplateFiles, load_project, load_template_files};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,6 +39,22 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
         /// Colours in human output: auto (when the output is a terminal), always or never.
+        #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+        color: ColorArg,
+    },
+    /// Check a project, then write its executable plan (and previews) to a folder.
+    Build {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Output folder (default: PATH/build).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Reference time for personas' relative times (`40d ago`), as
+        /// RFC 3339 (`2026-01-15T09:00:00Z`); default: the current time.
+        #[arg(long)]
+        now: Option<String>,
+        /// Colours in the diagnostics: auto, always or never.
         #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
         color: ColorArg,
     },
@@ -82,6 +98,12 @@ pub fn main() -> ExitCode {
             deny_warnings,
             color,
         } => check(path, format, deny_warnings, color),
+        Command::Build {
+            path,
+            out,
+            now,
+            color,
+        } => build(path, out, now, color),
         Command::Explain { code, list } => explain(code, list),
     }
 }
@@ -92,42 +114,122 @@ fn threads() -> usize {
         .unwrap_or(1)
 }
 
-fn check(path: PathBuf, format: FormatArg, deny_warnings: bool, color: ColorArg) -> ExitCode {
-    let loaded = match load_project(&path) {
-        Ok(l) => l,
+/// A loaded, parsed and checked project, with its template files: what
+/// `relance check` and `relance build` both start from.
+pub struct Analysis {
+    pub loaded: Loaded,
+    pub checked: driver::Checked,
+    pub templates: TemplateFiles,
+    /// How the user names the project folder, for paths in reports.
+    pub prefix: String,
+}
+
+/// Loads, parses and checks the project at `path`, template files included.
+pub fn analyse(path: &std::path::Path) -> Result<Analysis, LoadError> {
+    let mut loaded = load_project(path)?;
+    let (files, mut problems) = driver::parse_all(&loaded.sources, threads());
+    problems.extend(std::mem::take(&mut loaded.problems));
+    let templates = load_template_files(&loaded.root, &mut loaded.sources, &files, &mut problems);
+    let checked = driver::check_parsed(&loaded.sources, files, problems);
+    let prefix = if path.is_dir() {
+        path.to_string_lossy().replace('\\', "/")
+    } else {
+        loaded.root.to_string_lossy().replace('\\', "/")
+    };
+    Ok(Analysis {
+        loaded,
+        checked,
+        templates,
+        prefix,
+    })
+}
+
+fn human_style(color: ColorArg) -> HumanStyle {
+    let is_tty = std::io::stderr().is_terminal();
+    HumanStyle {
+        color: match color {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => is_tty && std::env::var_os("NO_COLOR").is_none(),
+        },
+        unicode: true,
+        width: 100,
+    }
+}
+
+fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorArg) -> ExitCode {
+    let now = match now.as_deref().map(str::parse::<jiff::Timestamp>) {
+        None => jiff::Timestamp::now(),
+        Some(Ok(t)) => t,
+        Some(Err(_)) => {
+            eprintln!("error: `--now` takes an RFC 3339 timestamp such as 2026-01-15T09:00:00Z");
+            return ExitCode::from(2);
+        }
+    };
+    let a = match analyse(&path) {
+        Ok(a) => a,
         Err(LoadError(message)) => {
             eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
-    let checked = driver::check_sources(&loaded.sources, loaded.problems, threads());
-    let prefix = path.to_string_lossy().replace('\\', "/");
-    let prefix = if path.is_dir() {
-        prefix
-    } else {
-        loaded.root.to_string_lossy().replace('\\', "/")
+    let _ = now;
+    if !a.checked.diagnostics.is_empty() {
+        eprint!(
+            "{}",
+            render::human(
+                &a.checked.diagnostics,
+                &a.loaded.sources,
+                &a.prefix,
+                human_style(color)
+            )
+        );
+    }
+    if a.checked.errors() > 0 {
+        eprintln!("build refused: fix the errors above first");
+        return ExitCode::from(1);
+    }
+    let plan = crate::plan::build_plan(&a.loaded.sources, &a.checked.files, &a.templates.contents);
+    let out = out.unwrap_or_else(|| a.loaded.root.join("build"));
+    let written = std::fs::create_dir_all(&out)
+        .and_then(|_| std::fs::write(out.join("plan.json"), plan.to_json()));
+    if let Err(e) = written {
+        eprintln!("error: cannot write to `{}`: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    eprintln!(
+        "built {} scenario(s), {} cadence(s), {} template(s) into {}",
+        plan.scenarios.len(),
+        plan.cadences.len(),
+        plan.templates.len(),
+        out.display()
+    );
+    ExitCode::SUCCESS
+}
+
+fn check(path: PathBuf, format: FormatArg, deny_warnings: bool, color: ColorArg) -> ExitCode {
+    let a = match analyse(&path) {
+        Ok(a) => a,
+        Err(LoadError(message)) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
     };
+    let (loaded, checked, prefix) = (&a.loaded, &a.checked, &a.prefix);
     let format = match format {
         FormatArg::Human => Format::Human,
         FormatArg::Json => Format::Json,
         FormatArg::Github => Format::Github,
     };
     let out = match format {
-        Format::Human => {
-            let is_tty = std::io::stderr().is_terminal();
-            let style = HumanStyle {
-                color: match color {
-                    ColorArg::Always => true,
-                    ColorArg::Never => false,
-                    ColorArg::Auto => is_tty && std::env::var_os("NO_COLOR").is_none(),
-                },
-                unicode: true,
-                width: 100,
-            };
-            render::human(&checked.diagnostics, &loaded.sources, &prefix, style)
-        }
+        Format::Human => render::human(
+            &checked.diagnostics,
+            &loaded.sources,
+            prefix,
+            human_style(color),
+        ),
         Format::Json => render::json(&checked.diagnostics, &loaded.sources),
-        Format::Github => render::github(&checked.diagnostics, &loaded.sources, &prefix),
+        Format::Github => render::github(&checked.diagnostics, &loaded.sources, prefix),
     };
     // Human reports go to stderr like a compiler's; machine formats to stdout.
     let written = match format {

@@ -102,6 +102,8 @@ codes! {
     E0504 Error "line break in a header",
     E0505 Error "marketing email without a postal address",
     W0501 Warning "several fields can receive a channel",
+    E0506 Error "template file not found",
+    E0507 Error "template file outside the project",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",
     E0602 Error "engagement with a template not sent before",

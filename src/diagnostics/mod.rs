@@ -71,6 +71,9 @@ pub struct SourceFile {
     /// False for a file that could not be read as UTF-8 text: `text` then
     /// holds only what can be shown, and the file is not parsed.
     pub readable: bool,
+    /// False for template files (`.hbs`): shown in diagnostics, not parsed
+    /// as campaign source.
+    pub camp: bool,
     line_starts: Vec<u32>,
 }
 
@@ -88,7 +91,16 @@ impl SourceFile {
             path: path.into(),
             text,
             readable: true,
+            camp: true,
             line_starts,
+        }
+    }
+
+    /// A template file (`file("…")` or a partial), kept for diagnostics.
+    pub fn template(path: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
+        SourceFile {
+            camp: false,
+            ..SourceFile::new(path, text)
         }
     }
 

@@ -1,0 +1,214 @@
+//! `relance build`: the plan is complete, valid against its JSON Schema,
+//! byte-identical across builds, and refused for a project with errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_relance")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("relance-build-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn build(project: &Path, out: &Path) -> std::process::Output {
+    Command::new(bin())
+        .args([
+            "build",
+            "--color",
+            "never",
+            "--now",
+            "2026-11-23T09:00:00Z",
+            "--out",
+        ])
+        .arg(out)
+        .arg(project)
+        .output()
+        .expect("run relance")
+}
+
+fn campaigns() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns")
+}
+
+#[test]
+fn two_builds_are_byte_identical() {
+    let (a, b) = (temp_dir("a"), temp_dir("b"));
+    let ra = build(&campaigns(), &a);
+    let rb = build(&campaigns(), &b);
+    assert!(
+        ra.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ra.stderr)
+    );
+    assert!(rb.status.success());
+    let pa = std::fs::read(a.join("plan.json")).expect("plan a");
+    let pb = std::fs::read(b.join("plan.json")).expect("plan b");
+    assert!(!pa.is_empty());
+    assert_eq!(pa, pb, "plan.json differs between two builds");
+    let text = String::from_utf8(pa).expect("utf-8");
+    assert!(
+        !text.contains(env!("CARGO_MANIFEST_DIR")),
+        "absolute path in plan.json"
+    );
+}
+
+#[test]
+fn the_schema_file_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/plan.schema.json");
+    let generated = relance::plan::Plan::json_schema();
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, &generated).expect("write schema");
+        return;
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "docs/plan.schema.json is out of date with src/plan: run `BLESS=1 cargo test --test build` and document the change in docs/plan.md"
+    );
+}
+
+#[test]
+fn every_plan_validates_against_the_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&relance::plan::Plan::json_schema()).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let mut projects = vec![campaigns()];
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    if let Ok(entries) = std::fs::read_dir(&examples) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                projects.push(e.path());
+            }
+        }
+    }
+    for (i, project) in projects.iter().enumerate() {
+        let out = temp_dir(&format!("schema{i}"));
+        let r = build(project, &out);
+        assert!(
+            r.status.success(),
+            "{}: {}",
+            project.display(),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let plan: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("plan.json")).expect("plan"))
+                .expect("plan is JSON");
+        let errors: Vec<String> = validator
+            .iter_errors(&plan)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{}: plan.json does not match the schema:\n{}",
+            project.display(),
+            errors.join("\n")
+        );
+    }
+}
+
+#[test]
+fn every_step_link_points_at_a_step() {
+    let out = temp_dir("links");
+    assert!(build(&campaigns(), &out).status.success());
+    let plan: relance::plan::Plan =
+        serde_json::from_slice(&std::fs::read(out.join("plan.json")).expect("plan"))
+            .expect("plan parses back");
+    assert_eq!(plan.plan_version, relance::plan::PLAN_VERSION);
+    assert!(!plan.scenarios.is_empty());
+    for (name, s) in &plan.scenarios {
+        let mut targets: Vec<&Option<String>> = vec![&s.entry];
+        for step in s.steps.values() {
+            use relance::plan::Step::*;
+            match step {
+                Send { next, .. }
+                | Wait { next, .. }
+                | WaitUntil { next, .. }
+                | Join { next, .. }
+                | Leave { next, .. }
+                | Tag { next, .. }
+                | Untag { next, .. }
+                | Start { next, .. } => targets.push(next),
+                Branch { arms, otherwise } => {
+                    targets.extend(arms.iter().map(|a| &a.next));
+                    targets.push(otherwise);
+                }
+                Split { arms } => targets.extend(arms.iter().map(|a| &a.next)),
+                Exit => {}
+            }
+        }
+        for t in targets.into_iter().flatten() {
+            assert!(
+                s.steps.contains_key(t),
+                "scenario {name}: `{t}` is not a step"
+            );
+            assert!(
+                t.starts_with(&format!("{name}/")),
+                "scenario {name}: foreign step id {t}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_project_with_errors_is_not_built() {
+    let project = temp_dir("errors");
+    std::fs::write(
+        project.join("a.camp"),
+        "contact { email: email }\nsegment s = contry == \"FR\"\n",
+    )
+    .expect("write");
+    let out = project.join("out");
+    let r = build(&project, &out);
+    assert_eq!(r.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(stderr.contains("E0201"), "{stderr}");
+    assert!(
+        !out.join("plan.json").exists(),
+        "a plan was written despite errors"
+    );
+}
+
+#[test]
+fn a_bad_now_is_a_usage_error() {
+    let out = temp_dir("now");
+    let r = Command::new(bin())
+        .args(["build", "--now", "yesterday", "--out"])
+        .arg(&out)
+        .arg(campaigns())
+        .output()
+        .expect("run");
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--now"));
+}
+
+#[test]
+fn template_files_must_stay_inside_the_project() {
+    let project = temp_dir("symlink");
+    let outside = temp_dir("outside");
+    std::fs::write(outside.join("secret.hbs"), "secret").expect("write");
+    std::fs::create_dir_all(project.join("templates")).expect("mkdir");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        outside.join("secret.hbs"),
+        project.join("templates/linked.hbs"),
+    )
+    .expect("symlink");
+    std::fs::write(
+        project.join("a.camp"),
+        "contact { email: email }\ntemplate t : task { body = file(\"templates/linked.hbs\") }\n",
+    )
+    .expect("write");
+    let r = Command::new(bin())
+        .args(["check", "--format", "json"])
+        .arg(&project)
+        .output()
+        .expect("run");
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(r.status.code(), Some(1), "{out}");
+    assert!(out.contains("E0507"), "{out}");
+}
