@@ -185,37 +185,16 @@ pub fn describe(
 
 /// The last `{` left open at the end of `text`, outside strings and comments.
 fn unclosed_brace(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
+    use super::guard::{CodeScan, Token};
     let mut open: Vec<usize> = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = text[i + 2..]
-                    .find("*/")
-                    .map_or(bytes.len(), |e| i + 2 + e + 1);
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    if bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'{' => open.push(i),
-            b'}' => {
+    for token in CodeScan::new(text) {
+        match token {
+            Token::Open(i, b'{') => open.push(i),
+            Token::Close(_, b'}') => {
                 open.pop();
             }
             _ => {}
         }
-        i += 1;
     }
     open.last().copied()
 }

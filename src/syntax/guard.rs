@@ -39,15 +39,17 @@ pub fn check(file: FileId, text: &str, problems: &mut Problems) -> bool {
     let mut depth = 0usize;
     // `not not not …` nests as deeply as parentheses do.
     let mut nots = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii_alphanumeric() || b == b'_' {
-            let len = bytes[i..]
-                .iter()
-                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
-                .count();
-            if &bytes[i..i + len] == b"not" {
+    for token in CodeScan::new(text) {
+        match token {
+            Token::UnclosedComment(start) => {
+                problems.push(
+                    Diagnostic::new(Code::E0010, "this block comment is never closed")
+                        .at(Span::new(file, start, start + 2), "comment opened here")
+                        .help("close the comment with `*/`"),
+                );
+                return false;
+            }
+            Token::Word(i, len) if &bytes[i..i + len] == b"not" => {
                 nots += 1;
                 if nots > MAX_DEPTH {
                     problems.push(
@@ -57,69 +59,130 @@ pub fn check(file: FileId, text: &str, problems: &mut Problems) -> bool {
                     );
                     return false;
                 }
-            } else {
-                nots = 0;
             }
-            i += len;
-            continue;
-        }
-        if !b.is_ascii_whitespace() && b != b'(' {
-            nots = 0;
-        }
-        match b {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let start = i;
-                match text[i + 2..].find("*/") {
-                    Some(end) => i += 2 + end + 2,
-                    None => {
-                        problems.push(
-                            Diagnostic::new(Code::E0010, "this block comment is never closed")
-                                .at(Span::new(file, start, start + 2), "comment opened here")
-                                .help("close the comment with `*/`"),
-                        );
-                        return false;
-                    }
-                }
-                continue;
-            }
-            b'"' => {
-                // Strings end at the closing quote or the end of the line; an
-                // unterminated string is reported by the parser.
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    if bytes[i] == b'\\' && bytes.get(i + 1).is_some_and(|&b| b != b'\n') {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'{' | b'(' | b'[' => {
+            Token::Open(i, _) => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    let end = i + 1;
                     problems.push(
-                        Diagnostic::new(
-                            Code::E0004,
-                            format!("nesting is deeper than {MAX_DEPTH} levels"),
-                        )
-                        .at(Span::new(file, i, end), "too deep here")
-                        .help("move nested conditions into named segments, or nested steps into a cadence"),
+                        Diagnostic::new(Code::E0004, format!("nesting is deeper than {MAX_DEPTH} levels"))
+                            .at(Span::new(file, i, i + 1), "too deep here")
+                            .help("move nested conditions into named segments, or nested steps into a cadence"),
                     );
                     return false;
                 }
             }
-            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
+            Token::Close(..) => {
+                depth = depth.saturating_sub(1);
+                nots = 0;
+            }
+            Token::Newline(_) => {}
+            Token::Word(..) | Token::Other(..) => nots = 0,
         }
-        i += 1;
+        if let Token::Open(_, b) = token
+            && b != b'('
+        {
+            nots = 0;
+        }
     }
     true
+}
+
+/// A lexical token that matters to the guards: strings and comments are
+/// skipped (a string shows as one `Other` at its quote), spaces are dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// A run of ASCII letters, digits and `_`: (start, length).
+    Word(usize, usize),
+    /// `{`, `(` or `[` at this offset.
+    Open(usize, u8),
+    /// `}`, `)` or `]` at this offset.
+    Close(usize, u8),
+    /// A line break (outside block comments).
+    Newline(usize),
+    /// Any other byte, or a whole string literal at its opening quote.
+    Other(usize, u8),
+    /// A `/*` that is never closed; the scan stops there.
+    UnclosedComment(usize),
+}
+
+/// The one lexical scan shared by the guard, the recovery cut and the
+/// syntax-error helper: it knows where strings and comments are, nothing
+/// more. Strings end at their closing quote or at the end of the line.
+pub(crate) struct CodeScan<'t> {
+    text: &'t str,
+    i: usize,
+}
+
+impl<'t> CodeScan<'t> {
+    pub(crate) fn new(text: &'t str) -> Self {
+        CodeScan { text, i: 0 }
+    }
+}
+
+impl Iterator for CodeScan<'_> {
+    type Item = Token;
+
+    fn next(&mut self) -> Option<Token> {
+        let bytes = self.text.as_bytes();
+        loop {
+            let i = self.i;
+            let &b = bytes.get(i)?;
+            match b {
+                b'\n' => {
+                    self.i += 1;
+                    return Some(Token::Newline(i));
+                }
+                b' ' | b'\t' | b'\r' => self.i += 1,
+                b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                    // Up to the line break, which is returned next.
+                    self.i = self.text[i..].find('\n').map_or(bytes.len(), |e| i + e);
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'*') => match self.text[i + 2..].find("*/") {
+                    Some(end) => self.i = i + 2 + end + 2,
+                    None => {
+                        self.i = bytes.len();
+                        return Some(Token::UnclosedComment(i));
+                    }
+                },
+                b'"' => {
+                    let mut j = i + 1;
+                    while j < bytes.len() && bytes[j] != b'"' && bytes[j] != b'\n' {
+                        if bytes[j] == b'\\' && bytes.get(j + 1).is_some_and(|&c| c != b'\n') {
+                            j += 1;
+                        }
+                        j += 1;
+                    }
+                    // Past the closing quote; a line break is returned next.
+                    self.i = if bytes.get(j) == Some(&b'"') {
+                        j + 1
+                    } else {
+                        j
+                    };
+                    return Some(Token::Other(i, b'"'));
+                }
+                b'{' | b'(' | b'[' => {
+                    self.i += 1;
+                    return Some(Token::Open(i, b));
+                }
+                b'}' | b')' | b']' => {
+                    self.i += 1;
+                    return Some(Token::Close(i, b));
+                }
+                c if c.is_ascii_alphanumeric() || c == b'_' => {
+                    let len = bytes[i..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                        .count();
+                    self.i += len;
+                    return Some(Token::Word(i, len));
+                }
+                _ => {
+                    self.i += 1;
+                    return Some(Token::Other(i, b));
+                }
+            }
+        }
+    }
 }
 
 const DECLARATION_KEYWORDS: &[&str] = &[
@@ -141,60 +204,29 @@ const DECLARATION_KEYWORDS: &[&str] = &[
 /// the first column starts a declaration even inside an unclosed brace, so
 /// that a missing `}` does not swallow the rest of the file.
 pub fn declaration_starts(text: &str) -> Vec<usize> {
-    let bytes = text.as_bytes();
     let mut starts = Vec::new();
     let mut depth = 0usize;
-    let mut i = 0;
-    let mut line_start = true;
-    while i < bytes.len() {
-        if line_start {
-            let indent = bytes[i..]
-                .iter()
-                .take_while(|&&b| b == b' ' || b == b'\t')
-                .count();
-            let at = i + indent;
-            let word_len = bytes[at..]
-                .iter()
-                .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_')
-                .count();
-            let word = &text[at..at + word_len];
-            if DECLARATION_KEYWORDS.contains(&word) && (depth == 0 || indent == 0) {
-                depth = 0;
-                starts.push(at);
-            }
-            line_start = false;
+    let mut line_start = 0usize;
+    let mut first_on_line = true;
+    for token in CodeScan::new(text) {
+        if let Token::Word(at, len) = token
+            && first_on_line
+            && DECLARATION_KEYWORDS.contains(&&text[at..at + len])
+            && (depth == 0 || at == line_start)
+        {
+            depth = 0;
+            starts.push(at);
         }
-        match bytes[i] {
-            b'\n' => line_start = true,
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i + 1 < bytes.len() && bytes[i + 1] != b'\n' {
-                    i += 1;
-                }
+        first_on_line = false;
+        match token {
+            Token::Newline(i) => {
+                line_start = i + 1;
+                first_on_line = true;
             }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let end = text[i + 2..]
-                    .find("*/")
-                    .map(|e| i + 2 + e + 1)
-                    .unwrap_or(bytes.len() - 1);
-                i = end;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    if bytes[i] == b'\\' && bytes.get(i + 1).is_some_and(|&b| b != b'\n') {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                if i < bytes.len() && bytes[i] == b'\n' {
-                    line_start = true;
-                }
-            }
-            b'{' | b'(' | b'[' => depth += 1,
-            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
+            Token::Open(..) => depth += 1,
+            Token::Close(..) => depth = depth.saturating_sub(1),
             _ => {}
         }
-        i += 1;
     }
     starts
 }
