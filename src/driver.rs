@@ -1,6 +1,7 @@
 //! The front end as one call: parse every file (in parallel) and check the
 //! project. No I/O: the caller loads the files into a [`SourceMap`].
 
+use std::collections::BTreeMap;
 use std::thread;
 
 use crate::check;
@@ -28,22 +29,40 @@ impl Checked {
 
 /// Parses and checks all files of `sources`. `extra` holds problems found
 /// while loading (unreadable files) so that they are reported in order.
+///
+/// Persona expectations are evaluated at the current time; use
+/// [`check_parsed`] to choose the reference time.
 pub fn check_sources(sources: &SourceMap, extra: Problems, threads: usize) -> Checked {
     let (files, mut problems) = parse_all(sources, threads);
     problems.extend(extra);
-    check::check_project(sources, &files, &mut problems);
-    Checked {
+    check_parsed(
+        sources,
         files,
-        diagnostics: problems.into_sorted(sources),
-    }
+        problems,
+        &BTreeMap::new(),
+        jiff::Timestamp::now().as_second(),
+    )
 }
 
 const PARSER_STACK: usize = 256 * 1024 * 1024;
 
 /// Checks files parsed earlier (the CLI parses, then loads the template
 /// files the ASTs name, then checks).
-pub fn check_parsed(sources: &SourceMap, files: Vec<ast::File>, mut problems: Problems) -> Checked {
+///
+/// When the static checks find no error, the persona checks that need
+/// evaluation run too (`verify`), at reference time `now` (unix seconds).
+pub fn check_parsed(
+    sources: &SourceMap,
+    files: Vec<ast::File>,
+    mut problems: Problems,
+    templates: &BTreeMap<String, String>,
+    now: i64,
+) -> Checked {
     check::check_project(sources, &files, &mut problems);
+    if !problems.has_errors() {
+        let plan = crate::plan::build_plan(sources, &files, templates);
+        crate::verify::personas(sources, &files, &plan, now, &mut problems);
+    }
     Checked {
         files,
         diagnostics: problems.into_sorted(sources),

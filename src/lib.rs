@@ -5,5 +5,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnostics;
 pub mod driver;
+pub mod eval;
 pub mod plan;
 pub mod syntax;
+pub mod verify;

@@ -119,12 +119,16 @@ struct Output {
     github: String,
 }
 
+/// The reference time of every UI case (`--now`), so outputs never depend on the day.
+const UI_NOW: i64 = 1_795_424_400; // 2026-11-23T09:00:00Z
+
 /// Loads and checks a case the way `relance check` does. Absolute paths
 /// (only in project-level messages such as E0007) are made relative to the
 /// crate so that expected files do not depend on where the repo lives.
 fn run(case: &Case) -> Result<Output, String> {
     let result = panic::catch_unwind(AssertUnwindSafe(|| -> Result<Output, String> {
-        let a = relance::cli::analyse(&case.path).map_err(|e| format!("load error: {}", e.0))?;
+        let a = relance::cli::analyse(&case.path, UI_NOW)
+            .map_err(|e| format!("load error: {}", e.0))?;
         let (loaded, d) = (&a.loaded, &a.checked.diagnostics);
         Ok(Output {
             human: render::human(d, &loaded.sources, &case.prefix, HumanStyle::plain()),

@@ -41,6 +41,10 @@ enum Command {
         /// Colours in human output: auto (when the output is a terminal), always or never.
         #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
         color: ColorArg,
+        /// Reference time for personas' `expect` lines and relative times,
+        /// as RFC 3339 (`2026-01-15T09:00:00Z`); default: the current time.
+        #[arg(long)]
+        now: Option<String>,
     },
     /// Check a project, then write its executable plan (and previews) to a folder.
     Build {
@@ -97,7 +101,11 @@ pub fn main() -> ExitCode {
             format,
             deny_warnings,
             color,
-        } => check(path, format, deny_warnings, color),
+            now,
+        } => match parse_now(now.as_deref()) {
+            Some(now) => check(path, format, deny_warnings, color, now),
+            None => ExitCode::from(2),
+        },
         Command::Build {
             path,
             out,
@@ -125,12 +133,12 @@ pub struct Analysis {
 }
 
 /// Loads, parses and checks the project at `path`, template files included.
-pub fn analyse(path: &std::path::Path) -> Result<Analysis, LoadError> {
+pub fn analyse(path: &std::path::Path, now: i64) -> Result<Analysis, LoadError> {
     let mut loaded = load_project(path)?;
     let (files, mut problems) = driver::parse_all(&loaded.sources, threads());
     problems.extend(std::mem::take(&mut loaded.problems));
     let templates = load_template_files(&loaded.root, &mut loaded.sources, &files, &mut problems);
-    let checked = driver::check_parsed(&loaded.sources, files, problems);
+    let checked = driver::check_parsed(&loaded.sources, files, problems, &templates.contents, now);
     let prefix = if path.is_dir() {
         path.to_string_lossy().replace('\\', "/")
     } else {
@@ -157,16 +165,23 @@ fn human_style(color: ColorArg) -> HumanStyle {
     }
 }
 
-fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorArg) -> ExitCode {
-    let now = match now.as_deref().map(str::parse::<jiff::Timestamp>) {
-        None => jiff::Timestamp::now(),
-        Some(Ok(t)) => t,
+/// `--now`, or the current time; `None` (after a message) when malformed.
+fn parse_now(now: Option<&str>) -> Option<i64> {
+    match now.map(str::parse::<jiff::Timestamp>) {
+        None => Some(jiff::Timestamp::now().as_second()),
+        Some(Ok(t)) => Some(t.as_second()),
         Some(Err(_)) => {
             eprintln!("error: `--now` takes an RFC 3339 timestamp such as 2026-01-15T09:00:00Z");
-            return ExitCode::from(2);
+            None
         }
+    }
+}
+
+fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorArg) -> ExitCode {
+    let Some(now) = parse_now(now.as_deref()) else {
+        return ExitCode::from(2);
     };
-    let a = match analyse(&path) {
+    let a = match analyse(&path, now) {
         Ok(a) => a,
         Err(LoadError(message)) => {
             eprintln!("error: {message}");
@@ -207,8 +222,14 @@ fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorA
     ExitCode::SUCCESS
 }
 
-fn check(path: PathBuf, format: FormatArg, deny_warnings: bool, color: ColorArg) -> ExitCode {
-    let a = match analyse(&path) {
+fn check(
+    path: PathBuf,
+    format: FormatArg,
+    deny_warnings: bool,
+    color: ColorArg,
+    now: i64,
+) -> ExitCode {
+    let a = match analyse(&path, now) {
         Ok(a) => a,
         Err(LoadError(message)) => {
             eprintln!("error: {message}");

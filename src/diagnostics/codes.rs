@@ -95,6 +95,8 @@ codes! {
     // Personas.
     E0401 Error "persona value has the wrong type",
     E0402 Error "persona misses a required field",
+    E0403 Error "persona expectation does not hold",
+    E0404 Error "negative persona in a marketing audience",
     // Templates.
     E0501 Error "no address field for the channel",
     E0502 Error "link URL must be https or mailto",

@@ -194,6 +194,12 @@ pub fn build_plan(
     }
 }
 
+/// An expression written outside scenarios (a segment, a persona's
+/// `expect`) in its plan form.
+pub fn lower_expr(p: &Project, e: &ast::Expr) -> Expr {
+    Cx { p }.expr(e, None, false)
+}
+
 fn field(f: &types::Field) -> Field {
     let (ty, variants) = match &f.ty {
         Type::Enum(v) => ("enum".to_string(), Some(v.clone())),
