@@ -59,6 +59,14 @@ pub fn check_parsed(
     now: i64,
 ) -> Checked {
     check::check_project(sources, &files, &mut problems);
+    // Templates and personas are checked on a project whose names resolve.
+    if !problems.has_errors() {
+        let render =
+            crate::render::RenderProject::new(sources, &files, &template_file_ids(sources), now);
+        for p in render.check() {
+            problems.extend_one(p.into_diagnostic());
+        }
+    }
     if !problems.has_errors() {
         let plan = crate::plan::build_plan(sources, &files, templates);
         crate::verify::personas(sources, &files, &plan, now, &mut problems);
@@ -67,6 +75,15 @@ pub fn check_parsed(
         files,
         diagnostics: problems.into_sorted(sources),
     }
+}
+
+/// The template files (`.hbs`) in `sources`, by project-relative path.
+pub fn template_file_ids(sources: &SourceMap) -> BTreeMap<String, crate::diagnostics::FileId> {
+    sources
+        .files()
+        .filter(|(_, f)| !f.camp && f.readable)
+        .map(|(id, f)| (f.path.clone(), id))
+        .collect()
 }
 
 /// Parses every file, spreading them over `threads` workers; the output is

@@ -7,5 +7,6 @@ pub mod diagnostics;
 pub mod driver;
 pub mod eval;
 pub mod plan;
+pub mod render;
 pub mod syntax;
 pub mod verify;

@@ -212,3 +212,116 @@ fn template_files_must_stay_inside_the_project() {
     assert_eq!(r.status.code(), Some(1), "{out}");
     assert!(out.contains("E0507"), "{out}");
 }
+
+/// Every file under `dir`, relative path → bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p
+                    .strip_prefix(root)
+                    .expect("prefix")
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(&p).expect("read"));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn previews_cover_every_template_and_persona_and_are_deterministic() {
+    let (a, b) = (temp_dir("pa"), temp_dir("pb"));
+    assert!(build(&campaigns(), &a).status.success());
+    assert!(build(&campaigns(), &b).status.success());
+    let (ta, tb) = (tree(&a), tree(&b));
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    for (k, v) in &ta {
+        assert!(tb[k] == *v, "{k} differs between two builds");
+    }
+    let plan: relance::plan::Plan = serde_json::from_slice(&ta["plan.json"]).expect("plan");
+    assert!(ta.contains_key("preview/index.html"));
+    let index = String::from_utf8_lossy(&ta["preview/index.html"]).into_owned();
+    let personas: Vec<String> = ta
+        .keys()
+        .filter_map(|k| {
+            k.strip_prefix("preview/offer/")
+                .and_then(|f| f.strip_suffix(".json"))
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(personas.len() >= 3, "{personas:?}");
+    for t in plan.templates.keys() {
+        for p in &personas {
+            assert!(
+                ta.contains_key(&format!("preview/{t}/{p}.json")),
+                "no preview of {t} for {p}"
+            );
+            assert!(
+                ta.contains_key(&format!("preview/{t}/{p}.html")),
+                "no html preview of {t} for {p}"
+            );
+        }
+        assert!(index.contains(&format!("{t}/")), "index does not link {t}");
+    }
+}
+
+#[test]
+fn a_rebuild_removes_stale_previews() {
+    let out = temp_dir("stale");
+    std::fs::create_dir_all(out.join("preview/old_template")).expect("mkdir");
+    std::fs::write(out.join("preview/old_template/x.html"), "old").expect("write");
+    assert!(build(&campaigns(), &out).status.success());
+    assert!(!out.join("preview/old_template").exists());
+}
+
+#[test]
+fn render_prints_one_message() {
+    let r = Command::new(bin())
+        .args([
+            "render",
+            "offer",
+            "--persona",
+            "marie",
+            "--now",
+            "2026-11-23T09:00:00Z",
+        ])
+        .arg(campaigns())
+        .output()
+        .expect("run");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(out.contains("Subject:") && out.contains("Marie"), "{out}");
+    let r = Command::new(bin())
+        .args([
+            "render",
+            "offer",
+            "--persona",
+            "marie",
+            "--format",
+            "json",
+            "--now",
+            "2026-11-23T09:00:00Z",
+        ])
+        .arg(campaigns())
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).expect("json");
+    assert_eq!(v["channel"], "email");
+    let r = Command::new(bin())
+        .args(["render", "ofer", "--persona", "marie"])
+        .arg(campaigns())
+        .output()
+        .expect("run");
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("offer"),
+        "suggests the close name"
+    );
+}

@@ -62,6 +62,26 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
         color: ColorArg,
     },
+    /// Render one template for one persona and print it.
+    Render {
+        /// The template's name.
+        template: String,
+        /// The persona whose data fills the template.
+        #[arg(long)]
+        persona: String,
+        /// The project folder.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// `text` (readable, the default) or `json` (every part, sorted keys).
+        #[arg(long, value_enum, default_value_t = RenderFormat::Text)]
+        format: RenderFormat,
+        /// Reference time for the persona's relative times (RFC 3339).
+        #[arg(long)]
+        now: Option<String>,
+        /// Colours in the diagnostics: auto, always or never.
+        #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+        color: ColorArg,
+    },
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code such as `E0201` or `W0601`; `--list` shows them all.
@@ -77,6 +97,12 @@ enum FormatArg {
     Human,
     Json,
     Github,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum RenderFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -112,6 +138,17 @@ pub fn main() -> ExitCode {
             now,
             color,
         } => build(path, out, now, color),
+        Command::Render {
+            template,
+            persona,
+            path,
+            format,
+            now,
+            color,
+        } => match parse_now(now.as_deref()) {
+            Some(now) => render_one(&path, &template, &persona, format, now, color),
+            None => ExitCode::from(2),
+        },
         Command::Explain { code, list } => explain(code, list),
     }
 }
@@ -204,22 +241,117 @@ fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorA
         eprintln!("build refused: fix the errors above first");
         return ExitCode::from(1);
     }
-    let plan = crate::plan::build_plan(&a.loaded.sources, &a.checked.files, &a.templates.contents);
+    let sources = &a.loaded.sources;
+    let plan = crate::plan::build_plan(sources, &a.checked.files, &a.templates.contents);
+    let render = crate::render::RenderProject::new(
+        sources,
+        &a.checked.files,
+        &driver::template_file_ids(sources),
+        now,
+    );
+    // Check renders only headers and SMS bodies for every persona; the
+    // full render may still fail for some persona's data (E0517).
+    let (previews, render_problems) = render.previews();
+    let mut failures = crate::diagnostics::Problems::new();
+    for p in render_problems {
+        failures.extend_one(p.into_diagnostic());
+    }
+    if failures.has_errors() {
+        let failures = failures.into_sorted(sources);
+        eprint!(
+            "{}",
+            render::human(&failures, sources, &a.prefix, human_style(color))
+        );
+        eprintln!("build refused: fix the errors above first");
+        return ExitCode::from(1);
+    }
     let out = out.unwrap_or_else(|| a.loaded.root.join("build"));
-    let written = std::fs::create_dir_all(&out)
-        .and_then(|_| std::fs::write(out.join("plan.json"), plan.to_json()));
-    if let Err(e) = written {
+    if let Err(e) = write_build(&out, &plan.to_json(), &previews) {
         eprintln!("error: cannot write to `{}`: {e}", out.display());
         return ExitCode::from(2);
     }
     eprintln!(
-        "built {} scenario(s), {} cadence(s), {} template(s) into {}",
+        "built {} scenario(s), {} cadence(s), {} template(s), {} preview file(s) into {}",
         plan.scenarios.len(),
         plan.cadences.len(),
         plan.templates.len(),
+        previews.len(),
         out.display()
     );
     ExitCode::SUCCESS
+}
+
+fn render_one(
+    path: &std::path::Path,
+    template: &str,
+    persona: &str,
+    format: RenderFormat,
+    now: i64,
+    color: ColorArg,
+) -> ExitCode {
+    let a = match analyse(path, now) {
+        Ok(a) => a,
+        Err(LoadError(message)) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let sources = &a.loaded.sources;
+    if a.checked.errors() > 0 {
+        eprint!(
+            "{}",
+            render::human(
+                &a.checked.diagnostics,
+                sources,
+                &a.prefix,
+                human_style(color)
+            )
+        );
+        eprintln!("cannot render: fix the errors above first");
+        return ExitCode::from(1);
+    }
+    let project = crate::render::RenderProject::new(
+        sources,
+        &a.checked.files,
+        &driver::template_file_ids(sources),
+        now,
+    );
+    match project.render_one(template, persona) {
+        Ok(message) => {
+            match format {
+                RenderFormat::Text => print!("{message}"),
+                RenderFormat::Json => println!("{}", message.to_json_string()),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes `plan.json` and `preview/` (replaced as a whole, so a removed
+/// template leaves no stale page) under `out`.
+fn write_build(
+    out: &std::path::Path,
+    plan: &str,
+    previews: &std::collections::BTreeMap<String, Vec<u8>>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let preview = out.join("preview");
+    if preview.is_dir() {
+        std::fs::remove_dir_all(&preview)?;
+    }
+    for (rel, bytes) in previews {
+        // Paths come from template and persona names: `[a-z0-9_/.]` only.
+        let path = out.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, bytes)?;
+    }
+    std::fs::write(out.join("plan.json"), plan)
 }
 
 fn check(

@@ -300,6 +300,11 @@ impl Problems {
         self.list.push(diagnostic);
     }
 
+    /// Adds a diagnostic if there is one.
+    pub fn extend_one(&mut self, diagnostic: Option<Diagnostic>) {
+        self.list.extend(diagnostic);
+    }
+
     pub fn extend(&mut self, other: Problems) {
         self.list.extend(other.list);
     }

@@ -1,0 +1,902 @@
+//! Template rendering (§6): every template of a checked project rendered for
+//! every persona, the static checks of templates, and the preview files of
+//! `relance build`. No I/O: the caller reads the template files and passes
+//! them in a [`SourceMap`].
+//!
+//! ```text
+//! ASTs ─ model ─┬─ bodies & partials ─ hbs::parse ─ analyze (static checks)
+//!               │                     └ handlebars compile ─ registries
+//!               └─ personas ─ render contexts ─ render ─ rendered checks
+//!                                                    └─ previews
+//! ```
+//!
+//! Problems are [`TemplateProblem`] values whose spans point inside the
+//! template source: the `.hbs` file, or the string literal in the `.camp`
+//! file.
+
+mod analyze;
+mod hbs;
+mod helpers;
+mod model;
+mod preview;
+mod problem;
+mod source;
+mod text;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use handlebars::{Context, Handlebars};
+use serde_json::Value as Json;
+
+use crate::diagnostics::{FileId, SourceMap, Span};
+use crate::syntax::ast;
+
+pub use model::{MessageKind, Mode};
+pub use problem::{ProblemKind, TemplateProblem};
+pub use source::{parent_dir, resolve_path};
+pub use text::{
+    SmsEncoding, decode_entities, escape_html, escape_html_value, escape_json, html_to_text,
+    sms_length,
+};
+
+use analyze::{Env, Unit};
+use model::{BodyValue, Model, PersonaInfo, TemplateInfo};
+use source::Source;
+
+/// Where partials live, relative to the project folder: `{{> footer}}` is
+/// `templates/partials/footer.hbs`.
+pub const PARTIALS_DIR: &str = "templates/partials";
+
+/// The project-relative path of a partial.
+pub fn partial_path(name: &str) -> String {
+    format!("{PARTIALS_DIR}/{name}.hbs")
+}
+
+/// A `file("…")` reference of a template, for the caller to load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateFileRef {
+    /// Resolved against the `.camp` file's folder, relative to the project
+    /// root with `/` separators; `None` when it leaves the project.
+    pub path: Option<String>,
+    /// As written in the `.camp` file.
+    pub written: String,
+    /// The path literal in the `.camp` file.
+    pub span: Span,
+}
+
+/// Every `file("…")` of every template, in declaration order. The caller
+/// reads these (and every `templates/partials/**/*.hbs`), adds them to the
+/// [`SourceMap`] and passes their ids to [`RenderProject::new`].
+pub fn referenced_files(sources: &SourceMap, files: &[ast::File]) -> Vec<TemplateFileRef> {
+    let m = model::build(sources, files, 0);
+    m.templates
+        .iter()
+        .flat_map(|t| &t.bodies)
+        .filter_map(|b| match &b.value {
+            BodyValue::File {
+                resolved,
+                written,
+                span,
+            } => Some(TemplateFileRef {
+                path: resolved.clone(),
+                written: written.clone(),
+                span: *span,
+            }),
+            BodyValue::Inline { .. } => None,
+        })
+        .collect()
+}
+
+/// One message rendered for one persona.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedMessage {
+    pub template: String,
+    pub persona: String,
+    /// `email`, `sms`, `push`, `task` or `webhook`.
+    pub channel: String,
+    pub kind: MessageKind,
+    pub subject: Option<String>,
+    pub preheader: Option<String>,
+    pub html: Option<String>,
+    /// The text part: rendered from `text`, or derived from `html`.
+    pub text: Option<String>,
+    /// Whether `text` was derived from the HTML.
+    pub text_derived: bool,
+    /// Push title.
+    pub title: Option<String>,
+    /// SMS, push, task and webhook body.
+    pub body: Option<String>,
+    /// Webhook URL.
+    pub url: Option<String>,
+}
+
+impl RenderedMessage {
+    /// The message as a JSON object with sorted keys (the `.json` preview).
+    pub fn to_json(&self) -> Json {
+        let mut m: BTreeMap<&str, Json> = BTreeMap::new();
+        m.insert("template", Json::from(self.template.as_str()));
+        m.insert("persona", Json::from(self.persona.as_str()));
+        m.insert("channel", Json::from(self.channel.as_str()));
+        m.insert("kind", Json::from(self.kind.as_str()));
+        let fields = [
+            ("subject", &self.subject),
+            ("preheader", &self.preheader),
+            ("html", &self.html),
+            ("text", &self.text),
+            ("title", &self.title),
+            ("body", &self.body),
+            ("url", &self.url),
+        ];
+        for (k, v) in fields {
+            if let Some(v) = v {
+                m.insert(k, Json::from(v.as_str()));
+            }
+        }
+        if self.channel == "sms"
+            && let Some(body) = &self.body
+        {
+            let (len, enc) = sms_length(body);
+            let mut sms: BTreeMap<&str, Json> = BTreeMap::new();
+            sms.insert("encoding", Json::from(enc.name()));
+            sms.insert("length", Json::from(len));
+            sms.insert("limit", Json::from(enc.limit()));
+            m.insert("sms", sorted(sms));
+        }
+        sorted(m)
+    }
+
+    /// Pretty JSON with a final newline.
+    pub fn to_json_string(&self) -> String {
+        let mut s = serde_json::to_string_pretty(&self.to_json()).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
+/// A JSON object whose keys are in sorted order whatever serde_json's map.
+fn sorted(m: BTreeMap<&str, Json>) -> Json {
+    let mut out = serde_json::Map::new();
+    for (k, v) in m {
+        out.insert(k.to_string(), v);
+    }
+    Json::Object(out)
+}
+
+/// `relance render` output: the headers, then each part.
+impl fmt::Display for RenderedMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers = [
+            ("Template", Some(&self.template)),
+            ("Persona", Some(&self.persona)),
+            ("Channel", Some(&self.channel)),
+            ("URL", self.url.as_ref()),
+            ("Subject", self.subject.as_ref()),
+            ("Preheader", self.preheader.as_ref()),
+            ("Title", self.title.as_ref()),
+        ];
+        for (k, v) in headers {
+            if let Some(v) = v {
+                writeln!(f, "{k}: {v}")?;
+            }
+        }
+        writeln!(f, "Kind: {}", self.kind.as_str())?;
+        let parts = [
+            ("html", self.html.as_ref()),
+            (
+                if self.text_derived {
+                    "text (derived from the HTML)"
+                } else {
+                    "text"
+                },
+                self.text.as_ref(),
+            ),
+            ("body", self.body.as_ref()),
+        ];
+        for (k, v) in parts {
+            if let Some(v) = v {
+                writeln!(f, "\n--- {k} ---")?;
+                f.write_str(v)?;
+                if !v.ends_with('\n') {
+                    writeln!(f)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why [`RenderProject::render_one`] produced nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RenderFailure {
+    UnknownTemplate {
+        name: String,
+        suggestion: Option<String>,
+    },
+    UnknownPersona {
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// The template has errors that make it unsafe to render (see `check`).
+    TemplateHasErrors { template: String },
+    /// Handlebars failed (for example a `date` format given by a variable).
+    Failed {
+        template: String,
+        persona: String,
+        attr: String,
+        reason: String,
+    },
+}
+
+impl fmt::Display for RenderFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RenderFailure::UnknownTemplate { name, suggestion } => {
+                write!(f, "no template is named `{name}`")?;
+                if let Some(s) = suggestion {
+                    write!(f, "; did you mean `{s}`?")?;
+                }
+                Ok(())
+            }
+            RenderFailure::UnknownPersona { name, suggestion } => {
+                write!(f, "no persona is named `{name}`")?;
+                if let Some(s) = suggestion {
+                    write!(f, "; did you mean `{s}`?")?;
+                }
+                Ok(())
+            }
+            RenderFailure::TemplateHasErrors { template } => write!(
+                f,
+                "template `{template}` has errors; run `relance check` to see them"
+            ),
+            RenderFailure::Failed {
+                template,
+                persona,
+                attr,
+                reason,
+            } => write!(
+                f,
+                "the {attr} of template `{template}` fails to render for persona `{persona}`: {reason}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RenderFailure {}
+
+/// A checked project ready to render: templates compiled once into one
+/// Handlebars registry per escaping mode, personas turned into contexts.
+pub struct RenderProject {
+    model: Model,
+    html: Handlebars<'static>,
+    plain: Handlebars<'static>,
+    json: Handlebars<'static>,
+    /// Templates that must not be rendered (syntax errors, missing files,
+    /// unknown partials or helpers, partial cycles).
+    broken: BTreeSet<String>,
+    /// Static problems, sorted.
+    problems: Vec<TemplateProblem>,
+    /// Per template and body: the span the rendered checks point at.
+    spans: BTreeMap<(String, String), Span>,
+}
+
+/// Attributes that hold one line: a file's final line break is dropped.
+fn single_line(channel: &str, attr: &str) -> bool {
+    matches!(attr, "subject" | "preheader" | "title")
+        || (channel == "sms" || channel == "push") && attr == "body"
+}
+
+fn strip_final_newline(mut s: String) -> String {
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    s
+}
+
+/// The registry name of a template body.
+fn body_key(template: &str, attr: &str) -> String {
+    // `#` cannot appear in a partial name, so the two never collide.
+    format!("{template}#{attr}")
+}
+
+impl RenderProject {
+    /// Prepares rendering. `files` are the checked ASTs; `template_files`
+    /// maps each template file's project-relative path (`/` separators) —
+    /// the `file("…")` bodies and the partials under `templates/partials/` —
+    /// to its id in `sources`. `now` is the reference time (unix seconds)
+    /// for `40d ago` and `now` in personas.
+    pub fn new(
+        sources: &SourceMap,
+        files: &[ast::File],
+        template_files: &BTreeMap<String, FileId>,
+        now: i64,
+    ) -> RenderProject {
+        let model = model::build(sources, files, now);
+        let mut problems = Vec::new();
+        let text_of = |id: FileId| -> Option<String> {
+            ((id.0 as usize) < sources.len()).then(|| sources.get(id).text.to_string())
+        };
+
+        // Partials.
+        let prefix = format!("{PARTIALS_DIR}/");
+        let mut partials: BTreeMap<String, Unit> = BTreeMap::new();
+        for (path, id) in template_files {
+            let Some(name) = path
+                .strip_prefix(&prefix)
+                .and_then(|p| p.strip_suffix(".hbs"))
+                .filter(|n| !n.is_empty())
+            else {
+                continue;
+            };
+            let Some(text) = text_of(*id) else { continue };
+            partials.insert(
+                name.to_string(),
+                Unit::new(Source::file(*id, text), &mut problems),
+            );
+        }
+        let cyclic = analyze::partial_cycles(&partials, &mut problems);
+
+        // Template bodies.
+        let mut broken = BTreeSet::new();
+        let mut units: Vec<(usize, usize, Unit)> = Vec::new();
+        let mut spans = BTreeMap::new();
+        for (ti, t) in model.templates.iter().enumerate() {
+            for (bi, b) in t.bodies.iter().enumerate() {
+                spans.insert((t.name.clone(), b.attr.clone()), b.value_span);
+                let source = match &b.value {
+                    BodyValue::Inline { text, span } => Source::inline(sources, *span, text),
+                    BodyValue::File {
+                        resolved,
+                        written,
+                        span,
+                    } => {
+                        let found = resolved
+                            .as_ref()
+                            .and_then(|p| template_files.get(p).map(|id| (p, *id)));
+                        match (
+                            resolved,
+                            found.and_then(|(p, id)| Some((p, id, text_of(id)?))),
+                        ) {
+                            (_, Some((_, id, text))) => {
+                                let text = if single_line(&t.channel, &b.attr) {
+                                    strip_final_newline(text)
+                                } else {
+                                    text
+                                };
+                                Source::file(id, text)
+                            }
+                            (None, _) => {
+                                broken.insert(t.name.clone());
+                                problems.push(
+                                    TemplateProblem::new(
+                                        ProblemKind::MissingTemplateFile,
+                                        *span,
+                                        format!("`{written}` is outside the project folder"),
+                                        "outside the project",
+                                    )
+                                    .help("template files live in the project folder; write a path relative to this `.camp` file"),
+                                );
+                                continue;
+                            }
+                            (Some(p), None) => {
+                                broken.insert(t.name.clone());
+                                problems.push(
+                                    TemplateProblem::new(
+                                        ProblemKind::MissingTemplateFile,
+                                        *span,
+                                        format!("template file `{p}` not found"),
+                                        "no such file",
+                                    )
+                                    .help(
+                                        "the path is relative to the folder of this `.camp` file",
+                                    ),
+                                );
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let unit = Unit::new(source, &mut problems);
+                let env = Env {
+                    model: &model,
+                    template: Some(t),
+                    partials: &partials,
+                };
+                let errors_before = problems
+                    .iter()
+                    .filter(|p| p.kind.severity() == crate::diagnostics::Severity::Error)
+                    .count();
+                let outcome = analyze::check(&env, &unit, b.mode, &mut problems);
+                let errors_after = problems
+                    .iter()
+                    .filter(|p| p.kind.severity() == crate::diagnostics::Severity::Error)
+                    .count();
+                // A body with a static error is not rendered: its render
+                // failure would only repeat the error.
+                if outcome.broken || errors_after > errors_before {
+                    broken.insert(t.name.clone());
+                }
+                // A broken body (an unknown or invalid partial) may hide the
+                // unsubscribe link: report the cause, not this echo.
+                if b.attr == "html"
+                    && t.channel == "email"
+                    && t.kind == MessageKind::Marketing
+                    && unit.ok()
+                    && errors_after == errors_before
+                    && !outcome.unsubscribe
+                {
+                    problems.push(
+                        TemplateProblem::new(
+                            ProblemKind::MissingUnsubscribe,
+                            b.value_span,
+                            format!(
+                                "marketing email `{}` has no unsubscribe link",
+                                t.name
+                            ),
+                            "no `{{unsubscribe_url}}` in this HTML",
+                        )
+                        .also(t.name_span, "marketing email declared here")
+                        .help("add a link such as `<a href=\"{{unsubscribe_url}}\">Unsubscribe</a>`, directly or in a partial; or declare `kind = transactional` if this is not marketing"),
+                    );
+                }
+                units.push((ti, bi, unit));
+            }
+        }
+
+        // Partials no template uses are still checked, on their own.
+        let mut reached = BTreeSet::new();
+        for (_, _, u) in &units {
+            collect_reached(&u.parsed.nodes, &partials, &mut reached);
+        }
+        for (name, unit) in &partials {
+            if !reached.contains(name) && unit.ok() && !cyclic.contains(name) {
+                let env = Env {
+                    model: &model,
+                    template: None,
+                    partials: &partials,
+                };
+                analyze::check_partial(&env, name, unit, &mut problems);
+            }
+        }
+
+        // Registries.
+        let tz = model
+            .workspace
+            .get("timezone")
+            .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let mut html = helpers::registry(Mode::Html, model.tz_field.clone(), tz.clone());
+        let mut plain = helpers::registry(Mode::Plain, model.tz_field.clone(), tz.clone());
+        let mut json = helpers::registry(Mode::Json, model.tz_field.clone(), tz);
+        for (name, unit) in &partials {
+            if cyclic.contains(name) {
+                continue;
+            }
+            if let Some(c) = &unit.compiled {
+                html.register_template(name, c.clone());
+                plain.register_template(name, c.clone());
+                json.register_template(name, c.clone());
+            }
+        }
+        for (ti, bi, unit) in units {
+            let t = &model.templates[ti];
+            if broken.contains(&t.name) {
+                continue;
+            }
+            let b = &t.bodies[bi];
+            if let Some(c) = unit.compiled {
+                let r = match b.mode {
+                    Mode::Html => &mut html,
+                    Mode::Plain => &mut plain,
+                    Mode::Json => &mut json,
+                };
+                r.register_template(&body_key(&t.name, &b.attr), c);
+            }
+        }
+        problem::sort_problems(&mut problems);
+        RenderProject {
+            model,
+            html,
+            plain,
+            json,
+            broken,
+            problems,
+            spans,
+        }
+    }
+
+    /// Template names, in declaration order.
+    pub fn templates(&self) -> impl Iterator<Item = &str> {
+        self.model.templates.iter().map(|t| t.name.as_str())
+    }
+
+    /// Persona names, in declaration order.
+    pub fn personas(&self) -> impl Iterator<Item = &str> {
+        self.model.personas.iter().map(|p| p.name.as_str())
+    }
+
+    /// The problems found without rendering, sorted by place.
+    pub fn static_problems(&self) -> &[TemplateProblem] {
+        &self.problems
+    }
+
+    /// Every check `relance build` runs on templates: the static ones and
+    /// those that need every persona rendered (line breaks in headers, SMS
+    /// length). Sorted by place.
+    ///
+    /// Only the parts that per-persona checks need (subjects, preheaders,
+    /// titles and SMS bodies) are rendered here, so that `relance check`
+    /// stays fast on projects with many templates and personas; `previews`
+    /// renders everything and reports failures of the other parts.
+    pub fn check(&self) -> Vec<TemplateProblem> {
+        self.render_all_parts(true, false).1
+    }
+
+    /// Renders one template for one persona.
+    pub fn render_one(
+        &self,
+        template: &str,
+        persona: &str,
+    ) -> Result<RenderedMessage, RenderFailure> {
+        let Some(t) = self.model.template(template) else {
+            return Err(RenderFailure::UnknownTemplate {
+                name: template.to_string(),
+                suggestion: crate::diagnostics::did_you_mean(template, self.templates())
+                    .map(str::to_string),
+            });
+        };
+        let Some(p) = self.model.persona(persona) else {
+            return Err(RenderFailure::UnknownPersona {
+                name: persona.to_string(),
+                suggestion: crate::diagnostics::did_you_mean(persona, self.personas())
+                    .map(str::to_string),
+            });
+        };
+        self.render(t, p)
+    }
+
+    fn render(&self, t: &TemplateInfo, p: &PersonaInfo) -> Result<RenderedMessage, RenderFailure> {
+        let mut ctx = Context::from(p.context(t));
+        self.render_parts(t, p, &mut ctx, false)
+    }
+
+    /// Renders with `ctx`, the persona's context for the template's trigger
+    /// events; only the template's `links` are set here, so one context
+    /// serves every template with the same triggers. `checked_only`: render
+    /// only the parts per-persona checks look at.
+    fn render_parts(
+        &self,
+        t: &TemplateInfo,
+        p: &PersonaInfo,
+        ctx: &mut Context,
+        checked_only: bool,
+    ) -> Result<RenderedMessage, RenderFailure> {
+        if let Some(data) = ctx.data_mut().as_object_mut() {
+            let links: serde_json::Map<String, serde_json::Value> = t
+                .links
+                .iter()
+                .map(|(n, u)| (n.clone(), serde_json::Value::String(u.clone())))
+                .collect();
+            data.insert("links".into(), serde_json::Value::Object(links));
+        }
+        let ctx = &*ctx;
+        if self.broken.contains(&t.name) {
+            return Err(RenderFailure::TemplateHasErrors {
+                template: t.name.clone(),
+            });
+        }
+        let fail = |attr: &str, reason: String| RenderFailure::Failed {
+            template: t.name.clone(),
+            persona: p.name.clone(),
+            attr: attr.to_string(),
+            reason,
+        };
+        let mut m = RenderedMessage {
+            template: t.name.clone(),
+            persona: p.name.clone(),
+            channel: t.channel.clone(),
+            kind: t.kind,
+            subject: None,
+            preheader: None,
+            html: None,
+            text: None,
+            text_derived: false,
+            title: None,
+            body: None,
+            url: t.url.clone(),
+        };
+        for b in &t.bodies {
+            let checked = matches!(b.attr.as_str(), "subject" | "preheader" | "title")
+                || (t.channel == "sms" && b.attr == "body");
+            if checked_only && !checked {
+                continue;
+            }
+            let r = match b.mode {
+                Mode::Html => &self.html,
+                Mode::Plain => &self.plain,
+                Mode::Json => &self.json,
+            };
+            let out = helpers::render(r, &body_key(&t.name, &b.attr), ctx)
+                .map_err(|e| fail(&b.attr, e))?;
+            let slot = match b.attr.as_str() {
+                "subject" => &mut m.subject,
+                "preheader" => &mut m.preheader,
+                "html" => &mut m.html,
+                "text" => &mut m.text,
+                "title" => &mut m.title,
+                _ => &mut m.body,
+            };
+            *slot = Some(out);
+        }
+        if t.channel == "email"
+            && m.text.is_none()
+            && let Some(h) = &m.html
+        {
+            m.text = Some(html_to_text(h));
+            m.text_derived = true;
+        }
+        Ok(m)
+    }
+
+    /// Every template rendered for every persona (templates, then personas,
+    /// in name order), with every problem: the static ones and those found
+    /// in the rendered messages. Templates with errors are skipped.
+    pub fn render_all(&self) -> (Vec<RenderedMessage>, Vec<TemplateProblem>) {
+        self.render_all_parts(false, true)
+    }
+
+    /// `keep`: return the rendered messages (previews) or only the problems.
+    fn render_all_parts(
+        &self,
+        checked_only: bool,
+        keep: bool,
+    ) -> (Vec<RenderedMessage>, Vec<TemplateProblem>) {
+        let mut problems = self.problems.clone();
+        let mut messages = Vec::new();
+        let mut templates: Vec<&TemplateInfo> = self.model.templates.iter().collect();
+        templates.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut personas: Vec<&PersonaInfo> = self.model.personas.iter().collect();
+        personas.sort_by(|a, b| a.name.cmp(&b.name));
+        // One context per (persona, trigger events): built once, reused.
+        let mut contexts: HashMap<(usize, &BTreeSet<String>), Context> = HashMap::new();
+        for t in templates {
+            if self.broken.contains(&t.name) {
+                continue;
+            }
+            let span_of = |attr: &str| {
+                self.spans
+                    .get(&(t.name.clone(), attr.to_string()))
+                    .copied()
+                    .unwrap_or(t.name_span)
+            };
+            // Header → personas whose rendering has a line break.
+            let mut breaks: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            // SMS over one segment: (length, encoding, persona).
+            let mut long: Vec<(usize, SmsEncoding, &str)> = Vec::new();
+            for (i, p) in personas.iter().enumerate() {
+                let ctx = contexts
+                    .entry((i, &t.trigger_events))
+                    .or_insert_with(|| Context::from(p.context(t)));
+                let m = match self.render_parts(t, p, ctx, checked_only) {
+                    Ok(m) => m,
+                    Err(RenderFailure::Failed { attr, reason, .. }) => {
+                        problems.push(
+                            TemplateProblem::new(
+                                ProblemKind::InvalidHelperCall,
+                                span_of(&attr),
+                                format!(
+                                    "the {attr} of `{}` fails to render for persona `{}`: {reason}",
+                                    t.name, p.name
+                                ),
+                                "fails to render",
+                            )
+                            .help("check the helpers' arguments for this persona's values"),
+                        );
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
+                for (attr, v) in [
+                    ("subject", &m.subject),
+                    ("preheader", &m.preheader),
+                    ("title", &m.title),
+                ] {
+                    if v.as_deref().is_some_and(|s| s.contains(['\n', '\r'])) {
+                        breaks.entry(attr).or_default().push(&p.name);
+                    }
+                }
+                if t.channel == "sms"
+                    && let Some(body) = &m.body
+                {
+                    let (len, enc) = sms_length(body);
+                    if len > enc.limit() {
+                        long.push((len, enc, &p.name));
+                    }
+                }
+                if keep {
+                    messages.push(m);
+                }
+            }
+            for (attr, names) in breaks {
+                if self.literal_break(t, attr) {
+                    // The checker reports a line break written in the literal.
+                    continue;
+                }
+                let list = names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let (noun, plural) = if names.len() == 1 {
+                    ("persona", "")
+                } else {
+                    ("personas", "s")
+                };
+                problems.push(
+                    TemplateProblem::new(
+                        ProblemKind::HeaderLineBreak,
+                        span_of(attr),
+                        format!(
+                            "the {attr} of `{}` contains a line break when rendered for {noun} {list}",
+                            t.name
+                        ),
+                        format!("renders with a line break for {} persona{plural}", names.len()),
+                    )
+                    .help(format!(
+                        "a {attr} is a single line: remove the line breaks from the template, or keep line breaks out of the values it inserts"
+                    )),
+                );
+            }
+            if let Some(&(len, enc, worst)) = long
+                .iter()
+                .max_by_key(|(l, _, n)| (*l, std::cmp::Reverse(*n)))
+            {
+                let others: Vec<String> = long
+                    .iter()
+                    .filter(|(_, _, n)| *n != worst)
+                    .map(|(l, _, n)| format!("`{n}` ({l})"))
+                    .collect();
+                let mut message = format!(
+                    "SMS `{}` is {len} {} characters long for persona `{worst}`, more than the {} of one message",
+                    t.name,
+                    enc.name(),
+                    enc.limit()
+                );
+                if !others.is_empty() {
+                    message.push_str(&format!("; also too long for {}", others.join(", ")));
+                }
+                let help = match enc {
+                    SmsEncoding::Ucs2 => {
+                        "a character outside the GSM-7 alphabet (an accent such as `ê`, an emoji) limits an SMS to 70 characters: replace it, or shorten the text"
+                    }
+                    SmsEncoding::Gsm7 => {
+                        "longer messages are sent and billed as several SMS: shorten the text or the link"
+                    }
+                };
+                problems.push(
+                    TemplateProblem::new(
+                        ProblemKind::SmsTooLong,
+                        span_of("body"),
+                        message,
+                        format!("{len} characters for `{worst}`"),
+                    )
+                    .help(help),
+                );
+            }
+            // No persona: render the literal parts once, with no contact data.
+            if personas.is_empty() {
+                self.check_headers_without_personas(t, &span_of, &mut problems);
+            }
+        }
+        problem::sort_problems(&mut problems);
+        (messages, problems)
+    }
+
+    /// Whether the checker already reports a line break in the header literal.
+    fn literal_break(&self, t: &TemplateInfo, attr: &str) -> bool {
+        t.body(attr).is_some_and(
+            |b| matches!(&b.value, BodyValue::Inline { text, .. } if text.contains(['\n', '\r'])),
+        )
+    }
+
+    fn check_headers_without_personas(
+        &self,
+        t: &TemplateInfo,
+        span_of: &dyn Fn(&str) -> Span,
+        problems: &mut Vec<TemplateProblem>,
+    ) {
+        let empty = PersonaInfo {
+            name: String::new(),
+            doc: None,
+            negative: false,
+            base: serde_json::Map::new(),
+            events: Vec::new(),
+        };
+        let Ok(ctx) = Context::wraps(empty.context(t)) else {
+            return;
+        };
+        for attr in ["subject", "preheader", "title"] {
+            if t.body(attr).is_none() || self.literal_break(t, attr) {
+                continue;
+            }
+            let out = helpers::render(&self.plain, &body_key(&t.name, attr), &ctx);
+            if out.is_ok_and(|s| s.contains(['\n', '\r'])) {
+                problems.push(
+                    TemplateProblem::new(
+                        ProblemKind::HeaderLineBreak,
+                        span_of(attr),
+                        format!("the {attr} of `{}` contains a line break", t.name),
+                        "renders with a line break",
+                    )
+                    .help(format!("a {attr} is a single line: remove the line breaks")),
+                );
+            }
+        }
+    }
+
+    /// The preview files of `relance build`, relative to the output folder:
+    /// `preview/<template>/<persona>.html` (a standalone page), `.txt` (the
+    /// email text part), `.json` (every rendered field, sorted keys) and
+    /// `preview/index.html`. The same inputs give the same bytes. Also
+    /// returns every problem (as [`RenderProject::check`]).
+    pub fn previews(&self) -> (BTreeMap<String, Vec<u8>>, Vec<TemplateProblem>) {
+        let (messages, problems) = self.render_all();
+        let mut files = BTreeMap::new();
+        for m in &messages {
+            let Some(p) = self.model.persona(&m.persona) else {
+                continue;
+            };
+            let base = format!("preview/{}/{}", m.template, m.persona);
+            files.insert(
+                format!("{base}.html"),
+                preview::page(m, p, &self.model).into_bytes(),
+            );
+            if let Some(text) = &m.text {
+                files.insert(format!("{base}.txt"), text.clone().into_bytes());
+            }
+            files.insert(format!("{base}.json"), m.to_json_string().into_bytes());
+        }
+        files.insert(
+            "preview/index.html".to_string(),
+            preview::index(&self.model, &messages, &self.broken).into_bytes(),
+        );
+        (files, problems)
+    }
+}
+
+/// The file partials reached from `nodes`, transitively.
+fn collect_reached(
+    nodes: &[hbs::Node],
+    partials: &BTreeMap<String, Unit>,
+    out: &mut BTreeSet<String>,
+) {
+    let mut todo: Vec<&[hbs::Node]> = vec![nodes];
+    while let Some(ns) = todo.pop() {
+        for n in ns {
+            match n {
+                hbs::Node::Partial { target, block, .. } => {
+                    if let hbs::PartialTarget::Name(name, _) = target
+                        && let Some(u) = partials.get(name)
+                        && out.insert(name.clone())
+                    {
+                        todo.push(&u.parsed.nodes);
+                    }
+                    if let Some(b) = block {
+                        todo.push(b);
+                    }
+                }
+                hbs::Node::Block { body, arms, .. } => {
+                    todo.push(body);
+                    for a in arms {
+                        todo.push(&a.body);
+                    }
+                }
+                hbs::Node::Inline { body, .. } => todo.push(body),
+                _ => {}
+            }
+        }
+    }
+}

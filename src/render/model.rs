@@ -1,0 +1,656 @@
+//! What rendering needs from the checked ASTs: the schema, the workspace,
+//! the templates with their bodies, the personas as render contexts, and
+//! which scenario triggers send each template.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde_json::{Map, Value as Json};
+
+use crate::check::types::{BUILTIN_EVENTS, Type, builtin_event};
+use crate::diagnostics::{SourceMap, Span};
+use crate::syntax::ast::{self, AttrValue, DeclKind, StepKind, TermKind, TypeExpr, Value};
+
+use super::source::{parent_dir, resolve_path};
+
+/// How a body's inserted values are escaped (§6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mode {
+    /// HTML bodies: HTML-escaped.
+    Html,
+    /// Subjects, preheaders, text parts, SMS, push and task bodies: as is.
+    Plain,
+    /// Webhook bodies: JSON string escaping.
+    Json,
+}
+
+impl Mode {
+    /// Whether `{{…}}` escapes here (so that `{{{…}}}` makes a difference).
+    pub fn escapes(self) -> bool {
+        self != Mode::Plain
+    }
+}
+
+/// Marketing, transactional, or operational (tasks and webhooks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MessageKind {
+    Marketing,
+    Transactional,
+    Operational,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Marketing => "marketing",
+            MessageKind::Transactional => "transactional",
+            MessageKind::Operational => "operational",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct FieldInfo {
+    pub name: String,
+    pub ty: Option<Type>,
+    pub optional: bool,
+}
+
+/// Where a body's text comes from.
+#[derive(Clone, Debug)]
+pub(crate) enum BodyValue {
+    /// An inline string: its decoded value and the literal's span.
+    Inline { text: String, span: Span },
+    /// `file("…")`: the path resolved against the project root (`None` when
+    /// it leaves the project), as written, and the span of the path literal.
+    File {
+        resolved: Option<String>,
+        written: String,
+        span: Span,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct BodyInfo {
+    /// `subject`, `preheader`, `html`, `text`, `title` or `body`.
+    pub attr: String,
+    pub mode: Mode,
+    pub value: BodyValue,
+    /// The span of the attribute value in the `.camp` file.
+    pub value_span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct TemplateInfo {
+    pub name: String,
+    pub name_span: Span,
+    pub channel: String,
+    pub kind: MessageKind,
+    pub links: Vec<(String, String)>,
+    pub bodies: Vec<BodyInfo>,
+    pub url: Option<String>,
+    /// `trigger.FIELD` names allowed in this template.
+    pub trigger: TriggerFields,
+    /// The event types that trigger the scenarios sending this template
+    /// (used to pick the persona's event for previews); empty when none.
+    pub trigger_events: BTreeSet<String>,
+}
+
+impl TemplateInfo {
+    pub fn body(&self, attr: &str) -> Option<&BodyInfo> {
+        self.bodies.iter().find(|b| b.attr == attr)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum TriggerFields {
+    /// No scenario sends the template: any field some event has.
+    Unsent(BTreeSet<String>),
+    /// The fields common to the trigger events of every sending scenario.
+    Sent {
+        fields: BTreeSet<String>,
+        scenarios: Vec<String>,
+    },
+}
+
+impl TriggerFields {
+    pub fn allows(&self, field: &str) -> bool {
+        match self {
+            TriggerFields::Unsent(f) | TriggerFields::Sent { fields: f, .. } => f.contains(field),
+        }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        match self {
+            TriggerFields::Unsent(f) | TriggerFields::Sent { fields: f, .. } => {
+                f.iter().map(String::as_str)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct PersonaInfo {
+    pub name: String,
+    pub doc: Option<String>,
+    pub negative: bool,
+    /// Contact fields, `id`, `tags`, `lists`, `unsubscribe_url`, `workspace`.
+    pub base: Map<String, Json>,
+    /// The persona's events: type, time (unix seconds), field values.
+    pub events: Vec<(String, i64, Map<String, Json>)>,
+}
+
+/// The project as rendering sees it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Model {
+    pub fields: Vec<FieldInfo>,
+    pub workspace: BTreeMap<String, String>,
+    pub templates: Vec<TemplateInfo>,
+    pub personas: Vec<PersonaInfo>,
+    /// The first `timezone` field of the schema, for the `date` helper.
+    pub tz_field: Option<String>,
+    /// The schema is known in full: no file was unreadable and the
+    /// `contact` declaration parsed. Otherwise unknown names are not
+    /// reported (they would only echo the syntax error).
+    pub schema_complete: bool,
+    /// Every event, scenario and cadence parsed (for `trigger.FIELD`).
+    pub flows_complete: bool,
+}
+
+impl Model {
+    pub fn field(&self, name: &str) -> Option<&FieldInfo> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    pub fn template(&self, name: &str) -> Option<&TemplateInfo> {
+        self.templates.iter().find(|t| t.name == name)
+    }
+
+    pub fn persona(&self, name: &str) -> Option<&PersonaInfo> {
+        self.personas.iter().find(|p| p.name == name)
+    }
+}
+
+/// The top-level variables besides contact fields.
+pub(crate) const BUILTIN_VARIABLES: &[&str] = &[
+    "id",
+    "tags",
+    "lists",
+    "links",
+    "unsubscribe_url",
+    "workspace",
+    "trigger",
+];
+
+pub(crate) const WORKSPACE_VARIABLES: &[&str] = &["name", "address", "from", "timezone"];
+
+/// The preview unsubscribe URL of a persona.
+pub(crate) fn unsubscribe_url(persona: &str) -> String {
+    format!("https://example.invalid/unsubscribe/{persona}")
+}
+
+fn type_of(ty: &TypeExpr) -> Option<Type> {
+    match ty {
+        TypeExpr::Named(n) => Type::from_name(n),
+        TypeExpr::Enum(v) => Some(Type::Enum(v.iter().map(|i| i.name.clone()).collect())),
+        TypeExpr::Set(_) => Some(Type::SetText),
+    }
+}
+
+fn rfc3339(secs: i64) -> String {
+    match jiff::Timestamp::from_second(secs) {
+        Ok(t) => t.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn term_time(t: &TermKind, now: i64) -> Option<i64> {
+    match t {
+        TermKind::Now => Some(now),
+        TermKind::Ago(d) => Some(now.saturating_sub(d.seconds())),
+        TermKind::Timestamp(s) => Some(*s),
+        TermKind::Date(d) => d
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp().as_second()),
+        _ => None,
+    }
+}
+
+fn number(f: f64) -> Json {
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        Json::from(f as i64)
+    } else {
+        serde_json::Number::from_f64(f)
+            .map(Json::Number)
+            .unwrap_or(Json::Null)
+    }
+}
+
+/// A persona or event value as template data.
+fn value_json(value: &Value, ty: Option<&Type>, now: i64) -> Json {
+    match value {
+        Value::List(items) => Json::Array(
+            items
+                .node
+                .iter()
+                .map(|t| term_json(&t.kind, None, now))
+                .collect(),
+        ),
+        Value::Term(t) => term_json(&t.kind, ty, now),
+    }
+}
+
+fn term_json(t: &TermKind, ty: Option<&Type>, now: i64) -> Json {
+    match t {
+        TermKind::Str(s) | TermKind::Name(s) => Json::String(s.clone()),
+        TermKind::Number(n) => number(*n),
+        TermKind::Bool(b) => Json::Bool(*b),
+        TermKind::Date(d) if ty == Some(&Type::Timestamp) => Json::String(
+            term_time(t, now)
+                .map(rfc3339)
+                .unwrap_or_else(|| d.to_string()),
+        ),
+        TermKind::Date(d) => Json::String(d.to_string()),
+        TermKind::Now | TermKind::Ago(_) | TermKind::Timestamp(_) => {
+            Json::String(term_time(t, now).map(rfc3339).unwrap_or_default())
+        }
+        TermKind::Clock(c) => Json::String(format!("{:02}:{:02}", c.0 / 60, c.0 % 60)),
+        TermKind::Duration(d) => Json::from(d.seconds()),
+        TermKind::Percent(p) => number(*p),
+    }
+}
+
+fn attr_str(attrs: &[ast::Attr], name: &str) -> Option<String> {
+    attrs
+        .iter()
+        .find(|a| a.name.name == name)
+        .and_then(|a| match &a.value.node {
+            AttrValue::Str(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+/// The attributes of each channel that are templates, with their mode.
+fn body_attrs(channel: &str) -> &'static [(&'static str, Mode)] {
+    match channel {
+        "email" => &[
+            ("subject", Mode::Plain),
+            ("preheader", Mode::Plain),
+            ("html", Mode::Html),
+            ("text", Mode::Plain),
+        ],
+        "sms" => &[("body", Mode::Plain)],
+        "push" => &[("title", Mode::Plain), ("body", Mode::Plain)],
+        "task" => &[("body", Mode::Plain)],
+        "webhook" => &[("body", Mode::Json)],
+        _ => &[],
+    }
+}
+
+/// Collects the model from every file's AST.
+pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model {
+    let mut m = Model::default();
+    let mut events: BTreeMap<String, Vec<(String, Option<Type>)>> = BTreeMap::new();
+    for name in BUILTIN_EVENTS {
+        if let Some(f) = builtin_event(name) {
+            events.insert(
+                name.to_string(),
+                f.list
+                    .iter()
+                    .map(|f| (f.name.clone(), Some(f.ty.clone())))
+                    .collect(),
+            );
+        }
+    }
+    let decls: Vec<&ast::Decl> = files.iter().flat_map(|f| &f.decls).collect();
+    let mut schema_seen = false;
+    let mut workspace_seen = false;
+    let mut scenarios: Vec<&ast::Scenario> = Vec::new();
+    let mut cadences: BTreeMap<&str, &ast::Cadence> = BTreeMap::new();
+    for d in &decls {
+        match &d.kind {
+            DeclKind::Contact(s) if !schema_seen => {
+                schema_seen = true;
+                let mut seen = HashSet::new();
+                for f in &s.fields {
+                    if seen.insert(f.name.name.clone()) {
+                        m.fields.push(FieldInfo {
+                            name: f.name.name.clone(),
+                            ty: type_of(&f.ty.node),
+                            optional: f.optional,
+                        });
+                    }
+                }
+            }
+            DeclKind::Workspace(w) if !workspace_seen => {
+                workspace_seen = true;
+                for a in WORKSPACE_VARIABLES {
+                    if let Some(v) = attr_str(&w.attrs, a) {
+                        m.workspace.insert(a.to_string(), v);
+                    }
+                }
+            }
+            DeclKind::Event(e) if !events.contains_key(&e.name.name) => {
+                events.insert(
+                    e.name.name.clone(),
+                    e.fields
+                        .iter()
+                        .map(|f| (f.name.name.clone(), type_of(&f.ty.node)))
+                        .collect(),
+                );
+            }
+            DeclKind::Scenario(s) => scenarios.push(s),
+            DeclKind::Cadence(c) => {
+                cadences.entry(c.name.name.as_str()).or_insert(c);
+            }
+            _ => {}
+        }
+    }
+    let unreadable = files.iter().any(|f| f.unreadable);
+    // A declaration that did not parse, of one of these kinds or of a kind
+    // that cannot be told (a misspelt keyword).
+    let broken = |kw: &[&str]| {
+        const KNOWN: &[&str] = &[
+            "workspace",
+            "contact",
+            "event",
+            "list",
+            "segment",
+            "persona",
+            "template",
+            "scenario",
+            "cadence",
+            "pressure",
+        ];
+        files
+            .iter()
+            .flat_map(|f| &f.broken)
+            .any(|b| kw.contains(&b.keyword.as_str()) || !KNOWN.contains(&b.keyword.as_str()))
+    };
+    m.schema_complete = schema_seen && !unreadable && !broken(&["contact"]);
+    m.flows_complete = !unreadable && !broken(&["event", "scenario", "cadence"]);
+    m.tz_field = m
+        .fields
+        .iter()
+        .find(|f| f.ty == Some(Type::Timezone))
+        .map(|f| f.name.clone());
+
+    // Which scenarios send each template, and their trigger events.
+    // Template → (scenario, the event of each of its triggers, if any).
+    type Senders = BTreeMap<String, Vec<(String, Vec<Option<String>>)>>;
+    let mut senders: Senders = BTreeMap::new();
+    for s in &scenarios {
+        let mut sent = BTreeSet::new();
+        collect_sends(&s.steps, &cadences, &mut sent, 0);
+        let triggers: Vec<Option<String>> = s
+            .triggers
+            .iter()
+            .map(|t| match &t.node {
+                ast::Trigger::Event { event, .. } => Some(event.name.clone()),
+                _ => None,
+            })
+            .collect();
+        for t in sent {
+            senders
+                .entry(t)
+                .or_default()
+                .push((s.name.name.clone(), triggers.clone()));
+        }
+    }
+    let all_event_fields: BTreeSet<String> = events
+        .values()
+        .flat_map(|f| f.iter().map(|(n, _)| n.clone()))
+        .chain(["at".to_string()])
+        .collect();
+
+    let mut template_names = HashSet::new();
+    for d in &decls {
+        let DeclKind::Template(t) = &d.kind else {
+            continue;
+        };
+        if !template_names.insert(t.name.name.clone()) {
+            continue;
+        }
+        let channel = t.channel.name.clone();
+        let dir = if (t.name.span.file.0 as usize) < sources.len() {
+            parent_dir(&sources.get(t.name.span.file).path).to_string()
+        } else {
+            String::new()
+        };
+        let kind = match channel.as_str() {
+            "task" | "webhook" => MessageKind::Operational,
+            _ => {
+                let transactional = t.attrs.iter().any(|a| {
+                    a.name.name == "kind"
+                        && matches!(&a.value.node, AttrValue::Word(w) if w == "transactional")
+                });
+                if transactional {
+                    MessageKind::Transactional
+                } else {
+                    MessageKind::Marketing
+                }
+            }
+        };
+        let mut bodies = Vec::new();
+        for (attr, mode) in body_attrs(&channel) {
+            let Some(a) = t.attrs.iter().find(|a| a.name.name == *attr) else {
+                continue;
+            };
+            let value = match &a.value.node {
+                AttrValue::Str(s) => BodyValue::Inline {
+                    text: s.clone(),
+                    span: a.value.span,
+                },
+                AttrValue::File(p) => BodyValue::File {
+                    resolved: resolve_path(&dir, &p.node),
+                    written: p.node.clone(),
+                    span: p.span,
+                },
+                AttrValue::Word(_) => continue,
+            };
+            bodies.push(BodyInfo {
+                attr: attr.to_string(),
+                mode: *mode,
+                value,
+                value_span: a.value.span,
+            });
+        }
+        let mut links = Vec::new();
+        for l in &t.links {
+            if !links
+                .iter()
+                .any(|(n, _): &(String, String)| *n == l.name.name)
+            {
+                links.push((l.name.name.clone(), l.url.node.clone()));
+            }
+        }
+        let (trigger, trigger_events) = match senders.get(&t.name.name) {
+            None => (
+                TriggerFields::Unsent(all_event_fields.clone()),
+                BTreeSet::new(),
+            ),
+            Some(list) => {
+                let mut fields: Option<BTreeSet<String>> = None;
+                let mut evs = BTreeSet::new();
+                for (_, triggers) in list {
+                    for tr in triggers {
+                        let these: BTreeSet<String> = match tr {
+                            Some(e) => {
+                                evs.insert(e.clone());
+                                events
+                                    .get(e)
+                                    .map(|f| f.iter().map(|(n, _)| n.clone()).collect())
+                                    .unwrap_or_default()
+                            }
+                            None => BTreeSet::new(),
+                        };
+                        let mut these = these;
+                        if tr.is_some() {
+                            these.insert("at".to_string());
+                        }
+                        fields = Some(match fields {
+                            None => these,
+                            Some(f) => f.intersection(&these).cloned().collect(),
+                        });
+                    }
+                    if triggers.is_empty() {
+                        fields = Some(BTreeSet::new());
+                    }
+                }
+                let mut scenarios: Vec<String> = list.iter().map(|(n, _)| n.clone()).collect();
+                scenarios.dedup();
+                (
+                    TriggerFields::Sent {
+                        fields: fields.unwrap_or_default(),
+                        scenarios,
+                    },
+                    evs,
+                )
+            }
+        };
+        m.templates.push(TemplateInfo {
+            name: t.name.name.clone(),
+            name_span: t.name.span,
+            url: if channel == "webhook" {
+                attr_str(&t.attrs, "url")
+            } else {
+                None
+            },
+            channel,
+            kind,
+            links,
+            bodies,
+            trigger,
+            trigger_events,
+        });
+    }
+
+    let workspace_json: Map<String, Json> = m
+        .workspace
+        .iter()
+        .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+        .collect();
+    let mut persona_names = HashSet::new();
+    for d in &decls {
+        let DeclKind::Persona(p) = &d.kind else {
+            continue;
+        };
+        if !persona_names.insert(p.name.name.clone()) {
+            continue;
+        }
+        let mut base = Map::new();
+        base.insert("id".into(), Json::String(p.name.name.clone()));
+        base.insert("tags".into(), Json::Array(Vec::new()));
+        base.insert("lists".into(), Json::Array(Vec::new()));
+        let mut seen = HashSet::new();
+        for v in &p.values {
+            if !seen.insert(v.name.name.as_str()) {
+                continue;
+            }
+            let ty = m.field(&v.name.name).and_then(|f| f.ty.as_ref());
+            base.insert(v.name.name.clone(), value_json(&v.value, ty, now));
+        }
+        base.insert(
+            "unsubscribe_url".into(),
+            Json::String(unsubscribe_url(&p.name.name)),
+        );
+        base.insert("workspace".into(), Json::Object(workspace_json.clone()));
+        let mut evs = Vec::new();
+        for e in &p.events {
+            let types = events.get(&e.name.name);
+            let mut fields = Map::new();
+            for v in &e.values {
+                let ty = types
+                    .and_then(|f| f.iter().find(|(n, _)| *n == v.name.name))
+                    .and_then(|(_, t)| t.as_ref());
+                fields.insert(v.name.name.clone(), value_json(&v.value, ty, now));
+            }
+            let at = term_time(&e.at.kind, now).unwrap_or(now);
+            fields.insert("at".into(), Json::String(rfc3339(at)));
+            evs.push((e.name.name.clone(), at, fields));
+        }
+        m.personas.push(PersonaInfo {
+            name: p.name.name.clone(),
+            doc: d.doc.clone(),
+            negative: p.negative,
+            base,
+            events: evs,
+        });
+    }
+    m
+}
+
+fn collect_sends(
+    steps: &[ast::Step],
+    cadences: &BTreeMap<&str, &ast::Cadence>,
+    out: &mut BTreeSet<String>,
+    depth: usize,
+) {
+    if depth > 256 {
+        return;
+    }
+    for s in steps {
+        match &s.kind {
+            StepKind::Send(t) => {
+                out.insert(t.name.clone());
+            }
+            StepKind::Start(c) => {
+                if let Some(c) = cadences.get(c.name.as_str()) {
+                    for t in &c.touches {
+                        out.insert(t.template.name.clone());
+                    }
+                }
+            }
+            StepKind::Branch(arms) => {
+                for a in arms {
+                    collect_sends(&a.steps, cadences, out, depth + 1);
+                }
+            }
+            StepKind::Split(arms) => {
+                for a in arms {
+                    collect_sends(&a.steps, cadences, out, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl PersonaInfo {
+    /// The render context of this persona for one template: the base plus
+    /// `links` and `trigger`.
+    pub fn context(&self, t: &TemplateInfo) -> Json {
+        let mut data = self.base.clone();
+        let links: Map<String, Json> = t
+            .links
+            .iter()
+            .map(|(n, u)| (n.clone(), Json::String(u.clone())))
+            .collect();
+        data.insert("links".into(), Json::Object(links));
+        data.insert("trigger".into(), Json::Object(self.trigger(t)));
+        Json::Object(data)
+    }
+
+    /// For each field, the value in the latest event that has it, among the
+    /// events of the template's trigger types (all events when none).
+    fn trigger(&self, t: &TemplateInfo) -> Map<String, Json> {
+        let mut latest: BTreeMap<&str, (i64, usize, &Json)> = BTreeMap::new();
+        for (i, (ty, at, fields)) in self.events.iter().enumerate() {
+            if !t.trigger_events.is_empty() && !t.trigger_events.contains(ty) {
+                continue;
+            }
+            for (k, v) in fields {
+                let newer = latest
+                    .get(k.as_str())
+                    .is_none_or(|&(a, j, _)| (*at, i) >= (a, j));
+                if newer {
+                    latest.insert(k, (*at, i, v));
+                }
+            }
+        }
+        latest
+            .into_iter()
+            .map(|(k, (_, _, v))| (k.to_string(), v.clone()))
+            .collect()
+    }
+}
