@@ -660,138 +660,213 @@ impl RenderProject {
         templates.sort_by(|a, b| a.name.cmp(&b.name));
         let mut personas: Vec<&PersonaInfo> = self.model.personas.iter().collect();
         personas.sort_by(|a, b| a.name.cmp(&b.name));
-        // One context per (persona, trigger events): built once, reused.
-        let mut contexts: HashMap<(usize, &BTreeSet<String>), Context> = HashMap::new();
-        for t in templates {
-            if self.broken.contains(&t.name) {
-                continue;
-            }
-            let span_of = |attr: &str| {
-                self.spans
-                    .get(&(t.name.clone(), attr.to_string()))
-                    .copied()
-                    .unwrap_or(t.name_span)
-            };
-            // Header → personas whose rendering has a line break.
-            let mut breaks: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-            // SMS over one segment: (length, encoding, persona).
-            let mut long: Vec<(usize, SmsEncoding, &str)> = Vec::new();
-            for (i, p) in personas.iter().enumerate() {
-                let ctx = contexts
-                    .entry((i, &t.trigger_events))
-                    .or_insert_with(|| Context::from(p.context(t)));
-                let m = match self.render_parts(t, p, ctx, checked_only) {
-                    Ok(m) => m,
-                    Err(RenderFailure::Failed { attr, reason, .. }) => {
-                        problems.push(
-                            TemplateProblem::new(
-                                ProblemKind::InvalidHelperCall,
-                                span_of(&attr),
-                                format!(
-                                    "the {attr} of `{}` fails to render for persona `{}`: {reason}",
-                                    t.name, p.name
-                                ),
-                                "fails to render",
-                            )
-                            .help("check the helpers' arguments for this persona's values"),
-                        );
-                        continue;
-                    }
-                    Err(_) => continue,
-                };
-                for (attr, v) in [
-                    ("subject", &m.subject),
-                    ("preheader", &m.preheader),
-                    ("title", &m.title),
-                ] {
-                    if v.as_deref().is_some_and(|s| s.contains(['\n', '\r'])) {
-                        breaks.entry(attr).or_default().push(&p.name);
-                    }
-                }
-                if t.channel == "sms"
-                    && let Some(body) = &m.body
-                {
-                    let (len, enc) = sms_length(body);
-                    if len > enc.limit() {
-                        long.push((len, enc, &p.name));
-                    }
-                }
-                if keep {
-                    messages.push(m);
+        // Templates are rendered on every core, in interleaved shares; the
+        // results are put back in template order.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(templates.len().max(1));
+        let mut results: Vec<Option<(Vec<RenderedMessage>, Vec<TemplateProblem>)>> =
+            (0..templates.len()).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|k| {
+                    let (templates, personas) = (&templates, &personas);
+                    scope.spawn(move || {
+                        // One context per (persona, trigger events), reused.
+                        let mut contexts: HashMap<(usize, &BTreeSet<String>), (Context, u64)> =
+                            HashMap::new();
+                        (k..templates.len())
+                            .step_by(threads)
+                            .map(|i| {
+                                (
+                                    i,
+                                    self.render_template(
+                                        templates[i],
+                                        personas,
+                                        &mut contexts,
+                                        checked_only,
+                                        keep,
+                                    ),
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                for (i, r) in h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)) {
+                    results[i] = Some(r);
                 }
             }
-            for (attr, names) in breaks {
-                if self.literal_break(t, attr) {
-                    // The checker reports a line break written in the literal.
-                    continue;
-                }
-                let list = names
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let (noun, plural) = if names.len() == 1 {
-                    ("persona", "")
-                } else {
-                    ("personas", "s")
-                };
-                problems.push(
-                    TemplateProblem::new(
-                        ProblemKind::HeaderLineBreak,
-                        span_of(attr),
-                        format!(
-                            "the {attr} of `{}` contains a line break when rendered for {noun} {list}",
-                            t.name
-                        ),
-                        format!("renders with a line break for {} persona{plural}", names.len()),
-                    )
-                    .help(format!(
-                        "a {attr} is a single line: remove the line breaks from the template, or keep line breaks out of the values it inserts"
-                    )),
-                );
-            }
-            if let Some(&(len, enc, worst)) = long
-                .iter()
-                .max_by_key(|(l, _, n)| (*l, std::cmp::Reverse(*n)))
-            {
-                let others: Vec<String> = long
-                    .iter()
-                    .filter(|(_, _, n)| *n != worst)
-                    .map(|(l, _, n)| format!("`{n}` ({l})"))
-                    .collect();
-                let mut message = format!(
-                    "SMS `{}` is {len} {} characters long for persona `{worst}`, more than the {} of one message",
-                    t.name,
-                    enc.name(),
-                    enc.limit()
-                );
-                if !others.is_empty() {
-                    message.push_str(&format!("; also too long for {}", others.join(", ")));
-                }
-                let help = match enc {
-                    SmsEncoding::Ucs2 => {
-                        "a character outside the GSM-7 alphabet (an accent such as `ê`, an emoji) limits an SMS to 70 characters: replace it, or shorten the text"
-                    }
-                    SmsEncoding::Gsm7 => {
-                        "longer messages are sent and billed as several SMS: shorten the text or the link"
-                    }
-                };
-                problems.push(
-                    TemplateProblem::new(
-                        ProblemKind::SmsTooLong,
-                        span_of("body"),
-                        message,
-                        format!("{len} characters for `{worst}`"),
-                    )
-                    .help(help),
-                );
-            }
-            // No persona: render the literal parts once, with no contact data.
-            if personas.is_empty() {
-                self.check_headers_without_personas(t, &span_of, &mut problems);
-            }
+        });
+        for (m, p) in results.into_iter().flatten() {
+            messages.extend(m);
+            problems.extend(p);
         }
         problem::sort_problems(&mut problems);
+        (messages, problems)
+    }
+
+    /// Every persona's rendering of one template, with the problems found.
+    fn render_template<'m>(
+        &'m self,
+        t: &'m TemplateInfo,
+        personas: &[&'m PersonaInfo],
+        contexts: &mut HashMap<(usize, &'m BTreeSet<String>), (Context, u64)>,
+        checked_only: bool,
+        keep: bool,
+    ) -> (Vec<RenderedMessage>, Vec<TemplateProblem>) {
+        let mut problems = Vec::new();
+        let mut messages = Vec::new();
+        if self.broken.contains(&t.name) {
+            return (messages, problems);
+        }
+        let span_of = |attr: &str| {
+            self.spans
+                .get(&(t.name.clone(), attr.to_string()))
+                .copied()
+                .unwrap_or(t.name_span)
+        };
+        // Header → personas whose rendering has a line break.
+        let mut breaks: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        // SMS over one segment: (length, encoding, persona).
+        let mut long: Vec<(usize, SmsEncoding, &str)> = Vec::new();
+        // In check mode, a template other than an SMS is rendered once per
+        // persona *shape* (which values are present), since its headers can
+        // only fail or break lines differently through present or absent
+        // values; personas whose values hold a line break or a `%` (a
+        // format) are their own shape. SMS lengths need every persona.
+        let mut shapes_seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        for (i, p) in personas.iter().enumerate() {
+            // Only a template that may read `trigger.*` needs the persona's
+            // events of its trigger types; the others share one context.
+            let uses_trigger = t.bodies.iter().any(|b| match &b.value {
+                model::BodyValue::Inline { text, .. } => text.contains("trigger"),
+                _ => true,
+            });
+            let key = if uses_trigger {
+                &t.trigger_events
+            } else {
+                &NO_TRIGGER
+            };
+            let (ctx, shape) = contexts.entry((i, key)).or_insert_with(|| {
+                let data = p.context(t);
+                let shape = context_shape(&data, i);
+                (Context::from(data), shape)
+            });
+            if checked_only && t.channel != "sms" && !shapes_seen.insert(*shape) {
+                continue;
+            }
+            let m = match self.render_parts(t, p, ctx, checked_only) {
+                Ok(m) => m,
+                Err(RenderFailure::Failed { attr, reason, .. }) => {
+                    problems.push(
+                        TemplateProblem::new(
+                            ProblemKind::InvalidHelperCall,
+                            span_of(&attr),
+                            format!(
+                                "the {attr} of `{}` fails to render for persona `{}`: {reason}",
+                                t.name, p.name
+                            ),
+                            "fails to render",
+                        )
+                        .help("check the helpers' arguments for this persona's values"),
+                    );
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            for (attr, v) in [
+                ("subject", &m.subject),
+                ("preheader", &m.preheader),
+                ("title", &m.title),
+            ] {
+                if v.as_deref().is_some_and(|s| s.contains(['\n', '\r'])) {
+                    breaks.entry(attr).or_default().push(&p.name);
+                }
+            }
+            if t.channel == "sms"
+                && let Some(body) = &m.body
+            {
+                let (len, enc) = sms_length(body);
+                if len > enc.limit() {
+                    long.push((len, enc, &p.name));
+                }
+            }
+            if keep {
+                messages.push(m);
+            }
+        }
+        for (attr, names) in breaks {
+            if self.literal_break(t, attr) {
+                // The checker reports a line break written in the literal.
+                continue;
+            }
+            let list = names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (noun, plural) = if names.len() == 1 {
+                ("persona", "")
+            } else {
+                ("personas", "s")
+            };
+            problems.push(
+                TemplateProblem::new(
+                    ProblemKind::HeaderLineBreak,
+                    span_of(attr),
+                    format!(
+                        "the {attr} of `{}` contains a line break when rendered for {noun} {list}",
+                        t.name
+                    ),
+                    format!("renders with a line break for {} persona{plural}", names.len()),
+                )
+                .help(format!(
+                    "a {attr} is a single line: remove the line breaks from the template, or keep line breaks out of the values it inserts"
+                )),
+            );
+        }
+        if let Some(&(len, enc, worst)) = long
+            .iter()
+            .max_by_key(|(l, _, n)| (*l, std::cmp::Reverse(*n)))
+        {
+            let others: Vec<String> = long
+                .iter()
+                .filter(|(_, _, n)| *n != worst)
+                .map(|(l, _, n)| format!("`{n}` ({l})"))
+                .collect();
+            let mut message = format!(
+                "SMS `{}` is {len} {} characters long for persona `{worst}`, more than the {} of one message",
+                t.name,
+                enc.name(),
+                enc.limit()
+            );
+            if !others.is_empty() {
+                message.push_str(&format!("; also too long for {}", others.join(", ")));
+            }
+            let help = match enc {
+                SmsEncoding::Ucs2 => {
+                    "a character outside the GSM-7 alphabet (an accent such as `ê`, an emoji) limits an SMS to 70 characters: replace it, or shorten the text"
+                }
+                SmsEncoding::Gsm7 => {
+                    "longer messages are sent and billed as several SMS: shorten the text or the link"
+                }
+            };
+            problems.push(
+                TemplateProblem::new(
+                    ProblemKind::SmsTooLong,
+                    span_of("body"),
+                    message,
+                    format!("{len} characters for `{worst}`"),
+                )
+                .help(help),
+            );
+        }
+        // No persona: render the literal parts once, with no contact data.
+        if personas.is_empty() {
+            self.check_headers_without_personas(t, &span_of, &mut problems);
+        }
         (messages, problems)
     }
 
@@ -899,4 +974,47 @@ fn collect_reached(
             }
         }
     }
+}
+
+static NO_TRIGGER: BTreeSet<String> = BTreeSet::new();
+
+/// What a context's rendering can depend on besides values: which values
+/// are present. A context holding a line break or a `%` in a value is a
+/// shape of its own (`unique`).
+fn context_shape(data: &serde_json::Value, unique: usize) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(
+        v: &serde_json::Value,
+        path: &mut String,
+        h: &mut std::collections::hash_map::DefaultHasher,
+    ) -> bool {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut special = false;
+                for (k, x) in m {
+                    if x.is_null() {
+                        continue;
+                    }
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(k);
+                    path.hash(h);
+                    special |= walk(x, path, h);
+                    path.truncate(len);
+                }
+                special
+            }
+            serde_json::Value::Array(xs) => {
+                xs.is_empty().hash(h);
+                xs.iter().any(|x| walk(x, path, h))
+            }
+            serde_json::Value::String(s) => s.contains(['\n', '\r', '%']),
+            _ => false,
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    if walk(data, &mut String::new(), &mut h) {
+        (u64::MAX - unique as u64).hash(&mut h);
+    }
+    h.finish()
 }
