@@ -535,6 +535,28 @@ impl RenderProject {
         self.render_all_parts(true, false).1
     }
 
+    /// One body of a template with one persona's context, ready to be
+    /// rendered again and again: what a runner does for each send, and what
+    /// the rendering benchmark measures (`benches/render.rs`).
+    pub fn prepare(&self, template: &str, persona: &str, attr: &str) -> Option<Prepared<'_>> {
+        let t = self.model.template(template)?;
+        let p = self.model.persona(persona)?;
+        let b = t.body(attr)?;
+        if self.broken.contains(&t.name) {
+            return None;
+        }
+        let registry = match b.mode {
+            Mode::Html => &self.html,
+            Mode::Plain => &self.plain,
+            Mode::Json => &self.json,
+        };
+        Some(Prepared {
+            registry,
+            key: body_key(&t.name, &b.attr),
+            context: Context::from(p.context(t)),
+        })
+    }
+
     /// Renders one template for one persona.
     pub fn render_one(
         &self,
@@ -1017,4 +1039,17 @@ fn context_shape(data: &serde_json::Value, unique: usize) -> u64 {
         (u64::MAX - unique as u64).hash(&mut h);
     }
     h.finish()
+}
+
+/// A compiled body and a context (see [`RenderProject::prepare`]).
+pub struct Prepared<'a> {
+    registry: &'a Handlebars<'static>,
+    key: String,
+    context: Context,
+}
+
+impl Prepared<'_> {
+    pub fn render(&self) -> Result<String, String> {
+        helpers::render(self.registry, &self.key, &self.context)
+    }
 }
