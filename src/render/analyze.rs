@@ -760,7 +760,9 @@ impl<'a> Walker<'a, '_> {
                 (n == 2, "two values: `(eq plan \"pro\")`")
             }
             "not" | "len" => (n == 1, "one value: `(not kids)`"),
-            "if" | "unless" | "each" | "with" => (n == 1, "one value: `{{#if first_name}}`"),
+            "if" | "unless" => (n == 1, "one value: `{{#if first_name}}`"),
+            "each" => (n == 1, "one list: `{{#each interests}}`"),
+            "with" => (n == 1, "one value: `{{#with workspace}}`"),
             _ => (true, ""),
         };
         if !ok {

@@ -651,6 +651,13 @@ impl RenderProject {
                 "title" => &mut m.title,
                 _ => &mut m.body,
             };
+            // A partial file's final line break ends up at the end of a
+            // one-line header: an editor artifact, not a second line.
+            let out = if matches!(b.attr.as_str(), "subject" | "preheader" | "title") {
+                out.trim_end_matches(['\n', '\r']).to_string()
+            } else {
+                out
+            };
             *slot = Some(out);
         }
         if t.channel == "email"
