@@ -15,11 +15,21 @@ use crate::syntax::ast;
 /// folder of the `.camp` file that names it: project-relative with `/`
 /// separators, or `None` when it is absolute or climbs out of the project.
 pub fn resolve_template_path(camp_path: &str, written: &str) -> Option<String> {
+    let dir = camp_path.rfind('/').map_or("", |i| &camp_path[..i]);
+    resolve_in_dir(dir, written)
+}
+
+/// `written` resolved against the project-relative folder `dir`. The one
+/// resolver of template paths: the loader reads what it returns and the
+/// renderer looks up the same keys.
+pub fn resolve_in_dir(dir: &str, written: &str) -> Option<String> {
     if written.starts_with('/') || written.contains('\\') || written.contains(':') {
         return None;
     }
-    let mut parts: Vec<&str> = camp_path.split('/').collect();
-    parts.pop();
+    let mut parts: Vec<&str> = dir
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     for piece in written.split('/') {
         match piece {
             "" | "." => {}

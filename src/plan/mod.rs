@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use build::{build_plan, lower_expr, resolve_template_path};
+pub use build::{build_plan, lower_expr, resolve_in_dir, resolve_template_path};
 
 /// Bumped whenever a runner would read an older plan differently.
 pub const PLAN_VERSION: u32 = 1;

@@ -154,31 +154,10 @@ fn decode_with_table(raw: &str) -> Option<(String, Vec<u32>)> {
 
 /// Resolves `path` (as written in `file("…")`) against the folder of the
 /// `.camp` file, relative to the project root with `/` separators. `None`
-/// when the path is absolute or climbs out of the project.
+/// when the path is absolute or climbs out of the project. The same
+/// resolver as the loader's ([`crate::plan::resolve_in_dir`]).
 pub fn resolve_path(dir: &str, path: &str) -> Option<String> {
-    let path = path.replace('\\', "/");
-    if path.starts_with('/')
-        || path.contains(':') && path.split('/').next().is_some_and(|p| p.ends_with(':'))
-    {
-        return None;
-    }
-    let mut parts: Vec<&str> = dir
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    if parts.is_empty() {
-        return None;
-    }
-    Some(parts.join("/"))
+    crate::plan::resolve_in_dir(dir, path)
 }
 
 /// The folder of a project-relative file path (`""` at the root).
