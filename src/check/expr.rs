@@ -327,19 +327,12 @@ fn check_since(p: &Project, t: &Term, scope: &Scope, problems: &mut Problems) {
                 Code::E0309,
                 format!(
                     "`since` needs a point in time, not {}",
-                    with_article(&other.describe())
+                    super::types::with_article(&other.describe())
                 ),
             )
             .at(t.span, "not a time")
             .help("write a timestamp, a date, `now` or `30d ago`"),
         ),
-    }
-}
-
-fn with_article(s: &str) -> String {
-    match s.chars().next() {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {s}"),
-        _ => format!("a {s}"),
     }
 }
 

@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::expr::{Scope, always_holds, check_expr};
+use super::items::given_twice;
 use super::{Kind, Project};
 use crate::diagnostics::{Code, Diagnostic, Problems, Span, Spanned};
 use crate::syntax::ast::*;
@@ -27,19 +28,17 @@ fn check_scenario(p: &Project, s: &Scenario, problems: &mut Problems) {
         ("`exit when`", s.exit_when.iter().map(|e| e.span).collect()),
     ] {
         for span in spans.iter().skip(1) {
-            problems.push(
-                Diagnostic::new(Code::E0105, format!("{what} is given twice in {run}"))
-                    .at(*span, "given again here")
-                    .also(spans[0], "first given here")
-                    .help(format!(
-                        "a scenario has one {what}{}",
-                        if what == "`trigger`" {
-                            "; split the scenario in two to start it in two ways"
-                        } else {
-                            "; combine conditions with `and` / `or`"
-                        }
-                    )),
-            );
+            let hint = if what == "`trigger`" {
+                "; split the scenario in two to start it in two ways"
+            } else {
+                "; combine conditions with `and` / `or`"
+            };
+            problems.push(given_twice(
+                format!("{what} is given twice in {run}"),
+                *span,
+                spans[0],
+                format!("a scenario has one {what}{hint}"),
+            ));
         }
     }
     if s.triggers.is_empty() {
@@ -351,12 +350,12 @@ pub fn check_cadences(p: &Project, problems: &mut Problems) {
             ("`spacing`", c.spacing.iter().map(|s| s.span).collect()),
         ] {
             for span in spans.iter().skip(1) {
-                problems.push(
-                    Diagnostic::new(Code::E0105, format!("{what} is given twice in {run}"))
-                        .at(*span, "given again here")
-                        .also(spans[0], "first given here")
-                        .help("keep one of them"),
-                );
+                problems.push(given_twice(
+                    format!("{what} is given twice in {run}"),
+                    *span,
+                    spans[0],
+                    "keep one of them",
+                ));
             }
         }
         if c.touches.is_empty() {

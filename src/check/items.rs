@@ -4,10 +4,23 @@
 use std::collections::HashMap;
 
 use super::expr::{Scope, check_expr};
-use super::types::{CHANNELS, Fields, Type, address_type, is_time_zone};
+use super::types::{self, CHANNELS, Fields, Type, address_type, is_time_zone};
 use super::{Kind, Project};
 use crate::diagnostics::{Code, Diagnostic, Problems, Span, suggest};
 use crate::syntax::ast::*;
+
+/// E0105 for a setting given again at `again`, first given at `first`.
+pub(super) fn given_twice(
+    message: String,
+    again: Span,
+    first: Span,
+    help: impl Into<String>,
+) -> Diagnostic {
+    Diagnostic::new(Code::E0105, message)
+        .at(again, "given again here")
+        .also(first, "first given here")
+        .help(help)
+}
 
 /// Reports a setting given twice; returns false for the second one.
 fn first_time<'a>(
@@ -18,12 +31,12 @@ fn first_time<'a>(
     problems: &mut Problems,
 ) -> bool {
     if let Some(&first) = seen.get(key) {
-        problems.push(
-            Diagnostic::new(Code::E0105, format!("{what} is given twice"))
-                .at(span, "given again here")
-                .also(first, "first given here")
-                .help("keep one of them"),
-        );
+        problems.push(given_twice(
+            format!("{what} is given twice"),
+            span,
+            first,
+            "keep one of them",
+        ));
         return false;
     }
     seen.insert(key, span);
@@ -365,7 +378,7 @@ fn check_value(p: &Project, name: &str, ty: &Type, value: &Value, problems: &mut
                 Code::E0401,
                 format!(
                     "`{name}` is {} but this value is {what}",
-                    article(&ty.describe())
+                    types::with_article(&ty.describe())
                 ),
             )
             .at(value.span(), format!("expected {}", ty.describe()))
@@ -459,13 +472,6 @@ fn check_value(p: &Project, name: &str, ty: &Type, value: &Value, problems: &mut
         };
         let _ = p;
         wrong(what, problems);
-    }
-}
-
-fn article(s: &str) -> String {
-    match s.chars().next() {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {s}"),
-        _ => format!("a {s}"),
     }
 }
 
@@ -831,12 +837,12 @@ pub fn check_pressure(p: &Project, problems: &mut Problems) {
     ];
     for (what, spans) in rest {
         for span in spans.iter().skip(1) {
-            problems.push(
-                Diagnostic::new(Code::E0105, format!("{what} is given twice"))
-                    .at(*span, "given again here")
-                    .also(spans[0], "first given here")
-                    .help("keep one of them"),
-            );
+            problems.push(given_twice(
+                format!("{what} is given twice"),
+                *span,
+                spans[0],
+                "keep one of them",
+            ));
         }
     }
     for q in &policy.quiet {

@@ -143,6 +143,14 @@ pub const BUILTIN_EVENTS: &[&str] = &[
     "unsubscribed",
 ];
 
+/// `a text`, `an email`: a type name with its article, for messages.
+pub fn with_article(s: &str) -> String {
+    match s.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {s}"),
+        _ => format!("a {s}"),
+    }
+}
+
 /// Whether `name` is a zone of the bundled IANA database.
 pub fn is_time_zone(name: &str) -> bool {
     jiff::tz::TimeZone::get(name).is_ok()

@@ -350,7 +350,7 @@ fn as_time(v: &Maybe) -> Option<i64> {
 }
 
 /// A date compared with a timestamp stands for its first second, in UTC.
-fn date_start(d: jiff::civil::Date) -> Option<i64> {
+pub fn date_start(d: jiff::civil::Date) -> Option<i64> {
     d.to_zoned(jiff::tz::TimeZone::UTC)
         .ok()
         .map(|z| z.timestamp().as_second())

@@ -651,7 +651,8 @@ fn hint(found: &Found, alternatives: &[String]) -> Option<String> {
     }
 }
 
-const KEYWORDS: &[&str] = &[
+/// The reserved words of §1: never a name.
+pub const KEYWORDS: &[&str] = &[
     "workspace",
     "contact",
     "event",

@@ -18,6 +18,7 @@ use pest::Parser;
 
 use crate::diagnostics::{FileId, Problems};
 
+pub use errors::KEYWORDS;
 pub use guard::{MAX_DEPTH, MAX_FILE_BYTES};
 
 #[derive(pest_derive::Parser)]

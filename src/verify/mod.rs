@@ -190,10 +190,7 @@ fn time_of(t: &ast::Term, now: i64) -> Option<i64> {
         ast::TermKind::Now => Some(now),
         ast::TermKind::Ago(d) => Some(now - d.seconds()),
         ast::TermKind::Timestamp(s) => Some(*s),
-        ast::TermKind::Date(d) => d
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .ok()
-            .map(|z| z.timestamp().as_second()),
+        ast::TermKind::Date(d) => crate::eval::date_start(*d),
         _ => None,
     }
 }
