@@ -12,6 +12,9 @@ use crate::syntax::{self, ast};
 pub struct Checked {
     pub files: Vec<ast::File>,
     pub diagnostics: Vec<Diagnostic>,
+    /// The plan, built for the persona checks when the project had no
+    /// error before them; `relance build` writes this one.
+    pub plan: Option<crate::plan::Plan>,
 }
 
 impl Checked {
@@ -67,13 +70,16 @@ pub fn check_parsed(
             problems.extend_one(p.into_diagnostic());
         }
     }
+    let mut plan = None;
     if !problems.has_errors() {
-        let plan = crate::plan::build_plan(sources, &files, templates);
-        crate::verify::personas(sources, &files, &plan, now, &mut problems);
+        let built = crate::plan::build_plan(sources, &files, templates);
+        crate::verify::personas(sources, &files, &built, now, &mut problems);
+        plan = Some(built);
     }
     Checked {
         files,
         diagnostics: problems.into_sorted(sources),
+        plan,
     }
 }
 

@@ -242,7 +242,10 @@ fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorA
         return ExitCode::from(1);
     }
     let sources = &a.loaded.sources;
-    let plan = crate::plan::build_plan(sources, &a.checked.files, &a.templates.contents);
+    // Built during the checks (errors were ruled out above).
+    let Some(plan) = &a.checked.plan else {
+        return ExitCode::from(1);
+    };
     let render = crate::render::RenderProject::new(
         sources,
         &a.checked.files,
