@@ -57,18 +57,40 @@ const PARSER_STACK: usize = 256 * 1024 * 1024;
 pub fn check_parsed(
     sources: &SourceMap,
     files: Vec<ast::File>,
-    mut problems: Problems,
+    problems: Problems,
     templates: &BTreeMap<String, String>,
     now: i64,
 ) -> Checked {
+    let cache = &mut crate::render::RenderCache::default();
+    check_parsed_cached(sources, files, problems, templates, now, cache).0
+}
+
+/// [`check_parsed`], reusing the template work of earlier builds kept in
+/// `cache` (`relance watch`). Also returns the render project, when the
+/// templates were checked, so that previews need no second compilation.
+pub fn check_parsed_cached(
+    sources: &SourceMap,
+    files: Vec<ast::File>,
+    mut problems: Problems,
+    templates: &BTreeMap<String, String>,
+    now: i64,
+    cache: &mut crate::render::RenderCache,
+) -> (Checked, Option<crate::render::RenderProject>) {
     check::check_project(sources, &files, &mut problems);
     // Templates and personas are checked on a project whose names resolve.
+    let mut render = None;
     if !problems.has_errors() {
-        let render =
-            crate::render::RenderProject::new(sources, &files, &template_file_ids(sources), now);
-        for p in render.check() {
+        let project = crate::render::RenderProject::new_cached(
+            sources,
+            &files,
+            &template_file_ids(sources),
+            now,
+            cache,
+        );
+        for p in project.check_cached(cache) {
             problems.extend_one(p.into_diagnostic());
         }
+        render = Some(project);
     }
     let mut plan = None;
     if !problems.has_errors() {
@@ -76,11 +98,12 @@ pub fn check_parsed(
         crate::verify::personas(sources, &files, &built, now, &mut problems);
         plan = Some(built);
     }
-    Checked {
+    let checked = Checked {
         files,
         diagnostics: problems.into_sorted(sources),
         plan,
-    }
+    };
+    (checked, render)
 }
 
 /// The template files (`.hbs`) in `sources`, by project-relative path.
@@ -95,7 +118,29 @@ pub fn template_file_ids(sources: &SourceMap) -> BTreeMap<String, crate::diagnos
 /// Parses every file, spreading them over `threads` workers; the output is
 /// in file order whatever the scheduling.
 pub fn parse_all(sources: &SourceMap, threads: usize) -> (Vec<ast::File>, Problems) {
-    let all: Vec<_> = sources.files().collect();
+    let all: Vec<_> = sources.files().map(|(id, _)| id).collect();
+    let mut problems = Problems::new();
+    let mut files = Vec::with_capacity(all.len());
+    for (ast, p) in parse_files(sources, &all, threads) {
+        files.push(ast);
+        problems.extend(p);
+    }
+    (files, problems)
+}
+
+/// Parses the files `which` of `sources` (`relance watch` parses only the
+/// files that changed), on up to `threads` workers; one result per file,
+/// in the order given.
+pub fn parse_files(
+    sources: &SourceMap,
+    which: &[crate::diagnostics::FileId],
+    threads: usize,
+) -> Vec<(ast::File, Problems)> {
+    let all: Vec<_> = which
+        .iter()
+        .filter(|id| (id.0 as usize) < sources.len())
+        .map(|&id| (id, sources.get(id)))
+        .collect();
     let threads = threads.clamp(1, 64).min(all.len().max(1));
     let parse_one = |(id, file): &(crate::diagnostics::FileId, &crate::diagnostics::SourceFile)| {
         let mut p = Problems::new();
@@ -154,11 +199,5 @@ pub fn parse_all(sources: &SourceMap, threads: usize) -> (Vec<ast::File>, Proble
             .map(|(i, r)| r.unwrap_or_else(|| parse_one(&all[i])))
             .collect()
     };
-    let mut problems = Problems::new();
-    let mut files = Vec::with_capacity(results.len());
-    for (ast, p) in results {
-        files.push(ast);
-        problems.extend(p);
-    }
-    (files, problems)
+    results
 }

@@ -212,7 +212,7 @@ pub(crate) struct Env<'a> {
     pub model: &'a Model,
     /// `None` when a partial is checked on its own.
     pub template: Option<&'a TemplateInfo>,
-    pub partials: &'a BTreeMap<String, Unit>,
+    pub partials: &'a BTreeMap<String, std::sync::Arc<Unit>>,
 }
 
 /// Checks one body. `problems` receives what is found.
@@ -1224,7 +1224,7 @@ fn partial_calls(nodes: &[Node], out: &mut Vec<(String, std::ops::Range<usize>)>
 /// closes it, starting from the alphabetically first partial), and returns
 /// the partials that are part of a cycle.
 pub(crate) fn partial_cycles(
-    partials: &BTreeMap<String, Unit>,
+    partials: &BTreeMap<String, std::sync::Arc<Unit>>,
     problems: &mut Vec<TemplateProblem>,
 ) -> BTreeSet<String> {
     let graph: BTreeMap<&str, Vec<(String, std::ops::Range<usize>)>> = partials

@@ -15,6 +15,7 @@
 //! file.
 
 mod analyze;
+mod cache;
 mod hbs;
 mod helpers;
 mod model;
@@ -25,6 +26,7 @@ mod text;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use handlebars::{Context, Handlebars};
 use serde_json::Value as Json;
@@ -32,6 +34,7 @@ use serde_json::Value as Json;
 use crate::diagnostics::{FileId, SourceMap, Span};
 use crate::syntax::ast;
 
+pub use cache::{CacheStats, RenderCache};
 pub use model::{MessageKind, Mode};
 pub use problem::{ProblemKind, TemplateProblem};
 pub use source::{parent_dir, resolve_path};
@@ -41,6 +44,7 @@ pub use text::{
 };
 
 use analyze::{Env, Unit};
+use cache::{CachedTemplate, Fingerprint, TemplatePreviews};
 use model::{BodyValue, Model, PersonaInfo, TemplateInfo};
 use source::Source;
 
@@ -278,6 +282,9 @@ pub struct RenderProject {
     problems: Vec<TemplateProblem>,
     /// Per template and body: the span the rendered checks point at.
     spans: BTreeMap<(String, String), Span>,
+    /// Per template: a fingerprint of everything its renderings depend on
+    /// (see [`RenderCache`]).
+    keys: HashMap<String, u64>,
 }
 
 /// Attributes that hold one line: a file's final line break is dropped.
@@ -314,15 +321,37 @@ impl RenderProject {
         template_files: &BTreeMap<String, FileId>,
         now: i64,
     ) -> RenderProject {
+        RenderProject::new_cached(
+            sources,
+            files,
+            template_files,
+            now,
+            &mut RenderCache::default(),
+        )
+    }
+
+    /// [`RenderProject::new`], reusing the compiled and analysed bodies of
+    /// every template whose inputs (its declaration, its files, the
+    /// partials, the schema) are unchanged since an earlier build that used
+    /// the same `cache`. The result is the same as `new`'s.
+    pub fn new_cached(
+        sources: &SourceMap,
+        files: &[ast::File],
+        template_files: &BTreeMap<String, FileId>,
+        now: i64,
+        cache: &mut RenderCache,
+    ) -> RenderProject {
         let model = model::build(sources, files, now);
         let mut problems = Vec::new();
         let text_of = |id: FileId| -> Option<String> {
             ((id.0 as usize) < sources.len()).then(|| sources.get(id).text.to_string())
         };
+        cache.stats = CacheStats::default();
 
         // Partials.
         let prefix = format!("{PARTIALS_DIR}/");
-        let mut partials: BTreeMap<String, Unit> = BTreeMap::new();
+        let mut partials: BTreeMap<String, Arc<Unit>> = BTreeMap::new();
+        let mut partials_key = Fingerprint::new();
         for (path, id) in template_files {
             let Some(name) = path
                 .strip_prefix(&prefix)
@@ -332,119 +361,115 @@ impl RenderProject {
                 continue;
             };
             let Some(text) = text_of(*id) else { continue };
-            partials.insert(
-                name.to_string(),
-                Unit::new(Source::file(*id, text), &mut problems),
-            );
+            let key = Fingerprint::new()
+                .text(name)
+                .number(u64::from(id.0))
+                .text(&text)
+                .finish();
+            partials_key.number(key);
+            let unit = match cache.partials.get(name) {
+                Some((k, unit, found)) if *k == key => {
+                    problems.extend(found.iter().cloned());
+                    unit.clone()
+                }
+                _ => {
+                    let mut found = Vec::new();
+                    let unit = Arc::new(Unit::new(Source::file(*id, text), &mut found));
+                    problems.extend(found.iter().cloned());
+                    cache
+                        .partials
+                        .insert(name.to_string(), (key, unit.clone(), found));
+                    unit
+                }
+            };
+            partials.insert(name.to_string(), unit);
         }
+        cache.partials.retain(|name, _| partials.contains_key(name));
         let cyclic = analyze::partial_cycles(&partials, &mut problems);
+        partials_key.debug(&cyclic);
+
+        // What the analysis of every template reads besides the template.
+        let analysis_key = Fingerprint::new()
+            .debug(&model.fields)
+            .debug(&model.schema_complete)
+            .debug(&model.flows_complete)
+            .number(partials_key.finish())
+            .finish();
+        // What rendering reads besides the template: personas, workspace,
+        // time, and the list of templates (pages may link to the others).
+        let template_list: Vec<(&str, &str, MessageKind)> = model
+            .templates
+            .iter()
+            .map(|t| (t.name.as_str(), t.channel.as_str(), t.kind))
+            .collect();
+        let render_base = Fingerprint::new()
+            .number(analysis_key)
+            .debug(&model.workspace)
+            .debug(&model.personas)
+            .debug(&model.tz_field)
+            .debug(&template_list)
+            .number(now as u64)
+            .finish();
 
         // Template bodies.
         let mut broken = BTreeSet::new();
-        let mut units: Vec<(usize, usize, Unit)> = Vec::new();
+        let mut units: Vec<(usize, usize, Arc<Unit>)> = Vec::new();
         let mut spans = BTreeMap::new();
+        let mut keys = HashMap::new();
         for (ti, t) in model.templates.iter().enumerate() {
-            for (bi, b) in t.bodies.iter().enumerate() {
+            let mut key = Fingerprint::new();
+            key.number(analysis_key).debug(t);
+            for b in &t.bodies {
                 spans.insert((t.name.clone(), b.attr.clone()), b.value_span);
-                let source = match &b.value {
-                    BodyValue::Inline { text, span } => Source::inline(sources, *span, text),
-                    BodyValue::File {
-                        resolved,
-                        written,
-                        span,
-                    } => {
-                        let found = resolved
-                            .as_ref()
-                            .and_then(|p| template_files.get(p).map(|id| (p, *id)));
-                        match (
-                            resolved,
-                            found.and_then(|(p, id)| Some((p, id, text_of(id)?))),
-                        ) {
-                            (_, Some((_, id, text))) => {
-                                let text = if single_line(&t.channel, &b.attr) {
-                                    strip_final_newline(text)
-                                } else {
-                                    text
-                                };
-                                Source::file(id, text)
-                            }
-                            (None, _) => {
-                                broken.insert(t.name.clone());
-                                problems.push(
-                                    TemplateProblem::new(
-                                        ProblemKind::MissingTemplateFile,
-                                        *span,
-                                        format!("`{written}` is outside the project folder"),
-                                        "outside the project",
-                                    )
-                                    .help("template files live in the project folder; write a path relative to this `.camp` file"),
-                                );
-                                continue;
-                            }
-                            (Some(p), None) => {
-                                broken.insert(t.name.clone());
-                                problems.push(
-                                    TemplateProblem::new(
-                                        ProblemKind::MissingTemplateFile,
-                                        *span,
-                                        format!("template file `{p}` not found"),
-                                        "no such file",
-                                    )
-                                    .help(
-                                        "the path is relative to the folder of this `.camp` file",
-                                    ),
-                                );
-                                continue;
-                            }
+                match &b.value {
+                    // The literal as written maps offsets back to the file.
+                    BodyValue::Inline { span, .. } => {
+                        let raw = ((span.file.0 as usize) < sources.len())
+                            .then(|| {
+                                sources
+                                    .get(span.file)
+                                    .text
+                                    .get(span.start as usize..span.end as usize)
+                            })
+                            .flatten();
+                        key.debug(&raw);
+                    }
+                    BodyValue::File { resolved, .. } => {
+                        let found = resolved.as_ref().and_then(|p| template_files.get(p));
+                        key.debug(&found);
+                        if let Some(text) = found.and_then(|id| text_of(*id)) {
+                            key.text(&text);
                         }
                     }
-                };
-                let unit = Unit::new(source, &mut problems);
-                let env = Env {
-                    model: &model,
-                    template: Some(t),
-                    partials: &partials,
-                };
-                let errors_before = problems
-                    .iter()
-                    .filter(|p| p.kind.severity() == crate::diagnostics::Severity::Error)
-                    .count();
-                let outcome = analyze::check(&env, &unit, b.mode, &mut problems);
-                let errors_after = problems
-                    .iter()
-                    .filter(|p| p.kind.severity() == crate::diagnostics::Severity::Error)
-                    .count();
-                // A body with a static error is not rendered: its render
-                // failure would only repeat the error.
-                if outcome.broken || errors_after > errors_before {
-                    broken.insert(t.name.clone());
                 }
-                // A broken body (an unknown or invalid partial) may hide the
-                // unsubscribe link: report the cause, not this echo.
-                if b.attr == "html"
-                    && t.channel == "email"
-                    && t.kind == MessageKind::Marketing
-                    && unit.ok()
-                    && errors_after == errors_before
-                    && !outcome.unsubscribe
-                {
-                    problems.push(
-                        TemplateProblem::new(
-                            ProblemKind::MissingUnsubscribe,
-                            b.value_span,
-                            format!(
-                                "marketing email `{}` has no unsubscribe link",
-                                t.name
-                            ),
-                            "no `{{unsubscribe_url}}` in this HTML",
-                        )
-                        .also(t.name_span, "marketing email declared here")
-                        .help("add a link such as `<a href=\"{{unsubscribe_url}}\">Unsubscribe</a>`, directly or in a partial; or declare `kind = transactional` if this is not marketing"),
-                    );
+            }
+            let key = key.finish();
+            keys.insert(
+                t.name.clone(),
+                Fingerprint::new().number(key).number(render_base).finish(),
+            );
+            let cached = match cache.templates.get(&t.name) {
+                Some(c) if c.key == key => {
+                    cache.stats.compile_reused += 1;
+                    c
                 }
-                units.push((ti, bi, unit));
+                _ => {
+                    cache.stats.compiled += 1;
+                    let c =
+                        Self::compile_template(sources, &model, t, &partials, template_files, key);
+                    cache.templates.insert(t.name.clone(), c);
+                    &cache.templates[&t.name]
+                }
+            };
+            problems.extend(cached.problems.iter().cloned());
+            if cached.broken {
+                broken.insert(t.name.clone());
+            }
+            for (bi, unit) in &cached.units {
+                units.push((ti, *bi, unit.clone()));
             }
         }
+        cache.templates.retain(|name, _| keys.contains_key(name));
 
         // Partials no template uses are still checked, on their own.
         let mut reached = BTreeSet::new();
@@ -487,13 +512,13 @@ impl RenderProject {
                 continue;
             }
             let b = &t.bodies[bi];
-            if let Some(c) = unit.compiled {
+            if let Some(c) = &unit.compiled {
                 let r = match b.mode {
                     Mode::Html => &mut html,
                     Mode::Plain => &mut plain,
                     Mode::Json => &mut json,
                 };
-                r.register_template(&body_key(&t.name, &b.attr), c);
+                r.register_template(&body_key(&t.name, &b.attr), c.clone());
             }
         }
         problem::sort_problems(&mut problems);
@@ -505,6 +530,125 @@ impl RenderProject {
             broken,
             problems,
             spans,
+            keys,
+        }
+    }
+
+    /// Compiles and analyses the bodies of one template: its units, the
+    /// problems found, and whether it must not be rendered.
+    fn compile_template(
+        sources: &SourceMap,
+        model: &Model,
+        t: &TemplateInfo,
+        partials: &BTreeMap<String, Arc<Unit>>,
+        template_files: &BTreeMap<String, FileId>,
+        key: u64,
+    ) -> CachedTemplate {
+        let text_of = |id: FileId| -> Option<String> {
+            ((id.0 as usize) < sources.len()).then(|| sources.get(id).text.to_string())
+        };
+        let mut problems = Vec::new();
+        let mut broken = false;
+        let mut units = Vec::new();
+        for (bi, b) in t.bodies.iter().enumerate() {
+            let source = match &b.value {
+                BodyValue::Inline { text, span } => Source::inline(sources, *span, text),
+                BodyValue::File {
+                    resolved,
+                    written,
+                    span,
+                } => {
+                    let found = resolved
+                        .as_ref()
+                        .and_then(|p| template_files.get(p).map(|id| (p, *id)));
+                    match (
+                        resolved,
+                        found.and_then(|(p, id)| Some((p, id, text_of(id)?))),
+                    ) {
+                        (_, Some((_, id, text))) => {
+                            let text = if single_line(&t.channel, &b.attr) {
+                                strip_final_newline(text)
+                            } else {
+                                text
+                            };
+                            Source::file(id, text)
+                        }
+                        (None, _) => {
+                            broken = true;
+                            problems.push(
+                                TemplateProblem::new(
+                                    ProblemKind::MissingTemplateFile,
+                                    *span,
+                                    format!("`{written}` is outside the project folder"),
+                                    "outside the project",
+                                )
+                                .help("template files live in the project folder; write a path relative to this `.camp` file"),
+                            );
+                            continue;
+                        }
+                        (Some(p), None) => {
+                            broken = true;
+                            problems.push(
+                                TemplateProblem::new(
+                                    ProblemKind::MissingTemplateFile,
+                                    *span,
+                                    format!("template file `{p}` not found"),
+                                    "no such file",
+                                )
+                                .help("the path is relative to the folder of this `.camp` file"),
+                            );
+                            continue;
+                        }
+                    }
+                }
+            };
+            let unit = Unit::new(source, &mut problems);
+            let env = Env {
+                model,
+                template: Some(t),
+                partials,
+            };
+            let errors = |problems: &[TemplateProblem]| {
+                problems
+                    .iter()
+                    .filter(|p| p.kind.severity() == crate::diagnostics::Severity::Error)
+                    .count()
+            };
+            let errors_before = errors(&problems);
+            let outcome = analyze::check(&env, &unit, b.mode, &mut problems);
+            let errors_after = errors(&problems);
+            // A body with a static error is not rendered: its render
+            // failure would only repeat the error.
+            if outcome.broken || errors_after > errors_before {
+                broken = true;
+            }
+            // A broken body (an unknown or invalid partial) may hide the
+            // unsubscribe link: report the cause, not this echo.
+            if b.attr == "html"
+                && t.channel == "email"
+                && t.kind == MessageKind::Marketing
+                && unit.ok()
+                && errors_after == errors_before
+                && !outcome.unsubscribe
+            {
+                problems.push(
+                    TemplateProblem::new(
+                        ProblemKind::MissingUnsubscribe,
+                        b.value_span,
+                        format!("marketing email `{}` has no unsubscribe link", t.name),
+                        "no `{{unsubscribe_url}}` in this HTML",
+                    )
+                    .also(t.name_span, "marketing email declared here")
+                    .help("add a link such as `<a href=\"{{unsubscribe_url}}\">Unsubscribe</a>`, directly or in a partial; or declare `kind = transactional` if this is not marketing"),
+                );
+            }
+            units.push((bi, Arc::new(unit)));
+        }
+        CachedTemplate {
+            key,
+            units,
+            problems,
+            broken,
         }
     }
 
@@ -532,7 +676,36 @@ impl RenderProject {
     /// stays fast on projects with many templates and personas; `previews`
     /// renders everything and reports failures of the other parts.
     pub fn check(&self) -> Vec<TemplateProblem> {
-        self.render_all_parts(true, false).1
+        self.check_cached(&mut RenderCache::default())
+    }
+
+    /// [`RenderProject::check`], running the per-persona checks again only
+    /// for templates whose fingerprint changed since a build that used
+    /// `cache`.
+    pub fn check_cached(&self, cache: &mut RenderCache) -> Vec<TemplateProblem> {
+        let (templates, personas) = (self.sorted_templates(), self.sorted_personas());
+        let todo: Vec<&TemplateInfo> = templates
+            .iter()
+            .copied()
+            .filter(|t| !matches!(cache.checks.get(&t.name), Some((k, _)) if *k == self.key(t)))
+            .collect();
+        cache.stats.checked = todo.len();
+        cache.stats.check_reused = templates.len() - todo.len();
+        let found = self.render_some(&todo, &personas, true, false);
+        for (t, (_, problems)) in todo.iter().zip(found) {
+            cache
+                .checks
+                .insert(t.name.clone(), (self.key(t), Arc::new(problems)));
+        }
+        cache.checks.retain(|name, _| self.keys.contains_key(name));
+        let mut problems = self.problems.clone();
+        for t in &templates {
+            if let Some((_, found)) = cache.checks.get(&t.name) {
+                problems.extend(found.iter().cloned());
+            }
+        }
+        problem::sort_problems(&mut problems);
+        problems
     }
 
     /// One body of a template with one persona's context, ready to be
@@ -674,32 +847,61 @@ impl RenderProject {
     /// in name order), with every problem: the static ones and those found
     /// in the rendered messages. Templates with errors are skipped.
     pub fn render_all(&self) -> (Vec<RenderedMessage>, Vec<TemplateProblem>) {
-        self.render_all_parts(false, true)
-    }
-
-    /// `keep`: return the rendered messages (previews) or only the problems.
-    fn render_all_parts(
-        &self,
-        checked_only: bool,
-        keep: bool,
-    ) -> (Vec<RenderedMessage>, Vec<TemplateProblem>) {
+        let (templates, personas) = (self.sorted_templates(), self.sorted_personas());
         let mut problems = self.problems.clone();
         let mut messages = Vec::new();
+        for (m, p) in self.render_some(&templates, &personas, false, true) {
+            messages.extend(m);
+            problems.extend(p);
+        }
+        problem::sort_problems(&mut problems);
+        (messages, problems)
+    }
+
+    fn sorted_templates(&self) -> Vec<&TemplateInfo> {
         let mut templates: Vec<&TemplateInfo> = self.model.templates.iter().collect();
         templates.sort_by(|a, b| a.name.cmp(&b.name));
+        templates
+    }
+
+    fn sorted_personas(&self) -> Vec<&PersonaInfo> {
         let mut personas: Vec<&PersonaInfo> = self.model.personas.iter().collect();
         personas.sort_by(|a, b| a.name.cmp(&b.name));
+        personas
+    }
+
+    /// The fingerprint of everything `t`'s renderings depend on.
+    fn key(&self, t: &TemplateInfo) -> u64 {
+        self.keys.get(&t.name).copied().unwrap_or_default()
+    }
+
+    /// Renders `templates` for `personas` on every core; `checked_only`:
+    /// only the parts per-persona checks need; `keep`: return the messages
+    /// too. One result per template, in the order given.
+    fn render_some(
+        &self,
+        templates: &[&TemplateInfo],
+        personas: &[&PersonaInfo],
+        checked_only: bool,
+        keep: bool,
+    ) -> Vec<(Vec<RenderedMessage>, Vec<TemplateProblem>)> {
         // Templates are rendered on every core, in interleaved shares; the
         // results are put back in template order.
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .min(templates.len().max(1));
+            .min(templates.len());
+        if threads <= 1 {
+            let mut contexts = HashMap::new();
+            return templates
+                .iter()
+                .map(|t| self.render_template(t, personas, &mut contexts, checked_only, keep))
+                .collect();
+        }
         let mut results: Vec<Option<(Vec<RenderedMessage>, Vec<TemplateProblem>)>> =
             (0..templates.len()).map(|_| None).collect();
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|k| {
-                    let (templates, personas) = (&templates, &personas);
                     scope.spawn(move || {
                         // One context per (persona, trigger events), reused.
                         let mut contexts: HashMap<(usize, &BTreeSet<String>), (Context, u64)> =
@@ -728,12 +930,7 @@ impl RenderProject {
                 }
             }
         });
-        for (m, p) in results.into_iter().flatten() {
-            messages.extend(m);
-            problems.extend(p);
-        }
-        problem::sort_problems(&mut problems);
-        (messages, problems)
+        results.into_iter().map(Option::unwrap_or_default).collect()
     }
 
     /// Every persona's rendering of one template, with the problems found.
@@ -947,34 +1144,93 @@ impl RenderProject {
     /// `preview/index.html`. The same inputs give the same bytes. Also
     /// returns every problem (as [`RenderProject::check`]).
     pub fn previews(&self) -> (BTreeMap<String, Vec<u8>>, Vec<TemplateProblem>) {
-        let (messages, problems) = self.render_all();
+        let mut cache = RenderCache::default();
+        let (files, problems) = self.previews_cached(&mut cache);
+        // The cache holds the other reference to each file.
+        drop(cache);
+        let files = files
+            .into_iter()
+            .map(|(k, v)| (k, Arc::try_unwrap(v).unwrap_or_else(|v| v.as_ref().clone())))
+            .collect();
+        (files, problems)
+    }
+
+    /// [`RenderProject::previews`], rendering again only the templates
+    /// whose fingerprint changed since a build that used `cache` (the index
+    /// is always made anew). The files are shared with the cache.
+    pub fn previews_cached(
+        &self,
+        cache: &mut RenderCache,
+    ) -> (BTreeMap<String, Arc<Vec<u8>>>, Vec<TemplateProblem>) {
+        let (templates, personas) = (self.sorted_templates(), self.sorted_personas());
+        let todo: Vec<&TemplateInfo> = templates
+            .iter()
+            .copied()
+            .filter(|t| !matches!(cache.previews.get(&t.name), Some((k, _)) if *k == self.key(t)))
+            .collect();
+        cache.stats.rendered = todo.len();
+        cache.stats.render_reused = templates.len() - todo.len();
+        let rendered = self.render_some(&todo, &personas, false, true);
+        for (t, (messages, problems)) in todo.iter().zip(rendered) {
+            let files = self.preview_files(&messages);
+            let entry = TemplatePreviews {
+                messages,
+                files,
+                problems,
+            };
+            cache
+                .previews
+                .insert(t.name.clone(), (self.key(t), Arc::new(entry)));
+        }
+        cache
+            .previews
+            .retain(|name, _| self.keys.contains_key(name));
         let mut files = BTreeMap::new();
-        for m in &messages {
+        let mut messages = Vec::new();
+        let mut problems = self.problems.clone();
+        for t in &templates {
+            if let Some((_, entry)) = cache.previews.get(&t.name) {
+                files.extend(entry.files.iter().cloned());
+                messages.extend(entry.messages.iter().cloned());
+                problems.extend(entry.problems.iter().cloned());
+            }
+        }
+        files.insert(
+            "preview/index.html".to_string(),
+            Arc::new(preview::index(&self.model, &messages, &self.broken).into_bytes()),
+        );
+        problem::sort_problems(&mut problems);
+        (files, problems)
+    }
+
+    /// The `.html`, `.txt` and `.json` previews of rendered messages.
+    fn preview_files(&self, messages: &[RenderedMessage]) -> Vec<(String, Arc<Vec<u8>>)> {
+        let mut files = Vec::new();
+        for m in messages {
             let Some(p) = self.model.persona(&m.persona) else {
                 continue;
             };
             let base = format!("preview/{}/{}", m.template, m.persona);
-            files.insert(
+            files.push((
                 format!("{base}.html"),
-                preview::page(m, p, &self.model).into_bytes(),
-            );
+                Arc::new(preview::page(m, p, &self.model).into_bytes()),
+            ));
             if let Some(text) = &m.text {
-                files.insert(format!("{base}.txt"), text.clone().into_bytes());
+                files.push((format!("{base}.txt"), Arc::new(text.clone().into_bytes())));
             }
-            files.insert(format!("{base}.json"), m.to_json_string().into_bytes());
+            files.push((
+                format!("{base}.json"),
+                Arc::new(m.to_json_string().into_bytes()),
+            ));
         }
-        files.insert(
-            "preview/index.html".to_string(),
-            preview::index(&self.model, &messages, &self.broken).into_bytes(),
-        );
-        (files, problems)
+        files
     }
 }
 
 /// The file partials reached from `nodes`, transitively.
 fn collect_reached(
     nodes: &[hbs::Node],
-    partials: &BTreeMap<String, Unit>,
+    partials: &BTreeMap<String, Arc<Unit>>,
     out: &mut BTreeSet<String>,
 ) {
     let mut todo: Vec<&[hbs::Node]> = vec![nodes];
