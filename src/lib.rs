@@ -10,3 +10,4 @@ pub mod plan;
 pub mod render;
 pub mod syntax;
 pub mod verify;
+pub mod watch;

@@ -1,6 +1,7 @@
 //! The command line: the only place that touches files and the terminal.
 
 mod load;
+mod watch;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -82,6 +83,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
         color: ColorArg,
     },
+    /// Build a project, serve its previews on 127.0.0.1 and rebuild on every change.
+    Watch(watch::WatchArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code such as `E0201` or `W0601`; `--list` shows them all.
@@ -149,6 +152,7 @@ pub fn main() -> ExitCode {
             Some(now) => render_one(&path, &template, &persona, format, now, color),
             None => ExitCode::from(2),
         },
+        Command::Watch(args) => watch::watch(args),
         Command::Explain { code, list } => explain(code, list),
     }
 }

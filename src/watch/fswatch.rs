@@ -1,0 +1,244 @@
+//! Noticing changes to a project's files: notify's recursive watcher and a
+//! short debounce of our own.
+//!
+//! Events only say *that* something may have changed; the build that
+//! follows reads the disk as it is. So the filter here only has to avoid
+//! useless builds (build output, version control, editor swap files) and
+//! never miss a useful one: when in doubt, an event counts.
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+
+/// A batch ends after this much quiet: long enough to take in an editor's
+/// save (write a temporary file, rename it over the original) or a `git
+/// checkout` as one change, short enough not to be felt.
+pub const QUIET: Duration = Duration::from_millis(30);
+/// A batch never waits longer than this, even if writes keep coming.
+pub const MAX_WAIT: Duration = Duration::from_secs(2);
+/// While the project folder is missing, how often to look for it again.
+const ROOT_POLL: Duration = Duration::from_millis(250);
+
+/// Changes under one project folder.
+pub struct Changes {
+    watcher: RecommendedWatcher,
+    events: Receiver<notify::Result<notify::Event>>,
+    /// The project folder, absolute (events carry absolute paths).
+    root: PathBuf,
+    /// Project-relative paths the last build read or looked for.
+    inputs: BTreeSet<String>,
+    /// The folder itself was removed or replaced: watch it again.
+    rewatch: bool,
+}
+
+impl Changes {
+    /// Starts watching `root` (a project folder) recursively, and its
+    /// parent, so that a folder removed and created again is noticed.
+    pub fn new(root: &Path) -> Result<Changes, String> {
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        let (tx, events) = channel();
+        let mut watcher = notify::recommended_watcher(tx).map_err(|e| {
+            format!("cannot watch files: {e}; on Linux, raise fs.inotify.max_user_instances")
+        })?;
+        watcher
+            .watch(&root, RecursiveMode::Recursive)
+            .map_err(|e| {
+                format!(
+                    "cannot watch `{}`: {e}; on Linux, a large project may need a higher fs.inotify.max_user_watches",
+                    root.display()
+                )
+            })?;
+        if let Some(parent) = root.parent() {
+            // Best effort: without it, a removed folder is found by polling.
+            let _ = watcher.watch(parent, RecursiveMode::NonRecursive);
+        }
+        Ok(Changes {
+            watcher,
+            events,
+            root,
+            inputs: BTreeSet::new(),
+            rewatch: false,
+        })
+    }
+
+    /// The project-relative paths the last build read or looked for
+    /// (events on them count whatever their extension).
+    pub fn set_inputs(&mut self, inputs: BTreeSet<String>) {
+        self.inputs = inputs;
+    }
+
+    /// Blocks until something relevant changes, then until the changes
+    /// stop for [`QUIET`] (at most [`MAX_WAIT`]). Returns the number of
+    /// relevant events taken in, or `None` when the watcher stopped.
+    pub fn wait(&mut self) -> Option<usize> {
+        loop {
+            let first = if self.root.is_dir() && !self.rewatch {
+                self.events
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                self.events.recv_timeout(ROOT_POLL)
+            };
+            match first {
+                Ok(event) => {
+                    if self.relevant(&event) {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    // The folder came back without an event we could see.
+                    if self.root.is_dir() {
+                        self.watch_again();
+                        return Some(1);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+        let start = Instant::now();
+        let mut last = start;
+        let mut count = 1;
+        loop {
+            let quiet_left = QUIET.saturating_sub(last.elapsed());
+            let max_left = MAX_WAIT.saturating_sub(start.elapsed());
+            let wait = quiet_left.min(max_left);
+            if wait.is_zero() {
+                break;
+            }
+            match self.events.recv_timeout(wait) {
+                Ok(event) => {
+                    if self.relevant(&event) {
+                        last = Instant::now();
+                        count += 1;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        if self.rewatch && self.root.is_dir() {
+            self.watch_again();
+        }
+        Some(count)
+    }
+
+    fn watch_again(&mut self) {
+        let _ = self.watcher.unwatch(&self.root);
+        if self
+            .watcher
+            .watch(&self.root, RecursiveMode::Recursive)
+            .is_ok()
+        {
+            self.rewatch = false;
+        }
+    }
+
+    fn relevant(&mut self, event: &notify::Result<notify::Event>) -> bool {
+        let event = match event {
+            Ok(e) => e,
+            // The watcher lost track (queue overflow…): build from disk.
+            Err(_) => return true,
+        };
+        if event.need_rescan() {
+            return true;
+        }
+        // Opening and reading files (our own builds do) changes nothing.
+        if matches!(event.kind, EventKind::Access(_)) {
+            return false;
+        }
+        let mut any = false;
+        for path in &event.paths {
+            if path == &self.root {
+                // The project folder itself was removed, renamed or made.
+                self.rewatch = true;
+                any = true;
+                continue;
+            }
+            let Ok(rel) = path.strip_prefix(&self.root) else {
+                // A sibling of the project in its parent folder.
+                continue;
+            };
+            any |= self.relevant_path(rel, path);
+        }
+        any
+    }
+
+    fn relevant_path(&self, rel: &Path, full: &Path) -> bool {
+        let parts: Vec<String> = rel
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect();
+        let Some((name, dirs)) = parts.split_last() else {
+            return true;
+        };
+        // The loader skips these folders, whatever their depth.
+        if dirs.iter().any(|d| skipped_folder(d)) || skipped_folder(name) {
+            return false;
+        }
+        if editor_temporary(name) {
+            return false;
+        }
+        let rel = parts.join("/");
+        if name.ends_with(".camp") || name.ends_with(".hbs") || self.inputs.contains(&rel) {
+            return true;
+        }
+        // A folder holding inputs was removed or renamed, or a folder
+        // (possibly full of `.camp` files) appeared.
+        let prefix = format!("{rel}/");
+        self.inputs.iter().any(|i| i.starts_with(&prefix)) || full.is_dir() || !name.contains('.')
+    }
+}
+
+fn skipped_folder(name: &str) -> bool {
+    name.starts_with('.') || name == "build" || name == "target"
+}
+
+/// Files editors write while saving, which the loader never reads: vim's
+/// swap files, backups and `4913` probe, Emacs' lock and autosave files,
+/// JetBrains' `___jb_tmp___` / `___jb_old___`, and `*.tmp`.
+fn editor_temporary(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with('~')
+        || name == "4913"
+        || (name.starts_with('#') && name.ends_with('#'))
+        || [
+            ".swp",
+            ".swo",
+            ".swx",
+            ".tmp",
+            "___jb_tmp___",
+            "___jb_old___",
+        ]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_files_are_not_changes() {
+        for name in [
+            ".welcome.camp.swp",
+            "welcome.camp~",
+            "4913",
+            ".#welcome.camp",
+            "#welcome.camp#",
+            "welcome.camp___jb_tmp___",
+            "welcome.camp___jb_old___",
+            "x.tmp",
+        ] {
+            assert!(editor_temporary(name), "{name}");
+        }
+        for name in ["welcome.camp", "footer.hbs", "templates"] {
+            assert!(!editor_temporary(name), "{name}");
+        }
+    }
+}
