@@ -43,8 +43,19 @@ pub fn resolve_in_dir(dir: &str, written: &str) -> Option<String> {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex, without a `format!` per byte (the plan hashes every
+/// template part, and `relance watch` builds the plan on every change).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 /// Builds the plan. `template_files` maps resolved template paths (see
@@ -335,11 +346,7 @@ impl Cx<'_, '_> {
             parts,
             links,
             headers,
-            content_hash: whole
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            content_hash: hex(&whole.finalize()),
         }
     }
 

@@ -2,9 +2,10 @@
 //! compiled and analysed template bodies, per-persona checks and preview
 //! files, each stored under a fingerprint of everything it was made from.
 //!
-//! A fingerprint hashes the `Debug` form of the render model's parts (so a
-//! field added to [`TemplateInfo`] or [`PersonaInfo`] is covered without
-//! anyone remembering to add it here) and the template texts themselves.
+//! A fingerprint hashes the render model's parts whole — through a derived
+//! `Hash` ([`TemplateInfo`]) or their `Debug` form ([`PersonaInfo`], which
+//! holds JSON) — so a field added to them is covered without anyone
+//! remembering to add it here, and the template texts themselves.
 //! An entry is reused only when its fingerprint is unchanged, so a build
 //! that uses the cache gives the same bytes as one that does not; the
 //! cache only decides how much work is redone.
@@ -12,10 +13,10 @@
 //! [`TemplateInfo`]: super::model::TemplateInfo
 //! [`PersonaInfo`]: super::model::PersonaInfo
 
-use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Debug, Write as _};
-use std::hash::Hasher;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::RenderedMessage;
@@ -34,7 +35,9 @@ pub struct RenderCache {
     /// Template name → (fingerprint, problems of the per-persona checks).
     pub(super) checks: HashMap<String, (u64, Arc<Vec<TemplateProblem>>)>,
     /// Template name → (fingerprint, its preview files and messages).
-    pub(super) previews: HashMap<String, (u64, Arc<TemplatePreviews>)>,
+    pub(super) previews: HashMap<String, (u64, TemplatePreviews)>,
+    /// The preview files of every template in `previews` (not the index).
+    pub(super) site: PreviewFiles,
     pub(super) stats: CacheStats,
 }
 
@@ -72,7 +75,8 @@ pub(super) struct CachedTemplate {
 /// One template rendered for every persona: what `previews` needs of it.
 pub(super) struct TemplatePreviews {
     pub messages: Vec<RenderedMessage>,
-    pub files: Vec<(String, Arc<Vec<u8>>)>,
+    /// Its files' paths in [`RenderCache::site`].
+    pub files: Vec<String>,
     pub problems: Vec<TemplateProblem>,
 }
 
@@ -88,6 +92,12 @@ impl Fingerprint {
         // Writing into the hasher avoids building the (large) string.
         let _ = write!(HashWriter(&mut self.0), "{value:?}");
         self.0.write_u8(0xff);
+        self
+    }
+
+    /// For types whose every field is hashed (derived `Hash`).
+    pub fn hash(&mut self, value: &impl Hash) -> &mut Self {
+        value.hash(&mut self.0);
         self
     }
 
@@ -113,5 +123,102 @@ impl fmt::Write for HashWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.0.write(s.as_bytes());
         Ok(())
+    }
+}
+
+/// Files by path (`preview/welcome/marie.html`), grouped by folder: a copy
+/// shares every folder with the original, and changing a file copies only
+/// its folder's entries. A build that renders one template again thus
+/// copies one folder, not the whole site.
+#[derive(Clone, Debug, Default)]
+pub struct PreviewFiles {
+    folders: BTreeMap<String, Arc<Folder>>,
+}
+
+/// File name → bytes.
+type Folder = BTreeMap<String, Arc<Vec<u8>>>;
+
+fn split(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap_or(("", path))
+}
+
+impl PreviewFiles {
+    pub fn new() -> PreviewFiles {
+        PreviewFiles::default()
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Arc<Vec<u8>>> {
+        let (folder, name) = split(path);
+        self.folders.get(folder)?.get(name)
+    }
+
+    pub fn contains(&self, path: &str) -> bool {
+        self.get(path).is_some()
+    }
+
+    pub fn insert(&mut self, path: &str, bytes: Arc<Vec<u8>>) {
+        let (folder, name) = split(path);
+        let files = self.folders.entry(folder.to_string()).or_default();
+        Arc::make_mut(files).insert(name.to_string(), bytes);
+    }
+
+    pub fn remove(&mut self, path: &str) {
+        let (folder, name) = split(path);
+        if let Some(files) = self.folders.get_mut(folder) {
+            Arc::make_mut(files).remove(name);
+            if files.is_empty() {
+                self.folders.remove(folder);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.folders.values().map(|f| f.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.folders.is_empty()
+    }
+
+    /// Every file with its path, in path order of (folder, name).
+    pub fn iter(&self) -> impl Iterator<Item = (String, &Arc<Vec<u8>>)> {
+        self.folders.iter().flat_map(|(folder, files)| {
+            files.iter().map(move |(name, bytes)| {
+                let path = if folder.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{folder}/{name}")
+                };
+                (path, bytes)
+            })
+        })
+    }
+
+    /// Every file with its path, as owned bytes (copied only when shared).
+    pub fn into_files(self) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        for (folder, files) in self.folders {
+            let files = Arc::try_unwrap(files).unwrap_or_else(|f| f.as_ref().clone());
+            for (name, bytes) in files {
+                let path = if folder.is_empty() {
+                    name
+                } else {
+                    format!("{folder}/{name}")
+                };
+                let bytes = Arc::try_unwrap(bytes).unwrap_or_else(|b| b.as_ref().clone());
+                out.insert(path, bytes);
+            }
+        }
+        out
+    }
+
+    /// The same paths with the same bytes (shared folders compare at once).
+    pub fn same_as(&self, other: &PreviewFiles) -> bool {
+        self.folders.len() == other.folders.len()
+            && self
+                .folders
+                .iter()
+                .zip(&other.folders)
+                .all(|((ka, a), (kb, b))| ka == kb && (Arc::ptr_eq(a, b) || a == b))
     }
 }

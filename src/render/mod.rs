@@ -34,7 +34,7 @@ use serde_json::Value as Json;
 use crate::diagnostics::{FileId, SourceMap, Span};
 use crate::syntax::ast;
 
-pub use cache::{CacheStats, RenderCache};
+pub use cache::{CacheStats, PreviewFiles, RenderCache};
 pub use model::{MessageKind, Mode};
 pub use problem::{ProblemKind, TemplateProblem};
 pub use source::{parent_dir, resolve_path};
@@ -418,7 +418,7 @@ impl RenderProject {
         let mut keys = HashMap::new();
         for (ti, t) in model.templates.iter().enumerate() {
             let mut key = Fingerprint::new();
-            key.number(analysis_key).debug(t);
+            key.number(analysis_key).hash(t);
             for b in &t.bodies {
                 spans.insert((t.name.clone(), b.attr.clone()), b.value_span);
                 match &b.value {
@@ -1148,20 +1148,13 @@ impl RenderProject {
         let (files, problems) = self.previews_cached(&mut cache);
         // The cache holds the other reference to each file.
         drop(cache);
-        let files = files
-            .into_iter()
-            .map(|(k, v)| (k, Arc::try_unwrap(v).unwrap_or_else(|v| v.as_ref().clone())))
-            .collect();
-        (files, problems)
+        (files.into_files(), problems)
     }
 
     /// [`RenderProject::previews`], rendering again only the templates
     /// whose fingerprint changed since a build that used `cache` (the index
     /// is always made anew). The files are shared with the cache.
-    pub fn previews_cached(
-        &self,
-        cache: &mut RenderCache,
-    ) -> (BTreeMap<String, Arc<Vec<u8>>>, Vec<TemplateProblem>) {
+    pub fn previews_cached(&self, cache: &mut RenderCache) -> (PreviewFiles, Vec<TemplateProblem>) {
         let (templates, personas) = (self.sorted_templates(), self.sorted_personas());
         let todo: Vec<&TemplateInfo> = templates
             .iter()
@@ -1172,33 +1165,58 @@ impl RenderProject {
         cache.stats.render_reused = templates.len() - todo.len();
         let rendered = self.render_some(&todo, &personas, false, true);
         for (t, (messages, problems)) in todo.iter().zip(rendered) {
+            if let Some((_, old)) = cache.previews.remove(&t.name) {
+                for k in &old.files {
+                    cache.site.remove(k);
+                }
+            }
             let files = self.preview_files(&messages);
             let entry = TemplatePreviews {
                 messages,
-                files,
+                files: files.iter().map(|(k, _)| k.clone()).collect(),
                 problems,
             };
-            cache
-                .previews
-                .insert(t.name.clone(), (self.key(t), Arc::new(entry)));
+            for (k, v) in files {
+                cache.site.insert(&k, v);
+            }
+            cache.previews.insert(t.name.clone(), (self.key(t), entry));
         }
-        cache
+        let gone: Vec<String> = cache
             .previews
-            .retain(|name, _| self.keys.contains_key(name));
-        let mut files = BTreeMap::new();
-        let mut messages = Vec::new();
-        let mut problems = self.problems.clone();
-        for t in &templates {
-            if let Some((_, entry)) = cache.previews.get(&t.name) {
-                files.extend(entry.files.iter().cloned());
-                messages.extend(entry.messages.iter().cloned());
-                problems.extend(entry.problems.iter().cloned());
+            .keys()
+            .filter(|name| !self.keys.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some((_, old)) = cache.previews.remove(&name) {
+                for k in &old.files {
+                    cache.site.remove(k);
+                }
             }
         }
-        files.insert(
-            "preview/index.html".to_string(),
-            Arc::new(preview::index(&self.model, &messages, &self.broken).into_bytes()),
-        );
+        // The index needs every message: they are moved out of the cache
+        // and back rather than copied.
+        let mut problems = self.problems.clone();
+        let mut messages = Vec::new();
+        let mut counts = Vec::with_capacity(templates.len());
+        for t in &templates {
+            let entry = cache.previews.get_mut(&t.name).map(|(_, e)| e);
+            counts.push(entry.map_or(0, |e| {
+                problems.extend(e.problems.iter().cloned());
+                let n = e.messages.len();
+                messages.append(&mut e.messages);
+                n
+            }));
+        }
+        let index = preview::index(&self.model, &messages, &self.broken);
+        let mut back = messages.into_iter();
+        for (t, n) in templates.iter().zip(counts) {
+            if let Some((_, e)) = cache.previews.get_mut(&t.name) {
+                e.messages = back.by_ref().take(n).collect();
+            }
+        }
+        let mut files = cache.site.clone();
+        files.insert("preview/index.html", Arc::new(index.into_bytes()));
         problem::sort_problems(&mut problems);
         (files, problems)
     }

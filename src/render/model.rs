@@ -56,7 +56,7 @@ pub(crate) struct FieldInfo {
 }
 
 /// Where a body's text comes from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) enum BodyValue {
     /// An inline string: its decoded value and the literal's span.
     Inline { text: String, span: Span },
@@ -69,7 +69,7 @@ pub(crate) enum BodyValue {
     },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct BodyInfo {
     /// `subject`, `preheader`, `html`, `text`, `title` or `body`.
     pub attr: String,
@@ -79,7 +79,7 @@ pub(crate) struct BodyInfo {
     pub value_span: Span,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) struct TemplateInfo {
     pub name: String,
     pub name_span: Span,
@@ -101,7 +101,7 @@ impl TemplateInfo {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub(crate) enum TriggerFields {
     /// No scenario sends the template: any field some event has.
     Unsent(BTreeSet<String>),

@@ -16,7 +16,7 @@
 //! The result equals a clean build's: `tests/watch_incremental.rs` compares
 //! them after series of edits.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ use crate::syntax::ast;
 
 /// The files the preview server serves, by path relative to the build
 /// folder (`preview/index.html`), shared between builds.
-pub type Site = BTreeMap<String, Arc<Vec<u8>>>;
+pub type Site = crate::render::PreviewFiles;
 
 /// One parsed `.camp` file, kept for the next build.
 struct Parsed {
@@ -251,14 +251,11 @@ impl Builder {
     }
 }
 
-/// Everything `relance watch` serves, by path relative to the build folder,
-/// as `relance build` would write it: the one place where build output is
-/// gathered for the server (flow pages join here).
-fn site_files(previews: Site, plan: &crate::plan::Plan) -> Site {
-    let mut files = previews;
-    files.insert(
-        "plan.json".to_string(),
-        Arc::new(plan.to_json().into_bytes()),
-    );
-    files
+/// Everything `relance watch` serves, by path relative to the build folder
+/// (as `relance build` writes it): the one place where build output is
+/// gathered for the server. Flow pages join here; `plan.json` is left out
+/// (it is not a preview, and making its JSON costs a few milliseconds on
+/// every build).
+fn site_files(previews: Site, _plan: &crate::plan::Plan) -> Site {
+    previews
 }

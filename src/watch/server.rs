@@ -79,7 +79,7 @@ impl Shared {
         live.generation += 1;
         let mut changed = false;
         if let Some(site) = site
-            && !same_files(&site, &live.site)
+            && !site.same_as(&live.site)
         {
             live.site = Arc::new(site);
             live.site_generation += 1;
@@ -115,13 +115,6 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner());
         (live.generation, live.status.clone())
     }
-}
-
-fn same_files(a: &Site, b: &Site) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b.iter())
-            .all(|((ka, va), (kb, vb))| ka == kb && (Arc::ptr_eq(va, vb) || va == vb))
 }
 
 /// Why the server could not start.
@@ -382,7 +375,7 @@ fn handle(request: Request, port: u16, shared: &Arc<Shared>, clients: &Arc<Atomi
                     };
                     send(request, 200, ty, body, &[("X-Relance-Site", &site_header)])
                 }
-                None if site.contains_key(&format!("{key}/index.html")) => {
+                None if site.contains(&format!("{key}/index.html")) => {
                     let to = format!("/{key}/");
                     send(
                         request,
