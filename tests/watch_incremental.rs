@@ -207,7 +207,11 @@ fn incremental_builds_equal_clean_builds_after_every_edit() {
     check(&mut builder, "edit scenarios");
 
     // An inline subject, after which every offset of the file moves.
-    edit(&dir.join("templates.camp"), "Bienvenue", "Bienvenue, bienvenue");
+    edit(
+        &dir.join("templates.camp"),
+        "Bienvenue",
+        "Bienvenue, bienvenue",
+    );
     let o = check(&mut builder, "edit an inline subject");
     assert_eq!(o.parsed, 1);
 
@@ -228,10 +232,18 @@ fn incremental_builds_equal_clean_builds_after_every_edit() {
     check(&mut builder, "fix it");
 
     // A syntax error in a .camp file, then its fix.
-    edit(&dir.join("templates.camp"), "template offer :", "template offer ::");
+    edit(
+        &dir.join("templates.camp"),
+        "template offer :",
+        "template offer ::",
+    );
     let o = check(&mut builder, "syntax error");
     assert!(o.errors() > 0);
-    edit(&dir.join("templates.camp"), "template offer ::", "template offer :");
+    edit(
+        &dir.join("templates.camp"),
+        "template offer ::",
+        "template offer :",
+    );
     check(&mut builder, "fix the syntax error");
 
     // A removed file, a template file removed then restored.
