@@ -187,8 +187,19 @@ impl Builder {
             .files()
             .map(|(_, f)| f.path.clone())
             .collect();
-        for r in crate::render::referenced_files(&loaded.sources, &files) {
-            inputs.extend(r.path);
+        // Template files named but missing count too: creating one matters.
+        for f in &files {
+            let camp = &loaded.sources.get(f.file).path;
+            for d in &f.decls {
+                let ast::DeclKind::Template(t) = &d.kind else {
+                    continue;
+                };
+                for a in &t.attrs {
+                    if let ast::AttrValue::File(p) = &a.value.node {
+                        inputs.extend(crate::plan::resolve_template_path(camp, &p.node));
+                    }
+                }
+            }
         }
 
         let (checked, render) = driver::check_parsed_cached(
