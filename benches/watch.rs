@@ -128,7 +128,10 @@ fn main() {
         site = event["site"].as_u64().unwrap_or(site);
         let body = watch.get(&page).text();
         let t_page = t0.elapsed();
-        assert!(body.contains(&marker), "edit {i}: the page lacks `{marker}`");
+        assert!(
+            body.contains(&marker),
+            "edit {i}: the page lacks `{marker}`"
+        );
         latencies.push(t_page.as_secs_f64() * 1000.0);
         to_event.push(t_event.as_secs_f64() * 1000.0);
         rebuilds.push(event["duration_ms"].as_f64().unwrap_or(f64::NAN));

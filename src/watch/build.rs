@@ -100,24 +100,17 @@ impl Builder {
         }
     }
 
+    /// A builder of the same project with empty caches.
+    pub fn fresh(&self) -> Builder {
+        Builder::new(&self.path, self.now)
+    }
+
     /// Reads the project from disk and builds it.
     pub fn build(&mut self) -> Outcome {
         let start = Instant::now();
         let mut loaded = match load_project(&self.path) {
             Ok(l) => l,
-            Err(LoadError(message)) => {
-                return Outcome {
-                    diagnostics: Vec::new(),
-                    sources: SourceMap::new(),
-                    prefix: self.prefix(&self.path),
-                    load_error: Some(message),
-                    site: None,
-                    inputs: BTreeSet::new(),
-                    parsed: 0,
-                    cache: CacheStats::default(),
-                    elapsed: start.elapsed(),
-                };
-            }
+            Err(LoadError(message)) => return self.failed(message, start.elapsed()),
         };
         let prefix = if self.path.is_dir() {
             self.prefix(&self.path)
@@ -254,6 +247,21 @@ impl Builder {
             parsed: misses.len(),
             cache: self.render.stats(),
             elapsed: start.elapsed(),
+        }
+    }
+
+    /// The outcome of a build that could not read the project.
+    pub fn failed(&self, message: String, elapsed: Duration) -> Outcome {
+        Outcome {
+            diagnostics: Vec::new(),
+            sources: SourceMap::new(),
+            prefix: self.prefix(&self.path),
+            load_error: Some(message),
+            site: None,
+            inputs: BTreeSet::new(),
+            parsed: 0,
+            cache: CacheStats::default(),
+            elapsed,
         }
     }
 

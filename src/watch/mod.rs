@@ -86,7 +86,21 @@ impl Session {
     /// build had no error, the status always. Returns the outcome and
     /// whether the site changed.
     pub fn rebuild(&mut self) -> (Outcome, bool) {
-        let mut outcome = self.builder.build();
+        let start = std::time::Instant::now();
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.builder.build()));
+        let mut outcome = match built {
+            Ok(o) => o,
+            Err(_) => {
+                // A bug, reported by the panic message above. Whatever the
+                // caches held may be half-updated: start them afresh, and
+                // keep watching and serving the last good previews.
+                self.builder = self.builder.fresh();
+                self.builder.failed(
+                    "internal error: relance failed while building this project (a bug; please report it with the files you just changed); the next change builds it again from scratch".to_string(),
+                    start.elapsed(),
+                )
+            }
+        };
         let status = status(&outcome);
         let changed = self.shared.publish(outcome.site.take(), status);
         (outcome, changed)
