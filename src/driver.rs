@@ -6,6 +6,7 @@ use std::thread;
 
 use crate::check;
 use crate::diagnostics::{Diagnostic, Problems, SourceMap};
+use crate::render::{RenderCache, RenderProject};
 use crate::syntax::{self, ast};
 
 /// The result of checking a project: the ASTs and every diagnostic, sorted.
@@ -61,49 +62,59 @@ pub fn check_parsed(
     templates: &BTreeMap<String, String>,
     now: i64,
 ) -> Checked {
-    let cache = &mut crate::render::RenderCache::default();
-    check_parsed_cached(sources, files, problems, templates, now, cache).0
+    let cache = &mut RenderCache::default();
+    let none = None::<fn(&RenderProject, &mut RenderCache)>;
+    check_parsed_cached(sources, files, problems, templates, now, cache, none).0
 }
 
 /// [`check_parsed`], reusing the template work of earlier builds kept in
-/// `cache` (`relance watch`). Also returns the render project, when the
-/// templates were checked, so that previews need no second compilation.
-pub fn check_parsed_cached(
+/// `cache` (`relance watch`). When the templates check without error,
+/// `then` runs on them (`relance watch` renders the previews) on another
+/// core while the plan is built and the personas are checked; its result
+/// is returned, to be used only if the whole check has no error.
+pub fn check_parsed_cached<T: Send>(
     sources: &SourceMap,
     files: Vec<ast::File>,
     mut problems: Problems,
     templates: &BTreeMap<String, String>,
     now: i64,
-    cache: &mut crate::render::RenderCache,
-) -> (Checked, Option<crate::render::RenderProject>) {
+    cache: &mut RenderCache,
+    then: Option<impl FnOnce(&RenderProject, &mut RenderCache) -> T + Send>,
+) -> (Checked, Option<T>) {
     check::check_project(sources, &files, &mut problems);
     // Templates and personas are checked on a project whose names resolve.
     let mut render = None;
     if !problems.has_errors() {
-        let project = crate::render::RenderProject::new_cached(
-            sources,
-            &files,
-            &template_file_ids(sources),
-            now,
-            cache,
-        );
+        let project =
+            RenderProject::new_cached(sources, &files, &template_file_ids(sources), now, cache);
         for p in project.check_cached(cache) {
             problems.extend_one(p.into_diagnostic());
         }
         render = Some(project);
     }
     let mut plan = None;
+    let mut after = None;
     if !problems.has_errors() {
-        let built = crate::plan::build_plan(sources, &files, templates);
-        crate::verify::personas(sources, &files, &built, now, &mut problems);
-        plan = Some(built);
+        let plan_and_personas = |problems: &mut Problems| {
+            let built = crate::plan::build_plan(sources, &files, templates);
+            crate::verify::personas(sources, &files, &built, now, problems);
+            built
+        };
+        match (then, &render) {
+            (Some(then), Some(project)) => thread::scope(|s| {
+                let job = s.spawn(|| then(project, cache));
+                plan = Some(plan_and_personas(&mut problems));
+                after = Some(job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }),
+            _ => plan = Some(plan_and_personas(&mut problems)),
+        }
     }
     let checked = Checked {
         files,
         diagnostics: problems.into_sorted(sources),
         plan,
     };
-    (checked, render)
+    (checked, after)
 }
 
 /// The template files (`.hbs`) in `sources`, by project-relative path.

@@ -195,13 +195,18 @@ impl Builder {
             }
         }
 
-        let (checked, render) = driver::check_parsed_cached(
+        // The previews are rendered beside the plan and the persona checks.
+        let previews = |render: &crate::render::RenderProject, cache: &mut RenderCache| {
+            render.previews_cached(cache)
+        };
+        let (checked, previews) = driver::check_parsed_cached(
             &loaded.sources,
             files,
             problems,
             &templates.contents,
             self.now,
             &mut self.render,
+            Some(previews),
         );
         let errors = checked.errors();
         let driver::Checked {
@@ -219,9 +224,8 @@ impl Builder {
 
         let mut site = None;
         if errors == 0
-            && let (Some(render), Some(plan)) = (render, plan)
+            && let (Some((previews, render_problems)), Some(plan)) = (previews, plan)
         {
-            let (previews, render_problems) = render.previews_cached(&mut self.render);
             // As in `relance build`: a message that fails to render for
             // some persona's data refuses the build.
             let mut failures = Problems::new();
