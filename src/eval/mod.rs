@@ -89,6 +89,116 @@ impl Context<'_> {
         self.eval_in(e, None, 0)
     }
 
+    /// `e` with the fields of `event` in scope (a trigger's `where`).
+    pub fn eval_for_event(&self, e: &Expr, event: &Event) -> bool {
+        self.eval_in(e, Some(event), 0)
+    }
+
+    /// The earliest instant after `now` at which `e` may change value with
+    /// no new event: when a `14d ago` or `now` bound passes a stored time
+    /// (a contact's timestamp or date, an event's time or timestamp field,
+    /// a literal). Conservative: the value may also stay the same then.
+    /// `None` when `e` does not depend on the passing of time.
+    pub fn next_change(&self, e: &Expr) -> Option<i64> {
+        let mut best = None;
+        self.changes(e, None, 0, &mut best);
+        best
+    }
+
+    fn offer(&self, at: i64, best: &mut Option<i64>) {
+        if at > self.now && best.is_none_or(|b| at < b) {
+            *best = Some(at);
+        }
+    }
+
+    /// The offset before the reference time of a relative term.
+    fn relative(t: &Term) -> Option<i64> {
+        match t {
+            Term::AgoSeconds(d) => Some(*d),
+            Term::Now(_) => Some(0),
+            _ => None,
+        }
+    }
+
+    /// `x CMP now - d` flips at `now = x + d`, and one second later for a
+    /// strict comparison.
+    fn pair(&self, a: &Term, b: &Term, event: Option<&Event>, best: &mut Option<i64>) {
+        for (rel, abs) in [(a, b), (b, a)] {
+            if let Some(d) = Self::relative(rel)
+                && Self::relative(abs).is_none()
+                && let Some(x) = as_time(&self.term(abs, event))
+            {
+                self.offer(x.saturating_add(d), best);
+                self.offer(x.saturating_add(d).saturating_add(1), best);
+            }
+        }
+    }
+
+    /// An event at `at` leaves `since now - d` at `at + d + 1`.
+    fn since_changes<'e>(
+        &self,
+        since: &Option<Term>,
+        events: impl Iterator<Item = &'e Event>,
+        best: &mut Option<i64>,
+    ) {
+        if let Some(d) = since.as_ref().and_then(Self::relative) {
+            for ev in events {
+                self.offer(ev.at.saturating_add(d).saturating_add(1), best);
+            }
+        }
+        // A literal bound never moves.
+    }
+
+    fn changes(&self, e: &Expr, event: Option<&Event>, depth: usize, best: &mut Option<i64>) {
+        if depth > 256 {
+            return;
+        }
+        match e {
+            Expr::Const { .. } | Expr::List { .. } | Expr::Flag { .. } | Expr::IsSet { .. } => {}
+            Expr::And { args } | Expr::Or { args } => {
+                for a in args {
+                    self.changes(a, event, depth, best);
+                }
+            }
+            Expr::Not { arg } => self.changes(arg, event, depth, best),
+            Expr::Segment { name } => {
+                if let Some(s) = self.plan.segments.get(name) {
+                    self.changes(s, None, depth + 1, best);
+                }
+            }
+            Expr::Compare { left, right, .. } => self.pair(left, right, event, best),
+            Expr::Contains { haystack, needle } => self.pair(haystack, needle, event, best),
+            Expr::In { value, list } => {
+                for t in list {
+                    self.pair(value, t, event, best);
+                }
+            }
+            Expr::Engagement {
+                event: kind, since, ..
+            } => self.since_changes(
+                since,
+                self.events
+                    .iter()
+                    .filter(|ev| ev.name == *kind || (kind == "opened" && ev.name == "clicked")),
+                best,
+            ),
+            Expr::Aggregate {
+                event: name,
+                filter,
+                since,
+                ..
+            } => {
+                let matching = || self.events.iter().filter(|ev| ev.name == *name);
+                self.since_changes(since, matching(), best);
+                if let Some(f) = filter {
+                    for ev in matching() {
+                        self.changes(f, Some(ev), depth, best);
+                    }
+                }
+            }
+        }
+    }
+
     /// `event`: inside an aggregate's `where`, the event being filtered.
     fn eval_in(&self, e: &Expr, event: Option<&Event>, depth: usize) -> bool {
         // Segments are acyclic (E0307); the bound only guards hand-made plans.
