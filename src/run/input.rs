@@ -841,7 +841,7 @@ impl Events {
 
     /// Contact `c`'s events as the evaluator sees them, sorted by time
     /// (ties: input order).
-    pub(crate) fn of(&self, c: u32) -> Vec<Event> {
+    pub fn events_of(&self, c: u32) -> Vec<Event> {
         let c = c as usize;
         let range = self.starts[c] as usize..self.starts[c + 1] as usize;
         let mut recs: Vec<(i64, u32, &Chunk, &Record)> = self.order[range]

@@ -107,7 +107,7 @@ pub fn simulate<'p>(
                                 program,
                                 c,
                                 contacts.contact(c),
-                                events.of(c),
+                                events.events_of(c),
                                 window,
                                 opts.forecast,
                                 &mut stats,
