@@ -157,7 +157,7 @@ fn files(input: &Input) -> (Vec<String>, String) {
         let at = jiff::Timestamp::from_second(from + minutes * 60).unwrap();
         let mut o = serde_json::json!({ "contact": format!("c{c}"), "at": at.to_string() });
         match kind {
-            0 | 1 | 2 => {
+            0..=2 => {
                 o["event"] = "joined".into();
                 o["list"] = format!("l{}", kind + 1).into();
             }
