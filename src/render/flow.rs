@@ -898,6 +898,8 @@ svg.flow .arm rect{fill:#f9fafb;stroke:#9ca3af;stroke-dasharray:4 3}
 svg.flow .action rect{fill:#f0f9ff;stroke:#0284c7}svg.flow .start rect{fill:#fdf2f8;stroke:#db2777}
 svg.flow .exit rect{fill:#fee2e2;stroke:#dc2626}svg.flow .end rect{fill:#e5e7eb;stroke:#6b7280}
 svg.flow .note rect{fill:#fefce8;stroke:#ca8a04}
+.flow-scroll{overflow:auto;background:#fff;border:1px solid #e5e7eb;border-radius:6px;margin-top:8px}
+#fit-flow:checked~.flow-scroll svg.flow{width:100%;height:auto}
 ";
 
 #[cfg(test)]

@@ -88,7 +88,6 @@ iframe.desktop{width:640px;height:800px}iframe.mobile{width:375px;height:740px}
 .push-title{font-weight:600;white-space:pre-wrap;word-break:break-word}.push-body{white-space:pre-wrap;word-break:break-word}
 .task-card,.webhook-card{background:#fff;border:1px solid #e5e7eb;border-left:4px solid #7c3aed;border-radius:6px;padding:12px 16px;max-width:720px}
 .webhook-card{border-left-color:#475569}.task-card h2,.webhook-card h2{margin-top:0}
-.flow-scroll{overflow:auto;background:#fff;border:1px solid #e5e7eb;border-radius:6px}
 ";
 
 /// The page's start: doctype, title, style; `page` is the `data-page` of
@@ -842,7 +841,7 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
     out.push_str("</dl>\n</header>\n");
     let _ = writeln!(
         out,
-        "<main id=\"flow\" data-flow=\"{kind}/{esc}\" style=\"max-width:none\">\n<div class=\"flow-scroll\">"
+        "<main id=\"flow\" data-flow=\"{kind}/{esc}\" style=\"max-width:none\">\n<input type=\"checkbox\" id=\"fit-flow\"> <label for=\"fit-flow\">Fit the drawing to the window</label>\n<div class=\"flow-scroll\">"
     );
     out.push_str(svg);
     out.push_str("</div>\n<p class=\"muted\">Boxes link to their template's previews and to the cadences a scenario starts.</p>\n</main>\n");
