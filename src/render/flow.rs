@@ -722,7 +722,15 @@ fn cadence_shapes(plan: &Plan, name: &str, c: &Cadence) -> (Shape, Option<Shape>
     };
     lines.push(format!("spacing {}", duration_text(c.spacing_seconds)));
     let mut items = vec![Shape::card(Card::with_lines("entry", "cadence", lines))];
+    // When each touch is due, counted from the start (pressure may defer it).
+    let mut at = 0i64;
     for (i, t) in c.touches.iter().enumerate() {
+        at = at.saturating_add(t.after_seconds);
+        let when = if at % 86_400 == 0 {
+            format!("day {}", at / 86_400)
+        } else {
+            format!("+{}", duration_text(at))
+        };
         if t.after_seconds > 0 {
             items.push(Shape::card(Card::new(
                 "wait",
@@ -731,7 +739,7 @@ fn cadence_shapes(plan: &Plan, name: &str, c: &Cadence) -> (Shape, Option<Shape>
             )));
         }
         items.push(Shape::card(
-            send_card(plan, &t.template, &format!("touch {}", i + 1)).step(&t.id),
+            send_card(plan, &t.template, &format!("touch {} · {when}", i + 1)).step(&t.id),
         ));
     }
     items.push(Shape::card(Card::new("end terminal", "", "end of cadence")));
@@ -1197,8 +1205,9 @@ cadence follow {
         assert!(a.contains("href=\"../index.html#template-nudge\""));
         let c = cadence_svg(&p, "follow").expect("svg");
         assert!(c.contains("started by s"), "{c}");
-        assert!(c.contains("touch 2 · task"), "{c}");
-        assert!(c.contains("touch 3 · email · transactional"), "{c}");
+        assert!(c.contains("touch 1 · day 0 · email"), "{c}");
+        assert!(c.contains("touch 2 · day 1 · task"), "{c}");
+        assert!(c.contains("touch 3 · day 4 · email · transactional"), "{c}");
         assert!(scenario_svg(&p, "nope").is_none());
     }
 }

@@ -836,7 +836,17 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
                 )
             })
             .collect();
-        row("Sends", links.join(", "));
+        let starts = plan
+            .scenarios
+            .get(name)
+            .filter(|_| kind == "scenario")
+            .is_some_and(|s| s.steps.values().any(|st| matches!(st, Step::Start { .. })));
+        let label = if starts {
+            "Sends (with its cadences)"
+        } else {
+            "Sends"
+        };
+        row(label, links.join(", "));
     }
     out.push_str("</dl>\n</header>\n");
     let _ = writeln!(
