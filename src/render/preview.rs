@@ -876,6 +876,78 @@ mod tests {
         assert_eq!(pretty_json(" 12 ").as_deref(), Some("12"));
     }
 
+    fn hostile() -> (Model, PersonaInfo, RenderedMessage) {
+        let evil = "<script>alert(1)</script>\" onload=\"x";
+        let mut model = Model::default();
+        model.workspace.insert("name".into(), evil.into());
+        model
+            .workspace
+            .insert("from".into(), format!("{evil} <a@b.example>"));
+        model.fields.push(super::super::model::FieldInfo {
+            name: "phone".into(),
+            ty: Some(Type::Phone),
+            optional: false,
+        });
+        model.fields.push(super::super::model::FieldInfo {
+            name: "first_name".into(),
+            ty: Some(Type::Text),
+            optional: true,
+        });
+        let mut base = serde_json::Map::new();
+        base.insert("id".into(), Json::from("p"));
+        base.insert("phone".into(), Json::from(evil));
+        base.insert("first_name".into(), Json::from(evil));
+        base.insert("lists".into(), Json::from(vec![evil]));
+        base.insert("tags".into(), Json::from(vec![evil]));
+        let mut fields = serde_json::Map::new();
+        fields.insert("sku".into(), Json::from(evil));
+        fields.insert("at".into(), Json::from("2026-01-01T00:00:00Z"));
+        let p = PersonaInfo {
+            name: "p".into(),
+            doc: Some(evil.into()),
+            negative: true,
+            base,
+            events: vec![("purchase".into(), 0, fields)],
+        };
+        let m = RenderedMessage {
+            template: "t".into(),
+            persona: "p".into(),
+            channel: "sms".into(),
+            kind: super::super::MessageKind::Marketing,
+            subject: Some(evil.into()),
+            preheader: Some(evil.into()),
+            html: Some(format!("<p>{evil}</p>")),
+            text: Some(evil.into()),
+            text_derived: false,
+            title: Some(evil.into()),
+            body: Some(evil.into()),
+            url: Some(evil.into()),
+        };
+        (model, p, m)
+    }
+
+    #[test]
+    fn hostile_values_are_escaped_on_every_page() {
+        let (model, p, mut m) = hostile();
+        let check = |page: &str| {
+            assert!(!page.contains("<script"), "{page}");
+            assert!(!page.contains("\" onload"), "{page}");
+            assert!(page.contains("&lt;script&gt;"), "{page}");
+        };
+        for channel in ["email", "sms", "push", "task", "webhook"] {
+            m.channel = channel.into();
+            let page = page(&m, &p, &model, &[&p]);
+            check(&page);
+            if channel == "email" {
+                // The HTML only inside sandboxed srcdoc attributes.
+                assert_eq!(page.matches("sandbox=\"\" ").count(), 2, "{page}");
+                assert!(page.contains("srcdoc=\"&lt;p&gt;&lt;script&gt;"), "{page}");
+            }
+        }
+        check(&persona_page(&p, &model, &[&p], &[&m]));
+        check(&index(&model, &[m], &BTreeSet::new()));
+    }
+
     #[test]
     fn summaries_are_short_and_on_one_line() {
         let m = RenderedMessage {
