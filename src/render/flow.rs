@@ -236,11 +236,14 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
     let mut len = 0;
+    // Whether the last break cut a word (rather than fell at a space).
+    let mut cut = false;
     for word in text.split_whitespace() {
         let mut word: Vec<char> = word.chars().collect();
         if len > 0 && len + 1 + word.len() > width {
             lines.push(std::mem::take(&mut line));
             len = 0;
+            cut = false;
         }
         while word.len() > width {
             if len > 0 {
@@ -250,6 +253,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
             let rest = word.split_off(width);
             lines.push(word.into_iter().collect());
             word = rest;
+            cut = true;
         }
         if word.is_empty() {
             continue;
@@ -263,6 +267,18 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     }
     if len > 0 || lines.is_empty() {
         lines.push(line);
+    }
+    // A last word of a few characters (`0` of `… > 0`) joins the line
+    // above, a little over the width, rather than stand alone.
+    if let [.., above, last] = lines.as_slice() {
+        let (a, l) = (above.chars().count(), last.chars().count());
+        if !cut && l <= 3 && a + 1 + l <= width + 3 {
+            let last = lines.pop().unwrap_or_default();
+            if let Some(above) = lines.last_mut() {
+                above.push(' ');
+                above.push_str(&last);
+            }
+        }
     }
     lines
 }
@@ -610,7 +626,7 @@ fn step_shape(
             ..
         } => {
             let mut lines = wrap(&expr_text(until), WRAP);
-            lines.push(format!("or {} at most", duration_text(*timeout_seconds)));
+            lines.push(format!("or after {}", duration_text(*timeout_seconds)));
             Card::with_lines("wait", "wait until", lines)
         }
         Step::Join { list, .. } => Card::new("action", "join list", list),
@@ -1102,6 +1118,8 @@ cadence follow {
         assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
         assert_eq!(wrap("x abcdefghij", 4), ["x", "abcd", "efgh", "ij"]);
         assert_eq!(wrap("", 4), [""]);
+        assert_eq!(wrap("count(x) > 0", 10), ["count(x) > 0"]);
+        assert_eq!(wrap("count(x) > 0", 8), ["count(x)", "> 0"]);
         assert!(
             wrap(&"é".repeat(100), WRAP)
                 .iter()
