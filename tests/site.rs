@@ -139,6 +139,47 @@ fn svg_of(page: &str, path: &str) -> String {
     svg.to_string()
 }
 
+/// The boxes of a drawing (`x`, `y`, `width`, `height` of each `<rect`),
+/// checked to lie inside the drawing and not to overlap.
+fn assert_boxes_apart(svg: &str, path: &str) {
+    let attr = |tag: &str, name: &str| -> i64 {
+        let key = format!(" {name}=\"");
+        let start = tag
+            .find(&key)
+            .unwrap_or_else(|| panic!("{path}: no {name}"))
+            + key.len();
+        let end = start + tag[start..].find('"').expect("closed");
+        tag[start..end].parse().expect("number")
+    };
+    let head = &svg[..svg.find('>').expect("svg tag")];
+    let (w, h) = (attr(head, "width"), attr(head, "height"));
+    let rects: Vec<(i64, i64, i64, i64)> = svg
+        .split("<rect")
+        .skip(1)
+        .map(|t| {
+            let t = &t[..t.find("/>").expect("rect closed")];
+            (
+                attr(t, "x"),
+                attr(t, "y"),
+                attr(t, "width"),
+                attr(t, "height"),
+            )
+        })
+        .collect();
+    assert!(!rects.is_empty(), "{path}");
+    for (i, a) in rects.iter().enumerate() {
+        assert!(
+            a.0 >= 0 && a.1 >= 0 && a.0 + a.2 <= w && a.1 + a.3 <= h,
+            "{path}: {a:?} outside"
+        );
+        for b in &rects[i + 1..] {
+            let apart =
+                a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0 || a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1;
+            assert!(apart, "{path}: {a:?} overlaps {b:?}");
+        }
+    }
+}
+
 #[test]
 fn flow_pages_draw_every_scenario_and_cadence_with_their_sends() {
     let files = build(&campaigns(), "flows");
@@ -399,10 +440,12 @@ fn every_link_resolves_in_the_sample_and_the_examples() {
         check_links(&files, &name);
         let plan: Plan = serde_json::from_slice(&files["plan.json"]).expect("plan");
         for s in plan.scenarios.keys() {
-            svg_of(&text(&files, &format!("preview/scenario/{s}.html")), s);
+            let svg = svg_of(&text(&files, &format!("preview/scenario/{s}.html")), s);
+            assert_boxes_apart(&svg, s);
         }
         for c in plan.cadences.keys() {
-            svg_of(&text(&files, &format!("preview/cadence/{c}.html")), c);
+            let svg = svg_of(&text(&files, &format!("preview/cadence/{c}.html")), c);
+            assert_boxes_apart(&svg, c);
         }
     }
 }
