@@ -333,7 +333,8 @@ fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorA
     );
     // Check renders only headers and SMS bodies for every persona; the
     // full render may still fail for some persona's data (E0517).
-    let (previews, render_problems) = render.previews();
+    let (mut previews, render_problems) = render.previews();
+    previews.extend(crate::render::flow_pages(plan));
     let mut failures = crate::diagnostics::Problems::new();
     for p in render_problems {
         failures.extend_one(p.into_diagnostic());

@@ -15,6 +15,7 @@
 //! file.
 
 mod analyze;
+mod flow;
 mod hbs;
 mod helpers;
 mod model;
@@ -32,12 +33,15 @@ use serde_json::Value as Json;
 use crate::diagnostics::{FileId, SourceMap, Span};
 use crate::syntax::ast;
 
+pub use flow::{
+    cadence_svg, duration_text, expr_text, reentry_text, scenario_svg, term_text, trigger_text,
+};
 pub use model::{MessageKind, Mode};
 pub use problem::{ProblemKind, TemplateProblem};
 pub use source::{parent_dir, resolve_path};
 pub use text::{
     SmsEncoding, decode_entities, escape_html, escape_html_value, escape_json, html_to_text,
-    sms_length,
+    sms_length, sms_segments,
 };
 
 use analyze::{Env, Unit};
@@ -51,6 +55,40 @@ pub const PARTIALS_DIR: &str = "templates/partials";
 /// The project-relative path of a partial.
 pub fn partial_path(name: &str) -> String {
     format!("{PARTIALS_DIR}/{name}.hbs")
+}
+
+/// The flow pages of the preview site, relative to the output folder:
+/// `preview/scenario/<name>.html` for each scenario and
+/// `preview/cadence/<name>.html` for each cadence, each a standalone page
+/// with the flow drawn as an inline SVG (`svg.flow`). `relance build` (and
+/// `relance watch`) merge them with [`RenderProject::previews`], whose
+/// index links to them. The same plan gives the same bytes.
+pub fn flow_pages(plan: &crate::plan::Plan) -> BTreeMap<String, Vec<u8>> {
+    // Names of a checked project are `[a-z_][a-z0-9_]*`; a plan read back
+    // from elsewhere must not write outside `preview/`.
+    let safe = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let mut files = BTreeMap::new();
+    for name in plan.scenarios.keys().filter(|n| safe(n)) {
+        if let Some(svg) = flow::scenario_svg(plan, name) {
+            files.insert(
+                format!("preview/scenario/{name}.html"),
+                preview::flow_page(plan, "scenario", name, &svg).into_bytes(),
+            );
+        }
+    }
+    for name in plan.cadences.keys().filter(|n| safe(n)) {
+        if let Some(svg) = flow::cadence_svg(plan, name) {
+            files.insert(
+                format!("preview/cadence/{name}.html"),
+                preview::flow_page(plan, "cadence", name, &svg).into_bytes(),
+            );
+        }
+    }
+    files
 }
 
 /// A `file("…")` reference of a template, for the caller to load.
@@ -141,6 +179,7 @@ impl RenderedMessage {
             sms.insert("encoding", Json::from(enc.name()));
             sms.insert("length", Json::from(len));
             sms.insert("limit", Json::from(enc.limit()));
+            sms.insert("segments", Json::from(sms_segments(len, enc)));
             m.insert("sms", sorted(sms));
         }
         sorted(m)
@@ -943,25 +982,48 @@ impl RenderProject {
 
     /// The preview files of `relance build`, relative to the output folder:
     /// `preview/<template>/<persona>.html` (a standalone page), `.txt` (the
-    /// email text part), `.json` (every rendered field, sorted keys) and
-    /// `preview/index.html`. The same inputs give the same bytes. Also
-    /// returns every problem (as [`RenderProject::check`]).
+    /// email text part), `.json` (every rendered field, sorted keys),
+    /// `preview/persona/<persona>.html` (each persona's data) and
+    /// `preview/index.html`, which links to the flow pages of
+    /// [`flow_pages`]. The same inputs give the same bytes. Also returns
+    /// every problem (as [`RenderProject::check`]). The pages' stable ids
+    /// and classes are listed in `src/render/preview.rs`.
     pub fn previews(&self) -> (BTreeMap<String, Vec<u8>>, Vec<TemplateProblem>) {
         let (messages, problems) = self.render_all();
         let mut files = BTreeMap::new();
+        let mut personas: Vec<&PersonaInfo> = self.model.personas.iter().collect();
+        personas.sort_by(|a, b| a.name.cmp(&b.name));
+        // Template → the personas it was rendered for (the switcher).
+        let mut rendered: BTreeMap<&str, Vec<&PersonaInfo>> = BTreeMap::new();
+        for m in &messages {
+            if let Some(p) = self.model.persona(&m.persona) {
+                rendered.entry(&m.template).or_default().push(p);
+            }
+        }
         for m in &messages {
             let Some(p) = self.model.persona(&m.persona) else {
                 continue;
             };
             let base = format!("preview/{}/{}", m.template, m.persona);
+            let others = rendered
+                .get(m.template.as_str())
+                .map_or(&[][..], Vec::as_slice);
             files.insert(
                 format!("{base}.html"),
-                preview::page(m, p, &self.model).into_bytes(),
+                preview::page(m, p, &self.model, others).into_bytes(),
             );
             if let Some(text) = &m.text {
                 files.insert(format!("{base}.txt"), text.clone().into_bytes());
             }
             files.insert(format!("{base}.json"), m.to_json_string().into_bytes());
+        }
+        for p in &personas {
+            let mine: Vec<&RenderedMessage> =
+                messages.iter().filter(|m| m.persona == p.name).collect();
+            files.insert(
+                format!("preview/persona/{}.html", p.name),
+                preview::persona_page(p, &self.model, &personas, &mine).into_bytes(),
+            );
         }
         files.insert(
             "preview/index.html".to_string(),
