@@ -62,10 +62,31 @@ pub(crate) enum Cell {
 pub(crate) struct Pool {
     text: String,
     sets: Vec<(u32, u32)>,
+    /// Events repeat their texts (paths, templates, lists): each distinct
+    /// one is stored once.
+    intern: Option<HashMap<Box<str>, (u32, u32)>>,
 }
 
 impl Pool {
+    fn interning() -> Pool {
+        Pool {
+            intern: Some(HashMap::new()),
+            ..Pool::default()
+        }
+    }
+
     fn text(&mut self, s: &str) -> Result<(u32, u32), String> {
+        if let Some(r) = self.intern.as_ref().and_then(|m| m.get(s)) {
+            return Ok(*r);
+        }
+        let r = self.push_text(s)?;
+        if let Some(m) = &mut self.intern {
+            m.insert(s.into(), r);
+        }
+        Ok(r)
+    }
+
+    fn push_text(&mut self, s: &str) -> Result<(u32, u32), String> {
         let start = u32::try_from(self.text.len())
             .map_err(|_| "the input holds more than 4 GiB of text".to_string())?;
         let len = u32::try_from(s.len()).map_err(|_| "a value is too long".to_string())?;
@@ -187,6 +208,19 @@ impl Kind {
                 set_cell(&items, pool)?
             }
         })
+    }
+
+    /// A value from raw JSON text: strings of text kinds are read in
+    /// place, anything else through [`Kind::parse_json`].
+    fn parse_raw(&self, v: &serde_json::value::RawValue, pool: &mut Pool) -> Result<Cell, String> {
+        let text_kind = !matches!(self, Kind::Number | Kind::Bool | Kind::Set);
+        if text_kind && let Some(s) = raw_str(v) {
+            return self.parse_text(&s, pool);
+        }
+        match serde_json::from_str::<serde_json::Value>(v.get()) {
+            Ok(value) => self.parse_json(&value, pool),
+            Err(e) => Err(json_error(e)),
+        }
     }
 
     fn parse_json(&self, v: &serde_json::Value, pool: &mut Pool) -> Result<Cell, String> {
@@ -391,18 +425,57 @@ impl<'de> Deserialize<'de> for Object<'de> {
     }
 }
 
-fn parse_object(line: &str) -> Result<Object<'_>, String> {
-    serde_json::from_str::<Object>(line).map_err(|e| {
-        let msg = e.to_string();
-        // serde_json says "at line 1 column 17": keep the column only.
-        match msg.rsplit_once(" at line ") {
-            Some((m, pos)) => match pos.split_once(" column ") {
-                Some((_, col)) => format!("bad JSON: {m} at column {col}"),
-                None => format!("bad JSON: {m}"),
-            },
-            None => format!("bad JSON: {msg}"),
+/// An object whose values stay raw JSON text until their type is known:
+/// parsing an event allocates nothing but what it keeps.
+struct RawObject<'a>(Vec<(Cow<'a, str>, &'a serde_json::value::RawValue)>);
+
+impl<'de> Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<RawObject<'de>, M::Error> {
+                let mut out = Vec::new();
+                while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
+                    out.push((k, m.next_value()?));
+                }
+                Ok(RawObject(out))
+            }
         }
-    })
+        d.deserialize_map(V)
+    }
+}
+
+/// A raw JSON string's text (borrowed unless it holds escapes).
+fn raw_str(v: &serde_json::value::RawValue) -> Option<Cow<'_, str>> {
+    if v.get().starts_with('"') {
+        serde_json::from_str::<Key>(v.get()).ok().map(|k| k.0)
+    } else {
+        None
+    }
+}
+
+fn parse_raw_object(line: &str) -> Result<RawObject<'_>, String> {
+    serde_json::from_str::<RawObject>(line).map_err(json_error)
+}
+
+fn json_error(e: serde_json::Error) -> String {
+    let msg = e.to_string();
+    // serde_json says "at line 1 column 17": keep the column only.
+    match msg.rsplit_once(" at line ") {
+        Some((m, pos)) => match pos.split_once(" column ") {
+            Some((_, col)) => format!("bad JSON: {m} at column {col}"),
+            None => format!("bad JSON: {m}"),
+        },
+        None => format!("bad JSON: {msg}"),
+    }
+}
+
+fn parse_object(line: &str) -> Result<Object<'_>, String> {
+    serde_json::from_str::<Object>(line).map_err(json_error)
 }
 
 /// Problems of one reader, kept in order.
@@ -747,11 +820,20 @@ pub(crate) struct Record {
     pub fields: u32,
 }
 
-#[derive(Default)]
 pub(crate) struct Chunk {
     pub records: Vec<Record>,
     pub fields: Vec<(u16, Cell)>,
     pub pool: Pool,
+}
+
+impl Default for Chunk {
+    fn default() -> Chunk {
+        Chunk {
+            records: Vec::new(),
+            fields: Vec::new(),
+            pool: Pool::interning(),
+        }
+    }
 }
 
 /// The kinds of event the runner reads: the plan's events, then `joined`
@@ -1064,17 +1146,23 @@ fn parse_part(
             continue;
         }
         count += 1;
-        let obj = match parse_object(text) {
+        let obj = match parse_raw_object(text) {
             Ok(o) => o,
             Err(m) => {
                 problem(line, None, m);
                 continue;
             }
         };
-        let get = |key: &str| obj.0.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-        let contact = match get("contact") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
+        let get = |key: &str| obj.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+        let contact: Cow<str> = match get("contact") {
+            Some(v) => match raw_str(v) {
+                Some(s) => s,
+                None if v.get().starts_with(|c: char| c.is_ascii_digit()) => Cow::Borrowed(v.get()),
+                None => {
+                    problem(line, None, "`contact` must be a contact id".into());
+                    continue;
+                }
+            },
             _ => {
                 problem(
                     line,
@@ -1084,7 +1172,7 @@ fn parse_part(
                 continue;
             }
         };
-        let Some(&dense) = contacts.index.get(&contact) else {
+        let Some(&dense) = contacts.index.get(contact.as_ref()) else {
             problem(
                 line,
                 Some(&contact),
@@ -1092,14 +1180,16 @@ fn parse_part(
             );
             continue;
         };
-        let kind = match get("event") {
-            Some(serde_json::Value::String(s)) => match kinds.index.get(s) {
+        let kind = match get("event").and_then(raw_str) {
+            Some(s) => match kinds.index.get(s.as_ref()) {
                 Some(k) => *k,
                 None => {
-                    let hint =
-                        crate::diagnostics::did_you_mean(s, kinds.names.iter().map(String::as_str))
-                            .map(|x| format!(" (did you mean `{x}`?)"))
-                            .unwrap_or_default();
+                    let hint = crate::diagnostics::did_you_mean(
+                        &s,
+                        kinds.names.iter().map(String::as_str),
+                    )
+                    .map(|x| format!(" (did you mean `{x}`?)"))
+                    .unwrap_or_default();
                     problem(
                         line,
                         Some(&contact),
@@ -1113,10 +1203,9 @@ fn parse_part(
                 continue;
             }
         };
-        let at = match get("at") {
-            Some(serde_json::Value::String(s)) => parse_timestamp(s),
-            _ => None,
-        };
+        let at = get("at")
+            .and_then(raw_str)
+            .and_then(|s| parse_timestamp(&s));
         let Some(at) = at else {
             problem(
                 line,
@@ -1134,7 +1223,7 @@ fn parse_part(
                 continue;
             }
             match specs.iter().position(|(n, ..)| n == key) {
-                Some(i) => match specs[i].1.parse_json(v, &mut chunk.pool) {
+                Some(i) => match specs[i].1.parse_raw(v, &mut chunk.pool) {
                     Ok(Cell::Absent) => {}
                     Ok(c) => {
                         given[i] = true;

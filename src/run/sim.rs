@@ -22,6 +22,7 @@ use super::program::{CHANNELS, Op, Program, Rule, Trig};
 use super::stats::Stats;
 use crate::eval::{Contact, Context, Event, Value};
 use crate::plan::{Expr, Reentry};
+use crate::render::{duration_text as duration, expr_text};
 
 /// One outbox line.
 #[derive(Clone, Debug, PartialEq)]
@@ -526,7 +527,11 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
             End::ExitWhen => {
                 self.stats.exited[s] += 1;
-                self.note(t, || format!("{name}: `exit when` holds: run ended"));
+                let cond = self.prog.scenarios[s]
+                    .exit_when
+                    .map(expr_text)
+                    .unwrap_or_default();
+                self.note(t, || format!("{name}: `exit when {cond}` holds: run ended"));
             }
             End::ExitStep => {
                 self.stats.exit_steps[s] += 1;
@@ -579,8 +584,9 @@ impl<'a, 'p> Sim<'a, 'p> {
                                 self.runs[r].block = Block::Until(i, deadline);
                                 self.note(t, || {
                                     format!(
-                                        "{}: wait until the condition holds, at most until {}",
+                                        "{}: wait until `{}`, at most until {}",
                                         step.id,
+                                        expr_text(until),
                                         rfc3339(deadline)
                                     )
                                 });
@@ -591,12 +597,13 @@ impl<'a, 'p> Sim<'a, 'p> {
                             let mut chosen = None;
                             for (k, (when, first)) in arms.iter().enumerate() {
                                 let ok = when.is_none_or(|w| self.holds(w, t, Some(run_id)));
-                                self.note(t, || {
-                                    format!(
-                                        "{}: arm {k} ({}) is {ok}",
+                                self.note(t, || match when {
+                                    Some(w) => format!(
+                                        "{}: arm {k} `when {}` is {ok}",
                                         step.id,
-                                        if when.is_some() { "when" } else { "else" }
-                                    )
+                                        expr_text(w)
+                                    ),
+                                    None => format!("{}: arm {k} `else` is taken", step.id),
                                 });
                                 if ok {
                                     chosen = Some(*first);
@@ -668,7 +675,13 @@ impl<'a, 'p> Sim<'a, 'p> {
                         && self.holds(stop, t, Some(run_id))
                     {
                         self.stats.cadence_stops[cadence] += 1;
-                        self.note(t, || format!("cadence {}: `stop when` holds", cad.name));
+                        self.note(t, || {
+                            format!(
+                                "cadence {}: `stop when {}` holds",
+                                cad.name,
+                                expr_text(stop)
+                            )
+                        });
                         self.runs[r].cursor = Self::next_cursor(resume);
                         continue;
                     }
@@ -1020,28 +1033,6 @@ impl<'a, 'p> Sim<'a, 'p> {
     }
 }
 
-/// `3d`, `12h`, `1d12h`, `90s`: a duration as the language writes it.
-pub fn duration(secs: i64) -> String {
-    if secs == 0 {
-        return "0s".into();
-    }
-    let mut s = String::new();
-    let mut rest = secs.abs();
-    for (unit, n) in [
-        ("w", 604_800),
-        ("d", 86_400),
-        ("h", 3600),
-        ("m", 60),
-        ("s", 1),
-    ] {
-        if rest >= n {
-            s.push_str(&format!("{}{unit}", rest / n));
-            rest %= n;
-        }
-    }
-    if secs < 0 { format!("-{s}") } else { s }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1057,12 +1048,5 @@ mod tests {
             seen[split_bucket("s", &format!("c{i}")) as usize] += 1;
         }
         assert!(seen.iter().all(|n| (50..=150).contains(n)), "{seen:?}");
-    }
-
-    #[test]
-    fn durations_read_like_the_language() {
-        assert_eq!(duration(3 * 86_400), "3d");
-        assert_eq!(duration(86_400 + 12 * 3600), "1d12h");
-        assert_eq!(duration(14 * 86_400), "2w");
     }
 }
