@@ -142,3 +142,174 @@ fn runs_are_byte_identical_whatever_the_thread_count() {
         assert_eq!(a.stderr, b.stderr, "{}", dir.display());
     }
 }
+
+/// The sample project's data runs clean, twice identically, and sends.
+#[test]
+fn campaigns_sample_data_runs_clean() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = std::env::temp_dir().join(format!("relance-run-campaigns-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    let build = Command::new(bin())
+        .args([
+            "build",
+            "campaigns",
+            "--now",
+            "2026-11-01T00:00:00Z",
+            "--out",
+        ])
+        .arg(&tmp)
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let run = || {
+        let out = Command::new(bin())
+            .args(["run", "--plan"])
+            .arg(tmp.join("plan.json"))
+            .args([
+                "--contacts",
+                "campaigns/data/contacts.jsonl",
+                "--events",
+                "campaigns/data/events.jsonl",
+                "--from",
+                "2026-11-01T00:00:00Z",
+                "--until",
+                "2026-12-01T00:00:00Z",
+                "--strict",
+                "--report",
+            ])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (a, report) = run();
+    let (b, _) = run();
+    assert_eq!(a, b);
+    let outbox = String::from_utf8(a).unwrap();
+    assert!(outbox.lines().count() > 50, "{outbox}");
+    assert!(outbox.contains("\"scenario\":\"weekly_digest\""));
+    assert!(report.contains("pressure over the window"), "{report}");
+    let _ = fs::remove_dir_all(&tmp);
+}
+
+/// Usage and input failures: exit 2 (or 1 with `--strict`), with a message
+/// that says what to do, and no partial outbox.
+#[test]
+fn run_failures_say_what_to_do() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run/bad_input");
+    let tmp = std::env::temp_dir().join(format!("relance-run-fail-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).unwrap();
+    let build = Command::new(bin())
+        .args(["build", ".", "--now", "2026-11-01T00:00:00Z", "--out"])
+        .arg(&tmp)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(build.status.success());
+    let plan = tmp.join("plan.json");
+    let out_file = tmp.join("outbox.jsonl");
+    let run = |extra: &[&str]| {
+        let out = Command::new(bin())
+            .arg("run")
+            .args(extra)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let plan_s = plan.to_str().unwrap();
+    let out_s = out_file.to_str().unwrap();
+    let base = [
+        "--plan",
+        plan_s,
+        "--contacts",
+        "contacts.jsonl",
+        "--events",
+        "events.jsonl",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--until",
+        "2026-11-30T00:00:00Z",
+        "--out",
+        out_s,
+    ];
+    let (code, err) = run(&[&base[..], &["--strict"]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("run refused") && err.contains("--strict"),
+        "{err}"
+    );
+    assert!(!out_file.exists(), "a refused run writes no outbox");
+
+    let (code, err) = run(&[
+        "--plan",
+        "missing.json",
+        "--contacts",
+        "contacts.jsonl",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--until",
+        "2026-11-30T00:00:00Z",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("relance build"), "{err}");
+
+    let (code, err) = run(&[
+        "--plan",
+        plan_s,
+        "--contacts",
+        "contacts.jsonl",
+        "--from",
+        "2026-11-30T00:00:00Z",
+        "--until",
+        "2026-11-01T00:00:00Z",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("window is empty"), "{err}");
+
+    let (code, err) = run(&[
+        "--plan",
+        plan_s,
+        "--contacts",
+        "contacts.jsonl",
+        "--from",
+        "yesterday",
+        "--until",
+        "2026-11-01T00:00:00Z",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("RFC 3339"), "{err}");
+
+    let (code, err) = run(&[&base[..], &["--trace", "nobody"]].concat());
+    assert_eq!(code, 2);
+    assert!(err.contains("no contact has this id"), "{err}");
+
+    fs::write(tmp.join("rates.toml"), "[default]\nopen = 1.5\n").unwrap();
+    let rates = tmp.join("rates.toml");
+    let (code, err) = run(&[&base[..], &["--engagement", rates.to_str().unwrap()]].concat());
+    assert_eq!(code, 2);
+    assert!(err.contains("between 0 and 1"), "{err}");
+
+    fs::write(&plan, "{\"plan_version\": 1}").unwrap();
+    let (code, err) = run(&base);
+    assert_eq!(code, 2);
+    assert!(err.contains("rebuild it with `relance build`"), "{err}");
+    let _ = fs::remove_dir_all(&tmp);
+}
