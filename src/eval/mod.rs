@@ -253,8 +253,26 @@ impl Context<'_> {
         }
         match e {
             Expr::Const { value } => *value,
-            Expr::And { args } => args.iter().all(|a| self.eval_in(a, event, depth)),
-            Expr::Or { args } => args.iter().any(|a| self.eval_in(a, event, depth)),
+            // Expressions are pure, so the cheap parts go first: a list
+            // membership settles an `and` before an aggregate scans events.
+            Expr::And { args } => {
+                args.iter()
+                    .filter(|a| !costly(a))
+                    .all(|a| self.eval_in(a, event, depth))
+                    && args
+                        .iter()
+                        .filter(|a| costly(a))
+                        .all(|a| self.eval_in(a, event, depth))
+            }
+            Expr::Or { args } => {
+                args.iter()
+                    .filter(|a| !costly(a))
+                    .any(|a| self.eval_in(a, event, depth))
+                    || args
+                        .iter()
+                        .filter(|a| costly(a))
+                        .any(|a| self.eval_in(a, event, depth))
+            }
             Expr::Not { arg } => !self.eval_in(arg, event, depth),
             Expr::Segment { name } => self
                 .plan
@@ -511,6 +529,16 @@ fn short(e: &Expr) -> &'static str {
         Expr::And { .. } => "and",
         Expr::Or { .. } => "or",
         _ => "…",
+    }
+}
+
+/// Whether evaluating `e` may scan events or another segment (a shallow
+/// look: cheap to ask on every evaluation).
+fn costly(e: &Expr) -> bool {
+    match e {
+        Expr::Not { arg } => costly(arg),
+        Expr::Aggregate { .. } | Expr::Engagement { .. } | Expr::Segment { .. } => true,
+        _ => false,
     }
 }
 

@@ -97,6 +97,43 @@ pub(crate) struct Pressure {
     pub under_below: Option<(u32, i64)>,
 }
 
+/// A segment an `entered` trigger watches.
+pub(crate) struct Watched<'p> {
+    pub expr: &'p Expr,
+    pub scenarios: Vec<usize>,
+    /// The events whose arrival can change its value (beyond list, tag
+    /// and time changes).
+    pub events: Vec<&'p str>,
+}
+
+/// The event names `e` reads (segments followed).
+fn event_deps<'p>(plan: &'p Plan, e: &'p Expr, out: &mut Vec<&'p str>, depth: usize) {
+    if depth > 256 {
+        return;
+    }
+    match e {
+        Expr::And { args } | Expr::Or { args } => {
+            for a in args {
+                event_deps(plan, a, out, depth);
+            }
+        }
+        Expr::Not { arg } => event_deps(plan, arg, out, depth),
+        Expr::Segment { name } => {
+            if let Some(s) = plan.segments.get(name) {
+                event_deps(plan, s, out, depth + 1);
+            }
+        }
+        Expr::Engagement { event, .. } => {
+            out.push(event);
+            if event == "opened" {
+                out.push("clicked");
+            }
+        }
+        Expr::Aggregate { event, .. } => out.push(event),
+        _ => {}
+    }
+}
+
 pub(crate) struct Program<'p> {
     pub plan: &'p Plan,
     pub scenarios: Vec<Scenario<'p>>,
@@ -107,8 +144,8 @@ pub(crate) struct Program<'p> {
     pub cadences: Vec<Cadence<'p>>,
     pub lists: Vec<&'p str>,
     pub rules: Vec<Vec<Rule>>,
-    /// Segments that `entered` triggers watch, with their scenarios.
-    pub watched: Vec<(&'p Expr, Vec<usize>)>,
+    /// Segments that `entered` triggers watch.
+    pub watched: Vec<Watched<'p>>,
     pub joined: HashMap<&'p str, Vec<usize>>,
     pub on_event: HashMap<&'p str, Vec<usize>>,
     pub pressure: Option<Pressure>,
@@ -341,7 +378,20 @@ impl<'p> Program<'p> {
             cadences,
             lists,
             rules,
-            watched: watched.into_iter().map(|(_, e, s)| (e, s)).collect(),
+            watched: watched
+                .into_iter()
+                .map(|(_, expr, scenarios)| {
+                    let mut events = Vec::new();
+                    event_deps(plan, expr, &mut events, 0);
+                    events.sort_unstable();
+                    events.dedup();
+                    Watched {
+                        expr,
+                        scenarios,
+                        events,
+                    }
+                })
+                .collect(),
             joined,
             on_event,
             pressure,

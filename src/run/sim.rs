@@ -115,6 +115,10 @@ pub(crate) struct Sim<'a, 'p> {
     last_entry: Vec<Option<i64>>,
     entered_at: Vec<i64>,
     watched: Vec<bool>,
+    /// Watched segments whose value may have changed since last evaluated.
+    dirty: Vec<bool>,
+    /// When each watched segment may next change with no event.
+    watch_next: Vec<Option<i64>>,
     fired: Vec<usize>,
     /// Marketing sends: (time, channel).
     ledger: Vec<(i64, usize)>,
@@ -175,6 +179,8 @@ impl<'a, 'p> Sim<'a, 'p> {
             last_entry: vec![None; n],
             entered_at: vec![i64::MIN; n],
             watched: vec![false; prog.watched.len()],
+            dirty: vec![true; prog.watched.len()],
+            watch_next: vec![None; prog.watched.len()],
             fired: Vec::new(),
             ledger: Vec::new(),
             unsubscribed: [false; 5],
@@ -263,8 +269,10 @@ impl<'a, 'p> Sim<'a, 'p> {
     /// Runs the whole window.
     pub(crate) fn run(&mut self) {
         let from = self.from;
-        for (k, (seg, _)) in self.prog.watched.iter().enumerate() {
-            self.watched[k] = self.holds(seg, from, None);
+        for (k, w) in self.prog.watched.iter().enumerate() {
+            self.watched[k] = self.holds(w.expr, from, None);
+            self.watch_next[k] = self.cx(from, None).next_change(w.expr);
+            self.dirty[k] = false;
         }
         for (i, s) in self.prog.scenarios.iter().enumerate() {
             match s.trigger {
@@ -334,6 +342,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     self.join(list, 0);
                 } else {
                     self.contact.lists.remove(self.prog.lists[list]);
+                    self.touch_state();
                 }
             }
             "unsubscribed" => {
@@ -400,8 +409,18 @@ impl<'a, 'p> Sim<'a, 'p> {
                 }
             }
         }
+        for (k, w) in self.prog.watched.iter().enumerate() {
+            if w.events.contains(&name.as_str()) {
+                self.dirty[k] = true;
+            }
+        }
         self.applied.push(ev);
         self.start_fired(t);
+    }
+
+    /// Lists or tags changed: every watched segment may have changed.
+    fn touch_state(&mut self) {
+        self.dirty.iter_mut().for_each(|d| *d = true);
     }
 
     /// Joins `list` (nothing when already in it): its `on join` rules run
@@ -412,6 +431,7 @@ impl<'a, 'p> Sim<'a, 'p> {
             return;
         }
         self.contact.lists.insert(name.to_string());
+        self.touch_state();
         if let Some(ss) = self.prog.joined.get(name) {
             self.fired.extend(ss.iter().copied());
         }
@@ -632,16 +652,19 @@ impl<'a, 'p> Sim<'a, 'p> {
                         Op::Leave(l, next) => {
                             self.note(t, || format!("{}: leave {}", step.id, prog.lists[*l]));
                             self.contact.lists.remove(prog.lists[*l]);
+                            self.touch_state();
                             self.runs[r].cursor = Self::next_cursor(*next);
                         }
                         Op::Tag(tag, next) => {
                             self.note(t, || format!("{}: tag {tag:?}", step.id));
                             self.contact.tags.insert(tag.to_string());
+                            self.touch_state();
                             self.runs[r].cursor = Self::next_cursor(*next);
                         }
                         Op::Untag(tag, next) => {
                             self.note(t, || format!("{}: untag {tag:?}", step.id));
                             self.contact.tags.remove(*tag);
+                            self.touch_state();
                             self.runs[r].cursor = Self::next_cursor(*next);
                         }
                         Op::Start(c, next) => {
@@ -974,10 +997,18 @@ impl<'a, 'p> Sim<'a, 'p> {
                 }
             }
             for k in 0..self.prog.watched.len() {
-                let (seg, scenarios) = &self.prog.watched[k];
-                let now = self.holds(seg, t, None);
+                if self.watch_next[k].is_some_and(|x| x <= t) {
+                    self.dirty[k] = true;
+                }
+                if !self.dirty[k] {
+                    continue;
+                }
+                self.dirty[k] = false;
+                let w = &self.prog.watched[k];
+                let now = self.holds(w.expr, t, None);
+                self.watch_next[k] = self.cx(t, None).next_change(w.expr);
                 if now && !self.watched[k] {
-                    for &s in scenarios {
+                    for &s in &w.scenarios {
                         let name = self.prog.scenarios[s].name;
                         self.note(t, || {
                             format!("{name}: trigger `entered` fired (the segment became true)")
@@ -1007,8 +1038,8 @@ impl<'a, 'p> Sim<'a, 'p> {
                 best = Some(x);
             }
         };
-        for (seg, _) in &self.prog.watched {
-            consider(self.cx(t, None).next_change(seg));
+        for x in &self.watch_next {
+            consider(*x);
         }
         for run in &self.runs {
             if !run.active {
