@@ -66,7 +66,15 @@ pressure {
 }
 "#;
 
-fn plan(policy: &str) -> Plan {
+/// The plan for `on excess POLICY`, compiled once per test binary.
+fn plan(policy: &str) -> &'static Plan {
+    static DEFER: std::sync::OnceLock<Plan> = std::sync::OnceLock::new();
+    static DROP: std::sync::OnceLock<Plan> = std::sync::OnceLock::new();
+    let cell = if policy == "drop" { &DROP } else { &DEFER };
+    cell.get_or_init(|| compile(policy))
+}
+
+fn compile(policy: &str) -> Plan {
     let mut sources = SourceMap::new();
     sources.add(SourceFile::new("p.camp", SRC.replace("POLICY", policy)));
     let checked = relance::driver::check_sources(&sources, Problems::new(), 1);
@@ -261,14 +269,14 @@ proptest! {
         let plan = plan(if drop { "drop" } else { "defer" });
         let (contacts, events) = files(&input);
         let text = contacts.join("\n");
-        let a = outbox(&plan, &text, &events, 1);
+        let a = outbox(plan, &text, &events, 1);
         check_pressure(&input, &parse(&a))?;
         // Same inputs, same bytes; any thread count.
-        prop_assert_eq!(&a, &outbox(&plan, &text, &events, 1));
-        prop_assert_eq!(&a, &outbox(&plan, &text, &events, 3));
+        prop_assert_eq!(&a, &outbox(plan, &text, &events, 1));
+        prop_assert_eq!(&a, &outbox(plan, &text, &events, 3));
         // The order of the contacts file changes nothing.
         let reversed: Vec<String> = contacts.iter().rev().cloned().collect();
-        prop_assert_eq!(&a, &outbox(&plan, &reversed.join("\n"), &events, 2));
+        prop_assert_eq!(&a, &outbox(plan, &reversed.join("\n"), &events, 2));
     }
 }
 
@@ -366,5 +374,56 @@ fn personas_through_the_runner_input_agree_with_the_compiler() {
         }
         // Not a vacuous comparison: the personas differ in what holds.
         assert!(verdicts.values().any(|v| *v), "{}", contact.id);
+    }
+}
+
+/// Lines built from JSON-ish pieces: valid objects, wrong types, garbage.
+fn line() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just(r#""id": "c1""#.to_string()),
+        Just(r#""id": 7"#.to_string()),
+        Just(r#""email": "a@example.com""#.to_string()),
+        Just(r#""email": 3"#.to_string()),
+        Just(r#""tz": "Mars/Olympus""#.to_string()),
+        Just(r#""tz": "Asia/Tokyo""#.to_string()),
+        Just(r#""lists": ["l1", "nope"]"#.to_string()),
+        Just(r#""tags": "x""#.to_string()),
+        Just(r#""contact": "c1""#.to_string()),
+        Just(r#""event": "ping""#.to_string()),
+        Just(r#""event": "joined""#.to_string()),
+        Just(r#""list": "l2""#.to_string()),
+        Just(r#""n": "1e999""#.to_string()),
+        Just(r#""n": 1e999"#.to_string()),
+        Just(r#""at": "2026-10-21T10:00:00Z""#.to_string()),
+        Just(r#""at": "2026-13-45T99:00:00Z""#.to_string()),
+        "[a-z\"{}:,\\\\ é\u{0}]{0,12}",
+    ];
+    proptest::collection::vec(piece, 0..6).prop_map(|ps| format!("{{{}}}", ps.join(", ")))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// No input line panics the readers, and every line is either taken or
+    /// reported as skipped: nothing is dropped silently.
+    #[test]
+    fn every_input_line_is_taken_or_reported(
+        contacts in proptest::collection::vec(line(), 0..8),
+        events in proptest::collection::vec(line(), 0..8),
+    ) {
+        let plan = plan("defer");
+        let text = contacts.join("\n");
+        let (c, problems) = input::contacts_from_jsonl(&text, plan, "c").unwrap();
+        let nonblank = contacts.iter().filter(|l| !l.trim().is_empty()).count();
+        let skipped = problems.iter().filter(|p| p.skipped).count();
+        prop_assert_eq!(c.len() + skipped, nonblank, "{:?}", problems);
+        let text = events.join("\n");
+        let (e, problems) = input::events_from_jsonl(&text, plan, &c, "e").unwrap();
+        let nonblank = events.iter().filter(|l| !l.trim().is_empty()).count();
+        let skipped = problems.iter().filter(|p| p.skipped).count();
+        prop_assert_eq!(e.len() + skipped, nonblank, "{:?}", problems);
+        // And the run itself goes through.
+        let opts = Options { from: ts(FROM), until: ts(UNTIL), threads: 1, trace: None, forecast: None };
+        prop_assert!(run::simulate(plan, &c, &e, &opts).is_ok());
     }
 }

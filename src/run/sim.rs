@@ -62,6 +62,8 @@ enum Block {
     Until(usize, i64),
     /// A send deferred by pressure, first due at this time.
     Deferred(i64),
+    /// `wait D` (the step), until its wake-up.
+    Sleep(usize),
 }
 
 struct Run {
@@ -592,6 +594,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                             self.runs[r].cursor = Self::next_cursor(*next);
                             if *secs > 0 {
                                 self.note(t, || format!("{}: wait {}", step.id, duration(*secs)));
+                                self.runs[r].block = Block::Sleep(i);
                                 return self.schedule_run(r, t.saturating_add(*secs));
                             }
                         }
@@ -934,10 +937,18 @@ impl<'a, 'p> Sim<'a, 'p> {
                 if !run.active || run.generation != g {
                     return;
                 }
-                if let Block::Until(i, _) = run.block {
-                    let id = self.prog.steps[i].id;
-                    self.note(t, || format!("{id}: wait until: timed out"));
-                    self.runs[r].block = Block::None;
+                match run.block {
+                    Block::Until(i, _) => {
+                        let id = self.prog.steps[i].id;
+                        self.note(t, || format!("{id}: wait until: timed out"));
+                        self.runs[r].block = Block::None;
+                    }
+                    Block::Sleep(i) => {
+                        let id = self.prog.steps[i].id;
+                        self.note(t, || format!("{id}: wait ended"));
+                        self.runs[r].block = Block::None;
+                    }
+                    Block::None | Block::Deferred(_) => {}
                 }
                 self.advance(r, t);
             }
