@@ -1041,7 +1041,7 @@ fn events_from_reader(
             line_starts.push(l);
             l += p.iter().filter(|b| **b == b'\n').count() as u64;
         }
-        let results: Vec<PartResult> = std::thread::scope(|s| {
+        let results: Option<Vec<PartResult>> = std::thread::scope(|s| {
             let handles: Vec<_> = parts
                 .iter()
                 .zip(&line_starts)
@@ -1050,11 +1050,15 @@ fn events_from_reader(
                     s.spawn(move || parse_part(p, *l, name, kinds, contacts))
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
+            handles.into_iter().map(|h| h.join().ok()).collect()
         });
+        // A worker that panicked is a bug; losing its lines silently would
+        // be worse.
+        let results = results.ok_or_else(|| {
+            format!(
+                "internal error while reading `{name}` near line {first_line}: please report it"
+            )
+        })?;
         for (chunk, ps, unk, n) in results {
             lines += n;
             problems.extend(ps);

@@ -86,7 +86,7 @@ pub fn simulate<'p>(
     let results: Mutex<Vec<(usize, Vec<Message>)>> = Mutex::new(Vec::new());
     let trace: Mutex<Option<Vec<String>>> = Mutex::new(None);
     let threads = opts.threads.clamp(1, 64);
-    let all_stats: Vec<Stats> = std::thread::scope(|s| {
+    let all_stats: Option<Vec<Stats>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let (program, window, next, results, trace) =
@@ -129,9 +129,12 @@ pub fn simulate<'p>(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+            .map(|h| h.join().ok())
+            .collect::<Option<Vec<_>>>()
     });
+    // A worker that panicked is a bug; a partial outbox would be worse.
+    let all_stats = all_stats
+        .ok_or_else(|| "internal error during the simulation: please report it".to_string())?;
     let mut stats = Stats::new(&program);
     for s in &all_stats {
         stats.merge(s);
