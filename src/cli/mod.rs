@@ -85,51 +85,7 @@ enum Command {
     },
     /// Run a built plan against contacts and events: a deterministic
     /// simulation that writes the outbox (what would be sent, when, why).
-    Run {
-        /// The plan written by `relance build`.
-        #[arg(long, default_value = "build/plan.json")]
-        plan: PathBuf,
-        /// Contacts: JSONL (one object per line with `id`, fields, `lists`,
-        /// `tags`) or CSV (a `.csv` file; header row; sets as `a|b`).
-        #[arg(long)]
-        contacts: PathBuf,
-        /// Events as JSONL: `{"contact", "event", "at", …fields}`.
-        #[arg(long)]
-        events: Option<PathBuf>,
-        /// Start of the simulated window (RFC 3339); earlier events are history.
-        #[arg(long)]
-        from: String,
-        /// End of the window (excluded).
-        #[arg(long)]
-        until: String,
-        /// Write the outbox JSONL here (default: standard output).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Write the summary as JSON here (it is always printed to stderr).
-        #[arg(long)]
-        summary: Option<PathBuf>,
-        /// Fail (exit 1) on any bad input line instead of skipping it.
-        #[arg(long)]
-        strict: bool,
-        /// Print one contact's journey step by step (stderr).
-        #[arg(long, value_name = "CONTACT")]
-        trace: Option<String>,
-        /// Draw opens, clicks, replies and goal events from these rates (TOML).
-        #[arg(long, value_name = "RATES")]
-        engagement: Option<PathBuf>,
-        /// Seed of `--engagement`'s draws.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Also print sends per day per channel and the pressure state of the base.
-        #[arg(long)]
-        report: bool,
-        /// Print the time of each stage and the peak memory (stderr).
-        #[arg(long)]
-        timings: bool,
-        /// Worker threads (default: every core).
-        #[arg(long)]
-        threads: Option<usize>,
-    },
+    Run(run::RunArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code such as `E0201` or `W0601`; `--list` shows them all.
@@ -197,37 +153,7 @@ pub fn main() -> ExitCode {
             Some(now) => render_one(&path, &template, &persona, format, now, color),
             None => ExitCode::from(2),
         },
-        Command::Run {
-            plan,
-            contacts,
-            events,
-            from,
-            until,
-            out,
-            summary,
-            strict,
-            trace,
-            engagement,
-            seed,
-            report,
-            timings,
-            threads: workers,
-        } => run::run(run::RunArgs {
-            plan,
-            contacts,
-            events,
-            from,
-            until,
-            out,
-            summary,
-            strict,
-            trace,
-            engagement,
-            seed,
-            report,
-            timings,
-            threads: workers.unwrap_or_else(threads),
-        }),
+        Command::Run(args) => run::run(args, threads()),
         Command::Explain { code, list } => explain(code, list),
     }
 }

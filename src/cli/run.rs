@@ -9,21 +9,51 @@ use std::time::Instant;
 use crate::plan::Plan;
 use crate::run::{self, Forecast, Options, input};
 
+#[derive(clap::Args, Debug)]
 pub struct RunArgs {
+    /// The plan written by `relance build`.
+    #[arg(long, default_value = "build/plan.json")]
     pub plan: PathBuf,
+    /// Contacts: JSONL (one object per line with `id`, fields, `lists`,
+    /// `tags`) or CSV (a `.csv` file; header row; sets as `a|b`).
+    #[arg(long)]
     pub contacts: PathBuf,
+    /// Events as JSONL: `{"contact", "event", "at", …fields}`.
+    #[arg(long)]
     pub events: Option<PathBuf>,
+    /// Start of the simulated window (RFC 3339); earlier events are history.
+    #[arg(long)]
     pub from: String,
+    /// End of the window (excluded).
+    #[arg(long)]
     pub until: String,
+    /// Write the outbox JSONL here (default: standard output).
+    #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write the summary as JSON here (it is always printed to stderr).
+    #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// Fail (exit 1) on any bad input line instead of skipping it.
+    #[arg(long)]
     pub strict: bool,
+    /// Print one contact's journey step by step (stderr).
+    #[arg(long, value_name = "CONTACT")]
     pub trace: Option<String>,
+    /// Draw opens, clicks, replies and goal events from these rates (TOML).
+    #[arg(long, value_name = "RATES")]
     pub engagement: Option<PathBuf>,
+    /// Seed of `--engagement`'s draws.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also print sends per day per channel and the pressure state of the base.
+    #[arg(long)]
     pub report: bool,
+    /// Print the time of each stage and the peak memory (stderr).
+    #[arg(long)]
     pub timings: bool,
-    pub threads: usize,
+    /// Worker threads (default: every core); never changes the output.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// How many bad lines are printed one by one before a count.
@@ -50,8 +80,9 @@ fn read_plan(path: &Path) -> Result<Plan, String> {
     })
 }
 
-pub fn run(args: RunArgs) -> ExitCode {
-    match execute(args) {
+pub fn run(args: RunArgs, cores: usize) -> ExitCode {
+    let threads = args.threads.unwrap_or(cores).max(1);
+    match execute(args, threads) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
@@ -67,7 +98,7 @@ fn peak_rss_mb() -> Option<u64> {
     Some(kb / 1024)
 }
 
-fn execute(args: RunArgs) -> Result<ExitCode, String> {
+fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
     let started = Instant::now();
     let from = timestamp("--from", &args.from)?;
     let until = timestamp("--until", &args.until)?;
@@ -97,7 +128,7 @@ fn execute(args: RunArgs) -> Result<ExitCode, String> {
     timings.push(("contacts", lap.elapsed()));
     lap = Instant::now();
     let (events, event_problems) = match &args.events {
-        Some(p) => input::read_events(p, &plan, &contacts, args.threads)?,
+        Some(p) => input::read_events(p, &plan, &contacts, threads)?,
         None => input::events_from_jsonl("", &plan, &contacts, "-")?,
     };
     problems.extend(event_problems);
@@ -127,7 +158,7 @@ fn execute(args: RunArgs) -> Result<ExitCode, String> {
     let opts = Options {
         from,
         until,
-        threads: args.threads,
+        threads,
         trace: args.trace.clone(),
         forecast: forecast.as_ref(),
     };

@@ -379,10 +379,7 @@ impl Contacts {
     }
 }
 
-/// A JSON object with its keys in input order (keys borrowed when they
-/// hold no escape).
-struct Object<'a>(Vec<(Cow<'a, str>, serde_json::Value)>);
-
+/// A JSON string, borrowed when it holds no escape.
 struct Key<'a>(Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
@@ -404,29 +401,9 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-impl<'de> Deserialize<'de> for Object<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Object<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Object<'de>, M::Error> {
-                let mut out = Vec::new();
-                while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
-                    let v: serde_json::Value = m.next_value()?;
-                    out.push((k, v));
-                }
-                Ok(Object(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// An object whose values stay raw JSON text until their type is known:
-/// parsing an event allocates nothing but what it keeps.
+/// A JSON object with its keys in input order, whose values stay raw JSON
+/// text until their type is known: parsing a line allocates nothing but
+/// what it keeps.
 struct RawObject<'a>(Vec<(Cow<'a, str>, &'a serde_json::value::RawValue)>);
 
 impl<'de> Deserialize<'de> for RawObject<'de> {
@@ -472,10 +449,6 @@ fn json_error(e: serde_json::Error) -> String {
         },
         None => format!("bad JSON: {msg}"),
     }
-}
-
-fn parse_object(line: &str) -> Result<Object<'_>, String> {
-    serde_json::from_str::<Object>(line).map_err(json_error)
 }
 
 /// Problems of one reader, kept in order.
@@ -573,7 +546,7 @@ impl<'p> ContactBuilder<'p> {
             if text.is_empty() {
                 continue;
             }
-            let obj = match parse_object(text) {
+            let obj = match parse_raw_object(text) {
                 Ok(o) => o,
                 Err(m) => {
                     self.problem(line_no, None, m, true);
@@ -585,14 +558,21 @@ impl<'p> ContactBuilder<'p> {
         Ok(())
     }
 
-    fn json_row(&mut self, line: u64, obj: Object) {
-        let id = obj.0.iter().find(|(k, _)| k == "id").map(|(_, v)| v);
+    fn json_row(&mut self, line: u64, obj: RawObject) {
+        let id = obj.0.iter().find(|(k, _)| k == "id").map(|(_, v)| *v);
         let id = match id {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            Some(_) => {
-                return self.problem(line, None, "`id` must be a non-empty string".into(), true);
-            }
+            Some(v) => match raw_str(v) {
+                Some(s) if !s.is_empty() => s.into_owned(),
+                None if v.get().starts_with(|c: char| c.is_ascii_digit()) => v.get().to_string(),
+                _ => {
+                    return self.problem(
+                        line,
+                        None,
+                        "`id` must be a non-empty string".into(),
+                        true,
+                    );
+                }
+            },
             None => return self.problem(line, None, "the contact has no `id`".into(), true),
         };
         let mut row = Row {
@@ -606,22 +586,19 @@ impl<'p> ContactBuilder<'p> {
         for (k, v) in &obj.0 {
             match k.as_ref() {
                 "id" => {}
-                "lists" | "tags" => match v {
-                    serde_json::Value::Array(xs) => {
-                        let mut names = Vec::new();
-                        for x in xs {
-                            match x.as_str() {
-                                Some(s) => names.push(s.to_string()),
-                                None => errors.push(format!("`{k}` must be a list of strings")),
-                            }
-                        }
+                "lists" | "tags" => match serde_json::from_str::<Option<Vec<Key>>>(v.get()) {
+                    Ok(names) => {
+                        let names: Vec<String> = names
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|k| k.0.into_owned())
+                            .collect();
                         self.memberships(k, &names, &mut row, &mut errors);
                     }
-                    serde_json::Value::Null => {}
-                    _ => errors.push(format!("`{k}` must be a list of strings")),
+                    Err(_) => errors.push(format!("`{k}` must be a list of strings")),
                 },
                 name => match self.by_name.get(name) {
-                    Some(i) => match self.kinds[*i].parse_json(v, &mut pool) {
+                    Some(i) => match self.kinds[*i].parse_raw(v, &mut pool) {
                         Ok(c) => row.cells[*i] = c,
                         Err(m) => {
                             row.bad.push(*i);
