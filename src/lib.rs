@@ -8,6 +8,7 @@ pub mod driver;
 pub mod eval;
 pub mod plan;
 pub mod render;
+pub mod run;
 pub mod syntax;
 pub mod verify;
 pub mod watch;

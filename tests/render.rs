@@ -23,6 +23,7 @@ struct Project {
     files: Vec<ast::File>,
     templates: BTreeMap<String, FileId>,
     check_errors: Vec<String>,
+    plan: Option<relance::plan::Plan>,
 }
 
 impl Project {
@@ -50,6 +51,7 @@ impl Project {
                 .map(|d| format!("{d}"))
                 .collect(),
             sources,
+            plan: checked.plan,
             files: checked.files,
             templates,
         }
@@ -147,12 +149,16 @@ fn shop() -> Project {
 fn golden_previews() {
     let p = shop();
     assert!(p.check_errors.is_empty(), "{:?}", p.check_errors);
-    let (files, problems) = p.render().previews();
+    let (mut files, problems) = p.render().previews();
     assert!(
         problems.iter().all(|pr| !pr.is_error()),
         "{}",
         show(&p, &problems)
     );
+    // As `relance build` writes them: with the flow pages.
+    files.extend(relance::render::flow_pages(
+        p.plan.as_ref().expect("a plan"),
+    ));
     let expected_dir = manifest().join("tests/render/shop.expected");
     if blessing() {
         let _ = fs::remove_dir_all(&expected_dir);
@@ -265,8 +271,49 @@ fn hostile_data_is_escaped_in_html_and_untouched_elsewhere() {
     // The preview page never runs the message's scripts.
     let (files, _) = r.previews();
     let page = String::from_utf8(files["preview/welcome/mallory.html"].clone()).expect("utf-8");
-    assert!(page.contains("<iframe sandbox=\"\""), "{page}");
-    assert!(!page.contains("<script>"), "{page}");
+    for class in ["desktop", "mobile"] {
+        assert!(
+            page.contains(&format!("<iframe class=\"{class}\" sandbox=\"\"")),
+            "{page}"
+        );
+    }
+    assert_eq!(
+        page.matches("<iframe").count(),
+        page.matches("sandbox=\"\"").count()
+    );
+    // The HTML is only in `srcdoc`, escaped; the subject too.
+    assert!(page.contains("srcdoc=\"<!DOCTYPE") || page.contains("srcdoc=\"&lt;"));
+    assert!(page.contains("Welcome, &lt;script&gt;alert(1)&lt;/script&gt;!"));
+    // No page of the site carries a script: not the message's, not the
+    // persona's data.
+    for (path, bytes) in &files {
+        if path.ends_with(".html") {
+            let page = String::from_utf8_lossy(bytes);
+            assert!(!page.contains("<script"), "{path}: {page}");
+            assert!(!page.contains("\" onmouseover"), "{path}: {page}");
+        }
+    }
+    let persona = String::from_utf8_lossy(&files["preview/persona/mallory.html"]).into_owned();
+    assert!(
+        persona.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{persona}"
+    );
+    // The doc comment too, on the persona page and wherever it is quoted.
+    assert!(
+        persona.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{persona}"
+    );
+    for (path, bytes) in &files {
+        assert!(
+            !String::from_utf8_lossy(bytes).contains("<img src=x"),
+            "{path}"
+        );
+    }
+    let sms = String::from_utf8_lossy(&files["preview/promo_sms/mallory.html"]).into_owned();
+    assert!(
+        sms.contains("<div class=\"sms-bubble\">&lt;script&gt;alert(1)&lt;/script&gt;, -10%"),
+        "{sms}"
+    );
 }
 
 #[test]
@@ -338,7 +385,11 @@ fn campaigns_render_cleanly() {
     let (files, problems) = r.previews();
     assert!(problems.is_empty(), "{}", show(&p, &problems));
     let html = files.keys().filter(|k| k.ends_with(".html")).count();
-    assert_eq!(html, r.templates().count() * r.personas().count() + 1);
+    // A page per message, per persona, and the index.
+    assert_eq!(
+        html,
+        r.templates().count() * r.personas().count() + r.personas().count() + 1
+    );
 }
 
 // ---------------------------------------------------------- static checks

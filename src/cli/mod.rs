@@ -1,6 +1,7 @@
 //! The command line: the only place that touches files and the terminal.
 
 mod load;
+mod run;
 mod watch;
 
 use std::io::{IsTerminal, Write};
@@ -85,6 +86,9 @@ enum Command {
     },
     /// Build a project, serve its previews on 127.0.0.1 and rebuild on every change.
     Watch(watch::WatchArgs),
+    /// Run a built plan against contacts and events: a deterministic
+    /// simulation that writes the outbox (what would be sent, when, why).
+    Run(run::RunArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code such as `E0201` or `W0601`; `--list` shows them all.
@@ -153,6 +157,7 @@ pub fn main() -> ExitCode {
             None => ExitCode::from(2),
         },
         Command::Watch(args) => watch::watch(args),
+        Command::Run(args) => run::run(args, threads()),
         Command::Explain { code, list } => explain(code, list),
     }
 }
@@ -258,7 +263,8 @@ fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorA
     );
     // Check renders only headers and SMS bodies for every persona; the
     // full render may still fail for some persona's data (E0517).
-    let (previews, render_problems) = render.previews();
+    let (mut previews, render_problems) = render.previews();
+    previews.extend(crate::render::flow_pages(plan));
     let mut failures = crate::diagnostics::Problems::new();
     for p in render_problems {
         failures.extend_one(p.into_diagnostic());

@@ -49,6 +49,50 @@ fn show_number(n: f64) -> String {
     }
 }
 
+/// A value borrowed from the contact, the event or the plan: evaluating
+/// allocates nothing.
+#[derive(Clone, Copy, Debug)]
+enum V<'a> {
+    Text(&'a str),
+    Number(f64),
+    Bool(bool),
+    Timestamp(i64),
+    Date(jiff::civil::Date),
+    Set(&'a BTreeSet<String>),
+}
+
+impl<'a> V<'a> {
+    fn of(v: &'a Value) -> V<'a> {
+        match v {
+            Value::Text(s) => V::Text(s),
+            Value::Number(n) => V::Number(*n),
+            Value::Bool(b) => V::Bool(*b),
+            Value::Timestamp(t) => V::Timestamp(*t),
+            Value::Date(d) => V::Date(*d),
+            Value::Set(s) => V::Set(s),
+        }
+    }
+
+    fn owned(self) -> Value {
+        match self {
+            V::Text(s) => Value::Text(s.to_string()),
+            V::Number(n) => Value::Number(n),
+            V::Bool(b) => Value::Bool(b),
+            V::Timestamp(t) => Value::Timestamp(t),
+            V::Date(d) => Value::Date(d),
+            V::Set(s) => Value::Set(s.clone()),
+        }
+    }
+
+    fn time(self) -> Option<i64> {
+        match self {
+            V::Timestamp(t) => Some(t),
+            V::Date(d) => date_start(d),
+            _ => None,
+        }
+    }
+}
+
 /// One contact as the evaluator sees it.
 #[derive(Clone, Debug, Default)]
 pub struct Contact {
@@ -89,6 +133,118 @@ impl Context<'_> {
         self.eval_in(e, None, 0)
     }
 
+    /// `e` with the fields of `event` in scope (a trigger's `where`).
+    pub fn eval_for_event(&self, e: &Expr, event: &Event) -> bool {
+        self.eval_in(e, Some(event), 0)
+    }
+
+    /// The earliest instant after `now` at which `e` may change value with
+    /// no new event: when a `14d ago` or `now` bound passes a stored time
+    /// (a contact's timestamp or date, an event's time or timestamp field,
+    /// a literal). Conservative: the value may also stay the same then.
+    /// `None` when `e` does not depend on the passing of time.
+    pub fn next_change(&self, e: &Expr) -> Option<i64> {
+        let mut best = None;
+        self.changes(e, None, 0, &mut best);
+        best
+    }
+
+    fn offer(&self, at: i64, best: &mut Option<i64>) {
+        if at > self.now && best.is_none_or(|b| at < b) {
+            *best = Some(at);
+        }
+    }
+
+    /// The offset before the reference time of a relative term.
+    fn relative(t: &Term) -> Option<i64> {
+        match t {
+            Term::AgoSeconds(d) => Some(*d),
+            Term::Now(_) => Some(0),
+            _ => None,
+        }
+    }
+
+    /// `x CMP now - d` flips at `now = x + d`, and one second later for a
+    /// strict comparison.
+    fn pair(&self, a: &Term, b: &Term, event: Option<&Event>, best: &mut Option<i64>) {
+        for (rel, abs) in [(a, b), (b, a)] {
+            if let Some(d) = Self::relative(rel)
+                && Self::relative(abs).is_none()
+                && let Some(x) = self.term(abs, event).and_then(V::time)
+            {
+                self.offer(x.saturating_add(d), best);
+                self.offer(x.saturating_add(d).saturating_add(1), best);
+            }
+        }
+    }
+
+    /// An event at `at` leaves `since now - d` at `at + d + 1`: the first
+    /// matching event still inside the window decides (events are in time
+    /// order). A literal bound never moves.
+    fn since_changes(
+        &self,
+        since: &Option<Term>,
+        matches: impl Fn(&Event) -> bool,
+        best: &mut Option<i64>,
+    ) {
+        if let Some(d) = since.as_ref().and_then(Self::relative) {
+            let start = self.events.partition_point(|e| e.at < self.now - d);
+            if let Some(ev) = self.events[start..].iter().find(|e| matches(e)) {
+                self.offer(ev.at.saturating_add(d).saturating_add(1), best);
+            }
+        }
+    }
+
+    fn changes(&self, e: &Expr, event: Option<&Event>, depth: usize, best: &mut Option<i64>) {
+        if depth > 256 {
+            return;
+        }
+        match e {
+            Expr::Const { .. } | Expr::List { .. } | Expr::Flag { .. } | Expr::IsSet { .. } => {}
+            Expr::And { args } | Expr::Or { args } => {
+                for a in args {
+                    self.changes(a, event, depth, best);
+                }
+            }
+            Expr::Not { arg } => self.changes(arg, event, depth, best),
+            Expr::Segment { name } => {
+                if let Some(s) = self.plan.segments.get(name) {
+                    self.changes(s, None, depth + 1, best);
+                }
+            }
+            Expr::Compare { left, right, .. } => self.pair(left, right, event, best),
+            Expr::Contains { haystack, needle } => self.pair(haystack, needle, event, best),
+            Expr::In { value, list } => {
+                for t in list {
+                    self.pair(value, t, event, best);
+                }
+            }
+            Expr::Engagement {
+                event: kind, since, ..
+            } => self.since_changes(
+                since,
+                |ev| ev.name == *kind || (kind == "opened" && ev.name == "clicked"),
+                best,
+            ),
+            Expr::Aggregate {
+                event: name,
+                filter,
+                since,
+                ..
+            } => {
+                self.since_changes(since, |ev| ev.name == *name, best);
+                // A `where` with an `ago` bound can change for each event.
+                if let Some(f) = filter
+                    && relative_terms(f)
+                {
+                    for ev in self.events.iter().filter(|ev| ev.name == *name) {
+                        self.changes(f, Some(ev), depth, best);
+                    }
+                }
+            }
+        }
+    }
+
     /// `event`: inside an aggregate's `where`, the event being filtered.
     fn eval_in(&self, e: &Expr, event: Option<&Event>, depth: usize) -> bool {
         // Segments are acyclic (E0307); the bound only guards hand-made plans.
@@ -97,8 +253,26 @@ impl Context<'_> {
         }
         match e {
             Expr::Const { value } => *value,
-            Expr::And { args } => args.iter().all(|a| self.eval_in(a, event, depth)),
-            Expr::Or { args } => args.iter().any(|a| self.eval_in(a, event, depth)),
+            // Expressions are pure, so the cheap parts go first: a list
+            // membership settles an `and` before an aggregate scans events.
+            Expr::And { args } => {
+                args.iter()
+                    .filter(|a| !costly(a))
+                    .all(|a| self.eval_in(a, event, depth))
+                    && args
+                        .iter()
+                        .filter(|a| costly(a))
+                        .all(|a| self.eval_in(a, event, depth))
+            }
+            Expr::Or { args } => {
+                args.iter()
+                    .filter(|a| !costly(a))
+                    .any(|a| self.eval_in(a, event, depth))
+                    || args
+                        .iter()
+                        .filter(|a| costly(a))
+                        .any(|a| self.eval_in(a, event, depth))
+            }
             Expr::Not { arg } => !self.eval_in(arg, event, depth),
             Expr::Segment { name } => self
                 .plan
@@ -106,26 +280,26 @@ impl Context<'_> {
                 .get(name)
                 .is_some_and(|s| self.eval_in(s, None, depth + 1)),
             Expr::List { name } => self.contact.lists.contains(name),
-            Expr::Flag { value } => matches!(self.term(value, event), Some(Value::Bool(true))),
+            Expr::Flag { value } => matches!(self.term(value, event), Some(V::Bool(true))),
             Expr::Compare { cmp, left, right } => {
-                compare(cmp, &self.term(left, event), &self.term(right, event))
+                compare_v(cmp, self.term(left, event), self.term(right, event))
             }
             Expr::In { value, list } => {
                 let v = self.term(value, event);
-                v.is_some() && list.iter().any(|t| compare("==", &v, &self.term(t, event)))
+                v.is_some() && list.iter().any(|t| compare_v("==", v, self.term(t, event)))
             }
             Expr::Contains { haystack, needle } => {
                 match (self.term(haystack, event), self.term(needle, event)) {
-                    (Some(Value::Set(s)), Some(Value::Text(n))) => s.contains(&n),
-                    (Some(Value::Text(h)), Some(Value::Text(n))) => h.contains(&n),
+                    (Some(V::Set(s)), Some(V::Text(n))) => s.contains(n),
+                    (Some(V::Text(h)), Some(V::Text(n))) => h.contains(n),
                     _ => false,
                 }
             }
             Expr::IsSet { value } => self.term(value, event).is_some(),
             Expr::Engagement { .. } => self.engaged(e).is_some(),
             Expr::Aggregate { cmp, value, .. } => {
-                let got = self.aggregate(e).map(Value::Number);
-                compare(cmp, &got, &self.term(value, event))
+                let got = self.aggregate(e).map(V::Number);
+                compare_v(cmp, got, self.term(value, event))
             }
         }
     }
@@ -142,23 +316,34 @@ impl Context<'_> {
         else {
             return None;
         };
-        let since = since.as_ref().and_then(|t| as_time(&self.term(t, None)));
-        let text = |ev: &Event, f: &str| match ev.fields.get(f) {
-            Some(Value::Text(s)) => Some(s.clone()),
-            _ => None,
+        let since = since
+            .as_ref()
+            .and_then(|t| self.term(t, None))
+            .and_then(V::time);
+        let has = |ev: &Event, f: &str, want: &Option<String>| {
+            want.as_ref()
+                .is_none_or(|w| matches!(ev.fields.get(f), Some(Value::Text(s)) if s == w))
         };
-        self.events
+        // Events are in time order: the latest match is the first from the end.
+        self.since(since)
             .iter()
+            .rev()
             .filter(|ev| {
                 // A click counts as an open of the same message.
                 ev.name == *kind || (kind == "opened" && ev.name == "clicked")
             })
-            .filter(|ev| template.is_none() || text(ev, "template") == *template)
-            .filter(|ev| link.is_none() || text(ev, "link") == *link)
-            .filter(|ev| scope != "run" || ev.run == self.run)
-            .filter(|ev| since.is_none_or(|s| ev.at >= s))
+            .filter(|ev| has(ev, "template", template) && has(ev, "link", link))
+            .find(|ev| scope != "run" || ev.run == self.run)
             .map(|ev| ev.at)
-            .max()
+    }
+
+    /// The events at or after `since` (all without it): a binary search,
+    /// the events being in time order.
+    fn since(&self, since: Option<i64>) -> &[Event] {
+        match since {
+            Some(s) => &self.events[self.events.partition_point(|e| e.at < s)..],
+            None => self.events,
+        }
     }
 
     /// `count`/`sum`/`min`/`max`/`avg` over the matching events; `None`
@@ -175,12 +360,14 @@ impl Context<'_> {
         else {
             return None;
         };
-        let since = since.as_ref().and_then(|t| as_time(&self.term(t, None)));
+        let since = since
+            .as_ref()
+            .and_then(|t| self.term(t, None))
+            .and_then(V::time);
         let matching = self
-            .events
+            .since(since)
             .iter()
             .filter(|ev| ev.name == *event)
-            .filter(|ev| since.is_none_or(|s| ev.at >= s))
             .filter(|ev| filter.as_ref().is_none_or(|f| self.eval_in(f, Some(ev), 0)));
         if function == "count" {
             return Some(matching.count() as f64);
@@ -199,24 +386,24 @@ impl Context<'_> {
         }
     }
 
-    fn term(&self, t: &Term, event: Option<&Event>) -> Maybe {
+    fn term<'s>(&'s self, t: &'s Term, event: Option<&'s Event>) -> Option<V<'s>> {
         match t {
             Term::Field(name) => match name.as_str() {
-                "id" => Some(Value::Text(self.contact.id.clone())),
-                "tags" => Some(Value::Set(self.contact.tags.clone())),
-                _ => self.contact.fields.get(name).cloned(),
+                "id" => Some(V::Text(&self.contact.id)),
+                "tags" => Some(V::Set(&self.contact.tags)),
+                _ => self.contact.fields.get(name).map(V::of),
             },
-            Term::EventField(name) => event.and_then(|ev| ev.fields.get(name).cloned()),
-            Term::Text(s) | Term::Variant(s) => Some(Value::Text(s.clone())),
-            Term::Number(n) => Some(Value::Number(*n)),
-            Term::Bool(b) => Some(Value::Bool(*b)),
+            Term::EventField(name) => event.and_then(|ev| ev.fields.get(name)).map(V::of),
+            Term::Text(s) | Term::Variant(s) => Some(V::Text(s)),
+            Term::Number(n) => Some(V::Number(*n)),
+            Term::Bool(b) => Some(V::Bool(*b)),
             Term::Timestamp(s) => s
                 .parse::<jiff::Timestamp>()
                 .ok()
-                .map(|t| Value::Timestamp(t.as_second())),
-            Term::Date(s) => s.parse::<jiff::civil::Date>().ok().map(Value::Date),
-            Term::AgoSeconds(d) => Some(Value::Timestamp(self.now - d)),
-            Term::Now(_) => Some(Value::Timestamp(self.now)),
+                .map(|t| V::Timestamp(t.as_second())),
+            Term::Date(s) => s.parse::<jiff::civil::Date>().ok().map(V::Date),
+            Term::AgoSeconds(d) => Some(V::Timestamp(self.now - d)),
+            Term::Now(_) => Some(V::Timestamp(self.now)),
         }
     }
 
@@ -286,7 +473,7 @@ impl Context<'_> {
 
     fn value_of(&self, t: &Term) -> String {
         match self.term(t, None) {
-            Some(v) => v.show(),
+            Some(v) => v.owned().show(),
             None => "not set".to_string(),
         }
     }
@@ -295,10 +482,14 @@ impl Context<'_> {
         match t {
             Term::Field(f) => format!("`{f}`"),
             Term::EventField(f) => format!("the event's `{f}`"),
-            Term::AgoSeconds(_) | Term::Now(_) => {
-                self.term(t, None).map(|v| v.show()).unwrap_or_default()
-            }
-            other => self.term(other, None).map(|v| v.show()).unwrap_or_default(),
+            Term::AgoSeconds(_) | Term::Now(_) => self
+                .term(t, None)
+                .map(|v| v.owned().show())
+                .unwrap_or_default(),
+            other => self
+                .term(other, None)
+                .map(|v| v.owned().show())
+                .unwrap_or_default(),
         }
     }
 
@@ -341,11 +532,28 @@ fn short(e: &Expr) -> &'static str {
     }
 }
 
-fn as_time(v: &Maybe) -> Option<i64> {
-    match v {
-        Some(Value::Timestamp(t)) => Some(*t),
-        Some(Value::Date(d)) => date_start(*d),
-        _ => None,
+/// Whether evaluating `e` may scan events or another segment (a shallow
+/// look: cheap to ask on every evaluation).
+fn costly(e: &Expr) -> bool {
+    match e {
+        Expr::Not { arg } => costly(arg),
+        Expr::Aggregate { .. } | Expr::Engagement { .. } | Expr::Segment { .. } => true,
+        _ => false,
+    }
+}
+
+/// Whether `e` (a `where` filter: no segments inside) holds an `ago` or
+/// `now` term.
+fn relative_terms(e: &Expr) -> bool {
+    let rel = |t: &Term| matches!(t, Term::AgoSeconds(_) | Term::Now(_));
+    match e {
+        Expr::And { args } | Expr::Or { args } => args.iter().any(relative_terms),
+        Expr::Not { arg } => relative_terms(arg),
+        Expr::Compare { left, right, .. } => rel(left) || rel(right),
+        Expr::Contains { haystack, needle } => rel(haystack) || rel(needle),
+        Expr::In { value, list } => rel(value) || list.iter().any(rel),
+        Expr::Engagement { .. } | Expr::Aggregate { .. } | Expr::Segment { .. } => true,
+        Expr::Const { .. } | Expr::List { .. } | Expr::Flag { .. } | Expr::IsSet { .. } => false,
     }
 }
 
@@ -358,17 +566,21 @@ pub fn date_start(d: jiff::civil::Date) -> Option<i64> {
 
 /// `left cmp right`; absent values make every comparison false.
 pub fn compare(cmp: &str, left: &Maybe, right: &Maybe) -> bool {
+    compare_v(cmp, left.as_ref().map(V::of), right.as_ref().map(V::of))
+}
+
+fn compare_v(cmp: &str, left: Option<V>, right: Option<V>) -> bool {
     use std::cmp::Ordering;
     let (Some(l), Some(r)) = (left, right) else {
         return false;
     };
     let ord: Option<Ordering> = match (l, r) {
-        (Value::Number(a), Value::Number(b)) => a.partial_cmp(b),
-        (Value::Text(a), Value::Text(b)) => Some(a.cmp(b)),
-        (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
-        (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
-        (Value::Timestamp(_) | Value::Date(_), Value::Timestamp(_) | Value::Date(_)) => {
-            match (as_time(left), as_time(right)) {
+        (V::Number(a), V::Number(b)) => a.partial_cmp(&b),
+        (V::Text(a), V::Text(b)) => Some(a.cmp(b)),
+        (V::Bool(a), V::Bool(b)) => Some(a.cmp(&b)),
+        (V::Date(a), V::Date(b)) => Some(a.cmp(&b)),
+        (V::Timestamp(_) | V::Date(_), V::Timestamp(_) | V::Date(_)) => {
+            match (l.time(), r.time()) {
                 (Some(a), Some(b)) => Some(a.cmp(&b)),
                 _ => None,
             }

@@ -16,6 +16,7 @@
 
 mod analyze;
 mod cache;
+mod flow;
 mod hbs;
 mod helpers;
 mod model;
@@ -35,12 +36,15 @@ use crate::diagnostics::{FileId, SourceMap, Span};
 use crate::syntax::ast;
 
 pub use cache::{CacheStats, PreviewFiles, RenderCache};
+pub use flow::{
+    cadence_svg, duration_text, expr_text, reentry_text, scenario_svg, term_text, trigger_text,
+};
 pub use model::{MessageKind, Mode};
 pub use problem::{ProblemKind, TemplateProblem};
 pub use source::{parent_dir, resolve_path};
 pub use text::{
     SmsEncoding, decode_entities, escape_html, escape_html_value, escape_json, html_to_text,
-    sms_length,
+    sms_length, sms_segments,
 };
 
 use analyze::{Env, Unit};
@@ -55,6 +59,40 @@ pub const PARTIALS_DIR: &str = "templates/partials";
 /// The project-relative path of a partial.
 pub fn partial_path(name: &str) -> String {
     format!("{PARTIALS_DIR}/{name}.hbs")
+}
+
+/// The flow pages of the preview site, relative to the output folder:
+/// `preview/scenario/<name>.html` for each scenario and
+/// `preview/cadence/<name>.html` for each cadence, each a standalone page
+/// with the flow drawn as an inline SVG (`svg.flow`). `relance build` (and
+/// `relance watch`) merge them with [`RenderProject::previews`], whose
+/// index links to them. The same plan gives the same bytes.
+pub fn flow_pages(plan: &crate::plan::Plan) -> BTreeMap<String, Vec<u8>> {
+    // Names of a checked project are `[a-z_][a-z0-9_]*`; a plan read back
+    // from elsewhere must not write outside `preview/`.
+    let safe = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let mut files = BTreeMap::new();
+    for name in plan.scenarios.keys().filter(|n| safe(n)) {
+        if let Some(svg) = flow::scenario_svg(plan, name) {
+            files.insert(
+                format!("preview/scenario/{name}.html"),
+                preview::flow_page(plan, "scenario", name, &svg).into_bytes(),
+            );
+        }
+    }
+    for name in plan.cadences.keys().filter(|n| safe(n)) {
+        if let Some(svg) = flow::cadence_svg(plan, name) {
+            files.insert(
+                format!("preview/cadence/{name}.html"),
+                preview::flow_page(plan, "cadence", name, &svg).into_bytes(),
+            );
+        }
+    }
+    files
 }
 
 /// A `file("…")` reference of a template, for the caller to load.
@@ -145,6 +183,7 @@ impl RenderedMessage {
             sms.insert("encoding", Json::from(enc.name()));
             sms.insert("length", Json::from(len));
             sms.insert("limit", Json::from(enc.limit()));
+            sms.insert("segments", Json::from(sms_segments(len, enc)));
             m.insert("sms", sorted(sms));
         }
         sorted(m)
@@ -399,6 +438,7 @@ impl RenderProject {
             tz_field,
             schema_complete,
             flows_complete,
+            flows,
         } = &model;
         // What the analysis of every template reads besides the template.
         let analysis_key = Fingerprint::new()
@@ -418,6 +458,7 @@ impl RenderProject {
             .debug(workspace)
             .debug(personas)
             .debug(tz_field)
+            .debug(flows)
             .debug(&template_list)
             .number(now as u64)
             .finish();
@@ -1151,9 +1192,12 @@ impl RenderProject {
 
     /// The preview files of `relance build`, relative to the output folder:
     /// `preview/<template>/<persona>.html` (a standalone page), `.txt` (the
-    /// email text part), `.json` (every rendered field, sorted keys) and
-    /// `preview/index.html`. The same inputs give the same bytes. Also
-    /// returns every problem (as [`RenderProject::check`]).
+    /// email text part), `.json` (every rendered field, sorted keys),
+    /// `preview/persona/<persona>.html` (each persona's data) and
+    /// `preview/index.html`, which links to the flow pages of
+    /// [`flow_pages`]. The same inputs give the same bytes. Also returns
+    /// every problem (as [`RenderProject::check`]). The pages' stable ids
+    /// and classes are listed in `src/render/preview.rs`.
     pub fn previews(&self) -> (BTreeMap<String, Vec<u8>>, Vec<TemplateProblem>) {
         let mut cache = RenderCache::default();
         let (files, problems) = self.previews_cached(&mut cache);
@@ -1163,8 +1207,9 @@ impl RenderProject {
     }
 
     /// [`RenderProject::previews`], rendering again only the templates
-    /// whose fingerprint changed since a build that used `cache` (the index
-    /// is always made anew). The files are shared with the cache.
+    /// whose fingerprint changed since a build that used `cache` (the
+    /// persona pages and the index, which show every message, are always
+    /// made anew). The files are shared with the cache.
     pub fn previews_cached(&self, cache: &mut RenderCache) -> (PreviewFiles, Vec<TemplateProblem>) {
         let (templates, personas) = (self.sorted_templates(), self.sorted_personas());
         let todo: Vec<&TemplateInfo> = templates
@@ -1205,8 +1250,8 @@ impl RenderProject {
                 }
             }
         }
-        // The index needs every message: they are moved out of the cache
-        // and back rather than copied.
+        // The persona pages and the index need every message: they are
+        // moved out of the cache and back rather than copied.
         let mut problems = self.problems.clone();
         let mut messages = Vec::new();
         let mut counts = Vec::with_capacity(templates.len());
@@ -1219,21 +1264,34 @@ impl RenderProject {
                 n
             }));
         }
+        let mut files = cache.site.clone();
+        for p in &personas {
+            let mine: Vec<&RenderedMessage> =
+                messages.iter().filter(|m| m.persona == p.name).collect();
+            files.insert(
+                &format!("preview/persona/{}.html", p.name),
+                Arc::new(preview::persona_page(p, &self.model, &personas, &mine).into_bytes()),
+            );
+        }
         let index = preview::index(&self.model, &messages, &self.broken);
+        files.insert("preview/index.html", Arc::new(index.into_bytes()));
         let mut back = messages.into_iter();
         for (t, n) in templates.iter().zip(counts) {
             if let Some((_, e)) = cache.previews.get_mut(&t.name) {
                 e.messages = back.by_ref().take(n).collect();
             }
         }
-        let mut files = cache.site.clone();
-        files.insert("preview/index.html", Arc::new(index.into_bytes()));
         problem::sort_problems(&mut problems);
         (files, problems)
     }
 
-    /// The `.html`, `.txt` and `.json` previews of rendered messages.
+    /// The `.html`, `.txt` and `.json` previews of one template's messages.
     fn preview_files(&self, messages: &[RenderedMessage]) -> Vec<(String, Arc<Vec<u8>>)> {
+        // The personas this template was rendered for (the switcher).
+        let others: Vec<&PersonaInfo> = messages
+            .iter()
+            .filter_map(|m| self.model.persona(&m.persona))
+            .collect();
         let mut files = Vec::new();
         for m in messages {
             let Some(p) = self.model.persona(&m.persona) else {
@@ -1242,7 +1300,7 @@ impl RenderProject {
             let base = format!("preview/{}/{}", m.template, m.persona);
             files.push((
                 format!("{base}.html"),
-                Arc::new(preview::page(m, p, &self.model).into_bytes()),
+                Arc::new(preview::page(m, p, &self.model, &others).into_bytes()),
             ));
             if let Some(text) = &m.text {
                 files.push((format!("{base}.txt"), Arc::new(text.clone().into_bytes())));

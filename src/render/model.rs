@@ -154,6 +154,18 @@ pub(crate) struct Model {
     pub schema_complete: bool,
     /// Every event, scenario and cadence parsed (for `trigger.FIELD`).
     pub flows_complete: bool,
+    /// Scenarios, then cadences, in declaration order, for the preview
+    /// index's links to the flow pages.
+    pub flows: Vec<FlowInfo>,
+}
+
+/// A scenario or a cadence, as the preview index lists it.
+#[derive(Clone, Debug)]
+pub(crate) struct FlowInfo {
+    /// `scenario` or `cadence`: also the folder of its page.
+    pub kind: &'static str,
+    pub name: String,
+    pub doc: Option<String>,
 }
 
 impl Model {
@@ -307,6 +319,7 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
     let mut workspace_seen = false;
     let mut scenarios: Vec<&ast::Scenario> = Vec::new();
     let mut cadences: BTreeMap<&str, &ast::Cadence> = BTreeMap::new();
+    let (mut flows, mut cadence_flows) = (Vec::new(), Vec::new());
     for d in &decls {
         match &d.kind {
             DeclKind::Contact(s) if !schema_seen => {
@@ -339,13 +352,27 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
                         .collect(),
                 );
             }
-            DeclKind::Scenario(s) => scenarios.push(s),
+            DeclKind::Scenario(s) => {
+                scenarios.push(s);
+                flows.push(FlowInfo {
+                    kind: "scenario",
+                    name: s.name.name.clone(),
+                    doc: d.doc.clone(),
+                });
+            }
             DeclKind::Cadence(c) => {
                 cadences.entry(c.name.name.as_str()).or_insert(c);
+                cadence_flows.push(FlowInfo {
+                    kind: "cadence",
+                    name: c.name.name.clone(),
+                    doc: d.doc.clone(),
+                });
             }
             _ => {}
         }
     }
+    flows.append(&mut cadence_flows);
+    m.flows = flows;
     let unreadable = files.iter().any(|f| f.unreadable);
     // A declaration that did not parse, of one of these kinds or of a kind
     // that cannot be told (a misspelt keyword).

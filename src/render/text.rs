@@ -85,11 +85,36 @@ impl SmsEncoding {
         }
     }
 
+    /// Characters in each part of a concatenated (multi-part) message: the
+    /// User Data Header that links the parts takes 7 GSM-7 characters (6
+    /// bytes), or 3 UCS-2 characters.
+    pub fn part_limit(self) -> usize {
+        match self {
+            SmsEncoding::Gsm7 => 153,
+            SmsEncoding::Ucs2 => 67,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             SmsEncoding::Gsm7 => "GSM-7",
             SmsEncoding::Ucs2 => "UCS-2",
         }
+    }
+}
+
+/// How many SMS a message of `len` units (as [`sms_length`] counts them)
+/// is sent and billed as: one up to [`SmsEncoding::limit`], else
+/// `len / part_limit` rounded up. An empty message is still one SMS.
+///
+/// Carriers do not split a GSM-7 extension character (`€`, `[`…) or a UCS-2
+/// surrogate pair (an emoji) across two parts; a message that would need
+/// such a split may take one part more than this count at a part boundary.
+pub fn sms_segments(len: usize, encoding: SmsEncoding) -> usize {
+    if len <= encoding.limit() {
+        1
+    } else {
+        len.div_ceil(encoding.part_limit())
     }
 }
 
@@ -609,6 +634,37 @@ mod tests {
         assert_eq!(sms_length("Noël"), (4, SmsEncoding::Ucs2));
         assert_eq!(sms_length("🚗"), (2, SmsEncoding::Ucs2));
         assert_eq!(sms_length("à bientôt").1, SmsEncoding::Ucs2);
+    }
+
+    #[test]
+    fn sms_segment_counts() {
+        use SmsEncoding::{Gsm7, Ucs2};
+        for (len, enc, parts) in [
+            (0, Gsm7, 1),
+            (1, Gsm7, 1),
+            (160, Gsm7, 1),
+            (161, Gsm7, 2),
+            (306, Gsm7, 2),
+            (307, Gsm7, 3),
+            (459, Gsm7, 3),
+            (460, Gsm7, 4),
+            (70, Ucs2, 1),
+            (71, Ucs2, 2),
+            (134, Ucs2, 2),
+            (135, Ucs2, 3),
+            (201, Ucs2, 3),
+            (202, Ucs2, 4),
+        ] {
+            assert_eq!(sms_segments(len, enc), parts, "{len} {}", enc.name());
+        }
+        // From text: 160 `a` fit one SMS; one `€` more makes 162 units.
+        let (len, enc) = sms_length(&format!("{}€", "a".repeat(160)));
+        assert_eq!((len, sms_segments(len, enc)), (162, 2));
+        // One accent switches the whole message to UCS-2.
+        let (len, enc) = sms_length(&format!("{}é", "a".repeat(70)));
+        assert_eq!((len, enc), (71, Gsm7));
+        let (len, enc) = sms_length(&format!("{}ê", "a".repeat(70)));
+        assert_eq!((len, enc, sms_segments(len, enc)), (71, Ucs2, 2));
     }
 
     #[test]

@@ -276,9 +276,12 @@ impl Builder {
 
 /// Everything `relance watch` serves, by path relative to the build folder
 /// (as `relance build` writes it): the one place where build output is
-/// gathered for the server. Flow pages join here; `plan.json` is left out
-/// (it is not a preview, and making its JSON costs a few milliseconds on
-/// every build).
-fn site_files(previews: Site, _plan: &crate::plan::Plan) -> Site {
-    previews
+/// gathered for the server. `plan.json` is left out (it is not a preview,
+/// and making its JSON costs a few milliseconds on every build).
+fn site_files(previews: Site, plan: &crate::plan::Plan) -> Site {
+    let mut files = previews;
+    for (path, bytes) in crate::render::flow_pages(plan) {
+        files.insert(&path, Arc::new(bytes));
+    }
+    files
 }

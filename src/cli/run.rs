@@ -1,0 +1,221 @@
+//! `relance run`: reads a plan, contacts and events, simulates, and writes
+//! the outbox, the summary, the trace and the report.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::plan::Plan;
+use crate::run::{self, Forecast, Options, input};
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The plan written by `relance build`.
+    #[arg(long, default_value = "build/plan.json")]
+    pub plan: PathBuf,
+    /// Contacts: JSONL (one object per line with `id`, fields, `lists`,
+    /// `tags`) or CSV (a `.csv` file; header row; sets as `a|b`).
+    #[arg(long)]
+    pub contacts: PathBuf,
+    /// Events as JSONL: `{"contact", "event", "at", …fields}`.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// Start of the simulated window (RFC 3339); earlier events are history.
+    #[arg(long)]
+    pub from: String,
+    /// End of the window (excluded).
+    #[arg(long)]
+    pub until: String,
+    /// Write the outbox JSONL here (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write the summary as JSON here (it is always printed to stderr).
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// Fail (exit 1) on any bad input line instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print one contact's journey step by step (stderr).
+    #[arg(long, value_name = "CONTACT")]
+    pub trace: Option<String>,
+    /// Draw opens, clicks, replies and goal events from these rates (TOML).
+    #[arg(long, value_name = "RATES")]
+    pub engagement: Option<PathBuf>,
+    /// Seed of `--engagement`'s draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also print sends per day per channel and the pressure state of the base.
+    #[arg(long)]
+    pub report: bool,
+    /// Print the time of each stage and the peak memory (stderr).
+    #[arg(long)]
+    pub timings: bool,
+    /// Worker threads (default: every core); never changes the output.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// How many bad lines are printed one by one before a count.
+const SHOWN_PROBLEMS: usize = 50;
+
+fn timestamp(flag: &str, s: &str) -> Result<i64, String> {
+    input::parse_timestamp(s).ok_or_else(|| {
+        format!("`{flag} {s}` is not an RFC 3339 timestamp such as 2026-01-15T09:00:00Z")
+    })
+}
+
+fn read_plan(path: &Path) -> Result<Plan, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read the plan `{}`: {e}; build it first with `relance build`",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "`{}` is not a relance plan: {e}; rebuild it with `relance build`",
+            path.display()
+        )
+    })
+}
+
+pub fn run(args: RunArgs, cores: usize) -> ExitCode {
+    let threads = args.threads.unwrap_or(cores).max(1);
+    match execute(args, threads) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn peak_rss_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    let from = timestamp("--from", &args.from)?;
+    let until = timestamp("--until", &args.until)?;
+    if until <= from {
+        return Err(format!(
+            "the window is empty: `--until {}` must be after `--from {}`",
+            args.until, args.from
+        ));
+    }
+    let plan = read_plan(&args.plan)?;
+    let forecast = match &args.engagement {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read `{}`: {e}", p.display()))?;
+            Some(Forecast::parse(
+                &text,
+                &p.display().to_string(),
+                &plan,
+                args.seed,
+            )?)
+        }
+    };
+    let mut timings = Vec::new();
+    let mut lap = Instant::now();
+    let (contacts, mut problems) = input::read_contacts(&args.contacts, &plan)?;
+    timings.push(("contacts", lap.elapsed()));
+    lap = Instant::now();
+    let (events, event_problems) = match &args.events {
+        Some(p) => input::read_events(p, &plan, &contacts, threads)?,
+        None => input::events_from_jsonl("", &plan, &contacts, "-")?,
+    };
+    problems.extend(event_problems);
+    timings.push(("events", lap.elapsed()));
+    for p in problems.iter().take(SHOWN_PROBLEMS) {
+        eprintln!("{}: {p}", if p.skipped { "error" } else { "warning" });
+    }
+    if problems.len() > SHOWN_PROBLEMS {
+        eprintln!(
+            "… and {} more bad input line(s)",
+            problems.len() - SHOWN_PROBLEMS
+        );
+    }
+    if args.strict && !problems.is_empty() {
+        eprintln!(
+            "run refused: {} bad input line(s) and `--strict`; fix them or drop `--strict` to skip them",
+            problems.len()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(id) = &args.trace
+        && !contacts.index.contains_key(id)
+    {
+        return Err(format!("`--trace {id}`: no contact has this id"));
+    }
+    lap = Instant::now();
+    let opts = Options {
+        from,
+        until,
+        threads,
+        trace: args.trace.clone(),
+        forecast: forecast.as_ref(),
+    };
+    let outcome = run::simulate(&plan, &contacts, &events, &opts)?;
+    timings.push(("simulate", lap.elapsed()));
+    lap = Instant::now();
+    let write_err = |p: &Path, e: std::io::Error| format!("cannot write `{}`: {e}", p.display());
+    match &args.out {
+        Some(p) => {
+            let file = std::fs::File::create(p).map_err(|e| write_err(p, e))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            outcome
+                .write_outbox(&contacts, &mut w)
+                .and_then(|_| w.flush())
+                .map_err(|e| write_err(p, e))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            outcome
+                .write_outbox(&contacts, &mut w)
+                .and_then(|_| w.flush())
+                .map_err(|e| format!("cannot write the outbox: {e}"))?;
+        }
+    }
+    let read = events.lines;
+    if let Some(p) = &args.summary {
+        let json = outcome.summary_json(problems.len(), read, args.report);
+        let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        text.push('\n');
+        std::fs::write(p, text).map_err(|e| write_err(p, e))?;
+    }
+    timings.push(("write", lap.elapsed()));
+    if let Some(lines) = &outcome.trace {
+        eprintln!(
+            "trace of contact `{}`:",
+            args.trace.as_deref().unwrap_or("")
+        );
+        for l in lines {
+            eprintln!("  {l}");
+        }
+    }
+    eprint!("{}", outcome.summary_text(problems.len(), read));
+    if args.report {
+        eprint!("{}", outcome.report_text());
+    }
+    if args.timings {
+        let parts: Vec<String> = timings
+            .iter()
+            .map(|(k, d)| format!("{k} {:.2}s", d.as_secs_f64()))
+            .collect();
+        eprintln!(
+            "timings: {}, total {:.2}s, peak-rss {} MB",
+            parts.join(", "),
+            started.elapsed().as_secs_f64(),
+            peak_rss_mb().map_or("?".to_string(), |m| m.to_string())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

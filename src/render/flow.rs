@@ -1,0 +1,1231 @@
+//! Flow diagrams: every scenario and cadence of a [`Plan`] drawn as an
+//! inline SVG, for the preview site (`preview/scenario/NAME.html`,
+//! `preview/cadence/NAME.html`).
+//!
+//! Steps form a tree (§7: no goto), and the plan's path-based step ids
+//! (`s/2.1.0` is the first step of the second arm of the branch `s/2`)
+//! give that tree back without following `next` pointers. The layout is a
+//! structured flowchart: a block's steps go down one column; a branch or a
+//! split opens one column per arm, side by side, and the arms that do not
+//! end in `exit` meet again below the widest one. Each shape knows its
+//! size before it is placed, so placing is one pass and nothing overlaps.
+//!
+//! Text is measured as monospace (the SVG draws it so), so sizes depend
+//! only on the characters: the same plan gives the same bytes.
+
+use std::fmt::Write as _;
+
+use crate::plan::{Cadence, Expr, Plan, Reentry, Scenario, Step, Term, Trigger};
+
+use super::text::escape_html;
+
+// ------------------------------------------------------------------ text
+
+/// An expression as it would be written in a `.camp` file:
+/// `not opened(welcome)`, `clicked(welcome.gps)`, `country in ["FR", "BE"]`,
+/// `count(purchase where amount > 0 since 30d ago) >= 2`.
+///
+/// The plan has flattened `and`/`or` and written `not in` and `is not set`
+/// as `not`; this gives the readable forms back, with parentheses only
+/// where precedence needs them (`not` > `and` > `or`).
+pub fn expr_text(e: &Expr) -> String {
+    let mut out = String::new();
+    write_expr(e, &mut out);
+    out
+}
+
+/// Binding strength: `or` 1, `and` 2, `not` 3, an atom 4.
+fn precedence(e: &Expr) -> u8 {
+    match e {
+        Expr::Or { args } if args.len() > 1 => 1,
+        Expr::And { args } if args.len() > 1 => 2,
+        Expr::Not { arg } if !matches!(**arg, Expr::In { .. } | Expr::IsSet { .. }) => 3,
+        _ => 4,
+    }
+}
+
+fn write_operand(e: &Expr, min: u8, out: &mut String) {
+    if precedence(e) < min {
+        out.push('(');
+        write_expr(e, out);
+        out.push(')');
+    } else {
+        write_expr(e, out);
+    }
+}
+
+fn write_expr(e: &Expr, out: &mut String) {
+    match e {
+        Expr::Const { value } => out.push_str(if *value { "true" } else { "false" }),
+        Expr::And { args } | Expr::Or { args } => {
+            let (word, min, empty) = match e {
+                Expr::And { .. } => (" and ", 3, "true"),
+                _ => (" or ", 2, "false"),
+            };
+            if args.is_empty() {
+                out.push_str(empty);
+            }
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(word);
+                }
+                write_operand(a, if args.len() == 1 { 0 } else { min }, out);
+            }
+        }
+        Expr::Not { arg } => match &**arg {
+            Expr::In { value, list } => {
+                let _ = write!(out, "{} not in {}", term_text(value), list_text(list));
+            }
+            Expr::IsSet { value } => {
+                let _ = write!(out, "{} is not set", term_text(value));
+            }
+            other => {
+                out.push_str("not ");
+                write_operand(other, 3, out);
+            }
+        },
+        Expr::Segment { name } | Expr::List { name } => out.push_str(name),
+        Expr::Flag { value } => out.push_str(&term_text(value)),
+        Expr::Compare { cmp, left, right } => {
+            let _ = write!(out, "{} {cmp} {}", term_text(left), term_text(right));
+        }
+        Expr::In { value, list } => {
+            let _ = write!(out, "{} in {}", term_text(value), list_text(list));
+        }
+        Expr::Contains { haystack, needle } => {
+            let _ = write!(
+                out,
+                "{} contains {}",
+                term_text(haystack),
+                term_text(needle)
+            );
+        }
+        Expr::IsSet { value } => {
+            let _ = write!(out, "{} is set", term_text(value));
+        }
+        Expr::Engagement {
+            event,
+            template,
+            link,
+            since,
+            ..
+        } => {
+            let _ = write!(out, "{event}({}", template.as_deref().unwrap_or("any"));
+            if let Some(l) = link {
+                let _ = write!(out, ".{l}");
+            }
+            if let Some(s) = since {
+                let _ = write!(out, " since {}", term_text(s));
+            }
+            out.push(')');
+        }
+        Expr::Aggregate {
+            function,
+            event,
+            field,
+            filter,
+            since,
+            cmp,
+            value,
+        } => {
+            let _ = write!(out, "{function}({event}");
+            if let Some(f) = field {
+                let _ = write!(out, ".{f}");
+            }
+            if let Some(f) = filter {
+                out.push_str(" where ");
+                write_expr(f, out);
+            }
+            if let Some(s) = since {
+                let _ = write!(out, " since {}", term_text(s));
+            }
+            let _ = write!(out, ") {cmp} {}", term_text(value));
+        }
+    }
+}
+
+fn list_text(list: &[Term]) -> String {
+    let items: Vec<String> = list.iter().map(term_text).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// A term as written: fields and variants bare, text quoted (with `\"`,
+/// `\\`, `\n` escapes), `14d ago`, `now`.
+pub fn term_text(t: &Term) -> String {
+    match t {
+        Term::Field(n) | Term::EventField(n) | Term::Variant(n) => n.clone(),
+        Term::Text(s) => {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    c if c.is_control() => {
+                        let _ = write!(out, "\\u{{{:x}}}", c as u32);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        Term::Number(n) => number_text(*n),
+        Term::Bool(b) => b.to_string(),
+        Term::Timestamp(s) | Term::Date(s) => s.clone(),
+        Term::AgoSeconds(s) => format!("{} ago", duration_text(*s)),
+        Term::Now(_) => "now".to_string(),
+    }
+}
+
+fn number_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// A duration in the language's units: `30m`, `2d`, `1d12h`.
+pub fn duration_text(seconds: i64) -> String {
+    if seconds == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    if seconds < 0 {
+        out.push('-');
+    }
+    let mut rest = seconds.unsigned_abs();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if rest >= size {
+            let _ = write!(out, "{}{unit}", rest / size);
+            rest %= size;
+        }
+    }
+    out
+}
+
+/// A scenario trigger as written: `joined prospects`,
+/// `event purchase where amount > 0`, `every monday 09:00`.
+pub fn trigger_text(t: &Trigger) -> String {
+    match t {
+        Trigger::Joined { list } => format!("joined {list}"),
+        Trigger::Event { event, filter } => match filter {
+            Some(f) => format!("event {event} where {}", expr_text(f)),
+            None => format!("event {event}"),
+        },
+        Trigger::Entered { segment } => format!("entered {segment}"),
+        Trigger::Every { day, at } => format!("every {day} {at}"),
+        Trigger::Once { at } => format!("once at {at}"),
+    }
+}
+
+/// `never`, `always` or `after 30d`.
+pub fn reentry_text(r: &Reentry) -> String {
+    match r {
+        Reentry::Never => "never".to_string(),
+        Reentry::Always => "always".to_string(),
+        Reentry::After { seconds } => format!("after {}", duration_text(*seconds)),
+    }
+}
+
+/// Lines of at most `width` characters, broken at spaces (a longer word is
+/// cut).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut len = 0;
+    // Whether the last break cut a word (rather than fell at a space).
+    let mut cut = false;
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        if len > 0 && len + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+            len = 0;
+            cut = false;
+        }
+        while word.len() > width {
+            if len > 0 {
+                lines.push(std::mem::take(&mut line));
+                len = 0;
+            }
+            let rest = word.split_off(width);
+            lines.push(word.into_iter().collect());
+            word = rest;
+            cut = true;
+        }
+        if word.is_empty() {
+            continue;
+        }
+        if len > 0 {
+            line.push(' ');
+            len += 1;
+        }
+        len += word.len();
+        line.extend(word);
+    }
+    if len > 0 || lines.is_empty() {
+        lines.push(line);
+    }
+    // A last word of a few characters (`0` of `… > 0`) joins the line
+    // above, a little over the width, rather than stand alone.
+    if let [.., above, last] = lines.as_slice() {
+        let (a, l) = (above.chars().count(), last.chars().count());
+        if !cut && l <= 3 && a + 1 + l <= width + 3 {
+            let last = lines.pop().unwrap_or_default();
+            if let Some(above) = lines.last_mut() {
+                above.push(' ');
+                above.push_str(&last);
+            }
+        }
+    }
+    lines
+}
+
+// ---------------------------------------------------------------- shapes
+
+/// Widest text line, in characters.
+const WRAP: usize = 30;
+/// Monospace advance at 12px (DejaVu Sans Mono: 0.602em), rounded up, in
+/// hundredths of a pixel; 10px for the kicker.
+const CHAR_W: i32 = 725;
+const KICK_W: i32 = 610;
+const PAD_X: i32 = 10;
+const PAD_Y: i32 = 7;
+const LINE_H: i32 = 16;
+const KICK_H: i32 = 14;
+const MIN_W: i32 = 88;
+/// Between two steps of a column, and between two columns.
+const GAP_Y: i32 = 30;
+const GAP_X: i32 = 20;
+/// Around the whole drawing; between the flow and its notes.
+const MARGIN: i32 = 16;
+const NOTES_GAP: i32 = 40;
+
+/// One box of the drawing.
+#[derive(Clone, Debug)]
+struct Card {
+    /// CSS classes: the kind first (`send`, `wait`, `arm`, …).
+    class: String,
+    /// Small upper-case line above the text (`send · email`).
+    kicker: String,
+    lines: Vec<String>,
+    href: Option<String>,
+    /// `data-step` (scenario step id or cadence touch id).
+    step: Option<String>,
+    w: i32,
+    h: i32,
+}
+
+impl Card {
+    fn new(class: impl Into<String>, kicker: impl Into<String>, text: &str) -> Card {
+        let lines = if text.is_empty() {
+            Vec::new()
+        } else {
+            wrap(text, WRAP)
+        };
+        Card::with_lines(class, kicker, lines)
+    }
+
+    fn with_lines(class: impl Into<String>, kicker: impl Into<String>, lines: Vec<String>) -> Card {
+        let kicker = kicker.into();
+        let chars = |s: &str| s.chars().count() as i32;
+        let text_w = lines.iter().map(|l| chars(l)).max().unwrap_or(0) * CHAR_W;
+        let kick_w = chars(&kicker) * KICK_W;
+        let w = (text_w.max(kick_w) + 99) / 100 + 2 * PAD_X;
+        let h =
+            2 * PAD_Y + if kicker.is_empty() { 0 } else { KICK_H } + lines.len() as i32 * LINE_H;
+        Card {
+            class: class.into(),
+            kicker,
+            lines,
+            href: None,
+            step: None,
+            w: w.max(MIN_W),
+            h,
+        }
+    }
+
+    fn href(mut self, href: String) -> Card {
+        self.href = Some(href);
+        self
+    }
+
+    fn step(mut self, id: &str) -> Card {
+        self.step = Some(id.to_string());
+        self
+    }
+
+    /// Whether a run goes on below this box.
+    fn falls_through(&self) -> bool {
+        !(self.class.starts_with("exit") || self.class.starts_with("end"))
+    }
+}
+
+/// One arm of a fork: its label box and its steps (none for an empty arm).
+#[derive(Debug)]
+struct Arm {
+    label: Card,
+    body: Option<Shape>,
+}
+
+impl Arm {
+    fn width(&self) -> i32 {
+        self.label.w.max(self.body.as_ref().map_or(0, |b| b.w))
+    }
+
+    fn height(&self) -> i32 {
+        self.label.h + self.body.as_ref().map_or(0, |b| GAP_Y + b.h)
+    }
+
+    fn falls_through(&self) -> bool {
+        self.body.as_ref().is_none_or(|b| b.falls)
+    }
+}
+
+#[derive(Debug)]
+enum ShapeKind {
+    Card(Card),
+    /// Steps one below the other.
+    Column(Vec<Shape>),
+    /// A branch or split: the head, then one column per arm.
+    Fork {
+        head: Card,
+        arms: Vec<Arm>,
+    },
+}
+
+/// A shape with its size, known before it is placed.
+#[derive(Debug)]
+struct Shape {
+    kind: ShapeKind,
+    w: i32,
+    h: i32,
+    /// Whether a run can leave it at the bottom.
+    falls: bool,
+}
+
+impl Shape {
+    fn card(c: Card) -> Shape {
+        Shape {
+            w: c.w,
+            h: c.h,
+            falls: c.falls_through(),
+            kind: ShapeKind::Card(c),
+        }
+    }
+
+    fn column(items: Vec<Shape>) -> Shape {
+        let w = items.iter().map(|s| s.w).max().unwrap_or(0);
+        let h =
+            items.iter().map(|s| s.h).sum::<i32>() + GAP_Y * (items.len().saturating_sub(1) as i32);
+        let falls = items.last().is_none_or(|s| s.falls);
+        Shape {
+            kind: ShapeKind::Column(items),
+            w,
+            h,
+            falls,
+        }
+    }
+
+    fn fork(head: Card, arms: Vec<Arm>) -> Shape {
+        let arms_w = arms.iter().map(Arm::width).sum::<i32>()
+            + GAP_X * (arms.len().saturating_sub(1) as i32);
+        let arms_h = arms.iter().map(Arm::height).max().unwrap_or(0);
+        let falls = arms.iter().any(Arm::falls_through);
+        Shape {
+            w: head.w.max(arms_w),
+            h: head.h + GAP_Y + arms_h + if falls { GAP_Y } else { 0 },
+            falls,
+            kind: ShapeKind::Fork { head, arms },
+        }
+    }
+}
+
+// ------------------------------------------------------------- placement
+
+/// A box at its place (top-left corner).
+#[derive(Debug)]
+struct Placed {
+    card: Card,
+    x: i32,
+    y: i32,
+}
+
+#[derive(Debug)]
+struct Edge {
+    points: Vec<(i32, i32)>,
+    arrow: bool,
+}
+
+/// Everything to draw, in absolute coordinates.
+#[derive(Debug, Default)]
+struct Drawing {
+    nodes: Vec<Placed>,
+    edges: Vec<Edge>,
+    /// Where the arms of a fork meet again.
+    joins: Vec<(i32, i32)>,
+}
+
+impl Drawing {
+    fn edge(&mut self, points: Vec<(i32, i32)>, arrow: bool) {
+        self.edges.push(Edge { points, arrow });
+    }
+}
+
+/// Places `s` with its top-left corner at (`left`, `top`).
+fn place(s: Shape, left: i32, top: i32, d: &mut Drawing) {
+    let cx = left + s.w / 2;
+    match s.kind {
+        ShapeKind::Card(card) => d.nodes.push(Placed {
+            x: cx - card.w / 2,
+            y: top,
+            card,
+        }),
+        ShapeKind::Column(items) => {
+            let mut y = top;
+            let mut above: Option<(i32, bool)> = None;
+            for item in items {
+                if let Some((bottom, true)) = above {
+                    d.edge(vec![(cx, bottom), (cx, y)], true);
+                }
+                let (w, h, falls) = (item.w, item.h, item.falls);
+                place(item, cx - w / 2, y, d);
+                above = Some((y + h, falls));
+                y += h + GAP_Y;
+            }
+        }
+        ShapeKind::Fork { head, arms } => {
+            let head_bottom = top + head.h;
+            d.nodes.push(Placed {
+                x: cx - head.w / 2,
+                y: top,
+                card: head,
+            });
+            let bar = head_bottom + GAP_Y / 2;
+            let arms_top = head_bottom + GAP_Y;
+            let arms_w = arms.iter().map(Arm::width).sum::<i32>()
+                + GAP_X * (arms.len().saturating_sub(1) as i32);
+            let arms_h = arms.iter().map(Arm::height).max().unwrap_or(0);
+            let merge = arms_top + arms_h + GAP_Y / 2;
+            let bottom = arms_top + arms_h + GAP_Y;
+            let mut x = cx - arms_w / 2;
+            let mut merging = false;
+            for arm in arms {
+                let w = arm.width();
+                let acx = x + w / 2;
+                let falls = arm.falls_through();
+                let arm_bottom = arms_top + arm.height();
+                d.edge(
+                    vec![(cx, head_bottom), (cx, bar), (acx, bar), (acx, arms_top)],
+                    true,
+                );
+                let label_bottom = arms_top + arm.label.h;
+                d.nodes.push(Placed {
+                    x: acx - arm.label.w / 2,
+                    y: arms_top,
+                    card: arm.label,
+                });
+                if let Some(body) = arm.body {
+                    let body_top = label_bottom + GAP_Y;
+                    d.edge(vec![(acx, label_bottom), (acx, body_top)], true);
+                    let bw = body.w;
+                    place(body, acx - bw / 2, body_top, d);
+                }
+                if falls {
+                    merging = true;
+                    d.edge(
+                        vec![(acx, arm_bottom), (acx, merge), (cx, merge), (cx, bottom)],
+                        false,
+                    );
+                }
+                x += w + GAP_X;
+            }
+            if merging {
+                d.joins.push((cx, bottom));
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------- scenarios
+
+/// The shape of one block of a scenario: the steps `NAME/PREFIX0`,
+/// `NAME/PREFIX1`, … until one is missing.
+fn block(plan: &Plan, scenario: &str, s: &Scenario, prefix: &str, depth: usize) -> Shape {
+    let mut items = Vec::new();
+    // Step ids nest one level per branch; the checker caps nesting far
+    // below this.
+    if depth > 200 {
+        return Shape::column(items);
+    }
+    for i in 0.. {
+        let id = format!("{scenario}/{prefix}{i}");
+        let Some(step) = s.steps.get(&id) else {
+            break;
+        };
+        items.push(step_shape(
+            plan,
+            scenario,
+            s,
+            step,
+            &id,
+            &format!("{prefix}{i}."),
+            depth,
+        ));
+    }
+    Shape::column(items)
+}
+
+/// The shape of an arm's steps, or `None` for an empty arm.
+fn arm_body(
+    plan: &Plan,
+    scenario: &str,
+    s: &Scenario,
+    prefix: &str,
+    depth: usize,
+) -> Option<Shape> {
+    let body = block(plan, scenario, s, prefix, depth + 1);
+    match &body.kind {
+        ShapeKind::Column(items) if items.is_empty() => None,
+        _ => Some(body),
+    }
+}
+
+fn send_card(plan: &Plan, template: &str, kicker: &str) -> Card {
+    let (channel, kind) = plan
+        .templates
+        .get(template)
+        .map_or(("unknown", "marketing"), |t| {
+            (t.channel.as_str(), t.kind.as_str())
+        });
+    let mut k = format!("{kicker} · {channel}");
+    if kind == "transactional" {
+        k.push_str(" · transactional");
+    }
+    Card::new(format!("send channel-{}", css_word(channel)), k, template)
+        .href(format!("../index.html#template-{template}"))
+}
+
+fn step_shape(
+    plan: &Plan,
+    scenario: &str,
+    s: &Scenario,
+    step: &Step,
+    id: &str,
+    arm_prefix: &str,
+    depth: usize,
+) -> Shape {
+    let card = match step {
+        Step::Send { template, .. } => send_card(plan, template, "send"),
+        Step::Wait { seconds, .. } => Card::new("wait", "wait", &duration_text(*seconds)),
+        Step::WaitUntil {
+            until,
+            timeout_seconds,
+            ..
+        } => {
+            let mut lines = wrap(&expr_text(until), WRAP);
+            lines.push(format!("or after {}", duration_text(*timeout_seconds)));
+            Card::with_lines("wait", "wait until", lines)
+        }
+        Step::Join { list, .. } => Card::new("action", "join list", list),
+        Step::Leave { list, .. } => Card::new("action", "leave list", list),
+        Step::Tag { tag, .. } => Card::new("action", "tag", &term_text(&Term::Text(tag.clone()))),
+        Step::Untag { tag, .. } => {
+            Card::new("action", "untag", &term_text(&Term::Text(tag.clone())))
+        }
+        Step::Start { cadence, .. } => {
+            Card::new("start", "start cadence", cadence).href(format!("../cadence/{cadence}.html"))
+        }
+        Step::Exit => Card::new("exit terminal", "", "exit"),
+        Step::Branch { arms, .. } => {
+            let head = Card::new("branch", "branch", "first arm that holds").step(id);
+            let mut out = Vec::new();
+            for (a, arm) in arms.iter().enumerate() {
+                let label = match &arm.when {
+                    Some(e) => Card::new("arm", "when", &expr_text(e)),
+                    None => Card::new("arm else", "", "else"),
+                };
+                out.push(Arm {
+                    label,
+                    body: arm_body(plan, scenario, s, &format!("{arm_prefix}{a}."), depth),
+                });
+            }
+            // No arm holds and there is no `else`: the run goes on.
+            if arms.iter().all(|a| a.when.is_some()) {
+                out.push(Arm {
+                    label: Card::new("arm otherwise", "no arm holds", "go on"),
+                    body: None,
+                });
+            }
+            return Shape::fork(head, out);
+        }
+        Step::Split { arms } => {
+            let head = Card::new("split", "split", "A/B by contact").step(id);
+            let out = arms
+                .iter()
+                .enumerate()
+                .map(|(a, arm)| Arm {
+                    label: Card::new("arm share", "", &format!("{}%", number_text(arm.share))),
+                    body: arm_body(plan, scenario, s, &format!("{arm_prefix}{a}."), depth),
+                })
+                .collect();
+            return Shape::fork(head, out);
+        }
+    };
+    Shape::card(card.step(id))
+}
+
+/// Notes beside the drawing: settings that apply to the whole flow.
+fn notes_shape(notes: Vec<Card>) -> Option<Shape> {
+    if notes.is_empty() {
+        None
+    } else {
+        Some(Shape::column(notes.into_iter().map(Shape::card).collect()))
+    }
+}
+
+fn scenario_shapes(plan: &Plan, name: &str, s: &Scenario) -> (Shape, Option<Shape>) {
+    let mut items = vec![Shape::card(Card::with_lines("entry", "trigger", {
+        let mut l = wrap(&trigger_text(&s.trigger), WRAP);
+        l.push(format!("reentry {}", reentry_text(&s.reentry)));
+        l
+    }))];
+    items.push(Shape::card(match &s.audience {
+        Some(a) => Card::new("audience", "audience", &expr_text(a)),
+        None => Card::new("audience", "audience", "everyone"),
+    }));
+    let body = block(plan, name, s, "", 0);
+    let falls = body.falls;
+    if let ShapeKind::Column(steps) = body.kind {
+        items.extend(steps);
+    }
+    if falls {
+        items.push(Shape::card(Card::new("end terminal", "", "end of run")));
+    }
+    let mut notes = Vec::new();
+    if let Some(e) = &s.exit_when {
+        let mut lines = wrap(&expr_text(e), WRAP);
+        lines.push("(checked before every step)".to_string());
+        notes.push(Card::with_lines("note exit-when", "exit when", lines));
+    }
+    for g in &s.goals {
+        notes.push(Card::new(
+            "note goal",
+            "goal",
+            &format!("{} within {}", g.event, duration_text(g.within_seconds)),
+        ));
+    }
+    (Shape::column(items), notes_shape(notes))
+}
+
+fn cadence_shapes(plan: &Plan, name: &str, c: &Cadence) -> (Shape, Option<Shape>) {
+    let starters: Vec<&str> = plan
+        .scenarios
+        .iter()
+        .filter(|(_, s)| {
+            s.steps
+                .values()
+                .any(|st| matches!(st, Step::Start { cadence, .. } if cadence == name))
+        })
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let mut lines = if starters.is_empty() {
+        vec!["started by no scenario".to_string()]
+    } else {
+        wrap(&format!("started by {}", starters.join(", ")), WRAP)
+    };
+    lines.push(format!("spacing {}", duration_text(c.spacing_seconds)));
+    let mut items = vec![Shape::card(Card::with_lines("entry", "cadence", lines))];
+    // When each touch is due, counted from the start (pressure may defer it).
+    let mut at = 0i64;
+    for (i, t) in c.touches.iter().enumerate() {
+        at = at.saturating_add(t.after_seconds);
+        let when = if at % 86_400 == 0 {
+            format!("day {}", at / 86_400)
+        } else {
+            format!("+{}", duration_text(at))
+        };
+        if t.after_seconds > 0 {
+            items.push(Shape::card(Card::new(
+                "wait",
+                "wait",
+                &duration_text(t.after_seconds),
+            )));
+        }
+        items.push(Shape::card(
+            send_card(plan, &t.template, &format!("touch {} · {when}", i + 1)).step(&t.id),
+        ));
+    }
+    items.push(Shape::card(Card::new("end terminal", "", "end of cadence")));
+    let notes = c
+        .stop_when
+        .iter()
+        .map(|e| {
+            let mut lines = wrap(&expr_text(e), WRAP);
+            lines.push("(checked before every touch)".to_string());
+            Card::with_lines("note stop-when", "stop when", lines)
+        })
+        .collect();
+    (Shape::column(items), notes_shape(notes))
+}
+
+// ------------------------------------------------------------------- SVG
+
+/// The drawing of a flow and its notes, placed.
+fn draw(flow: Shape, notes: Option<Shape>) -> (Drawing, i32, i32) {
+    let mut d = Drawing::default();
+    let (fw, fh) = (flow.w, flow.h);
+    place(flow, MARGIN, MARGIN, &mut d);
+    let (mut w, mut h) = (fw, fh);
+    if let Some(n) = notes {
+        let (nw, nh) = (n.w, n.h);
+        // Notes are independent boxes: no edges between them.
+        let mut notes = Drawing::default();
+        place(n, MARGIN + fw + NOTES_GAP, MARGIN, &mut notes);
+        d.nodes.extend(notes.nodes);
+        w += NOTES_GAP + nw;
+        h = h.max(nh);
+    }
+    (d, w + 2 * MARGIN, h + 2 * MARGIN)
+}
+
+fn css_word(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn svg(d: &Drawing, width: i32, height: i32, title: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "<svg class=\"flow\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{}\">",
+        escape_html(title)
+    );
+    let _ = writeln!(out, "<title>{}</title>", escape_html(title));
+    out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" class=\"arrowhead\"/></marker></defs>\n");
+    out.push_str("<g class=\"edges\">\n");
+    for e in &d.edges {
+        let mut path = String::new();
+        for (i, (x, y)) in e.points.iter().enumerate() {
+            let _ = write!(path, "{}{x},{y}", if i == 0 { "M" } else { " L" });
+        }
+        let _ = writeln!(
+            out,
+            "<path d=\"{path}\"{}/>",
+            if e.arrow {
+                " marker-end=\"url(#arrow)\""
+            } else {
+                ""
+            }
+        );
+    }
+    for (x, y) in &d.joins {
+        let _ = writeln!(
+            out,
+            "<circle class=\"join\" cx=\"{x}\" cy=\"{y}\" r=\"4\"/>"
+        );
+    }
+    out.push_str("</g>\n<g class=\"nodes\">\n");
+    for n in &d.nodes {
+        let c = &n.card;
+        let _ = write!(out, "<g class=\"node {}\"", escape_html(&c.class));
+        if let Some(step) = &c.step {
+            let _ = write!(out, " data-step=\"{}\"", escape_html(step));
+        }
+        out.push('>');
+        if let Some(href) = &c.href {
+            let _ = write!(out, "<a href=\"{}\">", escape_html(href));
+        }
+        let mut tip: Vec<String> = Vec::new();
+        if !c.kicker.is_empty() {
+            tip.push(c.kicker.clone());
+        }
+        tip.push(c.lines.join(" "));
+        let _ = write!(out, "<title>{}</title>", escape_html(&tip.join(": ")));
+        let radius = if c.class.contains("terminal") {
+            c.h / 2
+        } else {
+            6
+        };
+        let _ = write!(
+            out,
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"{radius}\"/>",
+            n.x, n.y, c.w, c.h
+        );
+        let cx = n.x + c.w / 2;
+        let mut y = n.y + PAD_Y;
+        if !c.kicker.is_empty() {
+            let _ = write!(
+                out,
+                "<text class=\"kicker\" x=\"{cx}\" y=\"{}\">{}</text>",
+                y + 10,
+                escape_html(&c.kicker)
+            );
+            y += KICK_H;
+        }
+        for l in &c.lines {
+            let _ = write!(
+                out,
+                "<text x=\"{cx}\" y=\"{}\">{}</text>",
+                y + 12,
+                escape_html(l)
+            );
+            y += LINE_H;
+        }
+        if c.href.is_some() {
+            out.push_str("</a>");
+        }
+        out.push_str("</g>\n");
+    }
+    out.push_str("</g>\n</svg>\n");
+    out
+}
+
+/// The SVG of one scenario.
+pub fn scenario_svg(plan: &Plan, name: &str) -> Option<String> {
+    let s = plan.scenarios.get(name)?;
+    let (flow, notes) = scenario_shapes(plan, name, s);
+    let (d, w, h) = draw(flow, notes);
+    Some(svg(&d, w, h, &format!("Flow of scenario {name}")))
+}
+
+/// The SVG of one cadence.
+pub fn cadence_svg(plan: &Plan, name: &str) -> Option<String> {
+    let c = plan.cadences.get(name)?;
+    let (flow, notes) = cadence_shapes(plan, name, c);
+    let (d, w, h) = draw(flow, notes);
+    Some(svg(&d, w, h, &format!("Flow of cadence {name}")))
+}
+
+/// The CSS of the drawings (the page's `<style>` holds it).
+pub(crate) const FLOW_STYLE: &str = "svg.flow{display:block;font:12px ui-monospace,DejaVu Sans Mono,Menlo,Consolas,monospace}
+svg.flow text{text-anchor:middle;fill:#111827}svg.flow text.kicker{font-size:10px;fill:#6b7280;text-transform:uppercase}
+svg.flow .edges path{fill:none;stroke:#6b7280;stroke-width:1.5}svg.flow .arrowhead{fill:#6b7280}svg.flow circle.join{fill:#6b7280}
+svg.flow .node rect{fill:#fff;stroke:#9ca3af;stroke-width:1.5}svg.flow a:hover rect{stroke:#111827;stroke-width:2}
+svg.flow .entry rect{fill:#1e3a8a;stroke:#1e3a8a}svg.flow .entry text,svg.flow .entry text.kicker{fill:#fff}
+svg.flow .audience rect{fill:#eef2ff;stroke:#6366f1}
+svg.flow .send rect{fill:#ecfdf5;stroke:#059669}svg.flow .channel-sms rect{fill:#f0fdfa;stroke:#0d9488}
+svg.flow .channel-push rect{fill:#fff7ed;stroke:#ea580c}svg.flow .channel-task rect{fill:#faf5ff;stroke:#9333ea}
+svg.flow .channel-webhook rect{fill:#f8fafc;stroke:#475569}
+svg.flow .wait rect{fill:#fffbeb;stroke:#d97706}
+svg.flow .branch rect,svg.flow .split rect{fill:#f5f3ff;stroke:#7c3aed}
+svg.flow .arm rect{fill:#f9fafb;stroke:#9ca3af;stroke-dasharray:4 3}
+svg.flow .action rect{fill:#f0f9ff;stroke:#0284c7}svg.flow .start rect{fill:#fdf2f8;stroke:#db2777}
+svg.flow .exit rect{fill:#fee2e2;stroke:#dc2626}svg.flow .end rect{fill:#e5e7eb;stroke:#6b7280}
+svg.flow .note rect{fill:#fefce8;stroke:#ca8a04}
+.flow-scroll{overflow:auto;background:#fff;border:1px solid #e5e7eb;border-radius:6px;margin-top:8px}
+#fit-flow:checked~.flow-scroll svg.flow{width:100%;height:auto}
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::{Problems, SourceFile, SourceMap};
+
+    fn plan(src: &str) -> Plan {
+        let mut sources = SourceMap::new();
+        sources.add(SourceFile::new("t.camp", src));
+        let checked = crate::driver::check_sources(&sources, Problems::new(), 1);
+        let errors: Vec<String> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity() == crate::diagnostics::Severity::Error)
+            .map(|d| d.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        checked.plan.expect("a plan")
+    }
+
+    const PROJECT: &str = r#"
+workspace { address = "1 rue X" }
+contact {
+  email: email
+  phone: phone?
+  country: text
+  plan: enum(free, pro, team)
+  interests: set<text>
+  first_name: text?
+}
+event purchase { amount: number, sku: text }
+list prospects
+list customers
+segment french = country in ["FR", "BE"]
+template welcome : email { subject = "Hi", html = "<a href=\"{{unsubscribe_url}}\">u</a> {{links.gps}}", link gps = "https://a.example/gps" }
+template nudge : sms { body = "Hi" }
+template receipt : email { kind = transactional, subject = "R", html = "x" }
+template call : task { body = "Call" }
+scenario s {
+  audience prospects and not customers
+  trigger joined prospects
+  exit when customers
+  goal purchase within 14d
+  send welcome
+  wait 2d
+  branch {
+    when not opened(welcome) { send welcome, wait 3d }
+    when clicked(welcome.gps) { send nudge }
+    when country in ["FR", "BE"] and (plan == pro or plan == team) {
+      split {
+        50% { tag "a" }
+        50% { tag "b", exit }
+      }
+    }
+    else { wait until count(purchase where sku == "x" since 30d ago) > 0 for 3d }
+  }
+  branch { when first_name is not set { untag "named" } }
+  start follow
+}
+cadence follow {
+  stop when replied(any)
+  spacing = 3d
+  touch welcome
+  touch call after 1d
+  touch receipt
+}
+"#;
+
+    #[test]
+    fn expressions_read_as_written() {
+        let p = plan(PROJECT);
+        let s = &p.scenarios["s"];
+        assert_eq!(
+            expr_text(s.audience.as_ref().expect("audience")),
+            "prospects and not customers"
+        );
+        assert_eq!(
+            expr_text(&p.segments["french"]),
+            "country in [\"FR\", \"BE\"]"
+        );
+        let Step::Branch { arms, .. } = &s.steps["s/2"] else {
+            panic!("a branch")
+        };
+        let when: Vec<String> = arms
+            .iter()
+            .map(|a| a.when.as_ref().map_or("else".to_string(), expr_text))
+            .collect();
+        assert_eq!(
+            when,
+            [
+                "not opened(welcome)",
+                "clicked(welcome.gps)",
+                "country in [\"FR\", \"BE\"] and (plan == pro or plan == team)",
+                "else"
+            ]
+        );
+        let Step::WaitUntil { until, .. } = &s.steps["s/2.3.0"] else {
+            panic!("wait until")
+        };
+        assert_eq!(
+            expr_text(until),
+            "count(purchase where sku == \"x\" since 30d ago) > 0"
+        );
+        let Step::Branch { arms, .. } = &s.steps["s/3"] else {
+            panic!("a branch")
+        };
+        assert_eq!(
+            expr_text(arms[0].when.as_ref().expect("when")),
+            "first_name is not set"
+        );
+        assert_eq!(
+            expr_text(p.cadences["follow"].stop_when.as_ref().expect("stop")),
+            "replied(any)"
+        );
+    }
+
+    #[test]
+    fn expression_corner_cases() {
+        let f = |n: &str| Term::Field(n.to_string());
+        let not = |e: Expr| Expr::Not { arg: Box::new(e) };
+        let seg = |n: &str| Expr::Segment {
+            name: n.to_string(),
+        };
+        let or = Expr::Or {
+            args: vec![seg("a"), seg("b")],
+        };
+        assert_eq!(expr_text(&not(or.clone())), "not (a or b)");
+        assert_eq!(
+            expr_text(&Expr::And {
+                args: vec![or.clone(), not(seg("c"))]
+            }),
+            "(a or b) and not c"
+        );
+        assert_eq!(
+            expr_text(&Expr::Or {
+                args: vec![
+                    Expr::And {
+                        args: vec![seg("a"), seg("b")]
+                    },
+                    seg("c")
+                ]
+            }),
+            "a and b or c"
+        );
+        assert_eq!(expr_text(&not(not(seg("a")))), "not not a");
+        assert_eq!(
+            expr_text(&not(Expr::In {
+                value: f("country"),
+                list: vec![Term::Text("F\"R".into()), Term::Variant("pro".into())],
+            })),
+            "country not in [\"F\\\"R\", pro]"
+        );
+        assert_eq!(
+            expr_text(&Expr::Aggregate {
+                function: "sum".into(),
+                event: "purchase".into(),
+                field: Some("amount".into()),
+                filter: None,
+                since: Some(Term::AgoSeconds(90 * 86_400)),
+                cmp: ">".into(),
+                value: Term::Number(500.5),
+            }),
+            "sum(purchase.amount since 90d ago) > 500.5"
+        );
+        assert_eq!(
+            expr_text(&Expr::Engagement {
+                event: "opened".into(),
+                template: None,
+                link: None,
+                since: Some(Term::AgoSeconds(30 * 86_400)),
+                scope: "all".into(),
+            }),
+            "opened(any since 30d ago)"
+        );
+        assert_eq!(
+            expr_text(&Expr::Contains {
+                haystack: f("interests"),
+                needle: Term::Text("gps".into())
+            }),
+            "interests contains \"gps\""
+        );
+        assert_eq!(expr_text(&Expr::Const { value: false }), "false");
+        assert_eq!(duration_text(129_600), "1d12h");
+        assert_eq!(duration_text(1_800), "30m");
+        assert_eq!(duration_text(0), "0s");
+    }
+
+    #[test]
+    fn wrapping_keeps_words_and_cuts_long_ones() {
+        assert_eq!(wrap("a bb ccc", 4), ["a bb", "ccc"]);
+        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("x abcdefghij", 4), ["x", "abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 4), [""]);
+        assert_eq!(wrap("count(x) > 0", 10), ["count(x) > 0"]);
+        assert_eq!(wrap("count(x) > 0", 8), ["count(x)", "> 0"]);
+        assert!(
+            wrap(&"é".repeat(100), WRAP)
+                .iter()
+                .all(|l| l.chars().count() <= WRAP)
+        );
+    }
+
+    fn drawing(p: &Plan, name: &str) -> (Drawing, i32, i32) {
+        let (flow, notes) = match p.scenarios.get(name) {
+            Some(s) => scenario_shapes(p, name, s),
+            None => cadence_shapes(p, name, &p.cadences[name]),
+        };
+        draw(flow, notes)
+    }
+
+    fn assert_no_overlap(d: &Drawing, w: i32, h: i32) {
+        for (i, a) in d.nodes.iter().enumerate() {
+            assert!(a.x >= 0 && a.y >= 0, "{a:?} outside");
+            assert!(
+                a.x + a.card.w <= w && a.y + a.card.h <= h,
+                "{a:?} outside {w}×{h}"
+            );
+            for b in &d.nodes[i + 1..] {
+                let apart = a.x + a.card.w <= b.x
+                    || b.x + b.card.w <= a.x
+                    || a.y + a.card.h <= b.y
+                    || b.y + b.card.h <= a.y;
+                assert!(apart, "{:?} overlaps {:?}", a.card.lines, b.card.lines);
+            }
+        }
+    }
+
+    #[test]
+    fn layout_has_no_overlapping_nodes() {
+        let p = plan(PROJECT);
+        for name in ["s", "follow"] {
+            let (d, w, h) = drawing(&p, name);
+            assert_no_overlap(&d, w, h);
+        }
+        let (d, _, _) = drawing(&p, "s");
+        // Every step is drawn once.
+        for id in p.scenarios["s"].steps.keys() {
+            let n = d
+                .nodes
+                .iter()
+                .filter(|n| n.card.step.as_deref() == Some(id))
+                .count();
+            assert_eq!(n, 1, "{id}");
+        }
+        // Four explicit arms; the second branch has an implicit one.
+        let arms = d
+            .nodes
+            .iter()
+            .filter(|n| n.card.class.starts_with("arm"))
+            .count();
+        assert_eq!(arms, 4 + 2 + 2);
+        // Edges start and end inside the drawing.
+        for e in &d.edges {
+            assert!(e.points.len() >= 2);
+        }
+    }
+
+    #[test]
+    fn arms_sit_side_by_side_below_their_branch() {
+        let p = plan(PROJECT);
+        let (d, _, _) = drawing(&p, "s");
+        let find = |text: &str| {
+            d.nodes
+                .iter()
+                .find(|n| n.card.lines.join(" ") == text)
+                .unwrap_or_else(|| panic!("no node {text}"))
+        };
+        let branch = d
+            .nodes
+            .iter()
+            .find(|n| n.card.step.as_deref() == Some("s/2"))
+            .expect("branch");
+        let first = find("not opened(welcome)");
+        let second = find("clicked(welcome.gps)");
+        assert_eq!(first.y, second.y);
+        assert!(first.x + first.card.w < second.x);
+        assert!(first.y > branch.y + branch.card.h);
+        // The exit arm of the split does not rejoin: the branch after the
+        // split still has its own merge point.
+        assert!(!d.joins.is_empty());
+        let end = find("end of run");
+        assert!(d.nodes.iter().all(|n| n.y <= end.y));
+    }
+
+    #[test]
+    fn the_svg_escapes_text_and_is_deterministic() {
+        let src = PROJECT.replace("tag \"a\"", "tag \"<script>&\\\"\"");
+        let p = plan(&src);
+        let a = scenario_svg(&p, "s").expect("svg");
+        assert_eq!(a, scenario_svg(&p, "s").expect("svg"));
+        assert!(!a.contains("<script>"), "{a}");
+        assert!(a.contains("&quot;&lt;script&gt;&amp;\\&quot;&quot;"), "{a}");
+        assert!(a.starts_with("<svg class=\"flow\""));
+        assert!(a.contains("data-step=\"s/2.2.0\""));
+        assert!(a.contains("href=\"../cadence/follow.html\""));
+        assert!(a.contains("href=\"../index.html#template-nudge\""));
+        let c = cadence_svg(&p, "follow").expect("svg");
+        assert!(c.contains("started by s"), "{c}");
+        assert!(c.contains("touch 1 · day 0 · email"), "{c}");
+        assert!(c.contains("touch 2 · day 1 · task"), "{c}");
+        assert!(c.contains("touch 3 · day 4 · email · transactional"), "{c}");
+        assert!(scenario_svg(&p, "nope").is_none());
+    }
+}

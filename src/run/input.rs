@@ -1,0 +1,1265 @@
+//! Reading the runner's inputs: contacts (JSONL or CSV) into a columnar
+//! store with dense ids, and events (JSONL) into compact records grouped by
+//! contact. Values are typed against the plan's schema once, here; a bad
+//! line becomes a [`Problem`] with its file and line, never a panic.
+//!
+//! Memory: a contact is one cell per schema field (16 bytes) plus its text
+//! in a shared arena; an event is a 24-byte record plus its fields. Event
+//! JSON is parsed block by block on every core and never kept as objects.
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, Read};
+use std::path::Path;
+
+use jiff::civil::Date;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+
+use crate::eval::{Contact, Event, Value};
+use crate::plan::{Field, Plan};
+
+/// A bad input line: reported with file, line and contact, then skipped
+/// (or the run fails with `--strict`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub file: String,
+    pub line: u64,
+    pub contact: Option<String>,
+    pub message: String,
+    /// The whole line was skipped (else only a field was ignored).
+    pub skipped: bool,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: ", self.file, self.line)?;
+        if let Some(c) = &self.contact {
+            write!(f, "contact `{c}`: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if self.skipped {
+            write!(f, " (line skipped)")?;
+        }
+        Ok(())
+    }
+}
+
+/// One typed value, 16 bytes; text lives in a [`Pool`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Cell {
+    Absent,
+    Text(u32, u32),
+    Number(f64),
+    Bool(bool),
+    Timestamp(i64),
+    Date(Date),
+    /// A range of [`Pool::sets`].
+    Set(u32, u32),
+}
+
+/// Text and set storage shared by many cells.
+#[derive(Default)]
+pub(crate) struct Pool {
+    text: String,
+    sets: Vec<(u32, u32)>,
+    /// Events repeat their texts (paths, templates, lists): each distinct
+    /// one is stored once.
+    intern: Option<HashMap<Box<str>, (u32, u32)>>,
+}
+
+impl Pool {
+    fn interning() -> Pool {
+        Pool {
+            intern: Some(HashMap::new()),
+            ..Pool::default()
+        }
+    }
+
+    fn text(&mut self, s: &str) -> Result<(u32, u32), String> {
+        if let Some(r) = self.intern.as_ref().and_then(|m| m.get(s)) {
+            return Ok(*r);
+        }
+        let r = self.push_text(s)?;
+        if let Some(m) = &mut self.intern {
+            m.insert(s.into(), r);
+        }
+        Ok(r)
+    }
+
+    fn push_text(&mut self, s: &str) -> Result<(u32, u32), String> {
+        let start = u32::try_from(self.text.len())
+            .map_err(|_| "the input holds more than 4 GiB of text".to_string())?;
+        let len = u32::try_from(s.len()).map_err(|_| "a value is too long".to_string())?;
+        self.text.push_str(s);
+        Ok((start, len))
+    }
+
+    pub(crate) fn str(&self, (start, len): (u32, u32)) -> &str {
+        self.text
+            .get(start as usize..start as usize + len as usize)
+            .unwrap_or("")
+    }
+
+    pub(crate) fn value(&self, c: Cell) -> Option<Value> {
+        Some(match c {
+            Cell::Absent => return None,
+            Cell::Text(s, l) => Value::Text(self.str((s, l)).to_string()),
+            Cell::Number(n) => Value::Number(n),
+            Cell::Bool(b) => Value::Bool(b),
+            Cell::Timestamp(t) => Value::Timestamp(t),
+            Cell::Date(d) => Value::Date(d),
+            Cell::Set(s, l) => Value::Set(
+                self.sets
+                    .get(s as usize..s as usize + l as usize)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|r| self.str(*r).to_string())
+                    .collect(),
+            ),
+        })
+    }
+}
+
+/// How a schema type reads from input.
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    Text,
+    Number,
+    Bool,
+    Date,
+    Timestamp,
+    Timezone,
+    Enum(Vec<String>),
+    Set,
+}
+
+impl Kind {
+    pub(crate) fn of(f: &Field) -> Kind {
+        match f.ty.as_str() {
+            "number" => Kind::Number,
+            "bool" => Kind::Bool,
+            "date" => Kind::Date,
+            "timestamp" => Kind::Timestamp,
+            "timezone" => Kind::Timezone,
+            "enum" => Kind::Enum(f.variants.clone().unwrap_or_default()),
+            "set<text>" => Kind::Set,
+            _ => Kind::Text,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Kind::Text => "a string".into(),
+            Kind::Number => "a number".into(),
+            Kind::Bool => "`true` or `false`".into(),
+            Kind::Date => "a date like \"2026-01-15\"".into(),
+            Kind::Timestamp => "an RFC 3339 timestamp like \"2026-01-15T09:00:00Z\"".into(),
+            Kind::Timezone => "an IANA time zone like \"Europe/Paris\"".into(),
+            Kind::Enum(vs) => format!("one of {}", vs.join(", ")),
+            Kind::Set => "a list of strings".into(),
+        }
+    }
+
+    /// A value given as text (CSV cells, JSON strings).
+    fn parse_text(&self, s: &str, pool: &mut Pool) -> Result<Cell, String> {
+        let bad = || Err(format!("expected {}, found {s:?}", self.name()));
+        Ok(match self {
+            Kind::Text => {
+                let (a, b) = pool.text(s)?;
+                Cell::Text(a, b)
+            }
+            Kind::Number => match s.trim().parse::<f64>() {
+                Ok(n) if n.is_finite() => Cell::Number(n),
+                _ => return bad(),
+            },
+            Kind::Bool => match s.trim() {
+                "true" => Cell::Bool(true),
+                "false" => Cell::Bool(false),
+                _ => return bad(),
+            },
+            Kind::Date => match s.trim().parse::<Date>() {
+                Ok(d) => Cell::Date(d),
+                Err(_) => return bad(),
+            },
+            Kind::Timestamp => match parse_timestamp(s) {
+                Some(t) => Cell::Timestamp(t),
+                None => return bad(),
+            },
+            Kind::Timezone => {
+                if jiff::tz::TimeZone::get(s).is_err() {
+                    return bad();
+                }
+                let (a, b) = pool.text(s)?;
+                Cell::Text(a, b)
+            }
+            Kind::Enum(vs) => {
+                if !vs.iter().any(|v| v == s) {
+                    return bad();
+                }
+                let (a, b) = pool.text(s)?;
+                Cell::Text(a, b)
+            }
+            Kind::Set => {
+                let items: Vec<&str> = if s.is_empty() {
+                    Vec::new()
+                } else {
+                    s.split('|').collect()
+                };
+                set_cell(&items, pool)?
+            }
+        })
+    }
+
+    /// A value from raw JSON text: strings of text kinds are read in
+    /// place, anything else through [`Kind::parse_json`].
+    fn parse_raw(&self, v: &serde_json::value::RawValue, pool: &mut Pool) -> Result<Cell, String> {
+        let text_kind = !matches!(self, Kind::Number | Kind::Bool | Kind::Set);
+        if text_kind && let Some(s) = raw_str(v) {
+            return self.parse_text(&s, pool);
+        }
+        match serde_json::from_str::<serde_json::Value>(v.get()) {
+            Ok(value) => self.parse_json(&value, pool),
+            Err(e) => Err(json_error(e)),
+        }
+    }
+
+    fn parse_json(&self, v: &serde_json::Value, pool: &mut Pool) -> Result<Cell, String> {
+        use serde_json::Value as J;
+        match (self, v) {
+            (_, J::Null) => Ok(Cell::Absent),
+            (Kind::Number, J::Number(n)) => n
+                .as_f64()
+                .filter(|n| n.is_finite())
+                .map(Cell::Number)
+                .ok_or_else(|| format!("expected {}, found {v}", self.name())),
+            (Kind::Bool, J::Bool(b)) => Ok(Cell::Bool(*b)),
+            (Kind::Set, J::Array(xs)) => {
+                let mut items = Vec::with_capacity(xs.len());
+                for x in xs {
+                    match x {
+                        J::String(s) => items.push(s.as_str()),
+                        _ => return Err(format!("expected {}, found {v}", self.name())),
+                    }
+                }
+                set_cell(&items, pool)
+            }
+            (Kind::Number | Kind::Bool | Kind::Set, _) => {
+                Err(format!("expected {}, found {}", self.name(), short_json(v)))
+            }
+            (_, J::String(s)) => self.parse_text(s, pool),
+            _ => Err(format!("expected {}, found {}", self.name(), short_json(v))),
+        }
+    }
+}
+
+fn short_json(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn set_cell(items: &[&str], pool: &mut Pool) -> Result<Cell, String> {
+    let sorted: BTreeSet<&str> = items.iter().copied().collect();
+    let start = pool.sets.len() as u32;
+    for s in &sorted {
+        let r = pool.text(s)?;
+        pool.sets.push(r);
+    }
+    Ok(Cell::Set(start, sorted.len() as u32))
+}
+
+/// RFC 3339 with an offset (`Z` or `+01:00`), to the second.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    s.trim()
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_second())
+}
+
+/// Names of lists and tags, interned.
+#[derive(Default)]
+pub(crate) struct Names {
+    pub names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Names {
+    fn get_or_add(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.index.get(s) {
+            return *i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.index.insert(s.to_string(), i);
+        i
+    }
+}
+
+/// Every contact, column by column, with dense ids in input order.
+pub struct Contacts {
+    pub(crate) ids: Vec<(u32, u32)>,
+    pub(crate) index: HashMap<String, u32>,
+    /// One column per schema field, in schema order.
+    pub(crate) columns: Vec<Vec<Cell>>,
+    /// List memberships as bits, `words` `u64`s per contact.
+    pub(crate) lists: Vec<u64>,
+    pub(crate) words: usize,
+    pub(crate) list_names: Vec<String>,
+    /// Tags: a range of `tag_ids` per contact.
+    pub(crate) tags: Vec<(u32, u32)>,
+    pub(crate) tag_ids: Vec<u32>,
+    pub(crate) tag_names: Names,
+    pub(crate) pool: Pool,
+    fields: Vec<String>,
+}
+
+impl Contacts {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn id(&self, i: u32) -> &str {
+        self.pool.str(self.ids[i as usize])
+    }
+
+    /// Contact `i` as the evaluator sees it.
+    pub fn contact(&self, i: u32) -> Contact {
+        let i = i as usize;
+        let mut c = Contact {
+            id: self.pool.str(self.ids[i]).to_string(),
+            ..Contact::default()
+        };
+        for (f, col) in self.fields.iter().zip(&self.columns) {
+            if let Some(v) = self.pool.value(col[i]) {
+                c.fields.insert(f.clone(), v);
+            }
+        }
+        for (w, word) in self.lists[i * self.words..(i + 1) * self.words]
+            .iter()
+            .enumerate()
+        {
+            let mut bits = *word;
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(name) = self.list_names.get(w * 64 + b) {
+                    c.lists.insert(name.clone());
+                }
+            }
+        }
+        let (s, l) = self.tags[i];
+        for t in &self.tag_ids[s as usize..(s + l) as usize] {
+            c.tags.insert(self.tag_names.names[*t as usize].clone());
+        }
+        c
+    }
+
+    fn new(plan: &Plan) -> Contacts {
+        let list_names: Vec<String> = plan.lists.keys().cloned().collect();
+        Contacts {
+            ids: Vec::new(),
+            index: HashMap::new(),
+            columns: vec![Vec::new(); plan.schema.fields.len()],
+            words: list_names.len().div_ceil(64).max(1),
+            lists: Vec::new(),
+            list_names,
+            tags: Vec::new(),
+            tag_ids: Vec::new(),
+            tag_names: Names::default(),
+            pool: Pool::default(),
+            fields: plan.schema.fields.iter().map(|f| f.name.clone()).collect(),
+        }
+    }
+}
+
+/// A JSON string, borrowed when it holds no escape.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A JSON object with its keys in input order, whose values stay raw JSON
+/// text until their type is known: parsing a line allocates nothing but
+/// what it keeps.
+struct RawObject<'a>(Vec<(Cow<'a, str>, &'a serde_json::value::RawValue)>);
+
+impl<'de> Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<RawObject<'de>, M::Error> {
+                let mut out = Vec::new();
+                while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
+                    out.push((k, m.next_value()?));
+                }
+                Ok(RawObject(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A raw JSON string's text (borrowed unless it holds escapes).
+fn raw_str(v: &serde_json::value::RawValue) -> Option<Cow<'_, str>> {
+    if v.get().starts_with('"') {
+        serde_json::from_str::<Key>(v.get()).ok().map(|k| k.0)
+    } else {
+        None
+    }
+}
+
+fn parse_raw_object(line: &str) -> Result<RawObject<'_>, String> {
+    serde_json::from_str::<RawObject>(line).map_err(json_error)
+}
+
+fn json_error(e: serde_json::Error) -> String {
+    let msg = e.to_string();
+    // serde_json says "at line 1 column 17": keep the column only.
+    match msg.rsplit_once(" at line ") {
+        Some((m, pos)) => match pos.split_once(" column ") {
+            Some((_, col)) => format!("bad JSON: {m} at column {col}"),
+            None => format!("bad JSON: {m}"),
+        },
+        None => format!("bad JSON: {msg}"),
+    }
+}
+
+/// Problems of one reader, kept in order.
+#[derive(Default)]
+pub(crate) struct Report {
+    pub problems: Vec<Problem>,
+    /// Field names already reported as unknown (reported once each).
+    unknown: BTreeSet<String>,
+}
+
+/// Reads contacts from JSONL, or CSV when the file name ends in `.csv`.
+pub fn read_contacts(path: &Path, plan: &Plan) -> Result<(Contacts, Vec<Problem>), String> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot read contacts `{}`: {e}", path.display()))?;
+    let name = path.display().to_string();
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let mut b = ContactBuilder::new(plan, &name);
+    if csv {
+        b.read_csv(reader)?;
+    } else {
+        b.read_jsonl(reader)?;
+    }
+    Ok((b.contacts, b.report.problems))
+}
+
+/// Contacts from JSONL text (tests and tools).
+pub fn contacts_from_jsonl(
+    text: &str,
+    plan: &Plan,
+    name: &str,
+) -> Result<(Contacts, Vec<Problem>), String> {
+    let mut b = ContactBuilder::new(plan, name);
+    b.read_jsonl(text.as_bytes())?;
+    Ok((b.contacts, b.report.problems))
+}
+
+struct ContactBuilder<'p> {
+    plan: &'p Plan,
+    file: String,
+    contacts: Contacts,
+    kinds: Vec<Kind>,
+    by_name: HashMap<&'p str, usize>,
+    report: Report,
+}
+
+/// One contact's values before it is accepted.
+struct Row {
+    cells: Vec<Cell>,
+    /// Fields given with a wrong value (not reported missing too).
+    bad: Vec<usize>,
+    lists: Vec<u32>,
+    tags: Vec<u32>,
+}
+
+impl<'p> ContactBuilder<'p> {
+    fn new(plan: &'p Plan, file: &str) -> Self {
+        ContactBuilder {
+            plan,
+            file: file.to_string(),
+            contacts: Contacts::new(plan),
+            kinds: plan.schema.fields.iter().map(Kind::of).collect(),
+            by_name: plan
+                .schema
+                .fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name.as_str(), i))
+                .collect(),
+            report: Report::default(),
+        }
+    }
+
+    fn problem(&mut self, line: u64, contact: Option<&str>, message: String, skipped: bool) {
+        self.report.problems.push(Problem {
+            file: self.file.clone(),
+            line,
+            contact: contact.map(str::to_string),
+            message,
+            skipped,
+        });
+    }
+
+    fn read_jsonl(&mut self, reader: impl BufRead) -> Result<(), String> {
+        for (n, line) in reader.split(b'\n').enumerate() {
+            let line_no = n as u64 + 1;
+            let bytes = line.map_err(|e| format!("cannot read `{}`: {e}", self.file))?;
+            let Ok(text) = std::str::from_utf8(&bytes) else {
+                self.problem(line_no, None, "the line is not UTF-8".into(), true);
+                continue;
+            };
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let obj = match parse_raw_object(text) {
+                Ok(o) => o,
+                Err(m) => {
+                    self.problem(line_no, None, m, true);
+                    continue;
+                }
+            };
+            self.json_row(line_no, obj);
+        }
+        Ok(())
+    }
+
+    fn json_row(&mut self, line: u64, obj: RawObject) {
+        let id = obj.0.iter().find(|(k, _)| k == "id").map(|(_, v)| *v);
+        let id = match id {
+            Some(v) => match raw_str(v) {
+                Some(s) if !s.is_empty() => s.into_owned(),
+                None if v.get().starts_with(|c: char| c.is_ascii_digit()) => v.get().to_string(),
+                _ => {
+                    return self.problem(
+                        line,
+                        None,
+                        "`id` must be a non-empty string".into(),
+                        true,
+                    );
+                }
+            },
+            None => return self.problem(line, None, "the contact has no `id`".into(), true),
+        };
+        let mut row = Row {
+            cells: vec![Cell::Absent; self.kinds.len()],
+            bad: Vec::new(),
+            lists: Vec::new(),
+            tags: Vec::new(),
+        };
+        let mut pool = std::mem::take(&mut self.contacts.pool);
+        let mut errors = Vec::new();
+        for (k, v) in &obj.0 {
+            match k.as_ref() {
+                "id" => {}
+                "lists" | "tags" => match serde_json::from_str::<Option<Vec<Key>>>(v.get()) {
+                    Ok(names) => {
+                        let names: Vec<String> = names
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|k| k.0.into_owned())
+                            .collect();
+                        self.memberships(k, &names, &mut row, &mut errors);
+                    }
+                    Err(_) => errors.push(format!("`{k}` must be a list of strings")),
+                },
+                name => match self.by_name.get(name) {
+                    Some(i) => match self.kinds[*i].parse_raw(v, &mut pool) {
+                        Ok(c) => row.cells[*i] = c,
+                        Err(m) => {
+                            row.bad.push(*i);
+                            errors.push(format!("field `{name}`: {m}"))
+                        }
+                    },
+                    None => self.unknown_field(line, &id, name),
+                },
+            }
+        }
+        self.contacts.pool = pool;
+        self.finish_row(line, id, row, errors);
+    }
+
+    fn unknown_field(&mut self, line: u64, id: &str, name: &str) {
+        if self.report.unknown.insert(name.to_string()) {
+            let hint = crate::diagnostics::did_you_mean(
+                name,
+                self.plan.schema.fields.iter().map(|f| f.name.as_str()),
+            )
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+            self.problem(
+                line,
+                Some(id),
+                format!(
+                    "`{name}` is not a field of the contact schema{hint}; it is ignored on every line"
+                ),
+                false,
+            );
+        }
+    }
+
+    fn memberships(
+        &mut self,
+        key: &str,
+        names: &[String],
+        row: &mut Row,
+        errors: &mut Vec<String>,
+    ) {
+        for n in names {
+            if key == "lists" {
+                match self.contacts.list_names.iter().position(|l| l == n) {
+                    Some(i) => row.lists.push(i as u32),
+                    None => {
+                        let hint = crate::diagnostics::did_you_mean(
+                            n,
+                            self.contacts.list_names.iter().map(String::as_str),
+                        )
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                        errors.push(format!("`{n}` is not a list of the plan{hint}"));
+                    }
+                }
+            } else {
+                let t = self.contacts.tag_names.get_or_add(n);
+                row.tags.push(t);
+            }
+        }
+    }
+
+    fn finish_row(&mut self, line: u64, id: String, mut row: Row, mut errors: Vec<String>) {
+        for (i, f) in self.plan.schema.fields.iter().enumerate() {
+            if !f.optional && row.cells[i] == Cell::Absent && !row.bad.contains(&i) {
+                errors.push(format!("the required field `{}` is missing", f.name));
+            }
+        }
+        if self.contacts.index.contains_key(&id) {
+            errors.push("this id was already given on an earlier line".into());
+        }
+        if !errors.is_empty() {
+            let message = errors.join("; ");
+            return self.problem(line, Some(&id), message, true);
+        }
+        let c = &mut self.contacts;
+        let dense = c.ids.len() as u32;
+        let Ok(idr) = c.pool.text(&id) else {
+            return self.problem(line, Some(&id), "the input is too large".into(), true);
+        };
+        c.ids.push(idr);
+        c.index.insert(id, dense);
+        for (col, cell) in c.columns.iter_mut().zip(row.cells) {
+            col.push(cell);
+        }
+        let base = c.lists.len();
+        c.lists.resize(base + c.words, 0);
+        for l in row.lists {
+            c.lists[base + l as usize / 64] |= 1 << (l % 64);
+        }
+        row.tags.sort_unstable();
+        row.tags.dedup();
+        let start = c.tag_ids.len() as u32;
+        c.tags.push((start, row.tags.len() as u32));
+        c.tag_ids.extend(row.tags);
+    }
+
+    fn read_csv(&mut self, reader: impl Read) -> Result<(), String> {
+        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+        let headers = rdr
+            .headers()
+            .map_err(|e| format!("cannot read the header row of `{}`: {e}", self.file))?
+            .clone();
+        let cols: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
+        let Some(id_col) = cols.iter().position(|c| c == "id") else {
+            return Err(format!(
+                "`{}` has no `id` column: the header row must name `id` and the schema's fields",
+                self.file
+            ));
+        };
+        for c in &cols {
+            if c != "id" && c != "lists" && c != "tags" && !self.by_name.contains_key(c.as_str()) {
+                self.unknown_field(1, "", c);
+            }
+        }
+        let mut record = csv::StringRecord::new();
+        loop {
+            let line = rdr.position().line() + 1;
+            match rdr.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    self.problem(line, None, format!("bad CSV: {e}"), true);
+                    continue;
+                }
+            }
+            let line = record.position().map_or(line, |p| p.line());
+            if record.len() != cols.len() {
+                self.problem(
+                    line,
+                    record.get(id_col).map(str::to_string).as_deref(),
+                    format!(
+                        "the row has {} cells but the header has {}",
+                        record.len(),
+                        cols.len()
+                    ),
+                    true,
+                );
+                continue;
+            }
+            let id = record.get(id_col).unwrap_or("").trim().to_string();
+            if id.is_empty() {
+                self.problem(line, None, "the contact has no `id`".into(), true);
+                continue;
+            }
+            let mut row = Row {
+                cells: vec![Cell::Absent; self.kinds.len()],
+                bad: Vec::new(),
+                lists: Vec::new(),
+                tags: Vec::new(),
+            };
+            let mut errors = Vec::new();
+            let mut pool = std::mem::take(&mut self.contacts.pool);
+            for (c, value) in cols.iter().zip(record.iter()) {
+                match c.as_str() {
+                    "id" => {}
+                    "lists" | "tags" => {
+                        let names: Vec<String> = value
+                            .split('|')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                            .collect();
+                        self.memberships(c, &names, &mut row, &mut errors);
+                    }
+                    name => {
+                        // An empty cell is an absent value, or an empty set.
+                        if let Some(i) = self.by_name.get(name)
+                            && (!value.is_empty() || matches!(self.kinds[*i], Kind::Set))
+                        {
+                            match self.kinds[*i].parse_text(value, &mut pool) {
+                                Ok(cell) => row.cells[*i] = cell,
+                                Err(m) => {
+                                    row.bad.push(*i);
+                                    errors.push(format!("field `{name}`: {m}"))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            self.contacts.pool = pool;
+            self.finish_row(line, id, row, errors);
+        }
+        Ok(())
+    }
+}
+
+/// One event, compact: its fields are a range of its chunk's `fields`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Record {
+    pub contact: u32,
+    pub line: u32,
+    pub at: i64,
+    pub name: u16,
+    pub nfields: u16,
+    pub fields: u32,
+}
+
+pub(crate) struct Chunk {
+    pub records: Vec<Record>,
+    pub fields: Vec<(u16, Cell)>,
+    pub pool: Pool,
+}
+
+impl Default for Chunk {
+    fn default() -> Chunk {
+        Chunk {
+            records: Vec::new(),
+            fields: Vec::new(),
+            pool: Pool::interning(),
+        }
+    }
+}
+
+/// The kinds of event the runner reads: the plan's events, then `joined`
+/// and `left` (list changes from outside, with a `list` field).
+pub(crate) struct EventKinds {
+    pub names: Vec<String>,
+    pub index: HashMap<String, u16>,
+    /// Per kind: (field name, kind, optional).
+    pub fields: Vec<Vec<(String, Kind, bool)>>,
+    /// The plan's lists, for `joined` and `left`.
+    pub lists: Vec<String>,
+}
+
+impl EventKinds {
+    pub(crate) fn new(plan: &Plan) -> EventKinds {
+        let mut names = Vec::new();
+        let mut fields = Vec::new();
+        for (name, ty) in &plan.events {
+            names.push(name.clone());
+            fields.push(
+                ty.fields
+                    .iter()
+                    .map(|f| (f.name.clone(), Kind::of(f), f.optional))
+                    .collect(),
+            );
+        }
+        // Built-in message events that a project may never mention.
+        for (name, fs) in [
+            ("delivered", &[("template", false), ("channel", true)][..]),
+            ("opened", &[("template", false), ("channel", true)][..]),
+            ("replied", &[("template", false), ("channel", true)][..]),
+            ("bounced", &[("template", false), ("channel", true)][..]),
+            (
+                "clicked",
+                &[("template", false), ("channel", true), ("link", false)][..],
+            ),
+            (
+                "unsubscribed",
+                &[("channel", false), ("template", true)][..],
+            ),
+            ("joined", &[("list", false)][..]),
+            ("left", &[("list", false)][..]),
+        ] {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+                fields.push(
+                    fs.iter()
+                        .map(|(f, opt)| (f.to_string(), Kind::Text, *opt))
+                        .collect(),
+                );
+            }
+        }
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as u16))
+            .collect();
+        EventKinds {
+            names,
+            index,
+            fields,
+            lists: plan.lists.keys().cloned().collect(),
+        }
+    }
+}
+
+/// Every event, in compact records grouped by contact.
+pub struct Events {
+    pub(crate) chunks: Vec<Chunk>,
+    pub(crate) kinds: EventKinds,
+    /// Per contact, a range of `order`.
+    pub(crate) starts: Vec<u32>,
+    /// `(chunk << 32) | index`, grouped by contact, in input order.
+    pub(crate) order: Vec<u64>,
+    /// Lines read (blank lines excluded), for the summary.
+    pub lines: u64,
+}
+
+impl Events {
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Contact `c`'s events as the evaluator sees them, sorted by time
+    /// (ties: input order).
+    pub fn events_of(&self, c: u32) -> Vec<Event> {
+        let c = c as usize;
+        let range = self.starts[c] as usize..self.starts[c + 1] as usize;
+        let mut recs: Vec<(i64, u32, &Chunk, &Record)> = self.order[range]
+            .iter()
+            .map(|packed| {
+                let chunk = &self.chunks[(packed >> 32) as usize];
+                let r = &chunk.records[(packed & 0xffff_ffff) as usize];
+                (r.at, r.line, chunk, r)
+            })
+            .collect();
+        recs.sort_by_key(|(at, line, ..)| (*at, *line));
+        recs.into_iter()
+            .map(|(_, _, chunk, r)| {
+                let specs = &self.kinds.fields[r.name as usize];
+                let fields = chunk.fields
+                    [r.fields as usize..r.fields as usize + r.nfields as usize]
+                    .iter()
+                    .filter_map(|(f, cell)| {
+                        Some((specs.get(*f as usize)?.0.clone(), chunk.pool.value(*cell)?))
+                    })
+                    .collect();
+                Event {
+                    name: self.kinds.names[r.name as usize].clone(),
+                    at: r.at,
+                    fields,
+                    run: None,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Reads the events file on `threads` workers, block by block.
+pub fn read_events(
+    path: &Path,
+    plan: &Plan,
+    contacts: &Contacts,
+    threads: usize,
+) -> Result<(Events, Vec<Problem>), String> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot read events `{}`: {e}", path.display()))?;
+    events_from_reader(file, &path.display().to_string(), plan, contacts, threads)
+}
+
+/// Events from JSONL text (tests and tools).
+pub fn events_from_jsonl(
+    text: &str,
+    plan: &Plan,
+    contacts: &Contacts,
+    name: &str,
+) -> Result<(Events, Vec<Problem>), String> {
+    events_from_reader(text.as_bytes(), name, plan, contacts, 1)
+}
+
+const BLOCK: usize = 8 << 20;
+
+fn events_from_reader(
+    mut reader: impl Read,
+    name: &str,
+    plan: &Plan,
+    contacts: &Contacts,
+    threads: usize,
+) -> Result<(Events, Vec<Problem>), String> {
+    let kinds = EventKinds::new(plan);
+    let threads = threads.clamp(1, 16);
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut problems = Vec::new();
+    let mut unknown: BTreeSet<(u16, String)> = BTreeSet::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK * 2);
+    let mut first_line: u64 = 1;
+    let mut lines = 0u64;
+    let mut eof = false;
+    while !eof {
+        // Fill up to BLOCK bytes, then cut after the last newline.
+        let mut filled = buf.len();
+        buf.resize(BLOCK.max(filled * 2), 0);
+        while filled < buf.len() {
+            let n = reader
+                .read(&mut buf[filled..])
+                .map_err(|e| format!("cannot read `{name}`: {e}"))?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            filled += n;
+        }
+        buf.truncate(filled);
+        let cut = if eof {
+            buf.len()
+        } else {
+            match buf.iter().rposition(|b| *b == b'\n') {
+                Some(p) => p + 1,
+                None => continue, // a line longer than the block: read more
+            }
+        };
+        let block = &buf[..cut];
+        // Split the block into parts on line boundaries, one per worker.
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for k in 1..=threads {
+            let mut end = if k == threads {
+                block.len()
+            } else {
+                (block.len() * k / threads).max(start)
+            };
+            while end < block.len() && end > 0 && block[end - 1] != b'\n' {
+                end += 1;
+            }
+            parts.push(&block[start..end]);
+            start = end;
+        }
+        let mut line_starts = Vec::new();
+        let mut l = first_line;
+        for p in &parts {
+            line_starts.push(l);
+            l += p.iter().filter(|b| **b == b'\n').count() as u64;
+        }
+        let results: Option<Vec<PartResult>> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .iter()
+                .zip(&line_starts)
+                .map(|(p, l)| {
+                    let kinds = &kinds;
+                    s.spawn(move || parse_part(p, *l, name, kinds, contacts))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().ok()).collect()
+        });
+        // A worker that panicked is a bug; losing its lines silently would
+        // be worse.
+        let results = results.ok_or_else(|| {
+            format!(
+                "internal error while reading `{name}` near line {first_line}: please report it"
+            )
+        })?;
+        for (chunk, ps, unk, n) in results {
+            lines += n;
+            problems.extend(ps);
+            for (kind, field, line) in unk {
+                if unknown.insert((kind, field.clone())) {
+                    problems.push(Problem {
+                        file: name.to_string(),
+                        line,
+                        contact: None,
+                        message: format!(
+                            "`{field}` is not a field of event `{}`; it is ignored on every line",
+                            kinds.names[kind as usize]
+                        ),
+                        skipped: false,
+                    });
+                }
+            }
+            if !chunk.records.is_empty() {
+                chunks.push(chunk);
+            }
+        }
+        first_line = l;
+        buf.drain(..cut);
+    }
+    problems.sort_by_key(|p| p.line);
+    // Group by contact: a counting sort keeps input order within a contact.
+    let n = contacts.len();
+    let mut starts = vec![0u32; n + 1];
+    for c in &chunks {
+        for r in &c.records {
+            starts[r.contact as usize + 1] += 1;
+        }
+    }
+    for i in 0..n {
+        starts[i + 1] += starts[i];
+    }
+    let total = starts[n] as usize;
+    let mut order = vec![0u64; total];
+    let mut next = starts.clone();
+    for (ci, c) in chunks.iter().enumerate() {
+        for (ri, r) in c.records.iter().enumerate() {
+            let slot = &mut next[r.contact as usize];
+            order[*slot as usize] = ((ci as u64) << 32) | ri as u64;
+            *slot += 1;
+        }
+    }
+    Ok((
+        Events {
+            chunks,
+            kinds,
+            starts,
+            order,
+            lines,
+        },
+        problems,
+    ))
+}
+
+type PartResult = (Chunk, Vec<Problem>, Vec<(u16, String, u64)>, u64);
+
+fn parse_part(
+    part: &[u8],
+    first_line: u64,
+    file: &str,
+    kinds: &EventKinds,
+    contacts: &Contacts,
+) -> PartResult {
+    let mut chunk = Chunk::default();
+    let mut problems = Vec::new();
+    let mut unknown = Vec::new();
+    let mut count = 0;
+    let mut problem = |line: u64, contact: Option<&str>, message: String| {
+        problems.push(Problem {
+            file: file.to_string(),
+            line,
+            contact: contact.map(str::to_string),
+            message,
+            skipped: true,
+        })
+    };
+    for (k, bytes) in part.split(|b| *b == b'\n').enumerate() {
+        let line = first_line + k as u64;
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            problem(line, None, "the line is not UTF-8".into());
+            continue;
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        count += 1;
+        let obj = match parse_raw_object(text) {
+            Ok(o) => o,
+            Err(m) => {
+                problem(line, None, m);
+                continue;
+            }
+        };
+        let get = |key: &str| obj.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+        let contact: Cow<str> = match get("contact") {
+            Some(v) => match raw_str(v) {
+                Some(s) => s,
+                None if v.get().starts_with(|c: char| c.is_ascii_digit()) => Cow::Borrowed(v.get()),
+                None => {
+                    problem(line, None, "`contact` must be a contact id".into());
+                    continue;
+                }
+            },
+            _ => {
+                problem(
+                    line,
+                    None,
+                    "the event has no `contact` (a contact id)".into(),
+                );
+                continue;
+            }
+        };
+        let Some(&dense) = contacts.index.get(contact.as_ref()) else {
+            problem(
+                line,
+                Some(&contact),
+                "no contact has this id in the contacts file".into(),
+            );
+            continue;
+        };
+        let kind = match get("event").and_then(raw_str) {
+            Some(s) => match kinds.index.get(s.as_ref()) {
+                Some(k) => *k,
+                None => {
+                    let hint = crate::diagnostics::did_you_mean(
+                        &s,
+                        kinds.names.iter().map(String::as_str),
+                    )
+                    .map(|x| format!(" (did you mean `{x}`?)"))
+                    .unwrap_or_default();
+                    problem(
+                        line,
+                        Some(&contact),
+                        format!("`{s}` is not an event of the plan{hint}"),
+                    );
+                    continue;
+                }
+            },
+            _ => {
+                problem(line, Some(&contact), "the event has no `event` name".into());
+                continue;
+            }
+        };
+        let at = get("at")
+            .and_then(raw_str)
+            .and_then(|s| parse_timestamp(&s));
+        let Some(at) = at else {
+            problem(
+                line,
+                Some(&contact),
+                "`at` must be an RFC 3339 timestamp like \"2026-01-15T09:00:00Z\"".into(),
+            );
+            continue;
+        };
+        let specs = &kinds.fields[kind as usize];
+        let mut cells: Vec<(u16, Cell)> = Vec::new();
+        let mut errors = Vec::new();
+        let mut given = vec![false; specs.len()];
+        for (key, v) in &obj.0 {
+            if matches!(key.as_ref(), "contact" | "event" | "at") {
+                continue;
+            }
+            match specs.iter().position(|(n, ..)| n == key) {
+                Some(i) => match specs[i].1.parse_raw(v, &mut chunk.pool) {
+                    Ok(Cell::Absent) => {}
+                    Ok(c) => {
+                        given[i] = true;
+                        cells.push((i as u16, c));
+                    }
+                    Err(m) => {
+                        given[i] = true;
+                        errors.push(format!("field `{key}`: {m}"))
+                    }
+                },
+                None => unknown.push((kind, key.to_string(), line)),
+            }
+        }
+        for (i, (n, _, optional)) in specs.iter().enumerate() {
+            if !optional && !given[i] {
+                errors.push(format!(
+                    "the field `{n}` of event `{}` is missing",
+                    kinds.names[kind as usize]
+                ));
+            }
+        }
+        if matches!(kinds.names[kind as usize].as_str(), "joined" | "left") {
+            for (_, c) in &cells {
+                if let Cell::Text(a, b) = c {
+                    let list = chunk.pool.str((*a, *b));
+                    if !kinds.lists.iter().any(|l| l == list) {
+                        let hint = crate::diagnostics::did_you_mean(
+                            list,
+                            kinds.lists.iter().map(String::as_str),
+                        )
+                        .map(|x| format!(" (did you mean `{x}`?)"))
+                        .unwrap_or_default();
+                        errors.push(format!("`{list}` is not a list of the plan{hint}"));
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            problem(line, Some(&contact), errors.join("; "));
+            continue;
+        }
+        let start = chunk.fields.len() as u32;
+        let n = cells.len() as u16;
+        chunk.fields.extend(cells);
+        chunk.records.push(Record {
+            contact: dense,
+            line: line.min(u32::MAX as u64) as u32,
+            at,
+            name: kind,
+            nfields: n,
+            fields: start,
+        });
+    }
+    (chunk, problems, unknown, count)
+}
+
+const _: () = assert!(std::mem::size_of::<Cell>() == 16);
+const _: () = assert!(std::mem::size_of::<Record>() == 24);

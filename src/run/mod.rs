@@ -1,0 +1,468 @@
+//! The runner (§10): executes a built plan against contacts and events as
+//! a deterministic discrete-event simulation, and says what would be sent,
+//! when and why.
+//!
+//! Stages: [`input`] types the contacts (column by column, dense ids) and
+//! events (compact records, parsed on every core); [`program`] resolves the
+//! plan to indices; [`sim`] simulates each contact on its own (contacts
+//! never interact), spread over the cores; the outbox is then sorted by
+//! (`at`, contact, scenario) so that neither the input order of contacts
+//! nor the number of threads changes a byte of the output.
+
+pub mod clock;
+pub mod forecast;
+pub mod input;
+mod program;
+pub mod sim;
+mod stats;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{Value as J, json};
+
+pub use forecast::Forecast;
+pub use input::{Contacts, Events, Problem};
+pub use sim::Message;
+pub use stats::Stats;
+
+use crate::plan::Plan;
+use clock::rfc3339;
+use program::{CHANNELS, Program};
+
+/// What a run needs besides its inputs.
+pub struct Options<'a> {
+    /// The window `[from, until)`, unix seconds.
+    pub from: i64,
+    pub until: i64,
+    pub threads: usize,
+    /// A contact id whose journey to record step by step.
+    pub trace: Option<String>,
+    pub forecast: Option<&'a Forecast>,
+}
+
+/// The result of a run.
+pub struct Outcome<'p> {
+    program: Program<'p>,
+    /// Sorted by (`at`, contact id, scenario), then generation order.
+    pub outbox: Vec<Message>,
+    pub stats: Stats,
+    /// The traced contact's journey (`None`: no such contact).
+    pub trace: Option<Vec<String>>,
+    pub contacts: usize,
+    from: i64,
+    until: i64,
+}
+
+/// Runs `plan` over every contact. Fails only on a plan the runner cannot
+/// read (a hand-edited one naming what it does not define).
+pub fn simulate<'p>(
+    plan: &'p Plan,
+    contacts: &Contacts,
+    events: &Events,
+    opts: &Options,
+) -> Result<Outcome<'p>, String> {
+    if plan.plan_version != crate::plan::PLAN_VERSION {
+        return Err(format!(
+            "the plan has version {} but this relance reads version {}: rebuild it with `relance build`",
+            plan.plan_version,
+            crate::plan::PLAN_VERSION
+        ));
+    }
+    let program = Program::new(plan).map_err(|e| format!("the plan is inconsistent: {e}"))?;
+    let window = sim::Window {
+        from: opts.from,
+        until: opts.until,
+    };
+    let n = contacts.len();
+    let traced = opts
+        .trace
+        .as_ref()
+        .and_then(|id| contacts.index.get(id).copied());
+    const CHUNK: usize = 2048;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Vec<Message>)>> = Mutex::new(Vec::new());
+    let trace: Mutex<Option<Vec<String>>> = Mutex::new(None);
+    let threads = opts.threads.clamp(1, 64);
+    let all_stats: Option<Vec<Stats>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (program, window, next, results, trace) =
+                    (&program, &window, &next, &results, &trace);
+                s.spawn(move || {
+                    let mut stats = Stats::new(program);
+                    loop {
+                        let chunk = next.fetch_add(1, Ordering::Relaxed);
+                        let start = chunk * CHUNK;
+                        if start >= n {
+                            break;
+                        }
+                        let mut out = Vec::new();
+                        for c in start..(start + CHUNK).min(n) {
+                            let c = c as u32;
+                            let tracing = traced == Some(c);
+                            let mut sim = sim::Sim::new(
+                                program,
+                                c,
+                                contacts.contact(c),
+                                events.events_of(c),
+                                window,
+                                opts.forecast,
+                                &mut stats,
+                                tracing,
+                            );
+                            sim.run();
+                            out.append(&mut sim.out);
+                            if tracing && let Ok(mut t) = trace.lock() {
+                                *t = sim.trace.take();
+                            }
+                        }
+                        if let Ok(mut r) = results.lock() {
+                            r.push((chunk, out));
+                        }
+                    }
+                    stats
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok())
+            .collect::<Option<Vec<_>>>()
+    });
+    // A worker that panicked is a bug; a partial outbox would be worse.
+    let all_stats = all_stats
+        .ok_or_else(|| "internal error during the simulation: please report it".to_string())?;
+    let mut stats = Stats::new(&program);
+    for s in &all_stats {
+        stats.merge(s);
+    }
+    let mut chunks = results.into_inner().unwrap_or_default();
+    chunks.sort_by_key(|(c, _)| *c);
+    let mut outbox: Vec<Message> = chunks.into_iter().flat_map(|(_, m)| m).collect();
+    // Contacts ordered by id: rank[dense] is the position of its id.
+    let mut by_id: Vec<u32> = (0..n as u32).collect();
+    by_id.sort_by(|a, b| contacts.id(*a).cmp(contacts.id(*b)));
+    let mut rank = vec![0u32; n];
+    for (i, c) in by_id.into_iter().enumerate() {
+        rank[c as usize] = i as u32;
+    }
+    outbox.sort_by_key(|m| {
+        (
+            m.at,
+            rank[m.contact as usize],
+            program.scenarios[m.scenario as usize].name,
+        )
+    });
+    Ok(Outcome {
+        program,
+        outbox,
+        stats,
+        trace: trace.into_inner().unwrap_or_default(),
+        contacts: n,
+        from: opts.from,
+        until: opts.until,
+    })
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+impl Outcome<'_> {
+    /// The outbox as JSONL: one line per message, keys in the order of §10.
+    pub fn write_outbox(
+        &self,
+        contacts: &Contacts,
+        w: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
+        let mut line = String::with_capacity(256);
+        for m in &self.outbox {
+            line.clear();
+            let t = &self.program.templates[m.template as usize];
+            let _ = write!(
+                line,
+                "{{\"at\":\"{}\",\"contact\":{},\"scenario\":\"{}\",\"step\":\"{}\",\"template\":\"{}\",\"channel\":\"{}\"",
+                rfc3339(m.at),
+                json_str(contacts.id(m.contact)),
+                self.program.scenarios[m.scenario as usize].name,
+                self.program.labels[m.step as usize],
+                t.name,
+                CHANNELS[t.channel],
+            );
+            if let Some(d) = m.deferred_from {
+                let _ = write!(line, ",\"deferred_from\":\"{}\"", rfc3339(d));
+            }
+            line.push_str("}\n");
+            w.write_all(line.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Sends per UTC day and channel.
+    fn per_day(&self) -> BTreeMap<String, [u64; 5]> {
+        let mut days: BTreeMap<String, [u64; 5]> = BTreeMap::new();
+        for m in &self.outbox {
+            let day = rfc3339(m.at)[..10].to_string();
+            days.entry(day).or_default()[self.program.templates[m.template as usize].channel] += 1;
+        }
+        days
+    }
+
+    /// The summary as JSON (sorted keys; the same inputs give the same
+    /// bytes). `problems`: the bad input lines; `report`: add sends per
+    /// day and channel.
+    pub fn summary_json(&self, problems: usize, events_read: u64, report: bool) -> J {
+        let p = &self.program;
+        let s = &self.stats;
+        let mut scenarios = serde_json::Map::new();
+        for (i, sc) in p.scenarios.iter().enumerate() {
+            let goals: serde_json::Map<String, J> = sc
+                .goals
+                .iter()
+                .zip(&s.goals[i])
+                .map(|((e, _), n)| (e.to_string(), json!(n)))
+                .collect();
+            scenarios.insert(
+                sc.name.to_string(),
+                json!({
+                    "entries": s.entries[i],
+                    "completed": s.completed[i],
+                    "exited": s.exited[i],
+                    "exit_steps": s.exit_steps[i],
+                    "active_at_end": s.active_at_end[i],
+                    "triggers_ignored": {
+                        "active_run": s.ignored_active[i],
+                        "reentry": s.ignored_reentry[i],
+                        "audience": s.ignored_audience[i],
+                        "same_instant": s.ignored_instant[i],
+                    },
+                    "goals": goals,
+                }),
+            );
+        }
+        let mut templates = serde_json::Map::new();
+        let mut channels: BTreeMap<&str, u64> = BTreeMap::new();
+        for (i, t) in p.templates.iter().enumerate() {
+            *channels.entry(CHANNELS[t.channel]).or_default() += s.sent[i];
+            templates.insert(
+                t.name.to_string(),
+                json!({
+                    "channel": CHANNELS[t.channel],
+                    "sent": s.sent[i],
+                    "skipped_no_address": s.skipped_no_address[i],
+                    "skipped_unsubscribed": s.skipped_unsubscribed[i],
+                    "deferred": s.deferred[i],
+                    "dropped": s.dropped[i],
+                }),
+            );
+        }
+        let cadences: serde_json::Map<String, J> = p
+            .cadences
+            .iter()
+            .zip(&s.cadence_stops)
+            .map(|(c, n)| (c.name.to_string(), json!({ "stopped": n })))
+            .collect();
+        let sum = |v: &[u64]| v.iter().sum::<u64>();
+        let mut out = json!({
+            "window": { "from": rfc3339(self.from), "until": rfc3339(self.until) },
+            "contacts": self.contacts,
+            "events": {
+                "read": events_read,
+                "history": s.history_events,
+                "applied": s.applied_events,
+                "ignored": s.ignored_events,
+                "forecast": s.forecast_events,
+            },
+            "bad_input_lines": problems,
+            "messages": self.outbox.len(),
+            "channels": channels,
+            "skipped": {
+                "no_address": sum(&s.skipped_no_address),
+                "unsubscribed": sum(&s.skipped_unsubscribed),
+            },
+            "deferred": sum(&s.deferred),
+            "dropped": sum(&s.dropped),
+            "entries": sum(&s.entries),
+            "exits": sum(&s.exited) + sum(&s.exit_steps),
+            "goals_reached": s.goals.iter().map(|g| sum(g)).sum::<u64>(),
+            "scenarios": scenarios,
+            "templates": templates,
+            "cadences": cadences,
+            "pressure": {
+                "under": s.pressure[0],
+                "balanced": s.pressure[1],
+                "over": s.pressure[2],
+            },
+        });
+        if report && let Some(o) = out.as_object_mut() {
+            let days: Vec<J> = self
+                .per_day()
+                .into_iter()
+                .map(|(day, n)| {
+                    let mut d = serde_json::Map::new();
+                    d.insert("day".into(), json!(day));
+                    for (c, k) in CHANNELS.iter().zip(n) {
+                        d.insert(c.to_string(), json!(k));
+                    }
+                    J::Object(d)
+                })
+                .collect();
+            o.insert("sends_per_day".into(), J::Array(days));
+        }
+        out
+    }
+
+    /// The summary for people (stderr).
+    pub fn summary_text(&self, problems: usize, events_read: u64) -> String {
+        let p = &self.program;
+        let s = &self.stats;
+        let mut out = String::new();
+        let sum = |v: &[u64]| v.iter().sum::<u64>();
+        let _ = writeln!(
+            out,
+            "simulated {} contact(s) from {} to {}: {} event(s) read, {} before the window, {} applied, {} ignored{}",
+            self.contacts,
+            rfc3339(self.from),
+            rfc3339(self.until),
+            events_read,
+            s.history_events,
+            s.applied_events,
+            s.ignored_events,
+            if s.forecast_events > 0 {
+                format!(", {} drawn by --engagement", s.forecast_events)
+            } else {
+                String::new()
+            }
+        );
+        if problems > 0 {
+            let _ = writeln!(out, "{problems} bad input line(s) reported above");
+        }
+        let mut by_channel = [0u64; 5];
+        for (i, t) in p.templates.iter().enumerate() {
+            by_channel[t.channel] += s.sent[i];
+        }
+        let channels: Vec<String> = CHANNELS
+            .iter()
+            .zip(by_channel)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "messages: {}{}; skipped {} (no address {}, unsubscribed {}); deferred {}; dropped {}",
+            self.outbox.len(),
+            if channels.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", channels.join(", "))
+            },
+            sum(&s.skipped_no_address) + sum(&s.skipped_unsubscribed),
+            sum(&s.skipped_no_address),
+            sum(&s.skipped_unsubscribed),
+            sum(&s.deferred),
+            sum(&s.dropped),
+        );
+        let width = p
+            .scenarios
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>8} {:>9} {:>6} {:>6} {:>8} {:>6}",
+            "scenario", "entries", "completed", "exits", "active", "ignored", "goals"
+        );
+        for (i, sc) in p.scenarios.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:>8} {:>9} {:>6} {:>6} {:>8} {:>6}",
+                sc.name,
+                s.entries[i],
+                s.completed[i],
+                s.exited[i] + s.exit_steps[i],
+                s.active_at_end[i],
+                s.ignored_active[i]
+                    + s.ignored_reentry[i]
+                    + s.ignored_audience[i]
+                    + s.ignored_instant[i],
+                sum(&s.goals[i]),
+            );
+        }
+        let width = p
+            .templates
+            .iter()
+            .map(|t| t.name.len())
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<7} {:>7} {:>8} {:>8} {:>7}",
+            "template", "channel", "sent", "skipped", "deferred", "dropped"
+        );
+        let mut quiet = 0;
+        for (i, t) in p.templates.iter().enumerate() {
+            let skipped = s.skipped_no_address[i] + s.skipped_unsubscribed[i];
+            if s.sent[i] + skipped + s.deferred[i] + s.dropped[i] == 0 {
+                quiet += 1;
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<7} {:>7} {:>8} {:>8} {:>7}",
+                t.name, CHANNELS[t.channel], s.sent[i], skipped, s.deferred[i], s.dropped[i],
+            );
+        }
+        if quiet > 0 {
+            let _ = writeln!(
+                out,
+                "({quiet} template(s) with nothing sent, skipped, deferred or dropped not shown)"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "pressure: {} under, {} balanced, {} over",
+            s.pressure[0], s.pressure[1], s.pressure[2]
+        );
+        out
+    }
+
+    /// `--report`: sends per day per channel and the pressure state.
+    pub fn report_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<10}  {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "day", "email", "sms", "push", "task", "webhook", "total"
+        );
+        for (day, n) in self.per_day() {
+            let _ = writeln!(
+                out,
+                "{:<10}  {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+                day,
+                n[0],
+                n[1],
+                n[2],
+                n[3],
+                n[4],
+                n.iter().sum::<u64>()
+            );
+        }
+        let s = &self.stats;
+        let total = (s.pressure.iter().sum::<u64>()).max(1) as f64;
+        let _ = writeln!(out, "pressure over the window (§9):");
+        for (name, n) in ["under", "balanced", "over"].iter().zip(s.pressure) {
+            let _ = writeln!(
+                out,
+                "  {name:<9} {n:>9}  {:>5.1}%",
+                100.0 * n as f64 / total
+            );
+        }
+        out
+    }
+}

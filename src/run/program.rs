@@ -1,0 +1,410 @@
+//! The plan in the shape the simulation walks: names resolved to indices
+//! once, steps and touches numbered, triggers indexed by what fires them.
+
+use std::collections::HashMap;
+
+use jiff::civil::Weekday;
+use jiff::tz::TimeZone;
+
+use super::clock::{QuietHours, parse_clock, parse_day};
+use crate::plan::{Expr, ListAction, Plan, Reentry, Step};
+
+pub(crate) const CHANNELS: [&str; 5] = ["email", "sms", "push", "task", "webhook"];
+
+pub(crate) fn channel_index(name: &str) -> Option<usize> {
+    CHANNELS.iter().position(|c| *c == name)
+}
+
+pub(crate) enum Trig<'p> {
+    Joined,
+    Event(Option<&'p Expr>),
+    Entered,
+    Every(Option<Weekday>, i32),
+    Once(i64),
+}
+
+pub(crate) struct Scenario<'p> {
+    pub name: &'p str,
+    pub audience: Option<&'p Expr>,
+    pub trigger: Trig<'p>,
+    pub reentry: &'p Reentry,
+    pub exit_when: Option<&'p Expr>,
+    pub goals: Vec<(&'p str, i64)>,
+    pub entry: Option<usize>,
+}
+
+pub(crate) enum Op<'p> {
+    Send(usize, Option<usize>),
+    Wait(i64, Option<usize>),
+    WaitUntil(&'p Expr, i64, Option<usize>),
+    Branch(Vec<(Option<&'p Expr>, Option<usize>)>, Option<usize>),
+    /// Arms as (cumulative share in percent, first step).
+    Split(Vec<(f64, Option<usize>)>),
+    Join(usize, Option<usize>),
+    Leave(usize, Option<usize>),
+    Tag(&'p str, Option<usize>),
+    Untag(&'p str, Option<usize>),
+    Start(usize, Option<usize>),
+    Exit,
+}
+
+pub(crate) struct StepInfo<'p> {
+    pub id: &'p str,
+    pub op: Op<'p>,
+}
+
+pub(crate) struct Template<'p> {
+    pub name: &'p str,
+    pub channel: usize,
+    /// Counts for caps, gap and quiet hours.
+    pub marketing: bool,
+    pub address: Option<&'p str>,
+    pub links: Vec<&'p str>,
+}
+
+pub(crate) struct Touch {
+    /// Index into [`Program::labels`].
+    pub label: usize,
+    pub template: usize,
+    pub after: i64,
+}
+
+pub(crate) struct Cadence<'p> {
+    pub name: &'p str,
+    pub stop_when: Option<&'p Expr>,
+    pub touches: Vec<Touch>,
+}
+
+pub(crate) enum Rule {
+    Join(usize),
+    Leave(usize),
+    Tag(String),
+    Untag(String),
+}
+
+pub(crate) struct Cap {
+    /// `None`: every channel.
+    pub channel: Option<usize>,
+    pub max: usize,
+    pub per: i64,
+}
+
+pub(crate) struct Pressure {
+    pub caps: Vec<Cap>,
+    pub gap: Option<i64>,
+    pub quiet: Option<QuietHours>,
+    pub drop: bool,
+    pub under_below: Option<(u32, i64)>,
+}
+
+/// A segment an `entered` trigger watches.
+pub(crate) struct Watched<'p> {
+    pub expr: &'p Expr,
+    pub scenarios: Vec<usize>,
+    /// The events whose arrival can change its value (beyond list, tag
+    /// and time changes).
+    pub events: Vec<&'p str>,
+}
+
+/// The event names `e` reads (segments followed).
+fn event_deps<'p>(plan: &'p Plan, e: &'p Expr, out: &mut Vec<&'p str>, depth: usize) {
+    if depth > 256 {
+        return;
+    }
+    match e {
+        Expr::And { args } | Expr::Or { args } => {
+            for a in args {
+                event_deps(plan, a, out, depth);
+            }
+        }
+        Expr::Not { arg } => event_deps(plan, arg, out, depth),
+        Expr::Segment { name } => {
+            if let Some(s) = plan.segments.get(name) {
+                event_deps(plan, s, out, depth + 1);
+            }
+        }
+        Expr::Engagement { event, .. } => {
+            out.push(event);
+            if event == "opened" {
+                out.push("clicked");
+            }
+        }
+        Expr::Aggregate { event, .. } => out.push(event),
+        _ => {}
+    }
+}
+
+pub(crate) struct Program<'p> {
+    pub plan: &'p Plan,
+    pub scenarios: Vec<Scenario<'p>>,
+    pub steps: Vec<StepInfo<'p>>,
+    /// Step ids, then touch ids: what the outbox's `step` says.
+    pub labels: Vec<&'p str>,
+    pub templates: Vec<Template<'p>>,
+    pub cadences: Vec<Cadence<'p>>,
+    pub lists: Vec<&'p str>,
+    pub rules: Vec<Vec<Rule>>,
+    /// Segments that `entered` triggers watch.
+    pub watched: Vec<Watched<'p>>,
+    pub joined: HashMap<&'p str, Vec<usize>>,
+    pub on_event: HashMap<&'p str, Vec<usize>>,
+    pub pressure: Option<Pressure>,
+    pub default_tz: TimeZone,
+    pub tz_field: Option<&'p str>,
+}
+
+impl<'p> Program<'p> {
+    /// Compiles a plan; an inconsistent hand-edited plan is an error naming
+    /// what does not resolve.
+    pub(crate) fn new(plan: &'p Plan) -> Result<Program<'p>, String> {
+        let mut templates = Vec::new();
+        let mut tpl_index = HashMap::new();
+        for (name, t) in &plan.templates {
+            let channel = channel_index(&t.channel).ok_or_else(|| {
+                format!("template `{name}` has an unknown channel `{}`", t.channel)
+            })?;
+            tpl_index.insert(name.as_str(), templates.len());
+            templates.push(Template {
+                name,
+                channel,
+                marketing: t.kind == "marketing" && channel < 3,
+                address: t.address_field.as_deref(),
+                links: t.links.keys().map(String::as_str).collect(),
+            });
+        }
+        let tpl = |n: &str| {
+            tpl_index
+                .get(n)
+                .copied()
+                .ok_or_else(|| format!("the plan names a template `{n}` it does not define"))
+        };
+        let lists: Vec<&str> = plan.lists.keys().map(String::as_str).collect();
+        let list = |n: &str| {
+            lists
+                .iter()
+                .position(|l| *l == n)
+                .ok_or_else(|| format!("the plan names a list `{n}` it does not define"))
+        };
+        let mut rules = Vec::new();
+        for l in plan.lists.values() {
+            let mut rs = Vec::new();
+            for a in &l.on_join {
+                rs.push(match a {
+                    ListAction::Join { list: n } => Rule::Join(list(n)?),
+                    ListAction::Leave { list: n } => Rule::Leave(list(n)?),
+                    ListAction::Tag { tag } => Rule::Tag(tag.clone()),
+                    ListAction::Untag { tag } => Rule::Untag(tag.clone()),
+                });
+            }
+            rules.push(rs);
+        }
+        let cadence_names: Vec<&str> = plan.cadences.keys().map(String::as_str).collect();
+        // Number every step of every scenario.
+        let mut step_index: HashMap<&str, usize> = HashMap::new();
+        let mut labels: Vec<&str> = Vec::new();
+        for name in &plan.scenario_order {
+            let s = plan
+                .scenarios
+                .get(name)
+                .ok_or_else(|| format!("the plan orders a scenario `{name}` it does not define"))?;
+            for id in s.steps.keys() {
+                step_index.insert(id, labels.len());
+                labels.push(id);
+            }
+        }
+        let step = |id: &Option<String>| -> Result<Option<usize>, String> {
+            match id {
+                None => Ok(None),
+                Some(id) => step_index
+                    .get(id.as_str())
+                    .copied()
+                    .map(Some)
+                    .ok_or_else(|| format!("the plan names a step `{id}` it does not define")),
+            }
+        };
+        let mut steps: Vec<StepInfo> = Vec::with_capacity(labels.len());
+        for name in &plan.scenario_order {
+            let s = &plan.scenarios[name];
+            for (id, st) in &s.steps {
+                let op = match st {
+                    Step::Send { template, next } => Op::Send(tpl(template)?, step(next)?),
+                    Step::Wait { seconds, next } => Op::Wait(*seconds, step(next)?),
+                    Step::WaitUntil {
+                        until,
+                        timeout_seconds,
+                        next,
+                    } => Op::WaitUntil(until, *timeout_seconds, step(next)?),
+                    Step::Branch { arms, otherwise } => Op::Branch(
+                        arms.iter()
+                            .map(|a| Ok((a.when.as_ref(), step(&a.next)?)))
+                            .collect::<Result<_, String>>()?,
+                        step(otherwise)?,
+                    ),
+                    Step::Split { arms } => Op::Split(
+                        arms.iter()
+                            .map(|a| Ok((a.upto, step(&a.next)?)))
+                            .collect::<Result<_, String>>()?,
+                    ),
+                    Step::Join { list: l, next } => Op::Join(list(l)?, step(next)?),
+                    Step::Leave { list: l, next } => Op::Leave(list(l)?, step(next)?),
+                    Step::Tag { tag, next } => Op::Tag(tag, step(next)?),
+                    Step::Untag { tag, next } => Op::Untag(tag, step(next)?),
+                    Step::Start { cadence, next } => Op::Start(
+                        cadence_names
+                            .iter()
+                            .position(|c| c == cadence)
+                            .ok_or_else(|| {
+                                format!("the plan names a cadence `{cadence}` it does not define")
+                            })?,
+                        step(next)?,
+                    ),
+                    Step::Exit => Op::Exit,
+                };
+                steps.push(StepInfo { id, op });
+            }
+        }
+        let mut cadences = Vec::new();
+        for (name, c) in &plan.cadences {
+            let mut touches = Vec::new();
+            for t in &c.touches {
+                touches.push(Touch {
+                    label: labels.len(),
+                    template: tpl(&t.template)?,
+                    after: t.after_seconds,
+                });
+                labels.push(&t.id);
+            }
+            cadences.push(Cadence {
+                name,
+                stop_when: c.stop_when.as_ref(),
+                touches,
+            });
+        }
+        let mut scenarios = Vec::new();
+        let mut watched: Vec<(&str, &Expr, Vec<usize>)> = Vec::new();
+        let mut joined: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut on_event: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, name) in plan.scenario_order.iter().enumerate() {
+            let s = &plan.scenarios[name];
+            let trigger = match &s.trigger {
+                crate::plan::Trigger::Joined { list: l } => {
+                    list(l)?;
+                    joined.entry(l).or_default().push(i);
+                    Trig::Joined
+                }
+                crate::plan::Trigger::Event { event, filter } => {
+                    on_event.entry(event).or_default().push(i);
+                    Trig::Event(filter.as_ref())
+                }
+                crate::plan::Trigger::Entered { segment } => {
+                    let e = plan.segments.get(segment).ok_or_else(|| {
+                        format!("the plan names a segment `{segment}` it does not define")
+                    })?;
+                    match watched.iter_mut().find(|(n, ..)| *n == segment) {
+                        Some(w) => w.2.push(i),
+                        None => watched.push((segment, e, vec![i])),
+                    }
+                    Trig::Entered
+                }
+                crate::plan::Trigger::Every { day, at } => Trig::Every(
+                    parse_day(day).ok_or_else(|| format!("`{day}` is not a day"))?,
+                    parse_clock(at).ok_or_else(|| format!("`{at}` is not a clock time"))?,
+                ),
+                crate::plan::Trigger::Once { at } => Trig::Once(
+                    super::input::parse_timestamp(at)
+                        .ok_or_else(|| format!("`{at}` is not a timestamp"))?,
+                ),
+            };
+            scenarios.push(Scenario {
+                name,
+                audience: s.audience.as_ref(),
+                trigger,
+                reentry: &s.reentry,
+                exit_when: s.exit_when.as_ref(),
+                goals: s
+                    .goals
+                    .iter()
+                    .map(|g| (g.event.as_str(), g.within_seconds))
+                    .collect(),
+                entry: step(&s.entry)?,
+            });
+        }
+        let pressure = match &plan.pressure {
+            None => None,
+            Some(p) => {
+                let mut caps = Vec::new();
+                for c in &p.caps {
+                    caps.push(Cap {
+                        channel: if c.scope == "all" {
+                            None
+                        } else {
+                            Some(channel_index(&c.scope).ok_or_else(|| {
+                                format!("a cap names an unknown channel `{}`", c.scope)
+                            })?)
+                        },
+                        max: c.max as usize,
+                        per: c.per_seconds,
+                    });
+                }
+                let quiet = match &p.quiet {
+                    None => None,
+                    Some(q) => Some(QuietHours {
+                        start: parse_clock(&q.start)
+                            .ok_or_else(|| format!("`{}` is not a clock time", q.start))?,
+                        end: parse_clock(&q.end)
+                            .ok_or_else(|| format!("`{}` is not a clock time", q.end))?,
+                    }),
+                };
+                Some(Pressure {
+                    caps,
+                    gap: p.gap_seconds,
+                    quiet,
+                    drop: p.on_excess == "drop",
+                    under_below: p.under_below.as_ref().map(|u| (u.count, u.per_seconds)),
+                })
+            }
+        };
+        let default_tz = match &plan.workspace.timezone {
+            Some(z) => TimeZone::get(z)
+                .map_err(|_| format!("the workspace time zone `{z}` is not an IANA zone"))?,
+            None => TimeZone::UTC,
+        };
+        Ok(Program {
+            plan,
+            scenarios,
+            steps,
+            labels,
+            templates,
+            cadences,
+            lists,
+            rules,
+            watched: watched
+                .into_iter()
+                .map(|(_, expr, scenarios)| {
+                    let mut events = Vec::new();
+                    event_deps(plan, expr, &mut events, 0);
+                    events.sort_unstable();
+                    events.dedup();
+                    Watched {
+                        expr,
+                        scenarios,
+                        events,
+                    }
+                })
+                .collect(),
+            joined,
+            on_event,
+            pressure,
+            default_tz,
+            tz_field: plan.schema.timezone_field.as_deref(),
+        })
+    }
+
+    pub(crate) fn list(&self, name: &str) -> Option<usize> {
+        self.lists.iter().position(|l| *l == name)
+    }
+
+    pub(crate) fn template(&self, name: &str) -> Option<usize> {
+        self.templates.iter().position(|t| t.name == name)
+    }
+}

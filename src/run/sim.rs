@@ -1,0 +1,1094 @@
+//! The simulation of one contact (§10): a discrete-event loop over the
+//! contact's input events and its own wake-ups. Contacts never interact
+//! (pressure, runs and triggers are per contact), so the runner simulates
+//! them independently and in parallel; the result does not depend on the
+//! order or the grouping of contacts.
+//!
+//! At one instant: input events in input order, then wake-ups in the order
+//! they were scheduled. After each, the contact "settles": `exit when` of
+//! active runs, `wait until` conditions and `entered` segments are
+//! re-evaluated until nothing changes. Every expression goes through the
+//! one evaluator, [`crate::eval`].
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use jiff::tz::TimeZone;
+use sha2::{Digest, Sha256};
+
+use super::clock::{next_every, rfc3339};
+use super::forecast::Forecast;
+use super::program::{CHANNELS, Op, Program, Rule, Trig};
+use super::stats::Stats;
+use crate::eval::{Contact, Context, Event, Value};
+use crate::plan::{Expr, Reentry};
+use crate::render::{duration_text as duration, expr_text};
+
+/// One outbox line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub at: i64,
+    pub contact: u32,
+    pub scenario: u16,
+    /// Index into the program's labels (step or touch id).
+    pub step: u32,
+    pub template: u16,
+    pub deferred_from: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Wake {
+    Run(u32, u32),
+    Recheck,
+    Every(u16),
+    Once(u16),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Cursor {
+    Step(usize),
+    Touch {
+        cadence: usize,
+        index: usize,
+        resume: Option<usize>,
+    },
+    Done,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Block {
+    None,
+    /// `wait until`: continues when the condition holds or at the deadline.
+    Until(usize, i64),
+    /// A send deferred by pressure, first due at this time.
+    Deferred(i64),
+    /// `wait D` (the step), until its wake-up.
+    Sleep(usize),
+}
+
+struct Run {
+    scenario: usize,
+    id: u64,
+    entered: i64,
+    generation: u32,
+    active: bool,
+    cursor: Cursor,
+    block: Block,
+    goals: Vec<bool>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum End {
+    Completed,
+    ExitWhen,
+    ExitStep,
+}
+
+enum Outcome {
+    Sent(i64),
+    Skipped,
+    Dropped,
+    Deferred(i64),
+}
+
+/// What one contact's simulation needs besides the program.
+pub(crate) struct Window {
+    pub from: i64,
+    pub until: i64,
+}
+
+pub(crate) struct Sim<'a, 'p> {
+    prog: &'a Program<'p>,
+    dense: u32,
+    contact: Contact,
+    tz: TimeZone,
+    from: i64,
+    until: i64,
+    /// Input (and forecast) events not yet applied, by (at, order).
+    incoming: BinaryHeap<Reverse<(i64, u64, usize)>>,
+    slots: Vec<Option<Event>>,
+    /// Applied events: what the evaluator sees.
+    applied: Vec<Event>,
+    agenda: BinaryHeap<Reverse<(i64, u64, Wake)>>,
+    seq: u64,
+    recheck_at: Option<i64>,
+    runs: Vec<Run>,
+    active: Vec<Option<u32>>,
+    last_entry: Vec<Option<i64>>,
+    entered_at: Vec<i64>,
+    watched: Vec<bool>,
+    /// Watched segments whose value may have changed since last evaluated.
+    dirty: Vec<bool>,
+    /// When each watched segment may next change with no event.
+    watch_next: Vec<Option<i64>>,
+    fired: Vec<usize>,
+    /// Marketing sends: (time, channel).
+    ledger: Vec<(i64, usize)>,
+    unsubscribed: [bool; 5],
+    /// Every send: (template, time, run id), for engagement attribution.
+    sends: Vec<(usize, i64, u64)>,
+    pressured: bool,
+    forecast: Option<&'a Forecast>,
+    pub out: Vec<Message>,
+    pub stats: &'a mut Stats,
+    pub trace: Option<Vec<String>>,
+}
+
+/// A contact's bucket for `split`: SHA-256 of `scenario/contact-id`, read
+/// as a big-endian number, modulo 100.
+pub fn split_bucket(scenario: &str, contact: &str) -> u32 {
+    let digest = Sha256::digest(format!("{scenario}/{contact}").as_bytes());
+    digest
+        .iter()
+        .fold(0u32, |acc, b| (acc * 256 + u32::from(*b)) % 100)
+}
+
+impl<'a, 'p> Sim<'a, 'p> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        prog: &'a Program<'p>,
+        dense: u32,
+        contact: Contact,
+        events: Vec<Event>,
+        window: &Window,
+        forecast: Option<&'a Forecast>,
+        stats: &'a mut Stats,
+        trace: bool,
+    ) -> Self {
+        let tz = prog
+            .tz_field
+            .and_then(|f| match contact.fields.get(f) {
+                Some(Value::Text(z)) => TimeZone::get(z).ok(),
+                _ => None,
+            })
+            .unwrap_or_else(|| prog.default_tz.clone());
+        let n = prog.scenarios.len();
+        let mut sim = Sim {
+            prog,
+            dense,
+            contact,
+            tz,
+            from: window.from,
+            until: window.until,
+            incoming: BinaryHeap::new(),
+            slots: Vec::new(),
+            applied: Vec::new(),
+            agenda: BinaryHeap::new(),
+            seq: 0,
+            recheck_at: None,
+            runs: Vec::new(),
+            active: vec![None; n],
+            last_entry: vec![None; n],
+            entered_at: vec![i64::MIN; n],
+            watched: vec![false; prog.watched.len()],
+            dirty: vec![true; prog.watched.len()],
+            watch_next: vec![None; prog.watched.len()],
+            fired: Vec::new(),
+            ledger: Vec::new(),
+            unsubscribed: [false; 5],
+            sends: Vec::new(),
+            pressured: false,
+            forecast,
+            out: Vec::new(),
+            stats,
+            trace: trace.then(Vec::new),
+        };
+        for ev in events {
+            if ev.at < sim.from {
+                sim.history(ev);
+            } else {
+                sim.push_event(ev);
+            }
+        }
+        sim
+    }
+
+    fn push_event(&mut self, ev: Event) {
+        // Input order within an instant; forecast events come after.
+        let order = self.slots.len() as u64;
+        self.incoming
+            .push(Reverse((ev.at, order, self.slots.len())));
+        self.slots.push(Some(ev));
+    }
+
+    fn note(&mut self, at: i64, text: impl FnOnce() -> String) {
+        if let Some(t) = &mut self.trace {
+            t.push(format!("{}  {}", rfc3339(at), text()));
+        }
+    }
+
+    /// An event before `--from`: it feeds aggregates and engagement and
+    /// holds an unsubscribe, but fires nothing and changes no list.
+    fn history(&mut self, ev: Event) {
+        self.stats.history_events += 1;
+        if ev.name == "unsubscribed"
+            && let Some(ch) = self.event_channel(&ev)
+        {
+            self.unsubscribed[ch] = true;
+        }
+        self.applied.push(ev);
+    }
+
+    fn event_channel(&self, ev: &Event) -> Option<usize> {
+        match ev.fields.get("channel") {
+            Some(Value::Text(c)) => super::program::channel_index(c),
+            _ => match ev.fields.get("template") {
+                Some(Value::Text(t)) => self
+                    .prog
+                    .template(t)
+                    .map(|i| self.prog.templates[i].channel),
+                _ => None,
+            },
+        }
+    }
+
+    fn cx(&self, now: i64, run: Option<u64>) -> Context<'_> {
+        Context {
+            plan: self.prog.plan,
+            contact: &self.contact,
+            events: &self.applied,
+            now,
+            run,
+        }
+    }
+
+    fn holds(&self, e: &Expr, now: i64, run: Option<u64>) -> bool {
+        self.cx(now, run).eval(e)
+    }
+
+    fn schedule(&mut self, at: i64, wake: Wake) {
+        self.seq += 1;
+        self.agenda.push(Reverse((at, self.seq, wake)));
+    }
+
+    /// Schedules run `r` to go on at `at`; older wake-ups of the run lapse.
+    fn schedule_run(&mut self, r: usize, at: i64) {
+        self.runs[r].generation += 1;
+        let g = self.runs[r].generation;
+        self.schedule(at, Wake::Run(r as u32, g));
+    }
+
+    /// Runs the whole window.
+    pub(crate) fn run(&mut self) {
+        let from = self.from;
+        for (k, w) in self.prog.watched.iter().enumerate() {
+            self.watched[k] = self.holds(w.expr, from, None);
+            self.watch_next[k] = self.cx(from, None).next_change(w.expr);
+            self.dirty[k] = false;
+        }
+        for (i, s) in self.prog.scenarios.iter().enumerate() {
+            match s.trigger {
+                Trig::Every(day, clock) => {
+                    if let Some(t) = next_every(day, clock, &self.tz, from) {
+                        self.schedule(t, Wake::Every(i as u16));
+                    }
+                }
+                Trig::Once(at) if at >= from => self.schedule(at, Wake::Once(i as u16)),
+                _ => {}
+            }
+        }
+        self.plan_recheck(from);
+        loop {
+            let te = self.incoming.peek().map(|Reverse((t, ..))| *t);
+            let ta = self.agenda.peek().map(|Reverse((t, ..))| *t);
+            let t = match (te, ta) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => break,
+            };
+            if t >= self.until {
+                break;
+            }
+            if te == Some(t) {
+                if let Some(Reverse((_, _, slot))) = self.incoming.pop()
+                    && let Some(ev) = self.slots[slot].take()
+                {
+                    self.event(ev, t);
+                }
+            } else if let Some(Reverse((_, _, wake))) = self.agenda.pop() {
+                self.wake(wake, t);
+            }
+            self.settle(t);
+        }
+        for r in &self.runs {
+            if r.active {
+                self.stats.active_at_end[r.scenario] += 1;
+            }
+        }
+        self.stats.pressure_state(
+            self.prog,
+            &self.ledger,
+            self.pressured,
+            self.from,
+            self.until,
+        );
+    }
+
+    fn event(&mut self, mut ev: Event, t: i64) {
+        let name = ev.name.clone();
+        match name.as_str() {
+            "joined" | "left" => {
+                let list = match ev.fields.get("list") {
+                    Some(Value::Text(l)) => self.prog.list(l),
+                    _ => None,
+                };
+                let Some(list) = list else {
+                    self.stats.ignored_events += 1;
+                    self.note(t, || {
+                        format!("event `{name}` names no list of the plan: ignored")
+                    });
+                    return;
+                };
+                self.note(t, || format!("event `{name}` {}", self.prog.lists[list]));
+                if name == "joined" {
+                    self.join(list, 0);
+                } else {
+                    self.contact.lists.remove(self.prog.lists[list]);
+                    self.touch_state();
+                }
+            }
+            "unsubscribed" => {
+                if let Some(ch) = self.event_channel(&ev) {
+                    self.unsubscribed[ch] = true;
+                    self.note(t, || format!("unsubscribed from {}", CHANNELS[ch]));
+                }
+            }
+            "delivered" | "opened" | "clicked" | "replied" | "bounced" => {
+                if let Some(Value::Text(tpl)) = ev.fields.get("template") {
+                    let sent = self.prog.template(tpl).and_then(|ti| {
+                        self.sends
+                            .iter()
+                            .rev()
+                            .find(|(st, at, _)| *st == ti && *at <= t)
+                            .map(|(.., run)| *run)
+                    });
+                    match sent {
+                        Some(run) => ev.run = Some(run),
+                        None => {
+                            self.stats.ignored_events += 1;
+                            let tpl = tpl.clone();
+                            self.note(t, || {
+                                format!("event `{name}` for `{tpl}`, never sent to this contact: ignored")
+                            });
+                            return;
+                        }
+                    }
+                }
+                self.note(t, || match ev.fields.get("template") {
+                    Some(Value::Text(tpl)) => format!("event `{name}` on `{tpl}`"),
+                    _ => format!("event `{name}`"),
+                });
+            }
+            _ => self.note(t, || format!("event `{name}`")),
+        }
+        self.stats.applied_events += 1;
+        // Goals: counted once per run, for runs entered within the window.
+        for r in 0..self.runs.len() {
+            let s = self.runs[r].scenario;
+            for (g, (event, within)) in self.prog.scenarios[s].goals.iter().enumerate() {
+                let run = &self.runs[r];
+                if *event == name && !run.goals[g] && t >= run.entered && t - run.entered <= *within
+                {
+                    self.runs[r].goals[g] = true;
+                    self.stats.goals[s][g] += 1;
+                    let sc = self.prog.scenarios[s].name;
+                    self.note(t, || format!("{sc}: goal `{event}` reached"));
+                }
+            }
+        }
+        if let Some(ss) = self.prog.on_event.get(name.as_str()) {
+            for &s in ss {
+                if let Trig::Event(filter) = self.prog.scenarios[s].trigger {
+                    let ok = filter.is_none_or(|f| self.cx(t, None).eval_for_event(f, &ev));
+                    if ok {
+                        self.fired.push(s);
+                    } else {
+                        let sc = self.prog.scenarios[s].name;
+                        self.note(t, || {
+                            format!("{sc}: trigger `event {name} where …` is false")
+                        });
+                    }
+                }
+            }
+        }
+        for (k, w) in self.prog.watched.iter().enumerate() {
+            if w.events.contains(&name.as_str()) {
+                self.dirty[k] = true;
+            }
+        }
+        self.applied.push(ev);
+        self.start_fired(t);
+    }
+
+    /// Lists or tags changed: every watched segment may have changed.
+    fn touch_state(&mut self) {
+        self.dirty.iter_mut().for_each(|d| *d = true);
+    }
+
+    /// Joins `list` (nothing when already in it): its `on join` rules run
+    /// and its `joined` triggers fire.
+    fn join(&mut self, list: usize, depth: usize) {
+        let name = self.prog.lists[list];
+        if depth > 64 || self.contact.lists.contains(name) {
+            return;
+        }
+        self.contact.lists.insert(name.to_string());
+        self.touch_state();
+        if let Some(ss) = self.prog.joined.get(name) {
+            self.fired.extend(ss.iter().copied());
+        }
+        for rule in &self.prog.rules[list] {
+            match rule {
+                Rule::Join(l) => self.join(*l, depth + 1),
+                Rule::Leave(l) => {
+                    self.contact.lists.remove(self.prog.lists[*l]);
+                }
+                Rule::Tag(tag) => {
+                    self.contact.tags.insert(tag.clone());
+                }
+                Rule::Untag(tag) => {
+                    self.contact.tags.remove(tag);
+                }
+            }
+        }
+    }
+
+    /// Starts the scenarios whose triggers fired, in declaration order.
+    fn start_fired(&mut self, t: i64) {
+        for _ in 0..64 {
+            if self.fired.is_empty() {
+                return;
+            }
+            let mut fired = std::mem::take(&mut self.fired);
+            fired.sort_unstable();
+            fired.dedup();
+            for s in fired {
+                self.enter(s, t);
+            }
+        }
+    }
+
+    fn enter(&mut self, s: usize, t: i64) {
+        let sc = &self.prog.scenarios[s];
+        let name = sc.name;
+        if self.entered_at[s] == t {
+            self.stats.ignored_instant[s] += 1;
+            self.note(t, || {
+                format!("{name}: triggered again at the same instant: ignored")
+            });
+            return;
+        }
+        if self.active[s].is_some() {
+            self.stats.ignored_active[s] += 1;
+            self.note(t, || {
+                format!("{name}: triggered while a run is active: ignored")
+            });
+            return;
+        }
+        let reentry_ok = match (sc.reentry, self.last_entry[s]) {
+            (_, None) | (Reentry::Always, _) => true,
+            (Reentry::Never, Some(_)) => false,
+            (Reentry::After { seconds }, Some(last)) => t >= last.saturating_add(*seconds),
+        };
+        if !reentry_ok {
+            self.stats.ignored_reentry[s] += 1;
+            self.note(t, || {
+                format!("{name}: triggered, but reentry does not allow it yet")
+            });
+            return;
+        }
+        if let Some(a) = sc.audience
+            && !self.holds(a, t, None)
+        {
+            self.stats.ignored_audience[s] += 1;
+            // `why_not` speaks of personas; here it is a contact.
+            let why = self
+                .cx(t, None)
+                .why_not(a)
+                .unwrap_or_default()
+                .replace("the persona ", "the contact ");
+            self.note(t, || {
+                format!("{name}: triggered, but not in the audience: {why}")
+            });
+            return;
+        }
+        let id = self.runs.len() as u64 + 1;
+        self.runs.push(Run {
+            scenario: s,
+            id,
+            entered: t,
+            generation: 0,
+            active: true,
+            cursor: sc.entry.map_or(Cursor::Done, Cursor::Step),
+            block: Block::None,
+            goals: vec![false; sc.goals.len()],
+        });
+        let r = self.runs.len() - 1;
+        self.active[s] = Some(r as u32);
+        self.last_entry[s] = Some(t);
+        self.entered_at[s] = t;
+        self.stats.entries[s] += 1;
+        self.note(t, || format!("{name}: entered (run {id})"));
+        self.advance(r, t);
+    }
+
+    fn end(&mut self, r: usize, t: i64, how: End) {
+        let run = &mut self.runs[r];
+        if !run.active {
+            return;
+        }
+        run.active = false;
+        run.generation += 1;
+        let s = run.scenario;
+        self.active[s] = None;
+        let name = self.prog.scenarios[s].name;
+        match how {
+            End::Completed => {
+                self.stats.completed[s] += 1;
+                self.note(t, || format!("{name}: run completed"));
+            }
+            End::ExitWhen => {
+                self.stats.exited[s] += 1;
+                let cond = self.prog.scenarios[s]
+                    .exit_when
+                    .map(expr_text)
+                    .unwrap_or_default();
+                self.note(t, || format!("{name}: `exit when {cond}` holds: run ended"));
+            }
+            End::ExitStep => {
+                self.stats.exit_steps[s] += 1;
+                self.note(t, || format!("{name}: `exit` step: run ended"));
+            }
+        }
+    }
+
+    fn next_cursor(next: Option<usize>) -> Cursor {
+        next.map_or(Cursor::Done, Cursor::Step)
+    }
+
+    /// Executes run `r` from its cursor until it waits or ends.
+    fn advance(&mut self, r: usize, t: i64) {
+        let prog = self.prog;
+        let s = self.runs[r].scenario;
+        let sc = &prog.scenarios[s];
+        let run_id = self.runs[r].id;
+        for _ in 0..10_000 {
+            if !self.runs[r].active {
+                return;
+            }
+            if let Some(x) = sc.exit_when
+                && self.holds(x, t, Some(run_id))
+            {
+                return self.end(r, t, End::ExitWhen);
+            }
+            match self.runs[r].cursor {
+                Cursor::Done => return self.end(r, t, End::Completed),
+                Cursor::Step(i) => {
+                    let step = &prog.steps[i];
+                    match &step.op {
+                        Op::Send(tpl, next) => match self.send(r, *tpl, i, t) {
+                            Outcome::Deferred(at) => return self.schedule_run(r, at),
+                            _ => self.runs[r].cursor = Self::next_cursor(*next),
+                        },
+                        Op::Wait(secs, next) => {
+                            self.runs[r].cursor = Self::next_cursor(*next);
+                            if *secs > 0 {
+                                self.note(t, || format!("{}: wait {}", step.id, duration(*secs)));
+                                self.runs[r].block = Block::Sleep(i);
+                                return self.schedule_run(r, t.saturating_add(*secs));
+                            }
+                        }
+                        Op::WaitUntil(until, timeout, next) => {
+                            self.runs[r].cursor = Self::next_cursor(*next);
+                            if self.holds(until, t, Some(run_id)) {
+                                self.note(t, || format!("{}: wait until: already holds", step.id));
+                            } else {
+                                let deadline = t.saturating_add(*timeout);
+                                self.runs[r].block = Block::Until(i, deadline);
+                                self.note(t, || {
+                                    format!(
+                                        "{}: wait until `{}`, at most until {}",
+                                        step.id,
+                                        expr_text(until),
+                                        rfc3339(deadline)
+                                    )
+                                });
+                                return self.schedule_run(r, deadline);
+                            }
+                        }
+                        Op::Branch(arms, otherwise) => {
+                            let mut chosen = None;
+                            for (k, (when, first)) in arms.iter().enumerate() {
+                                let ok = when.is_none_or(|w| self.holds(w, t, Some(run_id)));
+                                self.note(t, || match when {
+                                    Some(w) => format!(
+                                        "{}: arm {k} `when {}` is {ok}",
+                                        step.id,
+                                        expr_text(w)
+                                    ),
+                                    None => format!("{}: arm {k} `else` is taken", step.id),
+                                });
+                                if ok {
+                                    chosen = Some(*first);
+                                    break;
+                                }
+                            }
+                            self.runs[r].cursor = Self::next_cursor(chosen.unwrap_or(*otherwise));
+                        }
+                        Op::Split(arms) => {
+                            let bucket = split_bucket(sc.name, &self.contact.id);
+                            let arm = arms
+                                .iter()
+                                .position(|(upto, _)| f64::from(bucket) < *upto)
+                                .unwrap_or(arms.len().saturating_sub(1));
+                            self.note(t, || {
+                                format!("{}: split bucket {bucket}: arm {arm}", step.id)
+                            });
+                            self.runs[r].cursor =
+                                Self::next_cursor(arms.get(arm).and_then(|a| a.1));
+                        }
+                        Op::Join(l, next) => {
+                            self.note(t, || format!("{}: join {}", step.id, prog.lists[*l]));
+                            self.join(*l, 0);
+                            self.runs[r].cursor = Self::next_cursor(*next);
+                        }
+                        Op::Leave(l, next) => {
+                            self.note(t, || format!("{}: leave {}", step.id, prog.lists[*l]));
+                            self.contact.lists.remove(prog.lists[*l]);
+                            self.touch_state();
+                            self.runs[r].cursor = Self::next_cursor(*next);
+                        }
+                        Op::Tag(tag, next) => {
+                            self.note(t, || format!("{}: tag {tag:?}", step.id));
+                            self.contact.tags.insert(tag.to_string());
+                            self.touch_state();
+                            self.runs[r].cursor = Self::next_cursor(*next);
+                        }
+                        Op::Untag(tag, next) => {
+                            self.note(t, || format!("{}: untag {tag:?}", step.id));
+                            self.contact.tags.remove(*tag);
+                            self.touch_state();
+                            self.runs[r].cursor = Self::next_cursor(*next);
+                        }
+                        Op::Start(c, next) => {
+                            let cad = &prog.cadences[*c];
+                            self.note(t, || format!("{}: start cadence {}", step.id, cad.name));
+                            self.runs[r].cursor = Cursor::Touch {
+                                cadence: *c,
+                                index: 0,
+                                resume: *next,
+                            };
+                            let first = cad.touches.first().map_or(0, |x| x.after);
+                            if first > 0 {
+                                return self.schedule_run(r, t.saturating_add(first));
+                            }
+                        }
+                        Op::Exit => return self.end(r, t, End::ExitStep),
+                    }
+                }
+                Cursor::Touch {
+                    cadence,
+                    index,
+                    resume,
+                } => {
+                    let cad = &prog.cadences[cadence];
+                    let Some(touch) = cad.touches.get(index) else {
+                        self.runs[r].cursor = Self::next_cursor(resume);
+                        continue;
+                    };
+                    if self.runs[r].block == Block::None
+                        && let Some(stop) = cad.stop_when
+                        && self.holds(stop, t, Some(run_id))
+                    {
+                        self.stats.cadence_stops[cadence] += 1;
+                        self.note(t, || {
+                            format!(
+                                "cadence {}: `stop when {}` holds",
+                                cad.name,
+                                expr_text(stop)
+                            )
+                        });
+                        self.runs[r].cursor = Self::next_cursor(resume);
+                        continue;
+                    }
+                    let base = match self.send(r, touch.template, touch.label, t) {
+                        Outcome::Deferred(at) => return self.schedule_run(r, at),
+                        Outcome::Sent(at) => at,
+                        Outcome::Skipped | Outcome::Dropped => t,
+                    };
+                    match cad.touches.get(index + 1) {
+                        Some(next) => {
+                            self.runs[r].cursor = Cursor::Touch {
+                                cadence,
+                                index: index + 1,
+                                resume,
+                            };
+                            if next.after > 0 {
+                                return self.schedule_run(r, base.saturating_add(next.after));
+                            }
+                        }
+                        None => self.runs[r].cursor = Self::next_cursor(resume),
+                    }
+                }
+            }
+        }
+        // A plan's steps form a tree; this bound only guards hand-made plans.
+        self.end(r, t, End::Completed);
+    }
+
+    /// Sends template `tpl` for run `r` at `t` (the `label`'s step), or
+    /// skips, drops or defers it.
+    fn send(&mut self, r: usize, tpl: usize, label: usize, t: i64) -> Outcome {
+        let prog = self.prog;
+        let template = &prog.templates[tpl];
+        let due = match self.runs[r].block {
+            Block::Deferred(d) => d,
+            _ => t,
+        };
+        self.runs[r].block = Block::None;
+        let id = prog.labels[label];
+        let channel = CHANNELS[template.channel];
+        if let Some(field) = template.address
+            && !self.contact.fields.contains_key(field)
+        {
+            self.stats.skipped_no_address[tpl] += 1;
+            self.note(t, || {
+                format!(
+                    "{id}: send {} ({channel}): skipped, no `{field}`",
+                    template.name
+                )
+            });
+            return Outcome::Skipped;
+        }
+        // An unsubscribe stops marketing on that channel; transactional
+        // messages (an order confirmation) still go (docs/runner.md).
+        if self.unsubscribed[template.channel] && template.marketing {
+            self.stats.skipped_unsubscribed[tpl] += 1;
+            self.note(t, || {
+                format!(
+                    "{id}: send {} ({channel}): skipped, unsubscribed from {channel}",
+                    template.name
+                )
+            });
+            return Outcome::Skipped;
+        }
+        if template.marketing
+            && let Some(p) = &prog.pressure
+        {
+            if p.drop
+                && let Some(reason) = self.breaks_cap_or_gap(p, template.channel, t)
+            {
+                self.stats.dropped[tpl] += 1;
+                self.pressured = true;
+                self.note(t, || {
+                    format!(
+                        "{id}: send {} ({channel}): dropped, {reason}",
+                        template.name
+                    )
+                });
+                return Outcome::Dropped;
+            }
+            let (at, reason) = self.earliest(p, template.channel, t);
+            if at > t {
+                if due == t {
+                    self.stats.deferred[tpl] += 1;
+                }
+                self.pressured = true;
+                self.runs[r].block = Block::Deferred(due);
+                self.note(t, || {
+                    format!(
+                        "{id}: send {} ({channel}): deferred to {}, {reason}",
+                        template.name,
+                        rfc3339(at)
+                    )
+                });
+                return Outcome::Deferred(at);
+            }
+        }
+        if template.marketing {
+            self.ledger.push((t, template.channel));
+        }
+        let (run_id, scenario) = (self.runs[r].id, self.runs[r].scenario);
+        self.sends.push((tpl, t, run_id));
+        self.stats.sent[tpl] += 1;
+        self.out.push(Message {
+            at: t,
+            contact: self.dense,
+            scenario: scenario as u16,
+            step: label as u32,
+            template: tpl as u16,
+            deferred_from: (due != t).then_some(due),
+        });
+        self.note(t, || {
+            if due != t {
+                format!(
+                    "{id}: send {} ({channel}): sent (due {})",
+                    template.name,
+                    rfc3339(due)
+                )
+            } else {
+                format!("{id}: send {} ({channel}): sent", template.name)
+            }
+        });
+        if let Some(f) = self.forecast {
+            for ev in f.reactions(&self.contact.id, id, template, t, run_id) {
+                if ev.at < self.until {
+                    self.stats.forecast_events += 1;
+                    self.push_event(ev);
+                }
+            }
+        }
+        Outcome::Sent(t)
+    }
+
+    /// The cap or gap a marketing send on `channel` at `t` would break.
+    fn breaks_cap_or_gap(
+        &self,
+        p: &super::program::Pressure,
+        channel: usize,
+        t: i64,
+    ) -> Option<String> {
+        if let Some(g) = p.gap
+            && let Some(last) = self.ledger.iter().map(|(at, _)| *at).max()
+            && t < last.saturating_add(g)
+        {
+            return Some(format!("gap {} since the last message", duration(g)));
+        }
+        for cap in &p.caps {
+            if cap.channel.is_some_and(|c| c != channel) {
+                continue;
+            }
+            let n = self
+                .ledger
+                .iter()
+                .filter(|(at, ch)| cap.channel.is_none_or(|c| c == *ch) && *at > t - cap.per)
+                .count();
+            if n >= cap.max {
+                return Some(format!(
+                    "cap {} max {} per {}",
+                    cap.channel.map_or("all", |c| CHANNELS[c]),
+                    cap.max,
+                    duration(cap.per)
+                ));
+            }
+        }
+        None
+    }
+
+    /// The earliest instant at or after `t` at which a marketing send on
+    /// `channel` keeps every cap, the gap and quiet hours, with the reason
+    /// of the last move.
+    fn earliest(&self, p: &super::program::Pressure, channel: usize, t: i64) -> (i64, String) {
+        let mut x = t;
+        let mut reason = String::new();
+        for _ in 0..1000 {
+            let mut moved = false;
+            if let Some(g) = p.gap
+                && let Some(last) = self.ledger.iter().map(|(at, _)| *at).max()
+                && x < last.saturating_add(g)
+            {
+                x = last.saturating_add(g);
+                reason = format!("gap {} since the last message", duration(g));
+                moved = true;
+            }
+            for cap in &p.caps {
+                if cap.channel.is_some_and(|c| c != channel) || cap.max == 0 {
+                    continue;
+                }
+                let mut inside: Vec<i64> = self
+                    .ledger
+                    .iter()
+                    .filter(|(at, ch)| cap.channel.is_none_or(|c| c == *ch) && *at > x - cap.per)
+                    .map(|(at, _)| *at)
+                    .collect();
+                if inside.len() >= cap.max {
+                    inside.sort_unstable();
+                    // The send must wait until enough of them leave the window.
+                    x = inside[inside.len() - cap.max].saturating_add(cap.per);
+                    reason = format!(
+                        "cap {} max {} per {}",
+                        cap.channel.map_or("all", |c| CHANNELS[c]),
+                        cap.max,
+                        duration(cap.per)
+                    );
+                    moved = true;
+                }
+            }
+            if let Some(q) = &p.quiet {
+                let y = q.first_allowed(x, &self.tz);
+                if y > x {
+                    x = y;
+                    reason = "quiet hours".to_string();
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        (x, reason)
+    }
+
+    fn wake(&mut self, wake: Wake, t: i64) {
+        match wake {
+            Wake::Run(r, g) => {
+                let r = r as usize;
+                let run = &self.runs[r];
+                if !run.active || run.generation != g {
+                    return;
+                }
+                match run.block {
+                    Block::Until(i, _) => {
+                        let id = self.prog.steps[i].id;
+                        self.note(t, || format!("{id}: wait until: timed out"));
+                        self.runs[r].block = Block::None;
+                    }
+                    Block::Sleep(i) => {
+                        let id = self.prog.steps[i].id;
+                        self.note(t, || format!("{id}: wait ended"));
+                        self.runs[r].block = Block::None;
+                    }
+                    Block::None | Block::Deferred(_) => {}
+                }
+                self.advance(r, t);
+            }
+            Wake::Recheck => {
+                if self.recheck_at == Some(t) {
+                    self.recheck_at = None;
+                }
+            }
+            Wake::Every(s) => {
+                let s = s as usize;
+                if let Trig::Every(day, clock) = self.prog.scenarios[s].trigger {
+                    let name = self.prog.scenarios[s].name;
+                    self.note(t, || format!("{name}: `every` trigger fired"));
+                    self.fired.push(s);
+                    self.start_fired(t);
+                    if let Some(next) = next_every(day, clock, &self.tz, t + 1) {
+                        self.schedule(next, Wake::Every(s as u16));
+                    }
+                }
+            }
+            Wake::Once(s) => {
+                let name = self.prog.scenarios[s as usize].name;
+                self.note(t, || format!("{name}: `once at` trigger fired"));
+                self.fired.push(s as usize);
+                self.start_fired(t);
+            }
+        }
+    }
+
+    /// Re-evaluates what may have changed at `t` until nothing does.
+    fn settle(&mut self, t: i64) {
+        for _ in 0..64 {
+            let mut changed = false;
+            for r in 0..self.runs.len() {
+                if !self.runs[r].active {
+                    continue;
+                }
+                let s = self.runs[r].scenario;
+                let id = self.runs[r].id;
+                if let Some(x) = self.prog.scenarios[s].exit_when
+                    && self.holds(x, t, Some(id))
+                {
+                    self.end(r, t, End::ExitWhen);
+                    changed = true;
+                    continue;
+                }
+                if let Block::Until(i, _) = self.runs[r].block
+                    && let Op::WaitUntil(until, ..) = &self.prog.steps[i].op
+                    && self.holds(until, t, Some(id))
+                {
+                    let sid = self.prog.steps[i].id;
+                    self.note(t, || format!("{sid}: wait until: the condition holds"));
+                    self.runs[r].block = Block::None;
+                    self.runs[r].generation += 1;
+                    self.advance(r, t);
+                    changed = true;
+                }
+            }
+            for k in 0..self.prog.watched.len() {
+                if self.watch_next[k].is_some_and(|x| x <= t) {
+                    self.dirty[k] = true;
+                }
+                if !self.dirty[k] {
+                    continue;
+                }
+                self.dirty[k] = false;
+                let w = &self.prog.watched[k];
+                let now = self.holds(w.expr, t, None);
+                self.watch_next[k] = self.cx(t, None).next_change(w.expr);
+                if now && !self.watched[k] {
+                    for &s in &w.scenarios {
+                        let name = self.prog.scenarios[s].name;
+                        self.note(t, || {
+                            format!("{name}: trigger `entered` fired (the segment became true)")
+                        });
+                        self.fired.push(s);
+                    }
+                    changed = true;
+                }
+                self.watched[k] = now;
+            }
+            self.start_fired(t);
+            if !changed {
+                break;
+            }
+        }
+        self.plan_recheck(t);
+    }
+
+    /// Schedules a wake-up for when a time bound may change a watched
+    /// condition with no event.
+    fn plan_recheck(&mut self, t: i64) {
+        let mut best: Option<i64> = None;
+        let mut consider = |x: Option<i64>| {
+            if let Some(x) = x
+                && best.is_none_or(|b| x < b)
+            {
+                best = Some(x);
+            }
+        };
+        for x in &self.watch_next {
+            consider(*x);
+        }
+        for run in &self.runs {
+            if !run.active {
+                continue;
+            }
+            if let Some(x) = self.prog.scenarios[run.scenario].exit_when {
+                consider(self.cx(t, Some(run.id)).next_change(x));
+            }
+            if let Block::Until(i, _) = run.block
+                && let Op::WaitUntil(until, ..) = &self.prog.steps[i].op
+            {
+                consider(self.cx(t, Some(run.id)).next_change(until));
+            }
+        }
+        if let Some(at) = best
+            && at < self.until
+            && self.recheck_at.is_none_or(|r| at < r || r <= t)
+        {
+            self.recheck_at = Some(at);
+            self.schedule(at, Wake::Recheck);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_buckets_are_stable_and_spread() {
+        assert_eq!(
+            split_bucket("nav_offer", "c1"),
+            split_bucket("nav_offer", "c1")
+        );
+        let mut seen = [0u32; 100];
+        for i in 0..10_000 {
+            seen[split_bucket("s", &format!("c{i}")) as usize] += 1;
+        }
+        assert!(seen.iter().all(|n| (50..=150).contains(n)), "{seen:?}");
+    }
+}

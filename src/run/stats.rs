@@ -1,0 +1,130 @@
+//! Counters of a run, kept per worker and merged: the summary (§10) and the
+//! pressure report (§9) are built from them.
+
+use super::program::Program;
+
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    // Per scenario.
+    pub entries: Vec<u64>,
+    pub completed: Vec<u64>,
+    pub exited: Vec<u64>,
+    pub exit_steps: Vec<u64>,
+    pub active_at_end: Vec<u64>,
+    pub ignored_active: Vec<u64>,
+    pub ignored_reentry: Vec<u64>,
+    pub ignored_audience: Vec<u64>,
+    pub ignored_instant: Vec<u64>,
+    /// Per scenario, per goal.
+    pub goals: Vec<Vec<u64>>,
+    // Per template.
+    pub sent: Vec<u64>,
+    pub skipped_no_address: Vec<u64>,
+    pub skipped_unsubscribed: Vec<u64>,
+    pub deferred: Vec<u64>,
+    pub dropped: Vec<u64>,
+    // Per cadence.
+    pub cadence_stops: Vec<u64>,
+    /// Input events applied inside the window.
+    pub applied_events: u64,
+    /// Input events before `--from`.
+    pub history_events: u64,
+    /// Input events that name something this contact never got (an
+    /// engagement on a template never sent, a list of no plan).
+    pub ignored_events: u64,
+    /// Events drawn by `--engagement`.
+    pub forecast_events: u64,
+    /// Contacts under, balanced and over pressure (§9).
+    pub pressure: [u64; 3],
+}
+
+impl Stats {
+    pub(crate) fn new(prog: &Program) -> Stats {
+        let s = prog.scenarios.len();
+        let t = prog.templates.len();
+        Stats {
+            entries: vec![0; s],
+            completed: vec![0; s],
+            exited: vec![0; s],
+            exit_steps: vec![0; s],
+            active_at_end: vec![0; s],
+            ignored_active: vec![0; s],
+            ignored_reentry: vec![0; s],
+            ignored_audience: vec![0; s],
+            ignored_instant: vec![0; s],
+            goals: prog
+                .scenarios
+                .iter()
+                .map(|sc| vec![0; sc.goals.len()])
+                .collect(),
+            sent: vec![0; t],
+            skipped_no_address: vec![0; t],
+            skipped_unsubscribed: vec![0; t],
+            deferred: vec![0; t],
+            dropped: vec![0; t],
+            cadence_stops: vec![0; prog.cadences.len()],
+            ..Stats::default()
+        }
+    }
+
+    pub(crate) fn merge(&mut self, o: &Stats) {
+        fn add(a: &mut [u64], b: &[u64]) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        add(&mut self.entries, &o.entries);
+        add(&mut self.completed, &o.completed);
+        add(&mut self.exited, &o.exited);
+        add(&mut self.exit_steps, &o.exit_steps);
+        add(&mut self.active_at_end, &o.active_at_end);
+        add(&mut self.ignored_active, &o.ignored_active);
+        add(&mut self.ignored_reentry, &o.ignored_reentry);
+        add(&mut self.ignored_audience, &o.ignored_audience);
+        add(&mut self.ignored_instant, &o.ignored_instant);
+        for (a, b) in self.goals.iter_mut().zip(&o.goals) {
+            add(a, b);
+        }
+        add(&mut self.sent, &o.sent);
+        add(&mut self.skipped_no_address, &o.skipped_no_address);
+        add(&mut self.skipped_unsubscribed, &o.skipped_unsubscribed);
+        add(&mut self.deferred, &o.deferred);
+        add(&mut self.dropped, &o.dropped);
+        add(&mut self.cadence_stops, &o.cadence_stops);
+        self.applied_events += o.applied_events;
+        self.history_events += o.history_events;
+        self.ignored_events += o.ignored_events;
+        self.forecast_events += o.forecast_events;
+        add(&mut self.pressure, &o.pressure);
+    }
+
+    /// Classifies one contact (§9): **over** when a send was deferred or
+    /// dropped; **under** when it got fewer marketing messages than `under
+    /// below N per W` allows over the window (N × window / W); else
+    /// **balanced**.
+    pub(crate) fn pressure_state(
+        &mut self,
+        prog: &Program,
+        ledger: &[(i64, usize)],
+        pressured: bool,
+        from: i64,
+        until: i64,
+    ) {
+        let state = if pressured {
+            2
+        } else {
+            match prog.pressure.as_ref().and_then(|p| p.under_below) {
+                Some((n, per)) if per > 0 => {
+                    let expected = f64::from(n) * (until - from) as f64 / per as f64;
+                    if (ledger.len() as f64) < expected {
+                        0
+                    } else {
+                        1
+                    }
+                }
+                _ => 1,
+            }
+        };
+        self.pressure[state] += 1;
+    }
+}

@@ -1,0 +1,429 @@
+//! Properties of the runner over random contacts and events: caps are never
+//! exceeded in any window, no marketing message is sent in quiet hours or
+//! inside the gap, and the outbox is the same across runs, thread counts
+//! and orders of the contacts file. Also: a persona read through the
+//! runner's input is the contact the compiler checks (`expect`), so the
+//! runner and the persona checks evaluate the same thing with the one
+//! evaluator.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use relance::diagnostics::{Problems, SourceFile, SourceMap};
+use relance::eval::{Context, Value};
+use relance::plan::Plan;
+use relance::run::{self, Options, input};
+
+const SRC: &str = r#"
+workspace {
+  name     = "Props"
+  timezone = "Europe/Paris"
+  from     = "P <p@example.com>"
+  address  = "1 rue X"
+}
+contact { email: email, phone: phone?, tz: timezone? }
+event ping { n: number }
+list l1
+list l2
+list l3 { on join { join l1 } }
+template m1 : email { subject = "1", html = "<p>1</p>{{unsubscribe_url}}" }
+template m2 : email { subject = "2", html = "<p>2</p>{{unsubscribe_url}}" }
+template m3 : email { subject = "3", html = "<p>3</p>{{unsubscribe_url}}" }
+template s1 : sms   { body = "S STOP 36180" }
+template tr : email { kind = transactional, subject = "T", html = "<p>T</p>" }
+template tk : task  { body = "call" }
+scenario a {
+  trigger joined l1
+  reentry always
+  send m1
+  wait 2h
+  send s1
+  send m2
+}
+scenario b {
+  trigger joined l2
+  reentry always
+  send m2
+  send tr
+  send tk
+  send m3
+}
+scenario c {
+  trigger event ping where n > 0
+  reentry always
+  send m3
+  wait 1d
+  send m1
+  send s1
+}
+pressure {
+  email max 2 per 3d
+  sms   max 1 per 2d
+  all   max 3 per 3d
+  gap   6h
+  quiet 21:00 to 08:00
+  on excess POLICY
+}
+"#;
+
+/// The plan for `on excess POLICY`, compiled once per test binary.
+fn plan(policy: &str) -> &'static Plan {
+    static DEFER: std::sync::OnceLock<Plan> = std::sync::OnceLock::new();
+    static DROP: std::sync::OnceLock<Plan> = std::sync::OnceLock::new();
+    let cell = if policy == "drop" { &DROP } else { &DEFER };
+    cell.get_or_init(|| compile(policy))
+}
+
+fn compile(policy: &str) -> Plan {
+    let mut sources = SourceMap::new();
+    sources.add(SourceFile::new("p.camp", SRC.replace("POLICY", policy)));
+    let checked = relance::driver::check_sources(&sources, Problems::new(), 1);
+    assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
+    checked.plan.expect("a plan")
+}
+
+const FROM: &str = "2026-10-20T00:00:00Z";
+const UNTIL: &str = "2026-11-09T00:00:00Z";
+const ZONES: [Option<&str>; 5] = [
+    None,
+    Some("America/New_York"),
+    Some("Australia/Lord_Howe"),
+    Some("America/Santiago"),
+    Some("Asia/Tokyo"),
+];
+
+fn ts(s: &str) -> i64 {
+    s.parse::<jiff::Timestamp>().unwrap().as_second()
+}
+
+/// Runs and returns the outbox bytes.
+fn outbox(plan: &Plan, contacts: &str, events: &str, threads: usize) -> String {
+    let (c, cp) = input::contacts_from_jsonl(contacts, plan, "contacts.jsonl").unwrap();
+    assert!(cp.is_empty(), "{cp:?}");
+    let (e, ep) = input::events_from_jsonl(events, plan, &c, "events.jsonl").unwrap();
+    assert!(ep.is_empty(), "{ep:?}");
+    let opts = Options {
+        from: ts(FROM),
+        until: ts(UNTIL),
+        threads,
+        trace: None,
+        forecast: None,
+    };
+    let out = run::simulate(plan, &c, &e, &opts).unwrap();
+    let mut bytes = Vec::new();
+    out.write_outbox(&c, &mut bytes).unwrap();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[derive(Debug, Clone)]
+struct Input {
+    zones: Vec<usize>,
+    phones: Vec<bool>,
+    /// (contact, kind, minutes after FROM)
+    events: Vec<(usize, usize, i64)>,
+}
+
+fn inputs() -> impl Strategy<Value = Input> {
+    (1usize..6).prop_flat_map(|n| {
+        (
+            proptest::collection::vec(0..ZONES.len(), n),
+            proptest::collection::vec(any::<bool>(), n),
+            proptest::collection::vec((0..n, 0usize..6, 0i64..(19 * 24 * 60)), 0..40),
+        )
+            .prop_map(|(zones, phones, mut events)| {
+                events.sort_by_key(|e| e.2);
+                Input {
+                    zones,
+                    phones,
+                    events,
+                }
+            })
+    })
+}
+
+fn files(input: &Input) -> (Vec<String>, String) {
+    let contacts: Vec<String> = input
+        .zones
+        .iter()
+        .zip(&input.phones)
+        .enumerate()
+        .map(|(i, (z, phone))| {
+            let mut o =
+                serde_json::json!({ "id": format!("c{i}"), "email": format!("c{i}@example.com") });
+            if *phone {
+                o["phone"] = format!("+3360000000{i}").into();
+            }
+            if let Some(zone) = ZONES[*z] {
+                o["tz"] = zone.into();
+            }
+            o.to_string()
+        })
+        .collect();
+    let from = ts(FROM);
+    let mut events = String::new();
+    for (c, kind, minutes) in &input.events {
+        let at = jiff::Timestamp::from_second(from + minutes * 60).unwrap();
+        let mut o = serde_json::json!({ "contact": format!("c{c}"), "at": at.to_string() });
+        match kind {
+            0..=2 => {
+                o["event"] = "joined".into();
+                o["list"] = format!("l{}", kind + 1).into();
+            }
+            3 => {
+                o["event"] = "left".into();
+                o["list"] = "l1".into();
+            }
+            4 => {
+                o["event"] = "ping".into();
+                o["n"] = 1.into();
+            }
+            _ => {
+                o["event"] = "opened".into();
+                o["template"] = "m1".into();
+            }
+        }
+        events.push_str(&o.to_string());
+        events.push('\n');
+    }
+    (contacts, events)
+}
+
+struct Line {
+    at: i64,
+    contact: String,
+    template: String,
+}
+
+fn parse(outbox: &str) -> Vec<Line> {
+    outbox
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Line {
+                at: ts(v["at"].as_str().unwrap()),
+                contact: v["contact"].as_str().unwrap().to_string(),
+                template: v["template"].as_str().unwrap().to_string(),
+            }
+        })
+        .collect()
+}
+
+fn check_pressure(input: &Input, lines: &[Line]) -> Result<(), TestCaseError> {
+    let marketing = ["m1", "m2", "m3", "s1"];
+    for (i, z) in input.zones.iter().enumerate() {
+        let id = format!("c{i}");
+        let tz = jiff::tz::TimeZone::get(ZONES[*z].unwrap_or("Europe/Paris")).unwrap();
+        let mine: Vec<&Line> = lines
+            .iter()
+            .filter(|l| l.contact == id && marketing.contains(&l.template.as_str()))
+            .collect();
+        for (k, l) in mine.iter().enumerate() {
+            // Quiet hours, contact-local, [21:00, 08:00).
+            let local = jiff::Timestamp::from_second(l.at)
+                .unwrap()
+                .to_zoned(tz.clone());
+            prop_assert!(
+                (8..21).contains(&local.hour()),
+                "{id}: {} sent at {local} in quiet hours",
+                l.template
+            );
+            // Gap: 6h between two marketing messages.
+            if k > 0 {
+                prop_assert!(
+                    l.at - mine[k - 1].at >= 6 * 3600,
+                    "{id}: gap broken at {}",
+                    l.at
+                );
+            }
+            // Caps over every window [l.at, l.at + W).
+            for (scope, max, per) in [
+                ("email", 2, 3 * 86_400),
+                ("sms", 1, 2 * 86_400),
+                ("all", 3, 3 * 86_400),
+            ] {
+                let n = mine
+                    .iter()
+                    .filter(|m| m.at >= l.at && m.at < l.at + per)
+                    .filter(|m| match scope {
+                        "email" => m.template.starts_with('m'),
+                        "sms" => m.template.starts_with('s'),
+                        _ => true,
+                    })
+                    .count();
+                prop_assert!(
+                    n <= max,
+                    "{id}: cap {scope} broken: {n} in the window from {}",
+                    l.at
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn pressure_holds_and_runs_are_deterministic(input in inputs(), drop in any::<bool>()) {
+        let plan = plan(if drop { "drop" } else { "defer" });
+        let (contacts, events) = files(&input);
+        let text = contacts.join("\n");
+        let a = outbox(plan, &text, &events, 1);
+        check_pressure(&input, &parse(&a))?;
+        // Same inputs, same bytes; any thread count.
+        prop_assert_eq!(&a, &outbox(plan, &text, &events, 1));
+        prop_assert_eq!(&a, &outbox(plan, &text, &events, 3));
+        // The order of the contacts file changes nothing.
+        let reversed: Vec<String> = contacts.iter().rev().cloned().collect();
+        prop_assert_eq!(&a, &outbox(plan, &reversed.join("\n"), &events, 2));
+    }
+}
+
+fn to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Text(s) => s.clone().into(),
+        Value::Number(n) => serde_json::json!(n),
+        Value::Bool(b) => (*b).into(),
+        Value::Timestamp(t) => jiff::Timestamp::from_second(*t).unwrap().to_string().into(),
+        Value::Date(d) => d.to_string().into(),
+        Value::Set(s) => s.iter().cloned().collect::<Vec<_>>().into(),
+    }
+}
+
+/// The sample project's personas, written as runner input and read back,
+/// are the contacts (and events) the compiler checks `expect` lines on, and
+/// every segment has the same value for both.
+#[test]
+fn personas_through_the_runner_input_agree_with_the_compiler() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns");
+    let now = ts("2026-11-01T00:00:00Z");
+    let a = relance::cli::analyse(&root, now).unwrap();
+    let plan = a.checked.plan.clone().expect("campaigns builds");
+    let project = relance::check::Project::resolve(&a.loaded.sources, &a.checked.files);
+    assert!(project.personas.len() >= 4);
+    for persona in &project.personas {
+        let (contact, events) = relance::verify::persona_contact(&project, persona, now);
+        let mut line = serde_json::Map::new();
+        line.insert("id".into(), contact.id.clone().into());
+        for (k, v) in &contact.fields {
+            line.insert(k.clone(), to_json(v));
+        }
+        line.insert(
+            "lists".into(),
+            contact.lists.iter().cloned().collect::<Vec<_>>().into(),
+        );
+        line.insert(
+            "tags".into(),
+            contact.tags.iter().cloned().collect::<Vec<_>>().into(),
+        );
+        let contacts_text = serde_json::Value::Object(line).to_string();
+        let mut events_text = String::new();
+        for e in &events {
+            let mut o = serde_json::Map::new();
+            o.insert("contact".into(), contact.id.clone().into());
+            o.insert("event".into(), e.name.clone().into());
+            o.insert(
+                "at".into(),
+                jiff::Timestamp::from_second(e.at)
+                    .unwrap()
+                    .to_string()
+                    .into(),
+            );
+            for (k, v) in &e.fields {
+                o.insert(k.clone(), to_json(v));
+            }
+            events_text.push_str(&serde_json::Value::Object(o).to_string());
+            events_text.push('\n');
+        }
+        let (cs, p1) = input::contacts_from_jsonl(&contacts_text, &plan, "c").unwrap();
+        assert!(p1.is_empty(), "{}: {p1:?}", contact.id);
+        let (es, p2) = input::events_from_jsonl(&events_text, &plan, &cs, "e").unwrap();
+        assert!(p2.is_empty(), "{}: {p2:?}", contact.id);
+        let read = cs.contact(0);
+        assert_eq!(read.fields, contact.fields, "{}", contact.id);
+        assert_eq!(read.lists, contact.lists);
+        assert_eq!(read.tags, contact.tags);
+        let read_events = es.events_of(0);
+        let mut sorted = events.clone();
+        sorted.sort_by_key(|e| e.at);
+        assert_eq!(read_events.len(), sorted.len());
+        for (x, y) in read_events.iter().zip(&sorted) {
+            assert_eq!((&x.name, x.at, &x.fields), (&y.name, y.at, &y.fields));
+        }
+        let mut verdicts = BTreeMap::new();
+        for (name, seg) in &plan.segments {
+            let compiler = Context {
+                plan: &plan,
+                contact: &contact,
+                events: &sorted,
+                now,
+                run: None,
+            }
+            .eval(seg);
+            let runner = Context {
+                plan: &plan,
+                contact: &read,
+                events: &read_events,
+                now,
+                run: None,
+            }
+            .eval(seg);
+            assert_eq!(compiler, runner, "{}: segment {name}", contact.id);
+            verdicts.insert(name.clone(), runner);
+        }
+        // Not a vacuous comparison: the personas differ in what holds.
+        assert!(verdicts.values().any(|v| *v), "{}", contact.id);
+    }
+}
+
+/// Lines built from JSON-ish pieces: valid objects, wrong types, garbage.
+fn line() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just(r#""id": "c1""#.to_string()),
+        Just(r#""id": 7"#.to_string()),
+        Just(r#""email": "a@example.com""#.to_string()),
+        Just(r#""email": 3"#.to_string()),
+        Just(r#""tz": "Mars/Olympus""#.to_string()),
+        Just(r#""tz": "Asia/Tokyo""#.to_string()),
+        Just(r#""lists": ["l1", "nope"]"#.to_string()),
+        Just(r#""tags": "x""#.to_string()),
+        Just(r#""contact": "c1""#.to_string()),
+        Just(r#""event": "ping""#.to_string()),
+        Just(r#""event": "joined""#.to_string()),
+        Just(r#""list": "l2""#.to_string()),
+        Just(r#""n": "1e999""#.to_string()),
+        Just(r#""n": 1e999"#.to_string()),
+        Just(r#""at": "2026-10-21T10:00:00Z""#.to_string()),
+        Just(r#""at": "2026-13-45T99:00:00Z""#.to_string()),
+        "[a-z\"{}:,\\\\ é\u{0}]{0,12}",
+    ];
+    proptest::collection::vec(piece, 0..6).prop_map(|ps| format!("{{{}}}", ps.join(", ")))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// No input line panics the readers, and every line is either taken or
+    /// reported as skipped: nothing is dropped silently.
+    #[test]
+    fn every_input_line_is_taken_or_reported(
+        contacts in proptest::collection::vec(line(), 0..8),
+        events in proptest::collection::vec(line(), 0..8),
+    ) {
+        let plan = plan("defer");
+        let text = contacts.join("\n");
+        let (c, problems) = input::contacts_from_jsonl(&text, plan, "c").unwrap();
+        let nonblank = contacts.iter().filter(|l| !l.trim().is_empty()).count();
+        let skipped = problems.iter().filter(|p| p.skipped).count();
+        prop_assert_eq!(c.len() + skipped, nonblank, "{:?}", problems);
+        let text = events.join("\n");
+        let (e, problems) = input::events_from_jsonl(&text, plan, &c, "e").unwrap();
+        let nonblank = events.iter().filter(|l| !l.trim().is_empty()).count();
+        let skipped = problems.iter().filter(|p| p.skipped).count();
+        prop_assert_eq!(e.len() + skipped, nonblank, "{:?}", problems);
+        // And the run itself goes through.
+        let opts = Options { from: ts(FROM), until: ts(UNTIL), threads: 1, trace: None, forecast: None };
+        prop_assert!(run::simulate(plan, &c, &e, &opts).is_ok());
+    }
+}
