@@ -78,7 +78,11 @@ fn clean(dir: &Path) -> Shown {
             &driver::template_file_ids(sources),
             NOW,
         );
-        let (previews, problems) = project.previews();
+        let (mut previews, problems) = project.previews();
+        // As `relance build` does.
+        if let Some(plan) = &a.checked.plan {
+            previews.extend(relance::render::flow_pages(plan));
+        }
         let mut failures = relance::diagnostics::Problems::new();
         for p in problems {
             failures.extend_one(p.into_diagnostic());
