@@ -371,3 +371,16 @@ fn a_busy_port_is_a_clear_error() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn a_single_file_project_is_watched_through_its_folder() {
+    let t = small_project("onefile");
+    let w = Watch::start(&t.path().join("project.camp"));
+    assert!(w.get(PAGE).text().contains("Greeting: Bonjour Marie"));
+    edit_greeting(&t, "Single");
+    w.wait_for_text(PAGE, "Greeting: Single Marie");
+    let camp = t.path().join("project.camp");
+    let src = fs::read_to_string(&camp).unwrap();
+    fs::write(&camp, src.replace("\"Marie\"", "\"Maria\"")).unwrap();
+    w.wait_for_text(PAGE, "Greeting: Single Maria");
+}

@@ -74,7 +74,7 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
         }
     };
     // Watching starts before the first build, so no change is missed.
-    let mut changes = match Changes::new(&folder) {
+    let mut changes = match Changes::new(&folder, !meta.is_dir()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -28,6 +28,8 @@ pub struct Changes {
     events: Receiver<notify::Result<notify::Event>>,
     /// The project folder, absolute (events carry absolute paths).
     root: PathBuf,
+    /// Recursive, except for a project of one file.
+    mode: RecursiveMode,
     /// Project-relative paths the last build read or looked for.
     inputs: BTreeSet<String>,
     /// The folder itself was removed or replaced: watch it again.
@@ -37,20 +39,29 @@ pub struct Changes {
 impl Changes {
     /// Starts watching `root` (a project folder) recursively, and its
     /// parent, so that a folder removed and created again is noticed.
-    pub fn new(root: &Path) -> Result<Changes, String> {
+    /// For a project of one `.camp` file, `root` is its folder, which may
+    /// hold much else: only the folder itself and its `templates/` folder
+    /// are watched then.
+    pub fn new(root: &Path, one_file: bool) -> Result<Changes, String> {
         let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
         let (tx, events) = channel();
         let mut watcher = notify::recommended_watcher(tx).map_err(|e| {
             format!("cannot watch files: {e}; on Linux, raise fs.inotify.max_user_instances")
         })?;
-        watcher
-            .watch(&root, RecursiveMode::Recursive)
-            .map_err(|e| {
-                format!(
-                    "cannot watch `{}`: {e}; on Linux, a large project may need a higher fs.inotify.max_user_watches",
-                    root.display()
-                )
-            })?;
+        let mode = if one_file {
+            RecursiveMode::NonRecursive
+        } else {
+            RecursiveMode::Recursive
+        };
+        watcher.watch(&root, mode).map_err(|e| {
+            format!(
+                "cannot watch `{}`: {e}; on Linux, a large project may need a higher fs.inotify.max_user_watches",
+                root.display()
+            )
+        })?;
+        if one_file {
+            let _ = watcher.watch(&root.join("templates"), RecursiveMode::Recursive);
+        }
         if let Some(parent) = root.parent() {
             // Best effort: without it, a removed folder is found by polling.
             let _ = watcher.watch(parent, RecursiveMode::NonRecursive);
@@ -59,6 +70,7 @@ impl Changes {
             watcher,
             events,
             root,
+            mode,
             inputs: BTreeSet::new(),
             rewatch: false,
         })
@@ -127,11 +139,12 @@ impl Changes {
 
     fn watch_again(&mut self) {
         let _ = self.watcher.unwatch(&self.root);
-        if self
-            .watcher
-            .watch(&self.root, RecursiveMode::Recursive)
-            .is_ok()
-        {
+        if self.watcher.watch(&self.root, self.mode).is_ok() {
+            if self.mode == RecursiveMode::NonRecursive {
+                let _ = self
+                    .watcher
+                    .watch(&self.root.join("templates"), RecursiveMode::Recursive);
+            }
             self.rewatch = false;
         }
     }

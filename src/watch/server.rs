@@ -443,8 +443,9 @@ fn events(request: Request, shared: &Shared) {
     let mut seen = u64::MAX;
     loop {
         let (generation, status) = if seen == u64::MAX {
-            let (_, _, status) = shared.snapshot();
-            (shared.generations().0, status)
+            // The build and its status read together, under one lock.
+            let live = shared.lock();
+            (live.generation, live.status.clone())
         } else {
             shared.wait_newer(seen, KEEP_ALIVE)
         };
