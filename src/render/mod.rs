@@ -67,6 +67,26 @@ pub fn partial_path(name: &str) -> String {
 /// with the flow drawn as an inline SVG (`svg.flow`). `relance build` (and
 /// `relance watch`) merge them with [`RenderProject::previews`], whose
 /// index links to them. The same plan gives the same bytes.
+/// A fingerprint of everything [`flow_pages`] reads from the plan (the
+/// scenarios, the cadences, and each template's channel and kind): equal
+/// fingerprints give equal pages, so `relance watch` draws them again only
+/// when it changes.
+pub fn flow_key(plan: &crate::plan::Plan) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    // The plan holds `f64`s (split shares), so no derived `Hash`: its
+    // `Debug` text stands for it.
+    format!(
+        "{:?}{:?}{:?}",
+        plan.scenario_order, plan.scenarios, plan.cadences
+    )
+    .hash(&mut h);
+    for (name, t) in &plan.templates {
+        (name, &t.channel, &t.kind).hash(&mut h);
+    }
+    h.finish()
+}
+
 pub fn flow_pages(plan: &crate::plan::Plan) -> BTreeMap<String, Vec<u8>> {
     // Names of a checked project are `[a-z_][a-z0-9_]*`; a plan read back
     // from elsewhere must not write outside `preview/`.

@@ -31,6 +31,9 @@ use crate::syntax::ast;
 /// folder (`preview/index.html`), shared between builds.
 pub type Site = crate::render::PreviewFiles;
 
+/// Flow pages by path, shared with the sites that serve them.
+type FlowPages = Vec<(String, Arc<Vec<u8>>)>;
+
 /// One parsed `.camp` file, kept for the next build.
 struct Parsed {
     id: FileId,
@@ -47,6 +50,8 @@ pub struct Builder {
     now: i64,
     parsed: HashMap<String, Parsed>,
     render: RenderCache,
+    /// The flow pages of the last plan, with [`crate::render::flow_key`].
+    flows: Option<(u64, FlowPages)>,
 }
 
 /// The result of one build.
@@ -89,6 +94,25 @@ impl Outcome {
 }
 
 impl Builder {
+    /// The previews plus the flow pages, drawn again only when the plan's
+    /// flows changed.
+    fn site_files(&mut self, previews: Site, plan: &crate::plan::Plan) -> Site {
+        let key = crate::render::flow_key(plan);
+        if self.flows.as_ref().is_none_or(|(k, _)| *k != key) {
+            let pages = crate::render::flow_pages(plan)
+                .into_iter()
+                .map(|(p, b)| (p, Arc::new(b)))
+                .collect();
+            self.flows = Some((key, pages));
+        }
+        let flows = self
+            .flows
+            .as_ref()
+            .map(|(_, f)| f.as_slice())
+            .unwrap_or(&[]);
+        site_files_with(previews, flows)
+    }
+
     /// A builder of the project at `path` (a folder, or one `.camp` file),
     /// with reference time `now` (unix seconds) for personas.
     pub fn new(path: &Path, now: i64) -> Builder {
@@ -97,6 +121,7 @@ impl Builder {
             now,
             parsed: HashMap::new(),
             render: RenderCache::default(),
+            flows: None,
         }
     }
 
@@ -238,7 +263,7 @@ impl Builder {
                 }
                 diagnostics = failures.into_sorted(&loaded.sources);
             } else {
-                site = Some(site_files(previews, &plan));
+                site = Some(self.site_files(previews, &plan));
             }
         }
         Outcome {
@@ -278,10 +303,10 @@ impl Builder {
 /// (as `relance build` writes it): the one place where build output is
 /// gathered for the server. `plan.json` is left out (it is not a preview,
 /// and making its JSON costs a few milliseconds on every build).
-fn site_files(previews: Site, plan: &crate::plan::Plan) -> Site {
+fn site_files_with(previews: Site, flows: &[(String, Arc<Vec<u8>>)]) -> Site {
     let mut files = previews;
-    for (path, bytes) in crate::render::flow_pages(plan) {
-        files.insert(&path, Arc::new(bytes));
+    for (path, bytes) in flows {
+        files.insert(path, bytes.clone());
     }
     files
 }
