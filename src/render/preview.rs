@@ -136,8 +136,21 @@ fn summary(m: &RenderedMessage) -> String {
         "webhook" => m.url.as_deref(),
         _ => m.body.as_deref(),
     };
-    let words = one_line(first.unwrap_or(""));
     const MAX: usize = 90;
+    // The first words only: a webhook or task body can be long.
+    let mut words = String::new();
+    let mut count = 0;
+    for w in first.unwrap_or("").split_whitespace() {
+        if !words.is_empty() {
+            words.push(' ');
+            count += 1;
+        }
+        words.push_str(w);
+        count += w.chars().count();
+        if count > MAX {
+            break;
+        }
+    }
     if words.chars().count() > MAX {
         let cut: String = words.chars().take(MAX).collect();
         format!("{}…", cut.trim_end())
@@ -501,7 +514,8 @@ pub(crate) fn index(
     let mut personas: Vec<_> = model.personas.iter().collect();
     personas.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let mut out = String::new();
+    // About 170 bytes a message row: one allocation instead of doubling.
+    let mut out = String::with_capacity(4096 + messages.len() * 192);
     let title = match model.workspace.get("name") {
         Some(n) => format!("Previews — {n}"),
         None => "Previews".to_string(),

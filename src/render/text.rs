@@ -3,17 +3,27 @@
 
 /// Escapes text for HTML content and attribute values (previews).
 pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
+    let special = |b: &u8| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
+    // Most texts hold nothing to escape: copy them in one go.
+    let Some(first) = s.bytes().position(|b| special(&b)) else {
+        return s.to_string();
+    };
+    let mut out = String::with_capacity(s.len() + 16);
+    out.push_str(&s[..first]);
+    let mut rest = &s[first..];
+    // Escapes are ASCII, so byte positions are character boundaries.
+    while let Some(i) = rest.bytes().position(|b| special(&b)) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            _ => "&#39;",
+        });
+        rest = &rest[i + 1..];
     }
+    out.push_str(rest);
     out
 }
 
@@ -686,6 +696,17 @@ mod tests {
             escape_html_value("see javascript: docs"),
             "see javascript: docs"
         );
+    }
+
+    #[test]
+    fn html_escaping_keeps_text_and_escapes_the_five() {
+        assert_eq!(escape_html("plain é text"), "plain é text");
+        assert_eq!(
+            escape_html("é<b a='x'>\"&\"</b>ü"),
+            "é&lt;b a=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/b&gt;ü"
+        );
+        assert_eq!(escape_html(""), "");
+        assert_eq!(escape_html(">"), "&gt;");
     }
 
     #[test]
