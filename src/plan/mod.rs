@@ -1,5 +1,5 @@
 //! The executable plan: what a runner executes, as versioned, deterministic
-//! JSON. Built from a checked project ([`build`]); documented in
+//! JSON. Built from a checked project ([`build_plan`]); documented in
 //! `docs/plan.md` with a JSON Schema in `docs/plan.schema.json`.
 //!
 //! Every map is a `BTreeMap` and every list keeps source order, so the same

@@ -3,7 +3,7 @@
 //! when and why.
 //!
 //! Stages: [`input`] types the contacts (column by column, dense ids) and
-//! events (compact records, parsed on every core); [`program`] resolves the
+//! events (compact records, parsed on every core); `program` resolves the
 //! plan to indices; [`sim`] simulates each contact on its own (contacts
 //! never interact), spread over the cores; the outbox is then sorted by
 //! (`at`, contact, scenario) so that neither the input order of contacts
