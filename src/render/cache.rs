@@ -75,6 +75,11 @@ pub(super) struct CachedTemplate {
 /// One template rendered for every persona: what `previews` needs of it.
 pub(super) struct TemplatePreviews {
     pub messages: Vec<RenderedMessage>,
+    /// Its rows of the index table (`preview::index_rows`).
+    pub rows: String,
+    /// Each message's row in its persona's page (`preview::persona_row`),
+    /// in the order of `messages`.
+    pub persona_rows: Vec<String>,
     /// Its files' paths in [`RenderCache::site`].
     pub files: Vec<String>,
     pub problems: Vec<TemplateProblem>,

@@ -1247,8 +1247,14 @@ impl RenderProject {
                 }
             }
             let files = self.preview_files(&messages);
+            let mut rows = String::new();
+            let refs: Vec<&RenderedMessage> = messages.iter().collect();
+            preview::index_rows(t, &refs, self.broken.contains(&t.name), &mut rows);
+            let persona_rows = messages.iter().map(preview::persona_row).collect();
             let entry = TemplatePreviews {
                 messages,
+                rows,
+                persona_rows,
                 files: files.iter().map(|(k, _)| k.clone()).collect(),
                 problems,
             };
@@ -1285,15 +1291,33 @@ impl RenderProject {
             }));
         }
         let mut files = cache.site.clone();
+        // Each persona's rows, in template order, kept with the previews.
+        // (The messages were moved out of the entries, `counts` apiece.)
+        let mut rows: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut offset = 0;
+        for (t, n) in templates.iter().zip(&counts) {
+            if let Some((_, e)) = cache.previews.get(&t.name) {
+                for (m, row) in messages[offset..offset + n].iter().zip(&e.persona_rows) {
+                    rows.entry(m.persona.as_str()).or_default().push(row);
+                }
+            }
+            offset += n;
+        }
         for p in &personas {
-            let mine: Vec<&RenderedMessage> =
-                messages.iter().filter(|m| m.persona == p.name).collect();
+            let mine = rows.get(p.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             files.insert(
                 &format!("preview/persona/{}.html", p.name),
-                Arc::new(preview::persona_page(p, &self.model, &personas, &mine).into_bytes()),
+                Arc::new(preview::persona_page(p, &self.model, &personas, mine).into_bytes()),
             );
         }
-        let index = preview::index(&self.model, &messages, &self.broken);
+        // Each template's rows are kept with its previews.
+        let index = preview::index_with(&self.model, messages.len(), &mut |t, out| match cache
+            .previews
+            .get(&t.name)
+        {
+            Some((_, e)) => out.push_str(&e.rows),
+            None => preview::index_rows(t, &[], self.broken.contains(&t.name), out),
+        });
         files.insert("preview/index.html", Arc::new(index.into_bytes()));
         let mut back = messages.into_iter();
         for (t, n) in templates.iter().zip(counts) {

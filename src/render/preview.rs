@@ -46,14 +46,14 @@
 //! HTML-escaped; an email's HTML is shown only inside `sandbox=""` iframes
 //! through `srcdoc`, so its scripts never run.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde_json::Value as Json;
 
 use super::RenderedMessage;
 use super::flow::{FLOW_STYLE, duration_text, expr_text, reentry_text, trigger_text};
-use super::model::{Model, PersonaInfo};
+use super::model::{Model, PersonaInfo, TemplateInfo};
 use super::text::{escape_html, sms_length, sms_segments};
 use crate::check::types::Type;
 use crate::plan::{Plan, Step};
@@ -499,23 +499,21 @@ fn webhook_body(out: &mut String, m: &RenderedMessage) {
 }
 
 /// `preview/index.html`: every message (templates × personas) with its
-/// channel, kind and summary; the flows; the personas.
-pub(crate) fn index(
+/// channel, kind and summary; the flows; the personas. Each template's
+/// rows are written by `rows` ([`index_rows`], kept with the template's
+/// previews so that a build redoes only the changed templates' rows).
+pub(crate) fn index_with(
     model: &Model,
-    messages: &[RenderedMessage],
-    broken: &BTreeSet<String>,
+    messages: usize,
+    rows: &mut dyn FnMut(&TemplateInfo, &mut String),
 ) -> String {
-    let mut by_template: BTreeMap<&str, Vec<&RenderedMessage>> = BTreeMap::new();
-    for m in messages {
-        by_template.entry(&m.template).or_default().push(m);
-    }
     let mut templates: Vec<_> = model.templates.iter().collect();
     templates.sort_by(|a, b| a.name.cmp(&b.name));
     let mut personas: Vec<_> = model.personas.iter().collect();
     personas.sort_by(|a, b| a.name.cmp(&b.name));
 
     // About 170 bytes a message row: one allocation instead of doubling.
-    let mut out = String::with_capacity(4096 + messages.len() * 192);
+    let mut out = String::with_capacity(4096 + messages * 192);
     let title = match model.workspace.get("name") {
         Some(n) => format!("Previews — {n}"),
         None => "Previews".to_string(),
@@ -533,64 +531,7 @@ pub(crate) fn index(
     );
     out.push_str("<h2>Messages</h2>\n<table id=\"messages\">\n<thead><tr><th>Template</th><th>Channel</th><th>Kind</th><th>Persona</th><th>Subject, title or text</th><th>Files</th></tr></thead>\n<tbody>\n");
     for t in templates {
-        let name = escape_html(&t.name);
-        let list = by_template
-            .get(t.name.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let channel = escape_html(&t.channel);
-        let kind = t.kind.as_str();
-        let cells = |rows: usize| {
-            let span = if rows > 1 {
-                format!(" rowspan=\"{rows}\"")
-            } else {
-                String::new()
-            };
-            format!(
-                "<td{span}><code>{name}</code></td><td{span}>{channel}</td><td{span}>{kind}</td>"
-            )
-        };
-        let attrs =
-            format!("data-template=\"{name}\" data-channel=\"{channel}\" data-kind=\"{kind}\"");
-        if broken.contains(&t.name) || list.is_empty() {
-            let why = if broken.contains(&t.name) {
-                "not rendered: the template has errors"
-            } else {
-                "no persona to render it for"
-            };
-            let _ = writeln!(
-                out,
-                "<tr id=\"template-{name}\" class=\"message missing\" {attrs}>{}<td colspan=\"3\" class=\"muted\">{why}</td></tr>",
-                cells(1)
-            );
-            continue;
-        }
-        for (i, m) in list.iter().enumerate() {
-            let p = escape_html(&m.persona);
-            let id = if i == 0 {
-                format!("id=\"template-{name}\" ")
-            } else {
-                String::new()
-            };
-            let _ = write!(
-                out,
-                "<tr {id}class=\"message\" {attrs} data-persona=\"{p}\">{}",
-                if i == 0 {
-                    cells(list.len())
-                } else {
-                    String::new()
-                }
-            );
-            let _ = write!(
-                out,
-                "<td><a class=\"preview\" href=\"{name}/{p}.html\">{p}</a></td><td class=\"summary\">{}</td><td>",
-                escape_html(&summary(m))
-            );
-            if m.text.is_some() {
-                let _ = write!(out, "<a href=\"{name}/{p}.txt\">txt</a> · ");
-            }
-            let _ = writeln!(out, "<a href=\"{name}/{p}.json\">json</a></td></tr>");
-        }
+        rows(t, &mut out);
     }
     out.push_str("</tbody>\n</table>\n");
     out.push_str("<h2>Flows</h2>\n");
@@ -622,13 +563,87 @@ pub(crate) fn index(
     out
 }
 
+/// One template's rows of the index table.
+pub(crate) fn index_rows(
+    t: &TemplateInfo,
+    list: &[&RenderedMessage],
+    broken: bool,
+    out: &mut String,
+) {
+    let name = escape_html(&t.name);
+    let channel = escape_html(&t.channel);
+    let kind = t.kind.as_str();
+    let cells = |rows: usize| {
+        let span = if rows > 1 {
+            format!(" rowspan=\"{rows}\"")
+        } else {
+            String::new()
+        };
+        format!("<td{span}><code>{name}</code></td><td{span}>{channel}</td><td{span}>{kind}</td>")
+    };
+    let attrs = format!("data-template=\"{name}\" data-channel=\"{channel}\" data-kind=\"{kind}\"");
+    if broken || list.is_empty() {
+        let why = if broken {
+            "not rendered: the template has errors"
+        } else {
+            "no persona to render it for"
+        };
+        let _ = writeln!(
+            out,
+            "<tr id=\"template-{name}\" class=\"message missing\" {attrs}>{}<td colspan=\"3\" class=\"muted\">{why}</td></tr>",
+            cells(1)
+        );
+        return;
+    }
+    for (i, m) in list.iter().enumerate() {
+        let p = escape_html(&m.persona);
+        let id = if i == 0 {
+            format!("id=\"template-{name}\" ")
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            out,
+            "<tr {id}class=\"message\" {attrs} data-persona=\"{p}\">{}",
+            if i == 0 {
+                cells(list.len())
+            } else {
+                String::new()
+            }
+        );
+        let _ = write!(
+            out,
+            "<td><a class=\"preview\" href=\"{name}/{p}.html\">{p}</a></td><td class=\"summary\">{}</td><td>",
+            escape_html(&summary(m))
+        );
+        if m.text.is_some() {
+            let _ = write!(out, "<a href=\"{name}/{p}.txt\">txt</a> · ");
+        }
+        let _ = writeln!(out, "<a href=\"{name}/{p}.json\">json</a></td></tr>");
+    }
+}
+
+/// A message's row in its persona's messages table (kept with the
+/// template's previews between builds).
+pub(crate) fn persona_row(m: &RenderedMessage) -> String {
+    let t = escape_html(&m.template);
+    format!(
+        "<tr><td><a href=\"../{t}/{}.html\"><code>{t}</code></a></td><td>{} · {}</td><td>{}</td></tr>\n",
+        escape_html(&m.persona),
+        escape_html(&m.channel),
+        m.kind.as_str(),
+        escape_html(&summary(m))
+    )
+}
+
 /// `preview/persona/NAME.html`: a persona's description and data, and
 /// links to its messages.
+/// `rows` are the persona's rows of its messages table ([`persona_row`]).
 pub(crate) fn persona_page(
     p: &PersonaInfo,
     model: &Model,
     personas: &[&PersonaInfo],
-    messages: &[&RenderedMessage],
+    rows: &[&str],
 ) -> String {
     let mut out = String::new();
     let name = escape_html(&p.name);
@@ -713,19 +728,12 @@ pub(crate) fn persona_page(
         out.push_str("</tbody>\n</table>\n");
     }
     out.push_str("<h2>Messages</h2>\n");
-    if messages.is_empty() {
+    if rows.is_empty() {
         out.push_str("<p id=\"persona-messages\" class=\"muted\">none</p>\n");
     } else {
         out.push_str("<table id=\"persona-messages\">\n<thead><tr><th>Template</th><th>Channel</th><th>Subject, title or text</th></tr></thead>\n<tbody>\n");
-        for m in messages {
-            let t = escape_html(&m.template);
-            let _ = writeln!(
-                out,
-                "<tr><td><a href=\"../{t}/{name}.html\"><code>{t}</code></a></td><td>{} · {}</td><td>{}</td></tr>",
-                escape_html(&m.channel),
-                m.kind.as_str(),
-                escape_html(&summary(m))
-            );
+        for row in rows {
+            out.push_str(row);
         }
         out.push_str("</tbody>\n</table>\n");
     }
@@ -958,8 +966,11 @@ mod tests {
                 assert!(page.contains("srcdoc=\"&lt;p&gt;&lt;script&gt;"), "{page}");
             }
         }
-        check(&persona_page(&p, &model, &[&p], &[&m]));
-        check(&index(&model, &[m], &BTreeSet::new()));
+        check(&persona_page(&p, &model, &[&p], &[&persona_row(&m)]));
+        check(&index_with(&model, 1, &mut |t, out| {
+            let list: &[&RenderedMessage] = if t.name == m.template { &[&m] } else { &[] };
+            index_rows(t, list, false, out)
+        }));
     }
 
     #[test]
