@@ -54,6 +54,23 @@ fn instant(date: Date, clock: i32, tz: &TimeZone) -> Option<i64> {
     Some(zoned.timestamp().as_second())
 }
 
+/// The later occurrence of local `date` at `clock` (the second pass in a
+/// fold; the same instant as [`instant`] elsewhere).
+fn later_instant(date: Date, clock: i32, tz: &TimeZone) -> Option<i64> {
+    let time = Time::new(
+        (clock / 3600) as i8,
+        (clock / 60 % 60) as i8,
+        (clock % 60) as i8,
+        0,
+    )
+    .ok()?;
+    let ts = tz
+        .to_ambiguous_timestamp(date.to_datetime(time))
+        .later()
+        .ok()?;
+    Some(ts.as_second())
+}
+
 /// The first occurrence at or after `at` of local `clock` on `day` (every
 /// day when `None`). One occurrence per local day, whatever the offset.
 pub fn next_every(day: Option<Weekday>, clock: i32, tz: &TimeZone, at: i64) -> Option<i64> {
@@ -111,11 +128,12 @@ impl QuietHours {
         };
         match instant(date, self.end, tz) {
             Some(t) if t > at => t,
-            // A DST change can fold the end before `at`: take the next day's.
-            _ => date
-                .tomorrow()
-                .ok()
-                .and_then(|d| instant(d, self.end, tz))
+            // In a fold (the clock goes back over the end), `at` can be on
+            // the second pass, after the end's first occurrence: the
+            // period ends when the clock reaches the end again.
+            _ => later_instant(date, self.end, tz)
+                .filter(|t| *t > at)
+                .or_else(|| date.tomorrow().ok().and_then(|d| instant(d, self.end, tz)))
                 .unwrap_or(at)
                 .max(at),
         }
@@ -264,6 +282,26 @@ mod tests {
         assert_eq!(
             q.first_allowed(ts("2026-03-28T22:00:00Z"), &paris),
             ts("2026-03-29T06:00:00Z")
+        );
+    }
+
+    #[test]
+    fn quiet_end_in_a_fold_is_its_second_pass_when_on_it() {
+        let q = QuietHours {
+            start: parse_clock("00:00").unwrap(),
+            end: parse_clock("02:30").unwrap(),
+        };
+        let paris = tz("Europe/Paris");
+        // 2026-10-25: 02:10 local on the second pass (+01:00) is 01:10Z;
+        // the clock reaches 02:30 again at 01:30Z, not the next day.
+        assert_eq!(
+            q.first_allowed(ts("2026-10-25T01:10:00Z"), &paris),
+            ts("2026-10-25T01:30:00Z")
+        );
+        // On the first pass (00:10Z is 02:10 +02:00): the first 02:30.
+        assert_eq!(
+            q.first_allowed(ts("2026-10-25T00:10:00Z"), &paris),
+            ts("2026-10-25T00:30:00Z")
         );
     }
 

@@ -128,6 +128,10 @@ pub(crate) struct Sim<'a, 'p> {
     /// Every send: (template, time, run id), for engagement attribution.
     sends: Vec<(usize, i64, u64)>,
     pressured: bool,
+    /// Engagement events waiting for the wake-ups of their instant.
+    late: Vec<Event>,
+    /// Templates that history events show were sent before `--from`.
+    sent_before: Vec<String>,
     forecast: Option<&'a Forecast>,
     pub out: Vec<Message>,
     pub stats: &'a mut Stats,
@@ -188,6 +192,8 @@ impl<'a, 'p> Sim<'a, 'p> {
             unsubscribed: [false; 5],
             sends: Vec::new(),
             pressured: false,
+            late: Vec::new(),
+            sent_before: Vec::new(),
             forecast,
             out: Vec::new(),
             stats,
@@ -221,6 +227,11 @@ impl<'a, 'p> Sim<'a, 'p> {
     /// holds an unsubscribe, but fires nothing and changes no list.
     fn history(&mut self, ev: Event) {
         self.stats.history_events += 1;
+        if let Some(Value::Text(tpl)) = ev.fields.get("template")
+            && !self.sent_before.contains(tpl)
+        {
+            self.sent_before.push(tpl.clone());
+        }
         if ev.name == "unsubscribed"
             && let Some(ch) = self.event_channel(&ev)
         {
@@ -288,25 +299,49 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
         }
         self.plan_recheck(from);
+        let mut now = from;
         loop {
             let te = self.incoming.peek().map(|Reverse((t, ..))| *t);
             let ta = self.agenda.peek().map(|Reverse((t, ..))| *t);
-            let t = match (te, ta) {
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) | (None, Some(a)) => a,
-                (None, None) => break,
+            let next = match (te, ta) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (Some(a), None) | (None, Some(a)) => Some(a),
+                (None, None) => None,
             };
+            // Engagement that came in the same second as its send (made by
+            // a wake-up of that instant) is applied once the instant's
+            // wake-ups are done.
+            if !self.late.is_empty() && next.is_none_or(|n| n > now) {
+                for ev in std::mem::take(&mut self.late) {
+                    self.event(ev, now, true);
+                }
+                self.settle(now);
+                continue;
+            }
+            let Some(t) = next else { break };
             if t >= self.until {
                 break;
             }
+            now = t;
             if te == Some(t) {
                 if let Some(Reverse((_, _, slot))) = self.incoming.pop()
                     && let Some(ev) = self.slots[slot].take()
                 {
-                    self.event(ev, t);
+                    self.event(ev, t, false);
                 }
             } else if let Some(Reverse((_, _, wake))) = self.agenda.pop() {
                 self.wake(wake, t);
+                // Triggers due at this instant fire together, so that their
+                // scenarios start in declaration order.
+                if matches!(wake, Wake::Every(_) | Wake::Once(_)) {
+                    while let Some(Reverse((at, _, w))) = self.agenda.peek().copied()
+                        && at == t
+                        && matches!(w, Wake::Every(_) | Wake::Once(_))
+                    {
+                        self.agenda.pop();
+                        self.wake(w, t);
+                    }
+                }
             }
             self.settle(t);
         }
@@ -324,7 +359,9 @@ impl<'a, 'p> Sim<'a, 'p> {
         );
     }
 
-    fn event(&mut self, mut ev: Event, t: i64) {
+    /// Applies an input (or forecast) event; `retry`: a late engagement
+    /// event, after the wake-ups of its instant.
+    fn event(&mut self, mut ev: Event, t: i64, retry: bool) {
         let name = ev.name.clone();
         match name.as_str() {
             "joined" | "left" => {
@@ -362,8 +399,18 @@ impl<'a, 'p> Sim<'a, 'p> {
                             .find(|(st, at, _)| *st == ti && *at <= t)
                             .map(|(.., run)| *run)
                     });
+                    let before = self.sent_before.iter().any(|s| s == tpl);
+                    let pending =
+                        !retry && self.agenda.peek().is_some_and(|Reverse((at, ..))| *at == t);
                     match sent {
                         Some(run) => ev.run = Some(run),
+                        // Sent before the window: it belongs to no run.
+                        None if before => {}
+                        // A wake-up of this instant may send it.
+                        None if pending => {
+                            self.late.push(ev);
+                            return;
+                        }
                         None => {
                             self.stats.ignored_events += 1;
                             let tpl = tpl.clone();
@@ -417,7 +464,8 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
         }
         self.applied.push(ev);
-        self.start_fired(t);
+        // The scenarios start in `settle`, with those whose `entered`
+        // segment this event made true: together, in declaration order.
     }
 
     /// Lists or tags changed: every watched segment may have changed.
@@ -696,10 +744,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                         self.runs[r].cursor = Self::next_cursor(resume);
                         continue;
                     };
-                    if self.runs[r].block == Block::None
-                        && let Some(stop) = cad.stop_when
+                    // Also when a deferred touch comes due: it has not
+                    // gone out yet.
+                    if let Some(stop) = cad.stop_when
                         && self.holds(stop, t, Some(run_id))
                     {
+                        self.runs[r].block = Block::None;
                         self.stats.cadence_stops[cadence] += 1;
                         self.note(t, || {
                             format!(
@@ -963,7 +1013,6 @@ impl<'a, 'p> Sim<'a, 'p> {
                     let name = self.prog.scenarios[s].name;
                     self.note(t, || format!("{name}: `every` trigger fired"));
                     self.fired.push(s);
-                    self.start_fired(t);
                     if let Some(next) = next_every(day, clock, &self.tz, t + 1) {
                         self.schedule(next, Wake::Every(s as u16));
                     }
@@ -973,7 +1022,6 @@ impl<'a, 'p> Sim<'a, 'p> {
                 let name = self.prog.scenarios[s as usize].name;
                 self.note(t, || format!("{name}: `once at` trigger fired"));
                 self.fired.push(s as usize);
-                self.start_fired(t);
             }
         }
     }
@@ -1030,6 +1078,8 @@ impl<'a, 'p> Sim<'a, 'p> {
                 }
                 self.watched[k] = now;
             }
+            // Starting scenarios can change lists, tags and runs: look again.
+            changed |= !self.fired.is_empty();
             self.start_fired(t);
             if !changed {
                 break;
