@@ -720,9 +720,9 @@ fn scenario_shapes(plan: &Plan, name: &str, s: &Scenario) -> (Shape, Option<Shap
     (Shape::column(items), notes_shape(notes))
 }
 
-fn cadence_shapes(plan: &Plan, name: &str, c: &Cadence) -> (Shape, Option<Shape>) {
-    let starters: Vec<&str> = plan
-        .scenarios
+/// The scenarios that start cadence `name`, in name order.
+pub(crate) fn starters<'p>(plan: &'p Plan, name: &str) -> Vec<&'p str> {
+    plan.scenarios
         .iter()
         .filter(|(_, s)| {
             s.steps
@@ -730,7 +730,11 @@ fn cadence_shapes(plan: &Plan, name: &str, c: &Cadence) -> (Shape, Option<Shape>
                 .any(|st| matches!(st, Step::Start { cadence, .. } if cadence == name))
         })
         .map(|(n, _)| n.as_str())
-        .collect();
+        .collect()
+}
+
+fn cadence_shapes(plan: &Plan, name: &str, c: &Cadence) -> (Shape, Option<Shape>) {
+    let starters = starters(plan, name);
     let mut lines = if starters.is_empty() {
         vec!["started by no scenario".to_string()]
     } else {

@@ -821,15 +821,9 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
         if let Some(e) = &c.stop_when {
             row("Stop when", code(expr_text(e)));
         }
-        let starters: Vec<String> = plan
-            .scenarios
-            .iter()
-            .filter(|(_, s)| {
-                s.steps
-                    .values()
-                    .any(|st| matches!(st, Step::Start { cadence, .. } if cadence == name))
-            })
-            .map(|(n, _)| {
+        let starters: Vec<String> = super::flow::starters(plan, name)
+            .into_iter()
+            .map(|n| {
                 let n = escape_html(n);
                 format!("<a href=\"../scenario/{n}.html\"><code>{n}</code></a>")
             })

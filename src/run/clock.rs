@@ -43,32 +43,29 @@ fn local(at: i64, tz: &TimeZone) -> Option<DateTime> {
 
 /// The instant of local `date` at `clock` seconds after midnight.
 fn instant(date: Date, clock: i32, tz: &TimeZone) -> Option<i64> {
-    let time = Time::new(
+    let zoned = date
+        .to_datetime(time_of(clock)?)
+        .to_zoned(tz.clone())
+        .ok()?;
+    Some(zoned.timestamp().as_second())
+}
+
+/// Clock seconds after midnight as a time of day.
+fn time_of(clock: i32) -> Option<Time> {
+    Time::new(
         (clock / 3600) as i8,
         (clock / 60 % 60) as i8,
         (clock % 60) as i8,
         0,
     )
-    .ok()?;
-    let zoned = date.to_datetime(time).to_zoned(tz.clone()).ok()?;
-    Some(zoned.timestamp().as_second())
+    .ok()
 }
 
 /// The later occurrence of local `date` at `clock` (the second pass in a
 /// fold; the same instant as [`instant`] elsewhere).
 fn later_instant(date: Date, clock: i32, tz: &TimeZone) -> Option<i64> {
-    let time = Time::new(
-        (clock / 3600) as i8,
-        (clock / 60 % 60) as i8,
-        (clock % 60) as i8,
-        0,
-    )
-    .ok()?;
-    let ts = tz
-        .to_ambiguous_timestamp(date.to_datetime(time))
-        .later()
-        .ok()?;
-    Some(ts.as_second())
+    let at = date.to_datetime(time_of(clock)?);
+    Some(tz.to_ambiguous_timestamp(at).later().ok()?.as_second())
 }
 
 /// The first occurrence at or after `at` of local `clock` on `day` (every
