@@ -221,11 +221,7 @@ impl Context<'_> {
             }
             Expr::Engagement {
                 event: kind, since, ..
-            } => self.since_changes(
-                since,
-                |ev| ev.name == *kind || (kind == "opened" && ev.name == "clicked"),
-                best,
-            ),
+            } => self.since_changes(since, |ev| counts_as(kind, &ev.name), best),
             Expr::Aggregate {
                 event: name,
                 filter,
@@ -316,10 +312,6 @@ impl Context<'_> {
         else {
             return None;
         };
-        let since = since
-            .as_ref()
-            .and_then(|t| self.term(t, None))
-            .and_then(V::time);
         let has = |ev: &Event, f: &str, want: &Option<String>| {
             want.as_ref()
                 .is_none_or(|w| matches!(ev.fields.get(f), Some(Value::Text(s)) if s == w))
@@ -328,19 +320,20 @@ impl Context<'_> {
         self.since(since)
             .iter()
             .rev()
-            .filter(|ev| {
-                // A click counts as an open of the same message.
-                ev.name == *kind || (kind == "opened" && ev.name == "clicked")
-            })
+            .filter(|ev| counts_as(kind, &ev.name))
             .filter(|ev| has(ev, "template", template) && has(ev, "link", link))
             .find(|ev| scope != "run" || ev.run == self.run)
             .map(|ev| ev.at)
     }
 
-    /// The events at or after `since` (all without it): a binary search,
-    /// the events being in time order.
-    fn since(&self, since: Option<i64>) -> &[Event] {
-        match since {
+    /// The events at or after the `since` bound (all without one): a
+    /// binary search, the events being in time order.
+    fn since(&self, since: &Option<Term>) -> &[Event] {
+        match since
+            .as_ref()
+            .and_then(|t| self.term(t, None))
+            .and_then(V::time)
+        {
             Some(s) => &self.events[self.events.partition_point(|e| e.at < s)..],
             None => self.events,
         }
@@ -360,10 +353,6 @@ impl Context<'_> {
         else {
             return None;
         };
-        let since = since
-            .as_ref()
-            .and_then(|t| self.term(t, None))
-            .and_then(V::time);
         let matching = self
             .since(since)
             .iter()
@@ -530,6 +519,12 @@ fn short(e: &Expr) -> &'static str {
         Expr::Or { .. } => "or",
         _ => "…",
     }
+}
+
+/// Whether an event named `name` counts for an engagement predicate on
+/// `kind`: a click counts as an open of the same message.
+fn counts_as(kind: &str, name: &str) -> bool {
+    name == kind || (kind == "opened" && name == "clicked")
 }
 
 /// Whether evaluating `e` may scan events or another segment (a shallow
