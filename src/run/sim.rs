@@ -549,15 +549,18 @@ impl<'a, 'p> Sim<'a, 'p> {
             && !self.holds(a, t, None)
         {
             self.stats.ignored_audience[s] += 1;
-            // `why_not` speaks of personas; here it is a contact.
-            let why = self
-                .cx(t, None)
-                .why_not(a)
-                .unwrap_or_default()
-                .replace("the persona ", "the contact ");
-            self.note(t, || {
-                format!("{name}: triggered, but not in the audience: {why}")
-            });
+            // Explaining costs a second evaluation: only when tracing.
+            if self.trace.is_some() {
+                // `why_not` speaks of personas; here it is a contact.
+                let why = self
+                    .cx(t, None)
+                    .why_not(a)
+                    .unwrap_or_default()
+                    .replace("the persona ", "the contact ");
+                self.note(t, || {
+                    format!("{name}: triggered, but not in the audience: {why}")
+                });
+            }
             return;
         }
         let id = self.runs.len() as u64 + 1;
@@ -597,11 +600,14 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
             End::ExitWhen => {
                 self.stats.exited[s] += 1;
-                let cond = self.prog.scenarios[s]
-                    .exit_when
-                    .map(expr_text)
-                    .unwrap_or_default();
-                self.note(t, || format!("{name}: `exit when {cond}` holds: run ended"));
+                let prog = self.prog;
+                self.note(t, || {
+                    let cond = prog.scenarios[s].exit_when.map(expr_text);
+                    format!(
+                        "{name}: `exit when {}` holds: run ended",
+                        cond.unwrap_or_default()
+                    )
+                });
             }
             End::ExitStep => {
                 self.stats.exit_steps[s] += 1;
