@@ -313,3 +313,149 @@ fn run_failures_say_what_to_do() {
     assert!(err.contains("rebuild it with `relance build`"), "{err}");
     let _ = fs::remove_dir_all(&tmp);
 }
+
+/// A TZif file (version 2) for a fixed offset of `hours` east of UTC with
+/// no transitions: a "different database" in which every zone is wrong.
+fn fixed_tzif(hours: i32) -> Vec<u8> {
+    let abbr = format!("{:+03}", hours);
+    let mut chars = abbr.clone().into_bytes();
+    chars.push(0);
+    let header = |out: &mut Vec<u8>| {
+        out.extend_from_slice(b"TZif2");
+        out.extend_from_slice(&[0; 15]);
+        // isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt
+        for n in [0u32, 0, 0, 0, 1, chars.len() as u32] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    };
+    let body = |out: &mut Vec<u8>| {
+        out.extend_from_slice(&(hours * 3600).to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&chars);
+    };
+    let mut out = Vec::new();
+    header(&mut out);
+    body(&mut out);
+    header(&mut out);
+    body(&mut out);
+    out.extend_from_slice(format!("\n<{abbr}>{}\n", -hours).as_bytes());
+    out
+}
+
+/// The outbox, the plan and the check never depend on the host's zoneinfo:
+/// with `TZDIR` naming a database where Paris and New York are at +05:00
+/// (or an empty folder), every output is byte for byte the same as
+/// without it. Before the fix, the host's database won over the bundled one.
+#[test]
+fn the_host_time_zone_database_changes_nothing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = std::env::temp_dir().join(format!("relance-run-tzdir-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    let fake = tmp.join("fake-zoneinfo");
+    let empty = tmp.join("empty-zoneinfo");
+    for zone in [
+        "Europe/Paris",
+        "America/New_York",
+        "Australia/Adelaide",
+        "UTC",
+    ] {
+        let path = fake.join(zone);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, fixed_tzif(5)).unwrap();
+    }
+    fs::create_dir_all(&empty).unwrap();
+    // The fake database is a valid one, and it disagrees with the bundled one.
+    let db = jiff::tz::TimeZoneDatabase::from_dir(&fake).unwrap();
+    let paris = db.get("Europe/Paris").unwrap();
+    assert_eq!(
+        paris.to_offset(jiff::Timestamp::UNIX_EPOCH).seconds(),
+        5 * 3600
+    );
+    let project = root.join("tests/run/zones");
+    let args: Vec<String> = fs::read_to_string(project.join("args"))
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let from = args[args.iter().position(|a| a == "--from").unwrap() + 1].clone();
+    let contacts = project.join("contacts.jsonl");
+    let outputs = |tzdir: Option<&Path>, tag: &str| {
+        let out = tmp.join(tag);
+        fs::create_dir_all(&out).unwrap();
+        let command = |args: &[&str]| {
+            let mut cmd = Command::new(bin());
+            cmd.args(args).current_dir(&project);
+            match tzdir {
+                Some(d) => cmd.env("TZDIR", d),
+                None => cmd.env_remove("TZDIR"),
+            };
+            cmd.output().unwrap()
+        };
+        let check = command(&["check", ".", "--color", "never"]);
+        let build = command(&[
+            "build",
+            ".",
+            "--color",
+            "never",
+            "--now",
+            &from,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            build.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let plan = out.join("plan.json");
+        let mut run_args = vec![
+            "run",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--contacts",
+            contacts.to_str().unwrap(),
+        ];
+        run_args.extend(args.iter().map(String::as_str));
+        let run = command(&run_args);
+        assert!(
+            run.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        (
+            String::from_utf8_lossy(&check.stdout).into_owned()
+                + &String::from_utf8_lossy(&check.stderr),
+            fs::read_to_string(&plan).unwrap(),
+            String::from_utf8(run.stdout).unwrap(),
+            String::from_utf8_lossy(&run.stderr).into_owned(),
+        )
+    };
+    let version = Command::new(bin()).arg("--version").output().unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    let tzdb = relance::tzdb::VERSION;
+    assert_eq!(
+        version.trim(),
+        format!("relance {} (tzdb {tzdb})", env!("CARGO_PKG_VERSION"))
+    );
+    let reference = outputs(None, "host");
+    assert!(
+        reference.1.contains(&format!("\"tzdb\": \"{tzdb}\"")),
+        "{}",
+        reference.1
+    );
+    assert!(
+        reference.3.contains(&format!("(tzdb {tzdb})")),
+        "{}",
+        reference.3
+    );
+    assert!(reference.2.lines().count() >= 2, "{}", reference.2);
+    assert!(reference.1.contains("\"tzdb\""), "{}", reference.1);
+    for (dir, tag) in [(&fake, "fake"), (&empty, "empty")] {
+        let got = outputs(Some(dir), tag);
+        assert_eq!(got.0, reference.0, "check output with TZDIR={tag}");
+        assert_eq!(got.1, reference.1, "plan.json with TZDIR={tag}");
+        assert_eq!(got.2, reference.2, "outbox with TZDIR={tag}");
+        assert_eq!(got.3, reference.3, "run summary with TZDIR={tag}");
+    }
+    let _ = fs::remove_dir_all(&tmp);
+}

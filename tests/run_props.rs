@@ -212,7 +212,7 @@ fn check_pressure(input: &Input, lines: &[Line]) -> Result<(), TestCaseError> {
     let marketing = ["m1", "m2", "m3", "s1"];
     for (i, z) in input.zones.iter().enumerate() {
         let id = format!("c{i}");
-        let tz = jiff::tz::TimeZone::get(ZONES[*z].unwrap_or("Europe/Paris")).unwrap();
+        let tz = relance::tzdb::zone(ZONES[*z].unwrap_or("Europe/Paris")).unwrap();
         let mine: Vec<&Line> = lines
             .iter()
             .filter(|l| l.contact == id && marketing.contains(&l.template.as_str()))

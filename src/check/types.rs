@@ -153,5 +153,5 @@ pub fn with_article(s: &str) -> String {
 
 /// Whether `name` is a zone of the bundled IANA database.
 pub fn is_time_zone(name: &str) -> bool {
-    jiff::tz::TimeZone::get(name).is_ok()
+    crate::tzdb::is_zone(name)
 }

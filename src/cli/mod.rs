@@ -19,7 +19,7 @@ pub use load::{LoadError, Loaded, TemplateFiles, load_project, load_template_fil
 #[derive(Parser, Debug)]
 #[command(
     name = "relance",
-    version,
+    version = crate::tzdb::version_text(),
     about = "Campaign-as-code compiler: check, build and run marketing automation"
 )]
 pub struct Cli {

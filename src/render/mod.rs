@@ -563,7 +563,7 @@ impl RenderProject {
         let tz = model
             .workspace
             .get("timezone")
-            .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+            .and_then(|z| crate::tzdb::zone(z))
             .unwrap_or(jiff::tz::TimeZone::UTC);
         let mut html = helpers::registry(Mode::Html, model.tz_field.clone(), tz.clone());
         let mut plain = helpers::registry(Mode::Plain, model.tz_field.clone(), tz.clone());

@@ -161,7 +161,7 @@ mod tests {
     }
 
     fn tz(name: &str) -> TimeZone {
-        TimeZone::get(name).unwrap()
+        crate::tzdb::zone(name).unwrap()
     }
 
     /// Every occurrence of `every day HH:MM` from `from` for `days` days.

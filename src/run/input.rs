@@ -186,7 +186,7 @@ impl Kind {
                 None => return bad(),
             },
             Kind::Timezone => {
-                if jiff::tz::TimeZone::get(s).is_err() {
+                if !crate::tzdb::is_zone(s) {
                     return bad();
                 }
                 let (a, b) = pool.text(s)?;

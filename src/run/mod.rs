@@ -268,6 +268,7 @@ impl Outcome<'_> {
         let sum = |v: &[u64]| v.iter().sum::<u64>();
         let mut out = json!({
             "window": { "from": rfc3339(self.from), "until": rfc3339(self.until) },
+            "tzdb": crate::tzdb::VERSION,
             "contacts": self.contacts,
             "events": {
                 "read": events_read,
@@ -323,10 +324,11 @@ impl Outcome<'_> {
         let sum = |v: &[u64]| v.iter().sum::<u64>();
         let _ = writeln!(
             out,
-            "simulated {} contact(s) from {} to {}: {} event(s) read, {} before the window, {} applied, {} ignored{}",
+            "simulated {} contact(s) from {} to {} (tzdb {}): {} event(s) read, {} before the window, {} applied, {} ignored{}",
             self.contacts,
             rfc3339(self.from),
             rfc3339(self.until),
+            crate::tzdb::VERSION,
             events_read,
             s.history_events,
             s.applied_events,
@@ -339,6 +341,14 @@ impl Outcome<'_> {
         );
         if problems > 0 {
             let _ = writeln!(out, "{problems} bad input line(s) reported above");
+        }
+        let built = &p.plan.tzdb;
+        if !built.is_empty() && built != crate::tzdb::VERSION {
+            let _ = writeln!(
+                out,
+                "note: the plan was built with tzdb {built}; this run used tzdb {} (local times follow the run's)",
+                crate::tzdb::VERSION
+            );
         }
         let mut by_channel = [0u64; 5];
         for (i, t) in p.templates.iter().enumerate() {

@@ -162,7 +162,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         let tz = prog
             .tz_field
             .and_then(|f| match contact.fields.get(f) {
-                Some(Value::Text(z)) => TimeZone::get(z).ok(),
+                Some(Value::Text(z)) => crate::tzdb::zone(z),
                 _ => None,
             })
             .unwrap_or_else(|| prog.default_tz.clone());
