@@ -459,3 +459,29 @@ fn the_host_time_zone_database_changes_nothing() {
     }
     let _ = fs::remove_dir_all(&tmp);
 }
+
+/// The summary JSON says which events were ignored and why: counts by
+/// reason and the first lines of the events file.
+#[test]
+fn the_summary_names_the_ignored_events() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run/ignored_events");
+    let summary =
+        std::env::temp_dir().join(format!("relance-run-ignored-{}.json", std::process::id()));
+    let ran = run_case(&dir, &["--summary", summary.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    let _ = fs::remove_file(&summary);
+    let events = &json["events"];
+    assert_eq!(events["ignored"], 7, "{json}");
+    assert_eq!(events["ignored_by_reason"]["never_sent"], 7, "{json}");
+    assert_eq!(events["ignored_by_reason"]["unknown_list"], 0, "{json}");
+    let first = events["ignored_first"].as_array().unwrap();
+    let lines: Vec<u64> = first.iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [1, 4, 5, 8, 9], "{json}");
+    assert_eq!(first[0]["file"], "events.jsonl");
+    assert_eq!(first[0]["contact"], "c");
+    assert_eq!(first[0]["reason"], "never_sent");
+    assert_eq!(first[0]["event"], "event `opened` on `later`");
+    assert_eq!(json["tzdb"], relance::tzdb::VERSION);
+}

@@ -185,8 +185,12 @@ fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
         }
     }
     let read = events.lines;
+    let events_file = args
+        .events
+        .as_ref()
+        .map_or_else(String::new, |p| p.display().to_string());
     if let Some(p) = &args.summary {
-        let json = outcome.summary_json(problems.len(), read, args.report);
+        let json = outcome.summary_json(problems.len(), read, &events_file, args.report);
         let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
         text.push('\n');
         std::fs::write(p, text).map_err(|e| write_err(p, e))?;
@@ -201,7 +205,10 @@ fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
             eprintln!("  {l}");
         }
     }
-    eprint!("{}", outcome.summary_text(problems.len(), read));
+    eprint!(
+        "{}",
+        outcome.summary_text(problems.len(), read, &events_file)
+    );
     if args.report {
         eprint!("{}", outcome.report_text());
     }

@@ -901,6 +901,11 @@ impl Events {
     /// Contact `c`'s events as the evaluator sees them, sorted by time
     /// (ties: input order).
     pub fn events_of(&self, c: u32) -> Vec<Event> {
+        self.events_and_lines_of(c).0
+    }
+
+    /// [`Events::events_of`], with the line of each event in its file.
+    pub fn events_and_lines_of(&self, c: u32) -> (Vec<Event>, Vec<u32>) {
         let c = c as usize;
         let range = self.starts[c] as usize..self.starts[c + 1] as usize;
         let mut recs: Vec<(i64, u32, &Chunk, &Record)> = self.order[range]
@@ -912,7 +917,9 @@ impl Events {
             })
             .collect();
         recs.sort_by_key(|(at, line, ..)| (*at, *line));
-        recs.into_iter()
+        let lines = recs.iter().map(|(_, line, ..)| *line).collect();
+        let events = recs
+            .into_iter()
             .map(|(_, _, chunk, r)| {
                 let specs = &self.kinds.fields[r.name as usize];
                 let fields = chunk.fields
@@ -929,7 +936,8 @@ impl Events {
                     run: None,
                 }
             })
-            .collect()
+            .collect();
+        (events, lines)
     }
 }
 

@@ -26,7 +26,7 @@ use serde_json::{Value as J, json};
 pub use forecast::Forecast;
 pub use input::{Contacts, Events, Problem};
 pub use sim::Message;
-pub use stats::Stats;
+pub use stats::{Ignored, IgnoredEvent, Stats};
 
 use crate::plan::Plan;
 use clock::rfc3339;
@@ -107,7 +107,7 @@ pub fn simulate<'p>(
                                 program,
                                 c,
                                 contacts.contact(c),
-                                events.events_of(c),
+                                events.events_and_lines_of(c),
                                 window,
                                 opts.forecast,
                                 &mut stats,
@@ -214,7 +214,14 @@ impl Outcome<'_> {
     /// The summary as JSON (sorted keys; the same inputs give the same
     /// bytes). `problems`: the bad input lines; `report`: add sends per
     /// day and channel.
-    pub fn summary_json(&self, problems: usize, events_read: u64, report: bool) -> J {
+    /// `events_file`: the events file's name, for the ignored events.
+    pub fn summary_json(
+        &self,
+        problems: usize,
+        events_read: u64,
+        events_file: &str,
+        report: bool,
+    ) -> J {
         let p = &self.program;
         let s = &self.stats;
         let mut scenarios = serde_json::Map::new();
@@ -275,6 +282,20 @@ impl Outcome<'_> {
                 "history": s.history_events,
                 "applied": s.applied_events,
                 "ignored": s.ignored_events,
+                "ignored_by_reason": stats::Ignored::ALL
+                    .iter()
+                    .map(|r| (r.key().to_string(), json!(s.ignored_by_reason[*r as usize])))
+                    .collect::<serde_json::Map<_, _>>(),
+                "ignored_first": s.ignored_first
+                    .iter()
+                    .map(|e| json!({
+                        "file": events_file,
+                        "line": e.line,
+                        "contact": e.contact,
+                        "event": e.what,
+                        "reason": e.reason.key(),
+                    }))
+                    .collect::<Vec<_>>(),
                 "forecast": s.forecast_events,
             },
             "bad_input_lines": problems,
@@ -317,7 +338,7 @@ impl Outcome<'_> {
     }
 
     /// The summary for people (stderr).
-    pub fn summary_text(&self, problems: usize, events_read: u64) -> String {
+    pub fn summary_text(&self, problems: usize, events_read: u64, events_file: &str) -> String {
         let p = &self.program;
         let s = &self.stats;
         let mut out = String::new();
@@ -339,6 +360,39 @@ impl Outcome<'_> {
                 String::new()
             }
         );
+        if s.ignored_events > 0 {
+            let reasons: Vec<String> = stats::Ignored::ALL
+                .iter()
+                .filter(|r| s.ignored_by_reason[**r as usize] > 0)
+                .map(|r| {
+                    format!(
+                        "{} {}",
+                        s.ignored_by_reason[*r as usize],
+                        r.key().replace('_', " ")
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "ignored event(s): {} ({}), changing nothing:",
+                s.ignored_events,
+                reasons.join(", ")
+            );
+            for e in &s.ignored_first {
+                let _ = writeln!(
+                    out,
+                    "  {events_file}:{}: contact `{}`: {}: {}",
+                    e.line,
+                    e.contact,
+                    e.what,
+                    e.reason.text()
+                );
+            }
+            let shown = s.ignored_first.len() as u64;
+            if s.ignored_events > shown {
+                let _ = writeln!(out, "  … and {} more", s.ignored_events - shown);
+            }
+        }
         if problems > 0 {
             let _ = writeln!(out, "{problems} bad input line(s) reported above");
         }
@@ -465,7 +519,7 @@ impl Outcome<'_> {
         }
         let s = &self.stats;
         let total = (s.pressure.iter().sum::<u64>()).max(1) as f64;
-        let _ = writeln!(out, "pressure over the window (§9):");
+        let _ = writeln!(out, "pressure over the window:");
         for (name, n) in ["under", "balanced", "over"].iter().zip(s.pressure) {
             let _ = writeln!(
                 out,

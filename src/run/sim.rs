@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::clock::{next_every, rfc3339};
 use super::forecast::Forecast;
 use super::program::{CHANNELS, Op, Program, Rule, Trig};
-use super::stats::Stats;
+use super::stats::{Ignored, Stats};
 use crate::eval::{Contact, Context, Event, Value};
 use crate::plan::{Expr, Reentry};
 use crate::render::{duration_text as duration, expr_text};
@@ -107,6 +107,11 @@ pub(crate) struct Sim<'a, 'p> {
     /// Input (and forecast) events not yet applied, by (at, order).
     incoming: BinaryHeap<Reverse<(i64, u64, usize)>>,
     slots: Vec<Option<Event>>,
+    /// Per slot, the event's line in the events file (0: drawn by
+    /// `--engagement`).
+    slot_lines: Vec<u32>,
+    /// The line of the event being applied.
+    line: u32,
     /// Applied events: what the evaluator sees.
     applied: Vec<Event>,
     agenda: BinaryHeap<Reverse<(i64, u64, Wake)>>,
@@ -129,7 +134,7 @@ pub(crate) struct Sim<'a, 'p> {
     sends: Vec<(usize, i64, u64)>,
     pressured: bool,
     /// Engagement events waiting for the wake-ups of their instant.
-    late: Vec<Event>,
+    late: Vec<(Event, u32)>,
     /// Templates that history events show were sent before `--from`.
     sent_before: Vec<String>,
     forecast: Option<&'a Forecast>,
@@ -153,7 +158,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         prog: &'a Program<'p>,
         dense: u32,
         contact: Contact,
-        events: Vec<Event>,
+        (events, lines): (Vec<Event>, Vec<u32>),
         window: &Window,
         forecast: Option<&'a Forecast>,
         stats: &'a mut Stats,
@@ -176,6 +181,8 @@ impl<'a, 'p> Sim<'a, 'p> {
             until: window.until,
             incoming: BinaryHeap::new(),
             slots: Vec::new(),
+            slot_lines: Vec::new(),
+            line: 0,
             applied: Vec::new(),
             agenda: BinaryHeap::new(),
             seq: 0,
@@ -199,22 +206,23 @@ impl<'a, 'p> Sim<'a, 'p> {
             stats,
             trace: trace.then(Vec::new),
         };
-        for ev in events {
+        for (ev, line) in events.into_iter().zip(lines) {
             if ev.at < sim.from {
                 sim.history(ev);
             } else {
-                sim.push_event(ev);
+                sim.push_event(ev, line);
             }
         }
         sim
     }
 
-    fn push_event(&mut self, ev: Event) {
+    fn push_event(&mut self, ev: Event, line: u32) {
         // Input order within an instant; forecast events come after.
         let order = self.slots.len() as u64;
         self.incoming
             .push(Reverse((ev.at, order, self.slots.len())));
         self.slots.push(Some(ev));
+        self.slot_lines.push(line);
     }
 
     fn note(&mut self, at: i64, text: impl FnOnce() -> String) {
@@ -312,7 +320,8 @@ impl<'a, 'p> Sim<'a, 'p> {
             // a wake-up of that instant) is applied once the instant's
             // wake-ups are done.
             if !self.late.is_empty() && next.is_none_or(|n| n > now) {
-                for ev in std::mem::take(&mut self.late) {
+                for (ev, line) in std::mem::take(&mut self.late) {
+                    self.line = line;
                     self.event(ev, now, true);
                 }
                 self.settle(now);
@@ -327,6 +336,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 if let Some(Reverse((_, _, slot))) = self.incoming.pop()
                     && let Some(ev) = self.slots[slot].take()
                 {
+                    self.line = self.slot_lines[slot];
                     self.event(ev, t, false);
                 }
             } else if let Some(Reverse((_, _, wake))) = self.agenda.pop() {
@@ -370,7 +380,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                     _ => None,
                 };
                 let Some(list) = list else {
-                    self.stats.ignored_events += 1;
+                    let what = match ev.fields.get("list") {
+                        Some(Value::Text(l)) => format!("event `{name}` list `{l}`"),
+                        _ => format!("event `{name}`"),
+                    };
+                    self.stats
+                        .ignore(Ignored::UnknownList, self.line, &self.contact.id, &what);
                     self.note(t, || {
                         format!("event `{name}` names no list of the plan: ignored")
                     });
@@ -408,11 +423,16 @@ impl<'a, 'p> Sim<'a, 'p> {
                         None if before => {}
                         // A wake-up of this instant may send it.
                         None if pending => {
-                            self.late.push(ev);
+                            self.late.push((ev, self.line));
                             return;
                         }
                         None => {
-                            self.stats.ignored_events += 1;
+                            self.stats.ignore(
+                                Ignored::NeverSent,
+                                self.line,
+                                &self.contact.id,
+                                &format!("event `{name}` on `{tpl}`"),
+                            );
                             let tpl = tpl.clone();
                             self.note(t, || {
                                 format!("event `{name}` for `{tpl}`, never sent to this contact: ignored")
@@ -452,7 +472,8 @@ impl<'a, 'p> Sim<'a, 'p> {
                     } else {
                         let sc = self.prog.scenarios[s].name;
                         self.note(t, || {
-                            format!("{sc}: trigger `event {name} where …` is false")
+                            let cond = filter.map(expr_text).unwrap_or_default();
+                            format!("{sc}: trigger `event {name} where {cond}` is false")
                         });
                     }
                 }
@@ -655,7 +676,13 @@ impl<'a, 'p> Sim<'a, 'p> {
                         Op::WaitUntil(until, timeout, next) => {
                             self.runs[r].cursor = Self::next_cursor(*next);
                             if self.holds(until, t, Some(run_id)) {
-                                self.note(t, || format!("{}: wait until: already holds", step.id));
+                                self.note(t, || {
+                                    format!(
+                                        "{}: wait until `{}`: already holds",
+                                        step.id,
+                                        expr_text(until)
+                                    )
+                                });
                             } else {
                                 let deadline = t.saturating_add(*timeout);
                                 self.runs[r].block = Block::Until(i, deadline);
@@ -890,7 +917,7 @@ impl<'a, 'p> Sim<'a, 'p> {
             for ev in f.reactions(&self.contact.id, id, template, t, run_id) {
                 if ev.at < self.until {
                     self.stats.forecast_events += 1;
-                    self.push_event(ev);
+                    self.push_event(ev, 0);
                 }
             }
         }
@@ -995,8 +1022,14 @@ impl<'a, 'p> Sim<'a, 'p> {
                 }
                 match run.block {
                     Block::Until(i, _) => {
-                        let id = self.prog.steps[i].id;
-                        self.note(t, || format!("{id}: wait until: timed out"));
+                        let step = &self.prog.steps[i];
+                        let id = step.id;
+                        self.note(t, || match &step.op {
+                            Op::WaitUntil(until, ..) => {
+                                format!("{id}: wait until `{}`: timed out", expr_text(until))
+                            }
+                            _ => format!("{id}: wait until: timed out"),
+                        });
                         self.runs[r].block = Block::None;
                     }
                     Block::Sleep(i) => {
@@ -1054,7 +1087,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                     && self.holds(until, t, Some(id))
                 {
                     let sid = self.prog.steps[i].id;
-                    self.note(t, || format!("{sid}: wait until: the condition holds"));
+                    self.note(t, || {
+                        format!(
+                            "{sid}: wait until `{}`: the condition holds",
+                            expr_text(until)
+                        )
+                    });
                     self.runs[r].block = Block::None;
                     self.runs[r].generation += 1;
                     self.advance(r, t);
