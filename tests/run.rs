@@ -485,3 +485,131 @@ fn the_summary_names_the_ignored_events() {
     assert_eq!(first[0]["event"], "event `opened` on `later`");
     assert_eq!(json["tzdb"], relance::tzdb::VERSION);
 }
+
+/// `--engagement` rates under which every message draws an event that
+/// sends more messages (a purchase rate of 1, two scenarios triggered by a
+/// purchase) stay bounded: a message that three drawn events in a row led
+/// to draws nothing, so each contact gets 1 + 2 + 4 + 8 messages, and the
+/// summary says how many drew nothing and why. Before, the outbox doubled
+/// with every drawn purchase and the week never ended; the run is killed
+/// after a minute (it takes well under a second) so that a return of the
+/// bug fails instead of hanging.
+#[test]
+fn forecast_feedback_loops_are_bounded() {
+    let tmp = std::env::temp_dir().join(format!("relance-run-feedback-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).unwrap();
+    fs::write(
+        tmp.join("main.camp"),
+        r#"
+workspace { name = "F", timezone = "Europe/Paris", from = "F <f@example.com>", address = "1 rue" }
+contact { email: email }
+event purchase { amount: number }
+list members
+template hello    : email { subject = "Hello", html = "<p>Hello</p>{{unsubscribe_url}}" }
+template thanks   : email { kind = transactional, subject = "Thanks", html = "<p>Thanks</p>" }
+template followup : email { subject = "More?", html = "<p>More?</p>{{unsubscribe_url}}" }
+scenario welcome {
+  trigger joined members
+  send hello
+}
+scenario receipt {
+  trigger event purchase
+  reentry always
+  send thanks
+}
+scenario order_followup {
+  trigger event purchase
+  reentry always
+  send followup
+}
+"#,
+    )
+    .unwrap();
+    fs::write(
+        tmp.join("rates.toml"),
+        "delay = \"1h\"\n[events.purchase]\nrate = 1\nfields = { amount = 10 }\n",
+    )
+    .unwrap();
+    let mut contacts = String::new();
+    let mut events = String::new();
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        contacts.push_str(&format!(
+            "{{\"id\":\"{id}\",\"email\":\"{id}@example.com\"}}\n"
+        ));
+        events.push_str(&format!(
+            "{{\"contact\":\"{id}\",\"event\":\"joined\",\"list\":\"members\",\"at\":\"2026-11-0{}T10:00:00Z\"}}\n",
+            i + 2
+        ));
+    }
+    fs::write(tmp.join("contacts.jsonl"), contacts).unwrap();
+    fs::write(tmp.join("events.jsonl"), events).unwrap();
+    let build = Command::new(bin())
+        .args([
+            "build",
+            ".",
+            "--now",
+            "2026-11-01T00:00:00Z",
+            "--out",
+            "build",
+        ])
+        .current_dir(&tmp)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let mut child = Command::new(bin())
+        .args([
+            "run",
+            "--plan",
+            "build/plan.json",
+            "--contacts",
+            "contacts.jsonl",
+            "--events",
+            "events.jsonl",
+            "--engagement",
+            "rates.toml",
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--until",
+            "2026-11-09T00:00:00Z",
+            "--out",
+            "outbox.jsonl",
+            "--summary",
+            "summary.json",
+        ])
+        .current_dir(&tmp)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if waited > 600 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a forecast with a feedback loop did not end: its messages are unbounded");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    let outbox = fs::read_to_string(tmp.join("outbox.jsonl")).unwrap();
+    assert_eq!(outbox.lines().count(), 3 * 15, "{stderr}");
+    assert!(
+        stderr.contains("warning: --engagement: 24 message(s) drew no reactions"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(tmp.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["events"]["forecast_not_drawn"]["depth"], 24);
+    assert_eq!(summary["events"]["forecast"], 3 * 7);
+    let _ = fs::remove_dir_all(&tmp);
+}

@@ -297,6 +297,10 @@ impl Outcome<'_> {
                     }))
                     .collect::<Vec<_>>(),
                 "forecast": s.forecast_events,
+                "forecast_not_drawn": {
+                    "depth": s.forecast_depth_limited,
+                    "contact_cap": s.forecast_capped,
+                },
             },
             "bad_input_lines": problems,
             "messages": self.outbox.len(),
@@ -392,6 +396,22 @@ impl Outcome<'_> {
             if s.ignored_events > shown {
                 let _ = writeln!(out, "  … and {} more", s.ignored_events - shown);
             }
+        }
+        if s.forecast_depth_limited > 0 {
+            let _ = writeln!(
+                out,
+                "warning: --engagement: {} message(s) drew no reactions: {} drawn events in a row led to each (message, drawn event, run, message…); the rates make reactions trigger more messages without end, and a forecast stops such chains",
+                s.forecast_depth_limited,
+                sim::MAX_FORECAST_DEPTH
+            );
+        }
+        if s.forecast_capped > 0 {
+            let _ = writeln!(
+                out,
+                "warning: --engagement: {} message(s) drew no reactions: their contact already had {} drawn events",
+                s.forecast_capped,
+                sim::MAX_DRAWN_PER_CONTACT
+            );
         }
         if problems > 0 {
             let _ = writeln!(out, "{problems} bad input line(s) reported above");

@@ -24,6 +24,16 @@ use crate::eval::{Contact, Context, Event, Value};
 use crate::plan::{Expr, Reentry};
 use crate::render::{duration_text as duration, expr_text};
 
+/// `--engagement`: a message sent by a run that this many drawn events led
+/// to (message → drawn event → run → message …) draws no reactions, so
+/// that rates under which every message draws an event that sends more
+/// messages stay bounded.
+pub const MAX_FORECAST_DEPTH: usize = 3;
+
+/// `--engagement`: at most this many drawn events per contact over the
+/// window (a bound on the work, whatever the rates and the project).
+pub const MAX_DRAWN_PER_CONTACT: usize = 2_000;
+
 /// One outbox line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {
@@ -68,6 +78,9 @@ enum Block {
 
 struct Run {
     scenario: usize,
+    /// How many drawn (`--engagement`) events led to this run: 0 when an
+    /// input event or the clock started it.
+    depth: u8,
     id: u64,
     entered: i64,
     generation: u32,
@@ -112,6 +125,15 @@ pub(crate) struct Sim<'a, 'p> {
     slot_lines: Vec<u32>,
     /// The line of the event being applied.
     line: u32,
+    /// Per slot, how many drawn events led to the event (0: input).
+    slot_depth: Vec<u8>,
+    /// The depth of what is happening now: the event being applied or the
+    /// run being advanced. Runs started now take it.
+    depth: u8,
+    /// The depth of the triggers in `fired`.
+    fired_depth: u8,
+    /// Events drawn by `--engagement` for this contact so far.
+    drawn: usize,
     /// Applied events: what the evaluator sees.
     applied: Vec<Event>,
     agenda: BinaryHeap<Reverse<(i64, u64, Wake)>>,
@@ -134,7 +156,7 @@ pub(crate) struct Sim<'a, 'p> {
     sends: Vec<(usize, i64, u64)>,
     pressured: bool,
     /// Engagement events waiting for the wake-ups of their instant.
-    late: Vec<(Event, u32)>,
+    late: Vec<(Event, u32, u8)>,
     /// Templates that history events show were sent before `--from`.
     sent_before: Vec<String>,
     forecast: Option<&'a Forecast>,
@@ -183,6 +205,10 @@ impl<'a, 'p> Sim<'a, 'p> {
             slots: Vec::new(),
             slot_lines: Vec::new(),
             line: 0,
+            slot_depth: Vec::new(),
+            depth: 0,
+            fired_depth: 0,
+            drawn: 0,
             applied: Vec::new(),
             agenda: BinaryHeap::new(),
             seq: 0,
@@ -210,19 +236,20 @@ impl<'a, 'p> Sim<'a, 'p> {
             if ev.at < sim.from {
                 sim.history(ev);
             } else {
-                sim.push_event(ev, line);
+                sim.push_event(ev, line, 0);
             }
         }
         sim
     }
 
-    fn push_event(&mut self, ev: Event, line: u32) {
+    fn push_event(&mut self, ev: Event, line: u32, depth: u8) {
         // Input order within an instant; forecast events come after.
         let order = self.slots.len() as u64;
         self.incoming
             .push(Reverse((ev.at, order, self.slots.len())));
         self.slots.push(Some(ev));
         self.slot_lines.push(line);
+        self.slot_depth.push(depth);
     }
 
     fn note(&mut self, at: i64, text: impl FnOnce() -> String) {
@@ -320,8 +347,9 @@ impl<'a, 'p> Sim<'a, 'p> {
             // a wake-up of that instant) is applied once the instant's
             // wake-ups are done.
             if !self.late.is_empty() && next.is_none_or(|n| n > now) {
-                for (ev, line) in std::mem::take(&mut self.late) {
+                for (ev, line, depth) in std::mem::take(&mut self.late) {
                     self.line = line;
+                    self.depth = depth;
                     self.event(ev, now, true);
                 }
                 self.settle(now);
@@ -337,9 +365,11 @@ impl<'a, 'p> Sim<'a, 'p> {
                     && let Some(ev) = self.slots[slot].take()
                 {
                     self.line = self.slot_lines[slot];
+                    self.depth = self.slot_depth[slot];
                     self.event(ev, t, false);
                 }
             } else if let Some(Reverse((_, _, wake))) = self.agenda.pop() {
+                self.depth = 0;
                 self.wake(wake, t);
                 // Triggers due at this instant fire together, so that their
                 // scenarios start in declaration order.
@@ -423,7 +453,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                         None if before => {}
                         // A wake-up of this instant may send it.
                         None if pending => {
-                            self.late.push((ev, self.line));
+                            self.late.push((ev, self.line, self.depth));
                             return;
                         }
                         None => {
@@ -468,7 +498,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 if let Trig::Event(filter) = self.prog.scenarios[s].trigger {
                     let ok = filter.is_none_or(|f| self.cx(t, None).eval_for_event(f, &ev));
                     if ok {
-                        self.fired.push(s);
+                        self.fire(s);
                     } else {
                         let sc = self.prog.scenarios[s].name;
                         self.note(t, || {
@@ -504,7 +534,9 @@ impl<'a, 'p> Sim<'a, 'p> {
         self.contact.lists.insert(name.to_string());
         self.touch_state();
         if let Some(ss) = self.prog.joined.get(name) {
-            self.fired.extend(ss.iter().copied());
+            for &s in ss {
+                self.fire(s);
+            }
         }
         for rule in &self.prog.rules[list] {
             match rule {
@@ -522,18 +554,27 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
     }
 
+    /// Scenario `s`'s trigger fired; it starts with the depth of what
+    /// fired it (the deepest, when several things fire at once).
+    fn fire(&mut self, s: usize) {
+        self.fired.push(s);
+        self.fired_depth = self.fired_depth.max(self.depth);
+    }
+
     /// Starts the scenarios whose triggers fired, in declaration order.
     fn start_fired(&mut self, t: i64) {
         for _ in 0..64 {
             if self.fired.is_empty() {
                 return;
             }
+            let outer = std::mem::replace(&mut self.depth, std::mem::take(&mut self.fired_depth));
             let mut fired = std::mem::take(&mut self.fired);
             fired.sort_unstable();
             fired.dedup();
             for s in fired {
                 self.enter(s, t);
             }
+            self.depth = outer;
         }
     }
 
@@ -587,6 +628,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         let id = self.runs.len() as u64 + 1;
         self.runs.push(Run {
             scenario: s,
+            depth: self.depth,
             id,
             entered: t,
             generation: 0,
@@ -641,8 +683,15 @@ impl<'a, 'p> Sim<'a, 'p> {
         next.map_or(Cursor::Done, Cursor::Step)
     }
 
-    /// Executes run `r` from its cursor until it waits or ends.
+    /// Executes run `r` from its cursor until it waits or ends; runs it
+    /// starts (a `join` step) take its depth.
     fn advance(&mut self, r: usize, t: i64) {
+        let outer = std::mem::replace(&mut self.depth, self.runs[r].depth);
+        self.advance_run(r, t);
+        self.depth = outer;
+    }
+
+    fn advance_run(&mut self, r: usize, t: i64) {
         let prog = self.prog;
         let s = self.runs[r].scenario;
         let sc = &prog.scenarios[s];
@@ -914,10 +963,21 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
         });
         if let Some(f) = self.forecast {
-            for ev in f.reactions(&self.contact.id, id, template, t, run_id) {
-                if ev.at < self.until {
-                    self.stats.forecast_events += 1;
-                    self.push_event(ev, 0);
+            let depth = self.runs[r].depth;
+            if usize::from(depth) >= MAX_FORECAST_DEPTH {
+                self.stats.forecast_depth_limited += 1;
+                self.note(t, || {
+                    format!("{id}: --engagement draws no reactions: {depth} drawn events led to this send")
+                });
+            } else if self.drawn >= MAX_DRAWN_PER_CONTACT {
+                self.stats.forecast_capped += 1;
+            } else {
+                for ev in f.reactions(&self.contact.id, id, template, t, run_id) {
+                    if ev.at < self.until && self.drawn < MAX_DRAWN_PER_CONTACT {
+                        self.drawn += 1;
+                        self.stats.forecast_events += 1;
+                        self.push_event(ev, 0, depth + 1);
+                    }
                 }
             }
         }
@@ -1051,7 +1111,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 if let Trig::Every(day, clock) = self.prog.scenarios[s].trigger {
                     let name = self.prog.scenarios[s].name;
                     self.note(t, || format!("{name}: `every` trigger fired"));
-                    self.fired.push(s);
+                    self.fire(s);
                     if let Some(next) = next_every(day, clock, &self.tz, t + 1) {
                         self.schedule(next, Wake::Every(s as u16));
                     }
@@ -1060,7 +1120,7 @@ impl<'a, 'p> Sim<'a, 'p> {
             Wake::Once(s) => {
                 let name = self.prog.scenarios[s as usize].name;
                 self.note(t, || format!("{name}: `once at` trigger fired"));
-                self.fired.push(s as usize);
+                self.fire(s as usize);
             }
         }
     }
@@ -1116,7 +1176,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                         self.note(t, || {
                             format!("{name}: trigger `entered` fired (the segment became true)")
                         });
-                        self.fired.push(s);
+                        self.fire(s);
                     }
                     changed = true;
                 }

@@ -82,6 +82,12 @@ pub struct Stats {
     pub ignored_first: Vec<IgnoredEvent>,
     /// Events drawn by `--engagement`.
     pub forecast_events: u64,
+    /// Messages that drew no reactions: sent by a run that
+    /// `MAX_FORECAST_DEPTH` drawn events led to.
+    pub forecast_depth_limited: u64,
+    /// Messages that drew no reactions: the contact had its
+    /// `MAX_DRAWN_PER_CONTACT` drawn events.
+    pub forecast_capped: u64,
     /// Contacts under, balanced and over pressure (§9).
     pub pressure: [u64; 3],
 }
@@ -147,6 +153,8 @@ impl Stats {
         self.ignored_first.sort_by_key(|e| e.line);
         self.ignored_first.truncate(IGNORED_SHOWN);
         self.forecast_events += o.forecast_events;
+        self.forecast_depth_limited += o.forecast_depth_limited;
+        self.forecast_capped += o.forecast_capped;
         add(&mut self.pressure, &o.pressure);
     }
 
