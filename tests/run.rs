@@ -561,6 +561,24 @@ scenario order_followup {
         "{}",
         String::from_utf8_lossy(&build.stderr)
     );
+    let (ok, stderr) = forecast_run(&tmp, "2026-11-09T00:00:00Z");
+    assert!(ok, "{stderr}");
+    let outbox = fs::read_to_string(tmp.join("outbox.jsonl")).unwrap();
+    assert_eq!(outbox.lines().count(), 3 * 15, "{stderr}");
+    assert!(
+        stderr.contains("warning: --engagement: 24 message(s) drew no reactions"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(tmp.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["events"]["forecast_not_drawn"]["depth"], 24);
+    assert_eq!(summary["events"]["forecast"], 3 * 7);
+    let _ = fs::remove_dir_all(&tmp);
+}
+
+/// Runs the project built in `dir/build` with `rates.toml` over November
+/// until `until`; kills it after a minute (a forecast that does not end).
+fn forecast_run(dir: &Path, until: &str) -> (bool, String) {
     let mut child = Command::new(bin())
         .args([
             "run",
@@ -575,13 +593,13 @@ scenario order_followup {
             "--from",
             "2026-11-01T00:00:00Z",
             "--until",
-            "2026-11-09T00:00:00Z",
+            until,
             "--out",
             "outbox.jsonl",
             "--summary",
             "summary.json",
         ])
-        .current_dir(&tmp)
+        .current_dir(dir)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -600,16 +618,77 @@ scenario order_followup {
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(status.success(), "{stderr}");
-    let outbox = fs::read_to_string(tmp.join("outbox.jsonl")).unwrap();
-    assert_eq!(outbox.lines().count(), 3 * 15, "{stderr}");
-    assert!(
-        stderr.contains("warning: --engagement: 24 message(s) drew no reactions"),
-        "{stderr}"
+    (status.success(), stderr)
+}
+
+/// The last bound of a forecast: however wide the fan-out under the depth
+/// limit (ten scenarios triggered by each drawn purchase, a root message
+/// every day), a contact gets at most 2,000 drawn events, and the summary
+/// counts the messages that drew nothing because of it.
+#[test]
+fn forecast_draws_are_capped_per_contact() {
+    let tmp = std::env::temp_dir().join(format!("relance-run-fanout-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).unwrap();
+    let mut camp = String::from(
+        r#"
+workspace { name = "F", timezone = "Europe/Paris", from = "F <f@example.com>", address = "1 rue" }
+contact { email: email }
+event purchase { amount: number }
+template daily : email { kind = transactional, subject = "D", html = "<p>D</p>" }
+scenario every_day {
+  trigger every day 09:00
+  reentry always
+  send daily
+}
+"#,
     );
+    for i in 0..10 {
+        camp.push_str(&format!(
+            "scenario fan{i} {{\n  trigger event purchase\n  reentry always\n  send daily\n}}\n"
+        ));
+    }
+    fs::write(tmp.join("main.camp"), camp).unwrap();
+    fs::write(
+        tmp.join("rates.toml"),
+        "delay = \"1h\"\n[events.purchase]\nrate = 1\nfields = { amount = 10 }\n",
+    )
+    .unwrap();
+    fs::write(
+        tmp.join("contacts.jsonl"),
+        "{\"id\":\"a\",\"email\":\"a@example.com\"}\n",
+    )
+    .unwrap();
+    fs::write(tmp.join("events.jsonl"), "").unwrap();
+    let build = Command::new(bin())
+        .args([
+            "build",
+            ".",
+            "--now",
+            "2026-11-01T00:00:00Z",
+            "--out",
+            "build",
+        ])
+        .current_dir(&tmp)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let (ok, stderr) = forecast_run(&tmp, "2026-12-01T00:00:00Z");
+    assert!(ok, "{stderr}");
     let summary: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(tmp.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["events"]["forecast_not_drawn"]["depth"], 24);
-    assert_eq!(summary["events"]["forecast"], 3 * 7);
+    assert_eq!(summary["events"]["forecast"], 2000, "{stderr}");
+    assert!(
+        summary["events"]["forecast_not_drawn"]["contact_cap"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{stderr}"
+    );
+    assert!(stderr.contains("already had 2000 drawn events"), "{stderr}");
     let _ = fs::remove_dir_all(&tmp);
 }
