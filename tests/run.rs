@@ -356,6 +356,7 @@ fn the_host_time_zone_database_changes_nothing() {
     for zone in [
         "Europe/Paris",
         "America/New_York",
+        "America/Toronto",
         "Australia/Adelaide",
         "UTC",
     ] {
@@ -450,6 +451,49 @@ fn the_host_time_zone_database_changes_nothing() {
     );
     assert!(reference.2.lines().count() >= 2, "{}", reference.2);
     assert!(reference.1.contains("\"tzdb\""), "{}", reference.1);
+    // The previews: the `date` helper in the contact's zone.
+    let previews = |tzdir: Option<&Path>, tag: &str| {
+        let out = tmp.join(format!("shop-{tag}"));
+        let mut cmd = Command::new(bin());
+        cmd.args(["build", ".", "--now", "2026-03-29T00:30:00Z", "--out"])
+            .arg(&out)
+            .current_dir(root.join("tests/render/shop"));
+        match tzdir {
+            Some(d) => cmd.env("TZDIR", d),
+            None => cmd.env_remove("TZDIR"),
+        };
+        let build = cmd.output().unwrap();
+        assert!(
+            build.status.success(),
+            "{}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let mut files = Vec::new();
+        let mut todo = vec![out.clone()];
+        while let Some(d) = todo.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    todo.push(p);
+                } else {
+                    files.push((
+                        p.strip_prefix(&out).unwrap().to_path_buf(),
+                        fs::read(&p).unwrap(),
+                    ));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let shop = previews(None, "host");
+    assert!(shop.len() > 5);
+    for (dir, tag) in [(&fake, "fake"), (&empty, "empty")] {
+        assert!(
+            previews(Some(dir), tag) == shop,
+            "previews with TZDIR={tag}"
+        );
+    }
     for (dir, tag) in [(&fake, "fake"), (&empty, "empty")] {
         let got = outputs(Some(dir), tag);
         assert_eq!(got.0, reference.0, "check output with TZDIR={tag}");
