@@ -501,6 +501,31 @@ fn the_host_time_zone_database_changes_nothing() {
         assert_eq!(got.2, reference.2, "outbox with TZDIR={tag}");
         assert_eq!(got.3, reference.3, "run summary with TZDIR={tag}");
     }
+    // A plan built by a relance with another tzdb: the run says so, and
+    // uses its own database (the same outbox).
+    let plan = tmp.join("host/plan.json");
+    let text = fs::read_to_string(&plan).unwrap();
+    fs::write(
+        &plan,
+        text.replace(&format!("\"tzdb\": \"{tzdb}\""), "\"tzdb\": \"2019c\""),
+    )
+    .unwrap();
+    let mut run_args = vec!["run", "--plan", plan.to_str().unwrap(), "--contacts"];
+    run_args.push(contacts.to_str().unwrap());
+    run_args.extend(args.iter().map(String::as_str));
+    let run = Command::new(bin())
+        .args(&run_args)
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "note: the plan was built with tzdb 2019c; this run used tzdb {tzdb}"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout), reference.2);
     let _ = fs::remove_dir_all(&tmp);
 }
 
