@@ -1150,3 +1150,30 @@ fn a_folder_of_projects_without_manifest_names_them() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("relance check campaigns"), "{}", r.stderr);
 }
+
+/// The manifest's `now` is the reference time of check (and build, render,
+/// watch) when `--now` is not given; `--now` overrides it.
+#[test]
+fn the_manifest_now_is_the_default_reference_time() {
+    let dir = TempDir::new("now");
+    dir.write("relance.toml", "now = \"2026-11-01T00:00:00Z\"\n");
+    dir.write(
+        "main.camp",
+        format!(
+            "{SENDING}segment new_signups = signup_at >= 14d ago\npersona p {{\n  email = \"p@example.com\"\n  signup_at = 2026-10-25\n  expect new_signups\n}}\n"
+        )
+        .replace("contact { email: email }", "contact { email: email, signup_at: timestamp }"),
+    );
+    let r = run_in(Some(dir.path()), &["check"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = run_in(
+        Some(dir.path()),
+        &["check", "--now", "2027-01-01T00:00:00Z"],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("E0403"), "{}", r.stderr);
+    // From a subfolder too.
+    let sub = dir.mkdir("notes");
+    let r = run_in(Some(&sub), &["check"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}

@@ -66,6 +66,16 @@ impl Located {
     }
 }
 
+/// `rel` below the project root `root`, written as the user would:
+/// `build/plan.json` rather than `./build/plan.json`.
+pub fn under(root: &Path, rel: impl AsRef<Path>) -> PathBuf {
+    if root == Path::new(".") || root.as_os_str().is_empty() {
+        rel.as_ref().to_path_buf()
+    } else {
+        root.join(rel)
+    }
+}
+
 /// Finds the project of `path` (a folder or a `.camp` file): the nearest
 /// folder at or above it that holds a `relance.toml`; without one, the
 /// folder given (or the lone file) is the project, as before manifests.

@@ -292,7 +292,7 @@ fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorA
         eprintln!("build refused: fix the errors above first");
         return ExitCode::from(1);
     }
-    let out = out.unwrap_or_else(|| a.loaded.root.join(a.loaded.manifest.build_dir()));
+    let out = out.unwrap_or_else(|| manifest::under(&a.loaded.root, a.loaded.manifest.build_dir()));
     if let Err(e) = write_build(&out, &plan.to_json(), &previews) {
         eprintln!("error: cannot write to `{}`: {e}", out.display());
         return ExitCode::from(2);

@@ -178,18 +178,18 @@ fn inputs(args: &RunArgs) -> Result<Result<Inputs, ExitCode>, String> {
             (p.clone(), format!("relance build{project_arg} --out {out}"))
         }
         None => (
-            root.join(m.build_dir()).join("plan.json"),
+            manifest::under(root, m.build_dir()).join("plan.json"),
             format!("relance build{project_arg}"),
         ),
     };
     let contacts = match (&args.contacts, &m.run.contacts) {
         (Some(p), _) => p.clone(),
-        (None, Some(p)) => root.join(p),
+        (None, Some(p)) => manifest::under(root, p),
         (None, None) => return Err(missing("contacts", "contacts")),
     };
     let events = match (&args.events, &m.run.events) {
         (Some(p), _) => Some(p.clone()),
-        (None, Some(p)) => Some(root.join(p)),
+        (None, Some(p)) => Some(manifest::under(root, p)),
         (None, None) => None,
     };
     let from = args
