@@ -140,20 +140,20 @@ pub fn not_a_project(root: &Path, projects: &[String]) -> String {
     };
     let mut projects = projects.to_vec();
     projects.sort();
-    let mut names: Vec<String> = projects.iter().take(8).map(shown).collect();
-    if projects.len() > 8 {
-        names.push(format!("and {} more", projects.len() - 8));
+    let mut names: Vec<String> = projects.iter().take(5).map(shown).collect();
+    if projects.len() > 5 {
+        names.push(format!("and {} more", projects.len() - 5));
     }
+    let first = shown(&projects[0]);
+    let create = if root == Path::new(".") {
+        MANIFEST.to_string()
+    } else {
+        root.join(MANIFEST).display().to_string()
+    };
     format!(
-        "`{}` is not a relance project (no {MANIFEST} in it or above), but it holds projects: {}; give one of them, e.g. `relance check {}`, or create `{}` to make this folder a project",
+        "`{}` is not a relance project (no {MANIFEST} in it or above), but it holds projects: {}; give one of them as the path (e.g. `relance check {first}`, `relance build {first}`), or create `{create}` to make this folder a project",
         root.display(),
         names.join(", "),
-        shown(&projects[0]),
-        if root == Path::new(".") {
-            MANIFEST.to_string()
-        } else {
-            root.join(MANIFEST).display().to_string()
-        }
     )
 }
 
