@@ -238,6 +238,33 @@ impl Manifest {
         self.build.as_deref().unwrap_or("build")
     }
 
+    /// The editor link of a place, from the `editor` setting: `{path}`,
+    /// `{line}` and `{column}` replaced (the path as given, typically
+    /// absolute); `None` without the setting.
+    pub fn editor_link(&self, path: &str, line: usize, column: usize) -> Option<String> {
+        let template = self.editor.as_deref()?;
+        let mut out = String::with_capacity(template.len() + path.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let close = after.find('}').unwrap_or(after.len());
+            match &after[..close] {
+                "path" => out.push_str(path),
+                "line" => out.push_str(&line.to_string()),
+                "column" => out.push_str(&column.to_string()),
+                other => {
+                    out.push('{');
+                    out.push_str(other);
+                    out.push('}');
+                }
+            }
+            rest = after.get(close + 1..).unwrap_or("");
+        }
+        out.push_str(rest);
+        Some(out)
+    }
+
     /// Whether the `.camp` file at project-relative `rel` belongs to the project.
     pub fn includes(&self, rel: &str) -> bool {
         (self.include.is_empty() || self.include.iter().any(|g| g.matches(rel)))
@@ -640,6 +667,17 @@ mod tests {
             })
             .collect();
         (m, shown)
+    }
+
+    #[test]
+    fn editor_links_fill_the_placeholders() {
+        let (m, problems) = parse("editor = \"vscode://file/{path}:{line}:{column}\"\n");
+        assert!(problems.is_empty());
+        assert_eq!(
+            m.editor_link("/p/main.camp", 3, 7).as_deref(),
+            Some("vscode://file//p/main.camp:3:7")
+        );
+        assert_eq!(Manifest::default().editor_link("/p", 1, 1), None);
     }
 
     #[test]
