@@ -310,7 +310,75 @@ fn run_failures_say_what_to_do() {
     fs::write(&plan, "{\"plan_version\": 1}").unwrap();
     let (code, err) = run(&base);
     assert_eq!(code, 2);
-    assert!(err.contains("rebuild it with `relance build`"), "{err}");
+    assert!(
+        err.contains("rebuild it with `relance build --out "),
+        "{err}"
+    );
+    let _ = fs::remove_dir_all(&tmp);
+}
+
+/// `relance run campaigns` needs no flag but `--plan` here (its
+/// `relance.toml` gives the sample data and the window), and over the
+/// sample data every scenario and every cadence of campaigns/ sends at
+/// least one message: the README's sample outbox shows each flow.
+#[test]
+fn sample_data_exercises_every_scenario_and_cadence() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = std::env::temp_dir().join(format!("relance-run-sample-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    let build = Command::new(bin())
+        .args(["build", "campaigns", "--color", "never", "--out"])
+        .arg(&tmp)
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let out = Command::new(bin())
+        .args(["run", "campaigns", "--strict", "--plan"])
+        .arg(tmp.join("plan.json"))
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(tmp.join("plan.json")).unwrap()).unwrap();
+    let outbox = String::from_utf8(out.stdout).unwrap();
+    let mut flows = Vec::new();
+    for kind in ["scenarios", "cadences"] {
+        let names = plan[kind].as_object().expect("a map of flows");
+        assert!(!names.is_empty(), "campaigns/ has no {kind}");
+        flows.extend(names.keys().cloned());
+    }
+    // A step id starts with its scenario's or cadence's name.
+    let silent: Vec<&String> = flows
+        .iter()
+        .filter(|f| !outbox.contains(&format!("\"step\":\"{f}/")))
+        .collect();
+    assert!(
+        silent.is_empty(),
+        "no outbox line over the sample data for {silent:?}; adjust campaigns/data/"
+    );
+    // The README's excerpt of this outbox is true.
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("```json\n")
+        .expect("README shows an outbox excerpt")
+        + 8;
+    let end = start + readme[start..].find("```").expect("json block is closed");
+    for line in readme[start..end].lines() {
+        assert!(
+            outbox.lines().any(|l| l == line),
+            "README's outbox line is not in the sample outbox:\n{line}"
+        );
+    }
     let _ = fs::remove_dir_all(&tmp);
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{ColorArg, human_style, parse_now};
+use super::{ColorArg, human_style, project_now};
 use crate::diagnostics::render;
 use crate::watch::{BindError, Builder, Changes, Outcome, Server, Session, Shared};
 
@@ -34,11 +34,13 @@ pub(super) struct WatchArgs {
 }
 
 pub(super) fn watch(args: WatchArgs) -> ExitCode {
-    let Some(now) = parse_now(args.now.as_deref()) else {
+    let Some(now) = project_now(&args.path, args.now.as_deref()) else {
         return ExitCode::from(2);
     };
-    let meta = match std::fs::metadata(&args.path) {
-        Ok(m) => m,
+    // The project's root is watched: the nearest `relance.toml` at or above
+    // the path, or the folder given; a lone `.camp` file through its folder.
+    let located = match super::manifest::locate(&args.path) {
+        Ok(l) => l,
         Err(_) => {
             eprintln!(
                 "error: cannot read `{}`: no such file or folder; give the project folder, e.g. `relance watch campaigns`",
@@ -47,14 +49,11 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // A single `.camp` file is watched through its folder.
-    let folder = if meta.is_dir() {
-        args.path.clone()
+    let single = located.single.is_some();
+    let folder = if located.root.as_os_str().is_empty() {
+        PathBuf::from(".")
     } else {
-        match args.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
+        located.root.clone()
     };
     let shared = Arc::new(Shared::default());
     let server = match Server::start(args.port, shared.clone()) {
@@ -74,7 +73,7 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
         }
     };
     // Watching starts before the first build, so no change is missed.
-    let mut changes = match Changes::new(&folder, !meta.is_dir()) {
+    let mut changes = match Changes::new(&folder, single) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -841,7 +841,8 @@ impl EventKinds {
         for (name, fs) in [
             ("delivered", &[("template", false), ("channel", true)][..]),
             ("opened", &[("template", false), ("channel", true)][..]),
-            ("replied", &[("template", false), ("channel", true)][..]),
+            // A reply logged by the CRM names no template.
+            ("replied", &[("template", true), ("channel", true)][..]),
             ("bounced", &[("template", false), ("channel", true)][..]),
             (
                 "clicked",

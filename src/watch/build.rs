@@ -137,11 +137,8 @@ impl Builder {
             Ok(l) => l,
             Err(LoadError(message)) => return self.failed(message, start.elapsed()),
         };
-        let prefix = if self.path.is_dir() {
-            self.prefix(&self.path)
-        } else {
-            self.prefix(&loaded.root)
-        };
+        // The project's root (the nearest `relance.toml`, or the folder given).
+        let prefix = self.prefix(&loaded.root);
 
         // Parse what changed.
         let misses: Vec<FileId> = loaded

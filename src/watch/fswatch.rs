@@ -198,7 +198,11 @@ impl Changes {
             return false;
         }
         let rel = parts.join("/");
-        if name.ends_with(".camp") || name.ends_with(".hbs") || self.inputs.contains(&rel) {
+        if name.ends_with(".camp")
+            || name.ends_with(".hbs")
+            || name == crate::cli::manifest::MANIFEST
+            || self.inputs.contains(&rel)
+        {
             return true;
         }
         // A folder holding inputs was removed or renamed, or a folder
