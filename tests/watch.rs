@@ -384,3 +384,130 @@ fn a_single_file_project_is_watched_through_its_folder() {
     fs::write(&camp, src.replace("\"Marie\"", "\"Maria\"")).unwrap();
     w.wait_for_text(PAGE, "Greeting: Single Maria");
 }
+
+/// Opens `/__relance/events` and reads the response head; returns the
+/// status and, for a 200, the stream positioned after the head.
+fn open_events(port: u16) -> (u16, Option<std::io::BufReader<std::net::TcpStream>>) {
+    use std::io::{BufRead, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET /__relance/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = std::io::BufReader::new(s);
+    let mut first = String::new();
+    reader
+        .read_line(&mut first)
+        .expect("the event stream's status line");
+    let status = first
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        reader
+            .read_line(&mut line)
+            .expect("the event stream's head");
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    (status, (status == 200).then_some(reader))
+}
+
+/// The data of the next `build` event on a stream.
+fn next_build(reader: &mut std::io::BufReader<std::net::TcpStream>) -> serde_json::Value {
+    use std::io::BufRead;
+    let (mut event, mut data, mut line) = (String::new(), String::new(), String::new());
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).expect("read an event");
+        assert!(n > 0, "the event stream closed");
+        let l = line.trim_end_matches(['\r', '\n']);
+        if l.is_empty() {
+            if event == "build" {
+                return serde_json::from_str(&data).expect("event data is JSON");
+            }
+            event.clear();
+            data.clear();
+        } else if let Some(e) = l.strip_prefix("event: ") {
+            event = e.to_string();
+        } else if let Some(d) = l.strip_prefix("data: ") {
+            data.push_str(d);
+        }
+    }
+}
+
+/// `relance watch` serves at most this many event streams at once
+/// (`src/watch/server.rs`).
+const MAX_EVENT_CLIENTS: usize = 256;
+
+#[test]
+fn many_open_event_streams_neither_block_pages_nor_leak() {
+    let t = small_project("load");
+    let w = Watch::start(t.path());
+    // 200 pages listening at once: each gets its stream and the status.
+    let mut streams: Vec<_> = (0..200)
+        .map(|i| {
+            let (status, reader) = open_events(w.port);
+            assert_eq!(status, 200, "event stream {i}");
+            reader.unwrap()
+        })
+        .collect();
+    let sites: Vec<u64> = streams
+        .iter_mut()
+        .map(|s| next_build(s)["site"].as_u64().expect("a site generation"))
+        .collect();
+    // A page is still answered, and every stream hears of the rebuild.
+    let page = w.get(PAGE);
+    assert_eq!(page.status, 200);
+    edit_greeting(&t, "Crowd");
+    for (s, site) in streams.iter_mut().zip(sites) {
+        while next_build(s)["site"].as_u64().unwrap_or(0) <= site {}
+    }
+    w.wait_for_text(PAGE, "Greeting: Crowd Marie");
+    // Closing them frees their places: as many streams as the server
+    // allows can open again (a stream the server has not yet seen close
+    // makes a 503; retry for a bounded time).
+    drop(streams);
+    let mut again = Vec::new();
+    let start = Instant::now();
+    while again.len() < MAX_EVENT_CLIENTS {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "closed event streams were not freed: {} of {MAX_EVENT_CLIENTS} could open again",
+            again.len()
+        );
+        match open_events(w.port) {
+            (200, Some(r)) => again.push(r),
+            (503, _) => std::thread::sleep(Duration::from_millis(50)),
+            (other, _) => panic!("event stream answered {other}"),
+        }
+    }
+    // Beyond the limit, a clear 503; pages still load.
+    assert_eq!(open_events(w.port).0, 503);
+    assert_eq!(w.get(PAGE).status, 200);
+    assert_eq!(w.get("/__relance/status").status, 200);
+}
+
+#[test]
+fn a_burst_of_page_requests_is_answered() {
+    let t = small_project("pageburst");
+    let w = Watch::start(t.path());
+    let _streams: Vec<_> = (0..8).map(|_| open_events(w.port)).collect();
+    let port = w.port;
+    let threads: Vec<_> = (0..32)
+        .map(|_| {
+            std::thread::spawn(move || {
+                common::http(port, "GET", PAGE, &format!("127.0.0.1:{port}"), None).status
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 200);
+    }
+}
