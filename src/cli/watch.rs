@@ -83,6 +83,9 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
     };
     let url = server.url();
     println!("Serving previews at {url}");
+    for w in changes.take_warnings() {
+        eprintln!("warning: {w}");
+    }
     let _ = std::io::stdout().flush();
     let style = human_style(args.color);
     let mut session = Session::new(Builder::new(&args.path, now), shared);
@@ -98,6 +101,9 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
             eprintln!("error: the file watcher stopped; start `relance watch` again");
             return ExitCode::from(2);
         };
+        for w in changes.take_warnings() {
+            eprintln!("warning: {w}");
+        }
         let (outcome, changed) = session.rebuild();
         print_outcome(&outcome, "rebuilt", changed, style);
         changes.set_inputs(outcome.inputs);
