@@ -321,6 +321,17 @@ fn errors_keep_the_last_good_previews_and_recovery_follows() {
         .clone();
     assert_eq!(d["file"], "templates/hello.html.hbs");
     assert_eq!(d["line"], 2);
+    // Each diagnostic once, though two personas render the template.
+    let same = |x: &serde_json::Value| {
+        x["code"] == d["code"] && x["line"] == d["line"] && x["message"] == d["message"]
+    };
+    let copies = st["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| same(x))
+        .count();
+    assert_eq!(copies, 1, "{st}");
     // Fixed: no error, new previews.
     edit_greeting(&t, "Fixed");
     w.wait_for_text(PAGE, "Greeting: Fixed Marie");
@@ -636,4 +647,41 @@ fn a_fifo_camp_file_does_not_stop_watch() {
     fs::remove_file(&fifo).unwrap();
     edit_greeting(&t, "Unstuck");
     w.wait_for_text(PAGE, "Greeting: Unstuck Marie");
+}
+
+#[test]
+fn the_error_panel_links_to_the_editor() {
+    let t = small_project("editor");
+    t.write(
+        "templates/hello.html.hbs",
+        "<html><body>\n<p>Greeting: {{frist_name}}</p>\n{{> footer}}\n</body></html>\n",
+    );
+    let w = Watch::start_with(
+        t.path(),
+        &["--editor", "idea://open?file={path}&line={line}"],
+    );
+    let st = w.status();
+    assert_eq!(st["editor"], "idea://open?file={path}&line={line}");
+    let d = st["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "E0510")
+        .cloned()
+        .unwrap_or_else(|| panic!("{st}"));
+    let abs = d["abs_path"].as_str().unwrap();
+    assert!(std::path::Path::new(abs).is_absolute(), "{abs}");
+    assert!(abs.ends_with("templates/hello.html.hbs"), "{abs}");
+    assert_eq!(
+        fs::canonicalize(abs).unwrap(),
+        fs::canonicalize(t.path().join("templates/hello.html.hbs")).unwrap()
+    );
+    // A link that would run code in the page is refused at the start.
+    let out = std::process::Command::new(common::BIN)
+        .args(["watch", t.path().to_str().unwrap(), "--port", "0"])
+        .args(["--editor", "javascript:alert(1)//{path}"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("editor"));
 }

@@ -31,12 +31,23 @@ pub(super) struct WatchArgs {
     /// Colours in the diagnostics: auto, always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     color: ColorArg,
+    /// The link of `file:line` in the browser's error panel, with `{path}`
+    /// (absolute), `{line}` and `{column}` replaced; default:
+    /// `vscode://file/{path}:{line}:{column}`.
+    #[arg(long, value_name = "URL")]
+    editor: Option<String>,
 }
 
 pub(super) fn watch(args: WatchArgs) -> ExitCode {
     let Some(now) = parse_now(args.now.as_deref()) else {
         return ExitCode::from(2);
     };
+    if let Some(e) = &args.editor
+        && let Err(why) = crate::watch::editor_template_ok(e)
+    {
+        eprintln!("error: {why}");
+        return ExitCode::from(2);
+    }
     let meta = match std::fs::metadata(&args.path) {
         Ok(m) => m,
         Err(_) => {
@@ -88,7 +99,7 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
     }
     let _ = std::io::stdout().flush();
     let style = human_style(args.color);
-    let mut session = Session::new(Builder::new(&args.path, now), shared);
+    let mut session = Session::new(Builder::new(&args.path, now), shared).with_editor(args.editor);
     let (outcome, _) = session.rebuild();
     print_outcome(&outcome, "built", false, style);
     changes.set_inputs(outcome.inputs);
