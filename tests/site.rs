@@ -538,3 +538,49 @@ fn two_builds_of_the_site_are_byte_identical() {
     assert!(a.keys().any(|k| k.starts_with("preview/cadence/")));
     assert!(a.keys().any(|k| k.starts_with("preview/persona/")));
 }
+
+#[test]
+fn persona_pages_show_segments_expectations_and_scenarios() {
+    let files = build(&campaigns(), "personas");
+    let plan: Plan = serde_json::from_slice(&files["plan.json"]).expect("plan");
+    let segments_of = |page: &str, inside: bool| -> BTreeSet<String> {
+        let attr = format!("data-in=\"{inside}\"");
+        page.split("data-segment=\"")
+            .skip(1)
+            .filter(|r| r.split('>').next().is_some_and(|tag| tag.contains(&attr)))
+            .filter_map(|r| r.split('"').next().map(str::to_string))
+            .collect()
+    };
+    let mut expects = 0;
+    for (path, bytes) in &files {
+        if !path.starts_with("preview/persona/") {
+            continue;
+        }
+        let page = String::from_utf8_lossy(bytes);
+        // Every segment once: in or out.
+        let (inside, outside) = (segments_of(&page, true), segments_of(&page, false));
+        assert!(inside.is_disjoint(&outside), "{path}");
+        let all: BTreeSet<String> = inside.union(&outside).cloned().collect();
+        let declared: BTreeSet<String> = plan.segments.keys().cloned().collect();
+        assert_eq!(all, declared, "{path}");
+        // The project builds, so every `expect` line holds.
+        expects += page.matches("<tr data-held=\"true\">").count();
+        assert!(!page.contains("data-held=\"false\""), "{path}");
+        // Every scenario, entered or not.
+        for name in &plan.scenario_order {
+            assert!(
+                page.contains(&format!("<tr data-scenario=\"{name}\" data-enters=\"")),
+                "{path}: {name}"
+            );
+        }
+    }
+    assert!(expects >= 8, "{expects}");
+    // Marie's expectations, as written in personas.camp, and her segments.
+    let marie = text(&files, "preview/persona/marie.html");
+    assert!(marie.contains("<code>expect marketable and not cold</code>"));
+    assert!(marie.contains("data-segment=\"pros\" data-in=\"true\""));
+    // The negative persona enters no scenario that sends marketing.
+    let scout = text(&files, "preview/persona/competitor_scout.html");
+    assert!(scout.contains("data-segment=\"undesirable\" data-in=\"true\""));
+    assert!(scout.contains("<tr data-scenario=\"drip_offers\" data-enters=\"false\">"));
+}

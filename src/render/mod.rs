@@ -344,6 +344,9 @@ pub struct RenderProject {
     /// Per template: a fingerprint of everything its renderings depend on
     /// (see [`RenderCache`]).
     keys: HashMap<String, u64>,
+    /// Per persona: its segments, `expect` lines and scenarios, through the
+    /// evaluator (for its preview page).
+    facts: BTreeMap<String, preview::PersonaFacts>,
 }
 
 /// Attributes that hold one line: a file's final line break is dropped.
@@ -594,6 +597,7 @@ impl RenderProject {
             }
         }
         problem::sort_problems(&mut problems);
+        let facts = preview::persona_facts(sources, files, now);
         RenderProject {
             model,
             html,
@@ -603,6 +607,7 @@ impl RenderProject {
             problems,
             spans,
             keys,
+            facts,
         }
     }
 
@@ -1307,7 +1312,10 @@ impl RenderProject {
             let mine = rows.get(p.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             files.insert(
                 &format!("preview/persona/{}.html", p.name),
-                Arc::new(preview::persona_page(p, &self.model, &personas, mine).into_bytes()),
+                Arc::new(
+                    preview::persona_page(p, &self.model, &personas, mine, self.facts.get(&p.name))
+                        .into_bytes(),
+                ),
             );
         }
         // Each template's rows are kept with its previews.

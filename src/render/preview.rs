@@ -43,7 +43,10 @@
 //!   - webhook: `.webhook-card`, `.webhook-url`, `.webhook-body`;
 //! - persona: `main#persona` (`data-persona`, `data-negative`);
 //!   `table#fields` (`tr[data-field]`), `#lists`, `#tags`, `table#events`,
-//!   `table#persona-messages`; `nav#persona-switcher`;
+//!   `#segments` (`[data-segment][data-in=true|false]`), `#expects`
+//!   (`tr[data-held=true|false]`), `#scenarios`
+//!   (`tr[data-scenario][data-enters]`), `table#persona-messages`;
+//!   `nav#persona-switcher`;
 //! - flow: `main#flow` (`data-flow="scenario/NAME"`), `svg.flow` with one
 //!   `g.node` per box (`.entry`, `.audience`, `.send`, `.wait`, `.branch`,
 //!   `.split`, `.arm`, `.action`, `.start`, `.exit`, `.end`, `.note`; steps
@@ -92,7 +95,7 @@ iframe.desktop{width:640px;height:800px}iframe.mobile{width:375px;height:740px}
 .phone{width:340px;border:10px solid #111827;border-radius:32px;background:#e5e7eb;padding:24px 14px 32px;box-sizing:border-box}
 .sms-to{text-align:center;color:#6b7280;font-size:12px;margin:0 0 12px}
 .sms-bubble{background:#fff;border-radius:16px 16px 16px 4px;padding:8px 12px;white-space:pre-wrap;word-break:break-word;font-size:15px;line-height:1.35;max-width:85%}
-.sms-stats{margin-top:12px}.warn{color:#b45309}.badge.warn{background:#fef3c7}
+.sms-stats{margin-top:12px}.warn{color:#b45309}.badge.warn{background:#fef3c7}.held{color:#047857}.failed{color:#b91c1c;font-weight:600}
 .push-card{background:rgba(255,255,255,.92);border-radius:14px;padding:10px 12px;box-shadow:0 1px 3px rgba(0,0,0,.2)}
 .push-app{font-size:12px;color:#6b7280;text-transform:uppercase;margin-bottom:2px}
 .push-title{font-weight:600;white-space:pre-wrap;word-break:break-word}.push-body{white-space:pre-wrap;word-break:break-word}
@@ -906,14 +909,151 @@ pub(crate) fn persona_row(m: &RenderedMessage) -> String {
     )
 }
 
-/// `preview/persona/NAME.html`: a persona's description and data, and
-/// links to its messages.
-/// `rows` are the persona's rows of its messages table ([`persona_row`]).
+/// What a persona's page says of the persona in the plan, through the one
+/// evaluator (`eval`), as `relance check` proves its `expect` lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PersonaFacts {
+    /// Every segment, in declaration order, and whether the persona is in it.
+    pub segments: Vec<(String, bool)>,
+    /// Each `expect` line as written, and why it fails (`None`: it holds).
+    pub expects: Vec<(String, Option<String>)>,
+    /// Each scenario in declaration order: its trigger, and whether its
+    /// audience admits the persona (it would enter when triggered).
+    pub scenarios: Vec<(String, String, bool)>,
+}
+
+/// [`PersonaFacts`] of every persona, at reference time `now`, on a
+/// project whose names resolve.
+pub(crate) fn persona_facts(
+    sources: &crate::diagnostics::SourceMap,
+    files: &[crate::syntax::ast::File],
+    now: i64,
+) -> std::collections::BTreeMap<String, PersonaFacts> {
+    use crate::eval::Context;
+    // Template bodies play no part in evaluation.
+    let plan = crate::plan::build_plan(sources, files, &Default::default());
+    let project = crate::check::Project::resolve(sources, files);
+    let mut out = std::collections::BTreeMap::new();
+    for persona in &project.personas {
+        let (contact, events) = crate::verify::persona_contact(&project, persona, now);
+        let cx = Context {
+            plan: &plan,
+            contact: &contact,
+            events: &events,
+            now,
+            run: None,
+        };
+        let mut facts = PersonaFacts::default();
+        for seg in &project.segments {
+            if let Some(e) = plan.segments.get(&seg.name.name) {
+                facts.segments.push((seg.name.name.clone(), cx.eval(e)));
+            }
+        }
+        for expect in &persona.expects {
+            let e = crate::plan::lower_expr(&project, expect);
+            let text = one_line(sources.text(expect.span));
+            facts.expects.push((text, cx.why_not(&e)));
+        }
+        for name in &plan.scenario_order {
+            if let Some(s) = plan.scenarios.get(name) {
+                let admitted = s.audience.as_ref().is_none_or(|a| cx.eval(a));
+                facts
+                    .scenarios
+                    .push((name.clone(), trigger_text(&s.trigger), admitted));
+            }
+        }
+        out.insert(persona.name.name.clone(), facts);
+    }
+    out
+}
+
+/// The persona page's part about the plan: segments, `expect` lines,
+/// scenarios.
+fn persona_facts_section(out: &mut String, facts: &PersonaFacts) {
+    out.push_str("<h2>Segments</h2>\n");
+    if facts.segments.is_empty() {
+        out.push_str("<p id=\"segments\" class=\"muted\">The project has no segment.</p>\n");
+    } else {
+        let (inside, outside): (Vec<_>, Vec<_>) = facts.segments.iter().partition(|(_, i)| *i);
+        out.push_str("<ul id=\"segments\" class=\"chips\">");
+        for (name, _) in &inside {
+            let _ = write!(
+                out,
+                "<li data-segment=\"{0}\" data-in=\"true\"><code>{0}</code></li>",
+                escape_html(name)
+            );
+        }
+        if inside.is_empty() {
+            out.push_str("<li class=\"none\">in no segment</li>");
+        }
+        out.push_str("</ul>\n");
+        if !outside.is_empty() {
+            let names: Vec<String> = outside
+                .iter()
+                .map(|(n, _)| {
+                    format!(
+                        "<code data-segment=\"{0}\" data-in=\"false\">{0}</code>",
+                        escape_html(n)
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "<p class=\"muted\">Not in: {}</p>", names.join(", "));
+        }
+    }
+    out.push_str("<h2>Expectations</h2>\n");
+    if facts.expects.is_empty() {
+        out.push_str("<p id=\"expects\" class=\"muted\">none: this persona has no <code>expect</code> line</p>\n");
+    } else {
+        out.push_str("<table id=\"expects\">\n<thead><tr><th>Expect</th><th>Result</th></tr></thead>\n<tbody>\n");
+        for (text, why) in &facts.expects {
+            let result = match why {
+                None => "<span class=\"held\">✓ holds</span>".to_string(),
+                Some(why) => format!(
+                    "<span class=\"failed\">✗ fails</span>: {}",
+                    escape_html(why)
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "<tr data-held=\"{}\"><td><code>expect {}</code></td><td>{result}</td></tr>",
+                why.is_none(),
+                escape_html(text)
+            );
+        }
+        out.push_str("</tbody>\n</table>\n");
+    }
+    out.push_str("<h2>Scenarios</h2>\n");
+    if facts.scenarios.is_empty() {
+        out.push_str("<p id=\"scenarios\" class=\"muted\">The project has no scenario.</p>\n");
+    } else {
+        out.push_str("<table id=\"scenarios\">\n<thead><tr><th>Scenario</th><th>Trigger</th><th>This persona</th></tr></thead>\n<tbody>\n");
+        for (name, trigger, admitted) in &facts.scenarios {
+            let n = escape_html(name);
+            let what = if *admitted {
+                "<span class=\"held\">enters when triggered</span> (the audience admits it)"
+            } else {
+                "<span class=\"muted\">does not enter: not in the audience</span>"
+            };
+            let _ = writeln!(
+                out,
+                "<tr data-scenario=\"{n}\" data-enters=\"{admitted}\"><td><a href=\"../scenario/{n}.html\"><code>{n}</code></a></td><td><code>{}</code></td><td>{what}</td></tr>",
+                escape_html(trigger)
+            );
+        }
+        out.push_str("</tbody>\n</table>\n");
+    }
+}
+
+/// `preview/persona/NAME.html`: a persona's description and data, its
+/// segments, `expect` lines and scenarios (`facts`), and links to its
+/// messages. `rows` are the persona's rows of its messages table
+/// ([`persona_row`]).
 pub(crate) fn persona_page(
     p: &PersonaInfo,
     model: &Model,
     personas: &[&PersonaInfo],
     rows: &[&str],
+    facts: Option<&PersonaFacts>,
 ) -> String {
     let mut out = String::new();
     let name = escape_html(&p.name);
@@ -996,6 +1136,9 @@ pub(crate) fn persona_page(
             );
         }
         out.push_str("</tbody>\n</table>\n");
+    }
+    if let Some(facts) = facts {
+        persona_facts_section(&mut out, facts);
     }
     out.push_str("<h2>Messages</h2>\n");
     if rows.is_empty() {
@@ -1254,7 +1397,19 @@ mod tests {
                 assert!(page.contains("srcdoc=\"&lt;p&gt;&lt;script&gt;"), "{page}");
             }
         }
-        check(&persona_page(&p, &model, &[&p], &[&persona_row(&m)]));
+        let evil = "<script>alert(1)</script>\" onload=\"x";
+        let facts = PersonaFacts {
+            segments: vec![(evil.into(), true), (evil.into(), false)],
+            expects: vec![(evil.into(), Some(evil.into())), (evil.into(), None)],
+            scenarios: vec![(evil.into(), evil.into(), true)],
+        };
+        check(&persona_page(
+            &p,
+            &model,
+            &[&p],
+            &[&persona_row(&m)],
+            Some(&facts),
+        ));
         check(&index_with(&model, 1, &mut |t, out| {
             let list: &[&RenderedMessage] = if t.name == m.template { &[&m] } else { &[] };
             index_rows(t, list, false, out)
