@@ -451,7 +451,7 @@ struct FixedWidth {
 
 impl FixedWidth {
     fn why(&self) -> String {
-        let mut s = format!("the HTML sets `{}`", self.written);
+        let mut s = format!("the HTML sets {}", self.written);
         if self.media {
             s.push_str(" (an @media rule may narrow it on phones: check the mobile frame)");
         }
@@ -700,6 +700,13 @@ fn filters(out: &mut String, model: &Model, personas: &[&PersonaInfo]) -> String
                 "body:has(#f-{group}-{v}:checked) :is(#journeys,#messages) {}{{display:none}}",
                 attr.replace("{}", v)
             );
+            // A journey with nothing left to show goes too.
+            if group != "persona" {
+                let _ = writeln!(
+                    css,
+                    "body:has(#f-{group}-{v}:checked) li.journey:not(:has([data-{group}=\"{v}\"])){{display:none}}"
+                );
+            }
         }
         out.push_str("</fieldset>\n");
     }
@@ -886,7 +893,10 @@ pub(crate) fn index_rows(
             cells(i > 0)
         );
         for p in &names {
-            let _ = write!(out, "<a class=\"preview\" href=\"{name}/{p}.html\">{p}</a>");
+            let _ = write!(
+                out,
+                "<a class=\"preview\" href=\"{name}/{p}.html\">{p}</a> "
+            );
         }
         let _ = writeln!(
             out,
