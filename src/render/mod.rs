@@ -68,7 +68,8 @@ pub fn partial_path(name: &str) -> String {
 /// `relance watch`) merge them with [`RenderProject::previews`], whose
 /// index links to them. The same plan gives the same bytes.
 /// A fingerprint of everything [`flow_pages`] reads from the plan (the
-/// scenarios, the cadences, and each template's channel and kind): equal
+/// scenarios, the cadences, and each template's channel, kind and subject
+/// or title): equal
 /// fingerprints give equal pages, so `relance watch` draws them again only
 /// when it changes.
 pub fn flow_key(plan: &crate::plan::Plan) -> u64 {
@@ -83,6 +84,8 @@ pub fn flow_key(plan: &crate::plan::Plan) -> u64 {
     .hash(&mut h);
     for (name, t) in &plan.templates {
         (name, &t.channel, &t.kind).hash(&mut h);
+        // Send boxes and the Sends list show the subject or title.
+        flow::send_subject(plan, name).hash(&mut h);
     }
     h.finish()
 }
