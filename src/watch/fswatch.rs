@@ -89,11 +89,6 @@ impl Changes {
         std::mem::take(&mut self.warnings)
     }
 
-    /// How many folders are watched (the project's, not its parent).
-    pub fn watched(&self) -> usize {
-        self.watched.len()
-    }
-
     /// The folders that should be watched now: those the loader walks,
     /// and those holding the last build's inputs.
     fn wanted(&mut self) -> BTreeSet<PathBuf> {
