@@ -685,3 +685,53 @@ fn the_error_panel_links_to_the_editor() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("editor"));
 }
+
+/// Sends raw bytes and reads the answer until the server closes.
+fn raw(port: u16, bytes: &[u8]) -> common::HttpResponse {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // The server may answer (and close) before taking all of a long head.
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    common::parse_response(&out)
+}
+
+#[test]
+fn malformed_requests_get_clear_answers() {
+    let t = small_project("malformed");
+    let w = Watch::start(t.path());
+    let host = format!("127.0.0.1:{}", w.port);
+    assert_eq!(raw(w.port, b"garbage\r\n\r\n").status, 400);
+    assert_eq!(
+        raw(
+            w.port,
+            format!("GET {PAGE} HTTP/1.1\r\nHost {host}\r\n\r\n").as_bytes()
+        )
+        .status,
+        400
+    );
+    // Two Host headers: which one counts is unclear, so neither does.
+    let two = format!("GET {PAGE} HTTP/1.1\r\nHost: {host}\r\nHost: evil.com\r\n\r\n");
+    assert_eq!(raw(w.port, two.as_bytes()).status, 400);
+    let huge = format!(
+        "GET {PAGE} HTTP/1.1\r\nHost: {host}\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    assert_eq!(raw(w.port, huge.as_bytes()).status, 431);
+    // HEAD: the head of a GET, no body.
+    let head = raw(
+        w.port,
+        format!("HEAD {PAGE} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert!(head.header("Content-Length").is_some_and(|n| n != "0"));
+    // A client that connects and says nothing does not hold up others.
+    let idle: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", w.port)).unwrap())
+        .collect();
+    assert_eq!(w.get(PAGE).status, 200);
+    drop(idle);
+}

@@ -403,7 +403,11 @@ fn read_head(stream: &mut TcpStream) -> Result<Option<Head>, u16> {
         let Some((name, value)) = line.split_once(':') else {
             return Err(400);
         };
-        if name.trim().eq_ignore_ascii_case("host") {
+        // A header name is one token (no spaces, no folded lines).
+        if name.is_empty() || name.contains(|c: char| c.is_ascii_whitespace() || c.is_control()) {
+            return Err(400);
+        }
+        if name.eq_ignore_ascii_case("host") {
             if host.is_some() {
                 // Two `Host` headers: which one the browser meant is unclear.
                 return Err(400);
