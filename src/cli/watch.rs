@@ -31,6 +31,11 @@ pub(super) struct WatchArgs {
     /// Colours in the diagnostics: auto, always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     color: ColorArg,
+    /// The link of `file:line` in the browser's error panel, with `{path}`
+    /// (absolute), `{line}` and `{column}` replaced; default:
+    /// `vscode://file/{path}:{line}:{column}`.
+    #[arg(long, value_name = "URL")]
+    editor: Option<String>,
 }
 
 pub(super) fn watch(args: WatchArgs) -> ExitCode {
@@ -49,6 +54,17 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `--editor` wins over the manifest's `editor`; both are checked alike.
+    let editor = args.editor.clone().or_else(|| {
+        let (settings, _) = located.settings(&mut crate::diagnostics::SourceMap::new());
+        settings.editor
+    });
+    if let Some(e) = &editor
+        && let Err(why) = crate::watch::editor_template_ok(e)
+    {
+        eprintln!("error: {why}");
+        return ExitCode::from(2);
+    }
     let single = located.single.is_some();
     let folder = if located.root.as_os_str().is_empty() {
         PathBuf::from(".")
@@ -82,9 +98,12 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
     };
     let url = server.url();
     println!("Serving previews at {url}");
+    for w in changes.take_warnings() {
+        eprintln!("warning: {w}");
+    }
     let _ = std::io::stdout().flush();
     let style = human_style(args.color);
-    let mut session = Session::new(Builder::new(&args.path, now), shared);
+    let mut session = Session::new(Builder::new(&args.path, now), shared).with_editor(editor);
     let (outcome, _) = session.rebuild();
     print_outcome(&outcome, "built", false, style);
     changes.set_inputs(outcome.inputs);
@@ -97,6 +116,9 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
             eprintln!("error: the file watcher stopped; start `relance watch` again");
             return ExitCode::from(2);
         };
+        for w in changes.take_warnings() {
+            eprintln!("warning: {w}");
+        }
         let (outcome, changed) = session.rebuild();
         print_outcome(&outcome, "rebuilt", changed, style);
         changes.set_inputs(outcome.inputs);

@@ -68,7 +68,8 @@ pub fn partial_path(name: &str) -> String {
 /// `relance watch`) merge them with [`RenderProject::previews`], whose
 /// index links to them. The same plan gives the same bytes.
 /// A fingerprint of everything [`flow_pages`] reads from the plan (the
-/// scenarios, the cadences, and each template's channel and kind): equal
+/// scenarios, the cadences, and each template's channel, kind and subject
+/// or title): equal
 /// fingerprints give equal pages, so `relance watch` draws them again only
 /// when it changes.
 pub fn flow_key(plan: &crate::plan::Plan) -> u64 {
@@ -83,6 +84,8 @@ pub fn flow_key(plan: &crate::plan::Plan) -> u64 {
     .hash(&mut h);
     for (name, t) in &plan.templates {
         (name, &t.channel, &t.kind).hash(&mut h);
+        // Send boxes and the Sends list show the subject or title.
+        flow::send_subject(plan, name).hash(&mut h);
     }
     h.finish()
 }
@@ -344,6 +347,9 @@ pub struct RenderProject {
     /// Per template: a fingerprint of everything its renderings depend on
     /// (see [`RenderCache`]).
     keys: HashMap<String, u64>,
+    /// Per persona: its segments, `expect` lines and scenarios, through the
+    /// evaluator (for its preview page).
+    facts: BTreeMap<String, preview::PersonaFacts>,
 }
 
 /// Attributes that hold one line: a file's final line break is dropped.
@@ -594,6 +600,7 @@ impl RenderProject {
             }
         }
         problem::sort_problems(&mut problems);
+        let facts = preview::persona_facts(sources, files, now);
         RenderProject {
             model,
             html,
@@ -603,6 +610,7 @@ impl RenderProject {
             problems,
             spans,
             keys,
+            facts,
         }
     }
 
@@ -1307,7 +1315,10 @@ impl RenderProject {
             let mine = rows.get(p.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             files.insert(
                 &format!("preview/persona/{}.html", p.name),
-                Arc::new(preview::persona_page(p, &self.model, &personas, mine).into_bytes()),
+                Arc::new(
+                    preview::persona_page(p, &self.model, &personas, mine, self.facts.get(&p.name))
+                        .into_bytes(),
+                ),
             );
         }
         // Each template's rows are kept with its previews.
