@@ -600,3 +600,22 @@ fn the_real_plans_pass_the_schema_and_the_runner() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `check` accepts a zone name in any case (`europe/paris`); the plan
+/// spells it as the database does, so that the schema's enum and a runner
+/// matching names exactly accept it.
+#[test]
+fn the_plan_spells_the_workspace_zone_as_the_database_does() {
+    let dir = temp_dir("zone");
+    std::fs::write(
+        dir.join("main.camp"),
+        "workspace { name = \"T\", timezone = \"europe/paris\", from = \"T <t@example.com>\", address = \"1 rue X\" }\n\
+         contact { email: email }\n",
+    )
+    .unwrap();
+    let text = build(&dir, "zone-out");
+    let plan: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(plan["workspace"]["timezone"], "Europe/Paris");
+    assert!(validator().is_valid(&plan));
+    let _ = std::fs::remove_dir_all(&dir);
+}
