@@ -133,7 +133,7 @@ fn byte_order_marks_duplicate_keys_and_bad_bytes_in_jsonl() {
         "{err}"
     );
     assert!(
-        err.contains("error: events.jsonl:2: the line is not UTF-8"),
+        err.contains("error: events.jsonl:2: the line is not UTF-8 (byte 0xff at column 48)"),
         "{err}"
     );
     assert!(!err.contains(":1:"), "the first lines are good:\n{err}");

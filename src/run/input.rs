@@ -481,6 +481,16 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(BOM).unwrap_or(bytes)
 }
 
+/// Says where a line stops being UTF-8.
+fn not_utf8(line: &[u8], e: std::str::Utf8Error) -> String {
+    let at = e.valid_up_to();
+    let byte = line.get(at).copied().unwrap_or(0);
+    format!(
+        "the line is not UTF-8 (byte 0x{byte:02x} at column {}): save the file as UTF-8",
+        at + 1
+    )
+}
+
 /// Problems of one reader, kept in order.
 #[derive(Default)]
 pub(crate) struct Report {
@@ -569,9 +579,12 @@ impl<'p> ContactBuilder<'p> {
             let line_no = n as u64 + 1;
             let bytes = line.map_err(|e| format!("cannot read `{}`: {e}", self.file))?;
             let bytes = if n == 0 { strip_bom(&bytes) } else { &bytes };
-            let Ok(text) = std::str::from_utf8(bytes) else {
-                self.problem(line_no, None, "the line is not UTF-8".into(), true);
-                continue;
+            let text = match std::str::from_utf8(bytes) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.problem(line_no, None, not_utf8(bytes, e), true);
+                    continue;
+                }
             };
             let text = text.trim();
             if text.is_empty() {
@@ -988,17 +1001,7 @@ impl<R: BufRead> CsvReader<R> {
         }
         Ok(Some(match String::from_utf8(bytes) {
             Ok(s) => Line::Text(n, s),
-            Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                let byte = e.as_bytes().get(at).copied().unwrap_or(0);
-                Line::NotUtf8(
-                    n,
-                    format!(
-                        "the line is not UTF-8 (byte 0x{byte:02x} at column {}): save the file as UTF-8",
-                        at + 1
-                    ),
-                )
-            }
+            Err(e) => Line::NotUtf8(n, not_utf8(e.as_bytes(), e.utf8_error())),
         }))
     }
 
@@ -1479,9 +1482,12 @@ fn parse_part(
     };
     for (k, bytes) in part.split(|b| *b == b'\n').enumerate() {
         let line = first_line + k as u64;
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            problem(line, None, "the line is not UTF-8".into());
-            continue;
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                problem(line, None, not_utf8(bytes, e));
+                continue;
+            }
         };
         let text = text.trim();
         if text.is_empty() {
