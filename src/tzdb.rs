@@ -37,6 +37,12 @@ pub fn is_zone(name: &str) -> bool {
     zone(name).is_some()
 }
 
+/// Whether `name` is a zone of the bundled database spelled exactly as the
+/// database spells it (`Europe/Paris`, not `europe/paris`): what a plan holds.
+pub fn is_exact_name(name: &str) -> bool {
+    DB.available().any(|n| n.as_str() == name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,6 +50,7 @@ mod tests {
     #[test]
     fn the_bundled_database_knows_its_zones_and_version() {
         assert!(is_zone("Europe/Paris") && is_zone("utc") && !is_zone("Mars/Olympus"));
+        assert!(is_exact_name("Europe/Paris") && !is_exact_name("europe/paris"));
         assert!(VERSION.len() >= 5 && VERSION.starts_with("20"), "{VERSION}");
     }
 }

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use build::{build_plan, lower_expr, resolve_in_dir, resolve_template_path};
-pub use validate::{PlanError, is_bundled_zone, parse_plan, validate};
+pub use validate::{PlanError, parse_plan, validate};
 
 /// Bumped whenever a runner would read an older plan differently.
 pub const PLAN_VERSION: u32 = 1;

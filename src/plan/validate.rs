@@ -80,13 +80,6 @@ fn is_timestamp(s: &str) -> bool {
         && s.len() >= "2026-01-01T00:00:00Z".len()
 }
 
-/// Whether `name` is a zone of the bundled database, spelled as it spells it.
-pub fn is_bundled_zone(name: &str) -> bool {
-    jiff::tz::TimeZoneDatabase::bundled()
-        .available()
-        .any(|n| n.as_str() == name)
-}
-
 struct V<'p> {
     plan: &'p Plan,
     /// Event names a plan may name: its own, and the built-in ones.
@@ -151,7 +144,7 @@ impl<'p> V<'p> {
             );
         }
         if let Some(z) = &p.workspace.timezone
-            && !is_bundled_zone(z)
+            && !crate::tzdb::is_exact_name(z)
         {
             return err(
                 "$.workspace.timezone",
