@@ -989,3 +989,90 @@ fn e0514_partials_nesting_too_deep() {
     );
     assert!(p.render().render_one("t", "marie").is_err());
 }
+
+/// The body of task `t` (`body`) rendered for `marie`.
+fn task_body(body: &str) -> String {
+    let p = with(
+        &format!(
+            "template t : task {{ body = \"{}\" }}\n",
+            body.replace('\\', "\\\\").replace('"', "\\\"")
+        ),
+        &[],
+    );
+    let ps = problems(&p);
+    let errors: Vec<_> = ps
+        .iter()
+        .filter(|x| x.kind.severity() == relance::diagnostics::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{body}: {}", show(&p, &ps));
+    let m = p.render().render_one("t", "marie").expect("renders");
+    m.body.unwrap_or_default()
+}
+
+#[test]
+fn templates_behave_like_handlebars_js() {
+    // Arrays print joined with `,`, objects as `[object Object]`.
+    assert_eq!(
+        task_body("{{interests}}|{{tags}}|{{workspace}}"),
+        "gps||[object Object]"
+    );
+    // An empty array is false, an empty object true (marie has no events).
+    assert_eq!(
+        task_body("{{#if tags}}t{{else}}f{{/if}}{{#if trigger}}T{{/if}}"),
+        "fT"
+    );
+    // `{{.}}` and `{{this}}`; `@key` over an array is the index.
+    assert_eq!(
+        task_body("{{#each interests}}{{@key}}:{{.}}/{{this}}{{/each}}"),
+        "0:gps/gps"
+    );
+    // Half away from zero.
+    assert_eq!(task_body("{{number 2.5 0}} {{number 0.125 2}}"), "3 0.13");
+}
+
+#[test]
+fn each_over_links_follows_declaration_order() {
+    let p = with(
+        r#"template t : sms { body = "{{#each links}}{{@key}}={{this}} {{/each}}", link zeta = "https://z.example", link alpha = "https://a.example" }"#,
+        &[],
+    );
+    let m = p.render().render_one("t", "marie").expect("renders");
+    assert_eq!(
+        m.body.as_deref(),
+        Some("zeta=https://z.example alpha=https://a.example ")
+    );
+}
+
+#[test]
+fn e0510_length_of_a_list_points_to_len() {
+    let p = with(
+        r#"template t : task { body = "{{interests.length}}" }"#,
+        &[],
+    );
+    let ps = problems(&p);
+    let found = of_kind(&ps, ProblemKind::UnknownVariable);
+    assert_eq!(found.len(), 1, "{}", show(&p, &ps));
+    assert!(
+        found[0]
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains("{{len interests}}")),
+        "{}",
+        show(&p, &ps)
+    );
+}
+
+#[test]
+fn e0514_lists_each_expectation_once() {
+    let p = with(r#"template t : task { body = "{{}}" }"#, &[]);
+    let ps = problems(&p);
+    let found = of_kind(&ps, ProblemKind::SyntaxError);
+    assert_eq!(found.len(), 1, "{}", show(&p, &ps));
+    assert_eq!(
+        found[0].message.matches("a name").count(),
+        1,
+        "{}",
+        show(&p, &ps)
+    );
+    assert!(!found[0].message.contains("_item"), "{}", show(&p, &ps));
+}

@@ -86,7 +86,9 @@ impl Unit {
             );
             return unit;
         }
-        match super::helpers::compile(text) {
+        // handlebars.js reads `{{.}}` as `{{this}}`; the crate needs `this`.
+        let fixed = hbs::with_this_for_dots(text, &unit.parsed.nodes);
+        match super::helpers::compile(fixed.as_deref().unwrap_or(text)) {
             Ok(t) => unit.compiled = Some(t),
             Err((reason, pos)) => {
                 let p = match unit.parsed.issues.first() {
@@ -1142,6 +1144,15 @@ impl<'a> Walker<'a, '_> {
                 )
                 .help(help)
             }
+            Ty::List(_) if seg == "length" => TemplateProblem::new(
+                ProblemKind::UnknownVariable,
+                span,
+                format!("`{prefix}.length` is not available: `{prefix}` is a list"),
+                "use the `len` helper",
+            )
+            .help(format!(
+                "write `{{{{len {prefix}}}}}` for the number of items (relance's `len` helper), or `{{{{#if {prefix}}}}}` to test that it is not empty"
+            )),
             Ty::List(_) => TemplateProblem::new(
                 ProblemKind::UnknownVariable,
                 span,

@@ -16,6 +16,7 @@
 
 mod analyze;
 mod cache;
+mod compat;
 mod flow;
 mod hbs;
 mod helpers;
@@ -565,9 +566,20 @@ impl RenderProject {
             .get("timezone")
             .and_then(|z| jiff::tz::TimeZone::get(z).ok())
             .unwrap_or(jiff::tz::TimeZone::UTC);
-        let mut html = helpers::registry(Mode::Html, model.tz_field.clone(), tz.clone());
-        let mut plain = helpers::registry(Mode::Plain, model.tz_field.clone(), tz.clone());
-        let mut json = helpers::registry(Mode::Json, model.tz_field.clone(), tz);
+        let links = Arc::new(link_orders(&model));
+        let mut html = helpers::registry(
+            Mode::Html,
+            model.tz_field.clone(),
+            tz.clone(),
+            links.clone(),
+        );
+        let mut plain = helpers::registry(
+            Mode::Plain,
+            model.tz_field.clone(),
+            tz.clone(),
+            links.clone(),
+        );
+        let mut json = helpers::registry(Mode::Json, model.tz_field.clone(), tz, links);
         for (name, unit) in &partials {
             if cyclic.contains(name) {
                 continue;
@@ -590,7 +602,11 @@ impl RenderProject {
                     Mode::Plain => &mut plain,
                     Mode::Json => &mut json,
                 };
-                r.register_template(&body_key(&t.name, &b.attr), c.clone());
+                let key = body_key(&t.name, &b.attr);
+                // Named, so that `{{#each links}}` finds the declared order.
+                let mut c = c.clone();
+                c.name = Some(key.clone());
+                r.register_template(&key, c);
             }
         }
         problem::sort_problems(&mut problems);
@@ -1393,6 +1409,20 @@ fn collect_reached(
 }
 
 static NO_TRIGGER: BTreeSet<String> = BTreeSet::new();
+
+/// Each template's link names in declaration order (`{{#each links}}`).
+fn link_orders(model: &Model) -> HashMap<String, Vec<String>> {
+    model
+        .templates
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.links.iter().map(|(n, _)| n.clone()).collect(),
+            )
+        })
+        .collect()
+}
 
 /// What a context's rendering can depend on besides values: which values
 /// are present. A context holding a line break or a `%` in a value is a
