@@ -1000,3 +1000,19 @@ fn help_and_version_exit_0() {
         assert!(!r.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn partials_in_sub_folders_are_found() {
+    let t = TempDir::new("subpartial");
+    t.write(
+        "main.camp",
+        format!(
+            "{SCHEMA}persona p {{ email = \"p@example.com\", country = \"FR\" }}\ntemplate t : task {{ body = \"{{{{> blocks/cta}}}}\" }}\n"
+        ),
+    );
+    t.write("templates/partials/blocks/cta.hbs", "Call {{email}}");
+    let r = run(&["check", s(t.path())]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = run(&["render", "t", "--persona", "p", s(t.path())]);
+    assert!(r.all().contains("Call p@example.com"), "{}", r.all());
+}

@@ -361,11 +361,80 @@ impl HelperDef for Each {
     }
 }
 
-/// relance's `and`, `or` and `not`: each value is true when `{{#if value}}`
-/// would take its main branch (an empty array is false, an empty object true).
-struct Logic(&'static str);
+/// relance's own helpers that answer a value from their arguments:
+/// `eq ne gt gte lt lte and or not len` (see docs/language.md). Inline
+/// they print their answer; as a block (`{{#eq a b}}…{{else}}…{{/eq}}`)
+/// they choose a branch as `{{#if}}` would.
+struct Predicate(Answer);
 
-impl HelperDef for Logic {
+/// What a predicate helper answers from its arguments.
+type Answer = fn(&[&Json]) -> Json;
+
+/// Two numbers by value, two texts by UTF-16 code units (JavaScript's `<`).
+fn compare(a: &Json, b: &Json) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        (Json::String(x), Json::String(y)) => Some(x.encode_utf16().cmp(y.encode_utf16())),
+        _ => None,
+    }
+}
+
+/// The same value: numbers by value (`1` and `1.0`), lists and objects
+/// item by item.
+fn same(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
+        (Json::Array(x), Json::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn arg<'a>(args: &[&'a Json], i: usize) -> &'a Json {
+    static NULL: Json = Json::Null;
+    args.get(i).copied().unwrap_or(&NULL)
+}
+
+const PREDICATES: &[(&str, Answer)] = &[
+    ("eq", |a| Json::Bool(same(arg(a, 0), arg(a, 1)))),
+    ("ne", |a| Json::Bool(!same(arg(a, 0), arg(a, 1)))),
+    ("gt", |a| {
+        Json::Bool(compare(arg(a, 0), arg(a, 1)) == Some(std::cmp::Ordering::Greater))
+    }),
+    ("gte", |a| {
+        Json::Bool(compare(arg(a, 0), arg(a, 1)).is_some_and(|o| o.is_ge()))
+    }),
+    ("lt", |a| {
+        Json::Bool(compare(arg(a, 0), arg(a, 1)) == Some(std::cmp::Ordering::Less))
+    }),
+    ("lte", |a| {
+        Json::Bool(compare(arg(a, 0), arg(a, 1)).is_some_and(|o| o.is_le()))
+    }),
+    ("and", |a| Json::Bool(a.iter().all(|v| js_if(v, false)))),
+    ("or", |a| Json::Bool(a.iter().any(|v| js_if(v, false)))),
+    ("not", |a| Json::Bool(!js_if(arg(a, 0), false))),
+    ("len", |a| {
+        Json::from(match arg(a, 0) {
+            Json::Array(x) => x.len(),
+            Json::Object(x) => x.len(),
+            Json::String(s) => s.chars().count(),
+            _ => 0,
+        })
+    }),
+];
+
+impl Predicate {
+    fn answer(&self, h: &Helper<'_>) -> Json {
+        let args: Vec<&Json> = h.params().iter().map(|p| p.value()).collect();
+        (self.0)(&args)
+    }
+}
+
+impl HelperDef for Predicate {
     fn call_inner<'reg: 'rc, 'rc>(
         &self,
         h: &Helper<'rc>,
@@ -373,13 +442,28 @@ impl HelperDef for Logic {
         _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let values = h.params().iter().map(|p| js_if(p.value(), false));
-        let b = match self.0 {
-            "and" => values.clone().all(|b| b),
-            "or" => values.clone().any(|b| b),
-            _ => !h.param(0).is_some_and(|p| js_if(p.value(), false)),
+        Ok(ScopedJson::Derived(self.answer(h)))
+    }
+
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let v = self.answer(h);
+        if !h.is_block() {
+            out.write(&js_string(&v))?;
+            return Ok(());
+        }
+        let t = if js_if(&v, false) {
+            h.template()
+        } else {
+            h.inverse()
         };
-        Ok(ScopedJson::Derived(Json::Bool(b)))
+        render_branch(t, r, ctx, rc, out)
     }
 }
 
@@ -390,8 +474,8 @@ pub(crate) fn register(r: &mut Handlebars<'static>, links: Arc<HashMap<String, V
     r.register_helper("unless", Box::new(If { positive: false }));
     r.register_helper("with", Box::new(With));
     r.register_helper("each", Box::new(Each { links }));
-    for name in ["and", "or", "not"] {
-        r.register_helper(name, Box::new(Logic(name)));
+    for (name, f) in PREDICATES {
+        r.register_helper(name, Box::new(Predicate(*f)));
     }
 }
 

@@ -76,9 +76,9 @@ fn param<'a>(h: &'a Helper<'_>, i: usize) -> &'a Json {
     h.param(i).map(|p| p.value()).unwrap_or(&NULL)
 }
 
+/// A value as text, as handlebars.js prints it (`gps,kids` for a list).
 fn text_of(v: &Json) -> String {
-    use handlebars::JsonRender;
-    v.render()
+    super::compat::js_string(v)
 }
 
 /// `{{default first_name "there"}}`: the value, or the fallback when the

@@ -345,6 +345,10 @@ pub struct RenderProject {
     /// Per template: a fingerprint of everything its renderings depend on
     /// (see [`RenderCache`]).
     keys: HashMap<String, u64>,
+    /// The source of every body (by body key) and partial, for
+    /// [`RenderProject::handlebars_inputs`].
+    body_units: BTreeMap<String, Arc<Unit>>,
+    partial_units: BTreeMap<String, Arc<Unit>>,
 }
 
 /// Attributes that hold one line: a file's final line break is dropped.
@@ -590,8 +594,10 @@ impl RenderProject {
                 json.register_template(name, c.clone());
             }
         }
+        let mut body_units = BTreeMap::new();
         for (ti, bi, unit) in units {
             let t = &model.templates[ti];
+            body_units.insert(body_key(&t.name, &t.bodies[bi].attr), unit.clone());
             if broken.contains(&t.name) {
                 continue;
             }
@@ -619,6 +625,8 @@ impl RenderProject {
             problems,
             spans,
             keys,
+            body_units,
+            partial_units: partials,
         }
     }
 
@@ -815,6 +823,45 @@ impl RenderProject {
             registry,
             key: body_key(&t.name, &b.attr),
             context: Context::from(p.context(t)),
+        })
+    }
+
+    /// What an independent Handlebars implementation needs to render
+    /// `template` for `persona` as relance does (`tests/handlebars_js.rs`
+    /// gives it to handlebars.js): the render context as JSON text (the
+    /// template's `links` in declaration order), each body's attribute,
+    /// escaping mode and Handlebars source, and every partial's source.
+    /// `None` for an unknown name or a template with errors.
+    pub fn handlebars_inputs(&self, template: &str, persona: &str) -> Option<HandlebarsInputs> {
+        let t = self.model.template(template)?;
+        let p = self.model.persona(persona)?;
+        if self.broken.contains(&t.name) {
+            return None;
+        }
+        let bodies = t
+            .bodies
+            .iter()
+            .filter_map(|b| {
+                let unit = self.body_units.get(&body_key(&t.name, &b.attr))?;
+                Some((b.attr.clone(), b.mode, unit.source.text.clone()))
+            })
+            .collect();
+        let partials = self
+            .partial_units
+            .iter()
+            .map(|(n, u)| (n.clone(), u.source.text.clone()))
+            .collect();
+        Some(HandlebarsInputs {
+            context: context_text(&p.context(t), &t.links),
+            bodies,
+            partials,
+            timezone_field: self.model.tz_field.clone(),
+            timezone: self
+                .model
+                .workspace
+                .get("timezone")
+                .cloned()
+                .unwrap_or_else(|| "UTC".to_string()),
         })
     }
 
@@ -1409,6 +1456,53 @@ fn collect_reached(
 }
 
 static NO_TRIGGER: BTreeSet<String> = BTreeSet::new();
+
+/// See [`RenderProject::handlebars_inputs`].
+#[derive(Clone, Debug)]
+pub struct HandlebarsInputs {
+    /// The render context, as JSON text.
+    pub context: String,
+    /// (attribute, escaping mode, Handlebars source) of each body.
+    pub bodies: Vec<(String, Mode, String)>,
+    /// (name, Handlebars source) of each partial.
+    pub partials: Vec<(String, String)>,
+    /// The contact field that holds a time zone, for `date`.
+    pub timezone_field: Option<String>,
+    /// The workspace's time zone (`UTC` when it has none).
+    pub timezone: String,
+}
+
+/// A render context as JSON text, with `links` in declaration order (a
+/// JSON object's keys keep their order in JavaScript).
+fn context_text(ctx: &Json, links: &[(String, String)]) -> String {
+    let Json::Object(map) = ctx else {
+        return ctx.to_string();
+    };
+    let mut out = String::from("{");
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Json::String(k.clone()).to_string());
+        out.push(':');
+        if k == "links" {
+            out.push('{');
+            for (j, (n, _)) in links.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Json::String(n.clone()).to_string());
+                out.push(':');
+                out.push_str(&v.get(n).unwrap_or(&Json::Null).to_string());
+            }
+            out.push('}');
+        } else {
+            out.push_str(&v.to_string());
+        }
+    }
+    out.push('}');
+    out
+}
 
 /// Each template's link names in declaration order (`{{#each links}}`).
 fn link_orders(model: &Model) -> HashMap<String, Vec<String>> {
