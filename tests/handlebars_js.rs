@@ -158,7 +158,10 @@ fn compare(dirs: &[PathBuf]) -> usize {
             }
         }
     }
-    let dir = std::env::temp_dir().join(format!("relance-hbs-js-{}", std::process::id()));
+    // One folder per call: the tests run in parallel.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("relance-hbs-js-{}-{call}", std::process::id()));
     fs::create_dir_all(&dir).expect("temp dir");
     let input = dir.join("jobs.json");
     fs::write(&input, format!("{{\"jobs\":[{}]}}", jobs.join(","))).expect("write jobs");

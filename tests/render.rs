@@ -47,7 +47,9 @@ impl Project {
                 .filter(|d| d.severity() == relance::diagnostics::Severity::Error)
                 // Template diagnostics (E051x) are what these tests look at,
                 // through `RenderProject` itself.
-                .filter(|d| !d.code.as_str().starts_with("E051"))
+                .filter(|d| {
+                    !d.code.as_str().starts_with("E051") && !d.code.as_str().starts_with("E052")
+                })
                 .map(|d| format!("{d}"))
                 .collect(),
             sources,
@@ -1075,4 +1077,52 @@ fn e0514_lists_each_expectation_once() {
         show(&p, &ps)
     );
     assert!(!found[0].message.contains("_item"), "{}", show(&p, &ps));
+}
+
+#[test]
+fn link_and_webhook_urls_are_rendered_and_encoded() {
+    let p = with(
+        r#"template t : sms { body = "{{links.me}}", link me = "https://a.example/u/{{first_name}}?plan={{plan}}&e={{email}}" }
+template w : webhook { url = "https://hook.example/{{email}}", body = "{}" }"#,
+        &[],
+    );
+    let ps = problems(&p);
+    assert!(
+        of_kind(&ps, ProblemKind::RenderedUrl).is_empty(),
+        "{}",
+        show(&p, &ps)
+    );
+    let r = p.render();
+    let m = r.render_one("t", "marie").expect("renders");
+    assert_eq!(
+        m.body.as_deref(),
+        Some("https://a.example/u/Marie?plan=pro&e=marie%40example.com")
+    );
+    let m = r.render_one("w", "marie").expect("renders");
+    assert_eq!(
+        m.url.as_deref(),
+        Some("https://hook.example/marie%40example.com")
+    );
+}
+
+#[test]
+fn e0520_url_without_host_once_rendered() {
+    let p = with(
+        r#"template t : sms { body = "{{links.me}}", link me = "https://{{#if device}}{{device}}{{/if}}/x" }"#,
+        &[],
+    );
+    let ps = p.render().check();
+    let found = of_kind(&ps, ProblemKind::RenderedUrl);
+    assert_eq!(found.len(), 1, "{}", show(&p, &ps));
+    assert!(
+        found[0].message.contains("link `me`"),
+        "{}",
+        found[0].message
+    );
+    assert!(
+        found[0].message.contains("persona `marie`"),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(ProblemKind::RenderedUrl.code(), "E0520");
 }

@@ -313,7 +313,8 @@ impl Cx<'_, '_> {
                     source: "inline".to_string(),
                     sha256: sha256_hex(u.as_bytes()),
                     text: u.clone(),
-                    escape: "none".to_string(),
+                    // Inserted values are percent-encoded (RFC 3986).
+                    escape: "url".to_string(),
                 },
             );
         }

@@ -335,6 +335,8 @@ pub struct RenderProject {
     html: Handlebars<'static>,
     plain: Handlebars<'static>,
     json: Handlebars<'static>,
+    /// Link and webhook URLs that are templates: values URL-encoded.
+    url: Handlebars<'static>,
     /// Templates that must not be rendered (syntax errors, missing files,
     /// unknown partials or helpers, partial cycles).
     broken: BTreeSet<String>,
@@ -583,7 +585,14 @@ impl RenderProject {
             tz.clone(),
             links.clone(),
         );
-        let mut json = helpers::registry(Mode::Json, model.tz_field.clone(), tz, links);
+        let mut json = helpers::registry(
+            Mode::Json,
+            model.tz_field.clone(),
+            tz.clone(),
+            links.clone(),
+        );
+        let mut url = helpers::registry(Mode::Plain, model.tz_field.clone(), tz, links);
+        url.register_escape_fn(text::escape_url_component);
         for (name, unit) in &partials {
             if cyclic.contains(name) {
                 continue;
@@ -592,11 +601,24 @@ impl RenderProject {
                 html.register_template(name, c.clone());
                 plain.register_template(name, c.clone());
                 json.register_template(name, c.clone());
+                url.register_template(name, c.clone());
             }
         }
         let mut body_units = BTreeMap::new();
         for (ti, bi, unit) in units {
             let t = &model.templates[ti];
+            if bi >= t.bodies.len() {
+                let Some(u) = t.url_templates.get(bi - t.bodies.len()) else {
+                    continue;
+                };
+                if let (false, Some(c)) = (broken.contains(&t.name), &unit.compiled) {
+                    let key = body_key(&t.name, &u.attr());
+                    let mut c = c.clone();
+                    c.name = Some(key.clone());
+                    url.register_template(&key, c);
+                }
+                continue;
+            }
             body_units.insert(body_key(&t.name, &t.bodies[bi].attr), unit.clone());
             if broken.contains(&t.name) {
                 continue;
@@ -621,6 +643,7 @@ impl RenderProject {
             html,
             plain,
             json,
+            url,
             broken,
             problems,
             spans,
@@ -740,12 +763,45 @@ impl RenderProject {
             }
             units.push((bi, Arc::new(unit)));
         }
+        if Self::compile_urls(sources, model, t, partials, &mut units, &mut problems) {
+            broken = true;
+        }
         CachedTemplate {
             key,
             units,
             problems,
             broken,
         }
+    }
+
+    /// Compiles and analyses the link and webhook URLs of `t` that are
+    /// templates; their units go after the bodies' (index `bodies.len() +
+    /// k` for the `k`-th URL template). Returns whether one has an error.
+    fn compile_urls(
+        sources: &SourceMap,
+        model: &Model,
+        t: &TemplateInfo,
+        partials: &BTreeMap<String, Arc<Unit>>,
+        units: &mut Vec<(usize, Arc<Unit>)>,
+        problems: &mut Vec<TemplateProblem>,
+    ) -> bool {
+        let mut broken = false;
+        for (k, u) in t.url_templates.iter().enumerate() {
+            let unit = Unit::new(Source::inline(sources, u.span, &u.text), problems);
+            let env = Env {
+                model,
+                template: Some(t),
+                partials,
+            };
+            let before = problems.len();
+            let outcome = analyze::check(&env, &unit, Mode::Plain, problems);
+            let error = problems[before..]
+                .iter()
+                .any(|p| p.kind.severity() == crate::diagnostics::Severity::Error);
+            broken |= outcome.broken || error || !unit.ok();
+            units.push((t.bodies.len() + k, Arc::new(unit)));
+        }
+        broken
     }
 
     /// Template names, in declaration order.
@@ -822,7 +878,7 @@ impl RenderProject {
         Some(Prepared {
             registry,
             key: body_key(&t.name, &b.attr),
-            context: Context::from(p.context(t)),
+            context: Context::from(self.context_of(t, p)),
         })
     }
 
@@ -852,7 +908,7 @@ impl RenderProject {
             .map(|(n, u)| (n.clone(), u.source.text.clone()))
             .collect();
         Some(HandlebarsInputs {
-            context: context_text(&p.context(t), &t.links),
+            context: context_text(&self.context_of(t, p), &t.links),
             bodies,
             partials,
             timezone_field: self.model.tz_field.clone(),
@@ -863,6 +919,21 @@ impl RenderProject {
                 .cloned()
                 .unwrap_or_else(|| "UTC".to_string()),
         })
+    }
+
+    /// The render context of `p` for `t`, with `t`'s links rendered.
+    fn context_of(&self, t: &TemplateInfo, p: &PersonaInfo) -> Json {
+        let mut data = p.context(t);
+        if let Ok(urls) = self.rendered_urls(t, &Context::from(data.clone()))
+            && let Some(links) = data.get_mut("links").and_then(|l| l.as_object_mut())
+        {
+            for (u, rendered) in t.url_templates.iter().zip(urls) {
+                if let Some(n) = &u.link {
+                    links.insert(n.clone(), Json::String(rendered));
+                }
+            }
+        }
+        data
     }
 
     /// Renders one template for one persona.
@@ -912,12 +983,38 @@ impl RenderProject {
                 .collect();
             data.insert("links".into(), serde_json::Value::Object(links));
         }
-        let ctx = &*ctx;
         if self.broken.contains(&t.name) {
             return Err(RenderFailure::TemplateHasErrors {
                 template: t.name.clone(),
             });
         }
+        // URLs that are templates: rendered with the declared links, then
+        // the bodies see the rendered ones.
+        let urls = self
+            .rendered_urls(t, ctx)
+            .map_err(|(attr, reason)| RenderFailure::Failed {
+                template: t.name.clone(),
+                persona: p.name.clone(),
+                attr,
+                reason,
+            })?;
+        let mut webhook_url = t.url.clone();
+        if let Some(links) = ctx
+            .data_mut()
+            .as_object_mut()
+            .and_then(|d| d.get_mut("links"))
+            .and_then(|l| l.as_object_mut())
+        {
+            for (u, rendered) in t.url_templates.iter().zip(&urls) {
+                match &u.link {
+                    Some(n) => {
+                        links.insert(n.clone(), serde_json::Value::String(rendered.clone()));
+                    }
+                    None => webhook_url = Some(rendered.clone()),
+                }
+            }
+        }
+        let ctx = &*ctx;
         let fail = |attr: &str, reason: String| RenderFailure::Failed {
             template: t.name.clone(),
             persona: p.name.clone(),
@@ -936,7 +1033,7 @@ impl RenderProject {
             text_derived: false,
             title: None,
             body: None,
-            url: t.url.clone(),
+            url: webhook_url,
         };
         for b in &t.bodies {
             let checked = matches!(b.attr.as_str(), "subject" | "preheader" | "title")
@@ -976,6 +1073,54 @@ impl RenderProject {
             m.text_derived = true;
         }
         Ok(m)
+    }
+
+    /// The link and webhook URLs of `t` that are templates, rendered with
+    /// `ctx` (values percent-encoded), in `t.url_templates` order; or the
+    /// attribute that failed and why.
+    fn rendered_urls(
+        &self,
+        t: &TemplateInfo,
+        ctx: &Context,
+    ) -> Result<Vec<String>, (String, String)> {
+        t.url_templates
+            .iter()
+            .map(|u| {
+                helpers::render(&self.url, &body_key(&t.name, &u.attr()), ctx)
+                    .map_err(|e| (u.attr(), e))
+            })
+            .collect()
+    }
+
+    /// E0520 when a URL of `t` rendered for `p` is no longer an `https:`
+    /// or `mailto:` URL.
+    fn url_problem(
+        &self,
+        t: &TemplateInfo,
+        p: &PersonaInfo,
+        ctx: &Context,
+    ) -> Option<TemplateProblem> {
+        let urls = self.rendered_urls(t, ctx).ok()?;
+        let (u, rendered) = t
+            .url_templates
+            .iter()
+            .zip(&urls)
+            .find(|(_, r)| !text::is_sendable_url(r))?;
+        Some(
+            TemplateProblem::new(
+                ProblemKind::RenderedUrl,
+                u.span,
+                format!(
+                    "{} of `{}` renders as `{}` for persona `{}`, not an `https://` or `mailto:` URL",
+                    u.what(),
+                    t.name,
+                    hbs::shorten(rendered),
+                    p.name
+                ),
+                "not https: or mailto: once rendered",
+            )
+            .help("write the scheme and host in the template (`https://acme.example/…`) and insert contact values only after them: inserted values are URL-encoded"),
+        )
     }
 
     /// Every template rendered for every persona (templates, then personas,
@@ -1115,6 +1260,12 @@ impl RenderProject {
                 let shape = context_shape(&data, i);
                 (Context::from(data), shape)
             });
+            if !t.url_templates.is_empty()
+                && let Some(problem) = self.url_problem(t, p, ctx)
+            {
+                problems.push(problem);
+                continue;
+            }
             if checked_only && t.channel != "sms" && !shapes_seen.insert(*shape) {
                 continue;
             }

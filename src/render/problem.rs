@@ -33,6 +33,9 @@ pub enum ProblemKind {
     TripleStash,
     /// W0512: an SMS longer than one segment after rendering.
     SmsTooLong,
+    /// E0520: a link or webhook URL that is not `https:` or `mailto:` once
+    /// rendered for a persona.
+    RenderedUrl,
 }
 
 impl ProblemKind {
@@ -49,6 +52,7 @@ impl ProblemKind {
         ProblemKind::OptionalWithoutDefault,
         ProblemKind::TripleStash,
         ProblemKind::SmsTooLong,
+        ProblemKind::RenderedUrl,
     ];
 
     /// The diagnostic code this kind is reported under.
@@ -66,6 +70,7 @@ impl ProblemKind {
             ProblemKind::OptionalWithoutDefault => "W0510",
             ProblemKind::TripleStash => "W0511",
             ProblemKind::SmsTooLong => "W0512",
+            ProblemKind::RenderedUrl => "E0520",
         }
     }
 
@@ -93,6 +98,7 @@ impl ProblemKind {
             ProblemKind::OptionalWithoutDefault => "optional field without default",
             ProblemKind::TripleStash => "triple-stash on contact data",
             ProblemKind::SmsTooLong => "SMS too long",
+            ProblemKind::RenderedUrl => "rendered URL is not https: or mailto:",
         }
     }
 }
