@@ -1126,3 +1126,46 @@ fn e0520_url_without_host_once_rendered() {
     );
     assert_eq!(ProblemKind::RenderedUrl.code(), "E0520");
 }
+
+#[test]
+fn check_reports_a_body_that_fails_to_render() {
+    // The format comes from the contact: only rendering finds it invalid.
+    let p = with(
+        r#"persona odd { email = "o@example.com", first_name = "%K", plan = free, interests = [] }
+template t : email { kind = transactional, subject = "S", html = "<p>{{date \"2026-01-01T00:00:00Z\" first_name}}</p>" }"#,
+        &[],
+    );
+    let ps = p.render().check();
+    let found = of_kind(&ps, ProblemKind::InvalidHelperCall);
+    assert_eq!(found.len(), 1, "{}", show(&p, &ps));
+    assert!(
+        found[0].message.contains("persona `odd`"),
+        "{}",
+        show(&p, &ps)
+    );
+}
+
+#[test]
+fn lookup_needs_a_key_and_bracketed_partials_render() {
+    let p = with(
+        r#"template a : task { body = "{{lookup this}}" }
+template b : task { body = "{{> [my partial]}}|{{> 'my partial'}}" }"#,
+        &[("templates/partials/my partial.hbs", "P{{plan}}")],
+    );
+    let ps = p.render().check();
+    let found = of_kind(&ps, ProblemKind::InvalidHelperCall);
+    assert_eq!(found.len(), 1, "{}", show(&p, &ps));
+    assert_eq!(p.text(found[0]), "{{lookup this}}");
+    let m = p.render().render_one("b", "marie").expect("renders");
+    assert_eq!(m.body.as_deref(), Some("Ppro|Ppro"));
+}
+
+#[test]
+fn w0511_triple_stash_through_lookup() {
+    let p = email(
+        r#"<p>{{{lookup this "first_name"}}} {{{lookup @root "plan"}}} {{{lookup this "unsubscribe_url"}}}</p>{{> footer}}"#,
+    );
+    let ps = problems(&p);
+    let found = of_kind(&ps, ProblemKind::TripleStash);
+    assert_eq!(found.len(), 2, "{}", show(&p, &ps));
+}

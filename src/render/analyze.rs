@@ -709,12 +709,22 @@ impl<'a> Walker<'a, '_> {
         self.arity(helper, call, src);
         let condition = CONDITION_HELPERS.contains(&helper);
         let mut contact = false;
+        let mut collection = None;
         for (i, p) in call.params.iter().enumerate() {
             let q = quiet
                 || condition
                 || (helper == "default" && i == 0)
                 || matches!(helper, "lookup" | "log" | "each" | "with");
-            contact |= self.operand(p, scope, src, q).contact;
+            let v = self.operand(p, scope, src, q);
+            contact |= v.contact;
+            if i == 0 {
+                collection = Some(v);
+            }
+        }
+        if helper == "lookup"
+            && let Some(c) = &collection
+        {
+            contact |= self.lookup_reads_contact(c, call.params.get(1));
         }
         for h in &call.hash {
             contact |= self.operand(&h.value, scope, src, quiet).contact;
@@ -727,6 +737,22 @@ impl<'a> Walker<'a, '_> {
             },
             contact && !condition,
         )
+    }
+
+    /// Whether `{{lookup C KEY}}` may give contact data: `C` is the contact
+    /// (`this` at the top, `@root`), the trigger, a list or unknown, unless
+    /// a literal `KEY` names a variable that is not contact data.
+    fn lookup_reads_contact(&self, collection: &Val, key: Option<&Operand>) -> bool {
+        match &collection.ty {
+            Ty::Root => match key {
+                Some(Operand::Literal(Json::String(k), _)) => {
+                    self.root_lookup(k).is_none_or(|v| v.contact)
+                }
+                _ => true,
+            },
+            Ty::Trigger | Ty::List(_) | Ty::Any => true,
+            Ty::Links | Ty::Workspace | Ty::Scalar => false,
+        }
     }
 
     fn is_local(&self, name: &str, scope: &Scope) -> bool {
@@ -765,6 +791,10 @@ impl<'a> Walker<'a, '_> {
             "if" | "unless" => (n == 1, "one value: `{{#if first_name}}`"),
             "each" => (n == 1, "one list: `{{#each interests}}`"),
             "with" => (n == 1, "one value: `{{#with workspace}}`"),
+            "lookup" => (
+                n == 2,
+                "a value and a key: `{{lookup links plan}}` or `{{lookup interests 0}}`",
+            ),
             _ => (true, ""),
         };
         if !ok {

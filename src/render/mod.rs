@@ -598,10 +598,14 @@ impl RenderProject {
                 continue;
             }
             if let Some(c) = &unit.compiled {
-                html.register_template(name, c.clone());
-                plain.register_template(name, c.clone());
-                json.register_template(name, c.clone());
-                url.register_template(name, c.clone());
+                // `{{> [my partial]}}` and `{{> 'my partial'}}` name the
+                // partial `my partial` (the crate keeps the brackets).
+                for alias in [name.clone(), format!("[{name}]"), format!("'{name}'")] {
+                    html.register_template(&alias, c.clone());
+                    plain.register_template(&alias, c.clone());
+                    json.register_template(&alias, c.clone());
+                    url.register_template(&alias, c.clone());
+                }
             }
         }
         let mut body_units = BTreeMap::new();
@@ -823,10 +827,10 @@ impl RenderProject {
     /// those that need every persona rendered (line breaks in headers, SMS
     /// length). Sorted by place.
     ///
-    /// Only the parts that per-persona checks need (subjects, preheaders,
-    /// titles and SMS bodies) are rendered here, so that `relance check`
-    /// stays fast on projects with many templates and personas; `previews`
-    /// renders everything and reports failures of the other parts.
+    /// Every part is rendered (a part that fails for some persona is what
+    /// `relance build` refuses), but once per persona *shape* (which values
+    /// are present) for templates other than SMS, so that `relance check`
+    /// stays fast on projects with many templates and personas.
     pub fn check(&self) -> Vec<TemplateProblem> {
         self.check_cached(&mut RenderCache::default())
     }
@@ -961,19 +965,19 @@ impl RenderProject {
 
     fn render(&self, t: &TemplateInfo, p: &PersonaInfo) -> Result<RenderedMessage, RenderFailure> {
         let mut ctx = Context::from(p.context(t));
-        self.render_parts(t, p, &mut ctx, false)
+        self.render_parts(t, p, &mut ctx)
     }
 
     /// Renders with `ctx`, the persona's context for the template's trigger
     /// events; only the template's `links` are set here, so one context
-    /// serves every template with the same triggers. `checked_only`: render
-    /// only the parts per-persona checks look at.
+    /// serves every template with the same triggers. Every part is
+    /// rendered, also for `relance check`: a part that fails for some
+    /// persona is what `relance build` refuses.
     fn render_parts(
         &self,
         t: &TemplateInfo,
         p: &PersonaInfo,
         ctx: &mut Context,
-        checked_only: bool,
     ) -> Result<RenderedMessage, RenderFailure> {
         if let Some(data) = ctx.data_mut().as_object_mut() {
             let links: serde_json::Map<String, serde_json::Value> = t
@@ -1036,11 +1040,6 @@ impl RenderProject {
             url: webhook_url,
         };
         for b in &t.bodies {
-            let checked = matches!(b.attr.as_str(), "subject" | "preheader" | "title")
-                || (t.channel == "sms" && b.attr == "body");
-            if checked_only && !checked {
-                continue;
-            }
             let r = match b.mode {
                 Mode::Html => &self.html,
                 Mode::Plain => &self.plain,
@@ -1269,7 +1268,7 @@ impl RenderProject {
             if checked_only && t.channel != "sms" && !shapes_seen.insert(*shape) {
                 continue;
             }
-            let m = match self.render_parts(t, p, ctx, checked_only) {
+            let m = match self.render_parts(t, p, ctx) {
                 Ok(m) => m,
                 Err(RenderFailure::Failed { attr, reason, .. }) => {
                     problems.push(
