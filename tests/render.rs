@@ -1169,3 +1169,34 @@ fn w0511_triple_stash_through_lookup() {
     let found = of_kind(&ps, ProblemKind::TripleStash);
     assert_eq!(found.len(), 2, "{}", show(&p, &ps));
 }
+
+#[test]
+fn e0521_rendering_is_bounded_in_size_and_work() {
+    let long = "x".repeat(60_000);
+    let items: Vec<String> = (0..20).map(|i| format!("\"i{i}\"")).collect();
+    let decls = format!(
+        r#"persona big {{ email = "b@example.com", first_name = "{long}", plan = free, interests = [{}] }}
+template size : task {{ body = "{{{{#each interests}}}}{{{{@root.first_name}}}}{{{{/each}}}}" }}
+template work : task {{ body = "{{{{#each interests}}}}{{{{#each @root.interests}}}}{{{{#each @root.interests}}}}{{{{#each @root.interests}}}}{{{{/each}}}}{{{{/each}}}}{{{{/each}}}}{{{{/each}}}}" }}"#,
+        items.join(", ")
+    );
+    let p = with(&decls, &[]);
+    let ps = p.render().check();
+    let found = of_kind(&ps, ProblemKind::RenderTooLarge);
+    assert_eq!(found.len(), 2, "{}", show(&p, &ps));
+    assert!(
+        found.iter().all(|f| f.message.contains("persona `big`")),
+        "{}",
+        show(&p, &ps)
+    );
+    assert!(
+        found.iter().any(|f| f.message.contains("KiB")),
+        "{}",
+        show(&p, &ps)
+    );
+    assert!(
+        found.iter().any(|f| f.message.contains("iterations")),
+        "{}",
+        show(&p, &ps)
+    );
+}

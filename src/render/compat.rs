@@ -319,6 +319,10 @@ impl HelperDef for Each {
         rc.push_block(block_of(value));
         let len = items.len();
         for (i, (key, v, segment)) in items.into_iter().enumerate() {
+            if let Err(e) = super::helpers::count_iteration() {
+                rc.pop_block();
+                return Err(e);
+            }
             if let Some(block) = rc.block_mut() {
                 block.set_local_var("first", Json::Bool(i == 0));
                 block.set_local_var("last", Json::Bool(i + 1 == len));

@@ -409,10 +409,77 @@ fn dedupe_expected(s: &str) -> String {
     }
 }
 
-/// Renders a registered template; a panic inside Handlebars becomes an error.
+/// The largest rendered part, in bytes.
+pub(crate) const MAX_RENDERED_BYTES: usize = 1024 * 1024;
+
+/// The most `{{#each}}` iterations in the rendering of one part.
+pub(crate) const MAX_ITERATIONS: u64 = 100_000;
+
+/// How a render failure caused by the limits above starts.
+pub(crate) const TOO_LARGE: &str = "the rendering is too large";
+
+thread_local! {
+    /// `{{#each}}` iterations so far in the part being rendered.
+    static ITERATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one `{{#each}}` iteration; an error past [`MAX_ITERATIONS`].
+pub(crate) fn count_iteration() -> Result<(), RenderError> {
+    ITERATIONS.with(|n| {
+        let next = n.get() + 1;
+        n.set(next);
+        if next > MAX_ITERATIONS {
+            Err(RenderErrorReason::Other(format!(
+                "{TOO_LARGE}: more than {MAX_ITERATIONS} `{{{{#each}}}}` iterations (nested loops over lists multiply)"
+            ))
+            .into())
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// The rendered text, refused past [`MAX_RENDERED_BYTES`].
+struct Bounded {
+    out: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other(TOO_LARGE));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Renders a registered template; a panic inside Handlebars becomes an
+/// error, and so does a rendering past the limits above (the message then
+/// starts with [`TOO_LARGE`]).
 pub(crate) fn render(r: &Handlebars<'static>, name: &str, ctx: &Context) -> Result<String, String> {
-    match catch_unwind(AssertUnwindSafe(|| r.render_with_context(name, ctx))) {
-        Ok(Ok(s)) => Ok(s),
+    ITERATIONS.with(|n| n.set(0));
+    let mut out = Bounded {
+        out: Vec::new(),
+        over: false,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        r.render_with_context_to_write(name, ctx, &mut out)
+    }));
+    if out.over {
+        return Err(format!(
+            "{TOO_LARGE}: more than {} KiB",
+            MAX_RENDERED_BYTES / 1024
+        ));
+    }
+    match result {
+        Ok(Ok(())) => String::from_utf8(out.out).map_err(|_| "the rendering is not UTF-8".into()),
         Ok(Err(e)) => Err(render_reason(&e)),
         Err(_) => Err("Handlebars failed while rendering".into()),
     }

@@ -1270,6 +1270,29 @@ impl RenderProject {
             }
             let m = match self.render_parts(t, p, ctx) {
                 Ok(m) => m,
+                Err(RenderFailure::Failed { attr, reason, .. })
+                    if reason.starts_with(helpers::TOO_LARGE) =>
+                {
+                    problems.push(
+                        TemplateProblem::new(
+                            ProblemKind::RenderTooLarge,
+                            span_of(&attr),
+                            format!(
+                                "the {attr} of `{}` is too large when rendered for persona `{}`: {}",
+                                t.name,
+                                p.name,
+                                reason.trim_start_matches(helpers::TOO_LARGE).trim_start_matches(": ")
+                            ),
+                            "renders too large",
+                        )
+                        .help(format!(
+                            "a part may render to {} KiB and {} `{{{{#each}}}}` iterations at most: do not nest loops over lists, or shorten the persona's lists",
+                            helpers::MAX_RENDERED_BYTES / 1024,
+                            helpers::MAX_ITERATIONS
+                        )),
+                    );
+                    continue;
+                }
                 Err(RenderFailure::Failed { attr, reason, .. }) => {
                     problems.push(
                         TemplateProblem::new(

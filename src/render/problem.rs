@@ -36,6 +36,9 @@ pub enum ProblemKind {
     /// E0520: a link or webhook URL that is not `https:` or `mailto:` once
     /// rendered for a persona.
     RenderedUrl,
+    /// E0521: a part whose rendering for a persona is larger than 1 MiB or
+    /// takes more than 100,000 `{{#each}}` iterations.
+    RenderTooLarge,
 }
 
 impl ProblemKind {
@@ -53,6 +56,7 @@ impl ProblemKind {
         ProblemKind::TripleStash,
         ProblemKind::SmsTooLong,
         ProblemKind::RenderedUrl,
+        ProblemKind::RenderTooLarge,
     ];
 
     /// The diagnostic code this kind is reported under.
@@ -71,6 +75,7 @@ impl ProblemKind {
             ProblemKind::TripleStash => "W0511",
             ProblemKind::SmsTooLong => "W0512",
             ProblemKind::RenderedUrl => "E0520",
+            ProblemKind::RenderTooLarge => "E0521",
         }
     }
 
@@ -99,6 +104,7 @@ impl ProblemKind {
             ProblemKind::TripleStash => "triple-stash on contact data",
             ProblemKind::SmsTooLong => "SMS too long",
             ProblemKind::RenderedUrl => "rendered URL is not https: or mailto:",
+            ProblemKind::RenderTooLarge => "rendered message too large",
         }
     }
 }
