@@ -134,6 +134,32 @@ fn compare(dirs: &[PathBuf]) -> usize {
                     .iter()
                     .map(|(n, s)| (n.clone(), serde_json::Value::String(s.clone())))
                     .collect();
+                // URL templates, as the bodies see them rendered.
+                let context: serde_json::Value =
+                    serde_json::from_str(&inputs.context).expect("context JSON");
+                let webhook_url = project.render_one(t, p).ok().and_then(|m| m.url);
+                for (attr, source) in &inputs.urls {
+                    let relance = match attr.strip_prefix("link:") {
+                        Some(name) => context["links"][name]
+                            .as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| "no link".to_string()),
+                        None => webhook_url.clone().ok_or_else(|| "no url".to_string()),
+                    };
+                    let id = cases.len();
+                    jobs.push(format!(
+                        "{{\"id\":{id},\"mode\":\"url\",\"source\":{},\"partials\":{},\"context\":{},\"timezone_field\":{},\"timezone\":{}}}",
+                        serde_json::Value::String(source.clone()),
+                        serde_json::Value::Object(partials.clone()),
+                        inputs.url_context,
+                        serde_json::to_string(&inputs.timezone_field).unwrap_or_default(),
+                        serde_json::Value::String(inputs.timezone.clone()),
+                    ));
+                    cases.push(Case {
+                        label: format!("{} — template `{t}`, {attr}, persona `{p}`", dir.display()),
+                        relance,
+                    });
+                }
                 for (attr, mode, source) in &inputs.bodies {
                     let relance = project
                         .prepare(t, p, attr)

@@ -911,8 +911,15 @@ impl RenderProject {
             .iter()
             .map(|(n, u)| (n.clone(), u.source.text.clone()))
             .collect();
+        let urls = t
+            .url_templates
+            .iter()
+            .map(|u| (u.attr(), u.text.clone()))
+            .collect();
         Some(HandlebarsInputs {
             context: context_text(&self.context_of(t, p), &t.links),
+            url_context: context_text(&p.context(t), &t.links),
+            urls,
             bodies,
             partials,
             timezone_field: self.model.tz_field.clone(),
@@ -1635,6 +1642,11 @@ static NO_TRIGGER: BTreeSet<String> = BTreeSet::new();
 pub struct HandlebarsInputs {
     /// The render context, as JSON text.
     pub context: String,
+    /// The context URL templates are rendered with (declared links).
+    pub url_context: String,
+    /// (`link:NAME` or `url`, Handlebars source) of each link or webhook
+    /// URL that is a template; values are percent-encoded (RFC 3986).
+    pub urls: Vec<(String, String)>,
     /// (attribute, escaping mode, Handlebars source) of each body.
     pub bodies: Vec<(String, Mode, String)>,
     /// (name, Handlebars source) of each partial.

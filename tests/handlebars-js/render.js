@@ -54,6 +54,17 @@ function escapeJson(v) {
   return out;
 }
 
+// Link and webhook URLs: every UTF-8 byte but A-Z a-z 0-9 - . _ ~
+// percent-encoded (RFC 3986).
+function escapeUrl(v) {
+  let out = '';
+  for (const b of Buffer.from(text(v), 'utf8')) {
+    const c = String.fromCharCode(b);
+    out += /[A-Za-z0-9\-._~]/.test(c) ? c : '%' + b.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
 // What `{{#if v}}` takes as true.
 function ifTrue(v) {
   return !(!v || (Array.isArray(v) && v.length === 0));
@@ -239,7 +250,8 @@ function render(job) {
   for (const [name, source] of Object.entries(job.partials)) hb.registerPartial(name, source);
   // The escaping of the body's mode; the container captures it on the
   // template's first call, below.
-  Handlebars.Utils.escapeExpression = job.mode === 'html' ? escapeHtml : job.mode === 'json' ? escapeJson : text;
+  const escapes = { html: escapeHtml, json: escapeJson, url: escapeUrl, plain: text };
+  Handlebars.Utils.escapeExpression = escapes[job.mode];
   try {
     const template = hb.compile(job.source);
     return { ok: template(job.context) };

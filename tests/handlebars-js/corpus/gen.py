@@ -133,7 +133,7 @@ for name, channel, body in T:
     if channel == "task":
         out.append(f'template {name} : task {{ body = "{lit}" }}')
     elif channel == "email":
-        out.append(f'template {name} : email {{\n  kind = transactional\n  subject = "Corpus {name}"\n  html = "{lit}"\n  link zeta = "https://z.example/"\n  link alpha = "mailto:a@corpus.example"\n}}')
+        out.append(f'template {name} : email {{\n  kind = transactional\n  subject = "Corpus {name}"\n  html = "{lit}"\n  link zeta = "https://z.example/"\n  link alpha = "mailto:a@corpus.example"\n  link me = "https://corpus.example/u/{{{{default first_name \\"anon\\"}}}}?s={{{{score}}}}&i={{{{interests}}}}&n={{{{note}}}}"\n}}')
     else:
-        out.append(f'template {name} : webhook {{ url = "https://hook.example/in", body = "{lit}" }}')
+        out.append(f'template {name} : webhook {{ url = "https://hook.example/in/{{{{email}}}}?site={{{{site}}}}", body = "{lit}" }}')
 open("corpus.camp", "w").write("\n".join(out) + "\n")
