@@ -590,7 +590,7 @@ impl<'a> Walker<'a, '_> {
                     ))
                 } else {
                     suggest(&shown, HELPERS.iter().copied(), || {
-                        Some("the helpers are default, upper, lower, capitalize, date, number, eq and Handlebars' built-ins (if, unless, each, with, lookup, …)".into())
+                        Some("relance's helpers are default, upper, lower, capitalize, date, number, eq, ne, gt, gte, lt, lte, and, or, not and len; Handlebars' built-ins are if, unless, each, with, lookup and log".into())
                     })
                 };
                 self.report(
@@ -689,7 +689,7 @@ impl<'a> Walker<'a, '_> {
                 ))
             } else {
                 suggest(helper, HELPERS.iter().copied(), || {
-                    Some("the helpers are default, upper, lower, capitalize, date, number, eq and Handlebars' built-ins (if, unless, each, with, lookup, …)".into())
+                    Some("relance's helpers are default, upper, lower, capitalize, date, number, eq, ne, gt, gte, lt, lte, and, or, not and len; Handlebars' built-ins are if, unless, each, with, lookup and log".into())
                 })
             };
             self.report(
