@@ -1177,3 +1177,49 @@ fn the_manifest_now_is_the_default_reference_time() {
     let r = run_in(Some(&sub), &["check"]);
     assert_eq!(r.code, 0, "{}", r.all());
 }
+
+#[test]
+fn partials_in_sub_folders_are_found() {
+    let t = TempDir::new("subpartial");
+    t.write(
+        "main.camp",
+        format!(
+            "{SCHEMA}persona p {{ email = \"p@example.com\", country = \"FR\" }}\ntemplate t : task {{ body = \"{{{{> blocks/cta}}}}\" }}\n"
+        ),
+    );
+    t.write("templates/partials/blocks/cta.hbs", "Call {{email}}");
+    let r = run(&["check", s(t.path())]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = run(&["render", "t", "--persona", "p", s(t.path())]);
+    assert!(r.all().contains("Call p@example.com"), "{}", r.all());
+}
+
+#[test]
+fn render_format_context_prints_the_render_context() {
+    let t = TempDir::new("context");
+    t.write(
+        "main.camp",
+        format!(
+            "{SCHEMA}persona p {{ email = \"p@example.com\", country = \"FR\" }}\ntemplate t : task {{ body = \"{{{{links.z}}}}\", link z = \"https://z.example/?e={{{{email}}}}\", link a = \"https://a.example\" }}\n"
+        ),
+    );
+    let r = run(&[
+        "render",
+        "t",
+        "--persona",
+        "p",
+        s(t.path()),
+        "--format",
+        "context",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: Value = serde_json::from_str(r.stdout.trim()).expect("JSON");
+    assert_eq!(v["email"], "p@example.com");
+    assert_eq!(v["links"]["z"], "https://z.example/?e=p%40example.com");
+    // Declaration order.
+    assert!(
+        r.stdout.find("\"z\"") < r.stdout.find("\"a\""),
+        "{}",
+        r.stdout
+    );
+}

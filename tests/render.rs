@@ -47,7 +47,9 @@ impl Project {
                 .filter(|d| d.severity() == relance::diagnostics::Severity::Error)
                 // Template diagnostics (E051x) are what these tests look at,
                 // through `RenderProject` itself.
-                .filter(|d| !d.code.as_str().starts_with("E051"))
+                .filter(|d| {
+                    !d.code.as_str().starts_with("E051") && !d.code.as_str().starts_with("E052")
+                })
                 .map(|d| format!("{d}"))
                 .collect(),
             sources,
@@ -988,4 +990,213 @@ fn e0514_partials_nesting_too_deep() {
         found[0].message
     );
     assert!(p.render().render_one("t", "marie").is_err());
+}
+
+/// The body of task `t` (`body`) rendered for `marie`.
+fn task_body(body: &str) -> String {
+    let p = with(
+        &format!(
+            "template t : task {{ body = \"{}\" }}\n",
+            body.replace('\\', "\\\\").replace('"', "\\\"")
+        ),
+        &[],
+    );
+    let ps = problems(&p);
+    let errors: Vec<_> = ps
+        .iter()
+        .filter(|x| x.kind.severity() == relance::diagnostics::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{body}: {}", show(&p, &ps));
+    let m = p.render().render_one("t", "marie").expect("renders");
+    m.body.unwrap_or_default()
+}
+
+#[test]
+fn templates_behave_like_handlebars_js() {
+    // Arrays print joined with `,`, objects as `[object Object]`.
+    assert_eq!(
+        task_body("{{interests}}|{{tags}}|{{workspace}}"),
+        "gps||[object Object]"
+    );
+    // An empty array is false, an empty object true (marie has no events).
+    assert_eq!(
+        task_body("{{#if tags}}t{{else}}f{{/if}}{{#if trigger}}T{{/if}}"),
+        "fT"
+    );
+    // `{{.}}` and `{{this}}`; `@key` over an array is the index.
+    assert_eq!(
+        task_body("{{#each interests}}{{@key}}:{{.}}/{{this}}{{/each}}"),
+        "0:gps/gps"
+    );
+    // Half away from zero.
+    assert_eq!(task_body("{{number 2.5 0}} {{number 0.125 2}}"), "3 0.13");
+}
+
+#[test]
+fn each_over_links_follows_declaration_order() {
+    let p = with(
+        r#"template t : sms { body = "{{#each links}}{{@key}}={{this}} {{/each}}", link zeta = "https://z.example", link alpha = "https://a.example" }"#,
+        &[],
+    );
+    let m = p.render().render_one("t", "marie").expect("renders");
+    assert_eq!(
+        m.body.as_deref(),
+        Some("zeta=https://z.example alpha=https://a.example ")
+    );
+}
+
+#[test]
+fn e0510_length_of_a_list_points_to_len() {
+    let p = with(
+        r#"template t : task { body = "{{interests.length}}" }"#,
+        &[],
+    );
+    let ps = problems(&p);
+    let found = of_kind(&ps, ProblemKind::UnknownVariable);
+    assert_eq!(found.len(), 1, "{}", show(&p, &ps));
+    assert!(
+        found[0]
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains("{{len interests}}")),
+        "{}",
+        show(&p, &ps)
+    );
+}
+
+#[test]
+fn e0514_lists_each_expectation_once() {
+    let p = with(r#"template t : task { body = "{{}}" }"#, &[]);
+    let ps = problems(&p);
+    let found = of_kind(&ps, ProblemKind::SyntaxError);
+    assert_eq!(found.len(), 1, "{}", show(&p, &ps));
+    assert_eq!(
+        found[0].message.matches("a name").count(),
+        1,
+        "{}",
+        show(&p, &ps)
+    );
+    assert!(!found[0].message.contains("_item"), "{}", show(&p, &ps));
+}
+
+#[test]
+fn link_and_webhook_urls_are_rendered_and_encoded() {
+    let p = with(
+        r#"template t : sms { body = "{{links.me}}", link me = "https://a.example/u/{{first_name}}?plan={{plan}}&e={{email}}" }
+template w : webhook { url = "https://hook.example/{{email}}", body = "{}" }"#,
+        &[],
+    );
+    let ps = problems(&p);
+    assert!(
+        of_kind(&ps, ProblemKind::RenderedUrl).is_empty(),
+        "{}",
+        show(&p, &ps)
+    );
+    let r = p.render();
+    let m = r.render_one("t", "marie").expect("renders");
+    assert_eq!(
+        m.body.as_deref(),
+        Some("https://a.example/u/Marie?plan=pro&e=marie%40example.com")
+    );
+    let m = r.render_one("w", "marie").expect("renders");
+    assert_eq!(
+        m.url.as_deref(),
+        Some("https://hook.example/marie%40example.com")
+    );
+}
+
+#[test]
+fn e0520_url_without_host_once_rendered() {
+    let p = with(
+        r#"template t : sms { body = "{{links.me}}", link me = "https://{{#if device}}{{device}}{{/if}}/x" }"#,
+        &[],
+    );
+    let ps = p.render().check();
+    let found = of_kind(&ps, ProblemKind::RenderedUrl);
+    assert_eq!(found.len(), 1, "{}", show(&p, &ps));
+    assert!(
+        found[0].message.contains("link `me`"),
+        "{}",
+        found[0].message
+    );
+    assert!(
+        found[0].message.contains("persona `marie`"),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(ProblemKind::RenderedUrl.code(), "E0520");
+}
+
+#[test]
+fn check_reports_a_body_that_fails_to_render() {
+    // The format comes from the contact: only rendering finds it invalid.
+    let p = with(
+        r#"persona odd { email = "o@example.com", first_name = "%K", plan = free, interests = [] }
+template t : email { kind = transactional, subject = "S", html = "<p>{{date \"2026-01-01T00:00:00Z\" first_name}}</p>" }"#,
+        &[],
+    );
+    let ps = p.render().check();
+    let found = of_kind(&ps, ProblemKind::InvalidHelperCall);
+    assert_eq!(found.len(), 1, "{}", show(&p, &ps));
+    assert!(
+        found[0].message.contains("persona `odd`"),
+        "{}",
+        show(&p, &ps)
+    );
+}
+
+#[test]
+fn lookup_needs_a_key_and_bracketed_partials_render() {
+    let p = with(
+        r#"template a : task { body = "{{lookup this}}" }
+template b : task { body = "{{> [my partial]}}|{{> 'my partial'}}" }"#,
+        &[("templates/partials/my partial.hbs", "P{{plan}}")],
+    );
+    let ps = p.render().check();
+    let found = of_kind(&ps, ProblemKind::InvalidHelperCall);
+    assert_eq!(found.len(), 1, "{}", show(&p, &ps));
+    assert_eq!(p.text(found[0]), "{{lookup this}}");
+    let m = p.render().render_one("b", "marie").expect("renders");
+    assert_eq!(m.body.as_deref(), Some("Ppro|Ppro"));
+}
+
+#[test]
+fn w0511_triple_stash_through_lookup() {
+    let p = email(
+        r#"<p>{{{lookup this "first_name"}}} {{{lookup @root "plan"}}} {{{lookup this "unsubscribe_url"}}}</p>{{> footer}}"#,
+    );
+    let ps = problems(&p);
+    let found = of_kind(&ps, ProblemKind::TripleStash);
+    assert_eq!(found.len(), 2, "{}", show(&p, &ps));
+}
+
+#[test]
+fn e0521_rendering_is_bounded_in_size_and_work() {
+    let long = "x".repeat(60_000);
+    let items: Vec<String> = (0..20).map(|i| format!("\"i{i}\"")).collect();
+    let decls = format!(
+        r#"persona big {{ email = "b@example.com", first_name = "{long}", plan = free, interests = [{}] }}
+template size : task {{ body = "{{{{#each interests}}}}{{{{@root.first_name}}}}{{{{/each}}}}" }}
+template work : task {{ body = "{{{{#each interests}}}}{{{{#each @root.interests}}}}{{{{#each @root.interests}}}}{{{{#each @root.interests}}}}{{{{/each}}}}{{{{/each}}}}{{{{/each}}}}{{{{/each}}}}" }}"#,
+        items.join(", ")
+    );
+    let p = with(&decls, &[]);
+    let ps = p.render().check();
+    let found = of_kind(&ps, ProblemKind::RenderTooLarge);
+    assert_eq!(found.len(), 2, "{}", show(&p, &ps));
+    assert!(
+        found.iter().all(|f| f.message.contains("persona `big`")),
+        "{}",
+        show(&p, &ps)
+    );
+    assert!(
+        found.iter().any(|f| f.message.contains("KiB")),
+        "{}",
+        show(&p, &ps)
+    );
+    assert!(
+        found.iter().any(|f| f.message.contains("iterations")),
+        "{}",
+        show(&p, &ps)
+    );
 }

@@ -263,29 +263,48 @@ pub fn load_template_files(
             ),
         }
     }
-    // Partials: every `templates/partials/*.hbs`, used as `{{> NAME}}`.
-    let dir = root.join("templates").join("partials");
-    if let Ok(entries) = fs::read_dir(&dir) {
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".hbs") && !n.starts_with('.'))
-            .collect();
-        names.sort();
-        for n in names {
-            let rel = format!("templates/partials/{n}");
-            if out.contents.contains_key(&rel) {
-                continue;
-            }
-            // A partial that leads outside or cannot be read is left out;
-            // a template using it then reports an unknown partial.
-            if let Ok(text) = read_inside(&canonical_root, root, &rel) {
-                sources.add(SourceFile::template(rel.clone(), text.clone()));
-                out.contents.insert(rel, text);
-            }
+    // Partials: every `templates/partials/**/*.hbs`, used as `{{> NAME}}`
+    // (`{{> blocks/cta}}` for `templates/partials/blocks/cta.hbs`).
+    for rel in partial_files(root) {
+        if out.contents.contains_key(&rel) {
+            continue;
+        }
+        // A partial that leads outside or cannot be read is left out;
+        // a template using it then reports an unknown partial.
+        if let Ok(text) = read_inside(&canonical_root, root, &rel) {
+            sources.add(SourceFile::template(rel.clone(), text.clone()));
+            out.contents.insert(rel, text);
         }
     }
     out
+}
+
+/// The project-relative paths of the `.hbs` files under
+/// `templates/partials/` and its sub-folders (hidden entries and symbolic
+/// links to folders skipped; at most 8 folders deep), sorted.
+fn partial_files(root: &Path) -> Vec<String> {
+    const MAX_DEPTH: usize = 8;
+    let mut found = Vec::new();
+    let mut stack = vec![("templates/partials".to_string(), 0)];
+    while let Some((rel, depth)) = stack.pop() {
+        let Ok(entries) = fs::read_dir(root.join(&rel)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = format!("{rel}/{name}");
+            match e.file_type() {
+                Ok(t) if t.is_dir() && depth < MAX_DEPTH => stack.push((path, depth + 1)),
+                Ok(t) if !t.is_dir() && name.ends_with(".hbs") => found.push(path),
+                _ => {}
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 enum Refusal {

@@ -76,7 +76,8 @@ enum Command {
         /// The project folder.
         #[arg(default_value = ".")]
         path: PathBuf,
-        /// `text` (readable, the default) or `json` (every part, sorted keys).
+        /// `text` (readable, the default), `json` (every part, sorted keys)
+        /// or `context` (the render context the template sees, as JSON).
         #[arg(long, value_enum, default_value_t = RenderFormat::Text)]
         format: RenderFormat,
         /// Reference time for the persona's relative times (RFC 3339).
@@ -112,6 +113,9 @@ enum FormatArg {
 enum RenderFormat {
     Text,
     Json,
+    /// The render context the template sees for the persona, as JSON (what
+    /// a JavaScript runner gives handlebars.js; links in declaration order).
+    Context,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -343,11 +347,19 @@ fn render_one(
         &driver::template_file_ids(sources),
         now,
     );
+    if format == RenderFormat::Context
+        && let Some(inputs) = project.handlebars_inputs(template, persona)
+    {
+        println!("{}", inputs.context);
+        return ExitCode::SUCCESS;
+    }
     match project.render_one(template, persona) {
         Ok(message) => {
             match format {
                 RenderFormat::Text => print!("{message}"),
-                RenderFormat::Json => println!("{}", message.to_json_string()),
+                RenderFormat::Json | RenderFormat::Context => {
+                    println!("{}", message.to_json_string())
+                }
             }
             ExitCode::SUCCESS
         }

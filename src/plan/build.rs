@@ -324,10 +324,12 @@ impl Cx<'_, '_> {
                     source: "inline".to_string(),
                     sha256: sha256_hex(u.as_bytes()),
                     text: u.clone(),
-                    escape: "none".to_string(),
+                    // Inserted values are percent-encoded (RFC 3986).
+                    escape: "url".to_string(),
                 },
             );
         }
+        let link_order: Vec<String> = t.links.iter().map(|l| l.name.name.clone()).collect();
         let links: BTreeMap<String, String> = t
             .links
             .iter()
@@ -356,6 +358,7 @@ impl Cx<'_, '_> {
             kind: kind.to_string(),
             parts,
             links,
+            link_order,
             headers,
             content_hash: hex(&whole.finalize()),
         }

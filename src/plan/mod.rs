@@ -283,7 +283,12 @@ pub struct Template {
     pub address_field: Option<String>,
     /// Body parts by name (`subject`, `html`, `body`, …).
     pub parts: BTreeMap<String, Part>,
+    /// Tracked links by name; each URL is a template (escape `url`).
     pub links: BTreeMap<String, String>,
+    /// The names of `links` in declaration order: the order in which
+    /// `{{#each links}}` visits them (a JSON object's order is not kept by
+    /// every reader).
+    pub link_order: Vec<String>,
     /// Headers a runner must add to each send (RFC 8058 one-click
     /// unsubscribe for marketing email; the URL is the contact's
     /// `unsubscribe_url`).
@@ -300,8 +305,9 @@ pub struct Part {
     pub source: String,
     /// The Handlebars source text.
     pub text: String,
-    /// `html`, `json` (webhook bodies) or `none`.
-    #[schemars(extend("enum" = ["html", "json", "none"]))]
+    /// `html`, `json` (webhook bodies), `url` (webhook URLs: inserted
+    /// values percent-encoded) or `none`.
+    #[schemars(extend("enum" = ["html", "json", "url", "none"]))]
     pub escape: String,
     #[schemars(regex(pattern = SHA256_PATTERN))]
     pub sha256: String,

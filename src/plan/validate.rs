@@ -198,8 +198,17 @@ impl<'p> V<'p> {
                     &format!("{path}.parts{}.escape", key(part)),
                     "an escaping",
                     &x.escape,
-                    &["html", "json", "none"],
+                    &["html", "json", "url", "none"],
                 )?;
+            }
+            // `link_order` names each link once, and only links.
+            let mut order: Vec<&str> = t.link_order.iter().map(String::as_str).collect();
+            order.sort_unstable();
+            if !order.iter().copied().eq(t.links.keys().map(String::as_str)) {
+                return err(
+                    format!("{path}.link_order"),
+                    "must name each link of `links` exactly once".to_string(),
+                );
             }
         }
         // Scenarios: each once in `scenario_order`.

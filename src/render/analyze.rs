@@ -86,7 +86,9 @@ impl Unit {
             );
             return unit;
         }
-        match super::helpers::compile(text) {
+        // handlebars.js reads `{{.}}` as `{{this}}`; the crate needs `this`.
+        let fixed = hbs::with_this_for_dots(text, &unit.parsed.nodes);
+        match super::helpers::compile(fixed.as_deref().unwrap_or(text)) {
             Ok(t) => unit.compiled = Some(t),
             Err((reason, pos)) => {
                 let p = match unit.parsed.issues.first() {
@@ -588,7 +590,7 @@ impl<'a> Walker<'a, '_> {
                     ))
                 } else {
                     suggest(&shown, HELPERS.iter().copied(), || {
-                        Some("the helpers are default, upper, lower, capitalize, date, number, eq and Handlebars' built-ins (if, unless, each, with, lookup, …)".into())
+                        Some("relance's helpers are default, upper, lower, capitalize, date, number, eq, ne, gt, gte, lt, lte, and, or, not and len; Handlebars' built-ins are if, unless, each, with, lookup and log".into())
                     })
                 };
                 self.report(
@@ -687,7 +689,7 @@ impl<'a> Walker<'a, '_> {
                 ))
             } else {
                 suggest(helper, HELPERS.iter().copied(), || {
-                    Some("the helpers are default, upper, lower, capitalize, date, number, eq and Handlebars' built-ins (if, unless, each, with, lookup, …)".into())
+                    Some("relance's helpers are default, upper, lower, capitalize, date, number, eq, ne, gt, gte, lt, lte, and, or, not and len; Handlebars' built-ins are if, unless, each, with, lookup and log".into())
                 })
             };
             self.report(
@@ -707,12 +709,22 @@ impl<'a> Walker<'a, '_> {
         self.arity(helper, call, src);
         let condition = CONDITION_HELPERS.contains(&helper);
         let mut contact = false;
+        let mut collection = None;
         for (i, p) in call.params.iter().enumerate() {
             let q = quiet
                 || condition
                 || (helper == "default" && i == 0)
                 || matches!(helper, "lookup" | "log" | "each" | "with");
-            contact |= self.operand(p, scope, src, q).contact;
+            let v = self.operand(p, scope, src, q);
+            contact |= v.contact;
+            if i == 0 {
+                collection = Some(v);
+            }
+        }
+        if helper == "lookup"
+            && let Some(c) = &collection
+        {
+            contact |= self.lookup_reads_contact(c, call.params.get(1));
         }
         for h in &call.hash {
             contact |= self.operand(&h.value, scope, src, quiet).contact;
@@ -725,6 +737,22 @@ impl<'a> Walker<'a, '_> {
             },
             contact && !condition,
         )
+    }
+
+    /// Whether `{{lookup C KEY}}` may give contact data: `C` is the contact
+    /// (`this` at the top, `@root`), the trigger, a list or unknown, unless
+    /// a literal `KEY` names a variable that is not contact data.
+    fn lookup_reads_contact(&self, collection: &Val, key: Option<&Operand>) -> bool {
+        match &collection.ty {
+            Ty::Root => match key {
+                Some(Operand::Literal(Json::String(k), _)) => {
+                    self.root_lookup(k).is_none_or(|v| v.contact)
+                }
+                _ => true,
+            },
+            Ty::Trigger | Ty::List(_) | Ty::Any => true,
+            Ty::Links | Ty::Workspace | Ty::Scalar => false,
+        }
     }
 
     fn is_local(&self, name: &str, scope: &Scope) -> bool {
@@ -763,6 +791,10 @@ impl<'a> Walker<'a, '_> {
             "if" | "unless" => (n == 1, "one value: `{{#if first_name}}`"),
             "each" => (n == 1, "one list: `{{#each interests}}`"),
             "with" => (n == 1, "one value: `{{#with workspace}}`"),
+            "lookup" => (
+                n == 2,
+                "a value and a key: `{{lookup links plan}}` or `{{lookup interests 0}}`",
+            ),
             _ => (true, ""),
         };
         if !ok {
@@ -1142,6 +1174,15 @@ impl<'a> Walker<'a, '_> {
                 )
                 .help(help)
             }
+            Ty::List(_) if seg == "length" => TemplateProblem::new(
+                ProblemKind::UnknownVariable,
+                span,
+                format!("`{prefix}.length` is not available: `{prefix}` is a list"),
+                "use the `len` helper",
+            )
+            .help(format!(
+                "write `{{{{len {prefix}}}}}` for the number of items (relance's `len` helper), or `{{{{#if {prefix}}}}}` to test that it is not empty"
+            )),
             Ty::List(_) => TemplateProblem::new(
                 ProblemKind::UnknownVariable,
                 span,

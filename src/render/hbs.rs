@@ -973,6 +973,92 @@ fn toks_end(toks: &[Tok], i: usize) -> Option<usize> {
     }
 }
 
+/// The byte ranges of every `.` path (`{{.}}`, `{{#each .}}`, `(upper .)`):
+/// handlebars.js reads `.` as `this`, the Rust crate's grammar does not.
+pub(crate) fn dot_paths(nodes: &[Node]) -> Vec<Range<usize>> {
+    fn operand(op: &Operand, out: &mut Vec<Range<usize>>) {
+        match op {
+            Operand::Path(p) if p.raw == "." => out.push(p.range.clone()),
+            Operand::Sub(c) => call(c, out),
+            _ => {}
+        }
+    }
+    fn call(c: &Call, out: &mut Vec<Range<usize>>) {
+        operand(&c.name, out);
+        for p in &c.params {
+            operand(p, out);
+        }
+        for h in &c.hash {
+            operand(&h.value, out);
+        }
+    }
+    // An explicit stack: templates nest at most MAX_DEPTH, but no recursion
+    // over nodes is needed.
+    let mut out = Vec::new();
+    let mut stack: Vec<&[Node]> = vec![nodes];
+    while let Some(list) = stack.pop() {
+        for n in list {
+            match n {
+                Node::Output { call: c, .. } => call(c, &mut out),
+                Node::Block {
+                    call: c,
+                    body,
+                    arms,
+                } => {
+                    call(c, &mut out);
+                    stack.push(body);
+                    for a in arms {
+                        if let Some(c) = &a.chain {
+                            call(c, &mut out);
+                        }
+                        stack.push(&a.body);
+                    }
+                }
+                Node::Partial {
+                    params,
+                    hash,
+                    block,
+                    ..
+                } => {
+                    for p in params {
+                        operand(p, &mut out);
+                    }
+                    for h in hash {
+                        operand(&h.value, &mut out);
+                    }
+                    if let Some(b) = block {
+                        stack.push(b);
+                    }
+                }
+                Node::Inline { body, .. } => stack.push(body),
+                Node::Skip => {}
+            }
+        }
+    }
+    out.sort_by_key(|r| r.start);
+    out
+}
+
+/// `text` with every `.` path written `this` (see [`dot_paths`]).
+pub(crate) fn with_this_for_dots(text: &str, nodes: &[Node]) -> Option<String> {
+    let dots = dot_paths(nodes);
+    if dots.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 3 * dots.len());
+    let mut at = 0;
+    for r in dots {
+        if r.start < at || text.get(r.clone()) != Some(".") {
+            continue;
+        }
+        out.push_str(&text[at..r.start]);
+        out.push_str("this");
+        at = r.end;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,9 @@
 //! The Handlebars side: the helpers of §6, one registry per escaping mode,
 //! and rendering that never panics.
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
@@ -74,9 +76,9 @@ fn param<'a>(h: &'a Helper<'_>, i: usize) -> &'a Json {
     h.param(i).map(|p| p.value()).unwrap_or(&NULL)
 }
 
+/// A value as text, as handlebars.js prints it (`gps,kids` for a list).
 fn text_of(v: &Json) -> String {
-    use handlebars::JsonRender;
-    v.render()
+    super::compat::js_string(v)
 }
 
 /// `{{default first_name "there"}}`: the value, or the fallback when the
@@ -230,9 +232,43 @@ impl HelperDef for NumberHelper {
     }
 }
 
+/// `n` with `d` decimals, rounded half away from zero on its exact value
+/// (as `Intl.NumberFormat` does: `2.5` → `3`, `-0.125` → `-0.13`).
+fn fixed(n: f64, d: usize) -> String {
+    // Every f64 has a finite decimal expansion of at most 1,074 decimals.
+    let exact = format!("{:.1100}", n.abs());
+    let (int, frac) = exact.split_once('.').unwrap_or((&exact, ""));
+    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes().take(d)).collect();
+    if frac.as_bytes().get(d).is_some_and(|&c| c >= b'5') {
+        let mut i = digits.len();
+        loop {
+            if i == 0 {
+                digits.insert(0, b'1');
+                break;
+            }
+            i -= 1;
+            if digits[i] == b'9' {
+                digits[i] = b'0';
+            } else {
+                digits[i] += 1;
+                break;
+            }
+        }
+    }
+    let split = digits.len() - d;
+    let (i, f) = digits.split_at(split);
+    let sign = if n.is_sign_negative() { "-" } else { "" };
+    let i = String::from_utf8_lossy(i);
+    if d == 0 {
+        format!("{sign}{i}")
+    } else {
+        format!("{sign}{i}.{}", String::from_utf8_lossy(f))
+    }
+}
+
 pub(crate) fn format_number(n: f64, decimals: Option<usize>, sep: &str, point: &str) -> String {
     let s = match decimals {
-        Some(d) => format!("{n:.d$}"),
+        Some(d) => fixed(n, d),
         None if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", n as i64),
         None => format!("{n}"),
     };
@@ -272,9 +308,11 @@ pub(crate) fn registry(
     mode: Mode,
     tz_field: Option<String>,
     tz: jiff::tz::TimeZone,
+    links: Arc<HashMap<String, Vec<String>>>,
 ) -> Handlebars<'static> {
     let mut r = Handlebars::new();
     r.set_strict_mode(false);
+    super::compat::register(&mut r, links);
     match mode {
         Mode::Html => r.register_escape_fn(escape_html_value),
         Mode::Plain => r.register_escape_fn(handlebars::no_escape),
@@ -298,7 +336,10 @@ pub(crate) fn registry(
 /// Compiles a template with Handlebars; a panic inside it becomes an error.
 pub(crate) fn compile(text: &str) -> Result<Template, (String, Option<(usize, usize)>)> {
     match catch_unwind(|| Template::compile(text)) {
-        Ok(Ok(t)) => Ok(t),
+        Ok(Ok(mut t)) => {
+            super::compat::js_template(&mut t, HELPERS);
+            Ok(t)
+        }
         Ok(Err(e)) => Err((syntax_reason(&e), e.pos())),
         Err(_) => Err(("Handlebars could not parse this template".into(), None)),
     }
@@ -331,19 +372,114 @@ fn syntax_reason(e: &handlebars::TemplateError) -> String {
         ("helper_block_end", "a block end `{{/…}}`"),
         ("partial_block_end", "a block end `{{/…}}`"),
         ("raw_block_end", "a raw block end"),
+        ("invert_tag_item", "`{{else}}`"),
+        ("invert_chain_tag", "`{{else if …}}`"),
         ("invert_tag", "`{{else}}`"),
         ("expression", "a tag"),
         ("EOI", "the end of the template"),
     ] {
         s = s.replace(rule, words);
     }
-    s.replace("invalid handlebars syntax: ", "")
+    let s = s.replace("invalid handlebars syntax: ", "");
+    dedupe_expected(&s)
 }
 
-/// Renders a registered template; a panic inside Handlebars becomes an error.
+/// "expected a name, `~`, or a name" → "expected a name or `~`": several
+/// grammar rules read the same in words.
+fn dedupe_expected(s: &str) -> String {
+    let Some(list) = s.strip_prefix("expected ") else {
+        return s.to_string();
+    };
+    let mut items: Vec<&str> = Vec::new();
+    for part in list.split(", ") {
+        let part = part.strip_prefix("or ").unwrap_or(part);
+        for item in part.split(" or ") {
+            let item = item.trim();
+            if !item.is_empty() && !items.contains(&item) {
+                items.push(item);
+            }
+        }
+    }
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("expected {} or {last}", rest.join(", "))
+        }
+        Some((last, _)) => format!("expected {last}"),
+        None => s.to_string(),
+    }
+}
+
+/// The largest rendered part, in bytes.
+pub(crate) const MAX_RENDERED_BYTES: usize = 1024 * 1024;
+
+/// The most `{{#each}}` iterations in the rendering of one part.
+pub(crate) const MAX_ITERATIONS: u64 = 100_000;
+
+/// How a render failure caused by the limits above starts.
+pub(crate) const TOO_LARGE: &str = "the rendering is too large";
+
+thread_local! {
+    /// `{{#each}}` iterations so far in the part being rendered.
+    static ITERATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one `{{#each}}` iteration; an error past [`MAX_ITERATIONS`].
+pub(crate) fn count_iteration() -> Result<(), RenderError> {
+    ITERATIONS.with(|n| {
+        let next = n.get() + 1;
+        n.set(next);
+        if next > MAX_ITERATIONS {
+            Err(RenderErrorReason::Other(format!(
+                "{TOO_LARGE}: more than {MAX_ITERATIONS} `{{{{#each}}}}` iterations (nested loops over lists multiply)"
+            ))
+            .into())
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// The rendered text, refused past [`MAX_RENDERED_BYTES`].
+struct Bounded {
+    out: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other(TOO_LARGE));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Renders a registered template; a panic inside Handlebars becomes an
+/// error, and so does a rendering past the limits above (the message then
+/// starts with [`TOO_LARGE`]).
 pub(crate) fn render(r: &Handlebars<'static>, name: &str, ctx: &Context) -> Result<String, String> {
-    match catch_unwind(AssertUnwindSafe(|| r.render_with_context(name, ctx))) {
-        Ok(Ok(s)) => Ok(s),
+    ITERATIONS.with(|n| n.set(0));
+    let mut out = Bounded {
+        out: Vec::new(),
+        over: false,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        r.render_with_context_to_write(name, ctx, &mut out)
+    }));
+    if out.over {
+        return Err(format!(
+            "{TOO_LARGE}: more than {} KiB",
+            MAX_RENDERED_BYTES / 1024
+        ));
+    }
+    match result {
+        Ok(Ok(())) => String::from_utf8(out.out).map_err(|_| "the rendering is not UTF-8".into()),
         Ok(Err(e)) => Err(render_reason(&e)),
         Err(_) => Err("Handlebars failed while rendering".into()),
     }
@@ -364,9 +500,16 @@ mod tests {
             "1 234 567,89"
         );
         assert_eq!(format_number(1200.0, None, "", "."), "1200");
-        assert_eq!(format_number(-1234.5, Some(0), ",", "."), "-1,234");
+        assert_eq!(format_number(-1234.5, Some(0), ",", "."), "-1,235");
         assert_eq!(format_number(-0.001, Some(2), "", "."), "0.00");
         assert_eq!(format_number(189.8, None, "", "."), "189.8");
+        // Half away from zero, on the exact value of the double.
+        assert_eq!(format_number(2.5, Some(0), "", "."), "3");
+        assert_eq!(format_number(-2.5, Some(0), "", "."), "-3");
+        assert_eq!(format_number(0.125, Some(2), "", "."), "0.13");
+        assert_eq!(format_number(1.005, Some(2), "", "."), "1.00");
+        assert_eq!(format_number(999.5, Some(0), ",", "."), "1,000");
+        assert_eq!(format_number(-0.4, Some(0), "", "."), "0");
     }
 
     #[test]
@@ -377,7 +520,12 @@ mod tests {
 
     #[test]
     fn helpers_render() {
-        let mut r = registry(Mode::Html, Some("tz".into()), jiff::tz::TimeZone::UTC);
+        let mut r = registry(
+            Mode::Html,
+            Some("tz".into()),
+            jiff::tz::TimeZone::UTC,
+            Arc::default(),
+        );
         let src = r#"{{default a "x"}}|{{default b "x"}}|{{upper b}}|{{capitalize "élan"}}|{{date t "%d/%m/%Y %H:%M"}}|{{date d "%d/%m/%Y"}}|{{number n 2 sep=" "}}|{{#if (eq p "pro")}}pro{{/if}}"#;
         let t = compile(src).expect("compiles");
         r.register_template("t", t);

@@ -16,6 +16,7 @@
 
 mod analyze;
 mod cache;
+mod compat;
 mod flow;
 mod hbs;
 mod helpers;
@@ -337,6 +338,8 @@ pub struct RenderProject {
     html: Handlebars<'static>,
     plain: Handlebars<'static>,
     json: Handlebars<'static>,
+    /// Link and webhook URLs that are templates: values URL-encoded.
+    url: Handlebars<'static>,
     /// Templates that must not be rendered (syntax errors, missing files,
     /// unknown partials or helpers, partial cycles).
     broken: BTreeSet<String>,
@@ -350,6 +353,10 @@ pub struct RenderProject {
     /// Per persona: its segments, `expect` lines and scenarios, through the
     /// evaluator (for its preview page).
     facts: BTreeMap<String, preview::PersonaFacts>,
+    /// The source of every body (by body key) and partial, for
+    /// [`RenderProject::handlebars_inputs`].
+    body_units: BTreeMap<String, Arc<Unit>>,
+    partial_units: BTreeMap<String, Arc<Unit>>,
 }
 
 /// Attributes that hold one line: a file's final line break is dropped.
@@ -571,21 +578,58 @@ impl RenderProject {
             .get("timezone")
             .and_then(|z| crate::tzdb::zone(z))
             .unwrap_or(jiff::tz::TimeZone::UTC);
-        let mut html = helpers::registry(Mode::Html, model.tz_field.clone(), tz.clone());
-        let mut plain = helpers::registry(Mode::Plain, model.tz_field.clone(), tz.clone());
-        let mut json = helpers::registry(Mode::Json, model.tz_field.clone(), tz);
+        let links = Arc::new(link_orders(&model));
+        let mut html = helpers::registry(
+            Mode::Html,
+            model.tz_field.clone(),
+            tz.clone(),
+            links.clone(),
+        );
+        let mut plain = helpers::registry(
+            Mode::Plain,
+            model.tz_field.clone(),
+            tz.clone(),
+            links.clone(),
+        );
+        let mut json = helpers::registry(
+            Mode::Json,
+            model.tz_field.clone(),
+            tz.clone(),
+            links.clone(),
+        );
+        let mut url = helpers::registry(Mode::Plain, model.tz_field.clone(), tz, links);
+        url.register_escape_fn(text::escape_url_component);
         for (name, unit) in &partials {
             if cyclic.contains(name) {
                 continue;
             }
             if let Some(c) = &unit.compiled {
-                html.register_template(name, c.clone());
-                plain.register_template(name, c.clone());
-                json.register_template(name, c.clone());
+                // `{{> [my partial]}}` and `{{> 'my partial'}}` name the
+                // partial `my partial` (the crate keeps the brackets).
+                for alias in [name.clone(), format!("[{name}]"), format!("'{name}'")] {
+                    html.register_template(&alias, c.clone());
+                    plain.register_template(&alias, c.clone());
+                    json.register_template(&alias, c.clone());
+                    url.register_template(&alias, c.clone());
+                }
             }
         }
+        let mut body_units = BTreeMap::new();
         for (ti, bi, unit) in units {
             let t = &model.templates[ti];
+            if bi >= t.bodies.len() {
+                let Some(u) = t.url_templates.get(bi - t.bodies.len()) else {
+                    continue;
+                };
+                if let (false, Some(c)) = (broken.contains(&t.name), &unit.compiled) {
+                    let key = body_key(&t.name, &u.attr());
+                    let mut c = c.clone();
+                    c.name = Some(key.clone());
+                    url.register_template(&key, c);
+                }
+                continue;
+            }
+            body_units.insert(body_key(&t.name, &t.bodies[bi].attr), unit.clone());
             if broken.contains(&t.name) {
                 continue;
             }
@@ -596,7 +640,11 @@ impl RenderProject {
                     Mode::Plain => &mut plain,
                     Mode::Json => &mut json,
                 };
-                r.register_template(&body_key(&t.name, &b.attr), c.clone());
+                let key = body_key(&t.name, &b.attr);
+                // Named, so that `{{#each links}}` finds the declared order.
+                let mut c = c.clone();
+                c.name = Some(key.clone());
+                r.register_template(&key, c);
             }
         }
         problem::sort_problems(&mut problems);
@@ -606,11 +654,14 @@ impl RenderProject {
             html,
             plain,
             json,
+            url,
             broken,
             problems,
             spans,
             keys,
             facts,
+            body_units,
+            partial_units: partials,
         }
     }
 
@@ -724,12 +775,45 @@ impl RenderProject {
             }
             units.push((bi, Arc::new(unit)));
         }
+        if Self::compile_urls(sources, model, t, partials, &mut units, &mut problems) {
+            broken = true;
+        }
         CachedTemplate {
             key,
             units,
             problems,
             broken,
         }
+    }
+
+    /// Compiles and analyses the link and webhook URLs of `t` that are
+    /// templates; their units go after the bodies' (index `bodies.len() +
+    /// k` for the `k`-th URL template). Returns whether one has an error.
+    fn compile_urls(
+        sources: &SourceMap,
+        model: &Model,
+        t: &TemplateInfo,
+        partials: &BTreeMap<String, Arc<Unit>>,
+        units: &mut Vec<(usize, Arc<Unit>)>,
+        problems: &mut Vec<TemplateProblem>,
+    ) -> bool {
+        let mut broken = false;
+        for (k, u) in t.url_templates.iter().enumerate() {
+            let unit = Unit::new(Source::inline(sources, u.span, &u.text), problems);
+            let env = Env {
+                model,
+                template: Some(t),
+                partials,
+            };
+            let before = problems.len();
+            let outcome = analyze::check(&env, &unit, Mode::Plain, problems);
+            let error = problems[before..]
+                .iter()
+                .any(|p| p.kind.severity() == crate::diagnostics::Severity::Error);
+            broken |= outcome.broken || error || !unit.ok();
+            units.push((t.bodies.len() + k, Arc::new(unit)));
+        }
+        broken
     }
 
     /// Template names, in declaration order.
@@ -751,10 +835,10 @@ impl RenderProject {
     /// those that need every persona rendered (line breaks in headers, SMS
     /// length). Sorted by place.
     ///
-    /// Only the parts that per-persona checks need (subjects, preheaders,
-    /// titles and SMS bodies) are rendered here, so that `relance check`
-    /// stays fast on projects with many templates and personas; `previews`
-    /// renders everything and reports failures of the other parts.
+    /// Every part is rendered (a part that fails for some persona is what
+    /// `relance build` refuses), but once per persona *shape* (which values
+    /// are present) for templates other than SMS, so that `relance check`
+    /// stays fast on projects with many templates and personas.
     pub fn check(&self) -> Vec<TemplateProblem> {
         self.check_cached(&mut RenderCache::default())
     }
@@ -806,8 +890,69 @@ impl RenderProject {
         Some(Prepared {
             registry,
             key: body_key(&t.name, &b.attr),
-            context: Context::from(p.context(t)),
+            context: Context::from(self.context_of(t, p)),
         })
+    }
+
+    /// What an independent Handlebars implementation needs to render
+    /// `template` for `persona` as relance does (`tests/handlebars_js.rs`
+    /// gives it to handlebars.js): the render context as JSON text (the
+    /// template's `links` in declaration order), each body's attribute,
+    /// escaping mode and Handlebars source, and every partial's source.
+    /// `None` for an unknown name or a template with errors.
+    pub fn handlebars_inputs(&self, template: &str, persona: &str) -> Option<HandlebarsInputs> {
+        let t = self.model.template(template)?;
+        let p = self.model.persona(persona)?;
+        if self.broken.contains(&t.name) {
+            return None;
+        }
+        let bodies = t
+            .bodies
+            .iter()
+            .filter_map(|b| {
+                let unit = self.body_units.get(&body_key(&t.name, &b.attr))?;
+                Some((b.attr.clone(), b.mode, unit.source.text.clone()))
+            })
+            .collect();
+        let partials = self
+            .partial_units
+            .iter()
+            .map(|(n, u)| (n.clone(), u.source.text.clone()))
+            .collect();
+        let urls = t
+            .url_templates
+            .iter()
+            .map(|u| (u.attr(), u.text.clone()))
+            .collect();
+        Some(HandlebarsInputs {
+            context: context_text(&self.context_of(t, p), &t.links),
+            url_context: context_text(&p.context(t), &t.links),
+            urls,
+            bodies,
+            partials,
+            timezone_field: self.model.tz_field.clone(),
+            timezone: self
+                .model
+                .workspace
+                .get("timezone")
+                .cloned()
+                .unwrap_or_else(|| "UTC".to_string()),
+        })
+    }
+
+    /// The render context of `p` for `t`, with `t`'s links rendered.
+    fn context_of(&self, t: &TemplateInfo, p: &PersonaInfo) -> Json {
+        let mut data = p.context(t);
+        if let Ok(urls) = self.rendered_urls(t, &Context::from(data.clone()))
+            && let Some(links) = data.get_mut("links").and_then(|l| l.as_object_mut())
+        {
+            for (u, rendered) in t.url_templates.iter().zip(urls) {
+                if let Some(n) = &u.link {
+                    links.insert(n.clone(), Json::String(rendered));
+                }
+            }
+        }
+        data
     }
 
     /// Renders one template for one persona.
@@ -835,19 +980,19 @@ impl RenderProject {
 
     fn render(&self, t: &TemplateInfo, p: &PersonaInfo) -> Result<RenderedMessage, RenderFailure> {
         let mut ctx = Context::from(p.context(t));
-        self.render_parts(t, p, &mut ctx, false)
+        self.render_parts(t, p, &mut ctx)
     }
 
     /// Renders with `ctx`, the persona's context for the template's trigger
     /// events; only the template's `links` are set here, so one context
-    /// serves every template with the same triggers. `checked_only`: render
-    /// only the parts per-persona checks look at.
+    /// serves every template with the same triggers. Every part is
+    /// rendered, also for `relance check`: a part that fails for some
+    /// persona is what `relance build` refuses.
     fn render_parts(
         &self,
         t: &TemplateInfo,
         p: &PersonaInfo,
         ctx: &mut Context,
-        checked_only: bool,
     ) -> Result<RenderedMessage, RenderFailure> {
         if let Some(data) = ctx.data_mut().as_object_mut() {
             let links: serde_json::Map<String, serde_json::Value> = t
@@ -857,12 +1002,38 @@ impl RenderProject {
                 .collect();
             data.insert("links".into(), serde_json::Value::Object(links));
         }
-        let ctx = &*ctx;
         if self.broken.contains(&t.name) {
             return Err(RenderFailure::TemplateHasErrors {
                 template: t.name.clone(),
             });
         }
+        // URLs that are templates: rendered with the declared links, then
+        // the bodies see the rendered ones.
+        let urls = self
+            .rendered_urls(t, ctx)
+            .map_err(|(attr, reason)| RenderFailure::Failed {
+                template: t.name.clone(),
+                persona: p.name.clone(),
+                attr,
+                reason,
+            })?;
+        let mut webhook_url = t.url.clone();
+        if let Some(links) = ctx
+            .data_mut()
+            .as_object_mut()
+            .and_then(|d| d.get_mut("links"))
+            .and_then(|l| l.as_object_mut())
+        {
+            for (u, rendered) in t.url_templates.iter().zip(&urls) {
+                match &u.link {
+                    Some(n) => {
+                        links.insert(n.clone(), serde_json::Value::String(rendered.clone()));
+                    }
+                    None => webhook_url = Some(rendered.clone()),
+                }
+            }
+        }
+        let ctx = &*ctx;
         let fail = |attr: &str, reason: String| RenderFailure::Failed {
             template: t.name.clone(),
             persona: p.name.clone(),
@@ -881,14 +1052,9 @@ impl RenderProject {
             text_derived: false,
             title: None,
             body: None,
-            url: t.url.clone(),
+            url: webhook_url,
         };
         for b in &t.bodies {
-            let checked = matches!(b.attr.as_str(), "subject" | "preheader" | "title")
-                || (t.channel == "sms" && b.attr == "body");
-            if checked_only && !checked {
-                continue;
-            }
             let r = match b.mode {
                 Mode::Html => &self.html,
                 Mode::Plain => &self.plain,
@@ -921,6 +1087,54 @@ impl RenderProject {
             m.text_derived = true;
         }
         Ok(m)
+    }
+
+    /// The link and webhook URLs of `t` that are templates, rendered with
+    /// `ctx` (values percent-encoded), in `t.url_templates` order; or the
+    /// attribute that failed and why.
+    fn rendered_urls(
+        &self,
+        t: &TemplateInfo,
+        ctx: &Context,
+    ) -> Result<Vec<String>, (String, String)> {
+        t.url_templates
+            .iter()
+            .map(|u| {
+                helpers::render(&self.url, &body_key(&t.name, &u.attr()), ctx)
+                    .map_err(|e| (u.attr(), e))
+            })
+            .collect()
+    }
+
+    /// E0520 when a URL of `t` rendered for `p` is no longer an `https:`
+    /// or `mailto:` URL.
+    fn url_problem(
+        &self,
+        t: &TemplateInfo,
+        p: &PersonaInfo,
+        ctx: &Context,
+    ) -> Option<TemplateProblem> {
+        let urls = self.rendered_urls(t, ctx).ok()?;
+        let (u, rendered) = t
+            .url_templates
+            .iter()
+            .zip(&urls)
+            .find(|(_, r)| !text::is_sendable_url(r))?;
+        Some(
+            TemplateProblem::new(
+                ProblemKind::RenderedUrl,
+                u.span,
+                format!(
+                    "{} of `{}` renders as `{}` for persona `{}`, not an `https://` or `mailto:` URL",
+                    u.what(),
+                    t.name,
+                    hbs::shorten(rendered),
+                    p.name
+                ),
+                "not https: or mailto: once rendered",
+            )
+            .help("write the scheme and host in the template (`https://acme.example/…`) and insert contact values only after them: inserted values are URL-encoded"),
+        )
     }
 
     /// Every template rendered for every persona (templates, then personas,
@@ -1060,11 +1274,40 @@ impl RenderProject {
                 let shape = context_shape(&data, i);
                 (Context::from(data), shape)
             });
+            if !t.url_templates.is_empty()
+                && let Some(problem) = self.url_problem(t, p, ctx)
+            {
+                problems.push(problem);
+                continue;
+            }
             if checked_only && t.channel != "sms" && !shapes_seen.insert(*shape) {
                 continue;
             }
-            let m = match self.render_parts(t, p, ctx, checked_only) {
+            let m = match self.render_parts(t, p, ctx) {
                 Ok(m) => m,
+                Err(RenderFailure::Failed { attr, reason, .. })
+                    if reason.starts_with(helpers::TOO_LARGE) =>
+                {
+                    problems.push(
+                        TemplateProblem::new(
+                            ProblemKind::RenderTooLarge,
+                            span_of(&attr),
+                            format!(
+                                "the {attr} of `{}` is too large when rendered for persona `{}`: {}",
+                                t.name,
+                                p.name,
+                                reason.trim_start_matches(helpers::TOO_LARGE).trim_start_matches(": ")
+                            ),
+                            "renders too large",
+                        )
+                        .help(format!(
+                            "a part may render to {} KiB and {} `{{{{#each}}}}` iterations at most: do not nest loops over lists, or shorten the persona's lists",
+                            helpers::MAX_RENDERED_BYTES / 1024,
+                            helpers::MAX_ITERATIONS
+                        )),
+                    );
+                    continue;
+                }
                 Err(RenderFailure::Failed { attr, reason, .. }) => {
                     problems.push(
                         TemplateProblem::new(
@@ -1404,6 +1647,72 @@ fn collect_reached(
 }
 
 static NO_TRIGGER: BTreeSet<String> = BTreeSet::new();
+
+/// See [`RenderProject::handlebars_inputs`].
+#[derive(Clone, Debug)]
+pub struct HandlebarsInputs {
+    /// The render context, as JSON text.
+    pub context: String,
+    /// The context URL templates are rendered with (declared links).
+    pub url_context: String,
+    /// (`link:NAME` or `url`, Handlebars source) of each link or webhook
+    /// URL that is a template; values are percent-encoded (RFC 3986).
+    pub urls: Vec<(String, String)>,
+    /// (attribute, escaping mode, Handlebars source) of each body.
+    pub bodies: Vec<(String, Mode, String)>,
+    /// (name, Handlebars source) of each partial.
+    pub partials: Vec<(String, String)>,
+    /// The contact field that holds a time zone, for `date`.
+    pub timezone_field: Option<String>,
+    /// The workspace's time zone (`UTC` when it has none).
+    pub timezone: String,
+}
+
+/// A render context as JSON text, with `links` in declaration order (a
+/// JSON object's keys keep their order in JavaScript).
+fn context_text(ctx: &Json, links: &[(String, String)]) -> String {
+    let Json::Object(map) = ctx else {
+        return ctx.to_string();
+    };
+    let mut out = String::from("{");
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Json::String(k.clone()).to_string());
+        out.push(':');
+        if k == "links" {
+            out.push('{');
+            for (j, (n, _)) in links.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Json::String(n.clone()).to_string());
+                out.push(':');
+                out.push_str(&v.get(n).unwrap_or(&Json::Null).to_string());
+            }
+            out.push('}');
+        } else {
+            out.push_str(&v.to_string());
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// Each template's link names in declaration order (`{{#each links}}`).
+fn link_orders(model: &Model) -> HashMap<String, Vec<String>> {
+    model
+        .templates
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.links.iter().map(|(n, _)| n.clone()).collect(),
+            )
+        })
+        .collect()
+}
 
 /// What a context's rendering can depend on besides values: which values
 /// are present. A context holding a line break or a `%` in a value is a

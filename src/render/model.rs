@@ -88,6 +88,9 @@ pub(crate) struct TemplateInfo {
     pub links: Vec<(String, String)>,
     pub bodies: Vec<BodyInfo>,
     pub url: Option<String>,
+    /// The URLs that are templates (hold `{{`): the link name (`None` for
+    /// the webhook `url`), the text and the span of its string literal.
+    pub url_templates: Vec<UrlTemplate>,
     /// `trigger.FIELD` names allowed in this template.
     pub trigger: TriggerFields,
     /// The event types that trigger the scenarios sending this template
@@ -98,6 +101,31 @@ pub(crate) struct TemplateInfo {
 impl TemplateInfo {
     pub fn body(&self, attr: &str) -> Option<&BodyInfo> {
         self.bodies.iter().find(|b| b.attr == attr)
+    }
+}
+
+#[derive(Clone, Debug, Hash)]
+pub(crate) struct UrlTemplate {
+    pub link: Option<String>,
+    pub text: String,
+    pub span: Span,
+}
+
+impl UrlTemplate {
+    /// How diagnostics name it: "link `offer`" or "the webhook URL".
+    pub fn what(&self) -> String {
+        match &self.link {
+            Some(n) => format!("link `{n}`"),
+            None => "the webhook URL".to_string(),
+        }
+    }
+
+    /// Its key among a template's bodies.
+    pub fn attr(&self) -> String {
+        match &self.link {
+            Some(n) => format!("link:{n}"),
+            None => "url".to_string(),
+        }
     }
 }
 
@@ -534,13 +562,32 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
             });
         }
         let mut links = Vec::new();
+        let mut url_templates = Vec::new();
         for l in &t.links {
             if !links
                 .iter()
                 .any(|(n, _): &(String, String)| *n == l.name.name)
             {
                 links.push((l.name.name.clone(), l.url.node.clone()));
+                if l.url.node.contains("{{") {
+                    url_templates.push(UrlTemplate {
+                        link: Some(l.name.name.clone()),
+                        text: l.url.node.clone(),
+                        span: l.url.span,
+                    });
+                }
             }
+        }
+        if channel == "webhook"
+            && let Some(a) = t.attrs.iter().find(|a| a.name.name == "url")
+            && let AttrValue::Str(u) = &a.value.node
+            && u.contains("{{")
+        {
+            url_templates.push(UrlTemplate {
+                link: None,
+                text: u.clone(),
+                span: a.value.span,
+            });
         }
         let (trigger, trigger_events) = match senders.get(&t.name.name) {
             None => (
@@ -597,6 +644,7 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
             channel,
             kind,
             links,
+            url_templates,
             bodies,
             trigger,
             trigger_events,

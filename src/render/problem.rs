@@ -33,6 +33,12 @@ pub enum ProblemKind {
     TripleStash,
     /// W0512: an SMS longer than one segment after rendering.
     SmsTooLong,
+    /// E0520: a link or webhook URL that is not `https:` or `mailto:` once
+    /// rendered for a persona.
+    RenderedUrl,
+    /// E0521: a part whose rendering for a persona is larger than 1 MiB or
+    /// takes more than 100,000 `{{#each}}` iterations.
+    RenderTooLarge,
 }
 
 impl ProblemKind {
@@ -49,6 +55,8 @@ impl ProblemKind {
         ProblemKind::OptionalWithoutDefault,
         ProblemKind::TripleStash,
         ProblemKind::SmsTooLong,
+        ProblemKind::RenderedUrl,
+        ProblemKind::RenderTooLarge,
     ];
 
     /// The diagnostic code this kind is reported under.
@@ -66,6 +74,8 @@ impl ProblemKind {
             ProblemKind::OptionalWithoutDefault => "W0510",
             ProblemKind::TripleStash => "W0511",
             ProblemKind::SmsTooLong => "W0512",
+            ProblemKind::RenderedUrl => "E0520",
+            ProblemKind::RenderTooLarge => "E0521",
         }
     }
 
@@ -93,6 +103,8 @@ impl ProblemKind {
             ProblemKind::OptionalWithoutDefault => "optional field without default",
             ProblemKind::TripleStash => "triple-stash on contact data",
             ProblemKind::SmsTooLong => "SMS too long",
+            ProblemKind::RenderedUrl => "rendered URL is not https: or mailto:",
+            ProblemKind::RenderTooLarge => "rendered message too large",
         }
     }
 }

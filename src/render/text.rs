@@ -53,6 +53,38 @@ fn script_url(s: &str) -> bool {
     scheme.starts_with("javascript:") || scheme.starts_with("vbscript:")
 }
 
+/// Percent-encodes a value inserted in a link or webhook URL (RFC 3986):
+/// every byte but the unreserved characters `A-Z a-z 0-9 - . _ ~`, so that
+/// it stays one query value or one path segment.
+pub fn escape_url_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Whether a rendered link or webhook URL is one relance sends: `https://`
+/// (any letter case) and a host, or `mailto:` and an address.
+pub fn is_sendable_url(u: &str) -> bool {
+    let scheme = |p: &str| {
+        u.get(..p.len())
+            .filter(|s| s.eq_ignore_ascii_case(p))
+            .map(|_| &u[p.len()..])
+    };
+    if let Some(rest) = scheme("https://") {
+        return rest
+            .chars()
+            .next()
+            .is_some_and(|c| !matches!(c, '/' | '?' | '#'));
+    }
+    scheme("mailto:").is_some_and(|rest| !rest.is_empty())
+}
+
 /// Escapes text as the inside of a JSON string (webhook bodies): the
 /// template writes the quotes, the value cannot break out of them.
 pub fn escape_json(s: &str) -> String {
