@@ -17,6 +17,7 @@ const NOT_SHOWABLE: &[Code] = &[
     Code::E0506, // needs a missing file next to the project
     Code::E0507, // needs a path outside the project
     Code::E0513, // needs partial files that include each other
+    Code::E0910, // needs a FIFO or a device among the project files
 ];
 
 /// Codes whose `## Wrong` example cannot produce the code because of a bug

@@ -65,13 +65,12 @@ fn timestamp(flag: &str, s: &str) -> Result<i64, String> {
     })
 }
 
+/// A plan larger than this is not one `relance build` wrote.
+const MAX_PLAN_BYTES: u64 = 1 << 30;
+
 fn read_plan(path: &Path) -> Result<Plan, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "cannot read the plan `{}`: {e}; build it first with `relance build`",
-            path.display()
-        )
-    })?;
+    let text = crate::cli::load::read_run_input(path, "the plan", MAX_PLAN_BYTES)
+        .map_err(|e| format!("{e}; build it first with `relance build`"))?;
     serde_json::from_str(&text).map_err(|e| {
         format!(
             "`{}` is not a relance plan: {e}; rebuild it with `relance build`",
@@ -112,8 +111,7 @@ fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
     let forecast = match &args.engagement {
         None => None,
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read `{}`: {e}", p.display()))?;
+            let text = crate::cli::load::read_run_input(p, "engagement rates", 4 << 20)?;
             Some(Forecast::parse(
                 &text,
                 &p.display().to_string(),
@@ -124,6 +122,10 @@ fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
     };
     let mut timings = Vec::new();
     let mut lap = Instant::now();
+    crate::cli::load::check_run_input(&args.contacts, "contacts")?;
+    if let Some(events) = &args.events {
+        crate::cli::load::check_run_input(events, "events")?;
+    }
     let (contacts, mut problems) = input::read_contacts(&args.contacts, &plan)?;
     timings.push(("contacts", lap.elapsed()));
     lap = Instant::now();

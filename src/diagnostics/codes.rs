@@ -132,6 +132,8 @@ codes! {
     E0802 Error "empty quiet hours",
     E0803 Error "cap on a channel that is never counted",
     W0801 Warning "a path alone exceeds a pressure cap",
+    // Project files.
+    E0910 Error "project file is not a regular file",
 }
 
 impl fmt::Display for Code {
