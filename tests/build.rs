@@ -273,12 +273,91 @@ fn previews_cover_every_template_and_persona_and_are_deterministic() {
 }
 
 #[test]
-fn a_rebuild_removes_stale_previews() {
-    let out = temp_dir("stale");
+fn a_rebuild_removes_stale_previews_and_keeps_the_users_files() {
+    let project = temp_dir("stale-project");
+    clean_project(&project);
+    std::fs::write(
+        project.join("b.camp"),
+        "template old_note : task { body = \"Old {{email}}\" }\n",
+    )
+    .expect("write");
+    let out = temp_dir("stale").join("out");
+    let r = build(&project, &out);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(out.join("preview/old_note/marie.html").exists());
+    assert!(out.join(".relance-build.json").exists());
+    // The user's own files, beside and inside the previews.
+    std::fs::write(out.join("notes.md"), "mine").expect("write");
+    std::fs::write(out.join("preview/review.txt"), "mine").expect("write");
+    std::fs::write(out.join("preview/old_note/comments.txt"), "mine").expect("write");
+    std::fs::remove_file(project.join("b.camp")).expect("rm");
+    let r = build(&project, &out);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        !out.join("preview/old_note/marie.html").exists(),
+        "stale preview kept"
+    );
+    assert!(out.join("preview/note/marie.html").exists());
+    for mine in [
+        "notes.md",
+        "preview/review.txt",
+        "preview/old_note/comments.txt",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(out.join(mine)).ok().as_deref(),
+            Some("mine"),
+            "{mine} was not kept"
+        );
+    }
+    let manifest = std::fs::read_to_string(out.join(".relance-build.json")).expect("manifest");
+    assert!(!manifest.contains("old_note"), "{manifest}");
+    assert!(manifest.contains("preview/note/marie.html"), "{manifest}");
+}
+
+#[test]
+fn a_folder_that_is_not_a_build_folder_is_refused() {
+    let project = temp_dir("foreign-project");
+    clean_project(&project);
+    let out = temp_dir("foreign");
     std::fs::create_dir_all(out.join("preview/old_template")).expect("mkdir");
-    std::fs::write(out.join("preview/old_template/x.html"), "old").expect("write");
-    assert!(build(&campaigns(), &out).status.success());
-    assert!(!out.join("preview/old_template").exists());
+    std::fs::write(out.join("preview/old_template/x.html"), "mine").expect("write");
+    let r = build(&project, &out);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(err.contains(&out.display().to_string()), "{err}");
+    assert!(
+        err.contains("not a build folder") && err.contains("--out"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("preview/old_template/x.html"))
+            .ok()
+            .as_deref(),
+        Some("mine")
+    );
+    assert!(!out.join("plan.json").exists());
+}
+
+/// A hand-edited manifest cannot make a build delete outside its folder.
+#[test]
+fn a_manifest_cannot_reach_outside_the_folder() {
+    let project = temp_dir("reach-project");
+    clean_project(&project);
+    let base = temp_dir("reach");
+    let out = base.join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    std::fs::write(base.join("precious.txt"), "mine").expect("write");
+    std::fs::write(
+        out.join(".relance-build.json"),
+        format!(
+            "{{\"written_by\": \"relance build\", \"files\": [\"../precious.txt\", {:?}]}}",
+            base.join("precious.txt").display().to_string()
+        ),
+    )
+    .expect("write");
+    let r = build(&project, &out);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(base.join("precious.txt").exists());
 }
 
 #[test]
