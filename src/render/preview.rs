@@ -14,6 +14,9 @@
 //! | persona | `persona/PERSONA.html` |
 //! | flow | `scenario/NAME.html`, `cadence/NAME.html` (see `flow_page`) |
 //!
+//! Each NAME in a path or a link goes through `names::page_name`: long
+//! and reserved names get file names that always work.
+//!
 //! Stable hooks for tests and browser tests (keep them when restyling):
 //!
 //! - every page: `<body data-page="index|message|persona|flow">`;
@@ -54,6 +57,7 @@ use serde_json::Value as Json;
 use super::RenderedMessage;
 use super::flow::{FLOW_STYLE, duration_text, expr_text, reentry_text, trigger_text};
 use super::model::{Model, PersonaInfo, TemplateInfo};
+use super::names::page_name;
 use super::text::{escape_html, sms_length, sms_segments};
 use crate::check::types::Type;
 use crate::plan::{Plan, Step};
@@ -254,7 +258,8 @@ fn persona_switcher(out: &mut String, personas: &[&PersonaInfo], current: &str, 
     out.push_str("<nav id=\"persona-switcher\" class=\"switcher\" aria-label=\"Personas\"><span class=\"muted\">Persona:</span>\n");
     for p in personas {
         let name = escape_html(&p.name);
-        let _ = write!(out, "<a href=\"{prefix}{name}.html\"");
+        let file = escape_html(&page_name(&p.name));
+        let _ = write!(out, "<a href=\"{prefix}{file}.html\"");
         if p.name == current {
             out.push_str(" aria-current=\"page\"");
         }
@@ -302,8 +307,9 @@ pub(crate) fn page(
     };
     row("Channel", "", &escape_html(&m.channel));
     row("Kind", "", m.kind.as_str());
+    let file = escape_html(&page_name(&m.persona));
     let mut who = format!(
-        "<a id=\"persona-link\" href=\"../persona/{persona}.html\"><code>{persona}</code></a>"
+        "<a id=\"persona-link\" href=\"../persona/{file}.html\"><code>{persona}</code></a>"
     );
     if p.negative {
         who.push_str(" <span class=\"badge negative\">negative persona</span>");
@@ -347,9 +353,9 @@ pub(crate) fn page(
     }
     out.push_str("</main>\n<footer class=\"muted\">\n<p>");
     if m.text.is_some() {
-        let _ = write!(out, "<a href=\"{persona}.txt\">Text part</a> · ");
+        let _ = write!(out, "<a href=\"{file}.txt\">Text part</a> · ");
     }
-    let _ = write!(out, "<a href=\"{persona}.json\">JSON</a>");
+    let _ = write!(out, "<a href=\"{file}.json\">JSON</a>");
     out.push_str("</p>\n</footer>\n");
     tail(&mut out);
     out
@@ -541,9 +547,10 @@ pub(crate) fn index_with(
         out.push_str("<ul id=\"flows\">\n");
         for f in &model.flows {
             let name = escape_html(&f.name);
+            let file = escape_html(&page_name(&f.name));
             let _ = write!(
                 out,
-                "<li>{} <a href=\"{}/{name}.html\" data-flow=\"{}/{name}\"><code>{name}</code></a>",
+                "<li>{} <a href=\"{}/{file}.html\" data-flow=\"{}/{name}\"><code>{name}</code></a>",
                 f.kind, f.kind, f.kind
             );
             if let Some(doc) = &f.doc {
@@ -555,7 +562,7 @@ pub(crate) fn index_with(
     }
     out.push_str("<h2>Personas</h2>\n<ul id=\"personas\">\n");
     for p in personas {
-        let href = format!("persona/{}.html", escape_html(&p.name));
+        let href = format!("persona/{}.html", escape_html(&page_name(&p.name)));
         let _ = writeln!(out, "<li>{}</li>", persona_line(p, &href));
     }
     out.push_str("</ul>\n</main>\n");
@@ -595,8 +602,10 @@ pub(crate) fn index_rows(
         );
         return;
     }
+    let folder = escape_html(&page_name(&t.name));
     for (i, m) in list.iter().enumerate() {
         let p = escape_html(&m.persona);
+        let file = escape_html(&page_name(&m.persona));
         let id = if i == 0 {
             format!("id=\"template-{name}\" ")
         } else {
@@ -613,13 +622,13 @@ pub(crate) fn index_rows(
         );
         let _ = write!(
             out,
-            "<td><a class=\"preview\" href=\"{name}/{p}.html\">{p}</a></td><td class=\"summary\">{}</td><td>",
+            "<td><a class=\"preview\" href=\"{folder}/{file}.html\">{p}</a></td><td class=\"summary\">{}</td><td>",
             escape_html(&summary(m))
         );
         if m.text.is_some() {
-            let _ = write!(out, "<a href=\"{name}/{p}.txt\">txt</a> · ");
+            let _ = write!(out, "<a href=\"{folder}/{file}.txt\">txt</a> · ");
         }
-        let _ = writeln!(out, "<a href=\"{name}/{p}.json\">json</a></td></tr>");
+        let _ = writeln!(out, "<a href=\"{folder}/{file}.json\">json</a></td></tr>");
     }
 }
 
@@ -628,8 +637,9 @@ pub(crate) fn index_rows(
 pub(crate) fn persona_row(m: &RenderedMessage) -> String {
     let t = escape_html(&m.template);
     format!(
-        "<tr><td><a href=\"../{t}/{}.html\"><code>{t}</code></a></td><td>{} · {}</td><td>{}</td></tr>\n",
-        escape_html(&m.persona),
+        "<tr><td><a href=\"../{}/{}.html\"><code>{t}</code></a></td><td>{} · {}</td><td>{}</td></tr>\n",
+        escape_html(&page_name(&m.template)),
+        escape_html(&page_name(&m.persona)),
         escape_html(&m.channel),
         m.kind.as_str(),
         escape_html(&summary(m))
@@ -759,6 +769,7 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
         .chain(plan.cadences.keys().map(|n| ("cadence", n)));
     for (k, n) in flows {
         let n_esc = escape_html(n);
+        let file = escape_html(&page_name(n));
         let current = if k == kind && n == name {
             " aria-current=\"page\""
         } else {
@@ -766,7 +777,7 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
         };
         let _ = writeln!(
             out,
-            "<a href=\"../{k}/{n_esc}.html\"{current} title=\"{k}\">{n_esc}</a>"
+            "<a href=\"../{k}/{file}.html\"{current} title=\"{k}\">{n_esc}</a>"
         );
     }
     out.push_str("</nav>\n");
@@ -824,8 +835,9 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
         let starters: Vec<String> = super::flow::starters(plan, name)
             .into_iter()
             .map(|n| {
+                let file = escape_html(&page_name(n));
                 let n = escape_html(n);
-                format!("<a href=\"../scenario/{n}.html\"><code>{n}</code></a>")
+                format!("<a href=\"../scenario/{file}.html\"><code>{n}</code></a>")
             })
             .collect();
         row(
