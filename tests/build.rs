@@ -612,3 +612,30 @@ fn run_reads_contacts_from_a_pipe_and_refuses_a_device() {
         assert!(err.contains("character device"), "{err}");
     }
 }
+
+// ---- Report everything at once -----------------------------------------
+
+/// A typo in one segment does not hide an unknown variable in an unrelated
+/// template: `check` reports both (and `build` refuses the project).
+#[test]
+fn an_error_in_a_segment_does_not_hide_an_unrelated_template_error() {
+    let project = temp_dir("everything");
+    clean_project(&project);
+    std::fs::write(
+        project.join("b.camp"),
+        "segment french = contry == \"FR\"\n\
+         template offer : task { body = \"Hello {{frist_name}}\" }\n\
+         persona paul {\n  email = \"paul@example.com\"\n  expect french\n}\n",
+    )
+    .expect("write");
+    let (code, out) = check_json(&project);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("E0201") && out.contains("contry"), "{out}");
+    assert!(out.contains("E0510") && out.contains("frist_name"), "{out}");
+    assert!(
+        out.contains("persona checks for `paul` skipped: segment `french` has errors"),
+        "{out}"
+    );
+    let r = build(&project, &project.join("out"));
+    assert_eq!(r.status.code(), Some(1));
+}

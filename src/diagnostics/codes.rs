@@ -134,6 +134,7 @@ codes! {
     W0801 Warning "a path alone exceeds a pressure cap",
     // Project files.
     E0910 Error "project file is not a regular file",
+    W0910 Warning "checks skipped because of errors elsewhere",
 }
 
 impl fmt::Display for Code {
