@@ -36,13 +36,21 @@ use crate::syntax::ast::{self, BrokenDecl, DeclKind};
 /// At most this many notes per kind (templates, personas); then a count.
 const MAX_NOTES: usize = 20;
 
+/// The declaration with errors behind a chain of mentions: noun, name.
+type Root = Option<(String, String)>;
+
 /// Why a declaration is left out.
 #[derive(Clone)]
 enum Why {
     /// An error lies inside it.
     Own,
-    /// It mentions `name`, a `noun` left out.
-    Needs { noun: String, name: String },
+    /// It mentions `name`, a `noun` left out; `root` is the declaration
+    /// with errors behind it when `name` has none of its own.
+    Needs {
+        noun: String,
+        name: String,
+        root: Root,
+    },
 }
 
 struct DeclAt<'a> {
@@ -201,19 +209,19 @@ fn left_out(
         }
     }
     // From every name left out, to those who mention it.
-    let mut todo: Vec<(&str, String)> = broken_names
+    let mut todo: Vec<(&str, String, Root)> = broken_names
         .iter()
-        .map(|(n, k)| (*n, format!("{k} (it does not parse)")))
+        .map(|(n, k)| (*n, format!("{k} (it does not parse)"), None))
         .collect();
     for (i, d) in decls.iter().enumerate() {
         if why.contains_key(&i)
             && let Some(n) = d.decl.kind.name()
         {
-            todo.push((n.name.as_str(), d.decl.kind.noun().to_string()));
+            todo.push((n.name.as_str(), d.decl.kind.noun().to_string(), None));
         }
     }
     let mut done: HashSet<&str> = HashSet::new();
-    while let Some((name, noun)) = todo.pop() {
+    while let Some((name, noun, root)) = todo.pop() {
         if !done.insert(name) {
             continue;
         }
@@ -230,10 +238,14 @@ fn left_out(
                 Why::Needs {
                     noun: noun.clone(),
                     name: name.to_string(),
+                    root: root.clone(),
                 },
             );
             if let Some(n) = decls[i].decl.kind.name() {
-                todo.push((n.name.as_str(), decls[i].decl.kind.noun().to_string()));
+                let root = root
+                    .clone()
+                    .or_else(|| Some((noun.clone(), name.to_string())));
+                todo.push((n.name.as_str(), decls[i].decl.kind.noun().to_string(), root));
             }
         }
     }
@@ -313,16 +325,16 @@ fn check_kept(
 /// One `W0910` per template or persona left out because of another
 /// declaration's errors.
 fn notes(decls: &[DeclAt], why: &HashMap<usize, Why>, out: &mut Problems) {
-    let mut left: Vec<(usize, &str, &str)> = why
+    let mut left: Vec<(usize, &str, &str, &Root)> = why
         .iter()
         .filter_map(|(&i, w)| match w {
-            Why::Needs { noun, name } => Some((i, noun.as_str(), name.as_str())),
+            Why::Needs { noun, name, root } => Some((i, noun.as_str(), name.as_str(), root)),
             Why::Own => None,
         })
         .collect();
     left.sort_unstable_by_key(|&(i, ..)| i);
     let mut counts = [0usize; 2];
-    for (i, noun, name) in left {
+    for (i, noun, name, root) in left {
         let (slot, what) = match &decls[i].decl.kind {
             DeclKind::Template(t) => (0, format!("checks of template `{}`", t.name.name)),
             DeclKind::Persona(p) => (1, format!("persona checks for `{}`", p.name.name)),
@@ -335,15 +347,21 @@ fn notes(decls: &[DeclAt], why: &HashMap<usize, Why>, out: &mut Problems) {
         let Some(ident) = decls[i].decl.kind.name() else {
             continue;
         };
+        let (message, culprit) = match root {
+            None => (format!("{what} skipped: {noun} `{name}` has errors"), name),
+            Some((rnoun, rname)) => (
+                format!(
+                    "{what} skipped: it uses {noun} `{name}`, which depends on {rnoun} `{rname}` with errors"
+                ),
+                rname.as_str(),
+            ),
+        };
         out.push(
-            Diagnostic::new(
-                Code::W0910,
-                format!("{what} skipped: {noun} `{name}` has errors"),
-            )
-            .at(ident.span, "not checked")
-            .help(format!(
-                "fix the errors of `{name}`; this is then checked too"
-            )),
+            Diagnostic::new(Code::W0910, message)
+                .at(ident.span, "not checked")
+                .help(format!(
+                    "fix the errors of `{culprit}`; this is then checked too"
+                )),
         );
     }
     for (slot, kind) in [(0, "templates"), (1, "personas")] {
@@ -415,6 +433,66 @@ fn words(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::words;
+    use crate::diagnostics::{Code, Problems, SourceFile, SourceMap};
+
+    fn check(text: &str) -> Vec<(Code, String)> {
+        let mut sources = SourceMap::new();
+        sources.add(SourceFile::new("a.camp", text));
+        let checked = crate::driver::check_sources(&sources, Problems::new(), 1);
+        checked
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.message.clone()))
+            .collect()
+    }
+
+    const HEAD: &str = "workspace {\n  name = \"Shop\"\n  from = \"Shop <hi@shop.example>\"\n  address = \"1 rue de la Paix, Lyon\"\n}\ncontact {\n  email: email\n  country: text\n}\n";
+
+    #[test]
+    fn what_depends_on_an_error_is_left_out_transitively_and_the_rest_is_checked() {
+        let found = check(&format!(
+            "{HEAD}segment a = contry == \"FR\"\nsegment b = a and country == \"FR\"\n\
+             persona marie {{\n  email = \"m@example.com\"\n  country = \"FR\"\n  expect b\n}}\n\
+             persona paul {{\n  email = \"p@example.com\"\n  country = \"DE\"\n  expect country == \"FR\"\n}}\n\
+             template t : task {{ body = \"{{{{nope}}}}\" }}\n"
+        ));
+        let codes: Vec<Code> = found.iter().map(|(c, _)| *c).collect();
+        assert!(codes.contains(&Code::E0201), "{found:?}");
+        assert!(codes.contains(&Code::E0510), "{found:?}");
+        // paul's expectation is evaluated; marie's is not.
+        assert_eq!(
+            codes.iter().filter(|c| **c == Code::E0403).count(),
+            1,
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|(c, m)| *c == Code::W0910
+                && m == "persona checks for `marie` skipped: it uses segment `b`, which depends on segment `a` with errors"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn errors_in_the_schema_skip_every_template_and_persona() {
+        let found = check(
+            "contact {\n  email: email\n  country: txet\n}\n\
+             persona marie {\n  email = \"m@example.com\"\n}\n\
+             template t : task { body = \"{{nope}}\" }\n",
+        );
+        assert!(!found.iter().any(|(c, _)| *c == Code::E0510), "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|(c, m)| *c == Code::W0910 && m.contains("contact schema")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_project_without_templates_or_personas_gets_no_note() {
+        let found = check("contact {\n  email: email\n}\nsegment a = contry == \"FR\"\n");
+        assert!(!found.iter().any(|(c, _)| *c == Code::W0910), "{found:?}");
+    }
 
     #[test]
     fn words_skip_prose_and_comments_but_keep_one_word_strings() {
