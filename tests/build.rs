@@ -639,3 +639,23 @@ fn an_error_in_a_segment_does_not_hide_an_unrelated_template_error() {
     let r = build(&project, &project.join("out"));
     assert_eq!(r.status.code(), Some(1));
 }
+
+/// A dangling symbolic link among the files is reported with the rest of
+/// the project's problems (it used to stop the command).
+#[cfg(unix)]
+#[test]
+fn a_dangling_link_is_one_problem_among_others() {
+    let project = temp_dir("dangling");
+    clean_project(&project);
+    std::os::unix::fs::symlink("nowhere.camp", project.join("b.camp")).expect("symlink");
+    std::fs::write(
+        project.join("c.camp"),
+        "template probe : task { body = \"{{nope}}\" }\n",
+    )
+    .expect("write");
+    let (code, out) = check_json(&project);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("E0910") && out.contains("b.camp"), "{out}");
+    assert!(out.contains("leads nowhere"), "{out}");
+    assert!(out.contains("E0510") && out.contains("nope"), "{out}");
+}

@@ -45,13 +45,16 @@ pub fn load_project(path: &Path) -> Result<Loaded, LoadError> {
     for (rel, full) in files {
         let bytes = match read_regular_file(&full, MAX_FILE_BYTES as u64) {
             Ok(bytes) => bytes,
-            Err(Unreadable::Io(e)) => {
+            // The project given on the command line is one file it cannot read.
+            Err(Unreadable::Io(e)) if !meta.is_dir() => {
                 return Err(LoadError(format!(
                     "cannot read `{}`: {}",
                     full.display(),
                     io_reason(&e)
                 )));
             }
+            // One file of a folder (a dangling symbolic link, no permission):
+            // reported, and the rest is checked.
             Err(refusal) => {
                 // Nothing of the file is shown: it was not read.
                 let id = sources.add(SourceFile::unreadable(rel.clone(), ""));
@@ -344,7 +347,15 @@ impl Unreadable {
                 format!("cannot read {what} file `{rel}`: {}", io_reason(e)),
             )
             .at(span, "not read")
-            .help("check the file's permissions"),
+            .help(match e.kind() {
+                io::ErrorKind::NotFound => format!(
+                    "`{rel}` is a symbolic link that leads nowhere (or it was removed meanwhile): fix the link or remove it"
+                ),
+                io::ErrorKind::PermissionDenied => {
+                    format!("give yourself read permission on `{rel}`, or remove it")
+                }
+                _ => format!("check `{rel}` (a symbolic link that loops?), or remove it"),
+            }),
         }
     }
 }
