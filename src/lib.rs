@@ -10,5 +10,6 @@ pub mod plan;
 pub mod render;
 pub mod run;
 pub mod syntax;
+pub mod tzdb;
 pub mod verify;
 pub mod watch;

@@ -1000,3 +1000,180 @@ fn help_and_version_exit_0() {
         assert!(!r.stdout.is_empty(), "{args:?}");
     }
 }
+
+// ------------------------------------------------- the manifest, relance.toml
+
+/// A small project that builds and sends: `hi` to whoever joins `leads`.
+const SENDING: &str = r#"workspace {
+  name     = "Shop"
+  timezone = "Europe/Paris"
+  from     = "Shop <shop@example.com>"
+  address  = "1 rue de la Paix, Paris"
+}
+contact { email: email }
+list leads
+template hi : email { subject = "Hi", html = "<p>Hi</p>{{unsubscribe_url}}" }
+scenario welcome {
+  trigger joined leads
+  send hi
+}
+"#;
+
+fn sending_project(manifest: &str) -> TempDir {
+    let dir = TempDir::new("manifest");
+    dir.write("relance.toml", manifest);
+    dir.write("flows/main.camp", SENDING);
+    dir.write(
+        "data/contacts.jsonl",
+        "{\"id\": \"a\", \"email\": \"a@example.com\"}\n",
+    );
+    dir.write(
+        "data/events.jsonl",
+        "{\"contact\": \"a\", \"event\": \"joined\", \"list\": \"leads\", \"at\": \"2026-11-02T10:00:00Z\"}\n",
+    );
+    dir
+}
+
+const RUN_TABLE: &str = "[run]\ncontacts = \"data/contacts.jsonl\"\nevents = \"data/events.jsonl\"\nfrom = \"2026-11-01T00:00:00Z\"\nuntil = \"2026-12-01T00:00:00Z\"\n";
+
+#[test]
+fn commands_walk_up_to_the_manifest() {
+    let dir = sending_project("build = \"out\"\n");
+    dir.write("flows/broken.camp", "segment x = \n");
+    // From a subfolder, the whole project is checked, paths from its root.
+    let r = run_in(Some(&dir.path().join("flows")), &["check"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("flows/broken.camp"), "{}", r.stderr);
+    // A file inside a project: the project.
+    let r = run(&["check", s(&dir.path().join("flows/main.camp"))]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("broken.camp"), "{}", r.stderr);
+}
+
+#[test]
+fn include_and_exclude_pick_the_files() {
+    let dir = sending_project("exclude = [\"drafts/**\", \"**/*_old.camp\"]\n");
+    dir.write("drafts/wip.camp", "segment x = \n");
+    dir.write("flows/welcome_old.camp", "segment y = \n");
+    let r = run_in(Some(dir.path()), &["check"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    fs::write(
+        dir.path().join("relance.toml"),
+        "include = [\"drafts/*.camp\"]\n",
+    )
+    .unwrap();
+    let r = run_in(Some(dir.path()), &["check"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("drafts/wip.camp"), "{}", r.stderr);
+    assert!(!r.stderr.contains("welcome_old"), "{}", r.stderr);
+}
+
+#[test]
+fn build_and_run_agree_on_the_plan() {
+    let dir = sending_project(&format!(
+        "build = \"out\"\nnow = \"2026-11-01T00:00:00Z\"\n{RUN_TABLE}"
+    ));
+    // No plan yet: the error names the exact path and the command.
+    let r = run_in(Some(&dir.path().join("data")), &["run"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("../out/plan.json"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("build it first with `relance build ..`"),
+        "{}",
+        r.stderr
+    );
+    let b = run_in(Some(dir.path()), &["build"]);
+    assert_eq!(b.code, 0, "{}", b.all());
+    assert!(dir.path().join("out/plan.json").is_file());
+    // `relance run` anywhere in the project, no flags.
+    let r = run_in(Some(&dir.path().join("flows")), &["run"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("\"template\":\"hi\""), "{}", r.all());
+    // Flags override the manifest: a window before the join sends nothing.
+    let r = run_in(
+        Some(dir.path()),
+        &["run", "--until", "2026-11-02T00:00:00Z"],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.stdout, "", "{}", r.all());
+    // Without a manifest, PROJECT/build/plan.json, as `relance build PROJECT` writes it.
+    let bare = TempDir::new("bare");
+    bare.write("main.camp", SENDING);
+    let r = run(&[
+        "run",
+        s(bare.path()),
+        "--contacts",
+        "x.jsonl",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--until",
+        "2026-11-02T00:00:00Z",
+    ]);
+    assert_eq!(r.code, 2);
+    let want = bare.path().join("build").join("plan.json");
+    assert!(r.stderr.contains(s(&want)), "{}", r.stderr);
+    let b = run(&["build", s(bare.path()), "--now", "2026-11-01T00:00:00Z"]);
+    assert_eq!(b.code, 0, "{}", b.all());
+    assert!(want.is_file());
+}
+
+#[test]
+fn run_says_which_setting_is_missing() {
+    let dir = sending_project("");
+    let r = run_in(Some(dir.path()), &["run", "--plan", "nowhere.json"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("`--contacts` is missing"), "{}", r.stderr);
+    assert!(r.stderr.contains("under `[run]`"), "{}", r.stderr);
+}
+
+#[test]
+fn a_bad_manifest_stops_run_with_its_place() {
+    let dir = sending_project("[run]\nfrom = \"yesterday\"\n");
+    let r = run_in(Some(dir.path()), &["run"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("E0902"), "{}", r.stderr);
+    assert!(r.stderr.contains("relance.toml:2:8"), "{}", r.stderr);
+}
+
+#[test]
+fn a_folder_of_projects_without_manifest_names_them() {
+    let dir = TempDir::new("umbrella");
+    dir.write("a/relance.toml", "");
+    dir.write("a/main.camp", SENDING);
+    dir.write("tests/broken.camp", "segment x = \n");
+    let r = run(&["check", s(dir.path())]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("holds projects"), "{}", r.stderr);
+    assert!(r.stderr.contains("/a"), "{}", r.stderr);
+    // The repository's own root: campaigns/ and the examples.
+    let r = run_in(Some(Path::new(env!("CARGO_MANIFEST_DIR"))), &["check"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("relance check campaigns"), "{}", r.stderr);
+}
+
+/// The manifest's `now` is the reference time of check (and build, render,
+/// watch) when `--now` is not given; `--now` overrides it.
+#[test]
+fn the_manifest_now_is_the_default_reference_time() {
+    let dir = TempDir::new("now");
+    dir.write("relance.toml", "now = \"2026-11-01T00:00:00Z\"\n");
+    dir.write(
+        "main.camp",
+        format!(
+            "{SENDING}segment new_signups = signup_at >= 14d ago\npersona p {{\n  email = \"p@example.com\"\n  signup_at = 2026-10-25\n  expect new_signups\n}}\n"
+        )
+        .replace("contact { email: email }", "contact { email: email, signup_at: timestamp }"),
+    );
+    let r = run_in(Some(dir.path()), &["check"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = run_in(
+        Some(dir.path()),
+        &["check", "--now", "2027-01-01T00:00:00Z"],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("E0403"), "{}", r.stderr);
+    // From a subfolder too.
+    let sub = dir.mkdir("notes");
+    let r = run_in(Some(&sub), &["check"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}

@@ -17,6 +17,9 @@ const NOT_SHOWABLE: &[Code] = &[
     Code::E0506, // needs a missing file next to the project
     Code::E0507, // needs a path outside the project
     Code::E0513, // needs partial files that include each other
+    Code::E0901, // relance.toml, not a campaign file
+    Code::E0902, // relance.toml, not a campaign file
+    Code::W0901, // relance.toml, not a campaign file
     Code::E0910, // needs a FIFO or a device among the project files
 ];
 

@@ -200,6 +200,8 @@ fn sample() -> &'static [(String, String)] {
         let files: Vec<_> = loaded
             .sources
             .files()
+            // Campaign files only: not the project's relance.toml.
+            .filter(|(_, f)| f.camp)
             .map(|(_, f)| (f.path.clone(), f.text.to_string()))
             .collect();
         assert!(files.len() >= 2, "the sample has several files");

@@ -310,6 +310,522 @@ fn run_failures_say_what_to_do() {
     fs::write(&plan, "{\"plan_version\": 1}").unwrap();
     let (code, err) = run(&base);
     assert_eq!(code, 2);
-    assert!(err.contains("rebuild it with `relance build`"), "{err}");
+    assert!(
+        err.contains("rebuild it with `relance build --out "),
+        "{err}"
+    );
+    let _ = fs::remove_dir_all(&tmp);
+}
+
+/// `relance run campaigns` needs no flag but `--plan` here (its
+/// `relance.toml` gives the sample data and the window), and over the
+/// sample data every scenario and every cadence of campaigns/ sends at
+/// least one message: the README's sample outbox shows each flow.
+#[test]
+fn sample_data_exercises_every_scenario_and_cadence() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = std::env::temp_dir().join(format!("relance-run-sample-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    let build = Command::new(bin())
+        .args(["build", "campaigns", "--color", "never", "--out"])
+        .arg(&tmp)
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let out = Command::new(bin())
+        .args(["run", "campaigns", "--strict", "--plan"])
+        .arg(tmp.join("plan.json"))
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(tmp.join("plan.json")).unwrap()).unwrap();
+    let outbox = String::from_utf8(out.stdout).unwrap();
+    let mut flows = Vec::new();
+    for kind in ["scenarios", "cadences"] {
+        let names = plan[kind].as_object().expect("a map of flows");
+        assert!(!names.is_empty(), "campaigns/ has no {kind}");
+        flows.extend(names.keys().cloned());
+    }
+    // A step id starts with its scenario's or cadence's name.
+    let silent: Vec<&String> = flows
+        .iter()
+        .filter(|f| !outbox.contains(&format!("\"step\":\"{f}/")))
+        .collect();
+    assert!(
+        silent.is_empty(),
+        "no outbox line over the sample data for {silent:?}; adjust campaigns/data/"
+    );
+    // The README's excerpt of this outbox is true.
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("```json\n")
+        .expect("README shows an outbox excerpt")
+        + 8;
+    let end = start + readme[start..].find("```").expect("json block is closed");
+    for line in readme[start..end].lines() {
+        assert!(
+            outbox.lines().any(|l| l == line),
+            "README's outbox line is not in the sample outbox:\n{line}"
+        );
+    }
+    let _ = fs::remove_dir_all(&tmp);
+}
+
+/// A TZif file (version 2) for a fixed offset of `hours` east of UTC with
+/// no transitions: a "different database" in which every zone is wrong.
+fn fixed_tzif(hours: i32) -> Vec<u8> {
+    let abbr = format!("{:+03}", hours);
+    let mut chars = abbr.clone().into_bytes();
+    chars.push(0);
+    let header = |out: &mut Vec<u8>| {
+        out.extend_from_slice(b"TZif2");
+        out.extend_from_slice(&[0; 15]);
+        // isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt
+        for n in [0u32, 0, 0, 0, 1, chars.len() as u32] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    };
+    let body = |out: &mut Vec<u8>| {
+        out.extend_from_slice(&(hours * 3600).to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&chars);
+    };
+    let mut out = Vec::new();
+    header(&mut out);
+    body(&mut out);
+    header(&mut out);
+    body(&mut out);
+    out.extend_from_slice(format!("\n<{abbr}>{}\n", -hours).as_bytes());
+    out
+}
+
+/// The outbox, the plan and the check never depend on the host's zoneinfo:
+/// with `TZDIR` naming a database where Paris and New York are at +05:00
+/// (or an empty folder), every output is byte for byte the same as
+/// without it. Before the fix, the host's database won over the bundled one.
+#[test]
+fn the_host_time_zone_database_changes_nothing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = std::env::temp_dir().join(format!("relance-run-tzdir-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    let fake = tmp.join("fake-zoneinfo");
+    let empty = tmp.join("empty-zoneinfo");
+    for zone in [
+        "Europe/Paris",
+        "America/New_York",
+        "America/Toronto",
+        "Australia/Adelaide",
+        "UTC",
+    ] {
+        let path = fake.join(zone);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, fixed_tzif(5)).unwrap();
+    }
+    fs::create_dir_all(&empty).unwrap();
+    // The fake database is a valid one, and it disagrees with the bundled one.
+    let db = jiff::tz::TimeZoneDatabase::from_dir(&fake).unwrap();
+    let paris = db.get("Europe/Paris").unwrap();
+    assert_eq!(
+        paris.to_offset(jiff::Timestamp::UNIX_EPOCH).seconds(),
+        5 * 3600
+    );
+    let project = root.join("tests/run/zones");
+    let args: Vec<String> = fs::read_to_string(project.join("args"))
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let from = args[args.iter().position(|a| a == "--from").unwrap() + 1].clone();
+    let contacts = project.join("contacts.jsonl");
+    let outputs = |tzdir: Option<&Path>, tag: &str| {
+        let out = tmp.join(tag);
+        fs::create_dir_all(&out).unwrap();
+        let command = |args: &[&str]| {
+            let mut cmd = Command::new(bin());
+            cmd.args(args).current_dir(&project);
+            match tzdir {
+                Some(d) => cmd.env("TZDIR", d),
+                None => cmd.env_remove("TZDIR"),
+            };
+            cmd.output().unwrap()
+        };
+        let check = command(&["check", ".", "--color", "never"]);
+        let build = command(&[
+            "build",
+            ".",
+            "--color",
+            "never",
+            "--now",
+            &from,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            build.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let plan = out.join("plan.json");
+        let mut run_args = vec![
+            "run",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--contacts",
+            contacts.to_str().unwrap(),
+        ];
+        run_args.extend(args.iter().map(String::as_str));
+        let run = command(&run_args);
+        assert!(
+            run.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        (
+            String::from_utf8_lossy(&check.stdout).into_owned()
+                + &String::from_utf8_lossy(&check.stderr),
+            fs::read_to_string(&plan).unwrap(),
+            String::from_utf8(run.stdout).unwrap(),
+            String::from_utf8_lossy(&run.stderr).into_owned(),
+        )
+    };
+    let version = Command::new(bin()).arg("--version").output().unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    let tzdb = relance::tzdb::VERSION;
+    assert_eq!(
+        version.trim(),
+        format!("relance {} (tzdb {tzdb})", env!("CARGO_PKG_VERSION"))
+    );
+    let reference = outputs(None, "host");
+    assert!(
+        reference.1.contains(&format!("\"tzdb\": \"{tzdb}\"")),
+        "{}",
+        reference.1
+    );
+    assert!(
+        reference.3.contains(&format!("(tzdb {tzdb})")),
+        "{}",
+        reference.3
+    );
+    assert!(reference.2.lines().count() >= 2, "{}", reference.2);
+    assert!(reference.1.contains("\"tzdb\""), "{}", reference.1);
+    // The previews: the `date` helper in the contact's zone.
+    let previews = |tzdir: Option<&Path>, tag: &str| {
+        let out = tmp.join(format!("shop-{tag}"));
+        let mut cmd = Command::new(bin());
+        cmd.args(["build", ".", "--now", "2026-03-29T00:30:00Z", "--out"])
+            .arg(&out)
+            .current_dir(root.join("tests/render/shop"));
+        match tzdir {
+            Some(d) => cmd.env("TZDIR", d),
+            None => cmd.env_remove("TZDIR"),
+        };
+        let build = cmd.output().unwrap();
+        assert!(
+            build.status.success(),
+            "{}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let mut files = Vec::new();
+        let mut todo = vec![out.clone()];
+        while let Some(d) = todo.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    todo.push(p);
+                } else {
+                    files.push((
+                        p.strip_prefix(&out).unwrap().to_path_buf(),
+                        fs::read(&p).unwrap(),
+                    ));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let shop = previews(None, "host");
+    assert!(shop.len() > 5);
+    for (dir, tag) in [(&fake, "fake"), (&empty, "empty")] {
+        assert!(
+            previews(Some(dir), tag) == shop,
+            "previews with TZDIR={tag}"
+        );
+    }
+    for (dir, tag) in [(&fake, "fake"), (&empty, "empty")] {
+        let got = outputs(Some(dir), tag);
+        assert_eq!(got.0, reference.0, "check output with TZDIR={tag}");
+        assert_eq!(got.1, reference.1, "plan.json with TZDIR={tag}");
+        assert_eq!(got.2, reference.2, "outbox with TZDIR={tag}");
+        assert_eq!(got.3, reference.3, "run summary with TZDIR={tag}");
+    }
+    // A plan built by a relance with another tzdb: the run says so, and
+    // uses its own database (the same outbox).
+    let plan = tmp.join("host/plan.json");
+    let text = fs::read_to_string(&plan).unwrap();
+    fs::write(
+        &plan,
+        text.replace(&format!("\"tzdb\": \"{tzdb}\""), "\"tzdb\": \"2019c\""),
+    )
+    .unwrap();
+    let mut run_args = vec!["run", "--plan", plan.to_str().unwrap(), "--contacts"];
+    run_args.push(contacts.to_str().unwrap());
+    run_args.extend(args.iter().map(String::as_str));
+    let run = Command::new(bin())
+        .args(&run_args)
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "note: the plan was built with tzdb 2019c; this run used tzdb {tzdb}"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout), reference.2);
+    let _ = fs::remove_dir_all(&tmp);
+}
+
+/// The summary JSON says which events were ignored and why: counts by
+/// reason and the first lines of the events file.
+#[test]
+fn the_summary_names_the_ignored_events() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run/ignored_events");
+    let summary =
+        std::env::temp_dir().join(format!("relance-run-ignored-{}.json", std::process::id()));
+    let ran = run_case(&dir, &["--summary", summary.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    let _ = fs::remove_file(&summary);
+    let events = &json["events"];
+    assert_eq!(events["ignored"], 7, "{json}");
+    assert_eq!(events["ignored_by_reason"]["never_sent"], 7, "{json}");
+    assert_eq!(events["ignored_by_reason"]["unknown_list"], 0, "{json}");
+    let first = events["ignored_first"].as_array().unwrap();
+    let lines: Vec<u64> = first.iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [1, 4, 5, 8, 9], "{json}");
+    assert_eq!(first[0]["file"], "events.jsonl");
+    assert_eq!(first[0]["contact"], "c");
+    assert_eq!(first[0]["reason"], "never_sent");
+    assert_eq!(first[0]["event"], "event `opened` on `later`");
+    assert_eq!(json["tzdb"], relance::tzdb::VERSION);
+}
+
+/// `--engagement` rates under which every message draws an event that
+/// sends more messages (a purchase rate of 1, two scenarios triggered by a
+/// purchase) stay bounded: a message that three drawn events in a row led
+/// to draws nothing, so each contact gets 1 + 2 + 4 + 8 messages, and the
+/// summary says how many drew nothing and why. Before, the outbox doubled
+/// with every drawn purchase and the week never ended; the run is killed
+/// after a minute (it takes well under a second) so that a return of the
+/// bug fails instead of hanging.
+#[test]
+fn forecast_feedback_loops_are_bounded() {
+    let tmp = std::env::temp_dir().join(format!("relance-run-feedback-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).unwrap();
+    fs::write(
+        tmp.join("main.camp"),
+        r#"
+workspace { name = "F", timezone = "Europe/Paris", from = "F <f@example.com>", address = "1 rue" }
+contact { email: email }
+event purchase { amount: number }
+list members
+template hello    : email { subject = "Hello", html = "<p>Hello</p>{{unsubscribe_url}}" }
+template thanks   : email { kind = transactional, subject = "Thanks", html = "<p>Thanks</p>" }
+template followup : email { subject = "More?", html = "<p>More?</p>{{unsubscribe_url}}" }
+scenario welcome {
+  trigger joined members
+  send hello
+}
+scenario receipt {
+  trigger event purchase
+  reentry always
+  send thanks
+}
+scenario order_followup {
+  trigger event purchase
+  reentry always
+  send followup
+}
+"#,
+    )
+    .unwrap();
+    fs::write(
+        tmp.join("rates.toml"),
+        "delay = \"1h\"\n[events.purchase]\nrate = 1\nfields = { amount = 10 }\n",
+    )
+    .unwrap();
+    let mut contacts = String::new();
+    let mut events = String::new();
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        contacts.push_str(&format!(
+            "{{\"id\":\"{id}\",\"email\":\"{id}@example.com\"}}\n"
+        ));
+        events.push_str(&format!(
+            "{{\"contact\":\"{id}\",\"event\":\"joined\",\"list\":\"members\",\"at\":\"2026-11-0{}T10:00:00Z\"}}\n",
+            i + 2
+        ));
+    }
+    fs::write(tmp.join("contacts.jsonl"), contacts).unwrap();
+    fs::write(tmp.join("events.jsonl"), events).unwrap();
+    let build = Command::new(bin())
+        .args([
+            "build",
+            ".",
+            "--now",
+            "2026-11-01T00:00:00Z",
+            "--out",
+            "build",
+        ])
+        .current_dir(&tmp)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let (ok, stderr) = forecast_run(&tmp, "2026-11-09T00:00:00Z");
+    assert!(ok, "{stderr}");
+    let outbox = fs::read_to_string(tmp.join("outbox.jsonl")).unwrap();
+    assert_eq!(outbox.lines().count(), 3 * 15, "{stderr}");
+    assert!(
+        stderr.contains("warning: --engagement: 24 message(s) drew no reactions"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(tmp.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["events"]["forecast_not_drawn"]["depth"], 24);
+    assert_eq!(summary["events"]["forecast"], 3 * 7);
+    let _ = fs::remove_dir_all(&tmp);
+}
+
+/// Runs the project built in `dir/build` with `rates.toml` over November
+/// until `until`; kills it after a minute (a forecast that does not end).
+fn forecast_run(dir: &Path, until: &str) -> (bool, String) {
+    let mut child = Command::new(bin())
+        .args([
+            "run",
+            "--plan",
+            "build/plan.json",
+            "--contacts",
+            "contacts.jsonl",
+            "--events",
+            "events.jsonl",
+            "--engagement",
+            "rates.toml",
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--until",
+            until,
+            "--out",
+            "outbox.jsonl",
+            "--summary",
+            "summary.json",
+        ])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if waited > 600 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a forecast with a feedback loop did not end: its messages are unbounded");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status.success(), stderr)
+}
+
+/// The last bound of a forecast: however wide the fan-out under the depth
+/// limit (ten scenarios triggered by each drawn purchase, a root message
+/// every day), a contact gets at most 2,000 drawn events, and the summary
+/// counts the messages that drew nothing because of it.
+#[test]
+fn forecast_draws_are_capped_per_contact() {
+    let tmp = std::env::temp_dir().join(format!("relance-run-fanout-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).unwrap();
+    let mut camp = String::from(
+        r#"
+workspace { name = "F", timezone = "Europe/Paris", from = "F <f@example.com>", address = "1 rue" }
+contact { email: email }
+event purchase { amount: number }
+template daily : email { kind = transactional, subject = "D", html = "<p>D</p>" }
+scenario every_day {
+  trigger every day 09:00
+  reentry always
+  send daily
+}
+"#,
+    );
+    for i in 0..10 {
+        camp.push_str(&format!(
+            "scenario fan{i} {{\n  trigger event purchase\n  reentry always\n  send daily\n}}\n"
+        ));
+    }
+    fs::write(tmp.join("main.camp"), camp).unwrap();
+    fs::write(
+        tmp.join("rates.toml"),
+        "delay = \"1h\"\n[events.purchase]\nrate = 1\nfields = { amount = 10 }\n",
+    )
+    .unwrap();
+    fs::write(
+        tmp.join("contacts.jsonl"),
+        "{\"id\":\"a\",\"email\":\"a@example.com\"}\n",
+    )
+    .unwrap();
+    fs::write(tmp.join("events.jsonl"), "").unwrap();
+    let build = Command::new(bin())
+        .args([
+            "build",
+            ".",
+            "--now",
+            "2026-11-01T00:00:00Z",
+            "--out",
+            "build",
+        ])
+        .current_dir(&tmp)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let (ok, stderr) = forecast_run(&tmp, "2026-12-01T00:00:00Z");
+    assert!(ok, "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(tmp.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["events"]["forecast"], 2000, "{stderr}");
+    assert!(
+        summary["events"]["forecast_not_drawn"]["contact_cap"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{stderr}"
+    );
+    assert!(stderr.contains("already had 2000 drawn events"), "{stderr}");
     let _ = fs::remove_dir_all(&tmp);
 }

@@ -212,7 +212,7 @@ fn check_pressure(input: &Input, lines: &[Line]) -> Result<(), TestCaseError> {
     let marketing = ["m1", "m2", "m3", "s1"];
     for (i, z) in input.zones.iter().enumerate() {
         let id = format!("c{i}");
-        let tz = jiff::tz::TimeZone::get(ZONES[*z].unwrap_or("Europe/Paris")).unwrap();
+        let tz = relance::tzdb::zone(ZONES[*z].unwrap_or("Europe/Paris")).unwrap();
         let mine: Vec<&Line> = lines
             .iter()
             .filter(|l| l.contact == id && marketing.contains(&l.template.as_str()))
@@ -425,5 +425,229 @@ proptest! {
         // And the run itself goes through.
         let opts = Options { from: ts(FROM), until: ts(UNTIL), threads: 1, trace: None, forecast: None };
         prop_assert!(run::simulate(plan, &c, &e, &opts).is_ok());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Local time against brute force: quiet hours and `every … HH:MM` over the
+// DST transitions of 2026 and 2027 in zones with every kind of change.
+
+/// Zones with a gap and a fold (northern and southern hemisphere, changes
+/// at midnight, 30- and 45-minute offsets and shifts, a +2h change), and a
+/// few without.
+const DST_ZONES: &[&str] = &[
+    "Europe/Paris",
+    "Europe/London",
+    "Europe/Dublin",
+    "America/New_York",
+    "America/St_Johns",
+    "America/Santiago",
+    "America/Havana",
+    "America/Nuuk",
+    "America/Scoresbysund",
+    "Australia/Adelaide",
+    "Australia/Lord_Howe",
+    "Pacific/Auckland",
+    "Pacific/Chatham",
+    "Antarctica/Troll",
+    "Asia/Gaza",
+    "Asia/Beirut",
+    "Africa/Cairo",
+    "Africa/Casablanca",
+    "Europe/Chisinau",
+    "Pacific/Easter",
+    "Asia/Tokyo",
+    "UTC",
+];
+
+fn tz_of(name: &str) -> jiff::tz::TimeZone {
+    relance::tzdb::zone(name).unwrap()
+}
+
+/// The offset in seconds at `t`.
+fn offset_at(tz: &jiff::tz::TimeZone, t: i64) -> i64 {
+    i64::from(
+        tz.to_offset(jiff::Timestamp::from_second(t).unwrap())
+            .seconds(),
+    )
+}
+
+/// Local seconds since the epoch at `t`: `t` plus its offset.
+fn local_secs(tz: &jiff::tz::TimeZone, t: i64) -> i64 {
+    t + offset_at(tz, t)
+}
+
+/// The zone's transitions in 2026 and 2027 (unix seconds); for a zone with
+/// none, two instants of those years.
+fn transitions(tz: &jiff::tz::TimeZone) -> Vec<i64> {
+    let start = ts("2026-01-01T00:00:00Z");
+    let end = ts("2028-01-01T00:00:00Z");
+    let found: Vec<i64> = tz
+        .following(jiff::Timestamp::from_second(start).unwrap())
+        .map(|t| t.timestamp().as_second())
+        .take_while(|t| *t < end)
+        .collect();
+    if found.is_empty() {
+        vec![ts("2026-03-29T01:00:00Z"), ts("2027-10-31T01:00:00Z")]
+    } else {
+        found
+    }
+}
+
+fn in_window(start: i64, end: i64, clock: i64) -> bool {
+    if start < end {
+        start <= clock && clock < end
+    } else if start > end {
+        clock >= start || clock < end
+    } else {
+        false
+    }
+}
+
+/// Brute force: the first instant at or after `at` whose local clock time
+/// is outside `[start, end)`, stepping minute by minute (every boundary
+/// of 2026–2027 is on a minute).
+fn brute_first_allowed(tz: &jiff::tz::TimeZone, start: i64, end: i64, at: i64) -> i64 {
+    let quiet = |t: i64| in_window(start, end, local_secs(tz, t).rem_euclid(86_400));
+    if !quiet(at) {
+        return at;
+    }
+    let mut t = at - at.rem_euclid(60) + 60;
+    while quiet(t) {
+        t += 60;
+        assert!(t - at < 4 * 86_400, "quiet for ever");
+    }
+    t
+}
+
+/// A clock time near the transition's local times (the gap or fold and
+/// around it), or anywhere in the day.
+fn clock_near(tz: &jiff::tz::TimeZone, tr: i64, pick: (bool, bool, i64)) -> i64 {
+    let (near, after, delta) = pick;
+    if !near {
+        return (delta.rem_euclid(1440)) * 60;
+    }
+    let base = if after {
+        local_secs(tz, tr)
+    } else {
+        tr + offset_at(tz, tr - 1)
+    };
+    (base + (delta % 91) * 60).rem_euclid(86_400) / 60 * 60
+}
+
+fn clock_pick() -> impl Strategy<Value = (bool, bool, i64)> {
+    (any::<bool>(), any::<bool>(), 0i64..100_000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// `QuietHours::contains` and `first_allowed` agree with brute force
+    /// for windows whose start or end falls in a gap, a fold or anywhere,
+    /// windows crossing midnight included, around every transition.
+    #[test]
+    fn quiet_hours_agree_with_brute_force(
+        zone in 0..DST_ZONES.len(),
+        which in any::<prop::sample::Index>(),
+        start in clock_pick(),
+        end in clock_pick(),
+        minutes in -36i64 * 60..36 * 60,
+        second in 0i64..60,
+    ) {
+        let tz = tz_of(DST_ZONES[zone]);
+        let trs = transitions(&tz);
+        let tr = trs[which.index(trs.len())];
+        let start = clock_near(&tz, tr, start);
+        let end = clock_near(&tz, tr, end);
+        let q = run::clock::QuietHours { start: start as i32, end: end as i32 };
+        let at = tr + minutes * 60 + second;
+        let quiet = in_window(start, end, local_secs(&tz, at).rem_euclid(86_400));
+        prop_assert_eq!(q.contains(at, &tz), quiet);
+        let got = q.first_allowed(at, &tz);
+        let want = brute_first_allowed(&tz, start, end, at);
+        prop_assert!(
+            got == want,
+            "{} quiet {:02}:{:02}-{:02}:{:02}, due {}: runner {}, brute force {}",
+            DST_ZONES[zone], start / 3600, start / 60 % 60, end / 3600, end / 60 % 60,
+            run::clock::rfc3339(at), run::clock::rfc3339(got), run::clock::rfc3339(want)
+        );
+    }
+}
+
+/// Brute force of `every DAY HH:MM` after `at` (minute-aligned): the
+/// occurrence on a local date is the first instant whose local time
+/// reaches it; a time the clock jumps over is read with the offset before
+/// the jump (it moves forward by the gap). The first occurrence at or
+/// after `at` of any local date.
+fn brute_next_every(
+    tz: &jiff::tz::TimeZone,
+    day: Option<jiff::civil::Weekday>,
+    clock: i64,
+    at: i64,
+) -> Option<i64> {
+    let begin = at - 2 * 86_400;
+    let mut next_day = local_secs(tz, begin).div_euclid(86_400) + 1;
+    let mut best: Option<i64> = None;
+    let mut t = begin;
+    while t < at + 10 * 86_400 {
+        let local = local_secs(tz, t);
+        while local >= next_day * 86_400 + clock {
+            let target = next_day * 86_400 + clock;
+            let occurrence = if local == target {
+                t
+            } else {
+                target - offset_at(tz, t - 1)
+            };
+            let date = jiff::civil::date(1970, 1, 1)
+                .checked_add(jiff::Span::new().days(next_day))
+                .unwrap();
+            if day.is_none_or(|d| date.weekday() == d) && occurrence >= at {
+                best = Some(best.map_or(occurrence, |b: i64| b.min(occurrence)));
+            }
+            next_day += 1;
+        }
+        if best.is_some_and(|b| b + 86_400 < t) {
+            break;
+        }
+        t += 60;
+    }
+    best
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// `next_every` agrees with brute force around every transition.
+    #[test]
+    fn every_occurrences_agree_with_brute_force(
+        zone in 0..DST_ZONES.len(),
+        which in any::<prop::sample::Index>(),
+        clock in clock_pick(),
+        weekday in 0usize..8,
+        minutes in -36i64 * 60..36 * 60,
+    ) {
+        let tz = tz_of(DST_ZONES[zone]);
+        let trs = transitions(&tz);
+        let tr = trs[which.index(trs.len())];
+        let clock = clock_near(&tz, tr, clock);
+        let day = [
+            None,
+            Some(jiff::civil::Weekday::Monday),
+            Some(jiff::civil::Weekday::Tuesday),
+            Some(jiff::civil::Weekday::Wednesday),
+            Some(jiff::civil::Weekday::Thursday),
+            Some(jiff::civil::Weekday::Friday),
+            Some(jiff::civil::Weekday::Saturday),
+            Some(jiff::civil::Weekday::Sunday),
+        ][weekday];
+        let at = tr + minutes * 60;
+        let got = run::clock::next_every(day, clock as i32, &tz, at);
+        let want = brute_next_every(&tz, day, clock, at);
+        prop_assert!(
+            got == want,
+            "{} every {:?} {:02}:{:02} from {}: runner {:?}, brute force {:?}",
+            DST_ZONES[zone], day, clock / 3600, clock / 60 % 60, run::clock::rfc3339(at),
+            got.map(run::clock::rfc3339), want.map(run::clock::rfc3339)
+        );
     }
 }

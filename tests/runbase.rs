@@ -96,9 +96,7 @@ fn check_type(field: &Value, value: &Value) -> Result<(), String> {
         "date" => value
             .as_str()
             .is_some_and(|s| s.len() == 10 && s.parse::<jiff::civil::Date>().is_ok()),
-        "timezone" => value
-            .as_str()
-            .is_some_and(|s| jiff::tz::TimeZone::get(s).is_ok()),
+        "timezone" => value.as_str().is_some_and(relance::tzdb::is_zone),
         "enum" => value.as_str().is_some_and(|s| {
             field["variants"]
                 .as_array()

@@ -243,6 +243,34 @@ fn flow_pages_draw_every_scenario_and_cadence_with_their_sends() {
     ] {
         assert!(drip.contains(&escape(cond)), "drip_offers: no {cond}");
     }
+    // The page lists the sends in the order a contact gets them; a
+    // cadence's in touch order; each email send shows its subject.
+    for (name, c) in &plan.cadences {
+        let page = text(&files, &format!("preview/cadence/{name}.html"));
+        let listed: Vec<&str> = page
+            .split("<li data-template=\"")
+            .skip(1)
+            .filter_map(|r| r.split('"').next())
+            .collect();
+        let mut touches: Vec<&str> = Vec::new();
+        for t in &c.touches {
+            if !touches.contains(&t.template.as_str()) {
+                touches.push(&t.template);
+            }
+        }
+        assert_eq!(listed, touches, "cadence {name}");
+        // Fits the window unless asked for the actual size.
+        assert!(page.contains("<input type=\"checkbox\" id=\"actual-size\">"));
+        assert!(page.contains(".flow-scroll svg.flow{width:100%;height:auto}"));
+    }
+    for t in ["offer", "offer_reminder"] {
+        let subject = plan.templates[t].parts["subject"].text.clone();
+        let first = subject.split_whitespace().next().unwrap_or("").to_string();
+        assert!(
+            drip.contains(&format!("“{}", escape(&first))),
+            "{t}: {subject}"
+        );
+    }
     let xmas = text(&files, "preview/scenario/xmas_2026.html");
     assert!(xmas.contains(">90%</text>") && xmas.contains(">10%</text>"));
     let fleet = text(&files, "preview/scenario/fleet_leads.html");
@@ -267,19 +295,28 @@ fn the_index_lists_every_message_with_its_subject() {
             m["persona"].as_str().expect("p"),
         );
         assert_eq!(base, format!("{template}/{persona}"));
-        assert!(
-            index.contains(&format!(
-                "data-template=\"{template}\" data-channel=\"{}\" data-kind=\"{}\" data-persona=\"{persona}\"",
-                m["channel"].as_str().expect("channel"),
-                m["kind"].as_str().expect("kind"),
-            )),
-            "index has no row for {base}"
+        // The persona's row: its template, channel and kind, the persona
+        // among those who get the same text, and the text.
+        let head = format!(
+            "data-template=\"{template}\" data-channel=\"{}\" data-kind=\"{}\" data-personas=\"",
+            m["channel"].as_str().expect("channel"),
+            m["kind"].as_str().expect("kind"),
         );
-        assert!(index.contains(&format!("href=\"{base}.html\"")), "{base}");
+        let row = index
+            .lines()
+            .find(|l| {
+                l.split_once(&head).is_some_and(|(_, rest)| {
+                    rest.split('"')
+                        .next()
+                        .is_some_and(|ps| ps.split(' ').any(|p| p == persona))
+                })
+            })
+            .unwrap_or_else(|| panic!("index has no row for {base}"));
+        assert!(row.contains(&format!("href=\"{base}.html\"")), "{base}");
         if let Some(subject) = m["subject"].as_str() {
             emails += 1;
             assert!(
-                index.contains(&format!("<td class=\"summary\">{}</td>", escape(subject))),
+                row.contains(&format!("<td class=\"summary\">{}</td>", escape(subject))),
                 "index lacks the subject of {base}: {subject}"
             );
         }
@@ -288,6 +325,33 @@ fn the_index_lists_every_message_with_its_subject() {
         }
     }
     assert!(emails > 20, "{emails}");
+    // No two rows of a template show the same text: personas who get the
+    // same subject share a row.
+    let mut seen = BTreeSet::new();
+    for row in index.lines().filter(|l| l.contains("class=\"message\"")) {
+        let template = row
+            .split("data-template=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next());
+        let summary = row.split("<td class=\"summary\">").nth(1);
+        assert!(seen.insert((template, summary)), "repeated row: {row}");
+    }
+    assert!(
+        index
+            .lines()
+            .filter(|l| l.contains("data-personas=\"") && l.contains(' '))
+            .count()
+            > 0
+    );
+    // The journeys come first, then the messages; filters by channel,
+    // kind and persona, without a script.
+    let journeys = index.find("<ul id=\"journeys\">").expect("journeys");
+    assert!(journeys < index.find("<table id=\"messages\">").expect("messages"));
+    assert!(!index.contains("<script"));
+    for f in ["f-channel-email", "f-kind-marketing", "f-persona-marie"] {
+        assert!(index.contains(&format!("id=\"{f}\"")), "{f}");
+        assert!(index.contains(&format!("body:has(#{f}:checked)")), "{f}");
+    }
     for p in ["marie", "sophie", "karim", "jeanne", "competitor_scout"] {
         assert!(index.contains(&format!("href=\"persona/{p}.html\"")), "{p}");
         assert!(files.contains_key(&format!("preview/persona/{p}.html")));
@@ -298,6 +362,7 @@ fn the_index_lists_every_message_with_its_subject() {
 fn message_pages_show_each_channel_as_it_arrives() {
     let files = build(&campaigns(), "messages");
     let mut sms = 0;
+    let mut overflowing = 0;
     for (path, bytes) in &files {
         let Some(base) = path
             .strip_suffix(".json")
@@ -335,6 +400,16 @@ fn message_pages_show_each_channel_as_it_arrives() {
                 let subject = m["subject"].as_str().expect("subject");
                 assert!(page.contains(&format!("<dd id=\"subject\">{}</dd>", escape(subject))));
                 assert!(page.contains("<pre id=\"text-part\">"), "{base}");
+                // The sample's emails are a 600 px table: too wide for a
+                // phone, and the mobile frame says so.
+                let html = m["html"].as_str().unwrap_or("");
+                if html.contains("width=\"600\"") {
+                    assert!(
+                        page.contains("class=\"badge warn overflow-warning\" data-width=\"600\""),
+                        "{base}: no overflow warning"
+                    );
+                    overflowing += 1;
+                }
             }
             "sms" => {
                 sms += 1;
@@ -376,6 +451,7 @@ fn message_pages_show_each_channel_as_it_arrives() {
         }
     }
     assert!(sms >= 5, "{sms}");
+    assert!(overflowing > 0);
 }
 
 /// Every `href="…"` of every page points at a file of the build (and an
@@ -509,4 +585,50 @@ fn names_that_cannot_be_files_get_file_names_that_work() {
         .filter(|k| k.starts_with("preview/t_long_long") && k.ends_with(".html"))
         .collect();
     assert_eq!(long_pages.len(), 3, "{long_pages:?}");
+}
+
+#[test]
+fn persona_pages_show_segments_expectations_and_scenarios() {
+    let files = build(&campaigns(), "personas");
+    let plan: Plan = serde_json::from_slice(&files["plan.json"]).expect("plan");
+    let segments_of = |page: &str, inside: bool| -> BTreeSet<String> {
+        let attr = format!("data-in=\"{inside}\"");
+        page.split("data-segment=\"")
+            .skip(1)
+            .filter(|r| r.split('>').next().is_some_and(|tag| tag.contains(&attr)))
+            .filter_map(|r| r.split('"').next().map(str::to_string))
+            .collect()
+    };
+    let mut expects = 0;
+    for (path, bytes) in &files {
+        if !path.starts_with("preview/persona/") {
+            continue;
+        }
+        let page = String::from_utf8_lossy(bytes);
+        // Every segment once: in or out.
+        let (inside, outside) = (segments_of(&page, true), segments_of(&page, false));
+        assert!(inside.is_disjoint(&outside), "{path}");
+        let all: BTreeSet<String> = inside.union(&outside).cloned().collect();
+        let declared: BTreeSet<String> = plan.segments.keys().cloned().collect();
+        assert_eq!(all, declared, "{path}");
+        // The project builds, so every `expect` line holds.
+        expects += page.matches("<tr data-held=\"true\">").count();
+        assert!(!page.contains("data-held=\"false\""), "{path}");
+        // Every scenario, entered or not.
+        for name in &plan.scenario_order {
+            assert!(
+                page.contains(&format!("<tr data-scenario=\"{name}\" data-enters=\"")),
+                "{path}: {name}"
+            );
+        }
+    }
+    assert!(expects >= 8, "{expects}");
+    // Marie's expectations, as written in personas.camp, and her segments.
+    let marie = text(&files, "preview/persona/marie.html");
+    assert!(marie.contains("<code>expect marketable and not cold</code>"));
+    assert!(marie.contains("data-segment=\"pros\" data-in=\"true\""));
+    // The negative persona enters no scenario that sends marketing.
+    let scout = text(&files, "preview/persona/competitor_scout.html");
+    assert!(scout.contains("data-segment=\"undesirable\" data-in=\"true\""));
+    assert!(scout.contains("<tr data-scenario=\"drip_offers\" data-enters=\"false\">"));
 }

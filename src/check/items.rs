@@ -51,6 +51,18 @@ fn attributes<'a>(
     owner: &str,
     problems: &mut Problems,
 ) -> HashMap<&'a str, &'a Attr> {
+    attributes_listing(attrs, allowed, allowed, owner, problems)
+}
+
+/// Like `attributes`, with the help listing only `listed`: an attribute
+/// accepted only to get its own error (`kind` on a task) is not advertised.
+fn attributes_listing<'a>(
+    attrs: &'a [Attr],
+    allowed: &[&str],
+    listed: &[&str],
+    owner: &str,
+    problems: &mut Problems,
+) -> HashMap<&'a str, &'a Attr> {
     let mut seen = HashMap::new();
     let mut out = HashMap::new();
     for a in attrs {
@@ -59,8 +71,8 @@ fn attributes<'a>(
             problems.push(
                 Diagnostic::new(Code::E0106, format!("{owner} has no attribute `{name}`"))
                     .at(a.name.span, "unknown attribute")
-                    .help_opt(suggest(name, allowed.iter().copied(), || {
-                        Some(format!("the attributes are: {}", allowed.join(", ")))
+                    .help_opt(suggest(name, listed.iter().copied(), || {
+                        Some(format!("the attributes are: {}", listed.join(", ")))
                     })),
             );
             continue;
@@ -553,7 +565,13 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
             "{} `{channel}` template",
             if channel == "email" { "an" } else { "a" }
         );
-        let attrs = attributes(&t.attrs, allowed, &owner, problems);
+        // `kind` on a task or webhook is E0503: not offered in the help.
+        let listed: Vec<&str> = allowed
+            .iter()
+            .copied()
+            .filter(|a| *a != "kind" || !matches!(channel, "task" | "webhook"))
+            .collect();
+        let attrs = attributes_listing(&t.attrs, allowed, &listed, &owner, problems);
         for r in required {
             // `subjet = …` is already an unknown-attribute error that suggests `subject`.
             let misspelt = t.attrs.iter().any(|a| {

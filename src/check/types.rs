@@ -115,9 +115,13 @@ pub fn address_type(channel: &str) -> Option<Type> {
 /// Built-in message events of §3 with their fields.
 pub fn builtin_event(name: &str) -> Option<Fields> {
     // (field, required): a message event names its template, a click its
-    // link, an unsubscribe its channel.
+    // link, an unsubscribe its channel. A reply may come without one: a
+    // reply logged by the CRM (a phone call, an email to a salesperson)
+    // answers no particular message; `replied(any)` sees it, `replied(T)`
+    // does not.
     let fields: &[(&str, bool)] = match name {
-        "delivered" | "opened" | "replied" | "bounced" => &[("template", true), ("channel", false)],
+        "replied" => &[("template", false), ("channel", false)],
+        "delivered" | "opened" | "bounced" => &[("template", true), ("channel", false)],
         "clicked" => &[("template", true), ("channel", false), ("link", true)],
         "unsubscribed" => &[("channel", true), ("template", false)],
         _ => return None,
@@ -153,5 +157,42 @@ pub fn with_article(s: &str) -> String {
 
 /// Whether `name` is a zone of the bundled IANA database.
 pub fn is_time_zone(name: &str) -> bool {
-    jiff::tz::TimeZone::get(name).is_ok()
+    crate::tzdb::is_zone(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostics::{Problems, SourceFile, SourceMap};
+
+    fn codes(text: &str) -> Vec<String> {
+        let mut sources = SourceMap::new();
+        sources.add(SourceFile::new("main.camp", text));
+        let checked = crate::driver::check_sources(&sources, Problems::new(), 1);
+        checked.diagnostics.iter().map(|d| d.to_string()).collect()
+    }
+
+    const PROJECT: &str = r#"
+workspace { name = "x", timezone = "Europe/Paris", from = "A <a@b.example>", address = "1 rue" }
+contact { email: email }
+template intro : email { subject = "Hi", html = "<p>hi</p>{{unsubscribe_url}}" }
+segment talking = replied(any since 14d ago)
+segment answered_intro = replied(intro)
+"#;
+
+    /// A reply logged by the CRM names no template: accepted, seen by
+    /// `replied(any)` and not by `replied(T)`.
+    #[test]
+    fn a_reply_without_template_is_accepted_and_counts_for_any() {
+        let persona = "persona phoned {\n  email = \"p@x.example\"\n  event replied at 2d ago\n  expect talking\n  expect not answered_intro\n}\n";
+        let found = codes(&format!("{PROJECT}{persona}"));
+        assert!(found.is_empty(), "{found:#?}");
+    }
+
+    /// Other message events still name their template.
+    #[test]
+    fn an_open_without_template_is_still_refused() {
+        let persona = "persona p {\n  email = \"p@x.example\"\n  event opened at 2d ago\n}\n";
+        let found = codes(&format!("{PROJECT}{persona}"));
+        assert!(found.iter().any(|d| d.contains("E0402")), "{found:#?}");
+    }
 }

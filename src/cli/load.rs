@@ -1,10 +1,14 @@
 //! Loading a project folder: every `*.camp` file below it, recursively,
-//! skipping `build/`, `target/` and hidden folders, in a stable order.
+//! skipping `build/`, `target/`, hidden folders, other projects (folders
+//! with their own `relance.toml`) and what the manifest excludes, in a
+//! stable order. Finding the project and reading its manifest is
+//! `cli::manifest`.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::manifest::{self, Manifest};
 use crate::diagnostics::{Code, Diagnostic, Problems, SourceFile, SourceMap, Span};
 use crate::syntax::MAX_FILE_BYTES;
 
@@ -16,28 +20,35 @@ pub struct Loaded {
     pub root: PathBuf,
     pub sources: SourceMap,
     pub problems: Problems,
+    /// The settings of the project's `relance.toml` (defaults without one).
+    pub manifest: Manifest,
 }
 
-/// Reads the project at `path` (a folder, or a single `.camp` file).
+/// Reads the project of `path` (a folder, or a single `.camp` file): the
+/// nearest folder at or above it with a `relance.toml`, or else the folder
+/// (or file) itself. Folders holding their own `relance.toml` are other
+/// projects and are skipped.
 pub fn load_project(path: &Path) -> Result<Loaded, LoadError> {
-    let meta = fs::metadata(path).map_err(|e| {
-        LoadError(format!(
-            "cannot read `{}`: {}",
-            path.display(),
-            io_reason(&e)
-        ))
-    })?;
-    let (root, mut files) = if meta.is_dir() {
-        let mut files = Vec::new();
-        walk(path, path, &mut files)?;
-        (path.to_path_buf(), files)
-    } else {
-        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        (root, vec![(name, path.to_path_buf())])
+    let located = manifest::locate(path)?;
+    let (settings, _) = located.settings(&mut SourceMap::new());
+    let root = located.root.clone();
+    let mut files = match &located.single {
+        None => {
+            let mut files = Vec::new();
+            let mut projects = Vec::new();
+            walk(&root, &root, &settings, &mut files, &mut projects)?;
+            if located.manifest.is_none() && !projects.is_empty() {
+                return Err(LoadError(manifest::not_a_project(&root, &projects)));
+            }
+            files
+        }
+        Some(file) => {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            vec![(name, file.clone())]
+        }
     };
     files.sort();
     let mut sources = SourceMap::new();
@@ -46,7 +57,7 @@ pub fn load_project(path: &Path) -> Result<Loaded, LoadError> {
         let bytes = match read_regular_file(&full, MAX_FILE_BYTES as u64) {
             Ok(bytes) => bytes,
             // The project given on the command line is one file it cannot read.
-            Err(Unreadable::Io(e)) if !meta.is_dir() => {
+            Err(Unreadable::Io(e)) if located.single.is_some() => {
                 return Err(LoadError(format!(
                     "cannot read `{}`: {}",
                     full.display(),
@@ -91,7 +102,11 @@ pub fn load_project(path: &Path) -> Result<Loaded, LoadError> {
             }
         }
     }
-    if sources.is_empty() {
+    let no_camp = sources.is_empty();
+    // Added after the `.camp` files; not parsed as campaign source.
+    let (manifest, manifest_problems) = located.settings(&mut sources);
+    problems.extend(manifest_problems);
+    if no_camp {
         problems.push(
             Diagnostic::new(
                 Code::E0007,
@@ -104,6 +119,7 @@ pub fn load_project(path: &Path) -> Result<Loaded, LoadError> {
         root,
         sources,
         problems,
+        manifest,
     })
 }
 
@@ -121,7 +137,7 @@ fn shown_up_to(bytes: &[u8], bad: usize) -> (String, usize) {
     (shown, at)
 }
 
-fn io_reason(e: &io::Error) -> String {
+pub(super) fn io_reason(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotFound => "no such file or folder".to_string(),
         io::ErrorKind::PermissionDenied => "permission denied".to_string(),
@@ -129,7 +145,15 @@ fn io_reason(e: &io::Error) -> String {
     }
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), LoadError> {
+/// Collects the `.camp` files below `dir` that the manifest includes, and
+/// the folders that hold their own `relance.toml` (other projects, skipped).
+fn walk(
+    root: &Path,
+    dir: &Path,
+    settings: &Manifest,
+    out: &mut Vec<(String, PathBuf)>,
+    projects: &mut Vec<String>,
+) -> Result<(), LoadError> {
     let entries = fs::read_dir(dir).map_err(|e| {
         LoadError(format!(
             "cannot read folder `{}`: {}",
@@ -154,23 +178,31 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
             ))
         })?;
         let path = entry.path();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
         if ty.is_dir() {
-            if name.starts_with('.') || name == "build" || name == "target" {
+            if name.starts_with('.')
+                || name == "build"
+                || name == "target"
+                || settings.skips_folder(&rel)
+            {
                 continue;
             }
-            walk(root, &path, out)?;
-        } else if name.ends_with(".camp") && !name.starts_with('.') {
+            if path.join(manifest::MANIFEST).is_file() {
+                projects.push(rel);
+                continue;
+            }
+            walk(root, &path, settings, out, projects)?;
+        } else if name.ends_with(".camp") && !name.starts_with('.') && settings.includes(&rel) {
             // Symlinked files are read; symlinked folders are not followed.
             if ty.is_symlink() && fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false) {
                 continue;
             }
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/");
             out.push((rel, path));
         }
     }

@@ -1,6 +1,7 @@
 //! The command line: the only place that touches files and the terminal.
 
 mod load;
+pub mod manifest;
 mod out;
 mod run;
 mod watch;
@@ -20,7 +21,7 @@ pub use load::{LoadError, Loaded, TemplateFiles, load_project, load_template_fil
 #[derive(Parser, Debug)]
 #[command(
     name = "relance",
-    version,
+    version = crate::tzdb::version_text(),
     about = "Campaign-as-code compiler: check, build and run marketing automation"
 )]
 pub struct Cli {
@@ -54,7 +55,8 @@ enum Command {
         /// The project folder.
         #[arg(default_value = ".")]
         path: PathBuf,
-        /// Output folder (default: PATH/build).
+        /// Output folder (default: the `build` folder of relance.toml, or
+        /// PROJECT/build).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Reference time for personas' relative times (`40d ago`), as
@@ -136,7 +138,7 @@ pub fn main() -> ExitCode {
             deny_warnings,
             color,
             now,
-        } => match parse_now(now.as_deref()) {
+        } => match project_now(&path, now.as_deref()) {
             Some(now) => check(path, format, deny_warnings, color, now),
             None => ExitCode::from(2),
         },
@@ -153,7 +155,7 @@ pub fn main() -> ExitCode {
             format,
             now,
             color,
-        } => match parse_now(now.as_deref()) {
+        } => match project_now(&path, now.as_deref()) {
             Some(now) => render_one(&path, &template, &persona, format, now, color),
             None => ExitCode::from(2),
         },
@@ -186,11 +188,8 @@ pub fn analyse(path: &std::path::Path, now: i64) -> Result<Analysis, LoadError> 
     problems.extend(std::mem::take(&mut loaded.problems));
     let templates = load_template_files(&loaded.root, &mut loaded.sources, &files, &mut problems);
     let checked = driver::check_parsed(&loaded.sources, files, problems, &templates.contents, now);
-    let prefix = if path.is_dir() {
-        path.to_string_lossy().replace('\\', "/")
-    } else {
-        loaded.root.to_string_lossy().replace('\\', "/")
-    };
+    // The project's root as the user names it (`campaigns`, `..`).
+    let prefix = loaded.root.to_string_lossy().replace('\\', "/");
     Ok(Analysis {
         loaded,
         checked,
@@ -212,6 +211,21 @@ fn human_style(color: ColorArg) -> HumanStyle {
     }
 }
 
+/// `--now`, else the `now` of the project's `relance.toml`, else the
+/// current time; `None` (after a message) when `--now` is malformed.
+fn project_now(path: &std::path::Path, now: Option<&str>) -> Option<i64> {
+    if now.is_some() {
+        return parse_now(now);
+    }
+    let from_manifest = manifest::locate(path).ok().and_then(|l| {
+        l.settings(&mut crate::diagnostics::SourceMap::new())
+            .0
+            .now
+            .map(|(t, _)| t)
+    });
+    from_manifest.or_else(|| parse_now(None))
+}
+
 /// `--now`, or the current time; `None` (after a message) when malformed.
 fn parse_now(now: Option<&str>) -> Option<i64> {
     match now.map(str::parse::<jiff::Timestamp>) {
@@ -225,7 +239,7 @@ fn parse_now(now: Option<&str>) -> Option<i64> {
 }
 
 fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorArg) -> ExitCode {
-    let Some(now) = parse_now(now.as_deref()) else {
+    let Some(now) = project_now(&path, now.as_deref()) else {
         return ExitCode::from(2);
     };
     let a = match analyse(&path, now) {
@@ -279,7 +293,7 @@ fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorA
         eprintln!("build refused: fix the errors above first");
         return ExitCode::from(1);
     }
-    let out = out.unwrap_or_else(|| a.loaded.root.join("build"));
+    let out = out.unwrap_or_else(|| manifest::under(&a.loaded.root, a.loaded.manifest.build_dir()));
     match out::write_build(&out, &plan.to_json(), &previews) {
         Ok(()) => {}
         Err(out::OutError::Refused(message)) => {

@@ -11,22 +11,30 @@ use crate::run::{self, Forecast, Options, input};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// The plan written by `relance build`.
-    #[arg(long, default_value = "build/plan.json")]
-    pub plan: PathBuf,
+    /// The project folder: its `relance.toml` (found here or above) gives
+    /// the defaults of every flag below but `--plan`'s.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// The plan written by `relance build` (default: `plan.json` in the
+    /// project's build folder, `PROJECT/build/plan.json`).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
     /// Contacts: JSONL (one object per line with `id`, fields, `lists`,
     /// `tags`) or CSV (a `.csv` file; header row; sets as `a|b`).
+    /// Default: `contacts` under `[run]` in relance.toml.
     #[arg(long)]
-    pub contacts: PathBuf,
+    pub contacts: Option<PathBuf>,
     /// Events as JSONL: `{"contact", "event", "at", …fields}`.
+    /// Default: `events` under `[run]` in relance.toml.
     #[arg(long)]
     pub events: Option<PathBuf>,
     /// Start of the simulated window (RFC 3339); earlier events are history.
+    /// Default: `from` under `[run]` in relance.toml.
     #[arg(long)]
-    pub from: String,
-    /// End of the window (excluded).
+    pub from: Option<String>,
+    /// End of the window (excluded). Default: `until` under `[run]`.
     #[arg(long)]
-    pub until: String,
+    pub until: Option<String>,
     /// Write the outbox JSONL here (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -68,12 +76,13 @@ fn timestamp(flag: &str, s: &str) -> Result<i64, String> {
 /// A plan larger than this is not one `relance build` wrote.
 const MAX_PLAN_BYTES: u64 = 1 << 30;
 
-fn read_plan(path: &Path) -> Result<Plan, String> {
+/// Reads the plan at `path`; `build` is the command that writes it there.
+fn read_plan(path: &Path, build: &str) -> Result<Plan, String> {
     let text = crate::cli::load::read_run_input(path, "the plan", MAX_PLAN_BYTES)
-        .map_err(|e| format!("{e}; build it first with `relance build`"))?;
+        .map_err(|e| format!("{e}; build it first with `{build}`"))?;
     serde_json::from_str(&text).map_err(|e| {
         format!(
-            "`{}` is not a relance plan: {e}; rebuild it with `relance build`",
+            "`{}` is not a relance plan: {e}; rebuild it with `{build}`",
             path.display()
         )
     })
@@ -97,17 +106,121 @@ fn peak_rss_mb() -> Option<u64> {
     Some(kb / 1024)
 }
 
+/// The inputs of a run: each flag, or else the project's `relance.toml`.
+struct Inputs {
+    plan: PathBuf,
+    /// The command that writes `plan`.
+    build: String,
+    contacts: PathBuf,
+    events: Option<PathBuf>,
+    from: String,
+    until: String,
+}
+
+/// Fills what the flags leave out from the project's manifest; a manifest
+/// with errors stops the run (its diagnostics are printed).
+fn inputs(args: &RunArgs) -> Result<Result<Inputs, ExitCode>, String> {
+    use super::manifest;
+    let located = manifest::locate(&args.path).map_err(|e| e.0)?;
+    let mut sources = crate::diagnostics::SourceMap::new();
+    let (m, problems) = located.settings(&mut sources);
+    if !problems.is_empty() {
+        let failed = problems.has_errors();
+        let shown = problems.into_sorted(&sources);
+        let prefix = located.root.to_string_lossy().replace('\\', "/");
+        eprint!(
+            "{}",
+            crate::diagnostics::render::human(
+                &shown,
+                &sources,
+                &prefix,
+                super::human_style(super::ColorArg::Auto)
+            )
+        );
+        if failed {
+            eprintln!(
+                "run refused: fix `{}` first",
+                located.manifest_path().display()
+            );
+            return Ok(Err(ExitCode::from(2)));
+        }
+    }
+    let root = &located.root;
+    let has_manifest = located.manifest.is_some();
+    let missing = |flag: &str, key: &str| {
+        if has_manifest {
+            format!(
+                "`--{flag}` is missing: give it, or set `{key}` under `[run]` in `{}`",
+                located.manifest_path().display()
+            )
+        } else {
+            format!(
+                "`--{flag}` is missing: give it, or create `{}` with `{key}` under `[run]` (see docs/manifest.md)",
+                located.manifest_path().display()
+            )
+        }
+    };
+    let project_arg = if root == Path::new(".") {
+        String::new()
+    } else {
+        format!(" {}", root.display())
+    };
+    let (plan, build) = match &args.plan {
+        Some(p) => {
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+            let out = dir.map_or(".".to_string(), |d| d.display().to_string());
+            (p.clone(), format!("relance build{project_arg} --out {out}"))
+        }
+        None => (
+            manifest::under(root, m.build_dir()).join("plan.json"),
+            format!("relance build{project_arg}"),
+        ),
+    };
+    let contacts = match (&args.contacts, &m.run.contacts) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => manifest::under(root, p),
+        (None, None) => return Err(missing("contacts", "contacts")),
+    };
+    let events = match (&args.events, &m.run.events) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(p)) => Some(manifest::under(root, p)),
+        (None, None) => None,
+    };
+    let from = args
+        .from
+        .clone()
+        .or(m.run.from.clone())
+        .ok_or_else(|| missing("from", "from"))?;
+    let until = args
+        .until
+        .clone()
+        .or(m.run.until.clone())
+        .ok_or_else(|| missing("until", "until"))?;
+    Ok(Ok(Inputs {
+        plan,
+        build,
+        contacts,
+        events,
+        from,
+        until,
+    }))
+}
+
 fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
     let started = Instant::now();
-    let from = timestamp("--from", &args.from)?;
-    let until = timestamp("--until", &args.until)?;
+    let inputs = match inputs(&args)? {
+        Ok(i) => i,
+        Err(code) => return Ok(code),
+    };
+    let from = timestamp("--from", &inputs.from)?;
+    let until = timestamp("--until", &inputs.until)?;
     if until <= from {
         return Err(format!(
             "the window is empty: `--until {}` must be after `--from {}`",
-            args.until, args.from
+            inputs.until, inputs.from
         ));
     }
-    let plan = read_plan(&args.plan)?;
+    let plan = read_plan(&inputs.plan, &inputs.build)?;
     let forecast = match &args.engagement {
         None => None,
         Some(p) => {
@@ -122,14 +235,14 @@ fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
     };
     let mut timings = Vec::new();
     let mut lap = Instant::now();
-    crate::cli::load::check_run_input(&args.contacts, "contacts")?;
-    if let Some(events) = &args.events {
+    crate::cli::load::check_run_input(&inputs.contacts, "contacts")?;
+    if let Some(events) = &inputs.events {
         crate::cli::load::check_run_input(events, "events")?;
     }
-    let (contacts, mut problems) = input::read_contacts(&args.contacts, &plan)?;
+    let (contacts, mut problems) = input::read_contacts(&inputs.contacts, &plan)?;
     timings.push(("contacts", lap.elapsed()));
     lap = Instant::now();
-    let (events, event_problems) = match &args.events {
+    let (events, event_problems) = match &inputs.events {
         Some(p) => input::read_events(p, &plan, &contacts, threads)?,
         None => input::events_from_jsonl("", &plan, &contacts, "-")?,
     };
@@ -187,8 +300,12 @@ fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
         }
     }
     let read = events.lines;
+    let events_file = args
+        .events
+        .as_ref()
+        .map_or_else(String::new, |p| p.display().to_string());
     if let Some(p) = &args.summary {
-        let json = outcome.summary_json(problems.len(), read, args.report);
+        let json = outcome.summary_json(problems.len(), read, &events_file, args.report);
         let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
         text.push('\n');
         std::fs::write(p, text).map_err(|e| write_err(p, e))?;
@@ -203,7 +320,10 @@ fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
             eprintln!("  {l}");
         }
     }
-    eprint!("{}", outcome.summary_text(problems.len(), read));
+    eprint!(
+        "{}",
+        outcome.summary_text(problems.len(), read, &events_file)
+    );
     if args.report {
         eprint!("{}", outcome.report_text());
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{ColorArg, human_style, parse_now};
+use super::{ColorArg, human_style, project_now};
 use crate::diagnostics::render;
 use crate::watch::{BindError, Builder, Changes, Outcome, Server, Session, Shared};
 
@@ -31,14 +31,21 @@ pub(super) struct WatchArgs {
     /// Colours in the diagnostics: auto, always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     color: ColorArg,
+    /// The link of `file:line` in the browser's error panel, with `{path}`
+    /// (absolute), `{line}` and `{column}` replaced; default:
+    /// `vscode://file/{path}:{line}:{column}`.
+    #[arg(long, value_name = "URL")]
+    editor: Option<String>,
 }
 
 pub(super) fn watch(args: WatchArgs) -> ExitCode {
-    let Some(now) = parse_now(args.now.as_deref()) else {
+    let Some(now) = project_now(&args.path, args.now.as_deref()) else {
         return ExitCode::from(2);
     };
-    let meta = match std::fs::metadata(&args.path) {
-        Ok(m) => m,
+    // The project's root is watched: the nearest `relance.toml` at or above
+    // the path, or the folder given; a lone `.camp` file through its folder.
+    let located = match super::manifest::locate(&args.path) {
+        Ok(l) => l,
         Err(_) => {
             eprintln!(
                 "error: cannot read `{}`: no such file or folder; give the project folder, e.g. `relance watch campaigns`",
@@ -47,14 +54,22 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // A single `.camp` file is watched through its folder.
-    let folder = if meta.is_dir() {
-        args.path.clone()
+    // `--editor` wins over the manifest's `editor`; both are checked alike.
+    let editor = args.editor.clone().or_else(|| {
+        let (settings, _) = located.settings(&mut crate::diagnostics::SourceMap::new());
+        settings.editor
+    });
+    if let Some(e) = &editor
+        && let Err(why) = crate::watch::editor_template_ok(e)
+    {
+        eprintln!("error: {why}");
+        return ExitCode::from(2);
+    }
+    let single = located.single.is_some();
+    let folder = if located.root.as_os_str().is_empty() {
+        PathBuf::from(".")
     } else {
-        match args.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
+        located.root.clone()
     };
     let shared = Arc::new(Shared::default());
     let server = match Server::start(args.port, shared.clone()) {
@@ -74,7 +89,7 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
         }
     };
     // Watching starts before the first build, so no change is missed.
-    let mut changes = match Changes::new(&folder, !meta.is_dir()) {
+    let mut changes = match Changes::new(&folder, single) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -83,9 +98,12 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
     };
     let url = server.url();
     println!("Serving previews at {url}");
+    for w in changes.take_warnings() {
+        eprintln!("warning: {w}");
+    }
     let _ = std::io::stdout().flush();
     let style = human_style(args.color);
-    let mut session = Session::new(Builder::new(&args.path, now), shared);
+    let mut session = Session::new(Builder::new(&args.path, now), shared).with_editor(editor);
     let (outcome, _) = session.rebuild();
     print_outcome(&outcome, "built", false, style);
     changes.set_inputs(outcome.inputs);
@@ -98,6 +116,9 @@ pub(super) fn watch(args: WatchArgs) -> ExitCode {
             eprintln!("error: the file watcher stopped; start `relance watch` again");
             return ExitCode::from(2);
         };
+        for w in changes.take_warnings() {
+            eprintln!("warning: {w}");
+        }
         let (outcome, changed) = session.rebuild();
         print_outcome(&outcome, "rebuilt", changed, style);
         changes.set_inputs(outcome.inputs);

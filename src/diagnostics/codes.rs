@@ -132,6 +132,10 @@ codes! {
     E0802 Error "empty quiet hours",
     E0803 Error "cap on a channel that is never counted",
     W0801 Warning "a path alone exceeds a pressure cap",
+    // The project manifest, `relance.toml`.
+    E0901 Error "relance.toml is not valid TOML",
+    E0902 Error "bad value in relance.toml",
+    W0901 Warning "unknown key in relance.toml",
     // Project files.
     E0910 Error "project file is not a regular file",
     W0910 Warning "checks skipped because of errors elsewhere",

@@ -202,6 +202,7 @@ pub fn build_plan(
 
     Plan {
         plan_version: PLAN_VERSION,
+        tzdb: crate::tzdb::VERSION.to_string(),
         workspace,
         schema,
         events,

@@ -20,6 +20,11 @@ pub const PLAN_VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
     pub plan_version: u32,
+    /// The release of the IANA time-zone database bundled in the relance
+    /// that built the plan (such as `2025b`); the runner uses its own
+    /// bundled database and says so when the two differ.
+    #[serde(default)]
+    pub tzdb: String,
     pub workspace: Workspace,
     pub schema: Schema,
     pub events: BTreeMap<String, EventType>,

@@ -604,8 +604,43 @@ fn send_card(plan: &Plan, template: &str, kicker: &str) -> Card {
     if kind == "transactional" {
         k.push_str(" · transactional");
     }
-    Card::new(format!("send channel-{}", css_word(channel)), k, template)
+    let mut lines = wrap(template, WRAP);
+    if let Some(subject) = send_subject(plan, template) {
+        lines.extend(subject_lines(&subject));
+    }
+    Card::with_lines(format!("send channel-{}", css_word(channel)), k, lines)
         .href(format!("../index.html#template-{template}"))
+}
+
+/// What a send says first, as written in the template: an email's
+/// subject, a push's title; `None` for other channels.
+pub(crate) fn send_subject(plan: &Plan, template: &str) -> Option<String> {
+    let t = plan.templates.get(template)?;
+    let part = match t.channel.as_str() {
+        "email" => "subject",
+        "push" => "title",
+        _ => return None,
+    };
+    let text = t
+        .parts
+        .get(part)?
+        .text
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    (!text.is_empty()).then(|| text.join(" "))
+}
+
+/// A subject in quotes on at most two lines of the card (cut with `…`).
+fn subject_lines(subject: &str) -> Vec<String> {
+    let mut lines = wrap(&format!("“{subject}”"), WRAP);
+    if lines.len() > 2 {
+        lines.truncate(2);
+        if let Some(last) = lines.last_mut() {
+            let kept: String = last.chars().take(WRAP - 1).collect();
+            *last = format!("{}…", kept.trim_end());
+        }
+    }
+    lines
 }
 
 fn step_shape(
@@ -810,9 +845,11 @@ fn css_word(s: &str) -> String {
 
 fn svg(d: &Drawing, width: i32, height: i32, title: &str) -> String {
     let mut out = String::new();
+    // Fits the window (width 100%, never wider than its own size) unless
+    // the page's *actual size* box is ticked (`FLOW_STYLE`).
     let _ = writeln!(
         out,
-        "<svg class=\"flow\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{}\">",
+        "<svg class=\"flow\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" preserveAspectRatio=\"xMidYMin meet\" style=\"max-width:{width}px\" role=\"img\" aria-label=\"{}\">",
         escape_html(title)
     );
     let _ = writeln!(out, "<title>{}</title>", escape_html(title));
@@ -928,7 +965,9 @@ svg.flow .action rect{fill:#f0f9ff;stroke:#0284c7}svg.flow .start rect{fill:#fdf
 svg.flow .exit rect{fill:#fee2e2;stroke:#dc2626}svg.flow .end rect{fill:#e5e7eb;stroke:#6b7280}
 svg.flow .note rect{fill:#fefce8;stroke:#ca8a04}
 .flow-scroll{overflow:auto;background:#fff;border:1px solid #e5e7eb;border-radius:6px;margin-top:8px}
-#fit-flow:checked~.flow-scroll svg.flow{width:100%;height:auto}
+.flow-scroll svg.flow{width:100%;height:auto}
+#actual-size:checked~.flow-scroll svg.flow{width:auto;height:auto;max-width:none!important}
+ol#sends{margin:0;padding-left:20px}.send-subject{color:#6b7280}
 ";
 
 #[cfg(test)]

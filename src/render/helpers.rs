@@ -143,7 +143,7 @@ impl DateHelper {
             .as_ref()
             .and_then(|f| ctx.data().get(f))
             .and_then(Json::as_str)
-            .and_then(|n| jiff::tz::TimeZone::get(n).ok())
+            .and_then(crate::tzdb::zone)
             .unwrap_or_else(|| self.default_tz.clone())
     }
 }

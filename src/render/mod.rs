@@ -69,7 +69,8 @@ pub fn partial_path(name: &str) -> String {
 /// `relance watch`) merge them with [`RenderProject::previews`], whose
 /// index links to them. The same plan gives the same bytes.
 /// A fingerprint of everything [`flow_pages`] reads from the plan (the
-/// scenarios, the cadences, and each template's channel and kind): equal
+/// scenarios, the cadences, and each template's channel, kind and subject
+/// or title): equal
 /// fingerprints give equal pages, so `relance watch` draws them again only
 /// when it changes.
 pub fn flow_key(plan: &crate::plan::Plan) -> u64 {
@@ -84,6 +85,8 @@ pub fn flow_key(plan: &crate::plan::Plan) -> u64 {
     .hash(&mut h);
     for (name, t) in &plan.templates {
         (name, &t.channel, &t.kind).hash(&mut h);
+        // Send boxes and the Sends list show the subject or title.
+        flow::send_subject(plan, name).hash(&mut h);
     }
     h.finish()
 }
@@ -345,6 +348,9 @@ pub struct RenderProject {
     /// Per template: a fingerprint of everything its renderings depend on
     /// (see [`RenderCache`]).
     keys: HashMap<String, u64>,
+    /// Per persona: its segments, `expect` lines and scenarios, through the
+    /// evaluator (for its preview page).
+    facts: BTreeMap<String, preview::PersonaFacts>,
 }
 
 /// Attributes that hold one line: a file's final line break is dropped.
@@ -564,7 +570,7 @@ impl RenderProject {
         let tz = model
             .workspace
             .get("timezone")
-            .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+            .and_then(|z| crate::tzdb::zone(z))
             .unwrap_or(jiff::tz::TimeZone::UTC);
         let mut html = helpers::registry(Mode::Html, model.tz_field.clone(), tz.clone());
         let mut plain = helpers::registry(Mode::Plain, model.tz_field.clone(), tz.clone());
@@ -595,6 +601,7 @@ impl RenderProject {
             }
         }
         problem::sort_problems(&mut problems);
+        let facts = preview::persona_facts(sources, files, now);
         RenderProject {
             model,
             html,
@@ -604,6 +611,7 @@ impl RenderProject {
             problems,
             spans,
             keys,
+            facts,
         }
     }
 
@@ -1308,7 +1316,10 @@ impl RenderProject {
             let mine = rows.get(p.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             files.insert(
                 &format!("preview/persona/{}.html", names::page_name(&p.name)),
-                Arc::new(preview::persona_page(p, &self.model, &personas, mine).into_bytes()),
+                Arc::new(
+                    preview::persona_page(p, &self.model, &personas, mine, self.facts.get(&p.name))
+                        .into_bytes(),
+                ),
             );
         }
         // Each template's rows are kept with its previews.

@@ -166,6 +166,33 @@ pub(crate) struct FlowInfo {
     pub kind: &'static str,
     pub name: String,
     pub doc: Option<String>,
+    /// The templates it sends, in the order a contact gets them (a
+    /// scenario's steps in order, arms one after the other, with the
+    /// touches of the cadences it starts; a cadence's touches), each once.
+    pub sends: Vec<String>,
+}
+
+/// What `steps` send, in order: templates, and `Err(cadence)` for a
+/// cadence started (its touches are known only once every cadence is read).
+fn step_sends(steps: &[ast::Step], out: &mut Vec<Result<String, String>>) {
+    // Depth is bounded by the parser's nesting limit.
+    for st in steps {
+        match &st.kind {
+            ast::StepKind::Send(t) => out.push(Ok(t.name.clone())),
+            ast::StepKind::Start(c) => out.push(Err(c.name.clone())),
+            ast::StepKind::Branch(arms) => {
+                for a in arms {
+                    step_sends(&a.steps, out);
+                }
+            }
+            ast::StepKind::Split(arms) => {
+                for a in arms {
+                    step_sends(&a.steps, out);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Model {
@@ -358,6 +385,7 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
                     kind: "scenario",
                     name: s.name.name.clone(),
                     doc: d.doc.clone(),
+                    sends: Vec::new(),
                 });
             }
             DeclKind::Cadence(c) => {
@@ -366,10 +394,33 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
                     kind: "cadence",
                     name: c.name.name.clone(),
                     doc: d.doc.clone(),
+                    sends: c.touches.iter().map(|t| t.template.name.clone()).collect(),
                 });
             }
             _ => {}
         }
+    }
+    for (f, s) in flows.iter_mut().zip(&scenarios) {
+        let mut sends = Vec::new();
+        step_sends(&s.steps, &mut sends);
+        let mut seen = HashSet::new();
+        for x in sends {
+            let names: Vec<String> = match x {
+                Ok(t) => vec![t],
+                Err(c) => cadences.get(c.as_str()).map_or(Vec::new(), |c| {
+                    c.touches.iter().map(|t| t.template.name.clone()).collect()
+                }),
+            };
+            for n in names {
+                if seen.insert(n.clone()) {
+                    f.sends.push(n);
+                }
+            }
+        }
+    }
+    for f in &mut cadence_flows {
+        let mut seen = HashSet::new();
+        f.sends.retain(|t| seen.insert(t.clone()));
     }
     flows.append(&mut cadence_flows);
     m.flows = flows;

@@ -20,17 +20,25 @@
 //! Stable hooks for tests and browser tests (keep them when restyling):
 //!
 //! - every page: `<body data-page="index|message|persona|flow">`;
-//! - index: `main#index`; `table#messages` with one `tr.message` per
-//!   message (`data-template`, `data-persona`, `data-channel`, `data-kind`),
-//!   its `td.summary` (subject, push title, or the body's first words) and
-//!   `a.preview`; a template's first row has `id="template-NAME"`;
-//!   `ul#flows` (`a[data-flow="scenario/NAME"]`); `ul#personas`;
+//! - index: `form#filters` (radio inputs `#f-channel-email`,
+//!   `#f-kind-marketing`, `#f-persona-NAME`, each group with an `-all`);
+//!   `ul#journeys` with one `li.journey[data-flow="scenario/NAME"]` per
+//!   scenario and cadence, its messages in order
+//!   (`li[data-template][data-channel][data-kind]`);
+//!   `main#index`; `table#messages` with one `tr.message` per template and
+//!   distinct summary (`data-template`, `data-channel`, `data-kind`,
+//!   `data-personas="marie paul"`: the personas who get that text), its
+//!   `td.summary` (subject, push title, or the body's first words) and one
+//!   `a.preview` per persona; a template's first row has
+//!   `id="template-NAME"`; `ul#personas`;
 //! - message: `main#message` (`data-template`, `data-persona`,
 //!   `data-channel`, `data-kind`); `nav#persona-switcher` (the current
 //!   persona's link has `aria-current="page"`); `a#persona-link`;
 //!   - email: `.inbox-row`, `#from`, `#subject`, `#preheader`,
 //!     `iframe.desktop` (640 px) and `iframe.mobile` (375 px), both
-//!     `sandbox=""` with the HTML in `srcdoc`; `pre#text-part`;
+//!     `sandbox=""` with the HTML in `srcdoc`; `.overflow-warning`
+//!     (`data-width`) on the mobile frame and `p.overflow-note` when the
+//!     HTML sets a fixed width wider than 375 px; `pre#text-part`;
 //!   - sms: `.phone`, `.sms-bubble`, `.sms-length`, `.sms-encoding`,
 //!     `.sms-segments` (`data-segments="N"`);
 //!   - push: `.push-card`, `.push-title`, `.push-body`;
@@ -38,12 +46,17 @@
 //!   - webhook: `.webhook-card`, `.webhook-url`, `.webhook-body`;
 //! - persona: `main#persona` (`data-persona`, `data-negative`);
 //!   `table#fields` (`tr[data-field]`), `#lists`, `#tags`, `table#events`,
-//!   `table#persona-messages`; `nav#persona-switcher`;
+//!   `#segments` (`[data-segment][data-in=true|false]`), `#expects`
+//!   (`tr[data-held=true|false]`), `#scenarios`
+//!   (`tr[data-scenario][data-enters]`), `table#persona-messages`;
+//!   `nav#persona-switcher`;
 //! - flow: `main#flow` (`data-flow="scenario/NAME"`), `svg.flow` with one
 //!   `g.node` per box (`.entry`, `.audience`, `.send`, `.wait`, `.branch`,
 //!   `.split`, `.arm`, `.action`, `.start`, `.exit`, `.end`, `.note`; steps
 //!   carry `data-step="SCENARIO/ID"`, touches `data-step="CADENCE/N"`);
-//!   `nav#flow-switcher`.
+//!   `nav#flow-switcher`; `ol#sends` (`li[data-template]`, in the order a
+//!   contact gets them); `#actual-size` (unticked: the drawing fits the
+//!   window).
 //!
 //! Everything from the project (persona values, rendered bodies, names) is
 //! HTML-escaped; an email's HTML is shown only inside `sandbox=""` iframes
@@ -86,7 +99,7 @@ iframe.desktop{width:640px;height:800px}iframe.mobile{width:375px;height:740px}
 .phone{width:340px;border:10px solid #111827;border-radius:32px;background:#e5e7eb;padding:24px 14px 32px;box-sizing:border-box}
 .sms-to{text-align:center;color:#6b7280;font-size:12px;margin:0 0 12px}
 .sms-bubble{background:#fff;border-radius:16px 16px 16px 4px;padding:8px 12px;white-space:pre-wrap;word-break:break-word;font-size:15px;line-height:1.35;max-width:85%}
-.sms-stats{margin-top:12px}.warn{color:#b45309}
+.sms-stats{margin-top:12px}.warn{color:#b45309}.badge.warn{background:#fef3c7}.held{color:#047857}.failed{color:#b91c1c;font-weight:600}
 .push-card{background:rgba(255,255,255,.92);border-radius:14px;padding:10px 12px;box-shadow:0 1px 3px rgba(0,0,0,.2)}
 .push-app{font-size:12px;color:#6b7280;text-transform:uppercase;margin-bottom:2px}
 .push-title{font-weight:600;white-space:pre-wrap;word-break:break-word}.push-body{white-space:pre-wrap;word-break:break-word}
@@ -385,16 +398,34 @@ fn email_body(out: &mut String, m: &RenderedMessage, from: Option<&str>) {
         // Sandboxed: scripts in the message (or in persona data) never run.
         let doc = escape_html(html);
         out.push_str("<h2>HTML</h2>\n<section class=\"viewports\" id=\"email-views\">\n");
+        let wide = fixed_width_over(html, MOBILE_WIDTH);
         for (class, label, w, h) in [
             ("desktop", "Desktop", 640, 800),
-            ("mobile", "Mobile", 375, 740),
+            ("mobile", "Mobile", MOBILE_WIDTH, 740),
         ] {
+            let badge = match &wide {
+                Some(wide) if class == "mobile" => format!(
+                    " <span class=\"badge warn overflow-warning\" data-width=\"{}\" title=\"{}\">wider than the screen: {} px</span>",
+                    wide.width,
+                    escape_html(&wide.why()),
+                    wide.width
+                ),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "<figure class=\"viewport\"><figcaption>{label} · {w} px</figcaption><iframe class=\"{class}\" sandbox=\"\" width=\"{w}\" height=\"{h}\" title=\"HTML body, {label} width\" srcdoc=\"{doc}\"></iframe></figure>"
+                "<figure class=\"viewport\"><figcaption>{label} · {w} px{badge}</figcaption><iframe class=\"{class}\" sandbox=\"\" width=\"{w}\" height=\"{h}\" title=\"HTML body, {label} width\" srcdoc=\"{doc}\"></iframe></figure>"
             );
         }
         out.push_str("</section>\n");
+        if let Some(wide) = &wide {
+            let _ = writeln!(
+                out,
+                "<p class=\"warn overflow-note\">On a {MOBILE_WIDTH} px screen this message scrolls sideways: {}. Let it shrink (<code>width=\"100%\"</code> with <code>max-width:{}px</code>), or narrow it in an <code>@media</code> rule.</p>",
+                escape_html(&wide.why()),
+                wide.width
+            );
+        }
     }
     if let Some(text) = &m.text {
         let _ = writeln!(
@@ -408,6 +439,113 @@ fn email_body(out: &mut String, m: &RenderedMessage, from: Option<&str>) {
             escape_html(text)
         );
     }
+}
+
+/// The mobile frame's width, in CSS pixels.
+const MOBILE_WIDTH: u32 = 375;
+
+/// A fixed width wider than the mobile screen, found in an email's HTML.
+#[derive(Debug, PartialEq, Eq)]
+struct FixedWidth {
+    /// The widest, in pixels.
+    width: u32,
+    /// How it is written: `width="600"`, `width:600px`, `min-width:600px`.
+    written: String,
+    /// The HTML has an `@media` rule, which may narrow it on phones.
+    media: bool,
+}
+
+impl FixedWidth {
+    fn why(&self) -> String {
+        let mut s = format!("the HTML sets {}", self.written);
+        if self.media {
+            s.push_str(" (an @media rule may narrow it on phones: check the mobile frame)");
+        }
+        s
+    }
+}
+
+/// The widest fixed width above `limit` pixels that the HTML sets on an
+/// element: a `width` attribute (`width="600"`) or a `width` or
+/// `min-width` in a `style` attribute (`width:600px`). A static
+/// heuristic (the frame is sandboxed, so the page cannot measure it):
+/// `max-width`, percentages and other units never count, nor do rules in
+/// `<style>` blocks; the note says when an `@media` rule may undo it.
+fn fixed_width_over(html: &str, limit: u32) -> Option<FixedWidth> {
+    let lower = html.to_ascii_lowercase();
+    // Rules in <style> blocks are skipped: responsive emails narrow their
+    // fixed widths there.
+    let mut text = String::with_capacity(lower.len());
+    let mut rest = lower.as_str();
+    while let Some(at) = rest.find("<style") {
+        text.push_str(&rest[..at]);
+        match rest[at..].find("</style") {
+            Some(end) => rest = &rest[at + end..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    text.push_str(rest);
+    let bytes = text.as_bytes();
+    let mut best: Option<(u32, String)> = None;
+    let mut from = 0;
+    while let Some(i) = text[from..].find("width") {
+        let at = from + i;
+        from = at + 5;
+        let before = at.checked_sub(1).map(|j| bytes[j]);
+        let min = text[..at].ends_with("min-");
+        let word_start = matches!(
+            before,
+            None | Some(b' ' | b'\t' | b'\n' | b'\r' | b';' | b'"' | b'\'')
+        );
+        if !(word_start || min) {
+            // `max-width`, `device-width`, `data-width`, `border-width`…
+            continue;
+        }
+        let mut j = from;
+        while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        let sep = bytes.get(j).copied();
+        if !matches!(sep, Some(b'=' | b':')) {
+            continue;
+        }
+        j += 1;
+        while j < bytes.len()
+            && (bytes[j].is_ascii_whitespace() || bytes[j] == b'"' || bytes[j] == b'\'')
+        {
+            j += 1;
+        }
+        let digits = bytes[j..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 6 {
+            continue;
+        }
+        let Ok(n) = text[j..j + digits].parse::<u32>() else {
+            continue;
+        };
+        let unit = &text[j + digits..];
+        let ok = if sep == Some(b'=') {
+            // An attribute: pixels, with or without `px`.
+            !unit.starts_with('%') && !unit.starts_with('.') && !unit.starts_with("em")
+        } else {
+            unit.starts_with("px")
+        };
+        if ok && n > limit && best.as_ref().is_none_or(|(w, _)| n > *w) {
+            let name = if min { "min-width" } else { "width" };
+            let written = if sep == Some(b'=') {
+                format!("{name}=\"{n}\"")
+            } else {
+                format!("{name}:{n}px")
+            };
+            best = Some((n, written));
+        }
+    }
+    best.map(|(width, written)| FixedWidth {
+        width,
+        written,
+        media: lower.contains("@media"),
+    })
 }
 
 fn sms_body(out: &mut String, m: &RenderedMessage, to: Option<&str>) {
@@ -504,10 +642,110 @@ fn webhook_body(out: &mut String, m: &RenderedMessage) {
     out.push_str("</article>\n");
 }
 
-/// `preview/index.html`: every message (templates × personas) with its
-/// channel, kind and summary; the flows; the personas. Each template's
-/// rows are written by `rows` ([`index_rows`], kept with the template's
-/// previews so that a build redoes only the changed templates' rows).
+/// The channels and kinds, in the order the index's filters show them.
+const CHANNELS: [&str; 5] = ["email", "sms", "push", "task", "webhook"];
+const KINDS: [&str; 3] = ["marketing", "transactional", "operational"];
+
+/// The index's filters: radio buttons by channel, kind and persona, and
+/// the CSS (`:has()`) that hides what they leave out. No script: without
+/// `:has()` support the filters show everything.
+fn filters(out: &mut String, model: &Model, personas: &[&PersonaInfo]) -> String {
+    let mut channels: Vec<&str> = CHANNELS
+        .iter()
+        .copied()
+        .filter(|c| model.templates.iter().any(|t| t.channel == *c))
+        .collect();
+    for t in &model.templates {
+        if !channels.contains(&t.channel.as_str()) && css_safe(&t.channel) {
+            channels.push(&t.channel);
+        }
+    }
+    let kinds: Vec<&str> = KINDS
+        .iter()
+        .copied()
+        .filter(|k| model.templates.iter().any(|t| t.kind.as_str() == *k))
+        .collect();
+    let names: Vec<&str> = personas
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|n| css_safe(n))
+        .collect();
+    let mut css = String::new();
+    out.push_str("<form id=\"filters\" class=\"filters\" aria-label=\"Filters\">\n");
+    for (group, label, values, attr) in [
+        (
+            "channel",
+            "Channel",
+            &channels,
+            "[data-channel]:not([data-channel=\"{}\"])",
+        ),
+        (
+            "kind",
+            "Kind",
+            &kinds,
+            "[data-kind]:not([data-kind=\"{}\"])",
+        ),
+        (
+            "persona",
+            "Persona",
+            &names,
+            "tr.message:not([data-personas~=\"{}\"])",
+        ),
+    ] {
+        let _ = write!(
+            out,
+            "<fieldset data-filter=\"{group}\"><legend>{label}</legend><input type=\"radio\" name=\"{group}\" id=\"f-{group}-all\" value=\"\" checked><label for=\"f-{group}-all\">all</label>"
+        );
+        for v in values.iter() {
+            let _ = write!(
+                out,
+                "<input type=\"radio\" name=\"{group}\" id=\"f-{group}-{v}\" value=\"{v}\"><label for=\"f-{group}-{v}\">{v}</label>"
+            );
+            let _ = writeln!(
+                css,
+                "body:has(#f-{group}-{v}:checked) :is(#journeys,#messages) {}{{display:none}}",
+                attr.replace("{}", v)
+            );
+            // A journey with nothing left to show goes too.
+            if group != "persona" {
+                let _ = writeln!(
+                    css,
+                    "body:has(#f-{group}-{v}:checked) li.journey:not(:has([data-{group}=\"{v}\"])){{display:none}}"
+                );
+            }
+        }
+        out.push_str("</fieldset>\n");
+    }
+    out.push_str("</form>\n");
+    css
+}
+
+/// Names that can go into a CSS selector and an id as they are.
+fn css_safe(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+const INDEX_STYLE: &str = ".filters{display:flex;flex-wrap:wrap;gap:8px 20px;margin:8px 0 4px}
+.filters fieldset{border:1px solid #e5e7eb;border-radius:6px;padding:4px 10px;display:flex;flex-wrap:wrap;gap:4px;align-items:center;background:#fff}
+.filters legend{color:#6b7280;font-size:12px;padding:0 4px}
+.filters input{position:absolute;opacity:0;width:1px;height:1px}
+.filters label{font-size:13px;padding:1px 9px;border:1px solid #d1d5db;border-radius:12px;cursor:pointer}
+.filters input:checked+label{background:#1e3a8a;border-color:#1e3a8a;color:#fff}
+.filters input:focus-visible+label{outline:2px solid #1d4ed8;outline-offset:1px}
+#journeys{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px;padding:0;list-style:none}
+.journey h3{margin:0 0 4px;font-size:15px}.journey ol{margin:6px 0 0;padding-left:22px}.journey li{margin:2px 0}
+td.personas a{margin-right:6px}td.more{color:#9ca3af;border-top-color:transparent}td.more code{opacity:.6}
+";
+
+/// `preview/index.html`: the journeys (each scenario and cadence with the
+/// messages it sends, in order), then every message (templates × personas,
+/// personas that get the same subject or text on one row) with its
+/// channel, kind and summary, then the personas; filters by channel, kind
+/// and persona. Each template's rows are written by `rows`
+/// ([`index_rows`], kept with the template's previews so that a build
+/// redoes only the changed templates' rows).
 pub(crate) fn index_with(
     model: &Model,
     messages: usize,
@@ -519,58 +757,95 @@ pub(crate) fn index_with(
     personas.sort_by(|a, b| a.name.cmp(&b.name));
 
     // About 170 bytes a message row: one allocation instead of doubling.
-    let mut out = String::with_capacity(4096 + messages * 192);
+    let mut body = String::with_capacity(4096 + messages * 192);
     let title = match model.workspace.get("name") {
         Some(n) => format!("Previews — {n}"),
         None => "Previews".to_string(),
     };
-    head(&mut out, &title, "index", "");
-    let _ = writeln!(out, "<header>\n<h1>{}</h1>", escape_html(&title));
+    let _ = writeln!(body, "<header>\n<h1>{}</h1>", escape_html(&title));
     let scenarios = model.flows.iter().filter(|f| f.kind == "scenario").count();
     let _ = writeln!(
-        out,
-        "<p class=\"muted\">{} × {} · {} · {}</p>\n</header>\n<main id=\"index\">",
+        body,
+        "<p class=\"muted\">{} × {} · {} · {}</p>",
         plural(templates.len(), "template", "templates"),
         plural(personas.len(), "persona", "personas"),
         plural(scenarios, "scenario", "scenarios"),
         plural(model.flows.len() - scenarios, "cadence", "cadences"),
     );
-    out.push_str("<h2>Messages</h2>\n<table id=\"messages\">\n<thead><tr><th>Template</th><th>Channel</th><th>Kind</th><th>Persona</th><th>Subject, title or text</th><th>Files</th></tr></thead>\n<tbody>\n");
-    for t in templates {
-        rows(t, &mut out);
-    }
-    out.push_str("</tbody>\n</table>\n");
-    out.push_str("<h2>Flows</h2>\n");
+    let filter_css = filters(&mut body, model, &personas);
+    body.push_str("</header>\n<main id=\"index\">\n<h2>Journeys</h2>\n");
     if model.flows.is_empty() {
-        out.push_str("<p id=\"flows\" class=\"muted\">No scenario or cadence.</p>\n");
+        body.push_str("<p id=\"journeys\" class=\"muted\">No scenario or cadence.</p>\n");
     } else {
-        out.push_str("<ul id=\"flows\">\n");
+        body.push_str("<ul id=\"journeys\">\n");
         for f in &model.flows {
             let name = escape_html(&f.name);
             let file = escape_html(&page_name(&f.name));
             let _ = write!(
-                out,
-                "<li>{} <a href=\"{}/{file}.html\" data-flow=\"{}/{name}\"><code>{name}</code></a>",
-                f.kind, f.kind, f.kind
+                body,
+                "<li class=\"journey box\" data-flow=\"{0}/{name}\"><h3>{0} <a href=\"{0}/{file}.html\" data-flow=\"{0}/{name}\"><code>{name}</code></a></h3>",
+                f.kind
             );
             if let Some(doc) = &f.doc {
-                let _ = write!(out, " — {}", escape_html(&one_line(doc)));
+                let _ = write!(
+                    body,
+                    "<div class=\"muted\">{}</div>",
+                    escape_html(&one_line(doc))
+                );
             }
-            out.push_str("</li>\n");
+            if f.sends.is_empty() {
+                body.push_str("<p class=\"muted\">sends no message</p>");
+            } else {
+                body.push_str("<ol>");
+                for t in &f.sends {
+                    let t_esc = escape_html(t);
+                    match model.template(t) {
+                        Some(info) => {
+                            let _ = write!(
+                                body,
+                                "<li data-template=\"{t_esc}\" data-channel=\"{}\" data-kind=\"{}\"><a href=\"#template-{t_esc}\"><code>{t_esc}</code></a> <span class=\"muted\">{} · {}</span></li>",
+                                escape_html(&info.channel),
+                                info.kind.as_str(),
+                                escape_html(&info.channel),
+                                info.kind.as_str()
+                            );
+                        }
+                        None => {
+                            let _ = write!(body, "<li><code>{t_esc}</code></li>");
+                        }
+                    }
+                }
+                body.push_str("</ol>");
+            }
+            body.push_str("</li>\n");
         }
-        out.push_str("</ul>\n");
+        body.push_str("</ul>\n");
     }
-    out.push_str("<h2>Personas</h2>\n<ul id=\"personas\">\n");
+    body.push_str("<h2>Messages</h2>\n<table id=\"messages\">\n<thead><tr><th>Template</th><th>Channel</th><th>Kind</th><th>Personas</th><th>Subject, title or text</th></tr></thead>\n<tbody>\n");
+    for t in templates {
+        rows(t, &mut body);
+    }
+    body.push_str("</tbody>\n</table>\n");
+    body.push_str("<h2>Personas</h2>\n<ul id=\"personas\">\n");
     for p in personas {
         let href = format!("persona/{}.html", escape_html(&page_name(&p.name)));
-        let _ = writeln!(out, "<li>{}</li>", persona_line(p, &href));
+        let _ = writeln!(body, "<li>{}</li>", persona_line(p, &href));
     }
-    out.push_str("</ul>\n</main>\n");
+    body.push_str("</ul>\n</main>\n");
+    let mut out = String::with_capacity(body.len() + 4096);
+    head(
+        &mut out,
+        &title,
+        "index",
+        &format!("{INDEX_STYLE}{filter_css}"),
+    );
+    out.push_str(&body);
     tail(&mut out);
     out
 }
 
-/// One template's rows of the index table.
+/// One template's rows of the index table: one row per distinct summary
+/// (and preheader), with the personas that get it.
 pub(crate) fn index_rows(
     t: &TemplateInfo,
     list: &[&RenderedMessage],
@@ -580,13 +855,13 @@ pub(crate) fn index_rows(
     let name = escape_html(&t.name);
     let channel = escape_html(&t.channel);
     let kind = t.kind.as_str();
-    let cells = |rows: usize| {
-        let span = if rows > 1 {
-            format!(" rowspan=\"{rows}\"")
-        } else {
-            String::new()
-        };
-        format!("<td{span}><code>{name}</code></td><td{span}>{channel}</td><td{span}>{kind}</td>")
+    // Every row names its template (a filter may hide the first one);
+    // the rows after a template's first are marked `more` (dimmed).
+    let cells = |more: bool| {
+        let class = if more { " class=\"more\"" } else { "" };
+        format!(
+            "<td{class}><code>{name}</code></td><td{class}>{channel}</td><td{class}>{kind}</td>"
+        )
     };
     let attrs = format!("data-template=\"{name}\" data-channel=\"{channel}\" data-kind=\"{kind}\"");
     if broken || list.is_empty() {
@@ -597,38 +872,46 @@ pub(crate) fn index_rows(
         };
         let _ = writeln!(
             out,
-            "<tr id=\"template-{name}\" class=\"message missing\" {attrs}>{}<td colspan=\"3\" class=\"muted\">{why}</td></tr>",
-            cells(1)
+            "<tr id=\"template-{name}\" class=\"message missing\" {attrs} data-personas=\"\">{}<td colspan=\"2\" class=\"muted\">{why}</td></tr>",
+            cells(false)
         );
         return;
     }
-    let folder = escape_html(&page_name(&t.name));
-    for (i, m) in list.iter().enumerate() {
-        let p = escape_html(&m.persona);
-        let file = escape_html(&page_name(&m.persona));
+    // Personas whose message reads the same in the list: one row.
+    let mut groups: Vec<(String, Option<&str>, Vec<&RenderedMessage>)> = Vec::new();
+    for m in list {
+        let (text, pre) = (summary(m), m.preheader.as_deref());
+        match groups.iter_mut().find(|(s, p, _)| *s == text && *p == pre) {
+            Some((_, _, ms)) => ms.push(m),
+            None => groups.push((text, pre, vec![m])),
+        }
+    }
+    for (i, (text, _, ms)) in groups.iter().enumerate() {
         let id = if i == 0 {
             format!("id=\"template-{name}\" ")
         } else {
             String::new()
         };
+        let names: Vec<String> = ms.iter().map(|m| escape_html(&m.persona)).collect();
         let _ = write!(
             out,
-            "<tr {id}class=\"message\" {attrs} data-persona=\"{p}\">{}",
-            if i == 0 {
-                cells(list.len())
-            } else {
-                String::new()
-            }
+            "<tr {id}class=\"message\" {attrs} data-personas=\"{}\">{}<td class=\"personas\">",
+            names.join(" "),
+            cells(i > 0)
         );
-        let _ = write!(
-            out,
-            "<td><a class=\"preview\" href=\"{folder}/{file}.html\">{p}</a></td><td class=\"summary\">{}</td><td>",
-            escape_html(&summary(m))
-        );
-        if m.text.is_some() {
-            let _ = write!(out, "<a href=\"{folder}/{file}.txt\">txt</a> · ");
+        let folder = escape_html(&page_name(&t.name));
+        for (p, m) in names.iter().zip(ms) {
+            let file = escape_html(&page_name(&m.persona));
+            let _ = write!(
+                out,
+                "<a class=\"preview\" href=\"{folder}/{file}.html\">{p}</a> "
+            );
         }
-        let _ = writeln!(out, "<a href=\"{folder}/{file}.json\">json</a></td></tr>");
+        let _ = writeln!(
+            out,
+            "</td><td class=\"summary\">{}</td></tr>",
+            escape_html(text)
+        );
     }
 }
 
@@ -646,14 +929,152 @@ pub(crate) fn persona_row(m: &RenderedMessage) -> String {
     )
 }
 
-/// `preview/persona/NAME.html`: a persona's description and data, and
-/// links to its messages.
-/// `rows` are the persona's rows of its messages table ([`persona_row`]).
+/// What a persona's page says of the persona in the plan, through the one
+/// evaluator (`eval`), as `relance check` proves its `expect` lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PersonaFacts {
+    /// Every segment, in declaration order, and whether the persona is in it.
+    pub segments: Vec<(String, bool)>,
+    /// Each `expect` line as written, and why it fails (`None`: it holds).
+    pub expects: Vec<(String, Option<String>)>,
+    /// Each scenario in declaration order: its trigger, and whether its
+    /// audience admits the persona (it would enter when triggered).
+    pub scenarios: Vec<(String, String, bool)>,
+}
+
+/// [`PersonaFacts`] of every persona, at reference time `now`, on a
+/// project whose names resolve.
+pub(crate) fn persona_facts(
+    sources: &crate::diagnostics::SourceMap,
+    files: &[crate::syntax::ast::File],
+    now: i64,
+) -> std::collections::BTreeMap<String, PersonaFacts> {
+    use crate::eval::Context;
+    // Template bodies play no part in evaluation.
+    let plan = crate::plan::build_plan(sources, files, &Default::default());
+    let project = crate::check::Project::resolve(sources, files);
+    let mut out = std::collections::BTreeMap::new();
+    for persona in &project.personas {
+        let (contact, events) = crate::verify::persona_contact(&project, persona, now);
+        let cx = Context {
+            plan: &plan,
+            contact: &contact,
+            events: &events,
+            now,
+            run: None,
+        };
+        let mut facts = PersonaFacts::default();
+        for seg in &project.segments {
+            if let Some(e) = plan.segments.get(&seg.name.name) {
+                facts.segments.push((seg.name.name.clone(), cx.eval(e)));
+            }
+        }
+        for expect in &persona.expects {
+            let e = crate::plan::lower_expr(&project, expect);
+            let text = one_line(sources.text(expect.span));
+            facts.expects.push((text, cx.why_not(&e)));
+        }
+        for name in &plan.scenario_order {
+            if let Some(s) = plan.scenarios.get(name) {
+                let admitted = s.audience.as_ref().is_none_or(|a| cx.eval(a));
+                facts
+                    .scenarios
+                    .push((name.clone(), trigger_text(&s.trigger), admitted));
+            }
+        }
+        out.insert(persona.name.name.clone(), facts);
+    }
+    out
+}
+
+/// The persona page's part about the plan: segments, `expect` lines,
+/// scenarios.
+fn persona_facts_section(out: &mut String, facts: &PersonaFacts) {
+    out.push_str("<h2>Segments</h2>\n");
+    if facts.segments.is_empty() {
+        out.push_str("<p id=\"segments\" class=\"muted\">The project has no segment.</p>\n");
+    } else {
+        let (inside, outside): (Vec<_>, Vec<_>) = facts.segments.iter().partition(|(_, i)| *i);
+        out.push_str("<ul id=\"segments\" class=\"chips\">");
+        for (name, _) in &inside {
+            let _ = write!(
+                out,
+                "<li data-segment=\"{0}\" data-in=\"true\"><code>{0}</code></li>",
+                escape_html(name)
+            );
+        }
+        if inside.is_empty() {
+            out.push_str("<li class=\"none\">in no segment</li>");
+        }
+        out.push_str("</ul>\n");
+        if !outside.is_empty() {
+            let names: Vec<String> = outside
+                .iter()
+                .map(|(n, _)| {
+                    format!(
+                        "<code data-segment=\"{0}\" data-in=\"false\">{0}</code>",
+                        escape_html(n)
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "<p class=\"muted\">Not in: {}</p>", names.join(", "));
+        }
+    }
+    out.push_str("<h2>Expectations</h2>\n");
+    if facts.expects.is_empty() {
+        out.push_str("<p id=\"expects\" class=\"muted\">none: this persona has no <code>expect</code> line</p>\n");
+    } else {
+        out.push_str("<table id=\"expects\">\n<thead><tr><th>Expect</th><th>Result</th></tr></thead>\n<tbody>\n");
+        for (text, why) in &facts.expects {
+            let result = match why {
+                None => "<span class=\"held\">✓ holds</span>".to_string(),
+                Some(why) => format!(
+                    "<span class=\"failed\">✗ fails</span>: {}",
+                    escape_html(why)
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "<tr data-held=\"{}\"><td><code>expect {}</code></td><td>{result}</td></tr>",
+                why.is_none(),
+                escape_html(text)
+            );
+        }
+        out.push_str("</tbody>\n</table>\n");
+    }
+    out.push_str("<h2>Scenarios</h2>\n");
+    if facts.scenarios.is_empty() {
+        out.push_str("<p id=\"scenarios\" class=\"muted\">The project has no scenario.</p>\n");
+    } else {
+        out.push_str("<table id=\"scenarios\">\n<thead><tr><th>Scenario</th><th>Trigger</th><th>This persona</th></tr></thead>\n<tbody>\n");
+        for (name, trigger, admitted) in &facts.scenarios {
+            let n = escape_html(name);
+            let file = escape_html(&page_name(name));
+            let what = if *admitted {
+                "<span class=\"held\">enters when triggered</span> (the audience admits it)"
+            } else {
+                "<span class=\"muted\">does not enter: not in the audience</span>"
+            };
+            let _ = writeln!(
+                out,
+                "<tr data-scenario=\"{n}\" data-enters=\"{admitted}\"><td><a href=\"../scenario/{file}.html\"><code>{n}</code></a></td><td><code>{}</code></td><td>{what}</td></tr>",
+                escape_html(trigger)
+            );
+        }
+        out.push_str("</tbody>\n</table>\n");
+    }
+}
+
+/// `preview/persona/NAME.html`: a persona's description and data, its
+/// segments, `expect` lines and scenarios (`facts`), and links to its
+/// messages. `rows` are the persona's rows of its messages table
+/// ([`persona_row`]).
 pub(crate) fn persona_page(
     p: &PersonaInfo,
     model: &Model,
     personas: &[&PersonaInfo],
     rows: &[&str],
+    facts: Option<&PersonaFacts>,
 ) -> String {
     let mut out = String::new();
     let name = escape_html(&p.name);
@@ -737,6 +1158,9 @@ pub(crate) fn persona_page(
         }
         out.push_str("</tbody>\n</table>\n");
     }
+    if let Some(facts) = facts {
+        persona_facts_section(&mut out, facts);
+    }
     out.push_str("<h2>Messages</h2>\n");
     if rows.is_empty() {
         out.push_str("<p id=\"persona-messages\" class=\"muted\">none</p>\n");
@@ -791,7 +1215,9 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
         let _ = writeln!(out, "<dt>{k}</dt><dd>{v}</dd>");
     };
     let code = |s: String| format!("<code>{}</code>", escape_html(&s));
-    let mut sends: BTreeSet<&str> = BTreeSet::new();
+    // The templates sent, in the order a contact gets them: steps in
+    // order (arms one after the other), a cadence's touches in order.
+    let mut sends: Vec<&str> = Vec::new();
     if let Some(s) = plan.scenarios.get(name).filter(|_| kind == "scenario") {
         row("Trigger", code(trigger_text(&s.trigger)));
         row(
@@ -814,11 +1240,11 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
                 )),
             );
         }
-        for st in s.steps.values() {
+        let mut steps: Vec<(&String, &Step)> = s.steps.iter().collect();
+        steps.sort_by_cached_key(|(id, _)| step_order(id));
+        for (_, st) in steps {
             match st {
-                Step::Send { template, .. } => {
-                    sends.insert(template);
-                }
+                Step::Send { template, .. } => sends.push(template),
                 Step::Start { cadence, .. } => {
                     if let Some(c) = plan.cadences.get(cadence) {
                         sends.extend(c.touches.iter().map(|t| t.template.as_str()));
@@ -850,6 +1276,8 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
         );
         sends.extend(c.touches.iter().map(|t| t.template.as_str()));
     }
+    let mut seen = BTreeSet::new();
+    sends.retain(|t| seen.insert(*t));
     if !sends.is_empty() {
         let links: Vec<String> = sends
             .iter()
@@ -859,8 +1287,11 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
                     .templates
                     .get(*t)
                     .map_or(String::new(), |t| format!(" ({})", escape_html(&t.channel)));
+                let subject = super::flow::send_subject(plan, t).map_or(String::new(), |s| {
+                    format!(" <span class=\"send-subject\">“{}”</span>", escape_html(&s))
+                });
                 format!(
-                    "<a href=\"../index.html#template-{t_esc}\"><code>{t_esc}</code></a>{channel}"
+                    "<li data-template=\"{t_esc}\"><a href=\"../index.html#template-{t_esc}\"><code>{t_esc}</code></a>{channel}{subject}</li>"
                 )
             })
             .collect();
@@ -874,12 +1305,12 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
         } else {
             "Sends"
         };
-        row(label, links.join(", "));
+        row(label, format!("<ol id=\"sends\">{}</ol>", links.concat()));
     }
     out.push_str("</dl>\n</header>\n");
     let _ = writeln!(
         out,
-        "<main id=\"flow\" data-flow=\"{kind}/{esc}\" style=\"max-width:none\">\n<input type=\"checkbox\" id=\"fit-flow\"> <label for=\"fit-flow\">Fit the drawing to the window</label>\n<div class=\"flow-scroll\">"
+        "<main id=\"flow\" data-flow=\"{kind}/{esc}\" style=\"max-width:none\">\n<input type=\"checkbox\" id=\"actual-size\"> <label for=\"actual-size\">Actual size (the drawing fits the window otherwise)</label>\n<div class=\"flow-scroll\">"
     );
     out.push_str(svg);
     out.push_str("</div>\n<p class=\"muted\">Boxes link to their template's previews and to the cadences a scenario starts.</p>\n</main>\n");
@@ -887,9 +1318,26 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
     out
 }
 
+/// A step id's place in the flow: `s/2.1.0` → `[2, 1, 0]` (ids compared
+/// as text would put step 10 before step 2).
+fn step_order(id: &str) -> Vec<u64> {
+    let local = id.rsplit_once('/').map_or(id, |(_, l)| l);
+    local
+        .split('.')
+        .map(|n| n.parse().unwrap_or(u64::MAX))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_are_ordered_by_number() {
+        let mut ids = vec!["s/10", "s/2", "s/2.1.0", "s/2.0.3", "s/0"];
+        ids.sort_by_cached_key(|id| step_order(id));
+        assert_eq!(ids, ["s/0", "s/2", "s/2.0.3", "s/2.1.0", "s/10"]);
+    }
 
     #[test]
     fn pretty_json_keeps_order_and_values() {
@@ -972,11 +1420,53 @@ mod tests {
                 assert!(page.contains("srcdoc=\"&lt;p&gt;&lt;script&gt;"), "{page}");
             }
         }
-        check(&persona_page(&p, &model, &[&p], &[&persona_row(&m)]));
+        let evil = "<script>alert(1)</script>\" onload=\"x";
+        let facts = PersonaFacts {
+            segments: vec![(evil.into(), true), (evil.into(), false)],
+            expects: vec![(evil.into(), Some(evil.into())), (evil.into(), None)],
+            scenarios: vec![(evil.into(), evil.into(), true)],
+        };
+        check(&persona_page(
+            &p,
+            &model,
+            &[&p],
+            &[&persona_row(&m)],
+            Some(&facts),
+        ));
         check(&index_with(&model, 1, &mut |t, out| {
             let list: &[&RenderedMessage] = if t.name == m.template { &[&m] } else { &[] };
             index_rows(t, list, false, out)
         }));
+    }
+
+    #[test]
+    fn fixed_widths_wider_than_a_phone_are_found() {
+        let w = |h: &str| fixed_width_over(h, 375).map(|f| (f.width, f.written, f.media));
+        assert_eq!(
+            w("<table role=\"presentation\" width=\"600\" style=\"max-width:600px\">"),
+            Some((600, "width=\"600\"".into(), false))
+        );
+        assert_eq!(
+            w("<div style=\"color:red; width: 480px\">"),
+            Some((480, "width:480px".into(), false))
+        );
+        assert_eq!(
+            w("<td style='min-width:700px'>"),
+            Some((700, "min-width:700px".into(), false))
+        );
+        assert_eq!(
+            w("<img WIDTH=640><style>@media (max-width:600px){.x{width:100%}}</style>"),
+            Some((640, "width=\"640\"".into(), true))
+        );
+        for fine in [
+            "<table width=\"100%\" style=\"max-width:600px\">",
+            "<meta name=\"viewport\" content=\"width=device-width\">",
+            "<img width=\"320\" data-width=\"900\" style=\"border-width:900px\">",
+            "<style>.wrap{width:600px}</style><div class=\"wrap\">",
+            "<div style=\"width:40em\">",
+        ] {
+            assert_eq!(w(fine), None, "{fine}");
+        }
     }
 
     #[test]

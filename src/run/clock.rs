@@ -1,10 +1,16 @@
 //! Contact-local time: `every monday 09:00` occurrences and quiet hours,
 //! across daylight-saving changes (jiff's bundled tz database).
 //!
-//! A local time that does not exist (the clock jumps over it) moves forward
-//! by the length of the gap; an ambiguous one (the clock repeats it) takes
-//! its first occurrence. That is jiff's `compatible` disambiguation, which
-//! `civil::DateTime::to_zoned` uses.
+//! For `every … HH:MM`, a local time that does not exist (the clock jumps
+//! over it) moves forward by the length of the gap; an ambiguous one (the
+//! clock repeats it) takes its first occurrence. That is jiff's
+//! `compatible` disambiguation, which `civil::DateTime::to_zoned` uses.
+//!
+//! Quiet hours are a set of instants: those whose local clock time is in
+//! the window. A deferral goes to the first instant after `at` that is not
+//! in it — when the window's end falls in a gap, that is the instant the
+//! clock jumps (02:30 in a 02:00→03:00 gap: 03:00, not 03:30); when the
+//! clock falls back to before the window's start, the instant it does.
 
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time, Weekday};
@@ -41,6 +47,12 @@ fn local(at: i64, tz: &TimeZone) -> Option<DateTime> {
     )
 }
 
+/// The local clock time at `at`, in seconds after midnight.
+fn clock_at(at: i64, tz: &TimeZone) -> Option<i32> {
+    let offset = tz.to_offset(Timestamp::from_second(at).ok()?).seconds();
+    Some((at + i64::from(offset)).rem_euclid(86_400) as i32)
+}
+
 /// The instant of local `date` at `clock` seconds after midnight.
 fn instant(date: Date, clock: i32, tz: &TimeZone) -> Option<i64> {
     let zoned = date
@@ -59,13 +71,6 @@ fn time_of(clock: i32) -> Option<Time> {
         0,
     )
     .ok()
-}
-
-/// The later occurrence of local `date` at `clock` (the second pass in a
-/// fold; the same instant as [`instant`] elsewhere).
-fn later_instant(date: Date, clock: i32, tz: &TimeZone) -> Option<i64> {
-    let at = date.to_datetime(time_of(clock)?);
-    Some(tz.to_ambiguous_timestamp(at).later().ok()?.as_second())
 }
 
 /// The first occurrence at or after `at` of local `clock` on `day` (every
@@ -107,41 +112,38 @@ impl QuietHours {
     }
 
     /// The first allowed instant at or after `at`: `at` itself outside
-    /// quiet hours, else the local end of the quiet period.
+    /// quiet hours, else the first instant after it whose local clock time
+    /// is outside the window.
+    ///
+    /// Between two transitions of the zone the local clock runs at the
+    /// pace of UTC, so the period ends when the clock reaches the end —
+    /// unless a transition comes first: the clock then jumps (over the end
+    /// in a gap, back before the start in a fold, or from the end back into
+    /// the window) and the question is asked again from there.
     pub fn first_allowed(&self, at: i64, tz: &TimeZone) -> i64 {
-        let Some(dt) = local(at, tz) else { return at };
-        let clock = dt.hour() as i32 * 3600 + dt.minute() as i32 * 60 + dt.second() as i32;
-        if !self.contains_clock(clock) {
-            return at;
-        }
-        // Inside: the end is today when the clock is before it, else tomorrow.
-        let date = if clock < self.end {
-            dt.date()
-        } else {
-            match dt.date().tomorrow() {
-                Ok(d) => d,
-                Err(_) => return at,
+        let mut t = at;
+        for _ in 0..8 {
+            let Some(clock) = clock_at(t, tz) else {
+                return t;
+            };
+            if !self.contains_clock(clock) {
+                return t;
             }
-        };
-        match instant(date, self.end, tz) {
-            Some(t) if t > at => t,
-            // In a fold (the clock goes back over the end), `at` can be on
-            // the second pass, after the end's first occurrence: the
-            // period ends when the clock reaches the end again.
-            _ => later_instant(date, self.end, tz)
-                .filter(|t| *t > at)
-                .or_else(|| date.tomorrow().ok().and_then(|d| instant(d, self.end, tz)))
-                .unwrap_or(at)
-                .max(at),
+            let end = t + i64::from((self.end - clock).rem_euclid(86_400));
+            let transition = Timestamp::from_second(t)
+                .ok()
+                .and_then(|ts| tz.following(ts).next())
+                .map(|tr| tr.timestamp().as_second());
+            match transition {
+                Some(tr) if tr <= end => t = tr,
+                _ => return end,
+            }
         }
+        t
     }
 
     pub fn contains(&self, at: i64, tz: &TimeZone) -> bool {
-        local(at, tz).is_some_and(|dt| {
-            self.contains_clock(
-                dt.hour() as i32 * 3600 + dt.minute() as i32 * 60 + dt.second() as i32,
-            )
-        })
+        clock_at(at, tz).is_some_and(|c| self.contains_clock(c))
     }
 }
 
@@ -161,7 +163,7 @@ mod tests {
     }
 
     fn tz(name: &str) -> TimeZone {
-        TimeZone::get(name).unwrap()
+        crate::tzdb::zone(name).unwrap()
     }
 
     /// Every occurrence of `every day HH:MM` from `from` for `days` days.
@@ -303,16 +305,59 @@ mod tests {
     }
 
     #[test]
-    fn quiet_end_in_a_gap_moves_forward() {
+    fn quiet_end_in_a_gap_ends_when_the_clock_jumps() {
         let q = QuietHours {
-            start: parse_clock("01:00").unwrap(),
+            start: parse_clock("23:00").unwrap(),
             end: parse_clock("02:30").unwrap(),
         };
         let paris = tz("Europe/Paris");
-        // 01:30 local on 2026-03-29 (00:30Z): 02:30 does not exist, 03:30 it is.
+        // 01:20 local on 2026-03-29 (00:20Z): the clock jumps from 02:00 to
+        // 03:00 at 01:00Z, past the end (02:30 does not exist): 03:00 it
+        // is, not 03:30.
         assert_eq!(
-            q.first_allowed(ts("2026-03-29T00:30:00Z"), &paris),
-            ts("2026-03-29T01:30:00Z")
+            q.first_allowed(ts("2026-03-29T00:20:00Z"), &paris),
+            ts("2026-03-29T01:00:00Z")
+        );
+        assert!(!q.contains(ts("2026-03-29T01:00:00Z"), &paris));
+        // A send due later never leaves earlier.
+        assert_eq!(
+            q.first_allowed(ts("2026-03-29T00:50:00Z"), &paris),
+            ts("2026-03-29T01:00:00Z")
+        );
+    }
+
+    #[test]
+    fn quiet_ends_when_the_clock_falls_back_before_the_start() {
+        // Adelaide falls back from 03:00 to 02:00 at 16:30Z on 2026-04-04:
+        // 02:00 is outside a window from 02:01 to 03:00.
+        let q = QuietHours {
+            start: parse_clock("02:01").unwrap(),
+            end: parse_clock("03:00").unwrap(),
+        };
+        let adelaide = tz("Australia/Adelaide");
+        assert_eq!(
+            q.first_allowed(ts("2026-04-04T16:29:00Z"), &adelaide),
+            ts("2026-04-04T16:30:00Z")
+        );
+        // One minute later, on the second pass, quiet until 03:00 again.
+        assert_eq!(
+            q.first_allowed(ts("2026-04-04T16:31:00Z"), &adelaide),
+            ts("2026-04-04T17:30:00Z")
+        );
+    }
+
+    #[test]
+    fn quiet_goes_on_when_the_clock_jumps_from_the_end_into_the_window() {
+        // Chatham springs forward from 02:45 to 03:45 on 2026-09-27: a
+        // window from 03:06 to 02:45 is still quiet after the jump.
+        let q = QuietHours {
+            start: parse_clock("03:06").unwrap(),
+            end: parse_clock("02:45").unwrap(),
+        };
+        let chatham = tz("Pacific/Chatham");
+        assert_eq!(
+            q.first_allowed(ts("2026-09-26T13:59:00Z"), &chatham),
+            ts("2026-09-27T13:00:00Z")
         );
     }
 }

@@ -186,7 +186,7 @@ impl Kind {
                 None => return bad(),
             },
             Kind::Timezone => {
-                if jiff::tz::TimeZone::get(s).is_err() {
+                if !crate::tzdb::is_zone(s) {
                     return bad();
                 }
                 let (a, b) = pool.text(s)?;
@@ -841,7 +841,8 @@ impl EventKinds {
         for (name, fs) in [
             ("delivered", &[("template", false), ("channel", true)][..]),
             ("opened", &[("template", false), ("channel", true)][..]),
-            ("replied", &[("template", false), ("channel", true)][..]),
+            // A reply logged by the CRM names no template.
+            ("replied", &[("template", true), ("channel", true)][..]),
             ("bounced", &[("template", false), ("channel", true)][..]),
             (
                 "clicked",
@@ -901,6 +902,11 @@ impl Events {
     /// Contact `c`'s events as the evaluator sees them, sorted by time
     /// (ties: input order).
     pub fn events_of(&self, c: u32) -> Vec<Event> {
+        self.events_and_lines_of(c).0
+    }
+
+    /// [`Events::events_of`], with the line of each event in its file.
+    pub fn events_and_lines_of(&self, c: u32) -> (Vec<Event>, Vec<u32>) {
         let c = c as usize;
         let range = self.starts[c] as usize..self.starts[c + 1] as usize;
         let mut recs: Vec<(i64, u32, &Chunk, &Record)> = self.order[range]
@@ -912,7 +918,9 @@ impl Events {
             })
             .collect();
         recs.sort_by_key(|(at, line, ..)| (*at, *line));
-        recs.into_iter()
+        let lines = recs.iter().map(|(_, line, ..)| *line).collect();
+        let events = recs
+            .into_iter()
             .map(|(_, _, chunk, r)| {
                 let specs = &self.kinds.fields[r.name as usize];
                 let fields = chunk.fields
@@ -929,7 +937,8 @@ impl Events {
                     run: None,
                 }
             })
-            .collect()
+            .collect();
+        (events, lines)
     }
 }
 

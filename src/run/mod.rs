@@ -26,7 +26,7 @@ use serde_json::{Value as J, json};
 pub use forecast::Forecast;
 pub use input::{Contacts, Events, Problem};
 pub use sim::Message;
-pub use stats::Stats;
+pub use stats::{Ignored, IgnoredEvent, Stats};
 
 use crate::plan::Plan;
 use clock::rfc3339;
@@ -107,7 +107,7 @@ pub fn simulate<'p>(
                                 program,
                                 c,
                                 contacts.contact(c),
-                                events.events_of(c),
+                                events.events_and_lines_of(c),
                                 window,
                                 opts.forecast,
                                 &mut stats,
@@ -214,7 +214,14 @@ impl Outcome<'_> {
     /// The summary as JSON (sorted keys; the same inputs give the same
     /// bytes). `problems`: the bad input lines; `report`: add sends per
     /// day and channel.
-    pub fn summary_json(&self, problems: usize, events_read: u64, report: bool) -> J {
+    /// `events_file`: the events file's name, for the ignored events.
+    pub fn summary_json(
+        &self,
+        problems: usize,
+        events_read: u64,
+        events_file: &str,
+        report: bool,
+    ) -> J {
         let p = &self.program;
         let s = &self.stats;
         let mut scenarios = serde_json::Map::new();
@@ -268,13 +275,32 @@ impl Outcome<'_> {
         let sum = |v: &[u64]| v.iter().sum::<u64>();
         let mut out = json!({
             "window": { "from": rfc3339(self.from), "until": rfc3339(self.until) },
+            "tzdb": crate::tzdb::VERSION,
             "contacts": self.contacts,
             "events": {
                 "read": events_read,
                 "history": s.history_events,
                 "applied": s.applied_events,
                 "ignored": s.ignored_events,
+                "ignored_by_reason": stats::Ignored::ALL
+                    .iter()
+                    .map(|r| (r.key().to_string(), json!(s.ignored_by_reason[*r as usize])))
+                    .collect::<serde_json::Map<_, _>>(),
+                "ignored_first": s.ignored_first
+                    .iter()
+                    .map(|e| json!({
+                        "file": events_file,
+                        "line": e.line,
+                        "contact": e.contact,
+                        "event": e.what,
+                        "reason": e.reason.key(),
+                    }))
+                    .collect::<Vec<_>>(),
                 "forecast": s.forecast_events,
+                "forecast_not_drawn": {
+                    "depth": s.forecast_depth_limited,
+                    "contact_cap": s.forecast_capped,
+                },
             },
             "bad_input_lines": problems,
             "messages": self.outbox.len(),
@@ -316,17 +342,18 @@ impl Outcome<'_> {
     }
 
     /// The summary for people (stderr).
-    pub fn summary_text(&self, problems: usize, events_read: u64) -> String {
+    pub fn summary_text(&self, problems: usize, events_read: u64, events_file: &str) -> String {
         let p = &self.program;
         let s = &self.stats;
         let mut out = String::new();
         let sum = |v: &[u64]| v.iter().sum::<u64>();
         let _ = writeln!(
             out,
-            "simulated {} contact(s) from {} to {}: {} event(s) read, {} before the window, {} applied, {} ignored{}",
+            "simulated {} contact(s) from {} to {} (tzdb {}): {} event(s) read, {} before the window, {} applied, {} ignored{}",
             self.contacts,
             rfc3339(self.from),
             rfc3339(self.until),
+            crate::tzdb::VERSION,
             events_read,
             s.history_events,
             s.applied_events,
@@ -337,8 +364,65 @@ impl Outcome<'_> {
                 String::new()
             }
         );
+        if s.ignored_events > 0 {
+            let reasons: Vec<String> = stats::Ignored::ALL
+                .iter()
+                .filter(|r| s.ignored_by_reason[**r as usize] > 0)
+                .map(|r| {
+                    format!(
+                        "{} {}",
+                        s.ignored_by_reason[*r as usize],
+                        r.key().replace('_', " ")
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "ignored event(s): {} ({}), changing nothing:",
+                s.ignored_events,
+                reasons.join(", ")
+            );
+            for e in &s.ignored_first {
+                let _ = writeln!(
+                    out,
+                    "  {events_file}:{}: contact `{}`: {}: {}",
+                    e.line,
+                    e.contact,
+                    e.what,
+                    e.reason.text()
+                );
+            }
+            let shown = s.ignored_first.len() as u64;
+            if s.ignored_events > shown {
+                let _ = writeln!(out, "  … and {} more", s.ignored_events - shown);
+            }
+        }
+        if s.forecast_depth_limited > 0 {
+            let _ = writeln!(
+                out,
+                "warning: --engagement: {} message(s) drew no reactions: {} drawn events in a row led to each (message, drawn event, run, message…); the rates make reactions trigger more messages without end, and a forecast stops such chains",
+                s.forecast_depth_limited,
+                sim::MAX_FORECAST_DEPTH
+            );
+        }
+        if s.forecast_capped > 0 {
+            let _ = writeln!(
+                out,
+                "warning: --engagement: {} message(s) drew no reactions: their contact already had {} drawn events",
+                s.forecast_capped,
+                sim::MAX_DRAWN_PER_CONTACT
+            );
+        }
         if problems > 0 {
             let _ = writeln!(out, "{problems} bad input line(s) reported above");
+        }
+        let built = &p.plan.tzdb;
+        if !built.is_empty() && built != crate::tzdb::VERSION {
+            let _ = writeln!(
+                out,
+                "note: the plan was built with tzdb {built}; this run used tzdb {} (local times follow the run's)",
+                crate::tzdb::VERSION
+            );
         }
         let mut by_channel = [0u64; 5];
         for (i, t) in p.templates.iter().enumerate() {
@@ -455,7 +539,7 @@ impl Outcome<'_> {
         }
         let s = &self.stats;
         let total = (s.pressure.iter().sum::<u64>()).max(1) as f64;
-        let _ = writeln!(out, "pressure over the window (§9):");
+        let _ = writeln!(out, "pressure over the window:");
         for (name, n) in ["under", "balanced", "over"].iter().zip(s.pressure) {
             let _ = writeln!(
                 out,

@@ -365,8 +365,8 @@ impl<'p> Program<'p> {
             }
         };
         let default_tz = match &plan.workspace.timezone {
-            Some(z) => TimeZone::get(z)
-                .map_err(|_| format!("the workspace time zone `{z}` is not an IANA zone"))?,
+            Some(z) => crate::tzdb::zone(z)
+                .ok_or_else(|| format!("the workspace time zone `{z}` is not an IANA zone"))?,
             None => TimeZone::UTC,
         };
         Ok(Program {

@@ -19,10 +19,20 @@ use sha2::{Digest, Sha256};
 use super::clock::{next_every, rfc3339};
 use super::forecast::Forecast;
 use super::program::{CHANNELS, Op, Program, Rule, Trig};
-use super::stats::Stats;
+use super::stats::{Ignored, Stats};
 use crate::eval::{Contact, Context, Event, Value};
 use crate::plan::{Expr, Reentry};
 use crate::render::{duration_text as duration, expr_text};
+
+/// `--engagement`: a message sent by a run that this many drawn events led
+/// to (message → drawn event → run → message …) draws no reactions, so
+/// that rates under which every message draws an event that sends more
+/// messages stay bounded.
+pub const MAX_FORECAST_DEPTH: usize = 3;
+
+/// `--engagement`: at most this many drawn events per contact over the
+/// window (a bound on the work, whatever the rates and the project).
+pub const MAX_DRAWN_PER_CONTACT: usize = 2_000;
 
 /// One outbox line.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,6 +78,9 @@ enum Block {
 
 struct Run {
     scenario: usize,
+    /// How many drawn (`--engagement`) events led to this run: 0 when an
+    /// input event or the clock started it.
+    depth: u8,
     id: u64,
     entered: i64,
     generation: u32,
@@ -107,6 +120,20 @@ pub(crate) struct Sim<'a, 'p> {
     /// Input (and forecast) events not yet applied, by (at, order).
     incoming: BinaryHeap<Reverse<(i64, u64, usize)>>,
     slots: Vec<Option<Event>>,
+    /// Per slot, the event's line in the events file (0: drawn by
+    /// `--engagement`).
+    slot_lines: Vec<u32>,
+    /// The line of the event being applied.
+    line: u32,
+    /// Per slot, how many drawn events led to the event (0: input).
+    slot_depth: Vec<u8>,
+    /// The depth of what is happening now: the event being applied or the
+    /// run being advanced. Runs started now take it.
+    depth: u8,
+    /// The depth of the triggers in `fired`.
+    fired_depth: u8,
+    /// Events drawn by `--engagement` for this contact so far.
+    drawn: usize,
     /// Applied events: what the evaluator sees.
     applied: Vec<Event>,
     agenda: BinaryHeap<Reverse<(i64, u64, Wake)>>,
@@ -129,7 +156,7 @@ pub(crate) struct Sim<'a, 'p> {
     sends: Vec<(usize, i64, u64)>,
     pressured: bool,
     /// Engagement events waiting for the wake-ups of their instant.
-    late: Vec<Event>,
+    late: Vec<(Event, u32, u8)>,
     /// Templates that history events show were sent before `--from`.
     sent_before: Vec<String>,
     forecast: Option<&'a Forecast>,
@@ -153,7 +180,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         prog: &'a Program<'p>,
         dense: u32,
         contact: Contact,
-        events: Vec<Event>,
+        (events, lines): (Vec<Event>, Vec<u32>),
         window: &Window,
         forecast: Option<&'a Forecast>,
         stats: &'a mut Stats,
@@ -162,7 +189,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         let tz = prog
             .tz_field
             .and_then(|f| match contact.fields.get(f) {
-                Some(Value::Text(z)) => TimeZone::get(z).ok(),
+                Some(Value::Text(z)) => crate::tzdb::zone(z),
                 _ => None,
             })
             .unwrap_or_else(|| prog.default_tz.clone());
@@ -176,6 +203,12 @@ impl<'a, 'p> Sim<'a, 'p> {
             until: window.until,
             incoming: BinaryHeap::new(),
             slots: Vec::new(),
+            slot_lines: Vec::new(),
+            line: 0,
+            slot_depth: Vec::new(),
+            depth: 0,
+            fired_depth: 0,
+            drawn: 0,
             applied: Vec::new(),
             agenda: BinaryHeap::new(),
             seq: 0,
@@ -199,22 +232,24 @@ impl<'a, 'p> Sim<'a, 'p> {
             stats,
             trace: trace.then(Vec::new),
         };
-        for ev in events {
+        for (ev, line) in events.into_iter().zip(lines) {
             if ev.at < sim.from {
                 sim.history(ev);
             } else {
-                sim.push_event(ev);
+                sim.push_event(ev, line, 0);
             }
         }
         sim
     }
 
-    fn push_event(&mut self, ev: Event) {
+    fn push_event(&mut self, ev: Event, line: u32, depth: u8) {
         // Input order within an instant; forecast events come after.
         let order = self.slots.len() as u64;
         self.incoming
             .push(Reverse((ev.at, order, self.slots.len())));
         self.slots.push(Some(ev));
+        self.slot_lines.push(line);
+        self.slot_depth.push(depth);
     }
 
     fn note(&mut self, at: i64, text: impl FnOnce() -> String) {
@@ -312,7 +347,9 @@ impl<'a, 'p> Sim<'a, 'p> {
             // a wake-up of that instant) is applied once the instant's
             // wake-ups are done.
             if !self.late.is_empty() && next.is_none_or(|n| n > now) {
-                for ev in std::mem::take(&mut self.late) {
+                for (ev, line, depth) in std::mem::take(&mut self.late) {
+                    self.line = line;
+                    self.depth = depth;
                     self.event(ev, now, true);
                 }
                 self.settle(now);
@@ -327,9 +364,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                 if let Some(Reverse((_, _, slot))) = self.incoming.pop()
                     && let Some(ev) = self.slots[slot].take()
                 {
+                    self.line = self.slot_lines[slot];
+                    self.depth = self.slot_depth[slot];
                     self.event(ev, t, false);
                 }
             } else if let Some(Reverse((_, _, wake))) = self.agenda.pop() {
+                self.depth = 0;
                 self.wake(wake, t);
                 // Triggers due at this instant fire together, so that their
                 // scenarios start in declaration order.
@@ -370,7 +410,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                     _ => None,
                 };
                 let Some(list) = list else {
-                    self.stats.ignored_events += 1;
+                    let what = match ev.fields.get("list") {
+                        Some(Value::Text(l)) => format!("event `{name}` list `{l}`"),
+                        _ => format!("event `{name}`"),
+                    };
+                    self.stats
+                        .ignore(Ignored::UnknownList, self.line, &self.contact.id, &what);
                     self.note(t, || {
                         format!("event `{name}` names no list of the plan: ignored")
                     });
@@ -408,11 +453,16 @@ impl<'a, 'p> Sim<'a, 'p> {
                         None if before => {}
                         // A wake-up of this instant may send it.
                         None if pending => {
-                            self.late.push(ev);
+                            self.late.push((ev, self.line, self.depth));
                             return;
                         }
                         None => {
-                            self.stats.ignored_events += 1;
+                            self.stats.ignore(
+                                Ignored::NeverSent,
+                                self.line,
+                                &self.contact.id,
+                                &format!("event `{name}` on `{tpl}`"),
+                            );
                             let tpl = tpl.clone();
                             self.note(t, || {
                                 format!("event `{name}` for `{tpl}`, never sent to this contact: ignored")
@@ -448,11 +498,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                 if let Trig::Event(filter) = self.prog.scenarios[s].trigger {
                     let ok = filter.is_none_or(|f| self.cx(t, None).eval_for_event(f, &ev));
                     if ok {
-                        self.fired.push(s);
+                        self.fire(s);
                     } else {
                         let sc = self.prog.scenarios[s].name;
                         self.note(t, || {
-                            format!("{sc}: trigger `event {name} where …` is false")
+                            let cond = filter.map(expr_text).unwrap_or_default();
+                            format!("{sc}: trigger `event {name} where {cond}` is false")
                         });
                     }
                 }
@@ -483,7 +534,9 @@ impl<'a, 'p> Sim<'a, 'p> {
         self.contact.lists.insert(name.to_string());
         self.touch_state();
         if let Some(ss) = self.prog.joined.get(name) {
-            self.fired.extend(ss.iter().copied());
+            for &s in ss {
+                self.fire(s);
+            }
         }
         for rule in &self.prog.rules[list] {
             match rule {
@@ -501,18 +554,27 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
     }
 
+    /// Scenario `s`'s trigger fired; it starts with the depth of what
+    /// fired it (the deepest, when several things fire at once).
+    fn fire(&mut self, s: usize) {
+        self.fired.push(s);
+        self.fired_depth = self.fired_depth.max(self.depth);
+    }
+
     /// Starts the scenarios whose triggers fired, in declaration order.
     fn start_fired(&mut self, t: i64) {
         for _ in 0..64 {
             if self.fired.is_empty() {
                 return;
             }
+            let outer = std::mem::replace(&mut self.depth, std::mem::take(&mut self.fired_depth));
             let mut fired = std::mem::take(&mut self.fired);
             fired.sort_unstable();
             fired.dedup();
             for s in fired {
                 self.enter(s, t);
             }
+            self.depth = outer;
         }
     }
 
@@ -566,6 +628,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         let id = self.runs.len() as u64 + 1;
         self.runs.push(Run {
             scenario: s,
+            depth: self.depth,
             id,
             entered: t,
             generation: 0,
@@ -620,8 +683,15 @@ impl<'a, 'p> Sim<'a, 'p> {
         next.map_or(Cursor::Done, Cursor::Step)
     }
 
-    /// Executes run `r` from its cursor until it waits or ends.
+    /// Executes run `r` from its cursor until it waits or ends; runs it
+    /// starts (a `join` step) take its depth.
     fn advance(&mut self, r: usize, t: i64) {
+        let outer = std::mem::replace(&mut self.depth, self.runs[r].depth);
+        self.advance_run(r, t);
+        self.depth = outer;
+    }
+
+    fn advance_run(&mut self, r: usize, t: i64) {
         let prog = self.prog;
         let s = self.runs[r].scenario;
         let sc = &prog.scenarios[s];
@@ -655,7 +725,13 @@ impl<'a, 'p> Sim<'a, 'p> {
                         Op::WaitUntil(until, timeout, next) => {
                             self.runs[r].cursor = Self::next_cursor(*next);
                             if self.holds(until, t, Some(run_id)) {
-                                self.note(t, || format!("{}: wait until: already holds", step.id));
+                                self.note(t, || {
+                                    format!(
+                                        "{}: wait until `{}`: already holds",
+                                        step.id,
+                                        expr_text(until)
+                                    )
+                                });
                             } else {
                                 let deadline = t.saturating_add(*timeout);
                                 self.runs[r].block = Block::Until(i, deadline);
@@ -887,10 +963,21 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
         });
         if let Some(f) = self.forecast {
-            for ev in f.reactions(&self.contact.id, id, template, t, run_id) {
-                if ev.at < self.until {
-                    self.stats.forecast_events += 1;
-                    self.push_event(ev);
+            let depth = self.runs[r].depth;
+            if usize::from(depth) >= MAX_FORECAST_DEPTH {
+                self.stats.forecast_depth_limited += 1;
+                self.note(t, || {
+                    format!("{id}: --engagement draws no reactions: {depth} drawn events led to this send")
+                });
+            } else if self.drawn >= MAX_DRAWN_PER_CONTACT {
+                self.stats.forecast_capped += 1;
+            } else {
+                for ev in f.reactions(&self.contact.id, id, template, t, run_id) {
+                    if ev.at < self.until && self.drawn < MAX_DRAWN_PER_CONTACT {
+                        self.drawn += 1;
+                        self.stats.forecast_events += 1;
+                        self.push_event(ev, 0, depth + 1);
+                    }
                 }
             }
         }
@@ -995,8 +1082,14 @@ impl<'a, 'p> Sim<'a, 'p> {
                 }
                 match run.block {
                     Block::Until(i, _) => {
-                        let id = self.prog.steps[i].id;
-                        self.note(t, || format!("{id}: wait until: timed out"));
+                        let step = &self.prog.steps[i];
+                        let id = step.id;
+                        self.note(t, || match &step.op {
+                            Op::WaitUntil(until, ..) => {
+                                format!("{id}: wait until `{}`: timed out", expr_text(until))
+                            }
+                            _ => format!("{id}: wait until: timed out"),
+                        });
                         self.runs[r].block = Block::None;
                     }
                     Block::Sleep(i) => {
@@ -1018,7 +1111,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 if let Trig::Every(day, clock) = self.prog.scenarios[s].trigger {
                     let name = self.prog.scenarios[s].name;
                     self.note(t, || format!("{name}: `every` trigger fired"));
-                    self.fired.push(s);
+                    self.fire(s);
                     if let Some(next) = next_every(day, clock, &self.tz, t + 1) {
                         self.schedule(next, Wake::Every(s as u16));
                     }
@@ -1027,7 +1120,7 @@ impl<'a, 'p> Sim<'a, 'p> {
             Wake::Once(s) => {
                 let name = self.prog.scenarios[s as usize].name;
                 self.note(t, || format!("{name}: `once at` trigger fired"));
-                self.fired.push(s as usize);
+                self.fire(s as usize);
             }
         }
     }
@@ -1054,7 +1147,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                     && self.holds(until, t, Some(id))
                 {
                     let sid = self.prog.steps[i].id;
-                    self.note(t, || format!("{sid}: wait until: the condition holds"));
+                    self.note(t, || {
+                        format!(
+                            "{sid}: wait until `{}`: the condition holds",
+                            expr_text(until)
+                        )
+                    });
                     self.runs[r].block = Block::None;
                     self.runs[r].generation += 1;
                     self.advance(r, t);
@@ -1078,7 +1176,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                         self.note(t, || {
                             format!("{name}: trigger `entered` fired (the segment became true)")
                         });
-                        self.fired.push(s);
+                        self.fire(s);
                     }
                     changed = true;
                 }

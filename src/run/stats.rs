@@ -3,6 +3,49 @@
 
 use super::program::Program;
 
+/// Why an input event inside the window changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ignored {
+    /// An engagement event (`opened`, `clicked`, …) naming a template never
+    /// sent to the contact.
+    NeverSent,
+    /// `joined`/`left` naming a list the plan does not have.
+    UnknownList,
+}
+
+impl Ignored {
+    pub const ALL: [Ignored; 2] = [Ignored::NeverSent, Ignored::UnknownList];
+
+    /// The key in the summary JSON.
+    pub fn key(self) -> &'static str {
+        match self {
+            Ignored::NeverSent => "never_sent",
+            Ignored::UnknownList => "unknown_list",
+        }
+    }
+
+    /// What it means, for people.
+    pub fn text(self) -> &'static str {
+        match self {
+            Ignored::NeverSent => "the template was never sent to this contact",
+            Ignored::UnknownList => "the plan has no such list",
+        }
+    }
+}
+
+/// One ignored input event, to show where it is.
+#[derive(Clone, Debug)]
+pub struct IgnoredEvent {
+    pub line: u32,
+    pub contact: String,
+    pub reason: Ignored,
+    /// The event and what it names (``event `opened` on `welcome` ``).
+    pub what: String,
+}
+
+/// How many ignored events are shown one by one.
+pub const IGNORED_SHOWN: usize = 5;
+
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     // Per scenario.
@@ -32,8 +75,19 @@ pub struct Stats {
     /// Input events that name something this contact never got (an
     /// engagement on a template never sent, a list of no plan).
     pub ignored_events: u64,
+    /// Ignored events per [`Ignored`] reason.
+    pub ignored_by_reason: [u64; Ignored::ALL.len()],
+    /// The first ignored events in the events file (by line), at most
+    /// [`IGNORED_SHOWN`].
+    pub ignored_first: Vec<IgnoredEvent>,
     /// Events drawn by `--engagement`.
     pub forecast_events: u64,
+    /// Messages that drew no reactions: sent by a run that
+    /// `MAX_FORECAST_DEPTH` drawn events led to.
+    pub forecast_depth_limited: u64,
+    /// Messages that drew no reactions: the contact had its
+    /// `MAX_DRAWN_PER_CONTACT` drawn events.
+    pub forecast_capped: u64,
     /// Contacts under, balanced and over pressure (§9).
     pub pressure: [u64; 3],
 }
@@ -94,8 +148,36 @@ impl Stats {
         self.applied_events += o.applied_events;
         self.history_events += o.history_events;
         self.ignored_events += o.ignored_events;
+        add(&mut self.ignored_by_reason, &o.ignored_by_reason);
+        self.ignored_first.extend(o.ignored_first.iter().cloned());
+        self.ignored_first.sort_by_key(|e| e.line);
+        self.ignored_first.truncate(IGNORED_SHOWN);
         self.forecast_events += o.forecast_events;
+        self.forecast_depth_limited += o.forecast_depth_limited;
+        self.forecast_capped += o.forecast_capped;
         add(&mut self.pressure, &o.pressure);
+    }
+
+    /// Counts an ignored input event at `line` of the events file (0: not
+    /// from the file), keeping the first few by line.
+    pub(crate) fn ignore(&mut self, reason: Ignored, line: u32, contact: &str, what: &str) {
+        self.ignored_events += 1;
+        self.ignored_by_reason[reason as usize] += 1;
+        let full = self.ignored_first.len() >= IGNORED_SHOWN;
+        if line == 0 || (full && self.ignored_first.last().is_some_and(|e| e.line < line)) {
+            return;
+        }
+        let at = self.ignored_first.partition_point(|e| e.line < line);
+        self.ignored_first.insert(
+            at,
+            IgnoredEvent {
+                line,
+                contact: contact.to_string(),
+                reason,
+                what: what.to_string(),
+            },
+        );
+        self.ignored_first.truncate(IGNORED_SHOWN);
     }
 
     /// Classifies one contact (§9): **over** when a send was deferred or

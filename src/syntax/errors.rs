@@ -133,6 +133,10 @@ pub fn describe(
     }
 
     let found = found_at(text, pos);
+    // Mistakes with a rule of their own: say the rule and the fix.
+    if let Some(d) = known_mistake(file, text, base, pos, &found) {
+        return d;
+    }
     let (found_desc, found_len) = match &found {
         Found::End if last => ("the end of the file".to_string(), 0),
         Found::End => ("the next declaration".to_string(), 0),
@@ -152,6 +156,13 @@ pub fn describe(
         expected.insert((0, "`}`".to_string()));
     }
 
+    // An attribute value is described once, not also as its parts.
+    if expected
+        .iter()
+        .any(|(_, d)| d.starts_with("a string, `file("))
+    {
+        expected.retain(|(_, d)| d != "a word like `marketing`" && d != "`file`");
+    }
     let alternatives: Vec<String> = expected.into_iter().map(|(_, d)| d).collect();
     let wanted = match alternatives.len() {
         0 => "something else".to_string(),
@@ -181,6 +192,219 @@ pub fn describe(
         d = d.help(h);
     }
     d
+}
+
+/// The line of `text` around byte `pos`: its start and its text.
+fn line_at(text: &str, pos: usize) -> (usize, &str) {
+    let start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+    (start, text[start..end].trim_end_matches('\r'))
+}
+
+/// The last non-blank line before the line starting at `line_start`.
+fn previous_line(text: &str, line_start: usize) -> Option<&str> {
+    text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("//"))
+}
+
+const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
+
+/// Syntax errors that are a known mistake with a rule of its own: today's
+/// language has one trigger per scenario, `every WEEKDAY|day HH:MM`, the
+/// aggregate on the left of its comparison, `//` comments, attribute
+/// values in quotes and `wait until … for DURATION`. Each message says
+/// the rule and how to write it; `None` for every other error.
+fn known_mistake(
+    file: FileId,
+    text: &str,
+    base: usize,
+    pos: usize,
+    found: &Found,
+) -> Option<Diagnostic> {
+    let (line_start, line) = line_at(text, pos);
+    let trimmed = line.trim_start();
+    let found_len = match found {
+        Found::Word(w) => w.len(),
+        Found::Char(c) => c.len_utf8(),
+        _ => 0,
+    };
+    let span = |from: usize, len: usize| Span::new(file, base + from, base + from + len);
+    let here = span(pos, found_len);
+
+    // `# comment`: comments are `//`.
+    if let Found::Char('#') = found {
+        let comment = line[pos - line_start..].trim_start_matches('#').trim();
+        return Some(
+            Diagnostic::new(Code::E0001, "`#` does not start a comment in a `.camp` file")
+                .at(here, "not a comment")
+                .help(format!(
+                    "comments start with `//` (to the end of the line) or are written `/* … */`: write `// {comment}`"
+                )),
+        );
+    }
+
+    // Two triggers combined on a line, or continued on the next one.
+    let joiner = match found {
+        Found::Word(w) if w == "or" || w == "and" => Some(w.as_str()),
+        Found::Char(',') => Some(","),
+        _ => None,
+    };
+    if let Some(j) = joiner {
+        // (A condition after `where` may go on with `or` on the next line:
+        // that is the generic message's case.)
+        let in_trigger = (trimmed.starts_with("trigger ") && !trimmed.contains(" where "))
+            || (trimmed.starts_with(j)
+                && previous_line(text, line_start)
+                    .is_some_and(|l| l.starts_with("trigger ") && !l.contains(" where ")));
+        if in_trigger {
+            return Some(
+                Diagnostic::new(Code::E0001, format!("a scenario has exactly one trigger; `{j}` cannot combine triggers"))
+                    .at(here, "a second trigger starts here")
+                    .help("keep one `trigger` line and write a second scenario for the other trigger (both may send the same templates); to narrow one trigger, use `audience` or `event NAME where …`"),
+            );
+        }
+    }
+
+    // `every month 3 09:30`, `every 2 days 09:00`: only weekly and daily.
+    if let Some(rest) = trimmed
+        .strip_prefix("trigger every ")
+        .or_else(|| trimmed.strip_prefix("every "))
+    {
+        let mut words = rest.split_whitespace();
+        let first = words.next().unwrap_or("");
+        let days = [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+            "day",
+        ];
+        let wrong_order = days.contains(&first) && words.next().is_some_and(|w| !w.contains(':'));
+        if !days.contains(&first) || wrong_order {
+            let every = line_start + line.find("every").unwrap_or(0);
+            let len = line.len() - (every - line_start);
+            let clock = rest
+                .split_whitespace()
+                .find(|w| w.len() == 5 && w.as_bytes()[2] == b':')
+                .unwrap_or("09:00");
+            return Some(
+                Diagnostic::new(Code::E0001, "`every` takes a day of the week (or `day`) and a time of day, nothing else")
+                    .at(span(every, len), "not `every WEEKDAY HH:MM` or `every day HH:MM`")
+                    .help(format!(
+                        "write `every monday {clock}` (weekly) or `every day {clock}` (daily); a monthly date is not a trigger today: use `once at 2026-12-03T{clock}:00+01:00` for each date"
+                    )),
+            );
+        }
+    }
+
+    // `5 < count(x)`: the aggregate goes on the left.
+    if let (Found::Char('('), Some(agg)) = (found, previous_word(text, pos))
+        && AGGREGATES.contains(&agg)
+    {
+        // `count (` too: the name ends where the blanks before `(` start.
+        let agg_start = text[..pos].trim_end().len() - agg.len();
+        let before = text[line_start..agg_start].trim_end();
+        let op = ["<=", ">=", "==", "!=", "<", ">"]
+            .into_iter()
+            .find(|o| before.ends_with(o));
+        if let Some(op) = op {
+            let left = before[..before.len() - op.len()].trim_end();
+            let value_start = left
+                .rfind(|c: char| c.is_whitespace() || c == '=' || c == '(')
+                .map_or(0, |i| i + 1);
+            let value = &left[value_start..];
+            let close = text[pos..].find(')').map(|i| pos + i + 1);
+            let call = close.map_or(format!("{agg}(…)"), |c| text[agg_start..c].to_string());
+            let flipped = match op {
+                "<" => ">",
+                ">" => "<",
+                "<=" => ">=",
+                ">=" => "<=",
+                o => o,
+            };
+            let from = line_start + value_start;
+            let to = close.unwrap_or(pos + 1);
+            return Some(
+                Diagnostic::new(
+                    Code::E0001,
+                    format!("`{agg}(…)` must be on the left of its comparison"),
+                )
+                .at(span(from, to - from), "aggregate on the right")
+                .help(format!("write `{call} {flipped} {value}`")),
+            );
+        }
+    }
+
+    // `due = 1d` in a template: attribute values are strings, files or words.
+    if previous_word(text, pos) == Some("=")
+        && enclosing_declaration(text, line_start) == Some("template")
+        && let Found::Word(w) = found
+        && w.starts_with(|c: char| c.is_ascii_digit())
+        && let Some(attr) = trimmed.split('=').next().map(str::trim)
+        && !attr.is_empty()
+        && attr
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        let help = if attr == "due" {
+            "templates have no `due` attribute today (a `task` has `body` and `kind`): say when in the body, e.g. `body = \"Call back within 1 day\"`, or `wait` before the `send` in the scenario".to_string()
+        } else {
+            format!(
+                "a template attribute is a string in double quotes, `file(\"…\")` or a word such as `marketing`: write `{attr} = \"{w}\"`"
+            )
+        };
+        return Some(
+            Diagnostic::new(
+                Code::E0001,
+                format!("`{w}` is not a template attribute value"),
+            )
+            .at(here, "a string, `file(\"…\")` or a word goes here")
+            .help(help),
+        );
+    }
+
+    // `wait until COND or 3d`: the time limit is `for DURATION`.
+    if trimmed.starts_with("wait until ")
+        && let Some(i) = line.rfind(" or ")
+        && is_duration(line[i + 4..].trim())
+    {
+        let from = line_start + i + 1;
+        let duration = line[i + 4..].trim();
+        return Some(
+            Diagnostic::new(Code::E0001, "a `wait until` ends with `for DURATION`, not `or DURATION`")
+                .at(span(from, line.len() - i - 1), "the time limit")
+                .help(format!(
+                    "write `{} for {duration}`: the run waits until the condition holds or {duration} have passed, whichever comes first",
+                    line[..i].trim()
+                )),
+        );
+    }
+    None
+}
+
+/// The keyword of the top-level declaration the line at `line_start` is in.
+fn enclosing_declaration(text: &str, line_start: usize) -> Option<&str> {
+    let upto = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    text[..upto]
+        .lines()
+        .rev()
+        .find(|l| l.starts_with(|c: char| c.is_ascii_lowercase()))
+        .and_then(|l| l.split_whitespace().next())
+}
+
+fn is_duration(s: &str) -> bool {
+    !s.is_empty()
+        && s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_digit() || "smhdw".contains(c))
+        && s.ends_with(|c: char| "mhdw".contains(c))
 }
 
 /// The last `{` left open at the end of `text`, outside strings and comments.

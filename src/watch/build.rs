@@ -62,6 +62,8 @@ pub struct Outcome {
     pub sources: SourceMap,
     /// How the user names the project folder, for paths in reports.
     pub prefix: String,
+    /// The project folder, absolute (for links to the editor).
+    pub root: PathBuf,
     /// The project could not be read at all (the folder is gone): why.
     pub load_error: Option<String>,
     /// The preview site, when the build had no error.
@@ -137,11 +139,8 @@ impl Builder {
             Ok(l) => l,
             Err(LoadError(message)) => return self.failed(message, start.elapsed()),
         };
-        let prefix = if self.path.is_dir() {
-            self.prefix(&self.path)
-        } else {
-            self.prefix(&loaded.root)
-        };
+        // The project's root (the nearest `relance.toml`, or the folder given).
+        let prefix = self.prefix(&loaded.root);
 
         // Parse what changed.
         let misses: Vec<FileId> = loaded
@@ -270,6 +269,7 @@ impl Builder {
             diagnostics,
             sources: loaded.sources,
             prefix,
+            root: std::path::absolute(&root).unwrap_or(root),
             load_error: None,
             site,
             inputs,
@@ -285,6 +285,7 @@ impl Builder {
             diagnostics: Vec::new(),
             sources: SourceMap::new(),
             prefix: self.prefix(&self.path),
+            root: std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone()),
             load_error: Some(message),
             site: None,
             inputs: BTreeSet::new(),

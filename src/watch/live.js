@@ -20,7 +20,7 @@
   var ID = '__relance_overlay';
   var STYLE =
     '#__relance_overlay{all:initial;position:fixed;z-index:2147483647;left:0;right:0;bottom:0;' +
-    'max-height:55vh;overflow:auto;background:rgba(24,24,27,.97);color:#f4f4f5;' +
+    'max-height:55vh;overflow:auto;background:#18181b;color:#f4f4f5;opacity:1;' +
     'font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;box-shadow:0 -4px 24px rgba(0,0,0,.35)}' +
     '#__relance_overlay[hidden]{display:none}' +
     '#__relance_overlay *{all:revert;font:inherit;color:inherit;box-sizing:border-box}' +
@@ -35,7 +35,7 @@
     '#__relance_overlay .rl-title{font-weight:700}' +
     '#__relance_overlay .rl-error .rl-title{color:#fca5a5}' +
     '#__relance_overlay .rl-warning .rl-title{color:#fcd34d}' +
-    '#__relance_overlay .rl-loc{color:#93c5fd}' +
+    '#__relance_overlay .rl-loc{display:block;color:#93c5fd;text-decoration:underline;cursor:pointer}' +
     '#__relance_overlay pre{margin:6px 0 0;white-space:pre-wrap;word-break:break-word;' +
     'font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:#e4e4e7}' +
     '#__relance_overlay.rl-min .rl-diag{display:none}';
@@ -62,6 +62,27 @@
       document.documentElement.appendChild(o);
     }
     return o;
+  }
+
+  var EDITOR = 'vscode://file/{path}:{line}:{column}';
+
+  // The editor link of a diagnostic: the status's `editor` template (from
+  // `relance watch --editor`), or VS Code's. Only URLs with a scheme that
+  // runs no code in the page.
+  function editorLink(st, d) {
+    if (!d.abs_path) return null;
+    var t = typeof st.editor === 'string' ? st.editor : EDITOR;
+    if (!/^[a-z][a-z0-9+.-]*:/i.test(t) || /^(javascript|data|vbscript):/i.test(t)) t = EDITOR;
+    var path = encodeURI(d.abs_path).replace(/[?#]/g, encodeURIComponent);
+    // `vscode://file/` + `/home/me/x`: one slash between them.
+    if (t === EDITOR && path.charAt(0) === '/') t = 'vscode://file{path}:{line}:{column}';
+    return t
+      .split('{path}')
+      .join(path)
+      .split('{line}')
+      .join(String(d.line || 1))
+      .split('{column}')
+      .join(String(d.column || 1));
   }
 
   function plural(n, word) {
@@ -99,7 +120,12 @@
       m.appendChild(el('div', 'rl-title', 'error: ' + st.message));
       o.appendChild(m);
     }
+    var seen = {};
     (st.diagnostics || []).forEach(function (d) {
+      // Once each, even if a status lists one twice.
+      var key = [d.code, d.message, d.file, d.line, d.column].join('\u0000');
+      if (seen[key]) return;
+      seen[key] = true;
       var box = el('div', 'rl-diag rl-' + d.severity);
       box.setAttribute('data-code', d.code);
       if (d.file) {
@@ -107,7 +133,15 @@
         box.setAttribute('data-line', d.line);
       }
       box.appendChild(el('div', 'rl-title', d.severity + '[' + d.code + ']: ' + d.message));
-      if (d.path) box.appendChild(el('div', 'rl-loc', d.path + ':' + d.line + ':' + d.column));
+      if (d.path) {
+        var loc = el('a', 'rl-loc', d.path + ':' + d.line + ':' + d.column);
+        var href = editorLink(st, d);
+        if (href) {
+          loc.href = href;
+          loc.title = 'open in the editor';
+        }
+        box.appendChild(loc);
+      }
       if (d.rendered) box.appendChild(el('pre', null, d.rendered));
       o.appendChild(box);
     });

@@ -10,14 +10,22 @@
 //!   looked up by exact path: nothing on disk is ever opened from a URL, and
 //!   paths with `..`, `.`, backslashes, NUL or encoded slashes are refused
 //!   (403) before the lookup.
+//!
+//! Threads: one accepts connections, a fixed pool of [`WORKERS`] reads one
+//! request per connection and answers it (`Connection: close`), and one
+//! broadcaster holds every event stream. A page's event stream costs a
+//! socket, not a thread: the broadcaster writes each build to every stream
+//! without blocking (a stream that cannot take more keeps its bytes until
+//! it can, up to [`MAX_PENDING`]), sends a comment every [`KEEP_ALIVE`],
+//! and drops a stream as soon as its page has closed it (it looks every
+//! [`TICK`]) or a write fails. So pages always load, however many tabs
+//! listen, and a closed tab frees its place at once.
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
-
-use tiny_http::{Header, Method, Request, Response};
+use std::time::{Duration, Instant};
 
 use super::build::Site;
 
@@ -27,12 +35,26 @@ pub const LIVE_JS: &str = include_str!("live.js");
 /// URLs under this prefix belong to the server, not to the build output.
 pub const RESERVED: &str = "/__relance/";
 
-/// At most this many pages listen for rebuilds at once (a thread each).
-const MAX_EVENT_CLIENTS: usize = 64;
-/// An idle event stream gets a comment this often, so that a closed tab is
-/// noticed and its thread ends.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-const WORKERS: usize = 4;
+/// At most this many pages listen for rebuilds at once (a socket each,
+/// no thread); more get a 503 until some close.
+pub const MAX_EVENT_CLIENTS: usize = 256;
+/// An idle event stream gets a comment this often, so that a connection
+/// that died without closing (a sleeping laptop) is noticed.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// How often the broadcaster looks for closed streams and retries writes.
+const TICK: Duration = Duration::from_millis(250);
+/// A stream whose page does not read keeps at most this much unsent.
+const MAX_PENDING: usize = 8 << 20;
+/// Threads answering requests (one request per connection each).
+const WORKERS: usize = 16;
+/// Accepted connections waiting for a worker; beyond, the kernel's queue.
+const QUEUE: usize = 1024;
+/// A request's head (request line and headers) is at most this long.
+const MAX_HEAD: usize = 16 * 1024;
+/// A client has this long to send its request head.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A response must be taken in this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the server shows: the last good site and the last build's status.
 pub struct Shared {
@@ -106,6 +128,11 @@ impl Shared {
         (live.site_generation, live.site.clone(), live.status.clone())
     }
 
+    fn current(&self) -> (u64, Arc<String>) {
+        let live = self.lock();
+        (live.generation, live.status.clone())
+    }
+
     /// Waits until a build newer than `seen` is published, or `timeout`.
     fn wait_newer(&self, seen: u64, timeout: Duration) -> (u64, Arc<String>) {
         let live = self.lock();
@@ -132,10 +159,10 @@ pub struct Server {
 
 impl Server {
     /// Listens on `127.0.0.1:port` (`0`: any free port) and serves `shared`
-    /// from a few worker threads, until the process ends.
+    /// until the process ends.
     pub fn start(port: u16, shared: Arc<Shared>) -> Result<Server, BindError> {
         let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AddrInUse {
+            if e.kind() == ErrorKind::AddrInUse {
                 BindError::InUse(port)
             } else {
                 BindError::Other(e.to_string())
@@ -145,18 +172,37 @@ impl Server {
             .local_addr()
             .map(|a: SocketAddr| a.port())
             .map_err(|e| BindError::Other(e.to_string()))?;
-        let http = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| BindError::Other(e.to_string()))?;
-        let http = Arc::new(http);
-        let clients = Arc::new(AtomicUsize::new(0));
-        for _ in 0..WORKERS {
-            let (http, shared, clients) = (http.clone(), shared.clone(), clients.clone());
-            std::thread::spawn(move || {
-                while let Ok(request) = http.recv() {
-                    handle(request, port, &shared, &clients);
-                }
-            });
+        let streams = Arc::new(Streams::default());
+        {
+            let (shared, streams) = (shared.clone(), streams.clone());
+            spawn("relance-events", move || broadcast(&shared, &streams))?;
         }
+        let (tx, rx): (SyncSender<TcpStream>, Receiver<TcpStream>) = sync_channel(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..WORKERS {
+            let (rx, shared, streams) = (rx.clone(), shared.clone(), streams.clone());
+            spawn("relance-http", move || {
+                loop {
+                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(stream) = next else { return };
+                    connection(stream, port, &shared, &streams);
+                }
+            })?;
+        }
+        spawn("relance-accept", move || {
+            for stream in listener.incoming() {
+                match stream {
+                    Ok(s) => {
+                        if tx.send(s).is_err() {
+                            return;
+                        }
+                    }
+                    // Out of file descriptors, a connection reset before
+                    // it was taken: keep accepting.
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        })?;
         Ok(Server { port })
     }
 
@@ -167,6 +213,14 @@ impl Server {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
     }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), BindError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(|_| ())
+        .map_err(|e| BindError::Other(format!("cannot start a thread: {e}")))
 }
 
 /// Whether `host` (a `Host` header) names this server on the loopback.
@@ -263,108 +317,193 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-fn header(name: &str, value: &str) -> Option<Header> {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+/// What a request gets.
+enum Reply {
+    Full {
+        status: u16,
+        content_type: &'static str,
+        body: Vec<u8>,
+        extra: Vec<(&'static str, String)>,
+    },
+    /// An event stream, handed to the broadcaster.
+    Events,
 }
 
-fn send(request: Request, status: u16, content_type: &str, body: Vec<u8>, extra: &[(&str, &str)]) {
-    let mut response = Response::from_data(body).with_status_code(status);
-    let headers = [
-        ("Content-Type", content_type),
-        ("Cache-Control", "no-store"),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "no-referrer"),
-    ];
-    for (k, v) in headers.iter().chain(extra) {
-        if let Some(h) = header(k, v) {
-            response.add_header(h);
-        }
+fn full(status: u16, content_type: &'static str, body: Vec<u8>) -> Reply {
+    Reply::Full {
+        status,
+        content_type,
+        body,
+        extra: Vec::new(),
     }
-    // The client may have gone; nothing to do about it.
-    let _ = request.respond(response);
 }
 
-fn plain(request: Request, status: u16, text: &str) {
-    send(
-        request,
+fn plain(status: u16, text: &str) -> Reply {
+    full(
         status,
         "text/plain; charset=utf-8",
         format!("{text}\n").into_bytes(),
-        &[],
-    );
+    )
 }
 
-fn handle(request: Request, port: u16, shared: &Arc<Shared>, clients: &Arc<AtomicUsize>) {
-    let host = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Host"))
-        .map(|h| h.value.as_str().to_string());
-    if !host.as_deref().is_some_and(|h| host_allowed(h, port)) {
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        302 => "Found",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// A request's method, target and `Host`, from its head.
+struct Head {
+    method: String,
+    target: String,
+    host: Option<String>,
+}
+
+/// Reads a request head (up to the blank line). `Err(status)`: what to
+/// answer instead; `Ok(None)`: the client went away.
+fn read_head(stream: &mut TcpStream) -> Result<Option<Head>, u16> {
+    let mut raw = Vec::with_capacity(1024);
+    let mut buf = [0u8; 2048];
+    let end = loop {
+        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        if raw.len() > MAX_HEAD {
+            return Err(431);
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return if raw.is_empty() { Ok(None) } else { Err(400) },
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Ok(None),
+        }
+    };
+    let Ok(text) = std::str::from_utf8(&raw[..end]) else {
+        return Err(400);
+    };
+    let mut lines = text.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let (Some(method), Some(target), Some(version)) = (first.next(), first.next(), first.next())
+    else {
+        return Err(400);
+    };
+    if !version.starts_with("HTTP/1.") || first.next().is_some() {
+        return Err(400);
+    }
+    let mut host = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(400);
+        };
+        // A header name is one token (no spaces, no folded lines).
+        if name.is_empty() || name.contains(|c: char| c.is_ascii_whitespace() || c.is_control()) {
+            return Err(400);
+        }
+        if name.eq_ignore_ascii_case("host") {
+            if host.is_some() {
+                // Two `Host` headers: which one the browser meant is unclear.
+                return Err(400);
+            }
+            host = Some(value.trim().to_string());
+        }
+    }
+    Ok(Some(Head {
+        method: method.to_string(),
+        target: target.to_string(),
+        host,
+    }))
+}
+
+/// Answers one connection: one request, then close (event streams go to
+/// the broadcaster).
+fn connection(mut stream: TcpStream, port: u16, shared: &Arc<Shared>, streams: &Arc<Streams>) {
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let _ = stream.set_nodelay(true);
+    let (head, reply) = match read_head(&mut stream) {
+        Ok(None) => return,
+        Ok(Some(head)) => {
+            let reply = handle(&head, port, shared);
+            (Some(head), reply)
+        }
+        Err(status) => (None, plain(status, &format!("{status} {}", reason(status)))),
+    };
+    match reply {
+        Reply::Events => streams.join(stream, shared),
+        Reply::Full {
+            status,
+            content_type,
+            body,
+            extra,
+        } => {
+            let mut out = format!(
+                "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nConnection: close\r\n",
+                reason(status),
+                body.len()
+            );
+            for (k, v) in &extra {
+                out.push_str(&format!("{k}: {v}\r\n"));
+            }
+            out.push_str("\r\n");
+            let mut bytes = out.into_bytes();
+            if head.as_ref().is_none_or(|h| h.method != "HEAD") {
+                bytes.extend_from_slice(&body);
+            }
+            // The client may have gone; nothing to do about it.
+            let _ = stream.write_all(&bytes).and_then(|_| stream.flush());
+            let _ = stream.shutdown(Shutdown::Write);
+            // Let the client read the answer before the socket closes
+            // (closing with unread request bytes would reset it).
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+            let _ = stream.read(&mut [0u8; 512]);
+        }
+    }
+}
+
+fn handle(request: &Head, port: u16, shared: &Arc<Shared>) -> Reply {
+    if !request
+        .host
+        .as_deref()
+        .is_some_and(|h| host_allowed(h, port))
+    {
         return plain(
-            request,
             403,
             &format!(
                 "403 Forbidden: relance watch answers only requests for localhost:{port}, 127.0.0.1:{port} or [::1]:{port}"
             ),
         );
     }
-    if !matches!(request.method(), Method::Get | Method::Head) {
-        return plain(
-            request,
-            405,
-            "405 Method Not Allowed: the preview server only reads",
-        );
+    if request.method != "GET" && request.method != "HEAD" {
+        return plain(405, "405 Method Not Allowed: the preview server only reads");
     }
-    match resolve(request.url()) {
-        Target::Forbidden => plain(request, 403, "403 Forbidden: not a path of the previews"),
-        Target::Root => send(
-            request,
-            302,
-            "text/plain; charset=utf-8",
-            b"see /preview/index.html\n".to_vec(),
-            &[("Location", "/preview/index.html")],
-        ),
+    match resolve(&request.target) {
+        Target::Forbidden => plain(403, "403 Forbidden: not a path of the previews"),
+        Target::Root => Reply::Full {
+            status: 302,
+            content_type: "text/plain; charset=utf-8",
+            body: b"see /preview/index.html\n".to_vec(),
+            extra: vec![("Location", "/preview/index.html".to_string())],
+        },
         Target::Reserved(what) => match what.as_str() {
-            "live.js" => send(
-                request,
-                200,
-                content_type("live.js"),
-                LIVE_JS.as_bytes().to_vec(),
-                &[],
-            ),
+            "live.js" => full(200, content_type("live.js"), LIVE_JS.as_bytes().to_vec()),
             "status" => {
                 let (_, _, status) = shared.snapshot();
-                send(
-                    request,
-                    200,
-                    content_type("status.json"),
-                    status.as_bytes().to_vec(),
-                    &[],
-                )
+                full(200, content_type("status.json"), status.as_bytes().to_vec())
             }
-            "events" => {
-                if clients.fetch_add(1, Ordering::SeqCst) >= MAX_EVENT_CLIENTS {
-                    clients.fetch_sub(1, Ordering::SeqCst);
-                    return plain(request, 503, "503: too many open preview pages");
-                }
-                let (shared, counter) = (shared.clone(), clients.clone());
-                let spawned = std::thread::Builder::new()
-                    .name("relance-events".into())
-                    .spawn(move || {
-                        events(request, &shared);
-                        counter.fetch_sub(1, Ordering::SeqCst);
-                    });
-                if spawned.is_err() {
-                    // The request went with the closure (the page retries).
-                    clients.fetch_sub(1, Ordering::SeqCst);
-                }
-            }
-            _ => plain(request, 404, "404 Not Found"),
+            "events" if request.method == "GET" => Reply::Events,
+            _ => plain(404, "404 Not Found"),
         },
         Target::File(key) => {
             let (site_generation, site, _) = shared.snapshot();
-            let site_header = site_generation.to_string();
+            let site_header = ("X-Relance-Site", site_generation.to_string());
             match site.get(&key) {
                 Some(bytes) => {
                     let ty = content_type(&key);
@@ -373,30 +512,155 @@ fn handle(request: Request, port: u16, shared: &Arc<Shared>, clients: &Arc<Atomi
                     } else {
                         bytes.as_ref().clone()
                     };
-                    send(request, 200, ty, body, &[("X-Relance-Site", &site_header)])
+                    Reply::Full {
+                        status: 200,
+                        content_type: ty,
+                        body,
+                        extra: vec![site_header],
+                    }
                 }
                 None if site.contains(&format!("{key}/index.html")) => {
                     let to = format!("/{key}/");
-                    send(
-                        request,
-                        302,
-                        "text/plain; charset=utf-8",
-                        format!("see {to}\n").into_bytes(),
-                        &[("Location", &to)],
-                    )
+                    Reply::Full {
+                        status: 302,
+                        content_type: "text/plain; charset=utf-8",
+                        body: format!("see {to}\n").into_bytes(),
+                        extra: vec![("Location", to)],
+                    }
                 }
                 None => {
                     let page = not_found_page(&key, site.is_empty());
-                    send(
-                        request,
-                        404,
-                        content_type("x.html"),
-                        with_live_script(page.as_bytes(), site_generation),
-                        &[("X-Relance-Site", &site_header)],
-                    )
+                    Reply::Full {
+                        status: 404,
+                        content_type: content_type("x.html"),
+                        body: with_live_script(page.as_bytes(), site_generation),
+                        extra: vec![site_header],
+                    }
                 }
             }
         }
+    }
+}
+
+/// One page's event stream, held by the broadcaster.
+struct Stream {
+    socket: TcpStream,
+    /// Bytes written to it but not yet taken by the socket.
+    pending: Vec<u8>,
+    /// The build generation it was last told about.
+    seen: u64,
+    /// When something was last queued for it.
+    last: Instant,
+}
+
+impl Stream {
+    /// Writes what is pending without blocking. `false`: the stream is
+    /// dead (closed, reset, or too far behind).
+    fn flush(&mut self) -> bool {
+        while !self.pending.is_empty() {
+            match self.socket.write(&self.pending) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        self.pending.len() <= MAX_PENDING
+    }
+
+    /// Whether the page closed its end: a read without blocking sees the
+    /// end of the stream (a page sends nothing after its request).
+    fn closed(&mut self) -> bool {
+        let mut buf = [0u8; 512];
+        loop {
+            match self.socket.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return true,
+            }
+        }
+    }
+
+    fn queue(&mut self, text: &str) {
+        self.pending.extend_from_slice(text.as_bytes());
+        self.last = Instant::now();
+    }
+}
+
+/// The open event streams.
+#[derive(Default)]
+struct Streams {
+    /// Streams accepted by workers, not yet taken by the broadcaster.
+    joining: Mutex<Vec<Stream>>,
+    /// How many streams are open (joining or held).
+    open: std::sync::atomic::AtomicUsize,
+}
+
+impl Streams {
+    /// Starts an event stream on `socket`: the response head and the
+    /// current status at once, then the broadcaster's. A 503 when
+    /// [`MAX_EVENT_CLIENTS`] are open.
+    fn join(&self, mut socket: TcpStream, shared: &Shared) {
+        use std::sync::atomic::Ordering;
+        if self.open.fetch_add(1, Ordering::SeqCst) >= MAX_EVENT_CLIENTS {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            let body = "503: too many open preview pages; close some tabs\n";
+            let _ = write!(
+                socket,
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nRetry-After: 2\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            return;
+        }
+        let (generation, status) = shared.current();
+        let mut stream = Stream {
+            socket,
+            pending: Vec::new(),
+            seen: generation,
+            last: Instant::now(),
+        };
+        // `retry`: how soon the browser reconnects when the server restarts.
+        stream.queue("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\nretry: 500\n\n");
+        stream.queue(&format!("event: build\ndata: {status}\n\n"));
+        if stream.socket.set_nonblocking(true).is_err() || !stream.flush() {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        self.joining
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(stream);
+    }
+}
+
+/// The broadcaster: every build to every stream, keep-alive comments, and
+/// closed streams dropped.
+fn broadcast(shared: &Shared, streams: &Streams) {
+    use std::sync::atomic::Ordering;
+    let mut held: Vec<Stream> = Vec::new();
+    let (mut generation, mut status) = shared.current();
+    loop {
+        held.append(&mut streams.joining.lock().unwrap_or_else(|e| e.into_inner()));
+        let before = held.len();
+        held.retain_mut(|s| {
+            if s.seen < generation {
+                s.queue(&format!("event: build\ndata: {status}\n\n"));
+                s.seen = generation;
+            } else if s.last.elapsed() >= KEEP_ALIVE {
+                s.queue(": keep-alive\n\n");
+            }
+            s.flush() && !s.closed()
+        });
+        let dropped = before - held.len();
+        if dropped > 0 {
+            streams.open.fetch_sub(dropped, Ordering::SeqCst);
+        }
+        (generation, status) = shared.wait_newer(generation, TICK);
     }
 }
 
@@ -429,36 +693,6 @@ fn not_found_page(key: &str, empty: bool) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Not found</title>\n</head>\n<body style=\"font-family:system-ui,sans-serif;margin:2em\">\n<h1>Not found</h1>\n<p><code>/{}</code></p>\n<p>{what}</p>\n<p><a href=\"/preview/index.html\">All previews</a></p>\n</body>\n</html>\n",
         crate::render::escape_html(key)
     )
-}
-
-/// A server-sent event stream: the current status at once, then one
-/// `build` event per build, until the page goes away.
-fn events(request: Request, shared: &Shared) {
-    let mut w = request.into_writer();
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n";
-    // `retry`: how soon the browser reconnects when the server restarts.
-    if w.write_all(head.as_bytes()).is_err() || w.write_all(b"retry: 500\n\n").is_err() {
-        return;
-    }
-    let mut seen = u64::MAX;
-    loop {
-        let (generation, status) = if seen == u64::MAX {
-            // The build and its status read together, under one lock.
-            let live = shared.lock();
-            (live.generation, live.status.clone())
-        } else {
-            shared.wait_newer(seen, KEEP_ALIVE)
-        };
-        let message = if generation == seen {
-            ": keep-alive\n\n".to_string()
-        } else {
-            format!("event: build\ndata: {status}\n\n")
-        };
-        if w.write_all(message.as_bytes()).is_err() || w.flush().is_err() {
-            return;
-        }
-        seen = generation;
-    }
 }
 
 #[cfg(test)]

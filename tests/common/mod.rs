@@ -224,6 +224,11 @@ impl Watch {
         );
     }
 
+    /// The process id of `relance watch`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
