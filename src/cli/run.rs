@@ -80,12 +80,22 @@ const MAX_PLAN_BYTES: u64 = 1 << 30;
 fn read_plan(path: &Path, build: &str) -> Result<Plan, String> {
     let text = crate::cli::load::read_run_input(path, "the plan", MAX_PLAN_BYTES)
         .map_err(|e| format!("{e}; build it first with `{build}`"))?;
-    serde_json::from_str(&text).map_err(|e| {
+    // The whole plan is checked before anything runs; the first problem
+    // is named by its JSON path.
+    let plan = crate::plan::parse_plan(&text).map_err(|e| {
         format!(
-            "`{}` is not a relance plan: {e}; rebuild it with `{build}`",
+            "{}: {e}\n  `{}` is not a plan this relance can run: rebuild it with `{build}`",
+            path.display(),
             path.display()
         )
-    })
+    })?;
+    crate::plan::validate(&plan).map_err(|e| {
+        format!(
+            "{}: {e}\n  the plan was edited or written by another tool: fix it, or rebuild it with `{build}`",
+            path.display()
+        )
+    })?;
+    Ok(plan)
 }
 
 pub fn run(args: RunArgs, cores: usize) -> ExitCode {

@@ -415,8 +415,29 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
                 f.write_str("a JSON object")
             }
             fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<RawObject<'de>, M::Error> {
-                let mut out = Vec::new();
+                let mut out: Vec<(Cow<'de, str>, &'de serde_json::value::RawValue)> = Vec::new();
+                // Past a few keys, a set keeps the duplicate check linear.
+                let mut seen: Option<std::collections::HashSet<Cow<'de, str>>> = None;
                 while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
+                    let twice = match &mut seen {
+                        Some(set) => !set.insert(k.clone()),
+                        None => out.iter().any(|(o, _)| *o == k),
+                    };
+                    if twice {
+                        // A JSON parser keeps the first or the last value;
+                        // which one the sender meant is unknown.
+                        return Err(serde::de::Error::custom(format_args!(
+                            "the key `{k}` is given twice"
+                        )));
+                    }
+                    if seen.is_none() && out.len() >= 16 {
+                        seen = Some(
+                            out.iter()
+                                .map(|(o, _)| o.clone())
+                                .chain([k.clone()])
+                                .collect(),
+                        );
+                    }
                     out.push((k, m.next_value()?));
                 }
                 Ok(RawObject(out))
@@ -449,6 +470,25 @@ fn json_error(e: serde_json::Error) -> String {
         },
         None => format!("bad JSON: {msg}"),
     }
+}
+
+/// The UTF-8 byte-order mark that some editors and spreadsheet exports
+/// put at the start of a file.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// `bytes` without a leading byte-order mark.
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(BOM).unwrap_or(bytes)
+}
+
+/// Says where a line stops being UTF-8.
+fn not_utf8(line: &[u8], e: std::str::Utf8Error) -> String {
+    let at = e.valid_up_to();
+    let byte = line.get(at).copied().unwrap_or(0);
+    format!(
+        "the line is not UTF-8 (byte 0x{byte:02x} at column {}): save the file as UTF-8",
+        at + 1
+    )
 }
 
 /// Problems of one reader, kept in order.
@@ -538,9 +578,13 @@ impl<'p> ContactBuilder<'p> {
         for (n, line) in reader.split(b'\n').enumerate() {
             let line_no = n as u64 + 1;
             let bytes = line.map_err(|e| format!("cannot read `{}`: {e}", self.file))?;
-            let Ok(text) = std::str::from_utf8(&bytes) else {
-                self.problem(line_no, None, "the line is not UTF-8".into(), true);
-                continue;
+            let bytes = if n == 0 { strip_bom(&bytes) } else { &bytes };
+            let text = match std::str::from_utf8(bytes) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.problem(line_no, None, not_utf8(bytes, e), true);
+                    continue;
+                }
             };
             let text = text.trim();
             if text.is_empty() {
@@ -695,13 +739,25 @@ impl<'p> ContactBuilder<'p> {
         c.tag_ids.extend(row.tags);
     }
 
-    fn read_csv(&mut self, reader: impl Read) -> Result<(), String> {
-        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-        let headers = rdr
-            .headers()
-            .map_err(|e| format!("cannot read the header row of `{}`: {e}", self.file))?
-            .clone();
-        let cols: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
+    fn read_csv(&mut self, reader: impl BufRead) -> Result<(), String> {
+        let mut rdr = CsvReader::new(reader, &self.file);
+        let header = match rdr.next_item()? {
+            None => {
+                return Err(format!(
+                    "`{}` is empty: a CSV of contacts starts with a header row naming `id` and the schema's fields",
+                    self.file
+                ));
+            }
+            Some(CsvItem::Record { cells, spans, .. }) if spans.is_empty() => cells,
+            Some(CsvItem::Record { line, .. }) | Some(CsvItem::Bad { line, .. }) => {
+                return Err(format!(
+                    "cannot read the header row of `{}` (line {line}): it must be one line of column names such as `id,email,lists`",
+                    self.file
+                ));
+            }
+        };
+        let cols: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+        rdr.columns = cols.clone();
         let Some(id_col) = cols.iter().position(|c| c == "id") else {
             return Err(format!(
                 "`{}` has no `id` column: the header row must name `id` and the schema's fields",
@@ -713,32 +769,95 @@ impl<'p> ContactBuilder<'p> {
                 self.unknown_field(1, "", c);
             }
         }
-        let mut record = csv::StringRecord::new();
-        loop {
-            let line = rdr.position().line() + 1;
-            match rdr.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
-                    self.problem(line, None, format!("bad CSV: {e}"), true);
+        // A line break inside quotes is kept only in a `text` cell.
+        let multiline_ok: Vec<bool> = cols
+            .iter()
+            .map(|c| {
+                self.by_name
+                    .get(c.as_str())
+                    .is_some_and(|i| self.plan.schema.fields[*i].ty == "text")
+            })
+            .collect();
+        while let Some(item) = rdr.next_item()? {
+            let (line, cells, spans, lines) = match item {
+                CsvItem::Bad {
+                    line,
+                    message,
+                    lines,
+                } => {
+                    let message = match lines.len() {
+                        0 | 1 => message,
+                        _ => format!("{message}; {}", rereading(&lines)),
+                    };
+                    // Given back in order: the lines after the first, then
+                    // (already queued) a line that is not UTF-8.
+                    self.problem(line, None, message, true);
+                    rdr.replay(lines);
                     continue;
                 }
+                CsvItem::Record {
+                    line,
+                    cells,
+                    spans,
+                    lines,
+                } => (line, cells, spans, lines),
+            };
+            if let Some(&(col, open, close)) = spans
+                .iter()
+                .find(|(col, ..)| cells.len() != cols.len() || !multiline_ok[*col])
+            {
+                let name = cols.get(col).map_or("?", String::as_str);
+                let why = if cells.len() != cols.len() {
+                    format!(
+                        "the record it makes has {} cells but the header has {}",
+                        cells.len(),
+                        cols.len()
+                    )
+                } else {
+                    format!("`{name}` is not a `text` field, where a line break may be quoted")
+                };
+                let message = format!(
+                    "the quote that opens the `{name}` cell on this line closes only on line {close}: {why}, so the quote was probably left open; {}",
+                    rereading(&lines)
+                );
+                self.problem(open, cells.get(id_col).map(String::as_str), message, true);
+                rdr.replay(lines);
+                continue;
             }
-            let line = record.position().map_or(line, |p| p.line());
-            if record.len() != cols.len() {
+            if let Some(&(col, open, close)) = spans.first() {
+                // A legitimate multi-line cell (an address, a note) — unless
+                // a quote was left open and closed by chance further down:
+                // say so when a swallowed line reads like a record.
+                let commas = cols.len() - 1;
+                if let Some((n, _)) = lines[1..lines.len() - 1]
+                    .iter()
+                    .find(|(_, l)| l.matches(',').count() >= commas && commas > 0)
+                {
+                    self.problem(
+                        open,
+                        cells.get(id_col).map(String::as_str),
+                        format!(
+                            "the quoted `{}` cell runs from line {open} to line {close}, and line {n} inside it reads like a contact of its own: if a quote was left open, close it",
+                            cols[col]
+                        ),
+                        false,
+                    );
+                }
+            }
+            if cells.len() != cols.len() {
                 self.problem(
                     line,
-                    record.get(id_col).map(str::to_string).as_deref(),
+                    cells.get(id_col).map(String::as_str),
                     format!(
                         "the row has {} cells but the header has {}",
-                        record.len(),
+                        cells.len(),
                         cols.len()
                     ),
                     true,
                 );
                 continue;
             }
-            let id = record.get(id_col).unwrap_or("").trim().to_string();
+            let id = cells[id_col].trim().to_string();
             if id.is_empty() {
                 self.problem(line, None, "the contact has no `id`".into(), true);
                 continue;
@@ -751,7 +870,7 @@ impl<'p> ContactBuilder<'p> {
             };
             let mut errors = Vec::new();
             let mut pool = std::mem::take(&mut self.contacts.pool);
-            for (c, value) in cols.iter().zip(record.iter()) {
+            for (c, value) in cols.iter().zip(cells.iter()) {
                 match c.as_str() {
                     "id" => {}
                     "lists" | "tags" => {
@@ -783,6 +902,244 @@ impl<'p> ContactBuilder<'p> {
             self.finish_row(line, id, row, errors);
         }
         Ok(())
+    }
+}
+
+/// "lines 4 to 6 are read on their own": what a bad record gives back.
+fn rereading(lines: &[(u64, String)]) -> String {
+    match lines {
+        [_, (a, _)] => format!("line {a} is read on its own"),
+        [_, (a, _), .., (b, _)] => format!("lines {a} to {b} are read on their own"),
+        _ => String::new(),
+    }
+}
+
+/// How far a quoted CSV cell may run over lines before it is taken as a
+/// quote left open.
+const MAX_CELL_LINES: usize = 100;
+const MAX_CELL_BYTES: usize = 64 << 10;
+
+/// A record of a contacts CSV file (RFC 4180), with the lines it took.
+enum CsvItem {
+    Record {
+        /// The line it starts on.
+        line: u64,
+        cells: Vec<String>,
+        /// Quoted cells that span lines: (cell, line the quote opens on,
+        /// line it closes on).
+        spans: Vec<(usize, u64, u64)>,
+        lines: Vec<(u64, String)>,
+    },
+    /// A record that cannot be read; the lines after its first are read
+    /// again on their own ([`CsvReader::replay`]).
+    Bad {
+        line: u64,
+        message: String,
+        lines: Vec<(u64, String)>,
+    },
+}
+
+/// Reads CSV records line by line, so that every problem has its own line
+/// number and a record that swallowed the lines after it (a quote left
+/// open) can give them back.
+struct CsvReader<R> {
+    lines: std::io::Split<R>,
+    file: String,
+    next_no: u64,
+    /// Lines given back, read before the file's next ones.
+    replayed: std::collections::VecDeque<Line>,
+    /// The header's names, for messages.
+    columns: Vec<String>,
+}
+
+/// What [`CsvReader::line`] gives.
+enum Line {
+    Text(u64, String),
+    NotUtf8(u64, String),
+}
+
+impl<R: BufRead> CsvReader<R> {
+    fn new(reader: R, file: &str) -> Self {
+        CsvReader {
+            lines: reader.split(b'\n'),
+            file: file.to_string(),
+            next_no: 1,
+            replayed: std::collections::VecDeque::new(),
+            columns: Vec::new(),
+        }
+    }
+
+    /// "`email` cell", or "cell 7" past the header.
+    fn cell_name(&self, i: usize) -> String {
+        match self.columns.get(i) {
+            Some(c) => format!("`{c}` cell"),
+            None => format!("cell {}", i + 1),
+        }
+    }
+
+    fn replay(&mut self, lines: Vec<(u64, String)>) {
+        for (n, l) in lines.into_iter().skip(1).rev() {
+            self.replayed.push_front(Line::Text(n, l));
+        }
+    }
+
+    fn line(&mut self) -> Result<Option<Line>, String> {
+        if let Some(l) = self.replayed.pop_front() {
+            return Ok(Some(l));
+        }
+        let Some(bytes) = self.lines.next() else {
+            return Ok(None);
+        };
+        let mut bytes = bytes.map_err(|e| format!("cannot read `{}`: {e}", self.file))?;
+        let n = self.next_no;
+        self.next_no += 1;
+        if n == 1 && bytes.starts_with(BOM) {
+            bytes.drain(..BOM.len());
+        }
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        Ok(Some(match String::from_utf8(bytes) {
+            Ok(s) => Line::Text(n, s),
+            Err(e) => Line::NotUtf8(n, not_utf8(e.as_bytes(), e.utf8_error())),
+        }))
+    }
+
+    fn next_item(&mut self) -> Result<Option<CsvItem>, String> {
+        // The first line that is not blank.
+        let (first, text) = loop {
+            match self.line()? {
+                None => return Ok(None),
+                Some(Line::NotUtf8(line, message)) => {
+                    return Ok(Some(CsvItem::Bad {
+                        line,
+                        message,
+                        lines: Vec::new(),
+                    }));
+                }
+                Some(Line::Text(n, t)) if !t.is_empty() => break (n, t),
+                Some(Line::Text(..)) => {}
+            }
+        };
+        let mut lines = vec![(first, text)];
+        let mut cells = Vec::new();
+        let mut spans = Vec::new();
+        let mut cell = String::new();
+        // The line a quoted cell opened on, while it is open.
+        let mut open: Option<u64> = None;
+        let mut quoted_cell = false;
+        let mut after_quote = false;
+        let mut k = 0;
+        loop {
+            let (no, text) = &lines[k];
+            let no = *no;
+            let mut chars = text.chars().peekable();
+            while let Some(c) = chars.next() {
+                if open.is_some() {
+                    if c == '"' {
+                        if chars.peek() == Some(&'"') {
+                            chars.next();
+                            cell.push('"');
+                        } else {
+                            if let Some(o) = open.take()
+                                && o != no
+                            {
+                                spans.push((cells.len(), o, no));
+                            }
+                            after_quote = true;
+                        }
+                    } else {
+                        cell.push(c);
+                    }
+                } else if after_quote {
+                    if c == ',' {
+                        cells.push(std::mem::take(&mut cell));
+                        after_quote = false;
+                        quoted_cell = false;
+                    } else {
+                        let name = self.cell_name(cells.len());
+                        let (line, message) = match spans.last() {
+                            // The cell spans lines: its quote was left open.
+                            Some(&(cell, o, _)) if cell == cells.len() => (
+                                o,
+                                format!(
+                                    "the quote that opens the {name} on this line closes only on line {no}, where `{c}` follows it: the quote was probably left open"
+                                ),
+                            ),
+                            _ => (
+                                no,
+                                format!(
+                                    "bad CSV: `{c}` follows the closing quote of the {name}: a quote inside a quoted cell is written twice (`\"\"`)"
+                                ),
+                            ),
+                        };
+                        return Ok(Some(CsvItem::Bad {
+                            line,
+                            message,
+                            lines,
+                        }));
+                    }
+                } else if c == ',' {
+                    cells.push(std::mem::take(&mut cell));
+                    quoted_cell = false;
+                } else if c == '"' && cell.is_empty() && !quoted_cell {
+                    open = Some(no);
+                    quoted_cell = true;
+                } else {
+                    // A quote inside an unquoted cell is kept as it is.
+                    cell.push(c);
+                }
+            }
+            let Some(o) = open else { break };
+            // The quoted cell goes on: take the next line, within bounds
+            // (a note or an address is not that long; a quote left open
+            // must not take the whole file).
+            if lines.len() >= MAX_CELL_LINES || cell.len() >= MAX_CELL_BYTES {
+                let name = self.cell_name(cells.len());
+                return Ok(Some(CsvItem::Bad {
+                    line: o,
+                    message: format!(
+                        "the quote that opens the {name} on this line is not closed within {MAX_CELL_LINES} lines: it was probably left open"
+                    ),
+                    lines,
+                }));
+            }
+            match self.line()? {
+                Some(Line::Text(n, t)) => {
+                    cell.push('\n');
+                    lines.push((n, t));
+                    k += 1;
+                }
+                end => {
+                    let not_utf8 = matches!(end, Some(Line::NotUtf8(..)));
+                    if let Some(l) = end {
+                        // Reported on its own, after the lines given back.
+                        self.replayed.push_front(l);
+                    }
+                    let name = self.cell_name(cells.len());
+                    let message = format!(
+                        "the quote that opens the {name} on this line is never closed{}",
+                        if not_utf8 {
+                            " (up to a line that is not UTF-8)"
+                        } else {
+                            ""
+                        }
+                    );
+                    return Ok(Some(CsvItem::Bad {
+                        line: o,
+                        message,
+                        lines,
+                    }));
+                }
+            }
+        }
+        cells.push(cell);
+        Ok(Some(CsvItem::Record {
+            line: first,
+            cells,
+            spans,
+            lines,
+        }))
     }
 }
 
@@ -982,6 +1339,7 @@ fn events_from_reader(
     let mut first_line: u64 = 1;
     let mut lines = 0u64;
     let mut eof = false;
+    let mut start_of_file = true;
     while !eof {
         // Fill up to BLOCK bytes, then cut after the last newline.
         let mut filled = buf.len();
@@ -997,6 +1355,12 @@ fn events_from_reader(
             filled += n;
         }
         buf.truncate(filled);
+        if start_of_file && (buf.len() >= BOM.len() || eof) {
+            start_of_file = false;
+            if buf.starts_with(BOM) {
+                buf.drain(..BOM.len());
+            }
+        }
         let cut = if eof {
             buf.len()
         } else {
@@ -1127,9 +1491,12 @@ fn parse_part(
     };
     for (k, bytes) in part.split(|b| *b == b'\n').enumerate() {
         let line = first_line + k as u64;
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            problem(line, None, "the line is not UTF-8".into());
-            continue;
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                problem(line, None, not_utf8(bytes, e));
+                continue;
+            }
         };
         let text = text.trim();
         if text.is_empty() {
@@ -1272,3 +1639,213 @@ fn parse_part(
 
 const _: () = assert!(std::mem::size_of::<Cell>() == 16);
 const _: () = assert!(std::mem::size_of::<Record>() == 24);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        let text = r#"{"plan_version": 1,
+            "workspace": {"name": null, "timezone": null, "from": null, "address": null},
+            "schema": {"fields": [
+                {"name": "email", "type": "email", "optional": false},
+                {"name": "score", "type": "number", "optional": true},
+                {"name": "interests", "type": "set<text>", "optional": true},
+                {"name": "notes", "type": "text", "optional": true}],
+              "address_fields": {"email": "email"}, "timezone_field": null},
+            "events": {"purchase": {"builtin": false, "fields": [
+                {"name": "amount", "type": "number", "optional": false}]}},
+            "lists": {}, "segments": {}, "templates": {}, "scenarios": {},
+            "cadences": {}, "pressure": null, "scenario_order": []}"#;
+        serde_json::from_str(text).expect("test plan")
+    }
+
+    fn csv(text: &[u8]) -> (Vec<String>, Vec<(u64, String, bool)>, Contacts) {
+        let plan = plan();
+        let mut b = ContactBuilder::new(&plan, "c.csv");
+        b.read_csv(text).expect("readable");
+        let ids = (0..b.contacts.len() as u32)
+            .map(|i| b.contacts.id(i).to_string())
+            .collect();
+        let problems = b
+            .report
+            .problems
+            .iter()
+            .map(|p| (p.line, p.message.clone(), p.skipped))
+            .collect();
+        (ids, problems, b.contacts)
+    }
+
+    const HEADER: &str = "id,email,score,interests,notes\n";
+
+    fn lines_of(problems: &[(u64, String, bool)]) -> Vec<u64> {
+        problems.iter().map(|p| p.0).collect()
+    }
+
+    #[test]
+    fn a_byte_order_mark_starts_a_file_and_is_skipped() {
+        let plan = plan();
+        let (c, problems) = contacts_from_jsonl(
+            "\u{feff}{\"id\": \"a\", \"email\": \"a@example.com\"}\n",
+            &plan,
+            "c.jsonl",
+        )
+        .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.len(), 1);
+        let (events, problems) = events_from_jsonl(
+            "\u{feff}{\"contact\": \"a\", \"event\": \"purchase\", \"amount\": 3, \"at\": \"2026-11-02T10:00:00Z\"}\n",
+            &plan,
+            &c,
+            "e.jsonl",
+        )
+        .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(events.len(), 1);
+        let (ids, problems, _) = csv(format!("\u{feff}{HEADER}a,a@example.com,1,,\n").as_bytes());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(ids, ["a"]);
+    }
+
+    #[test]
+    fn a_key_given_twice_is_a_bad_line() {
+        let plan = plan();
+        let (c, problems) = contacts_from_jsonl(
+            "{\"id\": \"a\", \"email\": \"a@example.com\"}\n{\"id\": \"b\", \"email\": \"b@example.com\", \"email\": \"c@example.com\"}\n",
+            &plan,
+            "c.jsonl",
+        )
+        .unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].line, problems[0].skipped), (2, true));
+        assert!(
+            problems[0]
+                .message
+                .contains("the key `email` is given twice")
+        );
+        let (events, problems) = events_from_jsonl(
+            "\n{\"contact\": \"a\", \"event\": \"purchase\", \"amount\": 3, \"amount\": 4, \"at\": \"2026-11-02T10:00:00Z\"}\n",
+            &plan,
+            &c,
+            "e.jsonl",
+        )
+        .unwrap();
+        assert_eq!(events.len(), 0);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, 2);
+        assert!(
+            problems[0]
+                .message
+                .contains("the key `amount` is given twice")
+        );
+        // Many keys (the set that checks them) and one repeated at the end.
+        let mut line = String::from("{\"id\": \"z\", \"email\": \"z@example.com\"");
+        for i in 0..40 {
+            line.push_str(&format!(", \"x{i}\": 1"));
+        }
+        line.push_str(", \"x3\": 2}\n");
+        let (_, problems) = contacts_from_jsonl(&line, &plan, "c.jsonl").unwrap();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("`x3` is given twice")),
+            "{problems:?}"
+        );
+    }
+
+    /// The bug of issue 9: a stray quote at the start of the last cell ran
+    /// to the end of the file, and the run reported one contact, no problem.
+    #[test]
+    fn a_stray_quote_swallows_no_contact() {
+        let text = format!(
+            "{HEADER}a,a@example.com,1,gps,\nb,b@example.com,2,\"kids,\nc,c@example.com,3,,\nd,d@example.com,4,,\n"
+        );
+        let (ids, problems, _) = csv(text.as_bytes());
+        assert_eq!(ids, ["a", "c", "d"], "{problems:?}");
+        assert_eq!(lines_of(&problems), [3], "{problems:?}");
+        assert!(problems[0].1.contains("never closed"), "{problems:?}");
+        assert!(problems[0].1.contains("lines 4 to 5 are read on their own"));
+        // The quote closes further down, on a quoted cell of another line.
+        let text = format!(
+            "{HEADER}b,\"b@example.com,2,kids,x\nc,c@example.com,3,,y\nd,d@example.com,4,gps,\"z\"\ne,e@example.com,5,,w\n"
+        );
+        let (ids, problems, _) = csv(text.as_bytes());
+        assert_eq!(ids, ["c", "d", "e"], "{problems:?}");
+        assert_eq!(lines_of(&problems), [2], "{problems:?}");
+        assert!(problems[0].1.contains("`email` cell"), "{problems:?}");
+        // A quote closed on a later line at a cell boundary, in a column
+        // that may not hold a line break.
+        let text = format!(
+            "{HEADER}b,b@example.com,2,\"kids\nc,c@example.com,3,gps\",\ne,e@example.com,5,,w\n"
+        );
+        let (ids, problems, _) = csv(text.as_bytes());
+        assert_eq!(lines_of(&problems), [2], "{problems:?}");
+        assert!(problems[0].1.contains("not a `text` field"), "{problems:?}");
+        // Line 3 on its own: a quote inside an unquoted cell is kept.
+        assert_eq!(ids, ["c", "e"], "{problems:?}");
+    }
+
+    #[test]
+    fn a_quoted_line_break_in_a_text_cell_is_kept() {
+        let text = format!(
+            "{HEADER}a,a@example.com,1,gps,\"1 rue X\r\n69003 Lyon\"\nb,b@example.com,2,,\n"
+        );
+        let (ids, problems, contacts) = csv(text.as_bytes());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(
+            contacts.contact(0).fields.get("notes"),
+            Some(&Value::Text("1 rue X\n69003 Lyon".into()))
+        );
+        // A note that swallowed a line that reads like a contact: kept,
+        // with a warning.
+        let text = format!("{HEADER}a,a@example.com,1,gps,\"oops\nb,b@example.com,2,,\nend\"\n");
+        let (ids, problems, _) = csv(text.as_bytes());
+        assert_eq!(ids, ["a"]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].0, problems[0].2), (2, false));
+        assert!(
+            problems[0]
+                .1
+                .contains("line 3 inside it reads like a contact")
+        );
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_reported_on_its_own_line() {
+        let mut text = HEADER.as_bytes().to_vec();
+        text.extend(b"a,a@example.com,1,,\nb,b@ex\xffample.com,2,,\nc,c@example.com,3,,\n");
+        let (ids, problems, _) = csv(&text);
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(lines_of(&problems), [3], "{problems:?}");
+        assert!(problems[0].1.contains("not UTF-8 (byte 0xff at column 7)"));
+        // Inside a quoted cell that is still open.
+        let mut text = HEADER.as_bytes().to_vec();
+        text.extend(b"a,a@example.com,1,,\"x\nb,b@ex\xffample.com,2,,\nc,c@example.com,3,,\n");
+        let (ids, problems, _) = csv(&text);
+        assert_eq!(ids, ["c"]);
+        assert_eq!(lines_of(&problems), [2, 3], "{problems:?}");
+        let plan = plan();
+        let mut text = b"{\"id\": \"a\", \"email\": \"a@example.com\"}\n".to_vec();
+        text.extend(b"{\"id\": \"b\", \"email\": \"\xff\"}\n");
+        let mut b = ContactBuilder::new(&plan, "c.jsonl");
+        b.read_jsonl(&text[..]).unwrap();
+        assert_eq!(b.report.problems.len(), 1);
+        assert_eq!(b.report.problems[0].line, 2);
+    }
+
+    #[test]
+    fn a_quote_left_open_takes_a_bounded_number_of_lines() {
+        let mut text = format!("{HEADER}a,a@example.com,1,,\"open\n");
+        for i in 0..300 {
+            text.push_str(&format!("c{i},c{i}@example.com,{i}\n"));
+        }
+        let (ids, problems, _) = csv(text.as_bytes());
+        assert_eq!(problems[0].0, 2, "{problems:?}");
+        assert!(problems[0].1.contains("not closed within 100 lines"));
+        // Every other line is reported (3 cells, not 5) on its own line.
+        assert_eq!(problems.len(), 301);
+        assert!(ids.is_empty());
+    }
+}

@@ -56,21 +56,25 @@ pub struct Outcome<'p> {
     until: i64,
 }
 
-/// Runs `plan` over every contact. Fails only on a plan the runner cannot
-/// read (a hand-edited one naming what it does not define).
+/// Runs `plan` over every contact. Fails only on a plan that does not pass
+/// [`crate::plan::validate`] (a hand-edited one).
 pub fn simulate<'p>(
     plan: &'p Plan,
     contacts: &Contacts,
     events: &Events,
     opts: &Options,
 ) -> Result<Outcome<'p>, String> {
-    if plan.plan_version != crate::plan::PLAN_VERSION {
-        return Err(format!(
-            "the plan has version {} but this relance reads version {}: rebuild it with `relance build`",
-            plan.plan_version,
-            crate::plan::PLAN_VERSION
-        ));
-    }
+    crate::plan::validate(plan).map_err(|e| format!("the plan is not valid: {e}"))?;
+    simulate_valid(plan, contacts, events, opts)
+}
+
+/// [`simulate`] without validating the plan first.
+fn simulate_valid<'p>(
+    plan: &'p Plan,
+    contacts: &Contacts,
+    events: &Events,
+    opts: &Options,
+) -> Result<Outcome<'p>, String> {
     let program = Program::new(plan).map_err(|e| format!("the plan is inconsistent: {e}"))?;
     let window = sim::Window {
         from: opts.from,
@@ -548,5 +552,81 @@ impl Outcome<'_> {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan of one scenario: on `joined leads`, send `a`, wait until
+    /// `opened(a)` at most `timeout` seconds, send `b`.
+    fn plan(timeout: i64) -> Plan {
+        let task = r#"{"channel": "task", "kind": "operational", "address_field": null,
+            "parts": {}, "links": {}, "headers": {}, "content_hash": ""}"#;
+        let text = format!(
+            r#"{{"plan_version": 1,
+            "workspace": {{"name": null, "timezone": null, "from": null, "address": null}},
+            "schema": {{"fields": [], "address_fields": {{}}, "timezone_field": null}},
+            "events": {{}}, "lists": {{"leads": {{"on_join": []}}}}, "segments": {{}},
+            "templates": {{"a": {task}, "b": {task}}},
+            "scenarios": {{"r": {{"audience": null, "trigger": {{"kind": "joined", "list": "leads"}},
+              "reentry": {{"policy": "always"}}, "exit_when": null, "goals": [], "entry": "r/0",
+              "steps": {{
+                "r/0": {{"kind": "send", "template": "a", "next": "r/1"}},
+                "r/1": {{"kind": "wait_until", "until": {{"op": "engagement", "event": "opened",
+                  "template": "a", "link": null, "since": null, "scope": "run"}},
+                  "timeout_seconds": {timeout}, "next": "r/2"}},
+                "r/2": {{"kind": "send", "template": "b", "next": null}}}}}}}},
+            "cadences": {{}}, "pressure": null, "scenario_order": ["r"]}}"#
+        );
+        serde_json::from_str(&text).expect("test plan")
+    }
+
+    fn run_plan(plan: &Plan) -> Vec<(i64, String)> {
+        let (contacts, problems) =
+            input::contacts_from_jsonl("{\"id\": \"c\"}\n", plan, "c.jsonl").unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        let (events, problems) = input::events_from_jsonl(
+            "{\"contact\": \"c\", \"event\": \"joined\", \"list\": \"leads\", \"at\": \"2026-11-02T10:00:00Z\"}\n",
+            plan,
+            &contacts,
+            "e.jsonl",
+        )
+        .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        let opts = Options {
+            from: input::parse_timestamp("2026-11-01T00:00:00Z").unwrap(),
+            until: input::parse_timestamp("2026-11-10T00:00:00Z").unwrap(),
+            threads: 1,
+            trace: None,
+            forecast: None,
+        };
+        let out = simulate_valid(plan, &contacts, &events, &opts).unwrap();
+        out.outbox
+            .iter()
+            .map(|m| {
+                (
+                    m.at,
+                    out.program.templates[m.template as usize].name.to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// A negative timeout (only a hand-made plan has one, and validation
+    /// refuses it) never sends into the past: time only moves forward.
+    #[test]
+    fn a_wake_up_in_the_past_happens_now() {
+        let joined = input::parse_timestamp("2026-11-02T10:00:00Z").unwrap();
+        let sent = run_plan(&plan(-3600));
+        assert_eq!(
+            sent,
+            vec![(joined, "a".to_string()), (joined, "b".to_string())]
+        );
+        let refused = crate::plan::validate(&plan(-3600)).unwrap_err();
+        assert_eq!(refused.path, "$.scenarios.r.steps[\"r/1\"].timeout_seconds");
+        let sent = run_plan(&plan(3600));
+        assert_eq!(sent[1], (joined + 3600, "b".to_string()));
     }
 }

@@ -154,8 +154,9 @@ pub(crate) struct Program<'p> {
 }
 
 impl<'p> Program<'p> {
-    /// Compiles a plan; an inconsistent hand-edited plan is an error naming
-    /// what does not resolve.
+    /// Compiles a plan that passed [`crate::plan::validate`] (which names
+    /// the JSON path of a problem); an inconsistent plan is still an error
+    /// here, never a panic.
     pub(crate) fn new(plan: &'p Plan) -> Result<Program<'p>, String> {
         let mut templates = Vec::new();
         let mut tpl_index = HashMap::new();
@@ -224,7 +225,10 @@ impl<'p> Program<'p> {
         };
         let mut steps: Vec<StepInfo> = Vec::with_capacity(labels.len());
         for name in &plan.scenario_order {
-            let s = &plan.scenarios[name];
+            let s = plan
+                .scenarios
+                .get(name)
+                .ok_or_else(|| format!("the plan orders a scenario `{name}` it does not define"))?;
             for (id, st) in &s.steps {
                 let op = match st {
                     Step::Send { template, next } => Op::Send(tpl(template)?, step(next)?),
@@ -285,7 +289,10 @@ impl<'p> Program<'p> {
         let mut joined: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut on_event: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, name) in plan.scenario_order.iter().enumerate() {
-            let s = &plan.scenarios[name];
+            let s = plan
+                .scenarios
+                .get(name)
+                .ok_or_else(|| format!("the plan orders a scenario `{name}` it does not define"))?;
             let trigger = match &s.trigger {
                 crate::plan::Trigger::Joined { list: l } => {
                     list(l)?;

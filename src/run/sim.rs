@@ -355,12 +355,15 @@ impl<'a, 'p> Sim<'a, 'p> {
                 self.settle(now);
                 continue;
             }
-            let Some(t) = next else { break };
-            if t >= self.until {
+            let Some(due) = next else { break };
+            if due >= self.until {
                 break;
             }
+            // Time never goes back: a wake-up due before the present (a
+            // hand-made plan's negative delay) happens now.
+            let t = due.max(now);
             now = t;
-            if te == Some(t) {
+            if te == Some(due) {
                 if let Some(Reverse((_, _, slot))) = self.incoming.pop()
                     && let Some(ev) = self.slots[slot].take()
                 {
@@ -733,7 +736,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                                     )
                                 });
                             } else {
-                                let deadline = t.saturating_add(*timeout);
+                                let deadline = t.saturating_add((*timeout).max(0));
                                 self.runs[r].block = Block::Until(i, deadline);
                                 self.note(t, || {
                                     format!(

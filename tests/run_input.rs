@@ -1,0 +1,143 @@
+//! Runner input through the real binary: files as spreadsheets and
+//! editors write them (a byte-order mark, CRLF, a multi-line address), and
+//! the mistakes they contain (a quote left open, a key given twice, a byte
+//! that is not UTF-8) are read or reported line by line; no contact is
+//! lost without a report.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_relance")
+}
+
+const PROJECT: &str = r#"workspace { name = "T", from = "T <t@example.com>", address = "1 rue X" }
+contact { email: email, score: number?, interests: set<text>?, notes: text? }
+list trial
+template hi : task { body = "Hi" }
+scenario onboarding {
+  trigger joined trial
+  send hi
+}
+"#;
+
+/// A built project in a fresh folder.
+fn project(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("relance-run-input-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("main.camp"), PROJECT).unwrap();
+    let out = Command::new(bin())
+        .args([
+            "build",
+            ".",
+            "--now",
+            "2026-11-01T00:00:00Z",
+            "--out",
+            "out",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+fn run(dir: &Path, contacts: &str, events: Option<&str>) -> (i32, String, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "run",
+        "--plan",
+        "out/plan.json",
+        "--contacts",
+        contacts,
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--until",
+        "2026-11-05T00:00:00Z",
+    ])
+    .current_dir(dir);
+    if let Some(e) = events {
+        cmd.args(["--events", e]);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_stray_quote_in_a_csv_loses_no_contact() {
+    let dir = project("quote");
+    fs::write(
+        dir.join("contacts.csv"),
+        "\u{feff}id,email,score,interests,notes\r\n\
+         a,a@example.com,1,gps,\"1 rue X\r\n69003 Lyon\"\r\n\
+         b,b@example.com,2,\"kids,\r\n\
+         c,c@example.com,3,,\r\n\
+         d,d@example.com,4,,\r\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("events.jsonl"),
+        ["a", "b", "c", "d"]
+            .iter()
+            .map(|c| {
+                format!(
+                    "{{\"contact\": \"{c}\", \"event\": \"joined\", \"list\": \"trial\", \"at\": \"2026-11-02T10:00:00Z\"}}\n"
+                )
+            })
+            .collect::<String>(),
+    )
+    .unwrap();
+    let (code, outbox, err) = run(&dir, "contacts.csv", Some("events.jsonl"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("error: contacts.csv:4: the quote that opens the `interests` cell on this line is never closed; lines 5 to 6 are read on their own (line skipped)"),
+        "{err}"
+    );
+    assert!(err.contains("simulated 3 contact(s)"), "{err}");
+    assert!(
+        err.contains("events.jsonl:2: contact `b`: no contact has this id"),
+        "{err}"
+    );
+    for c in ["a", "c", "d"] {
+        assert!(outbox.contains(&format!("\"contact\":\"{c}\"")), "{outbox}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn byte_order_marks_duplicate_keys_and_bad_bytes_in_jsonl() {
+    let dir = project("jsonl");
+    fs::write(
+        dir.join("contacts.jsonl"),
+        "\u{feff}{\"id\": \"a\", \"email\": \"a@example.com\"}\n\
+         {\"id\": \"b\", \"email\": \"b@example.com\", \"email\": \"c@example.com\"}\n",
+    )
+    .unwrap();
+    let mut events = b"\xef\xbb\xbf{\"contact\": \"a\", \"event\": \"joined\", \"list\": \"trial\", \"at\": \"2026-11-02T10:00:00Z\"}\n".to_vec();
+    events.extend(b"{\"contact\": \"a\", \"event\": \"joined\", \"list\": \"tr\xffal\", \"at\": \"2026-11-02T10:00:00Z\"}\n");
+    fs::write(dir.join("events.jsonl"), events).unwrap();
+    let (code, outbox, err) = run(&dir, "contacts.jsonl", Some("events.jsonl"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("error: contacts.jsonl:2: bad JSON: the key `email` is given twice"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: events.jsonl:2: the line is not UTF-8 (byte 0xff at column 48)"),
+        "{err}"
+    );
+    assert!(!err.contains(":1:"), "the first lines are good:\n{err}");
+    assert!(err.contains("simulated 1 contact(s)"), "{err}");
+    assert!(outbox.contains("\"contact\":\"a\""), "{outbox}");
+    let _ = fs::remove_dir_all(&dir);
+}
