@@ -9,6 +9,8 @@ use crate::diagnostics::{Diagnostic, Problems, SourceMap};
 use crate::render::{RenderCache, RenderProject};
 use crate::syntax::{self, ast};
 
+mod partial;
+
 /// The result of checking a project: the ASTs and every diagnostic, sorted.
 pub struct Checked {
     pub files: Vec<ast::File>,
@@ -82,32 +84,46 @@ pub fn check_parsed_cached<T: Send>(
     then: Option<impl FnOnce(&RenderProject, &mut RenderCache) -> T + Send>,
 ) -> (Checked, Option<T>) {
     check::check_project(sources, &files, &mut problems);
-    // Templates and personas are checked on a project whose names resolve.
-    let mut render = None;
-    if !problems.has_errors() {
-        let project =
-            RenderProject::new_cached(sources, &files, &template_file_ids(sources), now, cache);
-        for p in project.check_cached(cache) {
-            problems.extend_one(p.into_diagnostic());
-        }
-        render = Some(project);
+    if problems.has_errors() {
+        // Templates and personas that no error touches are still checked,
+        // on the part of the project the errors do not reach.
+        let rest = partial::check_the_rest(sources, &files, &problems, templates, now);
+        problems.extend(rest);
+        let checked = Checked {
+            files,
+            diagnostics: problems.into_sorted(sources),
+            plan: None,
+        };
+        return (checked, None);
     }
+    // The names resolve: templates and personas are checked.
+    let project =
+        RenderProject::new_cached(sources, &files, &template_file_ids(sources), now, cache);
+    for p in project.check_cached(cache) {
+        problems.extend_one(p.into_diagnostic());
+    }
+    // The plan and the persona checks need a project whose names resolve,
+    // not templates without errors (the plan does not render them).
+    let templates_clean = !problems.has_errors();
     let mut plan = None;
     let mut after = None;
-    if !problems.has_errors() {
-        let plan_and_personas = |problems: &mut Problems| {
-            let built = crate::plan::build_plan(sources, &files, templates);
-            crate::verify::personas(sources, &files, &built, now, problems);
-            built
-        };
-        match (then, &render) {
-            (Some(then), Some(project)) => thread::scope(|s| {
-                let job = s.spawn(|| then(project, cache));
-                plan = Some(plan_and_personas(&mut problems));
-                after = Some(job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-            }),
-            _ => plan = Some(plan_and_personas(&mut problems)),
-        }
+    let plan_and_personas = |problems: &mut Problems| {
+        let built = crate::plan::build_plan(sources, &files, templates);
+        crate::verify::personas(sources, &files, &built, now, problems);
+        built
+    };
+    match then {
+        Some(then) if templates_clean => thread::scope(|s| {
+            let project = &project;
+            let job = s.spawn(|| then(project, cache));
+            plan = Some(plan_and_personas(&mut problems));
+            after = Some(job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }),
+        _ => plan = Some(plan_and_personas(&mut problems)),
+    }
+    // `relance build` writes the plan of a project without errors only.
+    if problems.has_errors() {
+        plan = None;
     }
     let checked = Checked {
         files,

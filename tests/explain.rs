@@ -20,6 +20,7 @@ const NOT_SHOWABLE: &[Code] = &[
     Code::E0901, // relance.toml, not a campaign file
     Code::E0902, // relance.toml, not a campaign file
     Code::W0901, // relance.toml, not a campaign file
+    Code::E0910, // needs a FIFO or a device among the project files
 ];
 
 /// Codes whose `## Wrong` example cannot produce the code because of a bug

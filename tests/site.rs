@@ -539,6 +539,54 @@ fn two_builds_of_the_site_are_byte_identical() {
     assert!(a.keys().any(|k| k.starts_with("preview/persona/")));
 }
 
+/// Names that cannot be file names as they are (300 characters; names
+/// Windows reserves) still give a site whose every link works, with
+/// distinct, short file names.
+#[test]
+fn names_that_cannot_be_files_get_file_names_that_work() {
+    let long = |c: char| format!("{c}{}", "_long".repeat(60));
+    let (t_long, p_long, c_long, s_long) = (long('t'), long('p'), long('c'), long('s'));
+    let project = temp_dir("names-project");
+    std::fs::write(
+        project.join("a.camp"),
+        format!(
+            "contact {{\n  email: email\n}}\n\
+             list leads\n\
+             persona con {{ email = \"con@example.com\" }}\n\
+             persona {p_long} {{ email = \"long@example.com\" }}\n\
+             persona lpt1 {{ email = \"lpt@example.com\" }}\n\
+             template nul : task {{ body = \"Call {{{{email}}}}\" }}\n\
+             template index : task {{ body = \"Index {{{{email}}}}\" }}\n\
+             template com1 : task {{ body = \"Com {{{{email}}}}\" }}\n\
+             template {t_long} : task {{ body = \"Long {{{{email}}}}\" }}\n\
+             cadence {c_long} {{\n  touch {t_long}\n}}\n\
+             cadence aux {{\n  touch nul\n}}\n\
+             scenario {s_long} {{\n  trigger joined leads\n  start {c_long}\n}}\n\
+             scenario prn {{\n  trigger joined leads\n  start aux\n}}\n"
+        ),
+    )
+    .expect("write");
+    let files = build(&project, "names");
+    check_links(&files, "names");
+    let reserved = ["con", "nul", "aux", "prn", "com1", "lpt1"];
+    for path in files.keys() {
+        for part in path.split('/') {
+            assert!(part.len() <= 80, "{path}: `{part}` is too long");
+            let stem = part.split('.').next().unwrap_or("");
+            assert!(!reserved.contains(&stem), "{path}: `{part}` is reserved");
+        }
+    }
+    // Short, usual names stay readable.
+    assert!(files.contains_key("preview/index/lpt1-.html"));
+    assert!(files.contains_key("preview/nul-/con-.html"));
+    // Long names keep their start, readable, and stay distinct.
+    let long_pages: BTreeSet<&String> = files
+        .keys()
+        .filter(|k| k.starts_with("preview/t_long_long") && k.ends_with(".html"))
+        .collect();
+    assert_eq!(long_pages.len(), 3, "{long_pages:?}");
+}
+
 #[test]
 fn persona_pages_show_segments_expectations_and_scenarios() {
     let files = build(&campaigns(), "personas");

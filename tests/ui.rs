@@ -31,6 +31,10 @@ const NOT_A_UI_CASE: &[(Code, &str)] = &[
         "needs a file larger than 4 MiB; covered by the unit tests of src/syntax/guard.rs",
     ),
     (
+        Code::E0910,
+        "needs a FIFO or a link to a device, which a checked-in case cannot be (and which would trap tools reading the cases); covered with the real binary in tests/build.rs",
+    ),
+    (
         Code::E0005,
         "needs input that exhausts the parser's call limit; covered by the parser's own tests",
     ),

@@ -628,7 +628,6 @@ fn an_unreadable_folder_is_a_warning_not_an_exit() {
 
 #[cfg(unix)]
 #[test]
-#[ignore = "needs the loader to refuse non-regular files (branch `files`); un-ignore after merging it"]
 fn a_fifo_camp_file_does_not_stop_watch() {
     let t = small_project("fifo");
     let fifo = t.path().join("stuck.camp");

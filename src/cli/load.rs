@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::manifest::{self, Manifest};
 use crate::diagnostics::{Code, Diagnostic, Problems, SourceFile, SourceMap, Span};
+use crate::syntax::MAX_FILE_BYTES;
 
 /// A failure that stops the command (exit code 2).
 #[derive(Debug)]
@@ -53,13 +54,25 @@ pub fn load_project(path: &Path) -> Result<Loaded, LoadError> {
     let mut sources = SourceMap::new();
     let mut problems = Problems::new();
     for (rel, full) in files {
-        let bytes = fs::read(&full).map_err(|e| {
-            LoadError(format!(
-                "cannot read `{}`: {}",
-                full.display(),
-                io_reason(&e)
-            ))
-        })?;
+        let bytes = match read_regular_file(&full, MAX_FILE_BYTES as u64) {
+            Ok(bytes) => bytes,
+            // The project given on the command line is one file it cannot read.
+            Err(Unreadable::Io(e)) if located.single.is_some() => {
+                return Err(LoadError(format!(
+                    "cannot read `{}`: {}",
+                    full.display(),
+                    io_reason(&e)
+                )));
+            }
+            // One file of a folder (a dangling symbolic link, no permission):
+            // reported, and the rest is checked.
+            Err(refusal) => {
+                // Nothing of the file is shown: it was not read.
+                let id = sources.add(SourceFile::unreadable(rel.clone(), ""));
+                problems.push(refusal.diagnostic(&rel, Span::new(id, 0, 0), "campaign"));
+                continue;
+            }
+        };
         if let Some(nul) = bytes.iter().position(|&b| b == 0) {
             let (shown, at) = shown_up_to(&bytes, nul);
             let id = sources.add(SourceFile::unreadable(rel, shown));
@@ -261,6 +274,7 @@ pub fn load_template_files(
                     .at(span, "not UTF-8")
                     .help("save the template as UTF-8"),
             ),
+            Err(Refusal::Bad(why)) => problems.push(why.diagnostic(&resolved, span, "template")),
         }
     }
     // Partials: every `templates/partials/**/*.hbs`, used as `{{> NAME}}`
@@ -270,10 +284,20 @@ pub fn load_template_files(
             continue;
         }
         // A partial that leads outside or cannot be read is left out;
-        // a template using it then reports an unknown partial.
-        if let Ok(text) = read_inside(&canonical_root, root, &rel) {
-            sources.add(SourceFile::template(rel.clone(), text.clone()));
-            out.contents.insert(rel, text);
+        // a template using it then reports an unknown partial. One that
+        // is not a regular file or is too large is reported here.
+        match read_inside(&canonical_root, root, &rel) {
+            Ok(text) => {
+                sources.add(SourceFile::template(rel.clone(), text.clone()));
+                out.contents.insert(rel, text);
+            }
+            Err(Refusal::Bad(why)) => {
+                let mut shown = SourceFile::unreadable(rel.clone(), "");
+                shown.camp = false;
+                let id = sources.add(shown);
+                problems.push(why.diagnostic(&rel, Span::new(id, 0, 0), "partial"));
+            }
+            Err(_) => {}
         }
     }
     out
@@ -311,6 +335,8 @@ enum Refusal {
     Missing,
     Outside,
     NotText,
+    /// Not a regular file, or too large: read not even in part.
+    Bad(Unreadable),
 }
 
 fn read_inside(canonical_root: &Path, root: &Path, rel: &str) -> Result<String, Refusal> {
@@ -319,9 +345,202 @@ fn read_inside(canonical_root: &Path, root: &Path, rel: &str) -> Result<String, 
     if !real.starts_with(canonical_root) {
         return Err(Refusal::Outside);
     }
-    if !real.is_file() {
-        return Err(Refusal::Missing);
-    }
-    let bytes = fs::read(&real).map_err(|_| Refusal::Missing)?;
+    let bytes = match read_regular_file(&real, MAX_FILE_BYTES as u64) {
+        Ok(bytes) => bytes,
+        Err(Unreadable::NotRegular("a folder")) => return Err(Refusal::Missing),
+        Err(Unreadable::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Refusal::Missing);
+        }
+        Err(why) => return Err(Refusal::Bad(why)),
+    };
     String::from_utf8(bytes).map_err(|_| Refusal::NotText)
+}
+
+/// Why a project file was not read.
+#[derive(Debug)]
+pub enum Unreadable {
+    /// Not a regular file once symbolic links are followed (a FIFO would
+    /// block the read forever, `/dev/zero` never ends): what it is.
+    NotRegular(&'static str),
+    /// Larger than the limit (its size, or at least limit + 1 when it
+    /// grew while being read).
+    TooLarge { size: u64, limit: u64 },
+    /// The system refused (missing, permission denied, …).
+    Io(io::Error),
+}
+
+impl Unreadable {
+    /// The diagnostic for the file at project path `rel`, placed at `span`
+    /// (in the file itself, or where a `.camp` file names it); `what` is
+    /// `campaign` or `template`.
+    pub fn diagnostic(&self, rel: &str, span: Span, what: &str) -> Diagnostic {
+        match self {
+            Unreadable::NotRegular(kind) => Diagnostic::new(
+                Code::E0910,
+                format!("{what} file `{rel}` is {kind}, not a regular file"),
+            )
+            .at(span, "not read")
+            .help(format!(
+                "relance reads only regular files (a symbolic link must lead to one); replace `{rel}` with an ordinary file, or remove it"
+            )),
+            Unreadable::TooLarge { size, limit } => Diagnostic::new(
+                Code::E0003,
+                format!("{what} file `{rel}` is {size} bytes; the limit is {limit} bytes"),
+            )
+            .at(span, "not read")
+            .help(if what == "campaign" {
+                "split the campaign into several smaller `.camp` files".to_string()
+            } else {
+                format!("`{rel}` is far too large for a message: check that it is the right file")
+            }),
+            Unreadable::Io(e) => Diagnostic::new(
+                Code::E0910,
+                format!("cannot read {what} file `{rel}`: {}", io_reason(e)),
+            )
+            .at(span, "not read")
+            .help(match e.kind() {
+                io::ErrorKind::NotFound => format!(
+                    "`{rel}` is a symbolic link that leads nowhere (or it was removed meanwhile): fix the link or remove it"
+                ),
+                io::ErrorKind::PermissionDenied => {
+                    format!("give yourself read permission on `{rel}`, or remove it")
+                }
+                _ => format!("check `{rel}` (a symbolic link that loops?), or remove it"),
+            }),
+        }
+    }
+}
+
+/// What a file that is not a regular file is, in words.
+fn kind_of(ty: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ty.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if ty.is_char_device() {
+            return "a character device";
+        }
+        if ty.is_block_device() {
+            return "a block device";
+        }
+        if ty.is_socket() {
+            return "a socket";
+        }
+    }
+    if ty.is_dir() {
+        "a folder"
+    } else {
+        "a special file"
+    }
+}
+
+/// Opens `path` for reading without ever blocking: opening a FIFO waits
+/// for a writer, so a FIFO swapped in after the type check must not hang.
+fn open_nonblocking(path: &Path) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
+}
+
+/// Reads a project file (a `.camp` file or a template) of at most `limit`
+/// bytes. Only regular files are read, symbolic links followed: the type
+/// and the size are checked before the read (a FIFO, `/dev/zero` or a
+/// sparse file of gigabytes is refused without reading a byte), and the
+/// read itself stops after `limit + 1` bytes in case the file grows.
+pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, Unreadable> {
+    let meta = fs::metadata(path).map_err(Unreadable::Io)?;
+    if !meta.is_file() {
+        return Err(Unreadable::NotRegular(kind_of(&meta.file_type())));
+    }
+    if meta.len() > limit {
+        return Err(Unreadable::TooLarge {
+            size: meta.len(),
+            limit,
+        });
+    }
+    let file = open_nonblocking(path).map_err(Unreadable::Io)?;
+    // The file may have been replaced between the two looks.
+    let meta = file.metadata().map_err(Unreadable::Io)?;
+    if !meta.is_file() {
+        return Err(Unreadable::NotRegular(kind_of(&meta.file_type())));
+    }
+    if meta.len() > limit {
+        return Err(Unreadable::TooLarge {
+            size: meta.len(),
+            limit,
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    io::Read::read_to_end(&mut io::Read::take(file, limit + 1), &mut bytes)
+        .map_err(Unreadable::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(Unreadable::TooLarge {
+            size: bytes.len() as u64,
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Checks an input of `relance run` (`what`: "contacts", "events", …)
+/// before it is opened. Unlike project files, input may stream from a pipe
+/// (`--contacts /dev/stdin`, `<(zcat contacts.jsonl.gz)`): regular files
+/// and FIFOs are accepted, and `/dev/null` (no input). Folders, sockets
+/// and devices (`/dev/zero` never ends) are refused.
+pub fn check_run_input(path: &Path, what: &str) -> Result<(), String> {
+    let meta = fs::metadata(path)
+        .map_err(|e| format!("cannot read {what} `{}`: {}", path.display(), io_reason(&e)))?;
+    let ty = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ty.is_fifo() {
+            return Ok(());
+        }
+        if ty.is_char_device() && fs::canonicalize(path).is_ok_and(|p| p == Path::new("/dev/null"))
+        {
+            return Ok(());
+        }
+    }
+    if ty.is_file() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} `{}` is {}: give a file, or a pipe (`/dev/stdin` when the data is piped in)",
+        path.display(),
+        kind_of(&ty)
+    ))
+}
+
+/// The whole text of an input of `relance run` read at once (the plan, the
+/// engagement rates): checked as [`check_run_input`] does, and at most
+/// `limit` bytes (a longer input is refused, not read to the end).
+pub fn read_run_input(path: &Path, what: &str, limit: u64) -> Result<String, String> {
+    check_run_input(path, what)?;
+    let file = fs::File::open(path)
+        .map_err(|e| format!("cannot read {what} `{}`: {}", path.display(), io_reason(&e)))?;
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(file, limit + 1), &mut bytes)
+        .map_err(|e| format!("cannot read {what} `{}`: {}", path.display(), io_reason(&e)))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "{what} `{}` is larger than {} MiB: check that it is the right file",
+            path.display(),
+            limit >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{what} `{}` is not valid UTF-8 (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }

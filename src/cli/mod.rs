@@ -2,6 +2,7 @@
 
 mod load;
 pub mod manifest;
+mod out;
 mod run;
 mod watch;
 
@@ -297,9 +298,16 @@ fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorA
         return ExitCode::from(1);
     }
     let out = out.unwrap_or_else(|| manifest::under(&a.loaded.root, a.loaded.manifest.build_dir()));
-    if let Err(e) = write_build(&out, &plan.to_json(), &previews) {
-        eprintln!("error: cannot write to `{}`: {e}", out.display());
-        return ExitCode::from(2);
+    match out::write_build(&out, &plan.to_json(), &previews) {
+        Ok(()) => {}
+        Err(out::OutError::Refused(message)) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+        Err(out::OutError::Io(e)) => {
+            eprintln!("error: cannot write to `{}`: {e}", out.display());
+            return ExitCode::from(2);
+        }
     }
     eprintln!(
         "built {} scenario(s), {} cadence(s), {} template(s), {} preview file(s) into {}",
@@ -368,29 +376,6 @@ fn render_one(
             ExitCode::from(1)
         }
     }
-}
-
-/// Writes `plan.json` and `preview/` (replaced as a whole, so a removed
-/// template leaves no stale page) under `out`.
-fn write_build(
-    out: &std::path::Path,
-    plan: &str,
-    previews: &std::collections::BTreeMap<String, Vec<u8>>,
-) -> std::io::Result<()> {
-    std::fs::create_dir_all(out)?;
-    let preview = out.join("preview");
-    if preview.is_dir() {
-        std::fs::remove_dir_all(&preview)?;
-    }
-    for (rel, bytes) in previews {
-        // Paths come from template and persona names: `[a-z0-9_/.]` only.
-        let path = out.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(path, bytes)?;
-    }
-    std::fs::write(out.join("plan.json"), plan)
 }
 
 fn check(

@@ -73,19 +73,13 @@ fn timestamp(flag: &str, s: &str) -> Result<i64, String> {
     })
 }
 
+/// A plan larger than this is not one `relance build` wrote.
+const MAX_PLAN_BYTES: u64 = 1 << 30;
+
 /// Reads the plan at `path`; `build` is the command that writes it there.
 fn read_plan(path: &Path, build: &str) -> Result<Plan, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let why = if e.kind() == std::io::ErrorKind::NotFound {
-            "no such file".to_string()
-        } else {
-            e.to_string()
-        };
-        format!(
-            "cannot read the plan `{}`: {why}; build it first with `{build}`",
-            path.display()
-        )
-    })?;
+    let text = crate::cli::load::read_run_input(path, "the plan", MAX_PLAN_BYTES)
+        .map_err(|e| format!("{e}; build it first with `{build}`"))?;
     // The whole plan is checked before anything runs; the first problem
     // is named by its JSON path.
     let plan = crate::plan::parse_plan(&text).map_err(|e| {
@@ -240,8 +234,7 @@ fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
     let forecast = match &args.engagement {
         None => None,
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read `{}`: {e}", p.display()))?;
+            let text = crate::cli::load::read_run_input(p, "engagement rates", 4 << 20)?;
             Some(Forecast::parse(
                 &text,
                 &p.display().to_string(),
@@ -252,6 +245,10 @@ fn execute(args: RunArgs, threads: usize) -> Result<ExitCode, String> {
     };
     let mut timings = Vec::new();
     let mut lap = Instant::now();
+    crate::cli::load::check_run_input(&inputs.contacts, "contacts")?;
+    if let Some(events) = &inputs.events {
+        crate::cli::load::check_run_input(events, "events")?;
+    }
     let (contacts, mut problems) = input::read_contacts(&inputs.contacts, &plan)?;
     timings.push(("contacts", lap.elapsed()));
     lap = Instant::now();

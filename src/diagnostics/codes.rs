@@ -138,6 +138,9 @@ codes! {
     E0901 Error "relance.toml is not valid TOML",
     E0902 Error "bad value in relance.toml",
     W0901 Warning "unknown key in relance.toml",
+    // Project files.
+    E0910 Error "project file is not a regular file",
+    W0910 Warning "checks skipped because of errors elsewhere",
 }
 
 impl fmt::Display for Code {

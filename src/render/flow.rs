@@ -670,9 +670,10 @@ fn step_shape(
         Step::Untag { tag, .. } => {
             Card::new("action", "untag", &term_text(&Term::Text(tag.clone())))
         }
-        Step::Start { cadence, .. } => {
-            Card::new("start", "start cadence", cadence).href(format!("../cadence/{cadence}.html"))
-        }
+        Step::Start { cadence, .. } => Card::new("start", "start cadence", cadence).href(format!(
+            "../cadence/{}.html",
+            super::names::page_name(cadence)
+        )),
         Step::Exit => Card::new("exit terminal", "", "exit"),
         Step::Branch { arms, .. } => {
             let head = Card::new("branch", "branch", "first arm that holds").step(id);

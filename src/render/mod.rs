@@ -21,6 +21,7 @@ mod flow;
 mod hbs;
 mod helpers;
 mod model;
+mod names;
 mod preview;
 mod problem;
 mod source;
@@ -103,7 +104,7 @@ pub fn flow_pages(plan: &crate::plan::Plan) -> BTreeMap<String, Vec<u8>> {
     for name in plan.scenarios.keys().filter(|n| safe(n)) {
         if let Some(svg) = flow::scenario_svg(plan, name) {
             files.insert(
-                format!("preview/scenario/{name}.html"),
+                format!("preview/scenario/{}.html", names::page_name(name)),
                 preview::flow_page(plan, "scenario", name, &svg).into_bytes(),
             );
         }
@@ -111,7 +112,7 @@ pub fn flow_pages(plan: &crate::plan::Plan) -> BTreeMap<String, Vec<u8>> {
     for name in plan.cadences.keys().filter(|n| safe(n)) {
         if let Some(svg) = flow::cadence_svg(plan, name) {
             files.insert(
-                format!("preview/cadence/{name}.html"),
+                format!("preview/cadence/{}.html", names::page_name(name)),
                 preview::flow_page(plan, "cadence", name, &svg).into_bytes(),
             );
         }
@@ -1557,7 +1558,7 @@ impl RenderProject {
         for p in &personas {
             let mine = rows.get(p.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             files.insert(
-                &format!("preview/persona/{}.html", p.name),
+                &format!("preview/persona/{}.html", names::page_name(&p.name)),
                 Arc::new(
                     preview::persona_page(p, &self.model, &personas, mine, self.facts.get(&p.name))
                         .into_bytes(),
@@ -1595,7 +1596,11 @@ impl RenderProject {
             let Some(p) = self.model.persona(&m.persona) else {
                 continue;
             };
-            let base = format!("preview/{}/{}", m.template, m.persona);
+            let base = format!(
+                "preview/{}/{}",
+                names::page_name(&m.template),
+                names::page_name(&m.persona)
+            );
             files.push((
                 format!("{base}.html"),
                 Arc::new(preview::page(m, p, &self.model, &others).into_bytes()),

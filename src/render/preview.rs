@@ -14,6 +14,9 @@
 //! | persona | `persona/PERSONA.html` |
 //! | flow | `scenario/NAME.html`, `cadence/NAME.html` (see `flow_page`) |
 //!
+//! Each NAME in a path or a link goes through `names::page_name`: long
+//! and reserved names get file names that always work.
+//!
 //! Stable hooks for tests and browser tests (keep them when restyling):
 //!
 //! - every page: `<body data-page="index|message|persona|flow">`;
@@ -67,6 +70,7 @@ use serde_json::Value as Json;
 use super::RenderedMessage;
 use super::flow::{FLOW_STYLE, duration_text, expr_text, reentry_text, trigger_text};
 use super::model::{Model, PersonaInfo, TemplateInfo};
+use super::names::page_name;
 use super::text::{escape_html, sms_length, sms_segments};
 use crate::check::types::Type;
 use crate::plan::{Plan, Step};
@@ -267,7 +271,8 @@ fn persona_switcher(out: &mut String, personas: &[&PersonaInfo], current: &str, 
     out.push_str("<nav id=\"persona-switcher\" class=\"switcher\" aria-label=\"Personas\"><span class=\"muted\">Persona:</span>\n");
     for p in personas {
         let name = escape_html(&p.name);
-        let _ = write!(out, "<a href=\"{prefix}{name}.html\"");
+        let file = escape_html(&page_name(&p.name));
+        let _ = write!(out, "<a href=\"{prefix}{file}.html\"");
         if p.name == current {
             out.push_str(" aria-current=\"page\"");
         }
@@ -315,8 +320,9 @@ pub(crate) fn page(
     };
     row("Channel", "", &escape_html(&m.channel));
     row("Kind", "", m.kind.as_str());
+    let file = escape_html(&page_name(&m.persona));
     let mut who = format!(
-        "<a id=\"persona-link\" href=\"../persona/{persona}.html\"><code>{persona}</code></a>"
+        "<a id=\"persona-link\" href=\"../persona/{file}.html\"><code>{persona}</code></a>"
     );
     if p.negative {
         who.push_str(" <span class=\"badge negative\">negative persona</span>");
@@ -360,9 +366,9 @@ pub(crate) fn page(
     }
     out.push_str("</main>\n<footer class=\"muted\">\n<p>");
     if m.text.is_some() {
-        let _ = write!(out, "<a href=\"{persona}.txt\">Text part</a> · ");
+        let _ = write!(out, "<a href=\"{file}.txt\">Text part</a> · ");
     }
-    let _ = write!(out, "<a href=\"{persona}.json\">JSON</a>");
+    let _ = write!(out, "<a href=\"{file}.json\">JSON</a>");
     out.push_str("</p>\n</footer>\n");
     tail(&mut out);
     out
@@ -774,9 +780,10 @@ pub(crate) fn index_with(
         body.push_str("<ul id=\"journeys\">\n");
         for f in &model.flows {
             let name = escape_html(&f.name);
+            let file = escape_html(&page_name(&f.name));
             let _ = write!(
                 body,
-                "<li class=\"journey box\" data-flow=\"{0}/{name}\"><h3>{0} <a href=\"{0}/{name}.html\" data-flow=\"{0}/{name}\"><code>{name}</code></a></h3>",
+                "<li class=\"journey box\" data-flow=\"{0}/{name}\"><h3>{0} <a href=\"{0}/{file}.html\" data-flow=\"{0}/{name}\"><code>{name}</code></a></h3>",
                 f.kind
             );
             if let Some(doc) = &f.doc {
@@ -821,7 +828,7 @@ pub(crate) fn index_with(
     body.push_str("</tbody>\n</table>\n");
     body.push_str("<h2>Personas</h2>\n<ul id=\"personas\">\n");
     for p in personas {
-        let href = format!("persona/{}.html", escape_html(&p.name));
+        let href = format!("persona/{}.html", escape_html(&page_name(&p.name)));
         let _ = writeln!(body, "<li>{}</li>", persona_line(p, &href));
     }
     body.push_str("</ul>\n</main>\n");
@@ -892,10 +899,12 @@ pub(crate) fn index_rows(
             names.join(" "),
             cells(i > 0)
         );
-        for p in &names {
+        let folder = escape_html(&page_name(&t.name));
+        for (p, m) in names.iter().zip(ms) {
+            let file = escape_html(&page_name(&m.persona));
             let _ = write!(
                 out,
-                "<a class=\"preview\" href=\"{name}/{p}.html\">{p}</a> "
+                "<a class=\"preview\" href=\"{folder}/{file}.html\">{p}</a> "
             );
         }
         let _ = writeln!(
@@ -911,8 +920,9 @@ pub(crate) fn index_rows(
 pub(crate) fn persona_row(m: &RenderedMessage) -> String {
     let t = escape_html(&m.template);
     format!(
-        "<tr><td><a href=\"../{t}/{}.html\"><code>{t}</code></a></td><td>{} · {}</td><td>{}</td></tr>\n",
-        escape_html(&m.persona),
+        "<tr><td><a href=\"../{}/{}.html\"><code>{t}</code></a></td><td>{} · {}</td><td>{}</td></tr>\n",
+        escape_html(&page_name(&m.template)),
+        escape_html(&page_name(&m.persona)),
         escape_html(&m.channel),
         m.kind.as_str(),
         escape_html(&summary(m))
@@ -1039,6 +1049,7 @@ fn persona_facts_section(out: &mut String, facts: &PersonaFacts) {
         out.push_str("<table id=\"scenarios\">\n<thead><tr><th>Scenario</th><th>Trigger</th><th>This persona</th></tr></thead>\n<tbody>\n");
         for (name, trigger, admitted) in &facts.scenarios {
             let n = escape_html(name);
+            let file = escape_html(&page_name(name));
             let what = if *admitted {
                 "<span class=\"held\">enters when triggered</span> (the audience admits it)"
             } else {
@@ -1046,7 +1057,7 @@ fn persona_facts_section(out: &mut String, facts: &PersonaFacts) {
             };
             let _ = writeln!(
                 out,
-                "<tr data-scenario=\"{n}\" data-enters=\"{admitted}\"><td><a href=\"../scenario/{n}.html\"><code>{n}</code></a></td><td><code>{}</code></td><td>{what}</td></tr>",
+                "<tr data-scenario=\"{n}\" data-enters=\"{admitted}\"><td><a href=\"../scenario/{file}.html\"><code>{n}</code></a></td><td><code>{}</code></td><td>{what}</td></tr>",
                 escape_html(trigger)
             );
         }
@@ -1182,6 +1193,7 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
         .chain(plan.cadences.keys().map(|n| ("cadence", n)));
     for (k, n) in flows {
         let n_esc = escape_html(n);
+        let file = escape_html(&page_name(n));
         let current = if k == kind && n == name {
             " aria-current=\"page\""
         } else {
@@ -1189,7 +1201,7 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
         };
         let _ = writeln!(
             out,
-            "<a href=\"../{k}/{n_esc}.html\"{current} title=\"{k}\">{n_esc}</a>"
+            "<a href=\"../{k}/{file}.html\"{current} title=\"{k}\">{n_esc}</a>"
         );
     }
     out.push_str("</nav>\n");
@@ -1249,8 +1261,9 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
         let starters: Vec<String> = super::flow::starters(plan, name)
             .into_iter()
             .map(|n| {
+                let file = escape_html(&page_name(n));
                 let n = escape_html(n);
-                format!("<a href=\"../scenario/{n}.html\"><code>{n}</code></a>")
+                format!("<a href=\"../scenario/{file}.html\"><code>{n}</code></a>")
             })
             .collect();
         row(
