@@ -117,6 +117,7 @@ codes! {
     W0510 Warning "optional field without default",
     W0511 Warning "triple-stash on contact data",
     W0512 Warning "SMS too long",
+    E0533 Error "`from` is not one mailbox",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",
     E0602 Error "engagement with a template not sent before",
