@@ -117,6 +117,9 @@ codes! {
     W0510 Warning "optional field without default",
     W0511 Warning "triple-stash on contact data",
     W0512 Warning "SMS too long",
+    E0530 Error "marketing email does not show the postal address",
+    E0531 Error "no visible unsubscribe link",
+    E0532 Error "text part without the unsubscribe link",
     E0533 Error "`from` is not one mailbox",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",

@@ -16,6 +16,7 @@
 
 mod analyze;
 mod cache;
+mod compliance;
 mod flow;
 mod hbs;
 mod helpers;
@@ -877,7 +878,8 @@ impl RenderProject {
         };
         for b in &t.bodies {
             let checked = matches!(b.attr.as_str(), "subject" | "preheader" | "title")
-                || (t.channel == "sms" && b.attr == "body");
+                || (t.channel == "sms" && b.attr == "body")
+                || compliance::applies(t);
             if checked_only && !checked {
                 continue;
             }
@@ -1035,6 +1037,9 @@ impl RenderProject {
         // values; personas whose values hold a line break or a `%` (a
         // format) are their own shape. SMS lengths need every persona.
         let mut shapes_seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        let mut compliance = self
+            .compliance_applies(t)
+            .then(compliance::Findings::default);
         for (i, p) in personas.iter().enumerate() {
             // Only a template that may read `trigger.*` needs the persona's
             // events of its trigger types; the others share one context.
@@ -1052,7 +1057,12 @@ impl RenderProject {
                 let shape = context_shape(&data, i);
                 (Context::from(data), shape)
             });
-            if checked_only && t.channel != "sms" && !shapes_seen.insert(*shape) {
+            // Compliance checks depend on values too (`{{#if vip}}`).
+            if checked_only
+                && t.channel != "sms"
+                && !compliance::applies(t)
+                && !shapes_seen.insert(*shape)
+            {
                 continue;
             }
             let m = match self.render_parts(t, p, ctx, checked_only) {
@@ -1082,6 +1092,9 @@ impl RenderProject {
                 if v.as_deref().is_some_and(|s| s.contains(['\n', '\r'])) {
                     breaks.entry(attr).or_default().push(&p.name);
                 }
+            }
+            if let Some(c) = &mut compliance {
+                c.persona(p, &m, &self.address());
             }
             if t.channel == "sms"
                 && let Some(body) = &m.body
@@ -1161,11 +1174,44 @@ impl RenderProject {
                 .help(help),
             );
         }
+        // No persona: render once for a contact with no data.
+        if personas.is_empty()
+            && let Some(c) = &mut compliance
+        {
+            let nobody = compliance::nobody(&self.model);
+            let mut ctx = Context::from(nobody.context(t));
+            if let Ok(m) = self.render_parts(t, &nobody, &mut ctx, true) {
+                c.persona(&nobody, &m, &self.address());
+            }
+        }
+        if let Some(c) = compliance {
+            problems.extend(c.report(t, &span_of));
+        }
         // No persona: render the literal parts once, with no contact data.
         if personas.is_empty() {
             self.check_headers_without_personas(t, &span_of, &mut problems);
         }
         (messages, problems)
+    }
+
+    /// The workspace's postal address (blank when there is none).
+    fn address(&self) -> String {
+        self.model
+            .workspace
+            .get("address")
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether `t` gets the rendered compliance checks: a marketing email
+    /// whose HTML uses `{{unsubscribe_url}}` somewhere (E0515 reports one
+    /// that does not; these checks would only echo it).
+    fn compliance_applies(&self, t: &TemplateInfo) -> bool {
+        compliance::applies(t)
+            && !self.problems.iter().any(|p| {
+                p.kind == ProblemKind::MissingUnsubscribe
+                    && p.secondary.iter().any(|(s, _)| *s == t.name_span)
+            })
     }
 
     /// Whether the checker already reports a line break in the header literal.
