@@ -46,11 +46,30 @@ pub(crate) enum Missing {
 #[derive(Default)]
 pub(crate) struct Findings {
     missing: BTreeMap<Missing, Vec<String>>,
+    /// What each persona shape (see [`shape`]) lacks.
+    by_shape: std::collections::HashMap<u64, Vec<Missing>>,
 }
 
 impl Findings {
-    /// Checks one persona's rendering of `t` (a marketing email).
-    pub fn persona(&mut self, p: &PersonaInfo, m: &RenderedMessage, address: &str) {
+    /// Whether a persona of this shape was checked already.
+    pub fn knows(&self, shape: u64) -> bool {
+        self.by_shape.contains_key(&shape)
+    }
+
+    /// Records for `persona` what the persona checked with the same shape
+    /// lacks.
+    pub fn same_as(&mut self, shape: u64, persona: &str) {
+        for missing in self.by_shape.get(&shape).cloned().unwrap_or_default() {
+            self.missing
+                .entry(missing)
+                .or_default()
+                .push(persona.to_string());
+        }
+    }
+
+    /// Checks one persona's rendering of `t` (a marketing email), of shape
+    /// `shape`.
+    pub fn persona(&mut self, p: &PersonaInfo, m: &RenderedMessage, address: &str, shape: u64) {
         let url = p
             .base
             .get("unsubscribe_url")
@@ -67,12 +86,8 @@ impl Findings {
                 found.retain(|f| *f != Missing::LinkInText);
             }
         }
-        for missing in found {
-            self.missing
-                .entry(missing)
-                .or_default()
-                .push(p.name.clone());
-        }
+        self.by_shape.insert(shape, found);
+        self.same_as(shape, &p.name);
     }
 
     /// The problems, one per kind of miss (and reason), naming personas.
@@ -133,6 +148,78 @@ impl Findings {
         }
         out
     }
+}
+
+/// What the compliance of a rendering is taken to depend on, as a hash:
+/// the values of bool and enum fields, and which other values are present
+/// (or empty): an escaped value inserted into HTML cannot create a link,
+/// hide one or remove the address, and rendering every persona of a large
+/// project costs ten times the whole check. A string holding markup, an
+/// entity, braces, a quote or a line break makes its persona a shape of its
+/// own (`unique`). Personas of one shape get the same verdict, so only one
+/// is checked and the others are named with it. The known gap (documented
+/// in docs/language.md): a block that compares a text or number value or
+/// looks inside a set (`{{#if (eq city "Lyon")}}`, `{{#if (gt ltv 100)}}`)
+/// sees one shape for all of them.
+pub(crate) fn shape(data: &serde_json::Value, model: &super::model::Model, unique: usize) -> u64 {
+    use crate::check::types::Type;
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut special = false;
+    // (text-like, value), walked without recursion.
+    let mut todo: Vec<(bool, &serde_json::Value)> = Vec::new();
+    if let Some(m) = data.as_object() {
+        for (k, v) in m {
+            if k == "unsubscribe_url" {
+                continue;
+            }
+            // Values that decide blocks in practice: bools and enums
+            // (`{{#if vip}}`, `{{#if (eq plan "pro")}}`), and the constant
+            // `workspace` and `links`; every other field, `id`, `tags`,
+            // `lists` and `trigger` by presence (and emptiness) only.
+            let text_like = match model.field(k).and_then(|f| f.ty.as_ref()) {
+                Some(Type::Bool | Type::Enum(_)) => false,
+                Some(_) => true,
+                None => !matches!(k.as_str(), "workspace" | "links"),
+            };
+            k.hash(&mut h);
+            todo.push((text_like, v));
+        }
+    }
+    while let Some((text_like, v)) = todo.pop() {
+        match v {
+            serde_json::Value::String(s) => {
+                // (Only contact data: workspace and link values are the
+                // same for everyone and hashed in full.)
+                if text_like && s.contains(['<', '>', '&', '"', '{', '}', '\n', '\r', '%']) {
+                    special = true;
+                }
+                if text_like {
+                    s.is_empty().hash(&mut h);
+                } else {
+                    s.hash(&mut h);
+                }
+            }
+            serde_json::Value::Object(m) => {
+                m.len().hash(&mut h);
+                for (k, x) in m {
+                    k.hash(&mut h);
+                    todo.push((text_like, x));
+                }
+            }
+            serde_json::Value::Array(xs) if text_like => xs.is_empty().hash(&mut h),
+            serde_json::Value::Array(xs) => {
+                xs.len().hash(&mut h);
+                todo.extend(xs.iter().map(|x| (text_like, x)));
+            }
+            serde_json::Value::Number(_) if text_like => true.hash(&mut h),
+            other => other.to_string().hash(&mut h),
+        }
+    }
+    if special {
+        (u64::MAX - unique as u64).hash(&mut h);
+    }
+    h.finish()
 }
 
 /// The contact the checks render for when a project declares no persona:

@@ -1057,10 +1057,21 @@ impl RenderProject {
                 let shape = context_shape(&data, i);
                 (Context::from(data), shape)
             });
-            // Compliance checks depend on values too (`{{#if vip}}`).
-            if checked_only
+            // Compliance depends on values too (`{{#if vip}}`): its own,
+            // finer shape (see `compliance::shape`), in check and build alike.
+            let compliance_shape = compliance
+                .as_ref()
+                .map(|_| compliance::shape(ctx.data(), &self.model, i));
+            if let (Some(c), Some(s)) = (&mut compliance, compliance_shape)
+                && c.knows(s)
+            {
+                c.same_as(s, &p.name);
+                if checked_only && t.channel != "sms" {
+                    continue;
+                }
+            } else if checked_only
                 && t.channel != "sms"
-                && !compliance::applies(t)
+                && compliance_shape.is_none()
                 && !shapes_seen.insert(*shape)
             {
                 continue;
@@ -1093,8 +1104,10 @@ impl RenderProject {
                     breaks.entry(attr).or_default().push(&p.name);
                 }
             }
-            if let Some(c) = &mut compliance {
-                c.persona(p, &m, &self.address());
+            if let (Some(c), Some(s)) = (&mut compliance, compliance_shape)
+                && !c.knows(s)
+            {
+                c.persona(p, &m, &self.address(), s);
             }
             if t.channel == "sms"
                 && let Some(body) = &m.body
@@ -1181,7 +1194,7 @@ impl RenderProject {
             let nobody = compliance::nobody(&self.model);
             let mut ctx = Context::from(nobody.context(t));
             if let Ok(m) = self.render_parts(t, &nobody, &mut ctx, true) {
-                c.persona(&nobody, &m, &self.address());
+                c.persona(&nobody, &m, &self.address(), 0);
             }
         }
         if let Some(c) = compliance {
