@@ -906,6 +906,29 @@ mod tests {
     }
 
     #[test]
+    fn shapes_tell_bools_apart_not_names() {
+        use crate::check::types::Type;
+        let mut model = super::super::model::Model::default();
+        for (name, ty) in [("vip", Type::Bool), ("first_name", Type::Text)] {
+            model.fields.push(super::super::model::FieldInfo {
+                name: name.into(),
+                ty: Some(ty),
+                optional: true,
+            });
+        }
+        let ctx = |vip: bool, name: &str| {
+            serde_json::json!({"vip": vip, "first_name": name, "id": name,
+                "unsubscribe_url": format!("u/{name}"), "links": {"a": "https://x.example/?a=1&b=2"}})
+        };
+        let s = |v: serde_json::Value, i| shape(&v, &model, i);
+        assert_eq!(s(ctx(true, "Anna"), 0), s(ctx(true, "Bruno"), 1));
+        assert_ne!(s(ctx(true, "Anna"), 0), s(ctx(false, "Anna"), 1));
+        assert_ne!(s(ctx(true, "Anna"), 0), s(ctx(true, ""), 1));
+        // Markup in contact data: a shape of its own.
+        assert_ne!(s(ctx(true, "<b>A</b>"), 0), s(ctx(true, "<b>A</b>"), 1));
+    }
+
+    #[test]
     fn tokens() {
         let t =
             tokenize("<!DOCTYPE html><p class=\"a b\" id=x>Hi &amp; <b>you</b><br/><!--c--></p><x");
