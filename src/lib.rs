@@ -6,6 +6,7 @@ pub mod cli;
 pub mod diagnostics;
 pub mod driver;
 pub mod eval;
+pub mod mailbox;
 pub mod plan;
 pub mod render;
 pub mod run;

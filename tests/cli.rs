@@ -1012,7 +1012,7 @@ const SENDING: &str = r#"workspace {
 }
 contact { email: email }
 list leads
-template hi : email { subject = "Hi", html = "<p>Hi</p>{{unsubscribe_url}}" }
+template hi : email { subject = "Hi", html = "<p>Hi</p><p>{{workspace.address}}</p><a href=\"{{unsubscribe_url}}\">Unsubscribe</a>" }
 scenario welcome {
   trigger joined leads
   send hi

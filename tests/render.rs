@@ -722,7 +722,7 @@ fn w0510_optional_field_without_default_or_guard() {
 fn w0511_triple_stash_on_contact_data() {
     let p = with(
         r#"
-        template t : email { subject = "{{{first_name}}}", html = "{{{plan}}} {{{workspace.address}}} {{& first_name}} {{unsubscribe_url}}" }
+        template t : email { subject = "{{{first_name}}}", html = "{{{plan}}} {{{workspace.address}}} {{& first_name}} <a href='{{unsubscribe_url}}'>x</a>" }
         template w : webhook { url = "https://crm.example/h", body = "{\"p\": \"{{{plan}}}\"}" }
         "#,
         &[],

@@ -110,6 +110,18 @@ pub fn check_workspace(p: &Project, problems: &mut Problems) {
         let Some(value) = expect_string(a, problems) else {
             continue;
         };
+        if a.name.name == "from"
+            && let Err(e) = crate::mailbox::parse_mailbox(value)
+        {
+            problems.push(
+                Diagnostic::new(
+                    Code::E0533,
+                    format!("the workspace `from` is not one mailbox: {}", e.message),
+                )
+                .at(a.value.span, "not one RFC 5322 mailbox")
+                .help(e.help),
+            );
+        }
         if a.name.name == "timezone" && !is_time_zone(value) {
             problems.push(
                 Diagnostic::new(Code::E0111, format!("`{value}` is not an IANA time zone"))

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::diagnostics::ci;
 use crate::diagnostics::render::{self, Format, HumanStyle};
 use crate::diagnostics::{Code, Severity};
 use crate::driver;
@@ -36,7 +37,9 @@ enum Command {
         /// The project folder (or one `.camp` file).
         #[arg(default_value = ".")]
         path: PathBuf,
-        /// Output format.
+        /// Output format: human (stderr), json, github (workflow commands,
+        /// and a job summary when GITHUB_STEP_SUMMARY is set) or sarif
+        /// (SARIF 2.1.0).
         #[arg(long, value_enum, default_value_t = FormatArg::Human)]
         format: FormatArg,
         /// Exit with status 1 when there are warnings, too.
@@ -108,6 +111,7 @@ enum FormatArg {
     Human,
     Json,
     Github,
+    Sarif,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -393,10 +397,18 @@ fn check(
         }
     };
     let (loaded, checked, prefix) = (&a.loaded, &a.checked, &a.prefix);
+    let ds = &checked.diagnostics;
     let format = match format {
         FormatArg::Human => Format::Human,
         FormatArg::Json => Format::Json,
         FormatArg::Github => Format::Github,
+        FormatArg::Sarif => {
+            let out = ci::sarif(ds, &loaded.sources, prefix);
+            if std::io::stdout().write_all(out.as_bytes()).is_err() {
+                return ExitCode::from(2);
+            }
+            return check_status(ds, deny_warnings);
+        }
     };
     let out = match format {
         Format::Human => render::human(
@@ -406,7 +418,28 @@ fn check(
             human_style(color),
         ),
         Format::Json => render::json(&checked.diagnostics, &loaded.sources),
-        Format::Github => render::github(&checked.diagnostics, &loaded.sources, prefix),
+        Format::Github => {
+            // GitHub shows 10 annotations of each severity: the job summary
+            // lists them all.
+            let summary = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty());
+            if let Some(path) = &summary {
+                let table = ci::github_summary(ds, &loaded.sources, prefix);
+                let appended = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .and_then(|mut f| f.write_all(table.as_bytes()));
+                if let Err(e) = appended {
+                    eprintln!(
+                        "error: cannot append the job summary to {} (GITHUB_STEP_SUMMARY): {e}",
+                        PathBuf::from(path).display()
+                    );
+                    return ExitCode::from(2);
+                }
+            }
+            let lines = render::github(ds, &loaded.sources, prefix);
+            ci::github_annotations(&lines, ds, summary.is_some())
+        }
     };
     // Human reports go to stderr like a compiler's; machine formats to stdout.
     let written = match format {
@@ -416,8 +449,12 @@ fn check(
     if written.is_err() {
         return ExitCode::from(2);
     }
-    let failed = checked
-        .diagnostics
+    check_status(ds, deny_warnings)
+}
+
+/// 1 when there are errors (or warnings, with `--deny-warnings`), else 0.
+fn check_status(diagnostics: &[crate::diagnostics::Diagnostic], deny_warnings: bool) -> ExitCode {
+    let failed = diagnostics
         .iter()
         .any(|d| d.severity() == Severity::Error || deny_warnings);
     ExitCode::from(if failed { 1 } else { 0 })

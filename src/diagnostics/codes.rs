@@ -119,6 +119,10 @@ codes! {
     W0512 Warning "SMS too long",
     E0520 Error "rendered URL is not https: or mailto:",
     E0521 Error "rendered message too large",
+    E0530 Error "marketing email does not show the postal address",
+    E0531 Error "no visible unsubscribe link",
+    E0532 Error "text part without the unsubscribe link",
+    E0533 Error "`from` is not one mailbox",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",
     E0602 Error "engagement with a template not sent before",

@@ -1,6 +1,7 @@
 //! Diagnostics as data: codes, spans, the source map, and the sink every
 //! pass writes into. Turning them into text happens in [`render`], at the edge.
 
+pub mod ci;
 mod codes;
 pub mod render;
 

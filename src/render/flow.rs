@@ -1003,7 +1003,7 @@ event purchase { amount: number, sku: text }
 list prospects
 list customers
 segment french = country in ["FR", "BE"]
-template welcome : email { subject = "Hi", html = "<a href=\"{{unsubscribe_url}}\">u</a> {{links.gps}}", link gps = "https://a.example/gps" }
+template welcome : email { subject = "Hi", html = "<p>{{workspace.address}}</p><a href=\"{{unsubscribe_url}}\">u</a> {{links.gps}}", link gps = "https://a.example/gps" }
 template nudge : sms { body = "Hi" }
 template receipt : email { kind = transactional, subject = "R", html = "x" }
 template call : task { body = "Call" }

@@ -17,6 +17,7 @@
 mod analyze;
 mod cache;
 mod compat;
+mod compliance;
 mod flow;
 mod hbs;
 mod helpers;
@@ -1258,6 +1259,9 @@ impl RenderProject {
         // values; personas whose values hold a line break or a `%` (a
         // format) are their own shape. SMS lengths need every persona.
         let mut shapes_seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        let mut compliance = self
+            .compliance_applies(t)
+            .then(compliance::Findings::default);
         for (i, p) in personas.iter().enumerate() {
             // Only a template that may read `trigger.*` needs the persona's
             // events of its trigger types; the others share one context.
@@ -1281,7 +1285,23 @@ impl RenderProject {
                 problems.push(problem);
                 continue;
             }
-            if checked_only && t.channel != "sms" && !shapes_seen.insert(*shape) {
+            // Compliance depends on values too (`{{#if vip}}`): its own,
+            // finer shape (see `compliance::shape`), in check and build alike.
+            let compliance_shape = compliance
+                .as_ref()
+                .map(|_| compliance::shape(ctx.data(), &self.model, i));
+            if let (Some(c), Some(s)) = (&mut compliance, compliance_shape)
+                && c.knows(s)
+            {
+                c.same_as(s, &p.name);
+                if checked_only && t.channel != "sms" {
+                    continue;
+                }
+            } else if checked_only
+                && t.channel != "sms"
+                && compliance_shape.is_none()
+                && !shapes_seen.insert(*shape)
+            {
                 continue;
             }
             let m = match self.render_parts(t, p, ctx) {
@@ -1334,6 +1354,11 @@ impl RenderProject {
                 if v.as_deref().is_some_and(|s| s.contains(['\n', '\r'])) {
                     breaks.entry(attr).or_default().push(&p.name);
                 }
+            }
+            if let (Some(c), Some(s)) = (&mut compliance, compliance_shape)
+                && !c.knows(s)
+            {
+                c.persona(p, &m, &self.address(), s);
             }
             if t.channel == "sms"
                 && let Some(body) = &m.body
@@ -1413,11 +1438,44 @@ impl RenderProject {
                 .help(help),
             );
         }
+        // No persona: render once for a contact with no data.
+        if personas.is_empty()
+            && let Some(c) = &mut compliance
+        {
+            let nobody = compliance::nobody(&self.model);
+            let mut ctx = Context::from(nobody.context(t));
+            if let Ok(m) = self.render_parts(t, &nobody, &mut ctx) {
+                c.persona(&nobody, &m, &self.address(), 0);
+            }
+        }
+        if let Some(c) = compliance {
+            problems.extend(c.report(t, &span_of));
+        }
         // No persona: render the literal parts once, with no contact data.
         if personas.is_empty() {
             self.check_headers_without_personas(t, &span_of, &mut problems);
         }
         (messages, problems)
+    }
+
+    /// The workspace's postal address (blank when there is none).
+    fn address(&self) -> String {
+        self.model
+            .workspace
+            .get("address")
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether `t` gets the rendered compliance checks: a marketing email
+    /// whose HTML uses `{{unsubscribe_url}}` somewhere (E0515 reports one
+    /// that does not; these checks would only echo it).
+    fn compliance_applies(&self, t: &TemplateInfo) -> bool {
+        compliance::applies(t)
+            && !self.problems.iter().any(|p| {
+                p.kind == ProblemKind::MissingUnsubscribe
+                    && p.secondary.iter().any(|(s, _)| *s == t.name_span)
+            })
     }
 
     /// Whether the checker already reports a line break in the header literal.

@@ -27,6 +27,14 @@ pub enum ProblemKind {
     InvalidHelperCall,
     /// E0518: a `file("…")` template that is missing or outside the project.
     MissingTemplateFile,
+    /// E0530: a marketing email that does not show the postal address for
+    /// some persona (in its HTML or its text part).
+    MissingAddress,
+    /// E0531: a marketing email with no visible unsubscribe link for some
+    /// persona.
+    HiddenUnsubscribe,
+    /// E0532: a marketing email whose text part has no unsubscribe URL.
+    TextWithoutUnsubscribe,
     /// W0510: an optional field used without `default` or an `{{#if}}` guard.
     OptionalWithoutDefault,
     /// W0511: `{{{…}}}` on contact data in an escaped body.
@@ -52,6 +60,9 @@ impl ProblemKind {
         ProblemKind::HeaderLineBreak,
         ProblemKind::InvalidHelperCall,
         ProblemKind::MissingTemplateFile,
+        ProblemKind::MissingAddress,
+        ProblemKind::HiddenUnsubscribe,
+        ProblemKind::TextWithoutUnsubscribe,
         ProblemKind::OptionalWithoutDefault,
         ProblemKind::TripleStash,
         ProblemKind::SmsTooLong,
@@ -71,6 +82,9 @@ impl ProblemKind {
             ProblemKind::HeaderLineBreak => "E0516",
             ProblemKind::InvalidHelperCall => "E0517",
             ProblemKind::MissingTemplateFile => "E0518",
+            ProblemKind::MissingAddress => "E0530",
+            ProblemKind::HiddenUnsubscribe => "E0531",
+            ProblemKind::TextWithoutUnsubscribe => "E0532",
             ProblemKind::OptionalWithoutDefault => "W0510",
             ProblemKind::TripleStash => "W0511",
             ProblemKind::SmsTooLong => "W0512",
@@ -100,6 +114,9 @@ impl ProblemKind {
             ProblemKind::HeaderLineBreak => "line break in a rendered header",
             ProblemKind::InvalidHelperCall => "invalid helper call",
             ProblemKind::MissingTemplateFile => "template file not found",
+            ProblemKind::MissingAddress => "marketing email does not show the postal address",
+            ProblemKind::HiddenUnsubscribe => "no visible unsubscribe link",
+            ProblemKind::TextWithoutUnsubscribe => "text part without the unsubscribe link",
             ProblemKind::OptionalWithoutDefault => "optional field without default",
             ProblemKind::TripleStash => "triple-stash on contact data",
             ProblemKind::SmsTooLong => "SMS too long",

@@ -415,7 +415,12 @@ fn parse_tag(s: &str) -> Option<Tag<'_>> {
             }
         }
         if attr_name.is_empty() {
-            i += 1;
+            // Skip one character (not one byte: the next slice must start
+            // on a character boundary).
+            i += s
+                .get(i..)
+                .and_then(|r| r.chars().next())
+                .map_or(1, char::len_utf8);
         } else {
             attrs.push((attr_name, value));
         }
@@ -625,6 +630,11 @@ fn entity(name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_nameless_attribute_before_a_multibyte_character_does_not_panic() {
+        assert_eq!(super::html_to_text("<a =\"x\"é>y</a>").trim_end(), "y");
+    }
+
     use super::*;
 
     #[test]
