@@ -350,20 +350,94 @@ impl Problems {
     }
 }
 
+// The work `did you mean` may do on this thread, in candidates looked at
+// plus edit-distance cells computed; unlimited unless a caller sets it
+// with `with_suggestion_budget`.
+thread_local! {
+    static SUGGESTION_BUDGET: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+}
+
+/// The suggestion work one `relance check` may do: enough for thousands of
+/// unknown names against thousands of declarations, small enough that a
+/// flood of unknown names costs about a second, not minutes.
+pub const SUGGESTION_BUDGET_PER_CHECK: u64 = 5_000_000;
+
+/// Runs `f` with at most `units` of suggestion work on this thread; once
+/// spent, [`did_you_mean`] answers `None` (help falls back to its general
+/// advice). Restores the previous budget afterwards.
+pub fn with_suggestion_budget<R>(units: u64, f: impl FnOnce() -> R) -> R {
+    struct Restore(u64);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SUGGESTION_BUDGET.with(|b| b.set(self.0));
+        }
+    }
+    let _restore = Restore(SUGGESTION_BUDGET.with(|b| b.replace(units)));
+    f()
+}
+
+/// Whether [`did_you_mean`] may still look for suggestions: a caller that
+/// builds a candidate list can skip it when not.
+pub fn suggestions_left() -> bool {
+    SUGGESTION_BUDGET.with(|b| b.get() > 0)
+}
+
+/// Takes `cost` from the budget; false (and the budget emptied) when it
+/// does not hold that much.
+fn spend(cost: u64) -> bool {
+    SUGGESTION_BUDGET.with(|b| match b.get().checked_sub(cost) {
+        Some(left) => {
+            b.set(left);
+            true
+        }
+        None => {
+            b.set(0);
+            false
+        }
+    })
+}
+
 /// The closest candidate to `name` by edit distance, if close enough to be a
-/// plausible typo.
+/// plausible typo. Candidates whose length differs by more than the allowed
+/// distance are skipped without computing it; the work is charged to the
+/// thread's suggestion budget ([`with_suggestion_budget`]).
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .filter(|c| *c != name)
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|&(d, _)| d <= limit)
-        .min()
-        .map(|(_, c)| c)
+    if !suggestions_left() {
+        return None;
+    }
+    let len = name.chars().count();
+    let limit = (len / 3).max(1);
+    let mut best: Option<(usize, &'a str)> = None;
+    for c in candidates {
+        if c == name {
+            continue;
+        }
+        // A byte-length bound first: a character is at most 4 bytes.
+        if c.len() + limit < len || c.len() > (len + limit) * 4 {
+            if !spend(1) {
+                return None;
+            }
+            continue;
+        }
+        let clen = c.chars().count();
+        if clen.abs_diff(len) > limit {
+            if !spend(1) {
+                return None;
+            }
+            continue;
+        }
+        if !spend(16 + (len as u64) * (clen as u64)) {
+            return None;
+        }
+        let d = edit_distance(name, c);
+        if d <= limit && best.is_none_or(|b| (d, c) < b) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 /// `did you mean` as help text, or `fallback` when nothing is close.
@@ -381,29 +455,39 @@ pub fn suggest<'a>(
 /// Edit distance over characters, counting a swap of two neighbours as
 /// one edit (optimal string alignment): `sned` is one edit from `send`.
 pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let w = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * w];
-    for i in 0..=a.len() {
-        d[i * w] = i;
+    if a.is_ascii() && b.is_ascii() {
+        osa(a.as_bytes(), b.as_bytes())
+    } else {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        osa(&a, &b)
     }
-    for (j, cell) in d.iter_mut().enumerate().take(w) {
+}
+
+/// Optimal string alignment over three rows (a swap looks two rows back):
+/// one allocation, memory linear in `b`.
+fn osa<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    let w = b.len() + 1;
+    let mut rows = vec![0usize; 3 * w];
+    let (mut before, mut prev, mut cur) = (0, w, 2 * w);
+    for (j, cell) in rows[prev..prev + w].iter_mut().enumerate() {
         *cell = j;
     }
     for i in 1..=a.len() {
+        rows[cur] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[(i - 1) * w + j] + 1)
-                .min(d[i * w + j - 1] + 1)
-                .min(d[(i - 1) * w + j - 1] + cost);
+            let mut v = (rows[prev + j] + 1)
+                .min(rows[cur + j - 1] + 1)
+                .min(rows[prev + j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[(i - 2) * w + j - 2] + 1);
+                v = v.min(rows[before + j - 2] + 1);
             }
-            d[i * w + j] = v;
+            rows[cur + j] = v;
         }
+        (before, prev, cur) = (prev, cur, before);
     }
-    d[a.len() * w + b.len()]
+    rows[prev + b.len()]
 }
 
 #[cfg(test)]
@@ -426,6 +510,35 @@ mod tests {
         assert_eq!(did_you_mean("zzz", ["country", "plan"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("sned", "send"), 1);
+    }
+
+    #[test]
+    fn edit_distance_matches_the_full_table() {
+        for (a, b, d) in [
+            ("", "", 0),
+            ("", "abc", 3),
+            ("abc", "", 3),
+            ("ab", "ba", 1),
+            ("abcd", "badc", 2),
+            ("flaw", "lawn", 2),
+            ("ça", "ac", 2),
+        ] {
+            assert_eq!(edit_distance(a, b), d, "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn a_spent_budget_stops_suggestions_and_is_restored() {
+        let names: Vec<String> = (0..100).map(|i| format!("name{i}")).collect();
+        let found = with_suggestion_budget(10, || {
+            did_you_mean("name5x", names.iter().map(String::as_str))
+        });
+        assert_eq!(found, None, "ten units cannot look at a hundred names");
+        assert!(suggestions_left(), "the budget is restored afterwards");
+        assert_eq!(
+            did_you_mean("nane5", names.iter().map(String::as_str)),
+            Some("name5")
+        );
     }
 
     #[test]
