@@ -74,25 +74,48 @@ pub struct SourceFile {
     /// False for template files (`.hbs`): shown in diagnostics, not parsed
     /// as campaign source.
     pub camp: bool,
+    /// Where each line starts: after `\n`, after `\r\n`, and after a `\r`
+    /// alone (old Mac line ends), as the grammar reads them.
     line_starts: Vec<u32>,
+    /// (byte offset, characters before it) about every [`CHAR_MARK`]
+    /// bytes: a column on a long line is counted from the nearest mark,
+    /// not from the start of the line.
+    char_marks: Vec<(u32, u32)>,
 }
+
+/// Bytes between two entries of `SourceFile::char_marks`.
+const CHAR_MARK: usize = 1024;
 
 impl SourceFile {
     pub fn new(path: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
         let text: Arc<str> = text.into();
+        let bytes = text.as_bytes();
         let mut line_starts = vec![0u32];
         line_starts.extend(
-            text.bytes()
+            bytes
+                .iter()
                 .enumerate()
-                .filter(|&(_, b)| b == b'\n')
+                .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
                 .map(|(i, _)| i as u32 + 1),
         );
+        let mut char_marks = vec![(0u32, 0u32)];
+        let (mut at, mut chars) = (0usize, 0usize);
+        while at + CHAR_MARK < text.len() {
+            let mut next = at + CHAR_MARK;
+            while !text.is_char_boundary(next) {
+                next -= 1;
+            }
+            chars += text[at..next].chars().count();
+            char_marks.push((next as u32, chars as u32));
+            at = next;
+        }
         SourceFile {
             path: path.into(),
             text,
             readable: true,
             camp: true,
             line_starts,
+            char_marks,
         }
     }
 
@@ -124,27 +147,40 @@ impl SourceFile {
         while !self.text.is_char_boundary(end) {
             end -= 1;
         }
-        let column = self.text[start..end].chars().count() + 1;
+        let column = self.chars_before(end) - self.chars_before(start) + 1;
         (line + 1, column)
+    }
+
+    /// The number of characters before byte `at` (a character boundary).
+    fn chars_before(&self, at: usize) -> usize {
+        let i = self
+            .char_marks
+            .partition_point(|&(b, _)| b as usize <= at)
+            .saturating_sub(1);
+        let (b, c) = self.char_marks[i];
+        c as usize + self.text[b as usize..at].chars().count()
     }
 
     pub fn line_count(&self) -> usize {
         self.line_starts.len()
     }
 
-    /// Byte range of a 1-based line, without its line terminator.
+    /// Byte range of a 1-based line, without its line terminator (`\n`,
+    /// `\r\n` or `\r`).
     pub fn line_range(&self, line: usize) -> std::ops::Range<usize> {
         let start = self.line_starts[line - 1] as usize;
-        let end = self
+        let bytes = self.text.as_bytes();
+        let mut end = self
             .line_starts
             .get(line)
-            .map(|&e| e as usize - 1)
+            .map(|&e| e as usize)
             .unwrap_or(self.text.len());
-        let end = if end > start && self.text.as_bytes()[end - 1] == b'\r' {
-            end - 1
-        } else {
-            end
-        };
+        if end > start && self.line_starts.get(line).is_some() {
+            end -= 1; // `\n`, or a `\r` alone
+            if end > start && bytes[end] == b'\n' && bytes[end - 1] == b'\r' {
+                end -= 1;
+            }
+        }
         start..end
     }
 }
@@ -539,6 +575,32 @@ mod tests {
             did_you_mean("nane5", names.iter().map(String::as_str)),
             Some("name5")
         );
+    }
+
+    #[test]
+    fn a_lone_cr_ends_a_line_as_lf_and_crlf_do() {
+        for text in [
+            "a\nb\nc\nnope",
+            "a\r\nb\r\nc\r\nnope",
+            "a\rb\rc\rnope",
+            "a\rb\r\nc\nnope",
+        ] {
+            let f = SourceFile::new("a.camp", text);
+            let at = text.find("nope").unwrap() as u32;
+            assert_eq!(f.line_col(at), (4, 1), "{text:?}");
+            assert_eq!(f.line_count(), 4, "{text:?}");
+            assert_eq!(&f.text[f.line_range(2)], "b", "{text:?}");
+            assert_eq!(&f.text[f.line_range(4)], "nope", "{text:?}");
+        }
+    }
+
+    #[test]
+    fn columns_on_a_long_line_count_characters() {
+        let text = format!("x\n{}{}z", "é".repeat(3000), "a".repeat(5000));
+        let f = SourceFile::new("a.camp", text.as_str());
+        let z = text.find('z').unwrap() as u32;
+        assert_eq!(f.line_col(z), (2, 8001));
+        assert_eq!(f.line_col(z - 4999), (2, 3002));
     }
 
     #[test]
