@@ -9,7 +9,7 @@
 //! done; done
 //! ```
 //!
-//! - `unknown`: 175 KB, 21,000 unknown names (10,500 segments, two each).
+//! - `unknown`: 324 KB, 21,000 unknown names (10,500 segments, two each).
 //! - `longline`: one 1.1 MB line holding 100,000 unknown names.
 //! - `chain300`, `chain40k`: segments each naming the previous one.
 //! - `diamond60`: `d{i} = d{i-1} and d{i-1}`, 60 levels, with a persona.
