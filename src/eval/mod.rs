@@ -205,7 +205,9 @@ impl<'a> Context<'a> {
         seen: &mut HashSet<&'a str>,
         best: &mut Option<i64>,
     ) {
-        unreachable_depth(depth);
+        if !within_depth(depth) {
+            return;
+        }
         match e {
             Expr::Const { .. } | Expr::List { .. } | Expr::Flag { .. } | Expr::IsSet { .. } => {}
             Expr::And { args } | Expr::Or { args } => {
@@ -257,7 +259,9 @@ impl<'a> Context<'a> {
     /// evaluated in this evaluation (a segment reads the contact only, so
     /// its value holds for the whole evaluation, `where` filters included).
     fn eval_in(&self, e: &Expr, event: Option<&Event>, depth: usize, memo: &mut Memo<'a>) -> bool {
-        unreachable_depth(depth);
+        if !within_depth(depth) {
+            return false;
+        }
         match e {
             Expr::Const { value } => *value,
             // Expressions are pure, so the cheap parts go first: a list
@@ -577,13 +581,16 @@ struct Memo<'a> {
 }
 
 /// A validated plan never nests more than [`MAX_CONDITION_DEPTH`]
-/// segments (each adds at least one level), so this guard cannot fire; it
-/// keeps a plan that skipped validation from overflowing the stack.
-fn unreachable_depth(depth: usize) {
-    assert!(
+/// segments (each adds at least one level), so this guard never fires for
+/// one: `check` refuses such a project (E0020) and `relance run` such a
+/// plan ([`check_depth`]). It only keeps a caller that skipped validation
+/// from overflowing the stack (debug builds stop there, to find it).
+fn within_depth(depth: usize) -> bool {
+    debug_assert!(
         depth <= MAX_CONDITION_DEPTH,
         "conditions nest deeper than {MAX_CONDITION_DEPTH} levels: the plan was not validated (eval::check_depth)"
     );
+    depth <= MAX_CONDITION_DEPTH
 }
 
 /// The nesting depth of every segment of `plan` (segments expanded), or
