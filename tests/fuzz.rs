@@ -8,6 +8,17 @@
 //!   or replaced; lines duplicated, moved or dropped; files truncated,
 //!   emptied or swapped; keywords, literals and punctuation sprinkled in).
 //!   The text always stays valid UTF-8, as the loader guarantees.
+//!   Structural mutations as an attacker would write them: whole
+//!   declarations spliced into another file or repeated up to 40 times,
+//!   chains of up to 300 segments each naming the previous one (straight,
+//!   or as a diamond `fz2 = fz1 and fz1`) with a persona expecting the last,
+//!   line ends rewritten as `\r` alone, `\r\n` or a mix, and lines repeated
+//!   up to 3,000 times on one line.
+//!   Beyond "no panic" and valid spans, the human report stays bounded
+//!   relative to the JSON one (at most 4× + 16 KiB; no line much wider
+//!   than the longest message), which is what the 50-per-file cap and the
+//!   clipped source lines guarantee. Exponential or quadratic work shows as
+//!   a property that does not finish.
 //! * `mutated_campaigns_check_the_same_on_any_thread_count`: parallel
 //!   parsing gives exactly the diagnostics of sequential parsing.
 //! * `arbitrary_text_never_panics` (`".*"`) and `token_soup_never_panics`
@@ -284,6 +295,35 @@ fn check_files(files: &[(String, String)]) -> Result<(), TestCaseError> {
         );
         prop_assert_eq!(value["errors"].as_u64(), Some(checked.errors() as u64));
         prop_assert_eq!(value["warnings"].as_u64(), Some(checked.warnings() as u64));
+        // The human report does not amplify its input: a few lines of
+        // context per diagnostic, clipped, at most 50 per file.
+        prop_assert!(
+            human.len() <= 4 * json.len() + 16_384,
+            "the human report is {} bytes for a JSON report of {}",
+            human.len(),
+            json.len()
+        );
+        let widest = human.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        let longest_message = checked
+            .diagnostics
+            .iter()
+            .flat_map(|d| {
+                std::iter::once(d.message.as_str())
+                    .chain(d.help.as_deref())
+                    .chain(
+                        d.primary
+                            .iter()
+                            .chain(&d.secondary)
+                            .map(|l| l.message.as_str()),
+                    )
+            })
+            .map(|m| m.chars().count())
+            .max()
+            .unwrap_or(0);
+        prop_assert!(
+            widest <= 600 + longest_message,
+            "a line of {widest} characters in the human report"
+        );
         Ok(())
     })
 }
@@ -520,6 +560,42 @@ enum Mutation {
     EmptyFile {
         file: Index,
     },
+    /// A whole top-level declaration copied into another file (or the same
+    /// one) at a line boundary: names declared twice, references across
+    /// files.
+    SpliceDeclaration {
+        from: Index,
+        decl: Index,
+        to: Index,
+        at: Index,
+    },
+    /// A declaration repeated in place, `times` more times.
+    RepeatDeclaration {
+        file: Index,
+        decl: Index,
+        times: usize,
+    },
+    /// A chain of segments each naming the previous one (`diamond`: twice,
+    /// `fz3 = fz2 and fz2`), and a persona expecting the last: deep and
+    /// exponential evaluation, the depth limit (E0020) on either side.
+    Chain {
+        file: Index,
+        length: usize,
+        diamond: bool,
+    },
+    /// Line ends rewritten: 0 `\r` alone, 1 `\r\n`, 2 every other `\n`
+    /// as `\r` (mixed).
+    LineEnds {
+        file: Index,
+        style: u8,
+    },
+    /// A line's text repeated `times` times on that one line: very long
+    /// lines full of names, for the human report.
+    LongLine {
+        file: Index,
+        line: Index,
+        times: usize,
+    },
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -540,7 +616,54 @@ fn mutation() -> impl Strategy<Value = Mutation> {
             .prop_map(|(file, at)| Mutation::Truncate { file, at }),
         1 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Mutation::SwapFiles { a, b }),
         1 => any::<Index>().prop_map(|file| Mutation::EmptyFile { file }),
+        2 => (any::<Index>(), any::<Index>(), any::<Index>(), any::<Index>())
+            .prop_map(|(from, decl, to, at)| Mutation::SpliceDeclaration { from, decl, to, at }),
+        1 => (any::<Index>(), any::<Index>(), 1usize..40)
+            .prop_map(|(file, decl, times)| Mutation::RepeatDeclaration { file, decl, times }),
+        1 => (any::<Index>(), prop_oneof![1usize..40, 240usize..300], any::<bool>())
+            .prop_map(|(file, length, diamond)| Mutation::Chain { file, length, diamond }),
+        1 => (any::<Index>(), 0u8..3).prop_map(|(file, style)| Mutation::LineEnds { file, style }),
+        1 => (any::<Index>(), any::<Index>(), prop_oneof![2usize..50, 500usize..3000])
+            .prop_map(|(file, line, times)| Mutation::LongLine { file, line, times }),
     ]
+}
+
+/// Byte ranges of the top-level declarations of `t`: from a line that
+/// starts with a declaration keyword to the next such line.
+fn declarations(t: &str) -> Vec<(usize, usize)> {
+    const STARTS: &[&str] = &[
+        "workspace",
+        "contact",
+        "event",
+        "list",
+        "segment",
+        "persona",
+        "negative",
+        "template",
+        "scenario",
+        "cadence",
+        "pressure",
+    ];
+    let mut starts = Vec::new();
+    let mut at = 0;
+    for l in t.split_inclusive('\n') {
+        if STARTS.iter().any(|k| l.starts_with(k)) {
+            starts.push(at);
+        }
+        at += l.len();
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (s, starts.get(i + 1).copied().unwrap_or(t.len())))
+        .collect()
+}
+
+/// The start of a line of `t`, picked by `at`.
+fn line_start(t: &str, at: &Index) -> usize {
+    let mut starts = vec![0];
+    starts.extend(t.match_indices('\n').map(|(i, _)| i + 1));
+    starts[at.index(starts.len())]
 }
 
 /// The character boundary at or before `i`.
@@ -643,6 +766,84 @@ fn apply(files: &mut [(String, String)], m: &Mutation) {
         }
         Mutation::EmptyFile { file } => {
             files[file.index(files.len())].1.clear();
+        }
+        Mutation::SpliceDeclaration { from, decl, to, at } => {
+            let src = &files[from.index(files.len())].1;
+            let decls = declarations(src);
+            if decls.is_empty() {
+                return;
+            }
+            let (a, b) = decls[decl.index(decls.len())];
+            let mut piece = src[a..b].to_string();
+            if !piece.ends_with('\n') {
+                piece.push('\n');
+            }
+            let t = &mut files[to.index(files.len())].1;
+            let i = line_start(t, at);
+            t.insert_str(i, &piece);
+        }
+        Mutation::RepeatDeclaration { file, decl, times } => {
+            let t = &mut files[file.index(files.len())].1;
+            let decls = declarations(t);
+            if decls.is_empty() {
+                return;
+            }
+            let (a, b) = decls[decl.index(decls.len())];
+            let mut piece = t[a..b].to_string();
+            if !piece.ends_with('\n') {
+                piece.push('\n');
+            }
+            t.insert_str(b, &piece.repeat(*times));
+        }
+        Mutation::Chain {
+            file,
+            length,
+            diamond,
+        } => {
+            let mut chain = String::from("\nsegment fz0 = country == \"FR\"\n");
+            for i in 1..*length {
+                let p = i - 1;
+                if *diamond {
+                    let op = if i % 2 == 0 { "and" } else { "or" };
+                    chain.push_str(&format!("segment fz{i} = fz{p} {op} fz{p}\n"));
+                } else {
+                    chain.push_str(&format!("segment fz{i} = fz{p}\n"));
+                }
+            }
+            let last = length - 1;
+            chain.push_str(&format!(
+                "persona fz_p {{\n  email = \"fz@example.com\"\n  country = \"FR\"\n  customer_type = garage\n  signup_at = 10d ago\n  ltv = 1\n  sms_opt_in = true\n  interests = []\n  expect fz{last}\n}}\n"
+            ));
+            files[file.index(files.len())].1.push_str(&chain);
+        }
+        Mutation::LineEnds { file, style } => {
+            let t = &mut files[file.index(files.len())].1;
+            *t = match style {
+                0 => t.replace("\r\n", "\n").replace('\n', "\r"),
+                1 => t.replace("\r\n", "\n").replace('\n', "\r\n"),
+                _ => t
+                    .split('\n')
+                    .enumerate()
+                    .map(|(i, l)| {
+                        if i % 2 == 0 {
+                            format!("{l}\r")
+                        } else {
+                            format!("{l}\n")
+                        }
+                    })
+                    .collect::<String>(),
+            };
+        }
+        Mutation::LongLine { file, line, times } => {
+            let t = &mut files[file.index(files.len())].1;
+            let mut ls = lines(t);
+            if !ls.is_empty() {
+                let k = line.index(ls.len());
+                let body = ls[k].trim_end_matches(['\n', '\r']).to_string();
+                let end = &ls[k][body.len()..];
+                ls[k] = format!("{}{end}", vec![body.as_str(); *times].join(" "));
+                *t = ls.concat();
+            }
         }
     }
 }
@@ -1106,7 +1307,22 @@ fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
 #[test]
 fn mutated_campaigns_never_break_the_front_end() {
     property("mutated campaigns", 160, mutations, |m| {
-        check_files(&mutated(&m))
+        let files = mutated(&m);
+        check_files(&files)?;
+        // A chain appended last is intact: `fz0` holds for the persona in
+        // France, so every link does, however deep (no cut-off answers
+        // false; past the limit the project is refused with E0020).
+        if let Some(Mutation::Chain { .. }) = m.last() {
+            let sources = source_map(&files);
+            let checked = relance::driver::check_sources(&sources, Problems::new(), 1);
+            for d in &checked.diagnostics {
+                prop_assert!(
+                    !(d.code == relance::diagnostics::Code::E0403 && d.message.contains("`fz_p`")),
+                    "a chain's expectation reported false: {d}"
+                );
+            }
+        }
+        Ok(())
     });
 }
 

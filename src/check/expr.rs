@@ -1,10 +1,10 @@
-//! The type rules of §4 for expressions, and segment cycles.
+//! The type rules of §4 for expressions, segment cycles and depth.
 
 use std::collections::{BTreeSet, HashMap};
 
 use super::types::{Fields, Type, is_time_zone};
 use super::{Kind, Project};
-use crate::diagnostics::{Code, Diagnostic, Problems, Span, Spanned, suggest};
+use crate::diagnostics::{Code, Diagnostic, Problems, Span, Spanned, suggest, suggestions_left};
 use crate::syntax::ast::*;
 
 /// Where an expression is written, which decides what its names mean.
@@ -99,7 +99,11 @@ fn unknown_field(p: &Project, name: &str, span: Span, scope: &Scope, problems: &
     if p.schema_incomplete() {
         return;
     }
-    let candidates = field_candidates(p, scope);
+    let candidates = if suggestions_left() {
+        field_candidates(p, scope)
+    } else {
+        Vec::new()
+    };
     let in_event = scope.event.is_some();
     let (code, what) = if in_event && p.schema.get(name).is_none() {
         (Code::E0210, "field of this event or the contact")
@@ -466,9 +470,13 @@ fn check_bare_name(p: &Project, ident: &Ident, scope: &Scope, problems: &mut Pro
         ),
         None if p.maybe_declared(name) || p.schema_incomplete() => {}
         None => {
-            let mut candidates: Vec<&str> = p.names_of(Kind::Segment).chain(p.names_of(Kind::List)).collect();
-            candidates.extend(p.schema.list.iter().filter(|f| f.ty == Type::Bool).map(|f| f.name.as_str()));
-            candidates.sort_unstable();
+            // Built only while suggestions are looked for: a flood of
+            // unknown names must not cost a scan of every name each.
+            let mut candidates: Vec<&str> = Vec::new();
+            if suggestions_left() {
+                candidates.extend(p.names_of(Kind::Segment).chain(p.names_of(Kind::List)));
+                candidates.extend(p.schema.list.iter().filter(|f| f.ty == Type::Bool).map(|f| f.name.as_str()));
+            }
             problems.push(
                 Diagnostic::new(Code::E0208, format!("unknown name `{name}`"))
                     .at(ident.span, "not a segment, a list or a bool field")
@@ -725,6 +733,8 @@ pub fn check_segments(p: &Project, problems: &mut Problems) {
     // Iterative DFS with colours; a back edge closes a cycle.
     let n = p.segments.len();
     let mut colour = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+    // Filled in post-order: a segment's depth after those it uses.
+    let mut depth = vec![0usize; n];
     let mut reported: BTreeSet<Vec<usize>> = BTreeSet::new();
     for root in 0..n {
         if colour[root] != 0 {
@@ -777,7 +787,81 @@ pub fn check_segments(p: &Project, problems: &mut Problems) {
             } else {
                 colour[node] = 2;
                 stack.pop();
+                depth[node] = expr_depth(p, &p.segments[node].expr, None, &|name| {
+                    index.get(name).map_or(0, |&j| depth[j])
+                });
             }
         }
+    }
+    if reported.is_empty() {
+        report_too_deep(p, &edges, &depth, problems);
+    }
+}
+
+/// E0020 for each segment that crosses the evaluator's depth limit while
+/// every segment it uses stays within it (the ones above it are echoes).
+fn report_too_deep(
+    p: &Project,
+    edges: &[Vec<(usize, &Ident)>],
+    depth: &[usize],
+    problems: &mut Problems,
+) {
+    let limit = crate::eval::MAX_CONDITION_DEPTH;
+    for (i, s) in p.segments.iter().enumerate() {
+        if depth[i] <= limit || edges[i].iter().any(|&(j, _)| depth[j] > limit) {
+            continue;
+        }
+        let mut d = Diagnostic::new(
+            Code::E0020,
+            format!(
+                "segment `{}` nests {} levels of conditions through the segments it uses; the limit is {limit}",
+                s.name.name, depth[i]
+            ),
+        )
+        .at(s.name.span, "too deep");
+        if let Some(&(j, ident)) = edges[i].iter().max_by_key(|&&(j, _)| depth[j]) {
+            d = d.also(
+                ident.span,
+                format!("`{}` alone is {} levels deep", ident.name, depth[j]),
+            );
+        }
+        problems.push(d.help(
+            "write some of the conditions out in full instead of naming a segment that names another, down a long chain",
+        ));
+    }
+}
+
+/// The nesting of `e` as the evaluator walks it: each `and`, `or`, `not`
+/// (a negated `in` or `is set` included), `where` and segment reference is
+/// one level, and a segment adds its own depth (`segment`). An upper bound
+/// of the depth of the plan's expression (`eval::MAX_CONDITION_DEPTH`).
+/// `event`: inside `where`, that event's fields, which are not segments.
+fn expr_depth(
+    p: &Project,
+    e: &Expr,
+    event: Option<&Fields>,
+    segment: &dyn Fn(&str) -> usize,
+) -> usize {
+    let max = |xs: &[Expr]| {
+        xs.iter()
+            .map(|x| expr_depth(p, x, event, segment))
+            .max()
+            .unwrap_or(0)
+    };
+    match &e.kind {
+        ExprKind::Or(xs) | ExprKind::And(xs) => 1 + max(xs),
+        ExprKind::Not(x) => 1 + expr_depth(p, x, event, segment),
+        ExprKind::In { negated: true, .. } | ExprKind::IsSet { negated: true, .. } => 2,
+        ExprKind::Name(i)
+            if p.kind_of(&i.name) == Some(Kind::Segment)
+                && event.is_none_or(|f| f.get(&i.name).is_none()) =>
+        {
+            1 + segment(&i.name)
+        }
+        ExprKind::Aggregate { agg, .. } => match &agg.filter {
+            Some(f) => 1 + expr_depth(p, f, p.event_fields(&agg.event.name), segment),
+            None => 1,
+        },
+        _ => 1,
     }
 }

@@ -117,11 +117,13 @@ impl<'a> Project<'a> {
             }
             None if self.maybe_declared(&ident.name) => false,
             None => {
-                let mut candidates: Vec<&str> = self.names_of(want).collect();
-                if want == Kind::Event {
-                    candidates.extend(types::BUILTIN_EVENTS);
+                let mut candidates: Vec<&str> = Vec::new();
+                if crate::diagnostics::suggestions_left() {
+                    candidates.extend(self.names_of(want));
+                    if want == Kind::Event {
+                        candidates.extend(types::BUILTIN_EVENTS);
+                    }
                 }
-                candidates.sort_unstable();
                 let noun = want
                     .noun()
                     .trim_start_matches("a ")
@@ -167,7 +169,17 @@ impl<'a> Project<'a> {
 }
 
 /// Checks a parsed project. `files` are the ASTs of every file in `sources`.
+/// The "did you mean" search shares one budget
+/// ([`crate::diagnostics::SUGGESTION_BUDGET_PER_CHECK`]): past it, help
+/// texts give their general advice.
 pub fn check_project(sources: &SourceMap, files: &[File], problems: &mut Problems) {
+    crate::diagnostics::with_suggestion_budget(
+        crate::diagnostics::SUGGESTION_BUDGET_PER_CHECK,
+        || check_all(sources, files, problems),
+    );
+}
+
+fn check_all(sources: &SourceMap, files: &[File], problems: &mut Problems) {
     let project = collect(sources, files, problems);
     items::check_workspace(&project, problems);
     items::check_lists(&project, problems);

@@ -56,6 +56,7 @@ codes! {
     E0009 Error "invalid literal",
     E0010 Error "unterminated block comment",
     E0011 Error "keyword used as a name",
+    E0020 Error "segments nest too deeply",
     // Declarations.
     E0101 Error "name declared twice",
     E0102 Error "declaration allowed only once",

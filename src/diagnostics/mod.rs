@@ -75,25 +75,48 @@ pub struct SourceFile {
     /// False for template files (`.hbs`): shown in diagnostics, not parsed
     /// as campaign source.
     pub camp: bool,
+    /// Where each line starts: after `\n`, after `\r\n`, and after a `\r`
+    /// alone (old Mac line ends), as the grammar reads them.
     line_starts: Vec<u32>,
+    /// (byte offset, characters before it) about every [`CHAR_MARK`]
+    /// bytes: a column on a long line is counted from the nearest mark,
+    /// not from the start of the line.
+    char_marks: Vec<(u32, u32)>,
 }
+
+/// Bytes between two entries of `SourceFile::char_marks`.
+const CHAR_MARK: usize = 1024;
 
 impl SourceFile {
     pub fn new(path: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
         let text: Arc<str> = text.into();
+        let bytes = text.as_bytes();
         let mut line_starts = vec![0u32];
         line_starts.extend(
-            text.bytes()
+            bytes
+                .iter()
                 .enumerate()
-                .filter(|&(_, b)| b == b'\n')
+                .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
                 .map(|(i, _)| i as u32 + 1),
         );
+        let mut char_marks = vec![(0u32, 0u32)];
+        let (mut at, mut chars) = (0usize, 0usize);
+        while at + CHAR_MARK < text.len() {
+            let mut next = at + CHAR_MARK;
+            while !text.is_char_boundary(next) {
+                next -= 1;
+            }
+            chars += text[at..next].chars().count();
+            char_marks.push((next as u32, chars as u32));
+            at = next;
+        }
         SourceFile {
             path: path.into(),
             text,
             readable: true,
             camp: true,
             line_starts,
+            char_marks,
         }
     }
 
@@ -125,27 +148,40 @@ impl SourceFile {
         while !self.text.is_char_boundary(end) {
             end -= 1;
         }
-        let column = self.text[start..end].chars().count() + 1;
+        let column = self.chars_before(end) - self.chars_before(start) + 1;
         (line + 1, column)
+    }
+
+    /// The number of characters before byte `at` (a character boundary).
+    fn chars_before(&self, at: usize) -> usize {
+        let i = self
+            .char_marks
+            .partition_point(|&(b, _)| b as usize <= at)
+            .saturating_sub(1);
+        let (b, c) = self.char_marks[i];
+        c as usize + self.text[b as usize..at].chars().count()
     }
 
     pub fn line_count(&self) -> usize {
         self.line_starts.len()
     }
 
-    /// Byte range of a 1-based line, without its line terminator.
+    /// Byte range of a 1-based line, without its line terminator (`\n`,
+    /// `\r\n` or `\r`).
     pub fn line_range(&self, line: usize) -> std::ops::Range<usize> {
         let start = self.line_starts[line - 1] as usize;
-        let end = self
+        let bytes = self.text.as_bytes();
+        let mut end = self
             .line_starts
             .get(line)
-            .map(|&e| e as usize - 1)
+            .map(|&e| e as usize)
             .unwrap_or(self.text.len());
-        let end = if end > start && self.text.as_bytes()[end - 1] == b'\r' {
-            end - 1
-        } else {
-            end
-        };
+        if end > start && self.line_starts.get(line).is_some() {
+            end -= 1; // `\n`, or a `\r` alone
+            if end > start && bytes[end] == b'\n' && bytes[end - 1] == b'\r' {
+                end -= 1;
+            }
+        }
         start..end
     }
 }
@@ -351,20 +387,94 @@ impl Problems {
     }
 }
 
+// The work `did you mean` may do on this thread, in candidates looked at
+// plus edit-distance cells computed; unlimited unless a caller sets it
+// with `with_suggestion_budget`.
+thread_local! {
+    static SUGGESTION_BUDGET: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+}
+
+/// The suggestion work one `relance check` may do: enough for thousands of
+/// unknown names against thousands of declarations, small enough that a
+/// flood of unknown names costs about a second, not minutes.
+pub const SUGGESTION_BUDGET_PER_CHECK: u64 = 5_000_000;
+
+/// Runs `f` with at most `units` of suggestion work on this thread; once
+/// spent, [`did_you_mean`] answers `None` (help falls back to its general
+/// advice). Restores the previous budget afterwards.
+pub fn with_suggestion_budget<R>(units: u64, f: impl FnOnce() -> R) -> R {
+    struct Restore(u64);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SUGGESTION_BUDGET.with(|b| b.set(self.0));
+        }
+    }
+    let _restore = Restore(SUGGESTION_BUDGET.with(|b| b.replace(units)));
+    f()
+}
+
+/// Whether [`did_you_mean`] may still look for suggestions: a caller that
+/// builds a candidate list can skip it when not.
+pub fn suggestions_left() -> bool {
+    SUGGESTION_BUDGET.with(|b| b.get() > 0)
+}
+
+/// Takes `cost` from the budget; false (and the budget emptied) when it
+/// does not hold that much.
+fn spend(cost: u64) -> bool {
+    SUGGESTION_BUDGET.with(|b| match b.get().checked_sub(cost) {
+        Some(left) => {
+            b.set(left);
+            true
+        }
+        None => {
+            b.set(0);
+            false
+        }
+    })
+}
+
 /// The closest candidate to `name` by edit distance, if close enough to be a
-/// plausible typo.
+/// plausible typo. Candidates whose length differs by more than the allowed
+/// distance are skipped without computing it; the work is charged to the
+/// thread's suggestion budget ([`with_suggestion_budget`]).
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .filter(|c| *c != name)
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|&(d, _)| d <= limit)
-        .min()
-        .map(|(_, c)| c)
+    if !suggestions_left() {
+        return None;
+    }
+    let len = name.chars().count();
+    let limit = (len / 3).max(1);
+    let mut best: Option<(usize, &'a str)> = None;
+    for c in candidates {
+        if c == name {
+            continue;
+        }
+        // A byte-length bound first: a character is at most 4 bytes.
+        if c.len() + limit < len || c.len() > (len + limit) * 4 {
+            if !spend(1) {
+                return None;
+            }
+            continue;
+        }
+        let clen = c.chars().count();
+        if clen.abs_diff(len) > limit {
+            if !spend(1) {
+                return None;
+            }
+            continue;
+        }
+        if !spend(16 + (len as u64) * (clen as u64)) {
+            return None;
+        }
+        let d = edit_distance(name, c);
+        if d <= limit && best.is_none_or(|b| (d, c) < b) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 /// `did you mean` as help text, or `fallback` when nothing is close.
@@ -382,29 +492,39 @@ pub fn suggest<'a>(
 /// Edit distance over characters, counting a swap of two neighbours as
 /// one edit (optimal string alignment): `sned` is one edit from `send`.
 pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let w = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * w];
-    for i in 0..=a.len() {
-        d[i * w] = i;
+    if a.is_ascii() && b.is_ascii() {
+        osa(a.as_bytes(), b.as_bytes())
+    } else {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        osa(&a, &b)
     }
-    for (j, cell) in d.iter_mut().enumerate().take(w) {
+}
+
+/// Optimal string alignment over three rows (a swap looks two rows back):
+/// one allocation, memory linear in `b`.
+fn osa<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    let w = b.len() + 1;
+    let mut rows = vec![0usize; 3 * w];
+    let (mut before, mut prev, mut cur) = (0, w, 2 * w);
+    for (j, cell) in rows[prev..prev + w].iter_mut().enumerate() {
         *cell = j;
     }
     for i in 1..=a.len() {
+        rows[cur] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[(i - 1) * w + j] + 1)
-                .min(d[i * w + j - 1] + 1)
-                .min(d[(i - 1) * w + j - 1] + cost);
+            let mut v = (rows[prev + j] + 1)
+                .min(rows[cur + j - 1] + 1)
+                .min(rows[prev + j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[(i - 2) * w + j - 2] + 1);
+                v = v.min(rows[before + j - 2] + 1);
             }
-            d[i * w + j] = v;
+            rows[cur + j] = v;
         }
+        (before, prev, cur) = (prev, cur, before);
     }
-    d[a.len() * w + b.len()]
+    rows[prev + b.len()]
 }
 
 #[cfg(test)]
@@ -427,6 +547,61 @@ mod tests {
         assert_eq!(did_you_mean("zzz", ["country", "plan"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("sned", "send"), 1);
+    }
+
+    #[test]
+    fn edit_distance_matches_the_full_table() {
+        for (a, b, d) in [
+            ("", "", 0),
+            ("", "abc", 3),
+            ("abc", "", 3),
+            ("ab", "ba", 1),
+            ("abcd", "badc", 2),
+            ("flaw", "lawn", 2),
+            ("ça", "ac", 2),
+        ] {
+            assert_eq!(edit_distance(a, b), d, "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn a_spent_budget_stops_suggestions_and_is_restored() {
+        let names: Vec<String> = (0..100).map(|i| format!("name{i}")).collect();
+        let found = with_suggestion_budget(10, || {
+            did_you_mean("name5x", names.iter().map(String::as_str))
+        });
+        assert_eq!(found, None, "ten units cannot look at a hundred names");
+        assert!(suggestions_left(), "the budget is restored afterwards");
+        assert_eq!(
+            did_you_mean("nane5", names.iter().map(String::as_str)),
+            Some("name5")
+        );
+    }
+
+    #[test]
+    fn a_lone_cr_ends_a_line_as_lf_and_crlf_do() {
+        for text in [
+            "a\nb\nc\nnope",
+            "a\r\nb\r\nc\r\nnope",
+            "a\rb\rc\rnope",
+            "a\rb\r\nc\nnope",
+        ] {
+            let f = SourceFile::new("a.camp", text);
+            let at = text.find("nope").unwrap() as u32;
+            assert_eq!(f.line_col(at), (4, 1), "{text:?}");
+            assert_eq!(f.line_count(), 4, "{text:?}");
+            assert_eq!(&f.text[f.line_range(2)], "b", "{text:?}");
+            assert_eq!(&f.text[f.line_range(4)], "nope", "{text:?}");
+        }
+    }
+
+    #[test]
+    fn columns_on_a_long_line_count_characters() {
+        let text = format!("x\n{}{}z", "é".repeat(3000), "a".repeat(5000));
+        let f = SourceFile::new("a.camp", text.as_str());
+        let z = text.find('z').unwrap() as u32;
+        assert_eq!(f.line_col(z), (2, 8001));
+        assert_eq!(f.line_col(z - 4999), (2, 3002));
     }
 
     #[test]

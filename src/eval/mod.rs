@@ -3,7 +3,7 @@
 //! build time and the runner's segments, waits and exits all go through it,
 //! so what a persona proves is what the runner does.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::plan::{Expr, Plan, Term};
 
@@ -128,14 +128,14 @@ pub struct Context<'a> {
 /// A value that may be absent: absent values make comparisons false.
 type Maybe = Option<Value>;
 
-impl Context<'_> {
+impl<'a> Context<'a> {
     pub fn eval(&self, e: &Expr) -> bool {
-        self.eval_in(e, None, 0)
+        self.eval_in(e, None, 0, &mut Memo::default())
     }
 
     /// `e` with the fields of `event` in scope (a trigger's `where`).
     pub fn eval_for_event(&self, e: &Expr, event: &Event) -> bool {
-        self.eval_in(e, Some(event), 0)
+        self.eval_in(e, Some(event), 0, &mut Memo::default())
     }
 
     /// The earliest instant after `now` at which `e` may change value with
@@ -145,7 +145,7 @@ impl Context<'_> {
     /// `None` when `e` does not depend on the passing of time.
     pub fn next_change(&self, e: &Expr) -> Option<i64> {
         let mut best = None;
-        self.changes(e, None, 0, &mut best);
+        self.changes(e, None, 0, &mut HashSet::new(), &mut best);
         best
     }
 
@@ -195,21 +195,32 @@ impl Context<'_> {
         }
     }
 
-    fn changes(&self, e: &Expr, event: Option<&Event>, depth: usize, best: &mut Option<i64>) {
-        if depth > 256 {
+    /// `seen`: the segments already walked (their instants are offered
+    /// once, so segments that reuse each other cost one walk each).
+    fn changes(
+        &self,
+        e: &Expr,
+        event: Option<&Event>,
+        depth: usize,
+        seen: &mut HashSet<&'a str>,
+        best: &mut Option<i64>,
+    ) {
+        if !within_depth(depth) {
             return;
         }
         match e {
             Expr::Const { .. } | Expr::List { .. } | Expr::Flag { .. } | Expr::IsSet { .. } => {}
             Expr::And { args } | Expr::Or { args } => {
                 for a in args {
-                    self.changes(a, event, depth, best);
+                    self.changes(a, event, depth, seen, best);
                 }
             }
-            Expr::Not { arg } => self.changes(arg, event, depth, best),
+            Expr::Not { arg } => self.changes(arg, event, depth, seen, best),
             Expr::Segment { name } => {
-                if let Some(s) = self.plan.segments.get(name) {
-                    self.changes(s, None, depth + 1, best);
+                if let Some((name, s)) = self.plan.segments.get_key_value(name)
+                    && seen.insert(name.as_str())
+                {
+                    self.changes(s, None, depth + 1, seen, best);
                 }
             }
             Expr::Compare { left, right, .. } => self.pair(left, right, event, best),
@@ -234,7 +245,9 @@ impl Context<'_> {
                     && relative_terms(f)
                 {
                     for ev in self.events.iter().filter(|ev| ev.name == *name) {
-                        self.changes(f, Some(ev), depth, best);
+                        // Segments inside `where` read the contact only.
+                        let mut fresh = seen.clone();
+                        self.changes(f, Some(ev), depth, &mut fresh, best);
                     }
                 }
             }
@@ -242,9 +255,11 @@ impl Context<'_> {
     }
 
     /// `event`: inside an aggregate's `where`, the event being filtered.
-    fn eval_in(&self, e: &Expr, event: Option<&Event>, depth: usize) -> bool {
-        // Segments are acyclic (E0307); the bound only guards hand-made plans.
-        if depth > 256 {
+    /// `depth`: segments entered so far. `memo`: the segments already
+    /// evaluated in this evaluation (a segment reads the contact only, so
+    /// its value holds for the whole evaluation, `where` filters included).
+    fn eval_in(&self, e: &Expr, event: Option<&Event>, depth: usize, memo: &mut Memo<'a>) -> bool {
+        if !within_depth(depth) {
             return false;
         }
         match e {
@@ -254,27 +269,33 @@ impl Context<'_> {
             Expr::And { args } => {
                 args.iter()
                     .filter(|a| !costly(a))
-                    .all(|a| self.eval_in(a, event, depth))
+                    .all(|a| self.eval_in(a, event, depth, memo))
                     && args
                         .iter()
                         .filter(|a| costly(a))
-                        .all(|a| self.eval_in(a, event, depth))
+                        .all(|a| self.eval_in(a, event, depth, memo))
             }
             Expr::Or { args } => {
                 args.iter()
                     .filter(|a| !costly(a))
-                    .any(|a| self.eval_in(a, event, depth))
+                    .any(|a| self.eval_in(a, event, depth, memo))
                     || args
                         .iter()
                         .filter(|a| costly(a))
-                        .any(|a| self.eval_in(a, event, depth))
+                        .any(|a| self.eval_in(a, event, depth, memo))
             }
-            Expr::Not { arg } => !self.eval_in(arg, event, depth),
-            Expr::Segment { name } => self
-                .plan
-                .segments
-                .get(name)
-                .is_some_and(|s| self.eval_in(s, None, depth + 1)),
+            Expr::Not { arg } => !self.eval_in(arg, event, depth, memo),
+            Expr::Segment { name } => {
+                let Some((name, s)) = self.plan.segments.get_key_value(name) else {
+                    return false;
+                };
+                if let Some(&v) = memo.segments.get(name.as_str()) {
+                    return v;
+                }
+                let v = self.eval_in(s, None, depth + 1, memo);
+                memo.segments.insert(name.as_str(), v);
+                v
+            }
             Expr::List { name } => self.contact.lists.contains(name),
             Expr::Flag { value } => matches!(self.term(value, event), Some(V::Bool(true))),
             Expr::Compare { cmp, left, right } => {
@@ -294,7 +315,7 @@ impl Context<'_> {
             Expr::IsSet { value } => self.term(value, event).is_some(),
             Expr::Engagement { .. } => self.engaged(e).is_some(),
             Expr::Aggregate { cmp, value, .. } => {
-                let got = self.aggregate(e).map(V::Number);
+                let got = self.aggregate(e, depth, memo).map(V::Number);
                 compare_v(cmp, got, self.term(value, event))
             }
         }
@@ -341,7 +362,7 @@ impl Context<'_> {
 
     /// `count`/`sum`/`min`/`max`/`avg` over the matching events; `None`
     /// when an average, minimum or maximum has no events.
-    fn aggregate(&self, e: &Expr) -> Option<f64> {
+    fn aggregate(&self, e: &Expr, depth: usize, memo: &mut Memo<'a>) -> Option<f64> {
         let Expr::Aggregate {
             function,
             event,
@@ -357,7 +378,11 @@ impl Context<'_> {
             .since(since)
             .iter()
             .filter(|ev| ev.name == *event)
-            .filter(|ev| filter.as_ref().is_none_or(|f| self.eval_in(f, Some(ev), 0)));
+            .filter(|ev| {
+                filter
+                    .as_ref()
+                    .is_none_or(|f| self.eval_in(f, Some(ev), depth, memo))
+            });
         if function == "count" {
             return Some(matching.count() as f64);
         }
@@ -399,22 +424,48 @@ impl Context<'_> {
     /// Why `e` does not hold, in words with the values involved; `None`
     /// when it holds.
     pub fn why_not(&self, e: &Expr) -> Option<String> {
-        if self.eval(e) {
+        let mut memo = Memo::default();
+        let mut explained = HashSet::new();
+        self.why_not_in(e, 0, &mut memo, &mut explained)
+    }
+
+    /// `level`: segments entered so far; past [`EXPLAIN_SEGMENTS`] the
+    /// explanation names the segment and stops. `explained`: segments
+    /// already explained (a segment reused on two sides is explained once).
+    fn why_not_in(
+        &self,
+        e: &Expr,
+        level: usize,
+        memo: &mut Memo<'a>,
+        explained: &mut HashSet<&'a str>,
+    ) -> Option<String> {
+        if self.eval_in(e, None, 0, memo) {
             return None;
         }
         Some(match e {
             Expr::And { args } => args
                 .iter()
-                .find_map(|a| self.why_not(a))
+                .find_map(|a| self.why_not_in(a, level, memo, explained))
                 .unwrap_or_default(),
             Expr::Or { args } => {
-                let parts: Vec<String> = args.iter().filter_map(|a| self.why_not(a)).collect();
+                let parts: Vec<String> = args
+                    .iter()
+                    .filter_map(|a| self.why_not_in(a, level, memo, explained))
+                    .collect();
                 format!("none of the alternatives holds: {}", parts.join("; "))
             }
             Expr::Not { arg } => format!("{} holds", self.show(arg)),
             Expr::Const { .. } => "the condition is `false`".to_string(),
             Expr::Segment { name } => {
-                match self.plan.segments.get(name).and_then(|s| self.why_not(s)) {
+                let inner = match self.plan.segments.get_key_value(name) {
+                    Some((key, s))
+                        if level < EXPLAIN_SEGMENTS && explained.insert(key.as_str()) =>
+                    {
+                        self.why_not_in(s, level + 1, memo, explained)
+                    }
+                    _ => None,
+                };
+                match inner {
                     Some(inner) => format!("segment `{name}` does not hold: {inner}"),
                     None => format!("segment `{name}` does not hold"),
                 }
@@ -448,7 +499,7 @@ impl Context<'_> {
             ),
             Expr::IsSet { value } => format!("{} is not set", self.show_term(value)),
             Expr::Engagement { .. } => format!("the persona has no event for {}", self.show(e)),
-            Expr::Aggregate { cmp, value, .. } => match self.aggregate(e) {
+            Expr::Aggregate { cmp, value, .. } => match self.aggregate(e, 0, memo) {
                 Some(n) => format!(
                     "{} is {}, so `{cmp} {}` is false",
                     self.show(e),
@@ -509,6 +560,127 @@ impl Context<'_> {
             },
             other => format!("the condition `{}`", short(other)),
         }
+    }
+}
+
+/// The deepest nesting of conditions the evaluator accepts, counting each
+/// `and`, `or`, `not`, `where` and segment reference as one level, with
+/// segments expanded: `segment b = a and x` is one level deeper than `a`.
+/// The checker refuses a deeper segment (E0020) and the runner a plan that
+/// holds one, so every evaluation stays within a bounded stack and no
+/// limit ever answers in the evaluator's place.
+pub const MAX_CONDITION_DEPTH: usize = 256;
+
+/// Segment levels an explanation (`why_not`) follows before it stops.
+const EXPLAIN_SEGMENTS: usize = 8;
+
+/// Segment values computed during one evaluation.
+#[derive(Default)]
+struct Memo<'a> {
+    segments: HashMap<&'a str, bool>,
+}
+
+/// A validated plan never nests more than [`MAX_CONDITION_DEPTH`]
+/// segments (each adds at least one level), so this guard never fires for
+/// one: `check` refuses such a project (E0020) and `relance run` such a
+/// plan ([`check_depth`]). It only keeps a caller that skipped validation
+/// from overflowing the stack (debug builds stop there, to find it).
+fn within_depth(depth: usize) -> bool {
+    debug_assert!(
+        depth <= MAX_CONDITION_DEPTH,
+        "conditions nest deeper than {MAX_CONDITION_DEPTH} levels: the plan was not validated (eval::check_depth)"
+    );
+    depth <= MAX_CONDITION_DEPTH
+}
+
+/// The nesting depth of every segment of `plan` (segments expanded), or
+/// the first problem: a segment deeper than [`MAX_CONDITION_DEPTH`], a
+/// reference to a segment the plan does not define, or a cycle. Iterative
+/// and memoised: linear in the size of the plan's segments.
+pub fn check_depth(plan: &Plan) -> Result<(), String> {
+    let mut depth: HashMap<&str, usize> = HashMap::new();
+    let mut on_stack: HashSet<&str> = HashSet::new();
+    for root in plan.segments.keys() {
+        if depth.contains_key(root.as_str()) {
+            continue;
+        }
+        // (segment, whether its references were pushed)
+        let mut stack: Vec<(&str, bool)> = vec![(root, false)];
+        while let Some((name, expanded)) = stack.pop() {
+            if depth.contains_key(name) {
+                continue;
+            }
+            let Some(e) = plan.segments.get(name) else {
+                return Err(format!(
+                    "the plan names a segment `{name}` it does not define"
+                ));
+            };
+            if expanded {
+                on_stack.remove(name);
+                let d = expr_depth(e, &depth);
+                if d > MAX_CONDITION_DEPTH {
+                    return Err(format!(
+                        "segment `{name}` nests {d} levels of conditions (segments expanded); the limit is {MAX_CONDITION_DEPTH}"
+                    ));
+                }
+                depth.insert(name, d);
+                continue;
+            }
+            if !on_stack.insert(name) {
+                return Err(format!(
+                    "segment `{name}` refers to itself through other segments"
+                ));
+            }
+            stack.push((name, true));
+            let mut refs = Vec::new();
+            segment_refs(e, &mut refs);
+            for r in refs {
+                if !depth.contains_key(r) {
+                    if on_stack.contains(r) {
+                        return Err(format!(
+                            "segment `{r}` refers to itself through other segments"
+                        ));
+                    }
+                    if !plan.segments.contains_key(r) {
+                        return Err(format!("the plan names a segment `{r}` it does not define"));
+                    }
+                    stack.push((r, false));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The segments `e` names (its own tree only: no recursion into them).
+fn segment_refs<'e>(e: &'e Expr, out: &mut Vec<&'e str>) {
+    match e {
+        Expr::And { args } | Expr::Or { args } => args.iter().for_each(|a| segment_refs(a, out)),
+        Expr::Not { arg } => segment_refs(arg, out),
+        Expr::Segment { name } => out.push(name),
+        Expr::Aggregate {
+            filter: Some(f), ..
+        } => segment_refs(f, out),
+        _ => {}
+    }
+}
+
+/// The depth of `e`, with the depths of the segments it names known.
+fn expr_depth(e: &Expr, segments: &HashMap<&str, usize>) -> usize {
+    match e {
+        Expr::And { args } | Expr::Or { args } => {
+            1 + args
+                .iter()
+                .map(|a| expr_depth(a, segments))
+                .max()
+                .unwrap_or(0)
+        }
+        Expr::Not { arg } => 1 + expr_depth(arg, segments),
+        Expr::Segment { name } => 1 + segments.get(name.as_str()).copied().unwrap_or(0),
+        Expr::Aggregate {
+            filter: Some(f), ..
+        } => 1 + expr_depth(f, segments),
+        _ => 1,
     }
 }
 
@@ -733,5 +905,101 @@ segment few = count(purchase where amount > 100) < 2
         assert!(compare("==", &d, &t));
         assert!(compare("<", &d, &Some(Value::Timestamp(1_768_435_201))));
         assert!(!compare("==", &None, &None));
+    }
+
+    /// `s0 = country == "FR"`, then `s{i} = s{i-1}` up to `s{n-1}`.
+    fn chain(n: usize) -> String {
+        let mut src = String::from(
+            "contact { email: email, country: text }\nsegment s0 = country == \"FR\"\n",
+        );
+        for i in 1..n {
+            src.push_str(&format!("segment s{i} = s{}\n", i - 1));
+        }
+        src
+    }
+
+    #[test]
+    fn a_chain_within_the_limit_gives_the_true_answer() {
+        // 250 segments: past the old silent cut-off (256 levels counted
+        // from the `not` of an audience), within the limit.
+        let p = plan(&chain(250));
+        assert_eq!(check_depth(&p), Ok(()));
+        let mut fr = Contact::default();
+        fr.fields.insert("country".into(), Value::Text("FR".into()));
+        assert!(holds(&p, "s249", &fr, &[]));
+        let cx = Context {
+            plan: &p,
+            contact: &fr,
+            events: &[],
+            now: NOW,
+            run: None,
+        };
+        let excluded = Expr::Not {
+            arg: Box::new(Expr::Segment {
+                name: "s249".into(),
+            }),
+        };
+        assert!(!cx.eval(&excluded), "the audience `not s249` excludes them");
+        assert_eq!(cx.why_not(&p.segments["s249"]), None);
+    }
+
+    #[test]
+    fn a_plan_deeper_than_the_limit_is_refused_not_cut_off() {
+        let mut p = plan(&chain(250));
+        for i in 250..300 {
+            p.segments.insert(
+                format!("s{i}"),
+                Expr::Segment {
+                    name: format!("s{}", i - 1),
+                },
+            );
+        }
+        let err = check_depth(&p).unwrap_err();
+        assert!(err.contains("the limit is 256"), "{err}");
+        p.segments.insert(
+            "loop".into(),
+            Expr::Segment {
+                name: "loop".into(),
+            },
+        );
+        p.segments.retain(|n, _| n == "loop" || n == "s0");
+        assert!(check_depth(&p).unwrap_err().contains("refers to itself"));
+        p.segments.insert(
+            "dangling".into(),
+            Expr::Segment {
+                name: "nowhere".into(),
+            },
+        );
+        p.segments.remove("loop");
+        assert!(check_depth(&p).unwrap_err().contains("`nowhere`"));
+    }
+
+    #[test]
+    fn a_diamond_of_segments_is_evaluated_once_per_segment() {
+        // `d{i} = d{i-1} and d{i-1}` for 60 levels: 2^60 walks without the
+        // memo. `why_not` and `next_change` walk each segment once too.
+        let mut src = String::from(
+            "contact { email: email, country: text, seen: timestamp }\nsegment d0 = country == \"FR\" and seen > 3d ago\n",
+        );
+        for i in 1..60 {
+            let op = if i % 2 == 0 { "and" } else { "or" };
+            src.push_str(&format!("segment d{i} = d{0} {op} d{0}\n", i - 1));
+        }
+        let p = plan(&src);
+        let mut c = Contact::default();
+        c.fields.insert("country".into(), Value::Text("DE".into()));
+        c.fields
+            .insert("seen".into(), Value::Timestamp(NOW - 86_400));
+        assert!(!holds(&p, "d59", &c, &[]));
+        let cx = Context {
+            plan: &p,
+            contact: &c,
+            events: &[],
+            now: NOW,
+            run: None,
+        };
+        let why = cx.why_not(&p.segments["d59"]).unwrap_or_default();
+        assert!(why.len() < 2_000, "{why}");
+        assert_eq!(cx.next_change(&p.segments["d59"]), Some(NOW + 2 * 86_400));
     }
 }

@@ -106,21 +106,26 @@ pub(crate) struct Watched<'p> {
     pub events: Vec<&'p str>,
 }
 
-/// The event names `e` reads (segments followed).
-fn event_deps<'p>(plan: &'p Plan, e: &'p Expr, out: &mut Vec<&'p str>, depth: usize) {
-    if depth > 256 {
-        return;
-    }
+/// The event names `e` reads (segments followed, each once: `seen`; the
+/// plan's depth is checked in [`Program::new`]).
+fn event_deps<'p>(
+    plan: &'p Plan,
+    e: &'p Expr,
+    out: &mut Vec<&'p str>,
+    seen: &mut std::collections::HashSet<&'p str>,
+) {
     match e {
         Expr::And { args } | Expr::Or { args } => {
             for a in args {
-                event_deps(plan, a, out, depth);
+                event_deps(plan, a, out, seen);
             }
         }
-        Expr::Not { arg } => event_deps(plan, arg, out, depth),
+        Expr::Not { arg } => event_deps(plan, arg, out, seen),
         Expr::Segment { name } => {
-            if let Some(s) = plan.segments.get(name) {
-                event_deps(plan, s, out, depth + 1);
+            if let Some((name, s)) = plan.segments.get_key_value(name)
+                && seen.insert(name)
+            {
+                event_deps(plan, s, out, seen);
             }
         }
         Expr::Engagement { event, .. } => {
@@ -158,6 +163,7 @@ impl<'p> Program<'p> {
     /// the JSON path of a problem); an inconsistent plan is still an error
     /// here, never a panic.
     pub(crate) fn new(plan: &'p Plan) -> Result<Program<'p>, String> {
+        crate::eval::check_depth(plan)?;
         let mut templates = Vec::new();
         let mut tpl_index = HashMap::new();
         for (name, t) in &plan.templates {
@@ -389,7 +395,7 @@ impl<'p> Program<'p> {
                 .into_iter()
                 .map(|(_, expr, scenarios)| {
                     let mut events = Vec::new();
-                    event_deps(plan, expr, &mut events, 0);
+                    event_deps(plan, expr, &mut events, &mut Default::default());
                     events.sort_unstable();
                     events.dedup();
                     Watched {

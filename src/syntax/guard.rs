@@ -128,14 +128,18 @@ impl Iterator for CodeScan<'_> {
             let i = self.i;
             let &b = bytes.get(i)?;
             match b {
-                b'\n' => {
+                // A `\r` alone ends a line as `\n` does (the grammar's
+                // NEWLINE); before a `\n` it is part of that line break.
+                b'\n' | b'\r' if b == b'\n' || bytes.get(i + 1) != Some(&b'\n') => {
                     self.i += 1;
                     return Some(Token::Newline(i));
                 }
                 b' ' | b'\t' | b'\r' => self.i += 1,
                 b'/' if bytes.get(i + 1) == Some(&b'/') => {
                     // Up to the line break, which is returned next.
-                    self.i = self.text[i..].find('\n').map_or(bytes.len(), |e| i + e);
+                    self.i = self.text[i..]
+                        .find(['\n', '\r'])
+                        .map_or(bytes.len(), |e| i + e);
                 }
                 b'/' if bytes.get(i + 1) == Some(&b'*') => match self.text[i + 2..].find("*/") {
                     Some(end) => self.i = i + 2 + end + 2,
@@ -146,8 +150,10 @@ impl Iterator for CodeScan<'_> {
                 },
                 b'"' => {
                     let mut j = i + 1;
-                    while j < bytes.len() && bytes[j] != b'"' && bytes[j] != b'\n' {
-                        if bytes[j] == b'\\' && bytes.get(j + 1).is_some_and(|&c| c != b'\n') {
+                    while j < bytes.len() && !matches!(bytes[j], b'"' | b'\n' | b'\r') {
+                        if bytes[j] == b'\\'
+                            && bytes.get(j + 1).is_some_and(|&c| c != b'\n' && c != b'\r')
+                        {
                             j += 1;
                         }
                         j += 1;
