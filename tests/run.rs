@@ -643,9 +643,9 @@ workspace { name = "F", timezone = "Europe/Paris", from = "F <f@example.com>", a
 contact { email: email }
 event purchase { amount: number }
 list members
-template hello    : email { subject = "Hello", html = "<p>Hello</p>{{unsubscribe_url}}" }
+template hello    : email { subject = "Hello", html = "<p>Hello</p><p>{{workspace.address}} <a href='{{unsubscribe_url}}'>Unsubscribe</a></p>" }
 template thanks   : email { kind = transactional, subject = "Thanks", html = "<p>Thanks</p>" }
-template followup : email { subject = "More?", html = "<p>More?</p>{{unsubscribe_url}}" }
+template followup : email { subject = "More?", html = "<p>More?</p><p>{{workspace.address}} <a href='{{unsubscribe_url}}'>Unsubscribe</a></p>" }
 scenario welcome {
   trigger joined members
   send hello

@@ -174,7 +174,7 @@ mod tests {
     const PROJECT: &str = r#"
 workspace { name = "x", timezone = "Europe/Paris", from = "A <a@b.example>", address = "1 rue" }
 contact { email: email }
-template intro : email { subject = "Hi", html = "<p>hi</p>{{unsubscribe_url}}" }
+template intro : email { subject = "Hi", html = "<p>hi</p><p>{{workspace.address}}</p><a href=\"{{unsubscribe_url}}\">Unsubscribe</a>" }
 segment talking = replied(any since 14d ago)
 segment answered_intro = replied(intro)
 "#;

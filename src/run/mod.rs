@@ -563,7 +563,7 @@ mod tests {
     /// `opened(a)` at most `timeout` seconds, send `b`.
     fn plan(timeout: i64) -> Plan {
         let task = r#"{"channel": "task", "kind": "operational", "address_field": null,
-            "parts": {}, "links": {}, "headers": {}, "content_hash": ""}"#;
+            "parts": {}, "links": {}, "link_order": [], "headers": {}, "content_hash": ""}"#;
         let text = format!(
             r#"{{"plan_version": 1,
             "workspace": {{"name": null, "timezone": null, "from": null, "address": null}},
