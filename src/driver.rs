@@ -115,7 +115,11 @@ pub fn check_parsed_cached<T: Send>(
     match then {
         Some(then) if templates_clean => thread::scope(|s| {
             let project = &project;
-            let job = s.spawn(|| then(project, cache));
+            let files = &files;
+            let job = s.spawn(move || {
+                project.init_facts(sources, files, now);
+                then(project, cache)
+            });
             plan = Some(plan_and_personas(&mut problems));
             after = Some(job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         }),

@@ -72,8 +72,11 @@ impl Project {
         Project::new(&refs)
     }
 
+    /// The project as `relance build` renders it (persona facts included).
     fn render(&self) -> RenderProject {
-        RenderProject::new(&self.sources, &self.files, &self.templates, NOW)
+        let r = RenderProject::new(&self.sources, &self.files, &self.templates, NOW);
+        r.init_facts(&self.sources, &self.files, NOW);
+        r
     }
 
     /// The source text a problem points at.

@@ -78,6 +78,7 @@ fn clean(dir: &Path) -> Shown {
             &driver::template_file_ids(sources),
             NOW,
         );
+        project.init_facts(sources, &a.checked.files, NOW);
         let (mut previews, problems) = project.previews();
         // As `relance build` does.
         if let Some(plan) = &a.checked.plan {

@@ -286,6 +286,7 @@ fn build(path: PathBuf, out: Option<PathBuf>, now: Option<String>, color: ColorA
     );
     // Check renders only headers and SMS bodies for every persona; the
     // full render may still fail for some persona's data (E0517).
+    render.init_facts(sources, &a.checked.files, now);
     let (mut previews, render_problems) = render.previews();
     previews.extend(crate::render::flow_pages(plan));
     let mut failures = crate::diagnostics::Problems::new();

@@ -318,6 +318,15 @@ fn contains_url(hay: &str, url: &str) -> bool {
         .any(|(i, _)| ends_url(&hay[i + url.len()..]))
 }
 
+/// [`contains_url`] with the searcher built once per document.
+fn contains_url_in(finder: &memchr::memmem::Finder<'_>, hay: &str) -> bool {
+    let n = finder.needle().len();
+    hay.len() >= n
+        && finder
+            .find_iter(hay.as_bytes())
+            .any(|i| hay.get(i + n..).is_some_and(ends_url))
+}
+
 fn ends_url(rest: &str) -> bool {
     !rest
         .chars()
@@ -655,6 +664,7 @@ struct Open {
 /// Scans rendered HTML for the visible text and the links to `url`.
 pub(crate) fn scan(html: &str, url: &str) -> Scan {
     let mut s = Scan::default();
+    let finder = memchr::memmem::Finder::new(url.as_bytes());
     let mut stack: Vec<Open> = Vec::new();
     // How many elements of each name are open, so that an end tag with no
     // open element costs no walk over the stack.
@@ -681,7 +691,7 @@ pub(crate) fn scan(html: &str, url: &str) -> Scan {
                     if !t.trim().is_empty() {
                         visible += 1;
                     }
-                    if !url.is_empty() && contains_url(&t, url) {
+                    if !url.is_empty() && contains_url_in(&finder, &t) {
                         s.in_text = true;
                     }
                     s.visible_text.push_str(&t);
@@ -689,7 +699,7 @@ pub(crate) fn scan(html: &str, url: &str) -> Scan {
             }
             Token::RawText(_) | Token::Declaration => {}
             Token::Comment(c) => {
-                if !url.is_empty() && contains_url(&decode_entities(c), url) {
+                if !url.is_empty() && contains_url_in(&finder, &decode_entities(c)) {
                     s.in_comment = true;
                 }
             }
@@ -713,7 +723,7 @@ pub(crate) fn scan(html: &str, url: &str) -> Scan {
                             }
                             None => link = Some(visible),
                         }
-                    } else if contains_url(&value, url) && s.in_attribute.is_none() {
+                    } else if s.in_attribute.is_none() && contains_url_in(&finder, &value) {
                         s.in_attribute = Some((attr.clone(), name.clone()));
                     }
                 }

@@ -354,7 +354,9 @@ pub struct RenderProject {
     keys: HashMap<String, u64>,
     /// Per persona: its segments, `expect` lines and scenarios, through the
     /// evaluator (for its preview page).
-    facts: BTreeMap<String, preview::PersonaFacts>,
+    /// Filled only when previews are wanted ([`RenderProject::init_facts`]):
+    /// `relance check` does not pay for it.
+    facts: std::sync::OnceLock<BTreeMap<String, preview::PersonaFacts>>,
     /// The source of every body (by body key) and partial, for
     /// [`RenderProject::handlebars_inputs`].
     body_units: BTreeMap<String, Arc<Unit>>,
@@ -650,7 +652,7 @@ impl RenderProject {
             }
         }
         problem::sort_problems(&mut problems);
-        let facts = preview::persona_facts(sources, files, now);
+        let facts = std::sync::OnceLock::new();
         RenderProject {
             model,
             html,
@@ -1200,7 +1202,7 @@ impl RenderProject {
                 .map(|k| {
                     scope.spawn(move || {
                         // One context per (persona, trigger events), reused.
-                        let mut contexts: HashMap<(usize, &BTreeSet<String>), (Context, u64)> =
+                        let mut contexts: HashMap<(usize, &BTreeSet<String>), (Context, u64, u64)> =
                             HashMap::new();
                         (k..templates.len())
                             .step_by(threads)
@@ -1234,7 +1236,7 @@ impl RenderProject {
         &'m self,
         t: &'m TemplateInfo,
         personas: &[&'m PersonaInfo],
-        contexts: &mut HashMap<(usize, &'m BTreeSet<String>), (Context, u64)>,
+        contexts: &mut HashMap<(usize, &'m BTreeSet<String>), (Context, u64, u64)>,
         checked_only: bool,
         keep: bool,
     ) -> (Vec<RenderedMessage>, Vec<TemplateProblem>) {
@@ -1274,10 +1276,13 @@ impl RenderProject {
             } else {
                 &NO_TRIGGER
             };
-            let (ctx, shape) = contexts.entry((i, key)).or_insert_with(|| {
+            // Both shapes depend on the context alone: computed once per
+            // context, not once per template.
+            let (ctx, shape, fine_shape) = contexts.entry((i, key)).or_insert_with(|| {
                 let data = p.context(t);
                 let shape = context_shape(&data, i);
-                (Context::from(data), shape)
+                let fine = compliance::shape(&data, &self.model, i);
+                (Context::from(data), shape, fine)
             });
             if !t.url_templates.is_empty()
                 && let Some(problem) = self.url_problem(t, p, ctx)
@@ -1287,9 +1292,7 @@ impl RenderProject {
             }
             // Compliance depends on values too (`{{#if vip}}`): its own,
             // finer shape (see `compliance::shape`), in check and build alike.
-            let compliance_shape = compliance
-                .as_ref()
-                .map(|_| compliance::shape(ctx.data(), &self.model, i));
+            let compliance_shape = compliance.as_ref().map(|_| *fine_shape);
             if let (Some(c), Some(s)) = (&mut compliance, compliance_shape)
                 && c.knows(s)
             {
@@ -1528,6 +1531,15 @@ impl RenderProject {
     /// [`flow_pages`]. The same inputs give the same bytes. Also returns
     /// every problem (as [`RenderProject::check`]). The pages' stable ids
     /// and classes are listed in `src/render/preview.rs`.
+    /// Evaluates what each persona's preview page shows of the plan
+    /// (segments, `expect` lines, scenarios it would enter). Called before
+    /// the previews are rendered; without it persona pages leave that part
+    /// out. The names must resolve (no language errors).
+    pub fn init_facts(&self, sources: &SourceMap, files: &[crate::syntax::ast::File], now: i64) {
+        self.facts
+            .get_or_init(|| preview::persona_facts(sources, files, now));
+    }
+
     pub fn previews(&self) -> (BTreeMap<String, Vec<u8>>, Vec<TemplateProblem>) {
         let mut cache = RenderCache::default();
         let (files, problems) = self.previews_cached(&mut cache);
@@ -1618,8 +1630,14 @@ impl RenderProject {
             files.insert(
                 &format!("preview/persona/{}.html", names::page_name(&p.name)),
                 Arc::new(
-                    preview::persona_page(p, &self.model, &personas, mine, self.facts.get(&p.name))
-                        .into_bytes(),
+                    preview::persona_page(
+                        p,
+                        &self.model,
+                        &personas,
+                        mine,
+                        self.facts.get().and_then(|f| f.get(&p.name)),
+                    )
+                    .into_bytes(),
                 ),
             );
         }
