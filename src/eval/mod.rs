@@ -289,11 +289,11 @@ impl<'a> Context<'a> {
                 let Some((name, s)) = self.plan.segments.get_key_value(name) else {
                     return false;
                 };
-                if let Some(&v) = memo.segments.get(name.as_str()) {
+                if let Some(v) = memo.get(name.as_str()) {
                     return v;
                 }
                 let v = self.eval_in(s, None, depth + 1, memo);
-                memo.segments.insert(name.as_str(), v);
+                memo.insert(name.as_str(), v);
                 v
             }
             Expr::List { name } => self.contact.lists.contains(name),
@@ -574,10 +574,36 @@ pub const MAX_CONDITION_DEPTH: usize = 256;
 /// Segment levels an explanation (`why_not`) follows before it stops.
 const EXPLAIN_SEGMENTS: usize = 8;
 
-/// Segment values computed during one evaluation.
+/// Segment values computed during one evaluation. Most evaluations meet a
+/// few segments: a short list, searched in order, costs less than hashing;
+/// past [`Memo::SHORT`] entries (diamonds, long chains) a map keeps it linear.
 #[derive(Default)]
 struct Memo<'a> {
-    segments: HashMap<&'a str, bool>,
+    short: Vec<(&'a str, bool)>,
+    long: HashMap<&'a str, bool>,
+}
+
+impl<'a> Memo<'a> {
+    const SHORT: usize = 16;
+
+    fn get(&self, name: &str) -> Option<bool> {
+        if self.long.is_empty() {
+            self.short.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        } else {
+            self.long.get(name).copied()
+        }
+    }
+
+    fn insert(&mut self, name: &'a str, value: bool) {
+        if !self.long.is_empty() {
+            self.long.insert(name, value);
+        } else if self.short.len() < Self::SHORT {
+            self.short.push((name, value));
+        } else {
+            self.long.extend(self.short.drain(..));
+            self.long.insert(name, value);
+        }
+    }
 }
 
 /// A validated plan never nests more than [`MAX_CONDITION_DEPTH`]
