@@ -43,6 +43,22 @@ pub fn is_exact_name(name: &str) -> bool {
     DB.available().any(|n| n.as_str() == name)
 }
 
+/// `name` spelled as the bundled database spells it (`europe/paris` →
+/// `Europe/Paris`), when it names one of its zones.
+pub fn canonical_name(name: &str) -> Option<String> {
+    DB.available()
+        .find(|n| n.as_str().eq_ignore_ascii_case(name))
+        .map(|n| n.as_str().to_string())
+}
+
+/// Every zone name of the bundled database, sorted, each once.
+pub fn names() -> Vec<String> {
+    let mut names: Vec<String> = DB.available().map(|n| n.as_str().to_string()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,7 +83,7 @@ pub fn build_plan(
                 name: get("name"),
                 // As the bundled database spells it (`europe/paris` is
                 // accepted): a runner may match names exactly.
-                timezone: get("timezone").map(|z| canonical_zone(&z).unwrap_or(z)),
+                timezone: get("timezone").map(|z| crate::tzdb::canonical_name(&z).unwrap_or(z)),
                 from: get("from"),
                 address: get("address"),
             }
@@ -222,14 +222,6 @@ pub fn build_plan(
 /// `expect`) in its plan form.
 pub fn lower_expr(p: &Project, e: &ast::Expr) -> Expr {
     Cx { p }.expr(e, None, false)
-}
-
-/// A zone name as the bundled IANA database spells it.
-fn canonical_zone(name: &str) -> Option<String> {
-    let db = jiff::tz::TimeZoneDatabase::bundled();
-    db.available()
-        .find(|n| n.as_str().eq_ignore_ascii_case(name))
-        .map(|n| n.as_str().to_string())
 }
 
 fn field(f: &types::Field) -> Field {

@@ -64,12 +64,10 @@ pub const SHA256_PATTERN: &str = "^[0-9a-f]{64}$";
 /// The schema of a time-zone name: a zone of the IANA database bundled in
 /// relance, or `null`.
 fn time_zone_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let mut names: Vec<serde_json::Value> = jiff::tz::TimeZoneDatabase::bundled()
-        .available()
-        .map(|n| serde_json::Value::String(n.as_str().to_string()))
+    let mut names: Vec<serde_json::Value> = crate::tzdb::names()
+        .into_iter()
+        .map(serde_json::Value::String)
         .collect();
-    names.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-    names.dedup();
     names.push(serde_json::Value::Null);
     schemars::json_schema!({
         "description": "IANA zone of the bundled database; contacts without a zone of their own use it. `null`: UTC.",

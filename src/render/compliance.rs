@@ -314,8 +314,7 @@ fn squash(s: &str) -> String {
 /// character that would make it a longer path segment
 /// (`…/unsubscribe/ann` is not in `…/unsubscribe/anna`).
 fn contains_url(hay: &str, url: &str) -> bool {
-    hay.match_indices(url)
-        .any(|(i, _)| ends_url(&hay[i + url.len()..]))
+    contains_url_in(&memchr::memmem::Finder::new(url.as_bytes()), hay)
 }
 
 /// [`contains_url`] with the searcher built once per document.
