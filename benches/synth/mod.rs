@@ -1465,7 +1465,7 @@ fn schema_file() -> GenFile {
         Decl::Event(
             "contact_request".into(),
             vec![
-                field("topic", "text", false, None),
+                field("subject", "text", false, None),
                 field("vehicles", "number", false, None),
             ],
         ),
@@ -1769,7 +1769,7 @@ fn gen_event(m: &mut Module) {
         Decl::Event(
             n,
             vec![
-                field("topic", "text", false, Some("\"devis\", \"essai\", ...")),
+                field("subject", "text", false, Some("\"devis\", \"essai\", ...")),
                 field("vehicles", "number", false, Some("0 when unknown")),
                 field("budget", "number", false, Some("euros, excluding VAT")),
             ],
@@ -2091,7 +2091,7 @@ fn gen_segments(m: &mut Module, plan: &Plan) {
                         "contact_request",
                         None,
                         Some(and(vec![
-                            Expr::In(nm("topic"), false, vec![s(t), s("devis")]),
+                            Expr::In(nm("subject"), false, vec![s(t), s("devis")]),
                             cmp(nm("vehicles"), ">=", num(v)),
                         ])),
                         Some(ago("90d")),
@@ -2396,7 +2396,7 @@ fn gen_scenarios(m: &mut Module, plan: &Plan) {
             Trigger::Event(
                 m.n("quote"),
                 Some(and(vec![
-                    Expr::In(nm("topic"), false, vec![s("devis"), s("essai")]),
+                    Expr::In(nm("subject"), false, vec![s("devis"), s("essai")]),
                     cmp(nm("vehicles"), ">=", num(3)),
                 ])),
             )
@@ -2404,7 +2404,7 @@ fn gen_scenarios(m: &mut Module, plan: &Plan) {
             Trigger::Event(
                 "contact_request".into(),
                 Some(and(vec![
-                    cmp(nm("topic"), "==", s(t)),
+                    cmp(nm("subject"), "==", s(t)),
                     cmp(nm("vehicles"), ">=", num(3)),
                 ])),
             )
@@ -2880,7 +2880,7 @@ fn gen_negative(m: &mut Module) {
             ],
             events: vec![PEvent {
                 name: "contact_request".into(),
-                values: vec![tv("topic", s("devis")), tv("vehicles", num(40))],
+                values: vec![tv("subject", s("devis")), tv("vehicles", num(40))],
                 at: ago("10d"),
             }],
             expects: vec![name("undesirable"), not(name("marketable"))],

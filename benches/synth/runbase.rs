@@ -1455,7 +1455,7 @@ impl EventGen<'_> {
                         },
                     ),
                 };
-                push_key(line, "topic");
+                push_key(line, "subject");
                 push_str(line, TOPICS[topic]);
                 push_key(line, "vehicles");
                 push_u64(line, vehicles);

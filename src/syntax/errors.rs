@@ -941,6 +941,22 @@ pub const KEYWORDS: &[&str] = &[
     "on",
     "under",
     "below",
+    "topic",
+    "consent",
+    "locale",
+    "business",
+    "days",
+    "day",
+    "yearly",
+    "month",
+    "weekday",
+    "local",
+    "distinct",
+    "starts_with",
+    "ends_with",
+    "matches",
+    "priority",
+    "expires",
 ];
 
 pub fn is_keyword(word: &str) -> bool {
