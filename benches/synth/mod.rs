@@ -102,6 +102,8 @@ pub enum Term {
 
 #[derive(Clone, Debug)]
 pub enum Expr {
+    /// An expression of LANGUAGE.md §12 written as is (`trial_ends_at - 3d <= now`).
+    Raw(String),
     Or(Vec<Expr>),
     And(Vec<Expr>),
     Not(Box<Expr>),
@@ -155,6 +157,8 @@ pub enum Trigger {
     Entered(String),
     Every(String, String),
     Once(String),
+    /// A trigger of LANGUAGE.md §12 written as is (`yearly birthday 10:00`).
+    Raw(String),
 }
 
 #[derive(Clone, Debug)]
@@ -171,6 +175,8 @@ pub enum Step {
     Untag(String),
     Start(String),
     Exit,
+    /// A step of LANGUAGE.md §12 written as is (`wait until signup_at + 30d`).
+    Raw(String),
 }
 
 #[derive(Clone, Debug)]
@@ -215,13 +221,17 @@ pub enum Decl {
         reentry: Option<String>,
         exit_when: Option<Expr>,
         goal: Option<(String, String)>,
+        /// Settings of LANGUAGE.md §12 written as is (a second trigger, a
+        /// goal with a value), after `goal`.
+        more: Vec<String>,
         steps: Vec<Step>,
     },
     Cadence {
         name: String,
         stop: Option<Expr>,
         spacing: Option<String>,
-        touches: Vec<(String, Option<String>, Option<String>)>,
+        /// `(template, after, comment, when)`
+        touches: Vec<Touch>,
     },
     Pressure {
         caps: Vec<(String, u32, String)>,
@@ -229,8 +239,15 @@ pub enum Decl {
         quiet: (String, String),
         excess: String,
         under: (u32, String),
+        /// More `quiet` rules of LANGUAGE.md §12 (`weekends`, `sms 20:00 to 10:00`).
+        more_quiet: Vec<String>,
     },
+    /// A declaration of LANGUAGE.md §12 written as is (`topic`, `consent`).
+    Raw(String),
 }
+
+/// A cadence touch: `(template, after, comment, when)`.
+pub type Touch = (String, Option<String>, Option<String>, Option<Expr>);
 
 #[derive(Clone, Debug)]
 pub enum Item {
@@ -360,7 +377,7 @@ fn w_terms(out: &mut String, ts: &[Term]) {
 /// Precedence: or = 1, and = 2, not/atom = 3.
 fn prec(e: &Expr) -> u8 {
     match e {
-        Expr::Or(_) => 1,
+        Expr::Or(_) | Expr::Raw(_) => 1,
         Expr::And(_) => 2,
         _ => 3,
     }
@@ -376,6 +393,7 @@ fn w_expr_in(out: &mut String, e: &Expr, min: u8) {
         out.push('(');
     }
     match e {
+        Expr::Raw(x) => out.push_str(x),
         Expr::Or(xs) | Expr::And(xs) => {
             let (op, p) = if matches!(e, Expr::Or(_)) {
                 (" or ", 1)
@@ -612,6 +630,7 @@ fn w_step(out: &mut String, st: &Step, depth: usize) {
             let _ = write!(out, "start {c}");
         }
         Step::Exit => out.push_str("exit"),
+        Step::Raw(x) => out.push_str(x),
     }
 }
 
@@ -799,6 +818,7 @@ fn w_decl(out: &mut String, d: &Decl) {
             reentry,
             exit_when,
             goal,
+            more,
             steps,
         } => {
             let _ = writeln!(out, "scenario {name} {{");
@@ -828,6 +848,7 @@ fn w_decl(out: &mut String, d: &Decl) {
                 Trigger::Once(ts) => {
                     let _ = write!(out, "once at {ts}");
                 }
+                Trigger::Raw(x) => out.push_str(x),
             }
             out.push('\n');
             if let Some(r) = reentry {
@@ -840,6 +861,9 @@ fn w_decl(out: &mut String, d: &Decl) {
             }
             if let Some((e, d)) = goal {
                 let _ = writeln!(out, "  goal     {e} within {d}");
+            }
+            for line in more {
+                let _ = writeln!(out, "  {line}");
             }
             out.push('\n');
             w_steps(out, steps, 1);
@@ -861,10 +885,14 @@ fn w_decl(out: &mut String, d: &Decl) {
                 let _ = writeln!(out, "  spacing = {sp}");
             }
             out.push('\n');
-            for (t, after, comment) in touches {
+            for (t, after, comment, when) in touches {
                 let mut line = format!("  touch {t}");
                 if let Some(a) = after {
                     let _ = write!(line, " after {a}");
+                }
+                if let Some(w) = when {
+                    line.push_str(" when ");
+                    w_expr(&mut line, w);
                 }
                 if let Some(c) = comment {
                     let _ = write!(
@@ -885,6 +913,7 @@ fn w_decl(out: &mut String, d: &Decl) {
             quiet,
             excess,
             under,
+            more_quiet,
         } => {
             out.push_str("pressure {\n");
             for (scope, n, w) in caps {
@@ -899,10 +928,14 @@ fn w_decl(out: &mut String, d: &Decl) {
                 "  quiet {} to {}      // contact-local",
                 quiet.0, quiet.1
             );
+            for q in more_quiet {
+                let _ = writeln!(out, "  quiet {q}");
+            }
             let _ = writeln!(out, "  on excess {excess}");
             let _ = writeln!(out, "  under below {} per {}", under.0, under.1);
             out.push('}');
         }
+        Decl::Raw(x) => out.push_str(x),
     }
 }
 
@@ -985,6 +1018,7 @@ fn j_term(t: &Term) -> Value {
 
 fn j_expr(e: &Expr) -> Value {
     match e {
+        Expr::Raw(x) => json!({ "raw": x }),
         Expr::Or(xs) => json!({ "or": xs.iter().map(j_expr).collect::<Vec<_>>() }),
         Expr::And(xs) => json!({ "and": xs.iter().map(j_expr).collect::<Vec<_>>() }),
         Expr::Not(x) => json!({ "not": j_expr(x) }),
@@ -1078,6 +1112,7 @@ fn j_steps(steps: &[Step]) -> Value {
                     Step::Untag(t) => json!({ "untag": t }),
                     Step::Start(c) => json!({ "start": c }),
                     Step::Exit => json!({ "exit": true }),
+                    Step::Raw(x) => json!({ "raw": x }),
                 })
             })
             .collect(),
@@ -1204,6 +1239,7 @@ fn j_decl(doc: &[String], d: &Decl) -> Value {
             reentry,
             exit_when,
             goal,
+            more,
             steps,
         } => {
             m.insert("kind".into(), json!("scenario"));
@@ -1220,6 +1256,7 @@ fn j_decl(doc: &[String], d: &Decl) -> Value {
                 Trigger::Entered(sg) => json!({ "entered": sg }),
                 Trigger::Every(d, c) => json!({ "every": d, "at": c }),
                 Trigger::Once(ts) => json!({ "once": ts }),
+                Trigger::Raw(x) => json!({ "raw": x }),
             };
             m.insert("trigger".into(), t);
             if let Some(r) = reentry {
@@ -1230,6 +1267,9 @@ fn j_decl(doc: &[String], d: &Decl) -> Value {
             }
             if let Some((e, d)) = goal {
                 m.insert("goal".into(), json!({ "event": e, "within": d }));
+            }
+            if !more.is_empty() {
+                m.insert("more".into(), json!(more));
             }
             m.insert("steps".into(), j_steps(steps));
         }
@@ -1252,9 +1292,16 @@ fn j_decl(doc: &[String], d: &Decl) -> Value {
                 Value::Array(
                     touches
                         .iter()
-                        .map(|(t, a, _)| match a {
-                            Some(a) => json!({ "template": t, "after": a }),
-                            None => json!({ "template": t }),
+                        .map(|(t, a, _, w)| {
+                            let mut o = Map::new();
+                            o.insert("template".into(), json!(t));
+                            if let Some(a) = a {
+                                o.insert("after".into(), json!(a));
+                            }
+                            if let Some(w) = w {
+                                o.insert("when".into(), j_expr(w));
+                            }
+                            Value::Object(o)
                         })
                         .collect(),
                 ),
@@ -1266,6 +1313,7 @@ fn j_decl(doc: &[String], d: &Decl) -> Value {
             quiet,
             excess,
             under,
+            more_quiet,
         } => {
             m.insert("kind".into(), json!("pressure"));
             m.insert(
@@ -1278,11 +1326,17 @@ fn j_decl(doc: &[String], d: &Decl) -> Value {
             );
             m.insert("gap".into(), json!(gap));
             m.insert("quiet".into(), json!({ "from": quiet.0, "to": quiet.1 }));
+            if !more_quiet.is_empty() {
+                m.insert("more_quiet".into(), json!(more_quiet));
+            }
             m.insert("on_excess".into(), json!(excess));
             m.insert(
                 "under_below".into(),
                 json!({ "max": under.0, "per": under.1 }),
             );
+        }
+        Decl::Raw(x) => {
+            m.insert("raw".into(), json!(x));
         }
     }
     Value::Object(m)
@@ -1390,6 +1444,8 @@ fn schema_file() -> GenFile {
                 "address",
                 "Autoparts Lyon SARL, 48 avenue Felix Faure, 69003 Lyon, France",
             ),
+            ("locales".into(), Attr::Word("[fr, en]".into())),
+            ("locale".into(), Attr::Word("lang".into())),
         ]),
     ));
     items.push(Item::Decl(
@@ -1443,7 +1499,48 @@ fn schema_file() -> GenFile {
                 true,
                 Some("set when the contact lives abroad"),
             ),
+            field(
+                "lang",
+                "enum(fr, en)",
+                true,
+                Some("language of the messages"),
+            ),
+            field("birthday", "date", true, None),
+            field(
+                "trial_ends_at",
+                "timestamp",
+                true,
+                Some("pro trial accounts"),
+            ),
+            field("email_opt_out", "bool", true, None),
+            field("owner_name", "text", true, Some("the account manager, B2B")),
+            field(
+                "owner_address",
+                "text",
+                true,
+                Some("the account manager's email"),
+            ),
         ]),
+    ));
+    items.push(Item::Decl(
+        vec!["Subscription topics: a contact may stop one and keep the others.".into()],
+        Decl::Raw("topic offers \"Offers and discounts\"".into()),
+    ));
+    items.push(Item::Decl(
+        vec![],
+        Decl::Raw("topic guides \"Buyer's guides and workshop tips\"".into()),
+    ));
+    items.push(Item::Decl(
+        vec![],
+        Decl::Raw("topic news   \"The weekly newsletter\"".into()),
+    ));
+    items.push(Item::Decl(
+        vec!["Marketing SMS needs the opt-in; email is allowed unless refused.".into()],
+        Decl::Raw("consent sms   = sms_opt_in".into()),
+    ));
+    items.push(Item::Decl(
+        vec![],
+        Decl::Raw("consent email = email_opt_out is not set or email_opt_out == false".into()),
     ));
     items.push(Item::Decl(
         vec!["An order paid on the site or in a shop. Refunds are negative amounts.".into()],
@@ -1554,6 +1651,28 @@ fn schema_file() -> GenFile {
             "Answered one of our messages in the last two weeks.",
             eng("replied", None, Some(ago("14d"))),
         ),
+        (
+            "trial_ending",
+            "A pro trial that ends within three days.",
+            Expr::Raw("trial_ends_at - 3d <= now and trial_ends_at > now".into()),
+        ),
+        (
+            "webmail_users",
+            "Addresses at the big webmail providers.",
+            Expr::Raw(
+                "email ends_with \"@gmail.example\" or email ends_with \"@outlook.example\"".into(),
+            ),
+        ),
+        (
+            "mobile_fr",
+            "A French mobile number.",
+            Expr::Raw("phone matches \"^\\\\+33 ?[67]\"".into()),
+        ),
+        (
+            "broad_buyers",
+            "Bought in three product lines or more this year.",
+            Expr::Raw("count distinct(purchase.category since 365d ago) >= 3".into()),
+        ),
     ];
     for (n, doc, e) in segs {
         items.push(Item::Decl(vec![doc.into()], Decl::Segment(n.into(), e)));
@@ -1571,6 +1690,7 @@ fn schema_file() -> GenFile {
             quiet: ("21:00".into(), "08:00".into()),
             excess: "defer".into(),
             under: (1, "14d".into()),
+            more_quiet: vec!["sms 20:00 to 10:00".into(), "task weekends".into()],
         },
     ));
     GenFile {
@@ -1609,6 +1729,9 @@ struct Module {
     rng: Rng,
     items: Vec<Item>,
     segments: Vec<String>,
+    /// Choices of the v1.1 additions, from a stream of their own so that
+    /// the v1 content stays what it was.
+    v11: Rng,
 }
 
 impl Module {
@@ -1723,6 +1846,7 @@ fn module_file(seed: u64, i: usize) -> GenFile {
         rng,
         items: Vec::new(),
         segments: Vec::new(),
+        v11: Rng::new(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x11),
     };
     m.items.push(Item::Comment(vec![
         format!(
@@ -2236,6 +2360,18 @@ fn gen_templates(m: &mut Module, plan: &Plan) {
         if kind == "offer" && m.rng.chance(50) {
             attrs.push(("kind".to_string(), Attr::Word("marketing".into())));
         }
+        let topic = if kind == "guide" { "guides" } else { "offers" };
+        attrs.push(("topic".to_string(), Attr::Word(topic.into())));
+        if kind == "promo" {
+            attrs.push(("priority".to_string(), Attr::Word("high".into())));
+            attrs.push(("expires".to_string(), Attr::Word("2d".into())));
+        }
+        if kind == "offer" && plan.leads {
+            attrs.push(attr_s(
+                "from",
+                "{{#if owner_address}}{{owner_name}} <{{owner_address}}>{{else}}Autoparts Lyon Pro <pro@autoparts-lyon.example>{{/if}}",
+            ));
+        }
         attrs.push(attr_s("subject", subject));
         attrs.push(attr_s("preheader", pre));
         attrs.push(attr_s("html", html));
@@ -2315,10 +2451,14 @@ fn gen_templates(m: &mut Module, plan: &Plan) {
             Decl::Template {
                 name,
                 channel: "task",
-                attrs: vec![attr_s(
+                attrs: vec![
+                    attr_s("assignee", "{{default owner_name \"Sales desk\"}}"),
+                    ("due".into(), Attr::Word("1d".into())),
+                    attr_s(
                     "body",
                     format!("Call {{{{default first_name \"the contact\"}}}} {{{{#if company}}}}({{{{company}}}}){{{{/if}}}} on {{{{#if phone}}}}{{{{phone}}}}{{{{else}}}}their email {{{{email}}}}{{{{/if}}}} about {label}; plan {{{{plan}}}}, {{{{number ltv}}}} EUR so far."),
-                )],
+                    ),
+                ],
                 links: vec![],
             },
         );
@@ -2382,6 +2522,7 @@ fn gen_scenarios(m: &mut Module, plan: &Plan) {
                 reentry: Some("always".into()),
                 exit_when: None,
                 goal: None,
+                more: vec![],
                 steps: vec![
                     Step::Send(m.n("receipt")),
                     Step::Send(m.n("crm")),
@@ -2420,7 +2561,8 @@ fn gen_scenarios(m: &mut Module, plan: &Plan) {
                 trigger,
                 reentry: Some("after 30d".into()),
                 exit_when: Some(name("customers")),
-                goal: Some(("purchase".into(), "6w".into())),
+                goal: None,
+                more: vec!["goal     purchase where amount > 100 within 6w value amount".into()],
                 steps: vec![
                     Step::Send(m.n("crm")),
                     Step::Tag(format!("lead_{t}")),
@@ -2441,32 +2583,51 @@ fn gen_scenarios(m: &mut Module, plan: &Plan) {
                 ],
             },
         );
-        let mut touches: Vec<(String, Option<String>, Option<String>)> = vec![
+        let mut touches: Vec<Touch> = vec![
             (
                 offer.clone(),
                 None,
                 Some("day 0: what we do for pros".into()),
+                None,
             ),
             (
                 m.n("call"),
-                Some("1d".into()),
+                Some("1 business day".into()),
                 Some("day 1: qualify the need".into()),
+                None,
             ),
-            (guide.clone(), None, Some("day 4: the buyer's guide".into())),
+            (
+                guide.clone(),
+                None,
+                Some("day 4: the buyer's guide".into()),
+                None,
+            ),
         ];
         if plan.sms {
+            // Only to contacts with a number; `consent sms` applies too.
             touches.push((
                 sms.clone(),
                 Some("2d".into()),
                 Some("day 6: short check-in".into()),
+                Some(Expr::IsSet(nm("phone"), true)),
             ));
         }
         if plan.reminder {
-            touches.push((reminder.clone(), None, None));
+            touches.push((
+                reminder.clone(),
+                None,
+                None,
+                Some(not(eng("opened", Some((&offer, None)), None))),
+            ));
         }
-        touches.push((m.n("call"), Some("2d".into()), Some("closing call".into())));
+        touches.push((
+            m.n("call"),
+            Some("2 business days".into()),
+            Some("closing call".into()),
+            None,
+        ));
         if plan.push {
-            touches.push((push.clone(), None, None));
+            touches.push((push.clone(), None, None, None));
         }
         m.push(
             vec![format!(
@@ -2486,7 +2647,7 @@ fn gen_scenarios(m: &mut Module, plan: &Plan) {
                         num(0),
                     ),
                 ])),
-                spacing: Some("3d".into()),
+                spacing: Some("2 business days".into()),
                 touches,
             },
         );
@@ -2508,6 +2669,7 @@ fn gen_scenarios(m: &mut Module, plan: &Plan) {
                 reentry: Some("always".into()),
                 exit_when: Some(not(name("newsletter"))),
                 goal: None,
+                more: vec!["trigger  every month on last 10:00".into()],
                 steps: vec![Step::Send(guide.clone())],
             },
         );
@@ -2517,6 +2679,7 @@ fn gen_scenarios(m: &mut Module, plan: &Plan) {
         let month = 1 + (i % 12);
         let day = 1 + m.rng.below(27);
         let hold = *m.rng.pick(&[10u32, 20]);
+        let local = m.v11.chance(50);
         let mut follow = vec![(
             Some(eng("clicked", Some((&promo, None)), None)),
             vec![Step::Tag(format!("{t}_season_interested"))],
@@ -2541,10 +2704,15 @@ fn gen_scenarios(m: &mut Module, plan: &Plan) {
                     or(vec![name("newsletter"), name("customers")]),
                     name(&m.n("regional")),
                 ])),
-                trigger: Trigger::Once(format!("2026-{month:02}-{day:02}T09:00:00+01:00")),
+                trigger: if local {
+                    Trigger::Raw(format!("once at 2026-{month:02}-{day:02} 09:00 local"))
+                } else {
+                    Trigger::Once(format!("2026-{month:02}-{day:02}T09:00:00+01:00"))
+                },
                 reentry: None,
                 exit_when: None,
                 goal: Some(("purchase".into(), "3w".into())),
+                more: vec![],
                 steps: vec![Step::Split(vec![
                     (
                         100 - hold,
@@ -2577,6 +2745,7 @@ fn gen_scenarios(m: &mut Module, plan: &Plan) {
                 reentry: Some("after 30d".into()),
                 exit_when: Some(name("customers")),
                 goal: None,
+                more: vec![],
                 steps: vec![
                     Step::Send(first),
                     Step::Wait("1d".into()),
@@ -2585,6 +2754,43 @@ fn gen_scenarios(m: &mut Module, plan: &Plan) {
                         vec![Step::Send(guide.clone())],
                     )]),
                 ],
+            },
+        );
+    }
+    if plan.drip && m.v11.chance(25) {
+        m.push(
+            vec![format!(
+                "Pro trial accounts: the {t} offer three days before the trial ends."
+            )],
+            Decl::Scenario {
+                name: m.n("trial"),
+                audience: Some(and(vec![name("marketable"), name("pros")])),
+                trigger: Trigger::Raw("at trial_ends_at - 3d 09:00".into()),
+                reentry: Some("never".into()),
+                exit_when: Some(name("customers")),
+                goal: None,
+                more: vec!["goal     purchase where amount > 100 within 14d value amount".into()],
+                steps: vec![
+                    Step::Send(offer.clone()),
+                    Step::Raw("wait until trial_ends_at".into()),
+                    Step::Raw("wait 1 business day".into()),
+                    Step::Send(promo.clone()),
+                ],
+            },
+        );
+    }
+    if plan.season && plan.promo && m.v11.chance(30) {
+        m.push(
+            vec![format!("A birthday present: the {t} code.")],
+            Decl::Scenario {
+                name: m.n("birthday"),
+                audience: Some(name("marketable")),
+                trigger: Trigger::Raw("yearly birthday 10:00".into()),
+                reentry: Some("always".into()),
+                exit_when: None,
+                goal: None,
+                more: vec![],
+                steps: vec![Step::Send(promo.clone())],
             },
         );
     }
@@ -2708,6 +2914,7 @@ fn gen_drip(m: &mut Module, plan: &Plan) {
             reentry: Some(reentry),
             exit_when: Some(name(&m.n("buyers"))),
             goal: Some(("purchase".into(), "14d".into())),
+            more: vec![],
             steps: vec![
                 Step::Send(offer.clone()),
                 Step::Wait(w1.into()),
