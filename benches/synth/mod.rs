@@ -230,6 +230,8 @@ pub enum Decl {
         excess: String,
         under: (u32, String),
     },
+    /// `consent CHANNEL = EXPR` (v1.1)
+    Consent(String, Expr),
 }
 
 #[derive(Clone, Debug)]
@@ -698,6 +700,11 @@ fn w_decl(out: &mut String, d: &Decl) {
             out.push_str(&prefix);
             w_expr_wrapped(out, prefix.len(), e, "  ");
         }
+        Decl::Consent(c, e) => {
+            let prefix = format!("consent {c} = ");
+            out.push_str(&prefix);
+            w_expr_wrapped(out, prefix.len(), e, "  ");
+        }
         Decl::Persona {
             negative,
             name,
@@ -1147,6 +1154,11 @@ fn j_decl(doc: &[String], d: &Decl) -> Value {
             m.insert("name".into(), json!(n));
             m.insert("expr".into(), j_expr(e));
         }
+        Decl::Consent(c, e) => {
+            m.insert("kind".into(), json!("consent"));
+            m.insert("channel".into(), json!(c));
+            m.insert("expr".into(), j_expr(e));
+        }
         Decl::Persona {
             negative,
             name,
@@ -1558,6 +1570,10 @@ fn schema_file() -> GenFile {
     for (n, doc, e) in segs {
         items.push(Item::Decl(vec![doc.into()], Decl::Segment(n.into(), e)));
     }
+    items.push(Item::Decl(
+        vec!["Marketing SMS only to contacts who opted in.".into()],
+        Decl::Consent("sms".into(), name("sms_opt_in")),
+    ));
     items.push(Item::Decl(
         vec!["At most 3 emails, 1 SMS and 2 pushes a week.".into()],
         Decl::Pressure {

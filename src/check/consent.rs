@@ -36,7 +36,6 @@ pub fn is_marketing(t: &Template) -> bool {
 }
 
 /// The topic a template names (`topic = newsletter`), if any.
-#[allow(dead_code)]
 pub fn template_topic(t: &Template) -> Option<(&str, Span)> {
     t.attrs
         .iter()

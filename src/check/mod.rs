@@ -5,7 +5,7 @@
 //! skips only what an earlier error made meaningless (an unknown field has
 //! no type to compare).
 
-mod consent;
+pub mod consent;
 mod expr;
 mod flow;
 mod items;
