@@ -343,6 +343,7 @@ fn main() {
                     synth::Decl::Scenario { .. } => "scenario",
                     synth::Decl::Cadence { .. } => "cadence",
                     synth::Decl::Pressure { .. } => "pressure",
+                    synth::Decl::Consent(..) => "consent",
                 };
                 *kinds.entry(k).or_default() += 1;
             }

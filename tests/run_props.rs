@@ -30,6 +30,7 @@ template m1 : email { subject = "1", html = "<p>1</p><p>{{workspace.address}} <a
 template m2 : email { subject = "2", html = "<p>2</p><p>{{workspace.address}} <a href='{{unsubscribe_url}}'>u</a></p>" }
 template m3 : email { subject = "3", html = "<p>3</p><p>{{workspace.address}} <a href='{{unsubscribe_url}}'>u</a></p>" }
 template s1 : sms   { body = "S STOP 36180" }
+consent sms = not l3
 template tr : email { kind = transactional, subject = "T", html = "<p>T</p>" }
 template tk : task  { body = "call" }
 scenario a {

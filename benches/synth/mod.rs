@@ -244,6 +244,8 @@ pub enum Decl {
     },
     /// A declaration of LANGUAGE.md §12 written as is (`topic`, `consent`).
     Raw(String),
+    /// `consent CHANNEL = EXPR` (v1.1)
+    Consent(String, Expr),
 }
 
 /// A cadence touch: `(template, after, comment, when)`.
@@ -717,6 +719,11 @@ fn w_decl(out: &mut String, d: &Decl) {
             out.push_str(&prefix);
             w_expr_wrapped(out, prefix.len(), e, "  ");
         }
+        Decl::Consent(c, e) => {
+            let prefix = format!("consent {c} = ");
+            out.push_str(&prefix);
+            w_expr_wrapped(out, prefix.len(), e, "  ");
+        }
         Decl::Persona {
             negative,
             name,
@@ -1182,6 +1189,11 @@ fn j_decl(doc: &[String], d: &Decl) -> Value {
             m.insert("name".into(), json!(n));
             m.insert("expr".into(), j_expr(e));
         }
+        Decl::Consent(c, e) => {
+            m.insert("kind".into(), json!("consent"));
+            m.insert("channel".into(), json!(c));
+            m.insert("expr".into(), j_expr(e));
+        }
         Decl::Persona {
             negative,
             name,
@@ -1535,11 +1547,7 @@ fn schema_file() -> GenFile {
         Decl::Raw("topic news   \"The weekly newsletter\"".into()),
     ));
     items.push(Item::Decl(
-        vec!["Marketing SMS needs the opt-in; email is allowed unless refused.".into()],
-        Decl::Raw("consent sms   = sms_opt_in".into()),
-    ));
-    items.push(Item::Decl(
-        vec![],
+        vec!["Email is allowed unless refused.".into()],
         Decl::Raw("consent email = email_opt_out is not set or email_opt_out == false".into()),
     ));
     items.push(Item::Decl(
@@ -1677,6 +1685,10 @@ fn schema_file() -> GenFile {
     for (n, doc, e) in segs {
         items.push(Item::Decl(vec![doc.into()], Decl::Segment(n.into(), e)));
     }
+    items.push(Item::Decl(
+        vec!["Marketing SMS only to contacts who opted in.".into()],
+        Decl::Consent("sms".into(), name("sms_opt_in")),
+    ));
     items.push(Item::Decl(
         vec!["At most 3 emails, 1 SMS and 2 pushes a week.".into()],
         Decl::Pressure {

@@ -547,10 +547,10 @@ fn channel_attributes(channel: &str) -> (&'static [&'static str], &'static [&'st
     match channel {
         "email" => (
             &["subject", "html"],
-            &["kind", "subject", "preheader", "html", "text"],
+            &["kind", "subject", "preheader", "html", "text", "topic"],
         ),
-        "sms" => (&["body"], &["kind", "body"]),
-        "push" => (&["title", "body"], &["kind", "title", "body"]),
+        "sms" => (&["body"], &["kind", "body", "topic"]),
+        "push" => (&["title", "body"], &["kind", "title", "body", "topic"]),
         // `kind` is accepted here only to be reported as E0503.
         "task" => (&["body"], &["kind", "body"]),
         "webhook" => (&["url", "body"], &["kind", "url", "body"]),
@@ -605,6 +605,8 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
         for (name, a) in &attrs {
             match *name {
                 "kind" if matches!(channel, "task" | "webhook") => {}
+                // Checked with the topics (`check::consent`).
+                "topic" => {}
                 "kind" => match &a.value.node {
                     AttrValue::Word(w) if w == "marketing" => {}
                     AttrValue::Word(w) if w == "transactional" => marketing = false,

@@ -5,6 +5,7 @@
 //! skips only what an earlier error made meaningless (an unknown field has
 //! no type to compare).
 
+pub mod consent;
 mod expr;
 mod flow;
 mod items;
@@ -26,6 +27,7 @@ pub enum Kind {
     Template,
     Scenario,
     Cadence,
+    Topic,
 }
 
 impl Kind {
@@ -38,6 +40,7 @@ impl Kind {
             Kind::Template => "a template",
             Kind::Scenario => "a scenario",
             Kind::Cadence => "a cadence",
+            Kind::Topic => "a topic",
         }
     }
 }
@@ -65,6 +68,10 @@ pub struct Project<'a> {
     /// Names and keywords of declarations that had a syntax error.
     pub broken_names: HashSet<&'a str>,
     pub broken_keywords: HashSet<&'a str>,
+    /// `topic NAME "label"` declarations, in order.
+    pub topics: Vec<&'a TopicDecl>,
+    /// `consent CHANNEL = EXPR` rules, in order (duplicates included).
+    pub consents: Vec<&'a ConsentRule>,
 }
 
 impl<'a> Project<'a> {
@@ -157,6 +164,7 @@ fn declare_hint(kind: Kind) -> &'static str {
         Kind::Template => "template NAME : CHANNEL { … }",
         Kind::Scenario => "scenario NAME { … }",
         Kind::Cadence => "cadence NAME { … }",
+        Kind::Topic => "topic NAME \"label\"",
     }
 }
 
@@ -186,6 +194,7 @@ fn check_all(sources: &SourceMap, files: &[File], problems: &mut Problems) {
     expr::check_segments(&project, problems);
     items::check_personas(&project, problems);
     items::check_templates(&project, problems);
+    consent::check_consent(&project, problems);
     flow::check_scenarios(&project, problems);
     flow::check_cadences(&project, problems);
     items::check_pressure(&project, problems);
@@ -213,6 +222,8 @@ fn collect<'a>(sources: &'a SourceMap, files: &'a [File], problems: &mut Problem
         incomplete: false,
         broken_names: HashSet::new(),
         broken_keywords: HashSet::new(),
+        topics: Vec::new(),
+        consents: Vec::new(),
     };
     for f in files {
         p.incomplete |= f.unreadable;
@@ -246,6 +257,7 @@ fn collect<'a>(sources: &'a SourceMap, files: &'a [File], problems: &mut Problem
                 DeclKind::Template(_) => Kind::Template,
                 DeclKind::Scenario(_) => Kind::Scenario,
                 DeclKind::Cadence(_) => Kind::Cadence,
+                DeclKind::Topic(_) => Kind::Topic,
                 _ => unreachable!("collect: named declaration"),
             };
             if kind == Kind::Event && types::BUILTIN_EVENTS.contains(&name.name.as_str()) {
@@ -312,8 +324,11 @@ fn collect<'a>(sources: &'a SourceMap, files: &'a [File], problems: &mut Problem
                 p.cadences.entry(c.name.name.as_str()).or_insert(c);
                 p.cadence_order.push(c);
             }
+            DeclKind::Topic(t) => p.topics.push(t),
+            DeclKind::Consent(c) => p.consents.push(c),
         }
     }
+    consent::add_topic_field(&mut p);
     match schemas.first() {
         Some(s) => {
             p.schema = resolve_fields(&s.fields, true, problems);

@@ -70,6 +70,8 @@ codes! {
     E0110 Error "unknown channel",
     E0111 Error "unknown time zone",
     E0112 Error "invalid value for a setting",
+    E0140 Error "consent rule given twice for a channel",
+    E0141 Error "consent rule on an operational channel",
     // Names.
     E0201 Error "unknown field",
     E0202 Error "unknown template",
@@ -82,6 +84,7 @@ codes! {
     E0209 Error "unknown enum variant",
     E0210 Error "unknown event field",
     E0211 Error "name refers to the wrong kind of declaration",
+    E0240 Error "unknown topic",
     // Types.
     E0301 Error "type mismatch",
     E0302 Error "values of this type have no order",
@@ -93,6 +96,7 @@ codes! {
     E0308 Error "aggregate over a field that is not a number",
     E0309 Error "`since` bound is not a time",
     E0310 Error "invalid aggregate",
+    E0340 Error "consent rule is not a condition",
     // Personas.
     E0401 Error "persona value has the wrong type",
     E0402 Error "persona misses a required field",
@@ -124,6 +128,8 @@ codes! {
     E0531 Error "no visible unsubscribe link",
     E0532 Error "text part without the unsubscribe link",
     E0533 Error "`from` is not one mailbox",
+    E0540 Error "marketing SMS without a consent rule",
+    W0540 Warning "marketing email without a topic",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",
     E0602 Error "engagement with a template not sent before",

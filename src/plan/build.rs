@@ -215,6 +215,23 @@ pub fn build_plan(
         cadences,
         pressure,
         scenario_order: p.scenarios.iter().map(|s| s.name.name.clone()).collect(),
+        topics: p
+            .topics
+            .iter()
+            .map(|t| {
+                (
+                    t.name.name.clone(),
+                    Topic {
+                        label: t.label.node.clone(),
+                    },
+                )
+            })
+            .collect(),
+        // The first rule of each channel (a second one is an error).
+        consent: p.consents.iter().rev().fold(BTreeMap::new(), |mut m, r| {
+            m.insert(r.channel.name.clone(), cx.expr(&r.expr, None, false));
+            m
+        }),
     }
 }
 
@@ -353,6 +370,7 @@ impl Cx<'_, '_> {
             link_order,
             headers,
             content_hash: hex(&whole.finalize()),
+            topic: crate::check::consent::template_topic(t).map(|(n, _)| n.to_string()),
         }
     }
 

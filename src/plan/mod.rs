@@ -98,6 +98,24 @@ pub struct Plan {
     /// Scenario names in declaration order: scenarios triggered at the same
     /// instant start, and take pressure slots, in this order (§10).
     pub scenario_order: Vec<String>,
+    /// Subscription topics by name (`topic NAME "label"`); absent when the
+    /// project declares none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub topics: BTreeMap<String, Topic>,
+    /// Consent rules by channel (`consent sms = …`): a marketing message on
+    /// that channel is sent only when the rule holds at send time. Absent
+    /// when the project has none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = { "enum": ["email", "sms", "push"] }))]
+    pub consent: BTreeMap<String, Expr>,
+}
+
+/// `topic newsletter "The monthly newsletter"`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Topic {
+    /// What contacts see on the preferences page.
+    pub label: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -294,6 +312,10 @@ pub struct Template {
     /// SHA-256 over every part, for change detection.
     #[schemars(regex(pattern = SHA256_PATTERN))]
     pub content_hash: String,
+    /// The subscription topic (`topic = NAME`), a key of the plan's
+    /// `topics`; absent when the template names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -201,6 +201,17 @@ impl<'p> V<'p> {
                     &["html", "json", "url", "none"],
                 )?;
             }
+            if let Some(topic) = &t.topic
+                && !p.topics.contains_key(topic)
+            {
+                return err(
+                    format!("{path}.topic"),
+                    format!(
+                        "`{topic}` is not a topic of the plan (no `topics{}`)",
+                        key(topic)
+                    ),
+                );
+            }
             // `link_order` names each link once, and only links.
             let mut order: Vec<&str> = t.link_order.iter().map(String::as_str).collect();
             order.sort_unstable();
@@ -210,6 +221,16 @@ impl<'p> V<'p> {
                     "must name each link of `links` exactly once".to_string(),
                 );
             }
+        }
+        for (channel, e) in &p.consent {
+            let path = format!("$.consent{}", key(channel));
+            one_of(
+                &path,
+                "a channel with consent",
+                channel,
+                &["email", "sms", "push"],
+            )?;
+            self.expr(&path, e, None)?;
         }
         // Scenarios: each once in `scenario_order`.
         let mut seen = BTreeSet::new();

@@ -892,7 +892,7 @@ impl<'a> Walker<'a, '_> {
             "id" => Val::of(Ty::Scalar, true),
             "tags" | "lists" => Val::of(Ty::List(Box::new(Ty::Scalar)), true),
             "links" => Val::of(Ty::Links, false),
-            "unsubscribe_url" => Val::of(Ty::Scalar, false),
+            "unsubscribe_url" | "preferences_url" => Val::of(Ty::Scalar, false),
             "workspace" => Val::of(Ty::Workspace, false),
             "trigger" => Val::of(Ty::Trigger, true),
             // A field may be declared in the part that did not parse.
@@ -905,7 +905,8 @@ impl<'a> Walker<'a, '_> {
         match &cur.ty {
             Ty::Root => {
                 let v = self.root_lookup(seg)?;
-                if seg == "unsubscribe_url" {
+                // Either link lets the contact unsubscribe (§12).
+                if seg == "unsubscribe_url" || seg == "preferences_url" {
                     self.out.unsubscribe = true;
                 }
                 Some(v)
@@ -1079,7 +1080,7 @@ impl<'a> Walker<'a, '_> {
                     "not a contact field or template variable",
                 )
                 .help_opt(suggest(seg, names.iter().copied(), || {
-                    Some("the variables are the contact fields, `id`, `tags`, `lists`, `links.NAME`, `unsubscribe_url`, `workspace.name`, `workspace.address`, `workspace.from` and `trigger.FIELD`".into())
+                    Some("the variables are the contact fields, `id`, `tags`, `lists`, `links.NAME`, `unsubscribe_url`, `preferences_url`, `workspace.name`, `workspace.address`, `workspace.from` and `trigger.FIELD`".into())
                 }))
             }
             Ty::Links => {

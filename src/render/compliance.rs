@@ -76,6 +76,23 @@ impl Findings {
             .and_then(|v| v.as_str())
             .unwrap_or_default();
         let mut found = check_message(m.html.as_deref(), m.text.as_deref(), url, address);
+        // The preferences page lets the contact unsubscribe too (§12): a
+        // link to it satisfies what a link to `unsubscribe_url` would.
+        let preferences = p
+            .base
+            .get("preferences_url")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let link_missing = |f: &Missing| matches!(f, Missing::VisibleLink(_) | Missing::LinkInText);
+        if !preferences.is_empty() && found.iter().any(link_missing) {
+            let other = check_message(m.html.as_deref(), m.text.as_deref(), preferences, "");
+            if !other.iter().any(|f| matches!(f, Missing::VisibleLink(_))) {
+                found.retain(|f| !matches!(f, Missing::VisibleLink(_)));
+            }
+            if !other.contains(&Missing::LinkInText) {
+                found.retain(|f| *f != Missing::LinkInText);
+            }
+        }
         // A text part derived from the HTML lacks what the HTML lacks: the
         // HTML's problem is the one to fix.
         if m.text_derived {
@@ -170,7 +187,7 @@ pub(crate) fn shape(data: &serde_json::Value, model: &super::model::Model, uniqu
     let mut todo: Vec<(bool, &serde_json::Value)> = Vec::new();
     if let Some(m) = data.as_object() {
         for (k, v) in m {
-            if k == "unsubscribe_url" {
+            if k == "unsubscribe_url" || k == "preferences_url" {
                 continue;
             }
             // Values that decide blocks in practice: bools and enums
@@ -232,6 +249,10 @@ pub(crate) fn nobody(model: &super::model::Model) -> PersonaInfo {
     base.insert(
         "unsubscribe_url".into(),
         super::model::unsubscribe_url("nobody").into(),
+    );
+    base.insert(
+        "preferences_url".into(),
+        super::model::preferences_url("nobody").into(),
     );
     let workspace: serde_json::Map<String, serde_json::Value> = model
         .workspace

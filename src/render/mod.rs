@@ -18,6 +18,7 @@ mod analyze;
 mod cache;
 mod compat;
 mod compliance;
+mod consent;
 mod flow;
 mod hbs;
 mod helpers;
@@ -1173,6 +1174,11 @@ impl RenderProject {
         self.keys.get(&t.name).copied().unwrap_or_default()
     }
 
+    /// [`Self::key`] with the personas that get no preview for consent.
+    fn preview_key(&self, t: &TemplateInfo) -> u64 {
+        self.key(t) ^ consent::key(&consent::withheld(t, self.facts.get()))
+    }
+
     /// Renders `templates` for `personas` on every core; `checked_only`:
     /// only the parts per-persona checks need; `keep`: return the messages
     /// too. One result per template, in the order given.
@@ -1557,12 +1563,14 @@ impl RenderProject {
         let todo: Vec<&TemplateInfo> = templates
             .iter()
             .copied()
-            .filter(|t| !matches!(cache.previews.get(&t.name), Some((k, _)) if *k == self.key(t)))
+            .filter(|t| !matches!(cache.previews.get(&t.name), Some((k, _)) if *k == self.preview_key(t)))
             .collect();
         cache.stats.rendered = todo.len();
         cache.stats.render_reused = templates.len() - todo.len();
         let rendered = self.render_some(&todo, &personas, false, true);
-        for (t, (messages, problems)) in todo.iter().zip(rendered) {
+        for (t, (mut messages, problems)) in todo.iter().zip(rendered) {
+            let withheld = consent::withheld(t, self.facts.get());
+            consent::drop_withheld(&mut messages, &withheld);
             if let Some((_, old)) = cache.previews.remove(&t.name) {
                 for k in &old.files {
                     cache.site.remove(k);
@@ -1571,7 +1579,12 @@ impl RenderProject {
             let files = self.preview_files(&messages);
             let mut rows = String::new();
             let refs: Vec<&RenderedMessage> = messages.iter().collect();
-            preview::index_rows(t, &refs, self.broken.contains(&t.name), &mut rows);
+            if refs.is_empty() && !withheld.is_empty() && !self.broken.contains(&t.name) {
+                consent::index_row(t, &withheld, true, &mut rows);
+            } else {
+                preview::index_rows(t, &refs, self.broken.contains(&t.name), &mut rows);
+                consent::index_row(t, &withheld, false, &mut rows);
+            }
             let persona_rows = messages.iter().map(preview::persona_row).collect();
             let entry = TemplatePreviews {
                 messages,
@@ -1583,7 +1596,9 @@ impl RenderProject {
             for (k, v) in files {
                 cache.site.insert(&k, v);
             }
-            cache.previews.insert(t.name.clone(), (self.key(t), entry));
+            cache
+                .previews
+                .insert(t.name.clone(), (self.preview_key(t), entry));
         }
         let gone: Vec<String> = cache
             .previews

@@ -244,11 +244,18 @@ pub(crate) const BUILTIN_VARIABLES: &[&str] = &[
     "lists",
     "links",
     "unsubscribe_url",
+    "preferences_url",
     "workspace",
     "trigger",
 ];
 
 pub(crate) const WORKSPACE_VARIABLES: &[&str] = &["name", "address", "from", "timezone"];
+
+/// The preview preferences-page URL of a persona (`{{preferences_url}}`):
+/// where a contact chooses its topics or unsubscribes.
+pub(crate) fn preferences_url(persona: &str) -> String {
+    format!("https://example.invalid/preferences/{persona}")
+}
 
 /// The preview unsubscribe URL of a persona.
 pub(crate) fn unsubscribe_url(persona: &str) -> String {
@@ -679,6 +686,10 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
         base.insert(
             "unsubscribe_url".into(),
             Json::String(unsubscribe_url(&p.name.name)),
+        );
+        base.insert(
+            "preferences_url".into(),
+            Json::String(preferences_url(&p.name.name)),
         );
         base.insert("workspace".into(), Json::Object(workspace_json.clone()));
         let mut evs = Vec::new();

@@ -940,6 +940,9 @@ pub(crate) struct PersonaFacts {
     /// Each scenario in declaration order: its trigger, and whether its
     /// audience admits the persona (it would enter when triggered).
     pub scenarios: Vec<(String, String, bool)>,
+    /// The channels whose `consent` rule fails for the persona, with the
+    /// rule as written: its marketing messages there get no preview.
+    pub no_consent: Vec<(String, String)>,
 }
 
 /// [`PersonaFacts`] of every persona, at reference time `now`, on a
@@ -980,6 +983,18 @@ pub(crate) fn persona_facts(
                 facts
                     .scenarios
                     .push((name.clone(), trigger_text(&s.trigger), admitted));
+            }
+        }
+        for rule in &project.consents {
+            if let Some(e) = plan.consent.get(&rule.channel.name)
+                && !facts
+                    .no_consent
+                    .iter()
+                    .any(|(c, _)| *c == rule.channel.name)
+                && !cx.eval(e)
+            {
+                let text = one_line(sources.text(rule.expr.span));
+                facts.no_consent.push((rule.channel.name.clone(), text));
             }
         }
         out.insert(persona.name.name.clone(), facts);
@@ -1425,6 +1440,7 @@ mod tests {
             segments: vec![(evil.into(), true), (evil.into(), false)],
             expects: vec![(evil.into(), Some(evil.into())), (evil.into(), None)],
             scenarios: vec![(evil.into(), evil.into(), true)],
+            no_consent: vec![(evil.into(), evil.into())],
         };
         check(&persona_page(
             &p,

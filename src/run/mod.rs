@@ -228,6 +228,7 @@ impl Outcome<'_> {
     ) -> J {
         let p = &self.program;
         let s = &self.stats;
+        let consent = p.templates.iter().any(|t| t.consent.is_some());
         let mut scenarios = serde_json::Map::new();
         for (i, sc) in p.scenarios.iter().enumerate() {
             let goals: serde_json::Map<String, J> = sc
@@ -269,6 +270,12 @@ impl Outcome<'_> {
                     "dropped": s.dropped[i],
                 }),
             );
+            // Only with consent rules: summaries of other plans keep their shape.
+            if t.consent.is_some()
+                && let Some(o) = templates.get_mut(t.name).and_then(J::as_object_mut)
+            {
+                o.insert("skipped_no_consent".into(), json!(s.skipped_no_consent[i]));
+            }
         }
         let cadences: serde_json::Map<String, J> = p
             .cadences
@@ -327,6 +334,9 @@ impl Outcome<'_> {
                 "over": s.pressure[2],
             },
         });
+        if consent && let Some(o) = out.get_mut("skipped").and_then(J::as_object_mut) {
+            o.insert("no_consent".into(), json!(sum(&s.skipped_no_consent)));
+        }
         if report && let Some(o) = out.as_object_mut() {
             let days: Vec<J> = self
                 .per_day()
@@ -440,16 +450,21 @@ impl Outcome<'_> {
             .collect();
         let _ = writeln!(
             out,
-            "messages: {}{}; skipped {} (no address {}, unsubscribed {}); deferred {}; dropped {}",
+            "messages: {}{}; skipped {} (no address {}, unsubscribed {}{}); deferred {}; dropped {}",
             self.outbox.len(),
             if channels.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", channels.join(", "))
             },
-            sum(&s.skipped_no_address) + sum(&s.skipped_unsubscribed),
+            sum(&s.skipped_no_address) + sum(&s.skipped_unsubscribed) + sum(&s.skipped_no_consent),
             sum(&s.skipped_no_address),
             sum(&s.skipped_unsubscribed),
+            if sum(&s.skipped_no_consent) > 0 {
+                format!(", no consent {}", sum(&s.skipped_no_consent))
+            } else {
+                String::new()
+            },
             sum(&s.deferred),
             sum(&s.dropped),
         );
@@ -495,7 +510,8 @@ impl Outcome<'_> {
         );
         let mut quiet = 0;
         for (i, t) in p.templates.iter().enumerate() {
-            let skipped = s.skipped_no_address[i] + s.skipped_unsubscribed[i];
+            let skipped =
+                s.skipped_no_address[i] + s.skipped_unsubscribed[i] + s.skipped_no_consent[i];
             if s.sent[i] + skipped + s.deferred[i] + s.dropped[i] == 0 {
                 quiet += 1;
                 continue;

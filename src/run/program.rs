@@ -60,6 +60,10 @@ pub(crate) struct Template<'p> {
     pub marketing: bool,
     pub address: Option<&'p str>,
     pub links: Vec<&'p str>,
+    /// The channel's `consent` rule, for marketing messages only.
+    pub consent: Option<&'p Expr>,
+    /// The subscription topic (`topic = NAME`).
+    pub topic: Option<&'p str>,
 }
 
 pub(crate) struct Touch {
@@ -177,6 +181,10 @@ impl<'p> Program<'p> {
                 marketing: t.kind == "marketing" && channel < 3,
                 address: t.address_field.as_deref(),
                 links: t.links.keys().map(String::as_str).collect(),
+                consent: (t.kind == "marketing")
+                    .then(|| plan.consent.get(&t.channel))
+                    .flatten(),
+                topic: t.topic.as_deref(),
             });
         }
         let tpl = |n: &str| {

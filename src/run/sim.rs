@@ -24,6 +24,8 @@ use crate::eval::{Contact, Context, Event, Value};
 use crate::plan::{Expr, Reentry};
 use crate::render::{duration_text as duration, expr_text};
 
+mod consent;
+
 /// `--engagement`: a message sent by a run that this many drawn events led
 /// to (message → drawn event → run → message …) draws no reactions, so
 /// that rates under which every message draws an event that sends more
@@ -163,6 +165,8 @@ pub(crate) struct Sim<'a, 'p> {
     pub out: Vec<Message>,
     pub stats: &'a mut Stats,
     pub trace: Option<Vec<String>>,
+    /// Per-topic unsubscribes: (channel, topic).
+    unsubscribed_topics: Vec<(usize, String)>,
 }
 
 /// A contact's bucket for `split`: SHA-256 of `scenario/contact-id`, read
@@ -231,6 +235,7 @@ impl<'a, 'p> Sim<'a, 'p> {
             out: Vec::new(),
             stats,
             trace: trace.then(Vec::new),
+            unsubscribed_topics: Vec::new(),
         };
         for (ev, line) in events.into_iter().zip(lines) {
             if ev.at < sim.from {
@@ -267,10 +272,8 @@ impl<'a, 'p> Sim<'a, 'p> {
         {
             self.sent_before.push(tpl.clone());
         }
-        if ev.name == "unsubscribed"
-            && let Some(ch) = self.event_channel(&ev)
-        {
-            self.unsubscribed[ch] = true;
+        if ev.name == "unsubscribed" {
+            self.unsubscribe(&ev);
         }
         self.applied.push(ev);
     }
@@ -432,12 +435,13 @@ impl<'a, 'p> Sim<'a, 'p> {
                     self.touch_state();
                 }
             }
-            "unsubscribed" => {
-                if let Some(ch) = self.event_channel(&ev) {
-                    self.unsubscribed[ch] = true;
-                    self.note(t, || format!("unsubscribed from {}", CHANNELS[ch]));
-                }
-            }
+            "unsubscribed" => match self.unsubscribe(&ev) {
+                Some((ch, None)) => self.note(t, || format!("unsubscribed from {}", CHANNELS[ch])),
+                Some((ch, Some(topic))) => self.note(t, || {
+                    format!("unsubscribed from topic `{topic}` on {}", CHANNELS[ch])
+                }),
+                None => {}
+            },
             "delivered" | "opened" | "clicked" | "replied" | "bounced" => {
                 if let Some(Value::Text(tpl)) = ev.fields.get("template") {
                     let sent = self.prog.template(tpl).and_then(|ti| {
@@ -904,6 +908,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                     "{id}: send {} ({channel}): skipped, unsubscribed from {channel}",
                     template.name
                 )
+            });
+            return Outcome::Skipped;
+        }
+        if let Some(skip) = self.consent_skip(tpl, t) {
+            self.note(t, || {
+                format!("{id}: send {} ({channel}): {skip}", template.name)
             });
             return Outcome::Skipped;
         }

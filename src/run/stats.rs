@@ -90,6 +90,9 @@ pub struct Stats {
     pub forecast_capped: u64,
     /// Contacts under, balanced and over pressure (§9).
     pub pressure: [u64; 3],
+    /// Per template: marketing sends skipped because the channel's
+    /// `consent` rule did not hold.
+    pub skipped_no_consent: Vec<u64>,
 }
 
 impl Stats {
@@ -117,6 +120,7 @@ impl Stats {
             deferred: vec![0; t],
             dropped: vec![0; t],
             cadence_stops: vec![0; prog.cadences.len()],
+            skipped_no_consent: vec![0; t],
             ..Stats::default()
         }
     }
@@ -128,6 +132,7 @@ impl Stats {
             }
         }
         add(&mut self.entries, &o.entries);
+        add(&mut self.skipped_no_consent, &o.skipped_no_consent);
         add(&mut self.completed, &o.completed);
         add(&mut self.exited, &o.exited);
         add(&mut self.exit_steps, &o.exit_steps);

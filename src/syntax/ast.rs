@@ -63,6 +63,8 @@ pub enum DeclKind {
     Scenario(Scenario),
     Cadence(Cadence),
     Pressure(PressurePolicy),
+    Topic(TopicDecl),
+    Consent(ConsentRule),
 }
 
 impl DeclKind {
@@ -80,6 +82,8 @@ impl DeclKind {
             DeclKind::Scenario(_) => "scenario",
             DeclKind::Cadence(_) => "cadence",
             DeclKind::Pressure(_) => "pressure policy",
+            DeclKind::Topic(_) => "topic",
+            DeclKind::Consent(_) => "consent rule",
         }
     }
 
@@ -93,7 +97,11 @@ impl DeclKind {
             DeclKind::Template(d) => Some(&d.name),
             DeclKind::Scenario(d) => Some(&d.name),
             DeclKind::Cadence(d) => Some(&d.name),
-            DeclKind::Workspace(_) | DeclKind::Contact(_) | DeclKind::Pressure(_) => None,
+            DeclKind::Topic(d) => Some(&d.name),
+            DeclKind::Workspace(_)
+            | DeclKind::Contact(_)
+            | DeclKind::Pressure(_)
+            | DeclKind::Consent(_) => None,
         }
     }
 }
@@ -166,6 +174,22 @@ pub struct ListDecl {
 #[derive(Clone, Debug)]
 pub struct Segment {
     pub name: Ident,
+    pub expr: Expr,
+}
+
+/// `topic newsletter "The monthly newsletter"`: a subscription topic.
+#[derive(Clone, Debug)]
+pub struct TopicDecl {
+    pub name: Ident,
+    pub label: Spanned<String>,
+}
+
+/// `consent sms = sms_opt_in`: marketing on `channel` goes only to
+/// contacts for whom `expr` holds at send time.
+#[derive(Clone, Debug)]
+pub struct ConsentRule {
+    pub keyword: Span,
+    pub channel: Ident,
     pub expr: Expr,
 }
 

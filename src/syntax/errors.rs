@@ -476,6 +476,9 @@ const PUNCTUATED: &[Rule] = &[
     Rule::scenario_decl,
     Rule::cadence_decl,
     Rule::pressure_decl,
+    Rule::topic_decl,
+    Rule::consent_decl,
+    Rule::template_topic,
     Rule::attr,
     Rule::file_ref,
     Rule::field_block,
@@ -641,10 +644,13 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
         | Rule::template_decl
         | Rule::scenario_decl
         | Rule::cadence_decl
-        | Rule::pressure_decl => s(
+        | Rule::pressure_decl
+        | Rule::topic_decl
+        | Rule::consent_decl => s(
             1,
-            "a declaration (`workspace`, `contact`, `event`, `list`, `segment`, `persona`, `template`, `scenario`, `cadence` or `pressure`)",
+            "a declaration (`workspace`, `contact`, `event`, `list`, `segment`, `persona`, `template`, `scenario`, `cadence`, `pressure`, `topic` or `consent`)",
         ),
+        Rule::template_topic => s(1, "`topic = NAME`"),
         Rule::attr => s(1, "an attribute like `subject = \"…\"`"),
         Rule::attr_value => s(1, "a string, `file(\"…\")` or a word"),
         Rule::file_ref => s(1, "`file(\"path\")`"),

@@ -203,6 +203,8 @@ const DECLARATION_KEYWORDS: &[&str] = &[
     "scenario",
     "cadence",
     "pressure",
+    "topic",
+    "consent",
 ];
 
 /// Byte offsets where top-level declarations start: a declaration keyword

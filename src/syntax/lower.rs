@@ -43,6 +43,8 @@ pub fn lower_decls(
             Rule::scenario_decl => DeclKind::Scenario(cx.lower_scenario(pair)),
             Rule::cadence_decl => DeclKind::Cadence(cx.lower_cadence(pair)),
             Rule::pressure_decl => DeclKind::Pressure(cx.lower_pressure(pair)),
+            Rule::topic_decl => DeclKind::Topic(cx.lower_topic(pair)),
+            Rule::consent_decl => DeclKind::Consent(cx.lower_consent(pair)),
             r => unreachable!("lower_file: unexpected rule {r:?}"),
         };
         decls.push(Decl { kind, span, doc });
@@ -123,12 +125,16 @@ impl Lower<'_> {
     fn lower_attr(&mut self, pair: P<'_>) -> Attr {
         let mut inner = pair.into_inner();
         let name = self.ident(inner.next().expect("lower_attr: name"));
-        let value_pair = inner.next().expect("lower_attr: value");
+        let value = self.lower_attr_value(inner.next().expect("lower_attr: value"));
+        Attr { name, value }
+    }
+
+    fn lower_attr_value(&mut self, value_pair: P<'_>) -> Spanned<AttrValue> {
         let span = self.span(&value_pair);
         let v = value_pair
             .into_inner()
             .next()
-            .expect("lower_attr: value inner");
+            .expect("lower_attr_value: inner");
         let value = match v.as_rule() {
             Rule::string => AttrValue::Str(self.lower_string(v)),
             Rule::word => AttrValue::Word(v.as_str().to_string()),
@@ -136,16 +142,13 @@ impl Lower<'_> {
                 let s = v
                     .into_inner()
                     .find(|p| p.as_rule() == Rule::string)
-                    .expect("lower_attr: file path");
+                    .expect("lower_attr_value: file path");
                 let sspan = self.span(&s);
                 AttrValue::File(Spanned::new(self.lower_string(s), sspan))
             }
-            r => unreachable!("lower_attr: {r:?}"),
+            r => unreachable!("lower_attr_value: {r:?}"),
         };
-        Attr {
-            name,
-            value: Spanned::new(value, span),
-        }
+        Spanned::new(value, span)
     }
 
     fn lower_contact(&mut self, pair: P<'_>) -> Schema {
@@ -345,6 +348,7 @@ impl Lower<'_> {
                 Rule::name => name = Some(self.ident(p)),
                 Rule::channel => channel = Some(self.ident(p)),
                 Rule::attr => attrs.push(self.lower_attr(p)),
+                Rule::template_topic => attrs.push(self.lower_template_topic(p)),
                 Rule::link_decl => {
                     let mut inner = p.into_inner().filter(|q| q.as_rule() != Rule::kw_link);
                     let lname = self.ident(inner.next().expect("lower_template: link name"));
@@ -363,6 +367,69 @@ impl Lower<'_> {
             channel: channel.expect("lower_template: channel"),
             attrs,
             links,
+        }
+    }
+
+    /// `topic = newsletter` → the attribute `topic` with the word as value
+    /// (`topic` is a keyword, so the `attr` rule cannot read it).
+    fn lower_template_topic(&mut self, pair: P<'_>) -> Attr {
+        let mut name = None;
+        let mut value = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::kw_topic => {
+                    name = Some(Ident {
+                        name: "topic".to_string(),
+                        span: self.span(&p),
+                    })
+                }
+                Rule::attr_value => value = Some(self.lower_attr_value(p)),
+                _ => {}
+            }
+        }
+        Attr {
+            name: name.expect("lower_template_topic: keyword"),
+            value: value.expect("lower_template_topic: value"),
+        }
+    }
+
+    // ------------------------------------------------------------ consent
+
+    fn lower_topic(&mut self, pair: P<'_>) -> TopicDecl {
+        let mut name = None;
+        let mut label = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::name => name = Some(self.ident(p)),
+                Rule::string => {
+                    let span = self.span(&p);
+                    label = Some(Spanned::new(self.lower_string(p), span));
+                }
+                _ => {}
+            }
+        }
+        TopicDecl {
+            name: name.expect("lower_topic: name"),
+            label: label.expect("lower_topic: label"),
+        }
+    }
+
+    fn lower_consent(&mut self, pair: P<'_>) -> ConsentRule {
+        let mut keyword = None;
+        let mut channel = None;
+        let mut expr = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::kw_consent => keyword = Some(self.span(&p)),
+                Rule::channel => channel = Some(self.ident(p)),
+                Rule::expr => expr = Some(self.lower_expr(p)),
+                _ => {}
+            }
+        }
+        ConsentRule {
+            keyword: keyword.expect("lower_consent: keyword"),
+            channel: channel.expect("lower_consent: channel"),
+            expr: expr.expect("lower_consent: expr"),
         }
     }
 

@@ -83,6 +83,8 @@ template hello : email {
 }
 
 template ping : sms { body = "{{default first_name \"Hi\"}}, see you soon. STOP 36180" }
+
+consent sms = true
 "#,
     );
     t.write(
