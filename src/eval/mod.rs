@@ -155,11 +155,13 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// The offset before the reference time of a relative term.
+    /// The offset before the reference time of a relative term (`now +
+    /// 7d` is 7 days before… negative: after).
     fn relative(t: &Term) -> Option<i64> {
         match t {
             Term::AgoSeconds(d) => Some(*d),
             Term::Now(_) => Some(0),
+            Term::Offset { term, seconds } => Self::relative(term)?.checked_sub(*seconds),
             _ => None,
         }
     }
@@ -418,6 +420,19 @@ impl<'a> Context<'a> {
             Term::Date(s) => s.parse::<jiff::civil::Date>().ok().map(V::Date),
             Term::AgoSeconds(d) => Some(V::Timestamp(self.now - d)),
             Term::Now(_) => Some(V::Timestamp(self.now)),
+            Term::Offset { term, seconds } => shift(self.term(term, event)?, *seconds),
+        }
+    }
+
+    /// The point in time `t` gives for this contact: an instant, or a
+    /// calendar date (a date moved by whole days); `None` when absent or
+    /// not a time.
+    pub fn time_value(&self, t: &Term) -> Option<crate::syntax::ast::TimeValue> {
+        use crate::syntax::ast::TimeValue;
+        match self.term(t, None)? {
+            V::Timestamp(x) => Some(TimeValue::Instant(x)),
+            V::Date(d) => Some(TimeValue::Date(d)),
+            _ => None,
         }
     }
 
@@ -522,7 +537,7 @@ impl<'a> Context<'a> {
         match t {
             Term::Field(f) => format!("`{f}`"),
             Term::EventField(f) => format!("the event's `{f}`"),
-            Term::AgoSeconds(_) | Term::Now(_) => self
+            Term::AgoSeconds(_) | Term::Now(_) | Term::Offset { .. } => self
                 .term(t, None)
                 .map(|v| v.owned().show())
                 .unwrap_or_default(),
@@ -738,7 +753,7 @@ fn costly(e: &Expr) -> bool {
 /// Whether `e` (a `where` filter: no segments inside) holds an `ago` or
 /// `now` term.
 fn relative_terms(e: &Expr) -> bool {
-    let rel = |t: &Term| matches!(t, Term::AgoSeconds(_) | Term::Now(_));
+    let rel = |t: &Term| Context::relative(t).is_some();
     match e {
         Expr::And { args } | Expr::Or { args } => args.iter().any(relative_terms),
         Expr::Not { arg } => relative_terms(arg),
@@ -760,6 +775,22 @@ pub fn date_start(d: jiff::civil::Date) -> Option<i64> {
 /// `left cmp right`; absent values make every comparison false.
 pub fn compare(cmp: &str, left: &Maybe, right: &Maybe) -> bool {
     compare_v(cmp, left.as_ref().map(V::of), right.as_ref().map(V::of))
+}
+
+/// A time value moved by `seconds`: a date moved by whole days stays a
+/// date, by anything else it becomes its UTC midnight moved (as dates
+/// compare with timestamps); `None` for a value that is not a time.
+fn shift(v: V<'_>, seconds: i64) -> Option<V<'_>> {
+    use crate::syntax::ast::TimeValue;
+    let t = match v {
+        V::Timestamp(x) => TimeValue::Instant(x),
+        V::Date(d) => TimeValue::Date(d),
+        _ => return None,
+    };
+    Some(match t.shifted(seconds)? {
+        TimeValue::Instant(x) => V::Timestamp(x),
+        TimeValue::Date(d) => V::Date(d),
+    })
 }
 
 fn compare_v(cmp: &str, left: Option<V>, right: Option<V>) -> bool {

@@ -176,6 +176,14 @@ pub fn term_text(t: &Term) -> String {
         Term::Timestamp(s) | Term::Date(s) => s.clone(),
         Term::AgoSeconds(s) => format!("{} ago", duration_text(*s)),
         Term::Now(_) => "now".to_string(),
+        Term::Offset { term, seconds } if *seconds < 0 => format!(
+            "{} - {}",
+            term_text(term),
+            duration_text(seconds.saturating_neg())
+        ),
+        Term::Offset { term, seconds } => {
+            format!("{} + {}", term_text(term), duration_text(*seconds))
+        }
     }
 }
 
@@ -218,6 +226,11 @@ pub fn trigger_text(t: &Trigger) -> String {
         Trigger::Entered { segment } => format!("entered {segment}"),
         Trigger::Every { day, at } => format!("every {day} {at}"),
         Trigger::Once { at } => format!("once at {at}"),
+        Trigger::At { at, local_time } => match local_time {
+            Some(c) => format!("at {} {c}", term_text(at)),
+            None => format!("at {}", term_text(at)),
+        },
+        Trigger::Yearly { field, at } => format!("yearly {field} {at}"),
     }
 }
 
@@ -662,6 +675,11 @@ fn step_shape(
         } => {
             let mut lines = wrap(&expr_text(until), WRAP);
             lines.push(format!("or after {}", duration_text(*timeout_seconds)));
+            Card::with_lines("wait", "wait until", lines)
+        }
+        Step::WaitUntilTime { until, .. } => {
+            let mut lines = wrap(&term_text(until), WRAP);
+            lines.push("at once if passed or absent".to_string());
             Card::with_lines("wait", "wait until", lines)
         }
         Step::Join { list, .. } => Card::new("action", "join list", list),
