@@ -1059,4 +1059,78 @@ segment few = count(purchase where amount > 100) < 2
         assert!(why.len() < 2_000, "{why}");
         assert_eq!(cx.next_change(&p.segments["d59"]), Some(NOW + 2 * 86_400));
     }
+
+    /// `trial_ends_at - 3d <= now` turns true the second `now` reaches the
+    /// shifted time, `now + 7d` reads a week ahead, and a date moved by
+    /// whole days stays a date (by hours: its UTC midnight moved).
+    #[test]
+    fn shifted_times_hold_and_change_at_the_exact_second() {
+        let p = plan(
+            r#"
+contact { email: email, trial_ends_at: timestamp?, renew_on: date? }
+segment ending = trial_ends_at - 3d <= now and trial_ends_at > now
+segment within_week = trial_ends_at < now + 7d
+segment renew_eve = renew_on - 1d <= 2026-01-14 and renew_on + 12h > 2026-01-15T11:00:00Z
+"#,
+        );
+        let mut c = Contact::default();
+        let end = NOW + 5 * 86_400;
+        c.fields
+            .insert("trial_ends_at".into(), Value::Timestamp(end));
+        let cx = Context {
+            plan: &p,
+            contact: &c,
+            events: &[],
+            now: NOW,
+            run: None,
+        };
+        assert!(!cx.eval(&p.segments["ending"]));
+        assert_eq!(
+            cx.next_change(&p.segments["ending"]),
+            Some(end - 3 * 86_400)
+        );
+        assert!(cx.eval(&p.segments["within_week"]));
+        // `end < now + 7d` changed when `now + 7d` passed `end`, two days
+        // ago: nothing is left to wake for.
+        assert_eq!(cx.next_change(&p.segments["within_week"]), None);
+        let early = Context {
+            now: end - 10 * 86_400,
+            ..cx
+        };
+        assert!(!early.eval(&p.segments["within_week"]));
+        // It turns true one second after `now + 7d` reaches `end`; the
+        // runner wakes at that bound, then at the next second.
+        assert_eq!(
+            early.next_change(&p.segments["within_week"]),
+            Some(end - 7 * 86_400)
+        );
+        let at_bound = Context {
+            now: end - 7 * 86_400,
+            ..cx
+        };
+        assert!(!at_bound.eval(&p.segments["within_week"]));
+        assert_eq!(
+            at_bound.next_change(&p.segments["within_week"]),
+            Some(end - 7 * 86_400 + 1)
+        );
+        let later = Context {
+            now: end - 3 * 86_400,
+            ..cx
+        };
+        assert!(later.eval(&p.segments["ending"]));
+        let mut r = Contact::default();
+        r.fields.insert(
+            "renew_on".into(),
+            Value::Date(jiff::civil::date(2026, 1, 15)),
+        );
+        let rx = Context {
+            plan: &p,
+            contact: &r,
+            events: &[],
+            now: NOW,
+            run: None,
+        };
+        assert!(rx.eval(&p.segments["renew_eve"]));
+        assert!(rx.next_change(&p.segments["renew_eve"]).is_none());
+    }
 }

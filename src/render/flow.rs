@@ -1290,4 +1290,44 @@ cadence follow {
         assert!(c.contains("touch 3 · day 4 · email · transactional"), "{c}");
         assert!(scenario_svg(&p, "nope").is_none());
     }
+
+    #[test]
+    fn dates_are_drawn_with_their_text() {
+        let src = r#"
+contact { email: email, trial_ends_at: timestamp?, birthday: date?, renewal_on: date }
+template hi : email { kind = transactional, subject = "Hi", html = "x" }
+segment ending = trial_ends_at - 3d <= now and renewal_on + 1d > now + 12h
+scenario at_time {
+  trigger at trial_ends_at - 3d 09:00
+  reentry always
+  wait until renewal_on - 1w
+  send hi
+}
+scenario yearly_one {
+  trigger yearly birthday 09:00
+  reentry always
+  send hi
+}
+"#;
+        let p = plan(src);
+        assert_eq!(
+            expr_text(&p.segments["ending"]),
+            "trial_ends_at - 3d <= now and renewal_on + 1d > now + 12h"
+        );
+        assert_eq!(
+            trigger_text(&p.scenarios["at_time"].trigger),
+            "at trial_ends_at - 3d 09:00"
+        );
+        assert_eq!(
+            trigger_text(&p.scenarios["yearly_one"].trigger),
+            "yearly birthday 09:00"
+        );
+        let svg = scenario_svg(&p, "at_time").expect("svg");
+        assert!(svg.contains("at trial_ends_at - 3d 09:00"), "{svg}");
+        assert!(svg.contains("wait until"), "{svg}");
+        assert!(svg.contains("renewal_on - 7d"), "{svg}");
+        assert!(svg.contains("at once if passed or absent"), "{svg}");
+        let svg = scenario_svg(&p, "yearly_one").expect("svg");
+        assert!(svg.contains("yearly birthday 09:00"), "{svg}");
+    }
 }
