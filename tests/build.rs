@@ -128,6 +128,7 @@ fn every_step_link_points_at_a_step() {
                 Send { next, .. }
                 | Wait { next, .. }
                 | WaitUntil { next, .. }
+                | WaitUntilTime { next, .. }
                 | Join { next, .. }
                 | Leave { next, .. }
                 | Tag { next, .. }

@@ -829,3 +829,48 @@ scenario every_day {
     assert!(stderr.contains("already had 2000 drawn events"), "{stderr}");
     let _ = fs::remove_dir_all(&tmp);
 }
+
+/// The summary JSON counts the `wait until TIME` steps that went on at
+/// once (the time had passed, or was absent) and the waits and date
+/// triggers re-timed by an `updated` event, on the scenarios that have
+/// them only.
+#[test]
+fn the_summary_counts_waits_and_triggers_on_dates() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run");
+    let summary_of = |case: &str| {
+        let summary = std::env::temp_dir().join(format!(
+            "relance-run-{case}-summary-{}.json",
+            std::process::id()
+        ));
+        let ran = run_case(&base.join(case), &["--summary", summary.to_str().unwrap()]);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+        let _ = fs::remove_file(&summary);
+        json
+    };
+    let json = summary_of("time_wait_until");
+    let trial = &json["scenarios"]["trial"];
+    assert_eq!(trial["wait_until_passed"], 1, "{json}");
+    assert_eq!(trial["wait_until_absent"], 1, "{json}");
+    assert_eq!(trial["wait_until_retimed"], 2, "{json}");
+    assert_eq!(
+        json["scenarios"]["renewal"]["wait_until_absent"], 3,
+        "{json}"
+    );
+    assert!(
+        json["scenarios"]["ending_soon"]
+            .get("wait_until_passed")
+            .is_none()
+    );
+    assert!(trial.get("trigger_rescheduled").is_none());
+    let json = summary_of("time_at");
+    assert_eq!(
+        json["scenarios"]["ending_call"]["trigger_rescheduled"], 2,
+        "{json}"
+    );
+    assert_eq!(
+        json["scenarios"]["renewal"]["trigger_rescheduled"], 0,
+        "{json}"
+    );
+}

@@ -68,6 +68,72 @@ fn term_ty(p: &Project, term: &Term, scope: &Scope) -> Ty {
             Some(t) => Ty::Field(t),
             None => Ty::Unresolved(n.clone()),
         },
+        // A shift on anything but a time is E0350 (`check_shifts`); the
+        // base's type is kept so that no second error follows.
+        TermKind::Shifted { base, seconds } => match term_ty(p, base, scope) {
+            Ty::Field(Type::Date) if seconds % 86_400 != 0 => Ty::Field(Type::Timestamp),
+            other => other,
+        },
+    }
+}
+
+/// Whether `term` is a point in time (a timestamp or date, maybe shifted),
+/// with its type's description when it is not; `None` for an unknown name.
+pub fn time_term(p: &Project, term: &Term, scope: &Scope) -> Option<Result<(), String>> {
+    match term_ty(p, term, scope) {
+        Ty::Unresolved(_) => None,
+        t if t.is_time() => Some(Ok(())),
+        t => Some(Err(t.describe())),
+    }
+}
+
+/// Reports an unknown field named by `term` (after its shifts).
+pub fn check_term_name(p: &Project, term: &Term, scope: &Scope, problems: &mut Problems) {
+    let base = term.unshifted().0;
+    if let Ty::Unresolved(n) = term_ty(p, base, scope) {
+        unknown_field(p, &n, base.span, scope, problems);
+    }
+}
+
+/// E0350: `x + 3d` where `x` is not a timestamp or a date.
+pub fn check_shifts(p: &Project, term: &Term, scope: &Scope, problems: &mut Problems) {
+    let TermKind::Shifted { base, .. } = &term.kind else {
+        return;
+    };
+    let (base, _) = base.unshifted();
+    let ty = term_ty(p, base, scope);
+    if ty.is_time() || matches!(ty, Ty::Unresolved(_)) {
+        return;
+    }
+    let mut shift = Span::new(
+        base.span.file,
+        base.span.end as usize,
+        term.span.end as usize,
+    );
+    let text = p.sources.text(shift);
+    shift.start += (text.len() - text.trim_start().len()) as u32;
+    let what = super::types::with_article(&ty.describe());
+    problems.push(
+        Diagnostic::new(
+            Code::E0350,
+            format!("only a timestamp or a date can add or subtract a duration, and this is {what}"),
+        )
+        .at(shift, "a duration added here")
+        .also(base.span, what)
+        .help("move a timestamp or date field by a duration, like `trial_ends_at - 3d` or `now + 7d`; a negative number is written `-3`, without a space"),
+    );
+}
+
+/// The terms written directly in `e` (not in its sub-conditions).
+fn direct_terms(e: &Expr) -> Vec<&Term> {
+    match &e.kind {
+        ExprKind::Compare { lhs, rhs, .. } => vec![lhs, rhs],
+        ExprKind::In { term, list, .. } => std::iter::once(term).chain(&list.node).collect(),
+        ExprKind::Contains { haystack, needle } => vec![haystack, needle],
+        ExprKind::IsSet { term, .. } => vec![term],
+        ExprKind::Engagement { since, .. } => since.iter().collect(),
+        ExprKind::Aggregate { agg, rhs, .. } => agg.since.iter().chain([rhs]).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -123,6 +189,9 @@ fn unknown_field(p: &Project, name: &str, span: Span, scope: &Scope, problems: &
 }
 
 pub fn check_expr(p: &Project, e: &Expr, scope: &Scope, problems: &mut Problems) {
+    for t in direct_terms(e) {
+        check_shifts(p, t, scope, problems);
+    }
     match &e.kind {
         ExprKind::Or(xs) | ExprKind::And(xs) => {
             for x in xs {

@@ -100,7 +100,20 @@ fn check_trigger(p: &Project, s: &Scenario, t: &Spanned<Trigger>, problems: &mut
                 check_expr(p, f, &scope, problems);
             }
         }
-        Trigger::Every { .. } => {
+        Trigger::At { time, .. } => super::dates::check_time(p, time, "at", problems),
+        Trigger::Yearly { field, .. } => {
+            super::dates::check_yearly(p, field, problems);
+            recurring_once(s, t, problems);
+        }
+        Trigger::Every { .. } => recurring_once(s, t, problems),
+        Trigger::Once(_) | Trigger::Invalid => {}
+    }
+}
+
+/// W0603: a recurring trigger with `reentry never`.
+fn recurring_once(s: &Scenario, t: &Spanned<Trigger>, problems: &mut Problems) {
+    {
+        {
             let never = s.reentry.first().is_none_or(|r| r.node == Reentry::Never);
             if never {
                 let mut d = Diagnostic::new(
@@ -118,7 +131,6 @@ fn check_trigger(p: &Project, s: &Scenario, t: &Spanned<Trigger>, problems: &mut
                 problems.push(d);
             }
         }
-        Trigger::Once(_) | Trigger::Invalid => {}
     }
 }
 
@@ -218,6 +230,9 @@ fn check_steps(
                 }
             }
             StepKind::Wait(_) | StepKind::Tag(_) | StepKind::Untag(_) | StepKind::Exit => {}
+            StepKind::WaitUntilTime(time) => {
+                super::dates::check_time(p, time, "wait until", problems)
+            }
             StepKind::WaitUntil { cond, .. } => {
                 check_expr(
                     p,
@@ -624,6 +639,7 @@ fn walk(p: &Project, steps: &[Step], paths: &mut Vec<Path>) {
                 *paths = out;
             }
             StepKind::WaitUntil { .. }
+            | StepKind::WaitUntilTime(_)
             | StepKind::Join(_)
             | StepKind::Leave(_)
             | StepKind::Tag(_)

@@ -272,10 +272,7 @@ fn check_persona_event(p: &Project, ev: &PersonaEvent, problems: &mut Problems) 
     if !p.events.contains_key(ev.name.name.as_str()) {
         p.expect_kind(&ev.name, Kind::Event, Code::E0205, problems);
     }
-    if !matches!(
-        ev.at.kind,
-        TermKind::Now | TermKind::Ago(_) | TermKind::Timestamp(_) | TermKind::Date(_)
-    ) {
+    if ev.at.literal_time(0).is_none() {
         problems.push(
             Diagnostic::new(Code::E0401, "an event happens at a point in time")
                 .at(ev.at.span, "not a time")
@@ -428,6 +425,19 @@ fn check_value(p: &Project, name: &str, ty: &Type, value: &Value, problems: &mut
         }
         Value::Term(t) => t,
     };
+    if let TermKind::Shifted { base, .. } = &term.kind
+        && base.unshifted().0.literal_time(0).is_none()
+    {
+        problems.push(
+            Diagnostic::new(
+                Code::E0350,
+                "only a timestamp or a date can add or subtract a duration",
+            )
+            .at(term.span, "a duration added to a value that is not a time")
+            .help("write a time and move it, like `now + 10d` or `2026-01-15 + 30d`"),
+        );
+        return;
+    }
     let ok = match (ty, &term.kind) {
         (Type::Text | Type::Device, TermKind::Str(_)) => true,
         (Type::Email, TermKind::Str(s)) => {
@@ -467,6 +477,12 @@ fn check_value(p: &Project, name: &str, ty: &Type, value: &Value, problems: &mut
             Type::Timestamp,
             TermKind::Timestamp(_) | TermKind::Ago(_) | TermKind::Now | TermKind::Date(_),
         ) => true,
+        // `now + 10d`, `2026-01-15 + 30d`: a date moved by whole days
+        // stays a date.
+        (Type::Timestamp, TermKind::Shifted { .. }) => term.literal_time(0).is_some(),
+        (Type::Date, TermKind::Shifted { .. }) => {
+            matches!(term.literal_time(0), Some(TimeValue::Date(_)))
+        }
         (Type::Enum(variants), TermKind::Name(v)) => {
             if !variants.contains(v) {
                 problems.push(
@@ -493,6 +509,11 @@ fn check_value(p: &Project, name: &str, ty: &Type, value: &Value, problems: &mut
             TermKind::Percent(_) => "a percentage",
             TermKind::Clock(_) => "a time of day",
             TermKind::Name(_) => "a bare name",
+            TermKind::Shifted { .. } => match term.literal_time(0) {
+                Some(TimeValue::Date(_)) => "a date",
+                Some(TimeValue::Instant(_)) => "a timestamp",
+                None => "not a point in time",
+            },
         };
         let _ = p;
         wrong(what, problems);

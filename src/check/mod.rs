@@ -6,6 +6,7 @@
 //! no type to compare).
 
 pub mod consent;
+mod dates;
 mod expr;
 mod flow;
 mod items;

@@ -97,6 +97,10 @@ codes! {
     E0309 Error "`since` bound is not a time",
     E0310 Error "invalid aggregate",
     E0340 Error "consent rule is not a condition",
+    E0350 Error "a duration added to a value that is not a time",
+    E0351 Error "`wait until` or `at` without a point in time",
+    E0352 Error "a date trigger or wait that depends on `now`",
+    E0353 Error "`yearly` needs a date or timestamp field",
     // Personas.
     E0401 Error "persona value has the wrong type",
     E0402 Error "persona misses a required field",

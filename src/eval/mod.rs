@@ -155,11 +155,13 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// The offset before the reference time of a relative term.
+    /// The offset before the reference time of a relative term (`now +
+    /// 7d` is 7 days before… negative: after).
     fn relative(t: &Term) -> Option<i64> {
         match t {
             Term::AgoSeconds(d) => Some(*d),
             Term::Now(_) => Some(0),
+            Term::Offset { term, seconds } => Self::relative(term)?.checked_sub(*seconds),
             _ => None,
         }
     }
@@ -418,6 +420,19 @@ impl<'a> Context<'a> {
             Term::Date(s) => s.parse::<jiff::civil::Date>().ok().map(V::Date),
             Term::AgoSeconds(d) => Some(V::Timestamp(self.now - d)),
             Term::Now(_) => Some(V::Timestamp(self.now)),
+            Term::Offset { term, seconds } => shift(self.term(term, event)?, *seconds),
+        }
+    }
+
+    /// The point in time `t` gives for this contact: an instant, or a
+    /// calendar date (a date moved by whole days); `None` when absent or
+    /// not a time.
+    pub fn time_value(&self, t: &Term) -> Option<crate::syntax::ast::TimeValue> {
+        use crate::syntax::ast::TimeValue;
+        match self.term(t, None)? {
+            V::Timestamp(x) => Some(TimeValue::Instant(x)),
+            V::Date(d) => Some(TimeValue::Date(d)),
+            _ => None,
         }
     }
 
@@ -522,7 +537,7 @@ impl<'a> Context<'a> {
         match t {
             Term::Field(f) => format!("`{f}`"),
             Term::EventField(f) => format!("the event's `{f}`"),
-            Term::AgoSeconds(_) | Term::Now(_) => self
+            Term::AgoSeconds(_) | Term::Now(_) | Term::Offset { .. } => self
                 .term(t, None)
                 .map(|v| v.owned().show())
                 .unwrap_or_default(),
@@ -738,7 +753,7 @@ fn costly(e: &Expr) -> bool {
 /// Whether `e` (a `where` filter: no segments inside) holds an `ago` or
 /// `now` term.
 fn relative_terms(e: &Expr) -> bool {
-    let rel = |t: &Term| matches!(t, Term::AgoSeconds(_) | Term::Now(_));
+    let rel = |t: &Term| Context::relative(t).is_some();
     match e {
         Expr::And { args } | Expr::Or { args } => args.iter().any(relative_terms),
         Expr::Not { arg } => relative_terms(arg),
@@ -760,6 +775,22 @@ pub fn date_start(d: jiff::civil::Date) -> Option<i64> {
 /// `left cmp right`; absent values make every comparison false.
 pub fn compare(cmp: &str, left: &Maybe, right: &Maybe) -> bool {
     compare_v(cmp, left.as_ref().map(V::of), right.as_ref().map(V::of))
+}
+
+/// A time value moved by `seconds`: a date moved by whole days stays a
+/// date, by anything else it becomes its UTC midnight moved (as dates
+/// compare with timestamps); `None` for a value that is not a time.
+fn shift(v: V<'_>, seconds: i64) -> Option<V<'_>> {
+    use crate::syntax::ast::TimeValue;
+    let t = match v {
+        V::Timestamp(x) => TimeValue::Instant(x),
+        V::Date(d) => TimeValue::Date(d),
+        _ => return None,
+    };
+    Some(match t.shifted(seconds)? {
+        TimeValue::Instant(x) => V::Timestamp(x),
+        TimeValue::Date(d) => V::Date(d),
+    })
 }
 
 fn compare_v(cmp: &str, left: Option<V>, right: Option<V>) -> bool {
@@ -1027,5 +1058,79 @@ segment few = count(purchase where amount > 100) < 2
         let why = cx.why_not(&p.segments["d59"]).unwrap_or_default();
         assert!(why.len() < 2_000, "{why}");
         assert_eq!(cx.next_change(&p.segments["d59"]), Some(NOW + 2 * 86_400));
+    }
+
+    /// `trial_ends_at - 3d <= now` turns true the second `now` reaches the
+    /// shifted time, `now + 7d` reads a week ahead, and a date moved by
+    /// whole days stays a date (by hours: its UTC midnight moved).
+    #[test]
+    fn shifted_times_hold_and_change_at_the_exact_second() {
+        let p = plan(
+            r#"
+contact { email: email, trial_ends_at: timestamp?, renew_on: date? }
+segment ending = trial_ends_at - 3d <= now and trial_ends_at > now
+segment within_week = trial_ends_at < now + 7d
+segment renew_eve = renew_on - 1d <= 2026-01-14 and renew_on + 12h > 2026-01-15T11:00:00Z
+"#,
+        );
+        let mut c = Contact::default();
+        let end = NOW + 5 * 86_400;
+        c.fields
+            .insert("trial_ends_at".into(), Value::Timestamp(end));
+        let cx = Context {
+            plan: &p,
+            contact: &c,
+            events: &[],
+            now: NOW,
+            run: None,
+        };
+        assert!(!cx.eval(&p.segments["ending"]));
+        assert_eq!(
+            cx.next_change(&p.segments["ending"]),
+            Some(end - 3 * 86_400)
+        );
+        assert!(cx.eval(&p.segments["within_week"]));
+        // `end < now + 7d` changed when `now + 7d` passed `end`, two days
+        // ago: nothing is left to wake for.
+        assert_eq!(cx.next_change(&p.segments["within_week"]), None);
+        let early = Context {
+            now: end - 10 * 86_400,
+            ..cx
+        };
+        assert!(!early.eval(&p.segments["within_week"]));
+        // It turns true one second after `now + 7d` reaches `end`; the
+        // runner wakes at that bound, then at the next second.
+        assert_eq!(
+            early.next_change(&p.segments["within_week"]),
+            Some(end - 7 * 86_400)
+        );
+        let at_bound = Context {
+            now: end - 7 * 86_400,
+            ..cx
+        };
+        assert!(!at_bound.eval(&p.segments["within_week"]));
+        assert_eq!(
+            at_bound.next_change(&p.segments["within_week"]),
+            Some(end - 7 * 86_400 + 1)
+        );
+        let later = Context {
+            now: end - 3 * 86_400,
+            ..cx
+        };
+        assert!(later.eval(&p.segments["ending"]));
+        let mut r = Contact::default();
+        r.fields.insert(
+            "renew_on".into(),
+            Value::Date(jiff::civil::date(2026, 1, 15)),
+        );
+        let rx = Context {
+            plan: &p,
+            contact: &r,
+            events: &[],
+            now: NOW,
+            run: None,
+        };
+        assert!(rx.eval(&p.segments["renew_eve"]));
+        assert!(rx.next_change(&p.segments["renew_eve"]).is_none());
     }
 }

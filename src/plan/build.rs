@@ -395,6 +395,14 @@ impl Cx<'_, '_> {
                 day: format!("{:?}", day.node).to_lowercase(),
                 at: clock(time.node),
             },
+            Some(ast::Trigger::At { time, clock: c }) => Trigger::At {
+                at: self.term(time, None, time),
+                local_time: c.map(|c| clock(c.node)),
+            },
+            Some(ast::Trigger::Yearly { field, clock: c }) => Trigger::Yearly {
+                field: field.name.clone(),
+                at: clock(c.node),
+            },
             Some(ast::Trigger::Once(at)) => Trigger::Once {
                 at: timestamp(at.node),
             },
@@ -485,6 +493,10 @@ impl Cx<'_, '_> {
                     next,
                 },
                 ast::StepKind::Exit => Step::Exit,
+                ast::StepKind::WaitUntilTime(t) => Step::WaitUntilTime {
+                    until: self.term(t, None, t),
+                    next,
+                },
                 ast::StepKind::Branch(arms) => {
                     let mut out_arms = Vec::new();
                     let mut has_else = false;
@@ -694,6 +706,10 @@ impl Cx<'_, '_> {
             T::Number(n) => Term::Number(*n),
             T::Str(s) => Term::Text(s.clone()),
             T::Bool(b) => Term::Bool(*b),
+            T::Shifted { base, seconds } => Term::Offset {
+                term: Box::new(self.term(base, event, other)),
+                seconds: *seconds,
+            },
             T::Name(n) => {
                 let is_field = |name: &str| {
                     event

@@ -284,6 +284,13 @@ pub enum Term {
     Now(bool),
     /// An enum variant.
     Variant(String),
+    /// A timestamp or date moved by a signed number of seconds
+    /// (`trial_ends_at - 3d`, `now + 7d`). A date moved by whole days is a
+    /// date; by anything else, the instant of its UTC midnight moved.
+    Offset {
+        term: Box<Term>,
+        seconds: i64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -378,6 +385,22 @@ pub enum Trigger {
         #[schemars(regex(pattern = TIMESTAMP_PATTERN))]
         at: String,
     },
+    /// When the point in time `at` (a term over the contact) arrives; with
+    /// `local_time`, at that contact-local time on the local date of the
+    /// instant. At most once per value of the instant.
+    At {
+        at: Term,
+        #[serde(deserialize_with = "Option::deserialize")]
+        #[schemars(regex(pattern = CLOCK_PATTERN))]
+        local_time: Option<String>,
+    },
+    /// Every anniversary of the contact's date or timestamp `field`, at
+    /// contact-local `at`; 29 February falls on 28 February in other years.
+    Yearly {
+        field: String,
+        #[schemars(regex(pattern = CLOCK_PATTERN))]
+        at: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -463,6 +486,14 @@ pub enum Step {
         next: Option<String>,
     },
     Exit,
+    /// Waits until the point in time `until` (a term over the contact);
+    /// goes on at once when it has passed or is absent, and is re-timed
+    /// when the contact's fields change while the run waits.
+    WaitUntilTime {
+        until: Term,
+        #[serde(deserialize_with = "Option::deserialize")]
+        next: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -575,6 +575,7 @@ impl<'p> V<'p> {
             Term::Number(n) if !n.is_finite() => {
                 err(format!("{path}.number"), "a number must be finite")
             }
+            Term::Offset { term, .. } => self.term(&format!("{path}.offset.term"), term, event),
             _ => Ok(()),
         }
     }
@@ -607,6 +608,37 @@ impl<'p> V<'p> {
                     return err(
                         format!("{tp}.at"),
                         format!("`{at}` is not an RFC 3339 timestamp such as 2026-12-20T09:00:00Z"),
+                    );
+                }
+            }
+            Trigger::At { at, local_time } => {
+                self.term(&format!("{tp}.at"), at, None)?;
+                if let Some(c) = local_time
+                    && !is_clock(c)
+                {
+                    return err(
+                        format!("{tp}.local_time"),
+                        format!("`{c}` is not a clock time `HH:MM` (pattern {CLOCK_PATTERN})"),
+                    );
+                }
+            }
+            Trigger::Yearly { field, at } => {
+                if !self
+                    .plan
+                    .schema
+                    .fields
+                    .iter()
+                    .any(|f| &f.name == field && matches!(f.ty.as_str(), "date" | "timestamp"))
+                {
+                    return err(
+                        format!("{tp}.field"),
+                        format!("`{field}` is not a date or timestamp field of the contact schema"),
+                    );
+                }
+                if !is_clock(at) {
+                    return err(
+                        format!("{tp}.at"),
+                        format!("`{at}` is not a clock time `HH:MM` (pattern {CLOCK_PATTERN})"),
                     );
                 }
             }
@@ -671,6 +703,10 @@ impl<'p> V<'p> {
                             format!("a wait must not be negative (found {seconds})"),
                         );
                     }
+                    own(format!("{sp}.next"), next)?;
+                }
+                Step::WaitUntilTime { until, next } => {
+                    self.term(&format!("{sp}.until"), until, None)?;
                     own(format!("{sp}.next"), next)?;
                 }
                 Step::WaitUntil {
@@ -859,6 +895,7 @@ fn step_cycles(path: &str, s: &Scenario) -> R {
                 Step::Send { next, .. }
                 | Step::Wait { next, .. }
                 | Step::WaitUntil { next, .. }
+                | Step::WaitUntilTime { next, .. }
                 | Step::Join { next, .. }
                 | Step::Leave { next, .. }
                 | Step::Tag { next, .. }

@@ -176,6 +176,14 @@ pub fn term_text(t: &Term) -> String {
         Term::Timestamp(s) | Term::Date(s) => s.clone(),
         Term::AgoSeconds(s) => format!("{} ago", duration_text(*s)),
         Term::Now(_) => "now".to_string(),
+        Term::Offset { term, seconds } if *seconds < 0 => format!(
+            "{} - {}",
+            term_text(term),
+            duration_text(seconds.saturating_neg())
+        ),
+        Term::Offset { term, seconds } => {
+            format!("{} + {}", term_text(term), duration_text(*seconds))
+        }
     }
 }
 
@@ -218,6 +226,11 @@ pub fn trigger_text(t: &Trigger) -> String {
         Trigger::Entered { segment } => format!("entered {segment}"),
         Trigger::Every { day, at } => format!("every {day} {at}"),
         Trigger::Once { at } => format!("once at {at}"),
+        Trigger::At { at, local_time } => match local_time {
+            Some(c) => format!("at {} {c}", term_text(at)),
+            None => format!("at {}", term_text(at)),
+        },
+        Trigger::Yearly { field, at } => format!("yearly {field} {at}"),
     }
 }
 
@@ -662,6 +675,11 @@ fn step_shape(
         } => {
             let mut lines = wrap(&expr_text(until), WRAP);
             lines.push(format!("or after {}", duration_text(*timeout_seconds)));
+            Card::with_lines("wait", "wait until", lines)
+        }
+        Step::WaitUntilTime { until, .. } => {
+            let mut lines = wrap(&term_text(until), WRAP);
+            lines.push("at once if passed or absent".to_string());
             Card::with_lines("wait", "wait until", lines)
         }
         Step::Join { list, .. } => Card::new("action", "join list", list),
@@ -1271,5 +1289,45 @@ cadence follow {
         assert!(c.contains("touch 2 · day 1 · task"), "{c}");
         assert!(c.contains("touch 3 · day 4 · email · transactional"), "{c}");
         assert!(scenario_svg(&p, "nope").is_none());
+    }
+
+    #[test]
+    fn dates_are_drawn_with_their_text() {
+        let src = r#"
+contact { email: email, trial_ends_at: timestamp?, birthday: date?, renewal_on: date }
+template hi : email { kind = transactional, subject = "Hi", html = "x" }
+segment ending = trial_ends_at - 3d <= now and renewal_on + 1d > now + 12h
+scenario at_time {
+  trigger at trial_ends_at - 3d 09:00
+  reentry always
+  wait until renewal_on - 1w
+  send hi
+}
+scenario yearly_one {
+  trigger yearly birthday 09:00
+  reentry always
+  send hi
+}
+"#;
+        let p = plan(src);
+        assert_eq!(
+            expr_text(&p.segments["ending"]),
+            "trial_ends_at - 3d <= now and renewal_on + 1d > now + 12h"
+        );
+        assert_eq!(
+            trigger_text(&p.scenarios["at_time"].trigger),
+            "at trial_ends_at - 3d 09:00"
+        );
+        assert_eq!(
+            trigger_text(&p.scenarios["yearly_one"].trigger),
+            "yearly birthday 09:00"
+        );
+        let svg = scenario_svg(&p, "at_time").expect("svg");
+        assert!(svg.contains("at trial_ends_at - 3d 09:00"), "{svg}");
+        assert!(svg.contains("wait until"), "{svg}");
+        assert!(svg.contains("renewal_on - 7d"), "{svg}");
+        assert!(svg.contains("at once if passed or absent"), "{svg}");
+        let svg = scenario_svg(&p, "yearly_one").expect("svg");
+        assert!(svg.contains("yearly birthday 09:00"), "{svg}");
     }
 }

@@ -331,6 +331,18 @@ fn term_json(t: &TermKind, ty: Option<&Type>, now: i64) -> Json {
         TermKind::Clock(c) => Json::String(format!("{:02}:{:02}", c.0 / 60, c.0 % 60)),
         TermKind::Duration(d) => Json::from(d.seconds()),
         TermKind::Percent(p) => number(*p),
+        TermKind::Shifted { base, seconds } => {
+            match base.literal_time(now).and_then(|v| v.shifted(*seconds)) {
+                Some(ast::TimeValue::Date(d)) if ty != Some(&Type::Timestamp) => {
+                    Json::String(d.to_string())
+                }
+                Some(ast::TimeValue::Date(d)) => {
+                    Json::String(crate::eval::date_start(d).map(rfc3339).unwrap_or_default())
+                }
+                Some(ast::TimeValue::Instant(t)) => Json::String(rfc3339(t)),
+                None => Json::Null,
+            }
+        }
     }
 }
 

@@ -1194,6 +1194,19 @@ impl EventKinds {
                     .collect(),
             );
         }
+        // `updated`: new values of the contact's fields (LANGUAGE.md §12:
+        // waits and date triggers are re-timed), unless the project has
+        // an event of that name.
+        if !plan.events.contains_key("updated") {
+            names.push("updated".to_string());
+            fields.push(
+                plan.schema
+                    .fields
+                    .iter()
+                    .map(|f| (f.name.clone(), Kind::of(f), true))
+                    .collect(),
+            );
+        }
         // Built-in message events that a project may never mention.
         for (name, fs) in [
             ("delivered", &[("template", false), ("channel", true)][..]),

@@ -10,6 +10,7 @@
 //! nor the number of threads changes a byte of the output.
 
 pub mod clock;
+pub mod dates;
 pub mod forecast;
 pub mod input;
 mod program;
@@ -205,6 +206,32 @@ impl Outcome<'_> {
         Ok(())
     }
 
+    /// The counts of time relative to a date for scenario `i` (LANGUAGE.md
+    /// §12), only for a scenario that has a `wait until TIME` step or an
+    /// `at`/`yearly` trigger, so other summaries keep their keys.
+    fn date_counts(&self, i: usize) -> serde_json::Map<String, J> {
+        let (p, s) = (&self.program, &self.stats);
+        let sc = &p.scenarios[i];
+        let mut out = serde_json::Map::new();
+        let waits = p.plan.scenarios.get(sc.name).is_some_and(|x| {
+            x.steps
+                .values()
+                .any(|st| matches!(st, crate::plan::Step::WaitUntilTime { .. }))
+        });
+        if waits {
+            out.insert("wait_until_passed".into(), json!(s.wait_until_passed[i]));
+            out.insert("wait_until_absent".into(), json!(s.wait_until_absent[i]));
+            out.insert("wait_until_retimed".into(), json!(s.wait_until_retimed[i]));
+        }
+        if matches!(
+            sc.trigger,
+            program::Trig::At(..) | program::Trig::Yearly(..)
+        ) {
+            out.insert("trigger_rescheduled".into(), json!(s.date_rescheduled[i]));
+        }
+        out
+    }
+
     /// Sends per UTC day and channel.
     fn per_day(&self) -> BTreeMap<String, [u64; 5]> {
         let mut days: BTreeMap<String, [u64; 5]> = BTreeMap::new();
@@ -231,6 +258,7 @@ impl Outcome<'_> {
         let consent = p.templates.iter().any(|t| t.consent.is_some());
         let mut scenarios = serde_json::Map::new();
         for (i, sc) in p.scenarios.iter().enumerate() {
+            let dates = self.date_counts(i);
             let goals: serde_json::Map<String, J> = sc
                 .goals
                 .iter()
@@ -254,6 +282,9 @@ impl Outcome<'_> {
                     "goals": goals,
                 }),
             );
+            if let Some(J::Object(o)) = scenarios.get_mut(sc.name) {
+                o.extend(dates);
+            }
         }
         let mut templates = serde_json::Map::new();
         let mut channels: BTreeMap<&str, u64> = BTreeMap::new();
@@ -494,6 +525,19 @@ impl Outcome<'_> {
                     + s.ignored_audience[i]
                     + s.ignored_instant[i],
                 sum(&s.goals[i]),
+            );
+        }
+        let (passed, absent, retimed, moved) = (
+            sum(&s.wait_until_passed),
+            sum(&s.wait_until_absent),
+            sum(&s.wait_until_retimed),
+            sum(&s.date_rescheduled),
+        );
+        if passed + absent + retimed + moved > 0 {
+            let _ = writeln!(
+                out,
+                "dates: wait until went on at once {} (passed {passed}, absent {absent}); re-timed {retimed}; date triggers rescheduled {moved}",
+                passed + absent
             );
         }
         let width = p

@@ -21,6 +21,10 @@ pub(crate) enum Trig<'p> {
     Entered,
     Every(Option<Weekday>, i32),
     Once(i64),
+    /// `at TIME [HH:MM]`: the term and the local clock (seconds).
+    At(&'p crate::plan::Term, Option<i32>),
+    /// `yearly FIELD HH:MM`.
+    Yearly(&'p str, i32),
 }
 
 pub(crate) struct Scenario<'p> {
@@ -46,6 +50,8 @@ pub(crate) enum Op<'p> {
     Untag(&'p str, Option<usize>),
     Start(usize, Option<usize>),
     Exit,
+    /// `wait until TIME`.
+    WaitUntilTime(&'p crate::plan::Term, Option<usize>),
 }
 
 pub(crate) struct StepInfo<'p> {
@@ -277,6 +283,7 @@ impl<'p> Program<'p> {
                         step(next)?,
                     ),
                     Step::Exit => Op::Exit,
+                    Step::WaitUntilTime { until, next } => Op::WaitUntilTime(until, step(next)?),
                 };
                 steps.push(StepInfo { id, op });
             }
@@ -334,6 +341,19 @@ impl<'p> Program<'p> {
                 crate::plan::Trigger::Once { at } => Trig::Once(
                     super::input::parse_timestamp(at)
                         .ok_or_else(|| format!("`{at}` is not a timestamp"))?,
+                ),
+                crate::plan::Trigger::At { at, local_time } => Trig::At(
+                    at,
+                    match local_time {
+                        Some(c) => Some(
+                            parse_clock(c).ok_or_else(|| format!("`{c}` is not a clock time"))?,
+                        ),
+                        None => None,
+                    },
+                ),
+                crate::plan::Trigger::Yearly { field, at } => Trig::Yearly(
+                    field,
+                    parse_clock(at).ok_or_else(|| format!("`{at}` is not a clock time"))?,
                 ),
             };
             scenarios.push(Scenario {

@@ -17,12 +17,14 @@ use jiff::tz::TimeZone;
 use sha2::{Digest, Sha256};
 
 use super::clock::{next_every, rfc3339};
+use super::dates;
 use super::forecast::Forecast;
 use super::program::{CHANNELS, Op, Program, Rule, Trig};
 use super::stats::{Ignored, Stats};
 use crate::eval::{Contact, Context, Event, Value};
-use crate::plan::{Expr, Reentry};
-use crate::render::{duration_text as duration, expr_text};
+use crate::plan::{Expr, Reentry, Term};
+use crate::render::{duration_text as duration, expr_text, term_text, trigger_text};
+use crate::syntax::ast::TimeValue;
 
 mod consent;
 
@@ -54,6 +56,9 @@ enum Wake {
     Recheck,
     Every(u16),
     Once(u16),
+    /// An `at` or `yearly` trigger (stale unless its scenario's
+    /// `date_next` still says this instant).
+    Date(u16),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -76,6 +81,8 @@ enum Block {
     Deferred(i64),
     /// `wait D` (the step), until its wake-up.
     Sleep(usize),
+    /// `wait until TIME` (the step), until this instant.
+    UntilTime(usize, i64),
 }
 
 struct Run {
@@ -167,6 +174,12 @@ pub(crate) struct Sim<'a, 'p> {
     pub trace: Option<Vec<String>>,
     /// Per-topic unsubscribes: (channel, topic).
     unsubscribed_topics: Vec<(usize, String)>,
+    /// Date triggers (`at`, `yearly`), per scenario: the instant of the
+    /// next firing, the values an `at` trigger already fired for, and the
+    /// last firing of a `yearly` one.
+    date_next: Vec<Option<i64>>,
+    date_fired: Vec<Vec<TimeValue>>,
+    date_last: Vec<Option<i64>>,
 }
 
 /// A contact's bucket for `split`: SHA-256 of `scenario/contact-id`, read
@@ -236,6 +249,9 @@ impl<'a, 'p> Sim<'a, 'p> {
             stats,
             trace: trace.then(Vec::new),
             unsubscribed_topics: Vec::new(),
+            date_next: vec![None; n],
+            date_fired: vec![Vec::new(); n],
+            date_last: vec![None; n],
         };
         for (ev, line) in events.into_iter().zip(lines) {
             if ev.at < sim.from {
@@ -333,6 +349,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     }
                 }
                 Trig::Once(at) if at >= from => self.schedule(at, Wake::Once(i as u16)),
+                Trig::At(..) | Trig::Yearly(..) => self.schedule_date(i, from, false),
                 _ => {}
             }
         }
@@ -379,10 +396,10 @@ impl<'a, 'p> Sim<'a, 'p> {
                 self.wake(wake, t);
                 // Triggers due at this instant fire together, so that their
                 // scenarios start in declaration order.
-                if matches!(wake, Wake::Every(_) | Wake::Once(_)) {
+                if matches!(wake, Wake::Every(_) | Wake::Once(_) | Wake::Date(_)) {
                     while let Some(Reverse((at, _, w))) = self.agenda.peek().copied()
                         && at == t
-                        && matches!(w, Wake::Every(_) | Wake::Once(_))
+                        && matches!(w, Wake::Every(_) | Wake::Once(_) | Wake::Date(_))
                     {
                         self.agenda.pop();
                         self.wake(w, t);
@@ -434,6 +451,9 @@ impl<'a, 'p> Sim<'a, 'p> {
                     self.contact.lists.remove(self.prog.lists[list]);
                     self.touch_state();
                 }
+            }
+            "updated" if !self.prog.plan.events.contains_key("updated") => {
+                self.update(&ev, t);
             }
             "unsubscribed" => match self.unsubscribe(&ev) {
                 Some((ch, None)) => self.note(t, || format!("unsubscribed from {}", CHANNELS[ch])),
@@ -821,6 +841,42 @@ impl<'a, 'p> Sim<'a, 'p> {
                             }
                         }
                         Op::Exit => return self.end(r, t, End::ExitStep),
+                        Op::WaitUntilTime(until, next) => {
+                            self.runs[r].cursor = Self::next_cursor(*next);
+                            let what = term_text(until);
+                            match self.until_instant(until, t) {
+                                None => {
+                                    self.stats.wait_until_absent[s] += 1;
+                                    self.note(t, || {
+                                        format!(
+                                            "{}: wait until `{what}`: absent, goes on at once",
+                                            step.id
+                                        )
+                                    });
+                                }
+                                Some(x) if x <= t => {
+                                    self.stats.wait_until_passed[s] += 1;
+                                    self.note(t, || {
+                                        format!(
+                                            "{}: wait until `{what}`: {} has passed, goes on at once",
+                                            step.id,
+                                            rfc3339(x)
+                                        )
+                                    });
+                                }
+                                Some(x) => {
+                                    self.runs[r].block = Block::UntilTime(i, x);
+                                    self.note(t, || {
+                                        format!(
+                                            "{}: wait until `{what}`: waiting until {}",
+                                            step.id,
+                                            rfc3339(x)
+                                        )
+                                    });
+                                    return self.schedule_run(r, x);
+                                }
+                            }
+                        }
                     }
                 }
                 Cursor::Touch {
@@ -1110,6 +1166,20 @@ impl<'a, 'p> Sim<'a, 'p> {
                         self.note(t, || format!("{id}: wait ended"));
                         self.runs[r].block = Block::None;
                     }
+                    Block::UntilTime(i, _) => {
+                        let step = &self.prog.steps[i];
+                        let id = step.id;
+                        self.note(t, || match &step.op {
+                            Op::WaitUntilTime(until, _) => {
+                                format!(
+                                    "{id}: wait until `{}`: the time has come",
+                                    term_text(until)
+                                )
+                            }
+                            _ => format!("{id}: wait until: the time has come"),
+                        });
+                        self.runs[r].block = Block::None;
+                    }
                     Block::None | Block::Deferred(_) => {}
                 }
                 self.advance(r, t);
@@ -1135,6 +1205,159 @@ impl<'a, 'p> Sim<'a, 'p> {
                 self.note(t, || format!("{name}: `once at` trigger fired"));
                 self.fire(s as usize);
             }
+            Wake::Date(s) => self.date_wake(s as usize, t),
+        }
+    }
+
+    /// The instant `wait until TIME` waits for; `None` when absent.
+    fn until_instant(&self, until: &Term, t: i64) -> Option<i64> {
+        let v = self.cx(t, None).time_value(until)?;
+        dates::instant_of(v, &self.tz)
+    }
+
+    /// An `updated` event: the contact's fields it gives take their new
+    /// values; waits and date triggers that read them are re-timed.
+    fn update(&mut self, ev: &Event, t: i64) {
+        let mut names: Vec<&str> = ev.fields.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        self.note(t, || format!("event `updated`: {}", names.join(", ")));
+        for (k, v) in &ev.fields {
+            self.contact.fields.insert(k.clone(), v.clone());
+        }
+        if let Some(f) = self.prog.tz_field
+            && let Some(Value::Text(z)) = ev.fields.get(f)
+            && let Some(tz) = crate::tzdb::zone(z)
+        {
+            self.tz = tz;
+        }
+        self.touch_state();
+        for r in 0..self.runs.len() {
+            let Block::UntilTime(i, old) = self.runs[r].block else {
+                continue;
+            };
+            if !self.runs[r].active {
+                continue;
+            }
+            let Op::WaitUntilTime(until, _) = &self.prog.steps[i].op else {
+                continue;
+            };
+            let id = self.prog.steps[i].id;
+            let what = term_text(until);
+            let new = self.until_instant(until, t);
+            if new == Some(old) {
+                continue;
+            }
+            self.stats.wait_until_retimed[self.runs[r].scenario] += 1;
+            match new {
+                Some(x) if x > t => {
+                    self.runs[r].block = Block::UntilTime(i, x);
+                    self.note(t, || {
+                        format!(
+                            "{id}: wait until `{what}`: re-timed to {} because the date changed",
+                            rfc3339(x)
+                        )
+                    });
+                    self.schedule_run(r, x);
+                }
+                _ => {
+                    self.note(t, || match new {
+                        Some(x) => format!(
+                            "{id}: wait until `{what}`: the date changed to {}, which has passed: goes on at once",
+                            rfc3339(x)
+                        ),
+                        None => format!("{id}: wait until `{what}`: the date is now absent: goes on at once"),
+                    });
+                    self.runs[r].block = Block::None;
+                    self.runs[r].generation += 1;
+                    self.advance(r, t);
+                }
+            }
+        }
+        for s in 0..self.prog.scenarios.len() {
+            if matches!(
+                self.prog.scenarios[s].trigger,
+                Trig::At(..) | Trig::Yearly(..)
+            ) {
+                self.schedule_date(s, t, true);
+            }
+        }
+    }
+
+    /// Schedules the next firing of scenario `s`'s `at` or `yearly`
+    /// trigger from `now`; `changed`: a field changed (the trace says why
+    /// when the firing moves).
+    fn schedule_date(&mut self, s: usize, now: i64, changed: bool) {
+        let next = match self.prog.scenarios[s].trigger {
+            Trig::At(term, clock) => match self.cx(now, None).time_value(term) {
+                // At most once per value of the instant.
+                Some(v) if !self.date_fired[s].contains(&v) => {
+                    dates::at_fire(v, clock, &self.tz).filter(|f| *f >= now)
+                }
+                _ => None,
+            },
+            Trig::Yearly(field, clock) => {
+                let v = match self.contact.fields.get(field) {
+                    Some(Value::Timestamp(x)) => Some(TimeValue::Instant(*x)),
+                    Some(Value::Date(d)) => Some(TimeValue::Date(*d)),
+                    _ => None,
+                };
+                let after = self.date_last[s].map_or(now, |l| now.max(l + 1));
+                v.and_then(|v| dates::next_yearly(v, clock, &self.tz, after))
+            }
+            _ => return,
+        };
+        if next == self.date_next[s] {
+            return;
+        }
+        self.date_next[s] = next;
+        if let Some(at) = next {
+            self.schedule(at, Wake::Date(s as u16));
+        }
+        if changed {
+            self.stats.date_rescheduled[s] += 1;
+            let name = self.prog.scenarios[s].name;
+            let trig = self
+                .prog
+                .plan
+                .scenarios
+                .get(name)
+                .map(|sc| trigger_text(&sc.trigger));
+            self.note(now, || match next {
+                Some(at) => format!(
+                    "{name}: trigger `{}` rescheduled to {} because the date changed",
+                    trig.unwrap_or_default(),
+                    rfc3339(at)
+                ),
+                None => format!(
+                    "{name}: trigger `{}` no longer scheduled: the date changed (absent, passed or already fired for)",
+                    trig.unwrap_or_default()
+                ),
+            });
+        }
+    }
+
+    /// An `at` or `yearly` trigger's wake-up: fires when still current.
+    fn date_wake(&mut self, s: usize, t: i64) {
+        if self.date_next[s] != Some(t) {
+            return;
+        }
+        self.date_next[s] = None;
+        let name = self.prog.scenarios[s].name;
+        match self.prog.scenarios[s].trigger {
+            Trig::At(term, _) => {
+                if let Some(v) = self.cx(t, None).time_value(term) {
+                    self.date_fired[s].push(v);
+                }
+                self.note(t, || format!("{name}: `at` trigger fired"));
+                self.fire(s);
+            }
+            Trig::Yearly(field, _) => {
+                self.date_last[s] = Some(t);
+                self.note(t, || format!("{name}: `yearly {field}` trigger fired"));
+                self.fire(s);
+                self.schedule_date(s, t + 1, false);
+            }
+            _ => {}
         }
     }
 

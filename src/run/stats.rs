@@ -60,6 +60,13 @@ pub struct Stats {
     pub ignored_instant: Vec<u64>,
     /// Per scenario, per goal.
     pub goals: Vec<Vec<u64>>,
+    /// Per scenario: `wait until TIME` steps that went on at once because
+    /// the time had passed, or was absent; waits re-timed because the date
+    /// changed; `at`/`yearly` triggers rescheduled because the date changed.
+    pub wait_until_passed: Vec<u64>,
+    pub wait_until_absent: Vec<u64>,
+    pub wait_until_retimed: Vec<u64>,
+    pub date_rescheduled: Vec<u64>,
     // Per template.
     pub sent: Vec<u64>,
     pub skipped_no_address: Vec<u64>,
@@ -114,6 +121,10 @@ impl Stats {
                 .iter()
                 .map(|sc| vec![0; sc.goals.len()])
                 .collect(),
+            wait_until_passed: vec![0; s],
+            wait_until_absent: vec![0; s],
+            wait_until_retimed: vec![0; s],
+            date_rescheduled: vec![0; s],
             sent: vec![0; t],
             skipped_no_address: vec![0; t],
             skipped_unsubscribed: vec![0; t],
@@ -144,6 +155,10 @@ impl Stats {
         for (a, b) in self.goals.iter_mut().zip(&o.goals) {
             add(a, b);
         }
+        add(&mut self.wait_until_passed, &o.wait_until_passed);
+        add(&mut self.wait_until_absent, &o.wait_until_absent);
+        add(&mut self.wait_until_retimed, &o.wait_until_retimed);
+        add(&mut self.date_rescheduled, &o.date_rescheduled);
         add(&mut self.sent, &o.sent);
         add(&mut self.skipped_no_address, &o.skipped_no_address);
         add(&mut self.skipped_unsubscribed, &o.skipped_unsubscribed);

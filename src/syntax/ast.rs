@@ -283,6 +283,14 @@ pub enum Trigger {
     Once(Spanned<i64>),
     /// A trigger whose parts were invalid (already reported).
     Invalid,
+    /// `at trial_ends_at - 3d` or `at renewal_on 09:00` (contact-local
+    /// time on the local date of the instant)
+    At {
+        time: Term,
+        clock: Option<Spanned<Clock>>,
+    },
+    /// `yearly birthday 09:00`: every anniversary of a date field.
+    Yearly { field: Ident, clock: Spanned<Clock> },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -345,6 +353,8 @@ pub enum StepKind {
     Start(Ident),
     /// `exit`
     Exit,
+    /// `wait until trial_ends_at - 3d`: until a point in time.
+    WaitUntilTime(Term),
 }
 
 /// `when EXPR { … }`, or `else { … }` when `cond` is `None`.
@@ -595,4 +605,68 @@ pub enum TermKind {
     Bool(bool),
     /// A field, an enum variant or a list name, resolved by the checker.
     Name(String),
+    /// `trial_ends_at - 3d`, `now + 7d`: a term moved by a signed number
+    /// of seconds (several shifts are added up).
+    Shifted { base: Box<Term>, seconds: i64 },
+}
+
+impl Term {
+    /// The term without its shifts, and the sum of the shifts.
+    pub fn unshifted(&self) -> (&Term, i64) {
+        match &self.kind {
+            TermKind::Shifted { base, seconds } => {
+                let (b, s) = base.unshifted();
+                (b, s.saturating_add(*seconds))
+            }
+            _ => (self, 0),
+        }
+    }
+
+    /// Whether the term reads the reference time (`now`, `3d ago`).
+    pub fn is_relative(&self) -> bool {
+        matches!(self.unshifted().0.kind, TermKind::Now | TermKind::Ago(_))
+    }
+
+    /// A time that needs no contact: a literal, `now` or `3d ago` with
+    /// their shifts, at reference time `now` (unix seconds). A date moved
+    /// by whole days stays a date; by anything else it becomes the
+    /// instant of its UTC midnight moved by the shift (as dates compare).
+    pub fn literal_time(&self, now: i64) -> Option<TimeValue> {
+        let (base, shift) = self.unshifted();
+        let v = match &base.kind {
+            TermKind::Now => TimeValue::Instant(now),
+            TermKind::Ago(d) => TimeValue::Instant(now.saturating_sub(d.seconds())),
+            TermKind::Timestamp(s) => TimeValue::Instant(*s),
+            TermKind::Date(d) => TimeValue::Date(*d),
+            _ => return None,
+        };
+        v.shifted(shift)
+    }
+}
+
+/// A point in time as a term gives it: an instant, or a calendar date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeValue {
+    /// Unix seconds.
+    Instant(i64),
+    Date(jiff::civil::Date),
+}
+
+impl TimeValue {
+    /// Moved by `seconds`: whole days keep a date a date.
+    pub fn shifted(self, seconds: i64) -> Option<TimeValue> {
+        if seconds == 0 {
+            return Some(self);
+        }
+        Some(match self {
+            TimeValue::Instant(t) => TimeValue::Instant(t.checked_add(seconds)?),
+            TimeValue::Date(d) if seconds % 86_400 == 0 => {
+                let days = seconds / 86_400;
+                TimeValue::Date(d.checked_add(jiff::Span::new().try_days(days).ok()?).ok()?)
+            }
+            TimeValue::Date(d) => {
+                TimeValue::Instant(crate::eval::date_start(d)?.checked_add(seconds)?)
+            }
+        })
+    }
 }

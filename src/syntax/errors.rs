@@ -102,6 +102,12 @@ pub fn describe(
     {
         expected.retain(|(_, d)| d != "a new line");
     }
+    // A shift (`trial_ends_at - 3d`) may follow any term, which is rarely
+    // what was meant: name it only when nothing else fits.
+    const SHIFT: &str = SHIFT_TEXT;
+    if expected.iter().any(|(_, d)| d != SHIFT) {
+        expected.retain(|(_, d)| d != SHIFT);
+    }
     // Inside an item, say what the item's keyword wants next.
     let follows = match previous_word(text, pos) {
         Some("trigger") => Some(
@@ -209,6 +215,9 @@ fn previous_line(text: &str, line_start: usize) -> Option<&str> {
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with("//"))
 }
+
+/// How the grammar's `shift` (`- 3d` after a term) is named in errors.
+const SHIFT_TEXT: &str = "`+` or `-` and a duration";
 
 const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
 
@@ -400,7 +409,7 @@ fn enclosing_declaration(text: &str, line_start: usize) -> Option<&str> {
         .and_then(|l| l.split_whitespace().next())
 }
 
-fn is_duration(s: &str) -> bool {
+pub(crate) fn is_duration(s: &str) -> bool {
     !s.is_empty()
         && s.starts_with(|c: char| c.is_ascii_digit())
         && s.chars().all(|c| c.is_ascii_digit() || "smhdw".contains(c))
@@ -673,7 +682,9 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
         | Rule::trigger_event
         | Rule::trigger_entered
         | Rule::trigger_every
-        | Rule::trigger_once => s(
+        | Rule::trigger_once
+        | Rule::trigger_at
+        | Rule::trigger_yearly => s(
             1,
             "a trigger (`joined LIST`, `event EVENT`, `entered SEGMENT`, `every monday 09:00`, `once at TIMESTAMP`)",
         ),
@@ -687,7 +698,8 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
         | Rule::tag_step
         | Rule::untag_step
         | Rule::start_step
-        | Rule::exit_step => s(
+        | Rule::exit_step
+        | Rule::wait_until_time_step => s(
             1,
             "a step (`send`, `wait`, `branch`, `split`, `join`, `leave`, `tag`, `untag`, `start`, `exit`)",
         ),
@@ -702,6 +714,7 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
             1,
             "a pressure setting (`email max 3 per 7d`, `gap 12h`, `quiet 21:00 to 08:00`, `on excess defer`, `under below 1 per 14d`)",
         ),
+        Rule::shift | Rule::shift_op => s(4, SHIFT_TEXT),
         Rule::EOI => s(5, "the end of the file"),
         Rule::kw_workspace => s(2, "`workspace`"),
         Rule::kw_contact => s(2, "`contact`"),

@@ -566,6 +566,19 @@ impl Lower<'_> {
                 let secs = self.lower_timestamp(&ts)?;
                 Trigger::Once(Spanned::new(secs, span))
             }
+            Rule::trigger_at => {
+                let time = self.lower_term(inner.next()?);
+                let clock = match inner.next() {
+                    Some(c) => Some(self.lower_clock(c)?),
+                    None => None,
+                };
+                Trigger::At { time, clock }
+            }
+            Rule::trigger_yearly => {
+                let field = self.ident(inner.next()?);
+                let clock = self.lower_clock(inner.next()?)?;
+                Trigger::Yearly { field, clock }
+            }
             r => unreachable!("lower_trigger: {r:?}"),
         })
     }
@@ -609,6 +622,7 @@ impl Lower<'_> {
         if is_keyword(rule) {
             return None;
         }
+        let pair_text = pair.as_str();
         let mut inner = pair.into_inner().filter(|q| !is_keyword(q.as_rule()));
         let kind = match rule {
             Rule::send_step => StepKind::Send(self.ident(inner.next()?)),
@@ -676,9 +690,57 @@ impl Lower<'_> {
             }
             Rule::start_step => StepKind::Start(self.ident(inner.next()?)),
             Rule::exit_step => StepKind::Exit,
+            Rule::wait_until_time_step => {
+                let e = inner.next()?;
+                if let Some(t) = lone_term(e.clone()) {
+                    StepKind::WaitUntilTime(self.lower_term(t))
+                } else {
+                    let espan = self.span(&e);
+                    self.wait_until_condition(espan, span, pair_text);
+                    return None;
+                }
+            }
             r => unreachable!("lower_step_opt: {r:?}"),
         };
         Some(Step { kind, span })
+    }
+
+    /// `wait until CONDITION` without `for` (E0351), or `… or 3d`, the
+    /// known mistake of writing the time limit with `or`.
+    fn wait_until_condition(&mut self, espan: Span, span: Span, text: &str) {
+        if let Some(i) = text.rfind(" or ")
+            && crate::syntax::errors::is_duration(text[i + 4..].trim())
+        {
+            let duration = text[i + 4..].trim();
+            let from = span.start as usize + i + 1;
+            let cond = text[..i].trim();
+            self.error(
+                Diagnostic::new(
+                    Code::E0001,
+                    "a `wait until` ends with `for DURATION`, not `or DURATION`",
+                )
+                .at(Span::new(span.file, from, span.end as usize), "the time limit")
+                .help(format!(
+                    "write `{cond} for {duration}`: the run waits until the condition holds or {duration} have passed, whichever comes first"
+                )),
+            );
+            return;
+        }
+        let cond = text
+            .trim_start_matches("wait")
+            .trim_start()
+            .trim_start_matches("until")
+            .trim();
+        self.error(
+            Diagnostic::new(
+                Code::E0351,
+                "`wait until` without `for` waits for a point in time, not for a condition",
+            )
+            .at(espan, "a condition, not a time")
+            .help(format!(
+                "to wait for the condition, give a time limit: `wait until {cond} for 3d`; to wait for a date, write a timestamp or date like `wait until trial_ends_at - 3d`"
+            )),
+        );
     }
 
     fn lower_step_block(&mut self, pair: P<'_>) -> Vec<Step> {
@@ -1021,7 +1083,35 @@ impl Lower<'_> {
 
     fn lower_term(&mut self, pair: P<'_>) -> Term {
         let span = self.span(&pair);
-        let p = pair.into_inner().next().expect("lower_term: inner");
+        let mut inner = pair.into_inner();
+        let p = inner.next().expect("lower_term: inner");
+        let base_span = self.span(&p);
+        let mut term = self.lower_term_base(p, base_span);
+        // `trial_ends_at - 3d + 12h`: the shifts add up.
+        let mut seconds: Option<i64> = None;
+        for shift in inner {
+            let mut parts = shift.into_inner();
+            let sign = parts.next().expect("lower_term: shift sign").as_str();
+            let d = self
+                .lower_duration(parts.next().expect("lower_term: shift duration"))
+                .node
+                .seconds();
+            let d = if sign == "-" { -d } else { d };
+            seconds = Some(seconds.unwrap_or(0).saturating_add(d));
+        }
+        if let Some(seconds) = seconds {
+            term = Term {
+                kind: TermKind::Shifted {
+                    base: Box::new(term),
+                    seconds,
+                },
+                span,
+            };
+        }
+        term
+    }
+
+    fn lower_term_base(&mut self, p: P<'_>, span: Span) -> Term {
         let kind = match p.as_rule() {
             Rule::kw_now => TermKind::Now,
             Rule::ago => {
@@ -1318,7 +1408,26 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_under
             | Rule::kw_below
             | Rule::kw_excess
+            | Rule::kw_yearly
     )
+}
+
+/// The term of an expression that is a term alone (`trial_ends_at - 3d`),
+/// as pest parsed it; `None` for a condition.
+fn lone_term(pair: P<'_>) -> Option<P<'_>> {
+    let mut p = pair;
+    loop {
+        let mut inner = p.clone().into_inner();
+        let only = inner.next()?;
+        if inner.next().is_some() {
+            return None;
+        }
+        match p.as_rule() {
+            Rule::expr | Rule::and_expr | Rule::not_expr => p = only,
+            Rule::term_test => return (only.as_rule() == Rule::term).then_some(only),
+            _ => return None,
+        }
+    }
 }
 
 #[cfg(test)]
