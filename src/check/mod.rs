@@ -5,6 +5,7 @@
 //! skips only what an earlier error made meaningless (an unknown field has
 //! no type to compare).
 
+mod calendar;
 mod expr;
 mod flow;
 mod items;

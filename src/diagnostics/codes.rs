@@ -70,6 +70,7 @@ codes! {
     E0110 Error "unknown channel",
     E0111 Error "unknown time zone",
     E0112 Error "invalid value for a setting",
+    E0160 Error "day of the month that not every month has",
     // Names.
     E0201 Error "unknown field",
     E0202 Error "unknown template",
@@ -93,6 +94,7 @@ codes! {
     E0308 Error "aggregate over a field that is not a number",
     E0309 Error "`since` bound is not a time",
     E0310 Error "invalid aggregate",
+    E0360 Error "goal value is not a number field",
     // Personas.
     E0401 Error "persona value has the wrong type",
     E0402 Error "persona misses a required field",
@@ -131,6 +133,7 @@ codes! {
     W0602 Warning "trigger can never fire for the audience",
     W0603 Warning "recurring trigger fires only once",
     W0604 Warning "steps after `exit` never run",
+    W0660 Warning "two triggers can fire at the same instant",
     // Cadences.
     E0701 Error "cadence without touches",
     W0701 Warning "cadence never started",

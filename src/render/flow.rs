@@ -218,7 +218,36 @@ pub fn trigger_text(t: &Trigger) -> String {
         Trigger::Entered { segment } => format!("entered {segment}"),
         Trigger::Every { day, at } => format!("every {day} {at}"),
         Trigger::Once { at } => format!("once at {at}"),
+        Trigger::Monthly { day, at } => format!("every month on {day} {at}"),
+        Trigger::OnceLocal { date, at } => format!("once at {date} {at} local"),
     }
+}
+
+/// Every trigger of a scenario, as written, in declaration order.
+pub fn triggers(s: &Scenario) -> impl Iterator<Item = &Trigger> {
+    std::iter::once(&s.trigger).chain(&s.more_triggers)
+}
+
+/// Every trigger of a scenario as written, separated by `; `.
+pub fn triggers_text(s: &Scenario) -> String {
+    triggers(s).map(trigger_text).collect::<Vec<_>>().join("; ")
+}
+
+/// A goal as written: `purchase within 14d`, `invoice_paid where amount >
+/// 100 within 30d value amount`, `joined customers within 30d`.
+pub fn goal_text(g: &crate::plan::Goal) -> String {
+    let mut out = match &g.joined {
+        Some(list) => format!("joined {list}"),
+        None => g.event.clone(),
+    };
+    if let Some(f) = &g.filter {
+        let _ = write!(out, " where {}", expr_text(f));
+    }
+    let _ = write!(out, " within {}", duration_text(g.within_seconds));
+    if let Some(v) = &g.value {
+        let _ = write!(out, " value {v}");
+    }
+    out
 }
 
 /// `never`, `always` or `after 30d`.
@@ -723,8 +752,15 @@ fn notes_shape(notes: Vec<Card>) -> Option<Shape> {
 }
 
 fn scenario_shapes(plan: &Plan, name: &str, s: &Scenario) -> (Shape, Option<Shape>) {
-    let mut items = vec![Shape::card(Card::with_lines("entry", "trigger", {
-        let mut l = wrap(&trigger_text(&s.trigger), WRAP);
+    let title = if s.more_triggers.is_empty() {
+        "trigger"
+    } else {
+        "triggers (any one)"
+    };
+    let mut items = vec![Shape::card(Card::with_lines("entry", title, {
+        let mut l: Vec<String> = triggers(s)
+            .flat_map(|t| wrap(&trigger_text(t), WRAP))
+            .collect();
         l.push(format!("reentry {}", reentry_text(&s.reentry)));
         l
     }))];
@@ -747,11 +783,7 @@ fn scenario_shapes(plan: &Plan, name: &str, s: &Scenario) -> (Shape, Option<Shap
         notes.push(Card::with_lines("note exit-when", "exit when", lines));
     }
     for g in &s.goals {
-        notes.push(Card::new(
-            "note goal",
-            "goal",
-            &format!("{} within {}", g.event, duration_text(g.within_seconds)),
-        ));
+        notes.push(Card::new("note goal", "goal", &goal_text(g)));
     }
     (Shape::column(items), notes_shape(notes))
 }

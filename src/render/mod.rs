@@ -18,7 +18,7 @@ mod analyze;
 mod cache;
 mod compat;
 mod compliance;
-mod flow;
+pub(crate) mod flow;
 mod hbs;
 mod helpers;
 mod model;

@@ -38,7 +38,7 @@ pub fn parse_day(s: &str) -> Option<Option<Weekday>> {
     })
 }
 
-fn local(at: i64, tz: &TimeZone) -> Option<DateTime> {
+pub(crate) fn local(at: i64, tz: &TimeZone) -> Option<DateTime> {
     Some(
         Timestamp::from_second(at)
             .ok()?
@@ -54,7 +54,7 @@ fn clock_at(at: i64, tz: &TimeZone) -> Option<i32> {
 }
 
 /// The instant of local `date` at `clock` seconds after midnight.
-fn instant(date: Date, clock: i32, tz: &TimeZone) -> Option<i64> {
+pub(crate) fn instant(date: Date, clock: i32, tz: &TimeZone) -> Option<i64> {
     let zoned = date
         .to_datetime(time_of(clock)?)
         .to_zoned(tz.clone())

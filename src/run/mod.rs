@@ -9,6 +9,7 @@
 //! (`at`, contact, scenario) so that neither the input order of contacts
 //! nor the number of threads changes a byte of the output.
 
+pub mod calendar;
 pub mod clock;
 pub mod forecast;
 pub mod input;
@@ -219,6 +220,21 @@ impl Outcome<'_> {
     /// bytes). `problems`: the bad input lines; `report`: add sends per
     /// day and channel.
     /// `events_file`: the events file's name, for the ignored events.
+    /// The sum of every `value` goal, when the plan has one.
+    fn goal_value_total(&self) -> Option<f64> {
+        let mut any = false;
+        let mut total = 0i128;
+        for (sc, values) in self.program.scenarios.iter().zip(&self.stats.goal_values) {
+            for (g, v) in sc.goals.iter().zip(values) {
+                if g.value.is_some() {
+                    any = true;
+                    total += v;
+                }
+            }
+        }
+        any.then(|| stats::from_micros(total))
+    }
+
     pub fn summary_json(
         &self,
         problems: usize,
@@ -234,25 +250,36 @@ impl Outcome<'_> {
                 .goals
                 .iter()
                 .zip(&s.goals[i])
-                .map(|((e, _), n)| (e.to_string(), json!(n)))
+                .map(|(g, n)| (g.key.clone(), json!(n)))
                 .collect();
-            scenarios.insert(
-                sc.name.to_string(),
-                json!({
-                    "entries": s.entries[i],
-                    "completed": s.completed[i],
-                    "exited": s.exited[i],
-                    "exit_steps": s.exit_steps[i],
-                    "active_at_end": s.active_at_end[i],
-                    "triggers_ignored": {
-                        "active_run": s.ignored_active[i],
-                        "reentry": s.ignored_reentry[i],
-                        "audience": s.ignored_audience[i],
-                        "same_instant": s.ignored_instant[i],
-                    },
-                    "goals": goals,
-                }),
-            );
+            let values: serde_json::Map<String, J> = sc
+                .goals
+                .iter()
+                .zip(&s.goal_values[i])
+                .filter(|(g, _)| g.value.is_some())
+                .map(|(g, v)| (g.key.clone(), json!(stats::from_micros(*v))))
+                .collect();
+            let mut row = json!({
+                "entries": s.entries[i],
+                "completed": s.completed[i],
+                "exited": s.exited[i],
+                "exit_steps": s.exit_steps[i],
+                "active_at_end": s.active_at_end[i],
+                "triggers_ignored": {
+                    "active_run": s.ignored_active[i],
+                    "reentry": s.ignored_reentry[i],
+                    "audience": s.ignored_audience[i],
+                    "same_instant": s.ignored_instant[i],
+                },
+                "goals": goals,
+            });
+            // `goal … value FIELD` (v1.1): only when the scenario has one.
+            if !values.is_empty()
+                && let Some(o) = row.as_object_mut()
+            {
+                o.insert("goal_values".into(), J::Object(values));
+            }
+            scenarios.insert(sc.name.to_string(), row);
         }
         let mut templates = serde_json::Map::new();
         let mut channels: BTreeMap<&str, u64> = BTreeMap::new();
@@ -327,6 +354,11 @@ impl Outcome<'_> {
                 "over": s.pressure[2],
             },
         });
+        if let Some(total) = self.goal_value_total()
+            && let Some(o) = out.as_object_mut()
+        {
+            o.insert("goal_value".into(), json!(total));
+        }
         if report && let Some(o) = out.as_object_mut() {
             let days: Vec<J> = self
                 .per_day()
@@ -480,6 +512,20 @@ impl Outcome<'_> {
                     + s.ignored_instant[i],
                 sum(&s.goals[i]),
             );
+        }
+        // `goal … value FIELD` (v1.1): the sums, when there are any.
+        for (i, sc) in p.scenarios.iter().enumerate() {
+            for (g, v) in sc.goals.iter().zip(&s.goal_values[i]) {
+                if let Some(field) = g.value {
+                    let _ = writeln!(
+                        out,
+                        "goal value: {} `{}`: {field} summed = {}",
+                        sc.name,
+                        g.key,
+                        stats::from_micros(*v)
+                    );
+                }
+            }
         }
         let width = p
             .templates

@@ -16,7 +16,8 @@ use std::collections::BinaryHeap;
 use jiff::tz::TimeZone;
 use sha2::{Digest, Sha256};
 
-use super::clock::{next_every, rfc3339};
+use super::calendar::{self, Days};
+use super::clock::rfc3339;
 use super::forecast::Forecast;
 use super::program::{CHANNELS, Op, Program, Rule, Trig};
 use super::stats::{Ignored, Stats};
@@ -50,8 +51,9 @@ pub struct Message {
 enum Wake {
     Run(u32, u32),
     Recheck,
-    Every(u16),
-    Once(u16),
+    /// Scenario, trigger.
+    Every(u16, u8),
+    Once(u16, u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -323,14 +325,20 @@ impl<'a, 'p> Sim<'a, 'p> {
             self.dirty[k] = false;
         }
         for (i, s) in self.prog.scenarios.iter().enumerate() {
-            match s.trigger {
-                Trig::Every(day, clock) => {
-                    if let Some(t) = next_every(day, clock, &self.tz, from) {
-                        self.schedule(t, Wake::Every(i as u16));
-                    }
+            for (k, trig) in s.triggers.iter().enumerate() {
+                let wake = match *trig {
+                    Trig::Every(days, clock) => calendar::next(days, clock, &self.tz, from)
+                        .map(|t| (t, Wake::Every(i as u16, k as u8))),
+                    Trig::Once(at) => Some((at, Wake::Once(i as u16, k as u8))),
+                    Trig::OnceLocal(date, clock) => calendar::once_local(date, clock, &self.tz)
+                        .map(|t| (t, Wake::Once(i as u16, k as u8))),
+                    _ => None,
+                };
+                if let Some((t, w)) = wake
+                    && t >= from
+                {
+                    self.schedule(t, w);
                 }
-                Trig::Once(at) if at >= from => self.schedule(at, Wake::Once(i as u16)),
-                _ => {}
             }
         }
         self.plan_recheck(from);
@@ -376,10 +384,10 @@ impl<'a, 'p> Sim<'a, 'p> {
                 self.wake(wake, t);
                 // Triggers due at this instant fire together, so that their
                 // scenarios start in declaration order.
-                if matches!(wake, Wake::Every(_) | Wake::Once(_)) {
+                if matches!(wake, Wake::Every(..) | Wake::Once(..)) {
                     while let Some(Reverse((at, _, w))) = self.agenda.peek().copied()
                         && at == t
-                        && matches!(w, Wake::Every(_) | Wake::Once(_))
+                        && matches!(w, Wake::Every(..) | Wake::Once(..))
                     {
                         self.agenda.pop();
                         self.wake(w, t);
@@ -426,7 +434,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 };
                 self.note(t, || format!("event `{name}` {}", self.prog.lists[list]));
                 if name == "joined" {
-                    self.join(list, 0);
+                    self.join(list, 0, t);
                 } else {
                     self.contact.lists.remove(self.prog.lists[list]);
                     self.touch_state();
@@ -483,22 +491,16 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
         self.stats.applied_events += 1;
         // Goals: counted once per run, for runs entered within the window.
-        for r in 0..self.runs.len() {
-            let s = self.runs[r].scenario;
-            for (g, (event, within)) in self.prog.scenarios[s].goals.iter().enumerate() {
-                let run = &self.runs[r];
-                if *event == name && !run.goals[g] && t >= run.entered && t - run.entered <= *within
-                {
-                    self.runs[r].goals[g] = true;
-                    self.stats.goals[s][g] += 1;
-                    let sc = self.prog.scenarios[s].name;
-                    self.note(t, || format!("{sc}: goal `{event}` reached"));
-                }
-            }
-        }
+        self.reach_goals(t, &name, false, Some(&ev));
         if let Some(ss) = self.prog.on_event.get(name.as_str()) {
             for &s in ss {
-                if let Trig::Event(filter) = self.prog.scenarios[s].trigger {
+                for trig in &self.prog.scenarios[s].triggers {
+                    let Trig::Event(event, filter) = *trig else {
+                        continue;
+                    };
+                    if event != name {
+                        continue;
+                    }
                     let ok = filter.is_none_or(|f| self.cx(t, None).eval_for_event(f, &ev));
                     if ok {
                         self.fire(s);
@@ -527,15 +529,73 @@ impl<'a, 'p> Sim<'a, 'p> {
         self.dirty.iter_mut().for_each(|d| *d = true);
     }
 
+    /// The goals that event `name` (or joining list `name`, when `joined`)
+    /// reaches at `t`: once per run, for runs entered at most the goal's
+    /// window before, when the goal's `where` holds for the event. A goal
+    /// with `value` adds the event's field (absent: nothing) to its sum.
+    fn reach_goals(&mut self, t: i64, name: &str, joined: bool, ev: Option<&Event>) {
+        for r in 0..self.runs.len() {
+            let s = self.runs[r].scenario;
+            let sc = &self.prog.scenarios[s];
+            for (g, goal) in sc.goals.iter().enumerate() {
+                let run = &self.runs[r];
+                if goal.joined != joined
+                    || goal.name != name
+                    || run.goals[g]
+                    || t < run.entered
+                    || t - run.entered > goal.within
+                {
+                    continue;
+                }
+                if let (Some(f), Some(ev)) = (goal.filter, ev)
+                    && !self.cx(t, None).eval_for_event(f, ev)
+                {
+                    let id = run.id;
+                    self.note(t, || {
+                        format!(
+                            "{}: goal `{}` not reached by run {id}: `where {}` is false",
+                            sc.name,
+                            goal.key,
+                            expr_text(f)
+                        )
+                    });
+                    continue;
+                }
+                self.runs[r].goals[g] = true;
+                self.stats.goals[s][g] += 1;
+                let value = match (goal.value, ev) {
+                    (Some(field), Some(ev)) => match ev.fields.get(field) {
+                        Some(Value::Number(n)) => Some(*n),
+                        _ => Some(0.0),
+                    },
+                    _ => None,
+                };
+                if let Some(v) = value {
+                    self.stats.goal_values[s][g] += super::stats::micros(v);
+                }
+                self.note(t, || match (goal.value, value) {
+                    (Some(field), Some(v)) => format!(
+                        "{}: goal `{}` reached (value {field} = {})",
+                        sc.name,
+                        goal.key,
+                        crate::render::flow::term_text(&crate::plan::Term::Number(v))
+                    ),
+                    _ => format!("{}: goal `{}` reached", sc.name, goal.key),
+                });
+            }
+        }
+    }
+
     /// Joins `list` (nothing when already in it): its `on join` rules run
     /// and its `joined` triggers fire.
-    fn join(&mut self, list: usize, depth: usize) {
+    fn join(&mut self, list: usize, depth: usize, t: i64) {
         let name = self.prog.lists[list];
         if depth > 64 || self.contact.lists.contains(name) {
             return;
         }
         self.contact.lists.insert(name.to_string());
         self.touch_state();
+        self.reach_goals(t, name, true, None);
         if let Some(ss) = self.prog.joined.get(name) {
             for &s in ss {
                 self.fire(s);
@@ -543,7 +603,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
         for rule in &self.prog.rules[list] {
             match rule {
-                Rule::Join(l) => self.join(*l, depth + 1),
+                Rule::Join(l) => self.join(*l, depth + 1, t),
                 Rule::Leave(l) => {
                     self.contact.lists.remove(self.prog.lists[*l]);
                 }
@@ -782,7 +842,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                         }
                         Op::Join(l, next) => {
                             self.note(t, || format!("{}: join {}", step.id, prog.lists[*l]));
-                            self.join(*l, 0);
+                            self.join(*l, 0, t);
                             self.runs[r].cursor = Self::next_cursor(*next);
                         }
                         Op::Leave(l, next) => {
@@ -1109,20 +1169,35 @@ impl<'a, 'p> Sim<'a, 'p> {
                     self.recheck_at = None;
                 }
             }
-            Wake::Every(s) => {
+            Wake::Every(s, k) => {
                 let s = s as usize;
-                if let Trig::Every(day, clock) = self.prog.scenarios[s].trigger {
+                if let Some(&Trig::Every(days, clock)) =
+                    self.prog.scenarios[s].triggers.get(k as usize)
+                {
                     let name = self.prog.scenarios[s].name;
-                    self.note(t, || format!("{name}: `every` trigger fired"));
+                    self.note(t, || match days {
+                        Days::Month(_) | Days::MonthLast => {
+                            format!("{name}: `every month` trigger fired")
+                        }
+                        _ => format!("{name}: `every` trigger fired"),
+                    });
                     self.fire(s);
-                    if let Some(next) = next_every(day, clock, &self.tz, t + 1) {
-                        self.schedule(next, Wake::Every(s as u16));
+                    if let Some(next) = calendar::next(days, clock, &self.tz, t + 1) {
+                        self.schedule(next, Wake::Every(s as u16, k));
                     }
                 }
             }
-            Wake::Once(s) => {
-                let name = self.prog.scenarios[s as usize].name;
-                self.note(t, || format!("{name}: `once at` trigger fired"));
+            Wake::Once(s, k) => {
+                let sc = &self.prog.scenarios[s as usize];
+                let name = sc.name;
+                let local = matches!(sc.triggers.get(k as usize), Some(Trig::OnceLocal(..)));
+                self.note(t, || {
+                    if local {
+                        format!("{name}: `once at … local` trigger fired")
+                    } else {
+                        format!("{name}: `once at` trigger fired")
+                    }
+                });
                 self.fire(s as usize);
             }
         }

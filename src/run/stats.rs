@@ -90,6 +90,20 @@ pub struct Stats {
     pub forecast_capped: u64,
     /// Contacts under, balanced and over pressure (§9).
     pub pressure: [u64; 3],
+    /// Per scenario, per goal: the sum of a `value` goal's field over the
+    /// goal events reached, in millionths (exact, so that the sum does not
+    /// depend on the order of the contacts or the threads).
+    pub goal_values: Vec<Vec<i128>>,
+}
+
+/// A goal value in millionths of a unit.
+pub(crate) fn micros(v: f64) -> i128 {
+    (v * 1e6).round() as i128
+}
+
+/// Millionths back to a number for the summary.
+pub fn from_micros(v: i128) -> f64 {
+    v as f64 / 1e6
 }
 
 impl Stats {
@@ -117,6 +131,11 @@ impl Stats {
             deferred: vec![0; t],
             dropped: vec![0; t],
             cadence_stops: vec![0; prog.cadences.len()],
+            goal_values: prog
+                .scenarios
+                .iter()
+                .map(|sc| vec![0; sc.goals.len()])
+                .collect(),
             ..Stats::default()
         }
     }
@@ -138,6 +157,11 @@ impl Stats {
         add(&mut self.ignored_instant, &o.ignored_instant);
         for (a, b) in self.goals.iter_mut().zip(&o.goals) {
             add(a, b);
+        }
+        for (a, b) in self.goal_values.iter_mut().zip(&o.goal_values) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
         }
         add(&mut self.sent, &o.sent);
         add(&mut self.skipped_no_address, &o.skipped_no_address);
