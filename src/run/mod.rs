@@ -220,6 +220,23 @@ impl Outcome<'_> {
     /// bytes). `problems`: the bad input lines; `report`: add sends per
     /// day and channel.
     /// `events_file`: the events file's name, for the ignored events.
+    /// `goal … value FIELD` (v1.1): one line per such goal, with its sum.
+    fn goal_value_lines(&self, out: &mut String) {
+        for (sc, values) in self.program.scenarios.iter().zip(&self.stats.goal_values) {
+            for (g, v) in sc.goals.iter().zip(values) {
+                if let Some(field) = g.value {
+                    let _ = writeln!(
+                        out,
+                        "goal value: {} `{}`: {field} summed = {}",
+                        sc.name,
+                        g.key,
+                        stats::from_micros(*v)
+                    );
+                }
+            }
+        }
+    }
+
     /// The sum of every `value` goal, when the plan has one.
     fn goal_value_total(&self) -> Option<f64> {
         let mut any = false;
@@ -513,20 +530,7 @@ impl Outcome<'_> {
                 sum(&s.goals[i]),
             );
         }
-        // `goal … value FIELD` (v1.1): the sums, when there are any.
-        for (i, sc) in p.scenarios.iter().enumerate() {
-            for (g, v) in sc.goals.iter().zip(&s.goal_values[i]) {
-                if let Some(field) = g.value {
-                    let _ = writeln!(
-                        out,
-                        "goal value: {} `{}`: {field} summed = {}",
-                        sc.name,
-                        g.key,
-                        stats::from_micros(*v)
-                    );
-                }
-            }
-        }
+        self.goal_value_lines(&mut out);
         let width = p
             .templates
             .iter()
@@ -597,6 +601,7 @@ impl Outcome<'_> {
                 100.0 * n as f64 / total
             );
         }
+        self.goal_value_lines(&mut out);
         out
     }
 }
