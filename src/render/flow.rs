@@ -1304,4 +1304,50 @@ cadence follow {
         assert!(c.contains("touch 3 · day 4 · email · transactional"), "{c}");
         assert!(scenario_svg(&p, "nope").is_none());
     }
+
+    #[test]
+    fn every_trigger_and_goal_is_drawn() {
+        let src = format!(
+            "{PROJECT}\n{}",
+            r#"
+scenario multi {
+  trigger joined customers
+  trigger every weekday 09:00
+  trigger every month on last 18:00
+  trigger once at 2026-12-01 08:00 local
+  reentry always
+  goal purchase where amount > 100 within 30d value amount
+  goal joined prospects within 7d
+  send call
+}"#
+        );
+        let p = plan(&src);
+        let s = &p.scenarios["multi"];
+        assert_eq!(
+            triggers_text(s),
+            "joined customers; every weekday 09:00; every month on last 18:00; once at 2026-12-01 08:00 local"
+        );
+        let goals: Vec<String> = s.goals.iter().map(goal_text).collect();
+        assert_eq!(
+            goals,
+            [
+                "purchase where amount > 100 within 30d value amount",
+                "joined prospects within 7d"
+            ]
+        );
+        let svg = scenario_svg(&p, "multi").expect("svg");
+        for text in [
+            "triggers (any one)",
+            "joined customers",
+            "every weekday 09:00",
+            "every month on last 18:00",
+            "once at 2026-12-01 08:00 local",
+            "joined prospects within 7d",
+        ] {
+            assert!(svg.contains(text), "{text}: {svg}");
+        }
+        // One trigger: the card keeps its v1 title.
+        let one = scenario_svg(&p, "s").expect("svg");
+        assert!(!one.contains("triggers (any one)"), "{one}");
+    }
 }
