@@ -42,6 +42,7 @@ scenario a {
 }
 scenario b {
   trigger joined l2
+  trigger once at 2026-10-25 02:30 local
   reentry always
   send m2
   send tr
@@ -50,6 +51,10 @@ scenario b {
 }
 scenario c {
   trigger event ping where n > 0
+  trigger every weekday 09:00
+  trigger every month on last 20:00
+  goal ping where n > 1 within 3d value n
+  goal joined l3 within 1d
   reentry always
   send m3
   wait 1d
