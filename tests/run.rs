@@ -623,6 +623,27 @@ fn the_summary_names_the_ignored_events() {
     assert_eq!(json["tzdb"], relance::tzdb::VERSION);
 }
 
+/// Goals with `value` (v1.1): the summary JSON sums the field per goal and
+/// in all; goals are keyed by event, `joined LIST` for a list.
+#[test]
+fn the_summary_sums_goal_values() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run/calendar_goals");
+    let summary =
+        std::env::temp_dir().join(format!("relance-run-goals-{}.json", std::process::id()));
+    let ran = run_case(&dir, &["--summary", summary.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    let _ = fs::remove_file(&summary);
+    let s = &json["scenarios"]["onboarding"];
+    assert_eq!(s["goals"]["invoice_paid"], 2, "{json}");
+    assert_eq!(s["goals"]["joined customers"], 2, "{json}");
+    assert_eq!(s["goal_values"]["invoice_paid"], 1250.75, "{json}");
+    assert!(s["goal_values"].get("joined customers").is_none(), "{json}");
+    assert_eq!(json["goal_value"], 1250.75, "{json}");
+    assert_eq!(json["goals_reached"], 4, "{json}");
+}
+
 /// `--engagement` rates under which every message draws an event that
 /// sends more messages (a purchase rate of 1, two scenarios triggered by a
 /// purchase) stay bounded: a message that three drawn events in a row led

@@ -43,6 +43,7 @@ scenario a {
 }
 scenario b {
   trigger joined l2
+  trigger once at 2026-10-25 02:30 local
   reentry always
   send m2
   send tr
@@ -51,6 +52,10 @@ scenario b {
 }
 scenario c {
   trigger event ping where n > 0
+  trigger every weekday 09:00
+  trigger every month on last 20:00
+  goal ping where n > 1 within 3d value n
+  goal joined l3 within 1d
   reentry always
   send m3
   wait 1d
@@ -586,6 +591,22 @@ fn brute_next_every(
     clock: i64,
     at: i64,
 ) -> Option<i64> {
+    brute_next_on(
+        tz,
+        |date| day.is_none_or(|d| date.weekday() == d),
+        clock,
+        at,
+    )
+}
+
+/// Brute force of a calendar trigger at `clock` on the local dates where
+/// `on` holds (as [`brute_next_every`]), looking up to ten days ahead.
+fn brute_next_on(
+    tz: &jiff::tz::TimeZone,
+    on: impl Fn(jiff::civil::Date) -> bool,
+    clock: i64,
+    at: i64,
+) -> Option<i64> {
     let begin = at - 2 * 86_400;
     let mut next_day = local_secs(tz, begin).div_euclid(86_400) + 1;
     let mut best: Option<i64> = None;
@@ -602,7 +623,7 @@ fn brute_next_every(
             let date = jiff::civil::date(1970, 1, 1)
                 .checked_add(jiff::Span::new().days(next_day))
                 .unwrap();
-            if day.is_none_or(|d| date.weekday() == d) && occurrence >= at {
+            if on(date) && occurrence >= at {
                 best = Some(best.map_or(occurrence, |b: i64| b.min(occurrence)));
             }
             next_day += 1;
@@ -648,6 +669,93 @@ proptest! {
             got == want,
             "{} every {:?} {:02}:{:02} from {}: runner {:?}, brute force {:?}",
             DST_ZONES[zone], day, clock / 3600, clock / 60 % 60, run::clock::rfc3339(at),
+            got.map(run::clock::rfc3339), want.map(run::clock::rfc3339)
+        );
+    }
+}
+
+/// The calendar triggers of v1.1 around each transition: `every weekday`,
+/// `every month on N` (N near the transition's date) and `every month on
+/// last`, with `every day` and a weekday for comparison.
+fn calendar_days(tz: &jiff::tz::TimeZone, tr: i64, pick: usize, shift: i8) -> run::calendar::Days {
+    use run::calendar::Days;
+    let date = jiff::Timestamp::from_second(tr)
+        .unwrap()
+        .to_zoned(tz.clone())
+        .date();
+    match pick {
+        0 => Days::Daily,
+        1 => Days::On(date.weekday()),
+        2 => Days::Weekdays,
+        3 => Days::MonthLast,
+        _ => Days::Month((date.day() + shift).clamp(1, 28)),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// `calendar::next` agrees with brute force around every transition.
+    #[test]
+    fn calendar_occurrences_agree_with_brute_force(
+        zone in 0..DST_ZONES.len(),
+        which in any::<prop::sample::Index>(),
+        clock in clock_pick(),
+        pick in 0usize..6,
+        shift in -2i8..=2,
+        minutes in -36i64 * 60..36 * 60,
+    ) {
+        let tz = tz_of(DST_ZONES[zone]);
+        let trs = transitions(&tz);
+        let tr = trs[which.index(trs.len())];
+        let clock = clock_near(&tz, tr, clock);
+        let days = calendar_days(&tz, tr, pick, shift);
+        let at = tr + minutes * 60;
+        let got = run::calendar::next(days, clock as i32, &tz, at);
+        // The dates written out again, independently of `Days::contains`.
+        let on = |d: jiff::civil::Date| match days {
+            run::calendar::Days::Daily => true,
+            run::calendar::Days::On(w) => d.weekday() == w,
+            run::calendar::Days::Weekdays => d.weekday().to_monday_one_offset() <= 5,
+            run::calendar::Days::Month(n) => d.day() == n,
+            run::calendar::Days::MonthLast => d.tomorrow().unwrap().day() == 1,
+        };
+        let want = brute_next_on(&tz, on, clock, at);
+        // Brute force looks ten days ahead: a monthly occurrence may be later.
+        let agree = match want {
+            Some(_) => got == want,
+            None => got.is_some_and(|g| g > at + 8 * 86_400),
+        };
+        prop_assert!(
+            agree,
+            "{} {:?} {:02}:{:02} from {}: runner {:?}, brute force {:?}",
+            DST_ZONES[zone], days, clock / 3600, clock / 60 % 60, run::clock::rfc3339(at),
+            got.map(run::clock::rfc3339), want.map(run::clock::rfc3339)
+        );
+    }
+
+    /// `once at DATE HH:MM local` is brute force's occurrence on that date.
+    #[test]
+    fn once_local_agrees_with_brute_force(
+        zone in 0..DST_ZONES.len(),
+        which in any::<prop::sample::Index>(),
+        clock in clock_pick(),
+        shift in -1i64..=1,
+    ) {
+        let tz = tz_of(DST_ZONES[zone]);
+        let trs = transitions(&tz);
+        let tr = trs[which.index(trs.len())];
+        let clock = clock_near(&tz, tr, clock);
+        let date = jiff::Timestamp::from_second(tr + shift * 86_400)
+            .unwrap()
+            .to_zoned(tz.clone())
+            .date();
+        let got = run::calendar::once_local(date, clock as i32, &tz);
+        let want = brute_next_on(&tz, |d| d == date, clock, tr - 3 * 86_400);
+        prop_assert!(
+            got == want,
+            "{} once at {} {:02}:{:02} local: runner {:?}, brute force {:?}",
+            DST_ZONES[zone], date, clock / 3600, clock / 60 % 60,
             got.map(run::clock::rfc3339), want.map(run::clock::rfc3339)
         );
     }

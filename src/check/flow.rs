@@ -23,16 +23,11 @@ fn check_scenario(p: &Project, s: &Scenario, problems: &mut Problems) {
             "`audience`",
             s.audience.iter().map(|e| e.span).collect::<Vec<_>>(),
         ),
-        ("`trigger`", s.triggers.iter().map(|t| t.span).collect()),
         ("`reentry`", s.reentry.iter().map(|r| r.span).collect()),
         ("`exit when`", s.exit_when.iter().map(|e| e.span).collect()),
     ] {
         for span in spans.iter().skip(1) {
-            let hint = if what == "`trigger`" {
-                "; split the scenario in two to start it in two ways"
-            } else {
-                "; combine conditions with `and` / `or`"
-            };
+            let hint = "; combine conditions with `and` / `or`";
             problems.push(given_twice(
                 format!("{what} is given twice in {run}"),
                 *span,
@@ -54,11 +49,9 @@ fn check_scenario(p: &Project, s: &Scenario, problems: &mut Problems) {
     for t in &s.triggers {
         check_trigger(p, s, t, problems);
     }
-    for g in &s.goals {
-        if !p.events.contains_key(g.event.name.as_str()) {
-            p.expect_kind(&g.event, Kind::Event, Code::E0205, problems);
-        }
-    }
+    // Several triggers (v1.1): any of them starts a run.
+    super::calendar::check_coinciding_triggers(s, problems);
+    super::calendar::check_goals(p, s, problems);
     // Every template the run can send, for `exit when`.
     let mut all_sent = BTreeSet::new();
     collect_sends(p, &s.steps, &mut all_sent);
@@ -105,8 +98,8 @@ fn check_trigger(p: &Project, s: &Scenario, t: &Spanned<Trigger>, problems: &mut
             super::dates::check_yearly(p, field, problems);
             recurring_once(s, t, problems);
         }
-        Trigger::Every { .. } => recurring_once(s, t, problems),
-        Trigger::Once(_) | Trigger::Invalid => {}
+        Trigger::Every { .. } | Trigger::Monthly { .. } => recurring_once(s, t, problems),
+        Trigger::Once(_) | Trigger::Invalid | Trigger::OnceLocal { .. } => {}
     }
 }
 

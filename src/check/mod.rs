@@ -7,6 +7,7 @@
 
 pub mod consent;
 mod dates;
+mod calendar;
 mod expr;
 mod flow;
 mod items;

@@ -72,6 +72,7 @@ codes! {
     E0112 Error "invalid value for a setting",
     E0140 Error "consent rule given twice for a channel",
     E0141 Error "consent rule on an operational channel",
+    E0160 Error "day of the month that not every month has",
     // Names.
     E0201 Error "unknown field",
     E0202 Error "unknown template",
@@ -101,6 +102,7 @@ codes! {
     E0351 Error "`wait until` or `at` without a point in time",
     E0352 Error "a date trigger or wait that depends on `now`",
     E0353 Error "`yearly` needs a date or timestamp field",
+    E0360 Error "goal value is not a number field",
     // Personas.
     E0401 Error "persona value has the wrong type",
     E0402 Error "persona misses a required field",
@@ -141,6 +143,7 @@ codes! {
     W0602 Warning "trigger can never fire for the audience",
     W0603 Warning "recurring trigger fires only once",
     W0604 Warning "steps after `exit` never run",
+    W0660 Warning "two triggers can fire at the same instant",
     // Cadences.
     E0701 Error "cadence without touches",
     W0701 Warning "cadence never started",

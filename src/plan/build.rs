@@ -376,39 +376,56 @@ impl Cx<'_, '_> {
 
     // ------------------------------------------------------------ scenarios
 
-    fn scenario(&self, s: &ast::Scenario) -> Scenario {
-        let name = &s.name.name;
-        let trigger = match s.triggers.first().map(|t| &t.node) {
-            Some(ast::Trigger::Joined(l)) => Trigger::Joined {
+    /// One trigger of a scenario.
+    fn trigger(&self, t: &ast::Trigger) -> Trigger {
+        match t {
+            ast::Trigger::Joined(l) => Trigger::Joined {
                 list: l.name.clone(),
             },
-            Some(ast::Trigger::Entered(seg)) => Trigger::Entered {
+            ast::Trigger::Entered(seg) => Trigger::Entered {
                 segment: seg.name.clone(),
             },
-            Some(ast::Trigger::Event { event, filter }) => Trigger::Event {
+            ast::Trigger::Event { event, filter } => Trigger::Event {
                 event: event.name.clone(),
                 filter: filter
                     .as_ref()
                     .map(|f| self.expr(f, Some(&event.name), false)),
             },
-            Some(ast::Trigger::Every { day, time }) => Trigger::Every {
+            ast::Trigger::Every { day, time } => Trigger::Every {
                 day: format!("{:?}", day.node).to_lowercase(),
                 at: clock(time.node),
             },
-            Some(ast::Trigger::At { time, clock: c }) => Trigger::At {
+            ast::Trigger::At { time, clock: c } => Trigger::At {
                 at: self.term(time, None, time),
                 local_time: c.map(|c| clock(c.node)),
             },
-            Some(ast::Trigger::Yearly { field, clock: c }) => Trigger::Yearly {
+            ast::Trigger::Yearly { field, clock: c } => Trigger::Yearly {
                 field: field.name.clone(),
                 at: clock(c.node),
             },
-            Some(ast::Trigger::Once(at)) => Trigger::Once {
+            ast::Trigger::Once(at) => Trigger::Once {
                 at: timestamp(at.node),
             },
             // Unreachable for a checked project: a scenario has a valid trigger.
-            Some(ast::Trigger::Invalid) | None => Trigger::Once { at: timestamp(0) },
-        };
+            ast::Trigger::Invalid => Trigger::Once { at: timestamp(0) },
+            ast::Trigger::Monthly { day, time } => Trigger::Monthly {
+                day: day.node.map_or("last".to_string(), |d| d.to_string()),
+                at: clock(time.node),
+            },
+            ast::Trigger::OnceLocal { date, time } => Trigger::OnceLocal {
+                date: date.node.to_string(),
+                at: clock(time.node),
+            },
+        }
+    }
+
+    fn scenario(&self, s: &ast::Scenario) -> Scenario {
+        let name = &s.name.name;
+        let mut triggers = s.triggers.iter().map(|t| self.trigger(&t.node));
+        let trigger = triggers
+            .next()
+            .unwrap_or(Trigger::Once { at: timestamp(0) });
+        let more_triggers = triggers.collect();
         let reentry = match s.reentry.first().map(|r| r.node) {
             Some(ast::Reentry::Always) => Reentry::Always,
             Some(ast::Reentry::After(d)) => Reentry::After {
@@ -427,12 +444,23 @@ impl Cx<'_, '_> {
                 .goals
                 .iter()
                 .map(|g| Goal {
-                    event: g.event.name.clone(),
+                    event: if g.joined {
+                        String::new()
+                    } else {
+                        g.event.name.clone()
+                    },
                     within_seconds: g.within.node.seconds(),
+                    filter: g
+                        .filter
+                        .as_ref()
+                        .map(|f| self.expr(f, Some(&g.event.name), false)),
+                    value: g.value.as_ref().map(|v| v.name.clone()),
+                    joined: g.joined.then(|| g.event.name.clone()),
                 })
                 .collect(),
             entry,
             steps,
+            more_triggers,
         }
     }
 

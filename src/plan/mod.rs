@@ -42,7 +42,7 @@ pub const ENGAGEMENTS: [&str; 5] = ["opened", "clicked", "delivered", "replied",
 /// Aggregate functions.
 pub const AGGREGATES: [&str; 5] = ["count", "sum", "min", "max", "avg"];
 /// `day` of an `every` trigger.
-pub const DAYS: [&str; 8] = [
+pub const DAYS: [&str; 9] = [
     "day",
     "monday",
     "tuesday",
@@ -51,7 +51,10 @@ pub const DAYS: [&str; 8] = [
     "friday",
     "saturday",
     "sunday",
+    "weekday",
 ];
+/// `day` of a `monthly` trigger: `1` to `28`, or `last`.
+pub const MONTH_DAY_PATTERN: &str = "^([1-9]|1[0-9]|2[0-8]|last)$";
 /// A contact-local clock time, `HH:MM`.
 pub const CLOCK_PATTERN: &str = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
 /// An RFC 3339 timestamp with an offset.
@@ -356,6 +359,10 @@ pub struct Scenario {
     /// Steps by stable id: `SCENARIO/2` is the third top-level step,
     /// `SCENARIO/2.1.0` the first step of the second arm of that branch.
     pub steps: BTreeMap<String, Step>,
+    /// The triggers after the first (`trigger`), in declaration order: any
+    /// of them starts a run too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_triggers: Vec<Trigger>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -401,6 +408,21 @@ pub enum Trigger {
         #[schemars(regex(pattern = CLOCK_PATTERN))]
         at: String,
     },
+    /// `every month on 3 09:30`: contact-local; `day` is `1`–`28` or `last`.
+    Monthly {
+        #[schemars(regex(pattern = MONTH_DAY_PATTERN))]
+        day: String,
+        #[schemars(regex(pattern = CLOCK_PATTERN))]
+        at: String,
+    },
+    /// `once at 2026-12-01 09:00 local`: that local date and time in each
+    /// contact's zone.
+    OnceLocal {
+        #[schemars(regex(pattern = DATE_PATTERN))]
+        date: String,
+        #[schemars(regex(pattern = CLOCK_PATTERN))]
+        at: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -418,9 +440,20 @@ pub enum Reentry {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Goal {
+    /// The goal event; empty for a `joined` goal.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub event: String,
     #[schemars(range(min = 0))]
     pub within_seconds: i64,
+    /// `where EXPR`, in the event's scope.
+    #[serde(rename = "where", default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Expr>,
+    /// `value FIELD`: a number field of the event, summed per scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// `goal joined LIST within D`: the list (and no event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined: Option<String>,
 }
 
 /// One node of a run's state machine. `next` is the step that follows, or

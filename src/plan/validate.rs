@@ -580,12 +580,8 @@ impl<'p> V<'p> {
         }
     }
 
-    fn scenario(&self, path: &str, s: &Scenario) -> R {
-        if let Some(a) = &s.audience {
-            self.expr(&format!("{path}.audience"), a, None)?;
-        }
-        let tp = format!("{path}.trigger");
-        match &s.trigger {
+    fn trigger(&self, tp: &str, t: &Trigger) -> R {
+        match t {
             Trigger::Joined { list } => self.list(&format!("{tp}.list"), list)?,
             Trigger::Event { event, filter } => {
                 self.event(&format!("{tp}.event"), event)?;
@@ -642,6 +638,63 @@ impl<'p> V<'p> {
                     );
                 }
             }
+            Trigger::Monthly { day, at } => {
+                if day != "last" && !day.parse::<u8>().is_ok_and(|d| (1..=28).contains(&d)) {
+                    return err(
+                        format!("{tp}.day"),
+                        format!("`{day}` is not a day of every month: `1` to `28`, or `last`"),
+                    );
+                }
+                if !is_clock(at) {
+                    return err(
+                        format!("{tp}.at"),
+                        format!("`{at}` is not a clock time `HH:MM` (pattern {CLOCK_PATTERN})"),
+                    );
+                }
+            }
+            Trigger::OnceLocal { date, at } => {
+                if date.len() != 10 || date.parse::<jiff::civil::Date>().is_err() {
+                    return err(
+                        format!("{tp}.date"),
+                        format!("`{date}` is not a date `YYYY-MM-DD`"),
+                    );
+                }
+                if !is_clock(at) {
+                    return err(
+                        format!("{tp}.at"),
+                        format!("`{at}` is not a clock time `HH:MM` (pattern {CLOCK_PATTERN})"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A goal's `value`: a number field of its event.
+    fn goal_value(&self, path: &str, event: &str, field: &str) -> R {
+        let ty = self
+            .plan
+            .events
+            .get(event)
+            .and_then(|e| e.fields.iter().find(|f| f.name == field))
+            .map(|f| f.ty.as_str());
+        match ty {
+            Some("number") => Ok(()),
+            Some(t) => err(
+                path,
+                format!("`{field}` of event `{event}` is a `{t}`, not a number"),
+            ),
+            None => err(path, format!("the event `{event}` has no field `{field}`")),
+        }
+    }
+
+    fn scenario(&self, path: &str, s: &Scenario) -> R {
+        if let Some(a) = &s.audience {
+            self.expr(&format!("{path}.audience"), a, None)?;
+        }
+        self.trigger(&format!("{path}.trigger"), &s.trigger)?;
+        for (i, t) in s.more_triggers.iter().enumerate() {
+            self.trigger(&format!("{path}.more_triggers[{i}]"), t)?;
         }
         if let Reentry::After { seconds } = s.reentry {
             at_least(
@@ -655,7 +708,20 @@ impl<'p> V<'p> {
             self.expr(&format!("{path}.exit_when"), x, None)?;
         }
         for (i, g) in s.goals.iter().enumerate() {
-            self.event(&format!("{path}.goals[{i}].event"), &g.event)?;
+            let gp = format!("{path}.goals[{i}]");
+            match &g.joined {
+                Some(list) if g.event.is_empty() => self.list(&format!("{gp}.joined"), list)?,
+                Some(_) => {
+                    return err(gp, "a goal has an `event` or a `joined` list, not both");
+                }
+                None => self.event(&format!("{gp}.event"), &g.event)?,
+            }
+            if let Some(f) = &g.filter {
+                self.expr(&format!("{gp}.where"), f, Some(&g.event))?;
+            }
+            if let Some(v) = &g.value {
+                self.goal_value(&format!("{gp}.value"), &g.event, v)?;
+            }
             at_least(
                 &format!("{path}.goals[{i}].within_seconds"),
                 "a goal's window",

@@ -231,7 +231,36 @@ pub fn trigger_text(t: &Trigger) -> String {
             None => format!("at {}", term_text(at)),
         },
         Trigger::Yearly { field, at } => format!("yearly {field} {at}"),
+        Trigger::Monthly { day, at } => format!("every month on {day} {at}"),
+        Trigger::OnceLocal { date, at } => format!("once at {date} {at} local"),
     }
+}
+
+/// Every trigger of a scenario, as written, in declaration order.
+pub fn triggers(s: &Scenario) -> impl Iterator<Item = &Trigger> {
+    std::iter::once(&s.trigger).chain(&s.more_triggers)
+}
+
+/// Every trigger of a scenario as written, separated by `; `.
+pub fn triggers_text(s: &Scenario) -> String {
+    triggers(s).map(trigger_text).collect::<Vec<_>>().join("; ")
+}
+
+/// A goal as written: `purchase within 14d`, `invoice_paid where amount >
+/// 100 within 30d value amount`, `joined customers within 30d`.
+pub fn goal_text(g: &crate::plan::Goal) -> String {
+    let mut out = match &g.joined {
+        Some(list) => format!("joined {list}"),
+        None => g.event.clone(),
+    };
+    if let Some(f) = &g.filter {
+        let _ = write!(out, " where {}", expr_text(f));
+    }
+    let _ = write!(out, " within {}", duration_text(g.within_seconds));
+    if let Some(v) = &g.value {
+        let _ = write!(out, " value {v}");
+    }
+    out
 }
 
 /// `never`, `always` or `after 30d`.
@@ -741,8 +770,15 @@ fn notes_shape(notes: Vec<Card>) -> Option<Shape> {
 }
 
 fn scenario_shapes(plan: &Plan, name: &str, s: &Scenario) -> (Shape, Option<Shape>) {
-    let mut items = vec![Shape::card(Card::with_lines("entry", "trigger", {
-        let mut l = wrap(&trigger_text(&s.trigger), WRAP);
+    let title = if s.more_triggers.is_empty() {
+        "trigger"
+    } else {
+        "triggers (any one)"
+    };
+    let mut items = vec![Shape::card(Card::with_lines("entry", title, {
+        let mut l: Vec<String> = triggers(s)
+            .flat_map(|t| wrap(&trigger_text(t), WRAP))
+            .collect();
         l.push(format!("reentry {}", reentry_text(&s.reentry)));
         l
     }))];
@@ -765,11 +801,7 @@ fn scenario_shapes(plan: &Plan, name: &str, s: &Scenario) -> (Shape, Option<Shap
         notes.push(Card::with_lines("note exit-when", "exit when", lines));
     }
     for g in &s.goals {
-        notes.push(Card::new(
-            "note goal",
-            "goal",
-            &format!("{} within {}", g.event, duration_text(g.within_seconds)),
-        ));
+        notes.push(Card::new("note goal", "goal", &goal_text(g)));
     }
     (Shape::column(items), notes_shape(notes))
 }
@@ -1021,6 +1053,7 @@ event purchase { amount: number, sku: text }
 list prospects
 list customers
 segment french = country in ["FR", "BE"]
+consent sms = french
 template welcome : email { subject = "Hi", html = "<p>{{workspace.address}}</p><a href=\"{{unsubscribe_url}}\">u</a> {{links.gps}}", link gps = "https://a.example/gps" }
 template nudge : sms { body = "Hi" }
 template receipt : email { kind = transactional, subject = "R", html = "x" }
@@ -1329,5 +1362,51 @@ scenario yearly_one {
         assert!(svg.contains("at once if passed or absent"), "{svg}");
         let svg = scenario_svg(&p, "yearly_one").expect("svg");
         assert!(svg.contains("yearly birthday 09:00"), "{svg}");
+    }
+
+    #[test]
+    fn every_trigger_and_goal_is_drawn() {
+        let src = format!(
+            "{PROJECT}\n{}",
+            r#"
+scenario multi {
+  trigger joined customers
+  trigger every weekday 09:00
+  trigger every month on last 18:00
+  trigger once at 2026-12-01 08:00 local
+  reentry always
+  goal purchase where amount > 100 within 30d value amount
+  goal joined prospects within 7d
+  send call
+}"#
+        );
+        let p = plan(&src);
+        let s = &p.scenarios["multi"];
+        assert_eq!(
+            triggers_text(s),
+            "joined customers; every weekday 09:00; every month on last 18:00; once at 2026-12-01 08:00 local"
+        );
+        let goals: Vec<String> = s.goals.iter().map(goal_text).collect();
+        assert_eq!(
+            goals,
+            [
+                "purchase where amount > 100 within 30d value amount",
+                "joined prospects within 7d"
+            ]
+        );
+        let svg = scenario_svg(&p, "multi").expect("svg");
+        for text in [
+            "triggers (any one)",
+            "joined customers",
+            "every weekday 09:00",
+            "every month on last 18:00",
+            "once at 2026-12-01 08:00 local",
+            "joined prospects within 7d",
+        ] {
+            assert!(svg.contains(text), "{text}: {svg}");
+        }
+        // One trigger: the card keeps its v1 title.
+        let one = scenario_svg(&p, "s").expect("svg");
+        assert!(!one.contains("triggers (any one)"), "{one}");
     }
 }

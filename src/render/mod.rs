@@ -19,7 +19,7 @@ mod cache;
 mod compat;
 mod compliance;
 mod consent;
-mod flow;
+pub(crate) mod flow;
 mod hbs;
 mod helpers;
 mod model;

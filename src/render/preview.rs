@@ -68,7 +68,7 @@ use std::fmt::Write as _;
 use serde_json::Value as Json;
 
 use super::RenderedMessage;
-use super::flow::{FLOW_STYLE, duration_text, expr_text, reentry_text, trigger_text};
+use super::flow::{FLOW_STYLE, duration_text, expr_text, reentry_text, triggers_text};
 use super::model::{Model, PersonaInfo, TemplateInfo};
 use super::names::page_name;
 use super::text::{escape_html, sms_length, sms_segments};
@@ -982,7 +982,7 @@ pub(crate) fn persona_facts(
                 let admitted = s.audience.as_ref().is_none_or(|a| cx.eval(a));
                 facts
                     .scenarios
-                    .push((name.clone(), trigger_text(&s.trigger), admitted));
+                    .push((name.clone(), triggers_text(s), admitted));
             }
         }
         for rule in &project.consents {
@@ -1234,7 +1234,7 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
     // order (arms one after the other), a cadence's touches in order.
     let mut sends: Vec<&str> = Vec::new();
     if let Some(s) = plan.scenarios.get(name).filter(|_| kind == "scenario") {
-        row("Trigger", code(trigger_text(&s.trigger)));
+        row("Trigger", code(triggers_text(s)));
         row(
             "Audience",
             s.audience

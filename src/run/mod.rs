@@ -9,6 +9,7 @@
 //! (`at`, contact, scenario) so that neither the input order of contacts
 //! nor the number of threads changes a byte of the output.
 
+pub mod calendar;
 pub mod clock;
 pub mod dates;
 pub mod forecast;
@@ -223,10 +224,11 @@ impl Outcome<'_> {
             out.insert("wait_until_absent".into(), json!(s.wait_until_absent[i]));
             out.insert("wait_until_retimed".into(), json!(s.wait_until_retimed[i]));
         }
-        if matches!(
-            sc.trigger,
-            program::Trig::At(..) | program::Trig::Yearly(..)
-        ) {
+        if sc
+            .triggers
+            .iter()
+            .any(|t| matches!(t, program::Trig::At(..) | program::Trig::Yearly(..)))
+        {
             out.insert("trigger_rescheduled".into(), json!(s.date_rescheduled[i]));
         }
         out
@@ -246,6 +248,38 @@ impl Outcome<'_> {
     /// bytes). `problems`: the bad input lines; `report`: add sends per
     /// day and channel.
     /// `events_file`: the events file's name, for the ignored events.
+    /// `goal … value FIELD` (v1.1): one line per such goal, with its sum.
+    fn goal_value_lines(&self, out: &mut String) {
+        for (sc, values) in self.program.scenarios.iter().zip(&self.stats.goal_values) {
+            for (g, v) in sc.goals.iter().zip(values) {
+                if let Some(field) = g.value {
+                    let _ = writeln!(
+                        out,
+                        "goal value: {} `{}`: {field} summed = {}",
+                        sc.name,
+                        g.key,
+                        stats::from_micros(*v)
+                    );
+                }
+            }
+        }
+    }
+
+    /// The sum of every `value` goal, when the plan has one.
+    fn goal_value_total(&self) -> Option<f64> {
+        let mut any = false;
+        let mut total = 0i128;
+        for (sc, values) in self.program.scenarios.iter().zip(&self.stats.goal_values) {
+            for (g, v) in sc.goals.iter().zip(values) {
+                if g.value.is_some() {
+                    any = true;
+                    total += v;
+                }
+            }
+        }
+        any.then(|| stats::from_micros(total))
+    }
+
     pub fn summary_json(
         &self,
         problems: usize,
@@ -263,28 +297,39 @@ impl Outcome<'_> {
                 .goals
                 .iter()
                 .zip(&s.goals[i])
-                .map(|((e, _), n)| (e.to_string(), json!(n)))
+                .map(|(g, n)| (g.key.clone(), json!(n)))
                 .collect();
-            scenarios.insert(
-                sc.name.to_string(),
-                json!({
-                    "entries": s.entries[i],
-                    "completed": s.completed[i],
-                    "exited": s.exited[i],
-                    "exit_steps": s.exit_steps[i],
-                    "active_at_end": s.active_at_end[i],
-                    "triggers_ignored": {
-                        "active_run": s.ignored_active[i],
-                        "reentry": s.ignored_reentry[i],
-                        "audience": s.ignored_audience[i],
-                        "same_instant": s.ignored_instant[i],
-                    },
-                    "goals": goals,
-                }),
-            );
-            if let Some(J::Object(o)) = scenarios.get_mut(sc.name) {
+            let values: serde_json::Map<String, J> = sc
+                .goals
+                .iter()
+                .zip(&s.goal_values[i])
+                .filter(|(g, _)| g.value.is_some())
+                .map(|(g, v)| (g.key.clone(), json!(stats::from_micros(*v))))
+                .collect();
+            let mut row = json!({
+                "entries": s.entries[i],
+                "completed": s.completed[i],
+                "exited": s.exited[i],
+                "exit_steps": s.exit_steps[i],
+                "active_at_end": s.active_at_end[i],
+                "triggers_ignored": {
+                    "active_run": s.ignored_active[i],
+                    "reentry": s.ignored_reentry[i],
+                    "audience": s.ignored_audience[i],
+                    "same_instant": s.ignored_instant[i],
+                },
+                "goals": goals,
+            });
+            // `goal … value FIELD` (v1.1): only when the scenario has one.
+            if !values.is_empty()
+                && let Some(o) = row.as_object_mut()
+            {
+                o.insert("goal_values".into(), J::Object(values));
+            }
+            if let Some(o) = row.as_object_mut() {
                 o.extend(dates);
             }
+            scenarios.insert(sc.name.to_string(), row);
         }
         let mut templates = serde_json::Map::new();
         let mut channels: BTreeMap<&str, u64> = BTreeMap::new();
@@ -367,6 +412,11 @@ impl Outcome<'_> {
         });
         if consent && let Some(o) = out.get_mut("skipped").and_then(J::as_object_mut) {
             o.insert("no_consent".into(), json!(sum(&s.skipped_no_consent)));
+        }
+        if let Some(total) = self.goal_value_total()
+            && let Some(o) = out.as_object_mut()
+        {
+            o.insert("goal_value".into(), json!(total));
         }
         if report && let Some(o) = out.as_object_mut() {
             let days: Vec<J> = self
@@ -540,6 +590,7 @@ impl Outcome<'_> {
                 passed + absent
             );
         }
+        self.goal_value_lines(&mut out);
         let width = p
             .templates
             .iter()
@@ -611,6 +662,7 @@ impl Outcome<'_> {
                 100.0 * n as f64 / total
             );
         }
+        self.goal_value_lines(&mut out);
         out
     }
 }

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
-use jiff::civil::Weekday;
+use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
-use super::clock::{QuietHours, parse_clock, parse_day};
+use super::calendar::Days;
+use super::clock::{QuietHours, parse_clock};
 use crate::plan::{Expr, ListAction, Plan, Reentry, Step};
 
 pub(crate) const CHANNELS: [&str; 5] = ["email", "sms", "push", "task", "webhook"];
@@ -17,23 +18,41 @@ pub(crate) fn channel_index(name: &str) -> Option<usize> {
 
 pub(crate) enum Trig<'p> {
     Joined,
-    Event(Option<&'p Expr>),
+    /// The event's name and the trigger's `where`.
+    Event(&'p str, Option<&'p Expr>),
     Entered,
-    Every(Option<Weekday>, i32),
+    /// `every day|WEEKDAY|weekday HH:MM`, `every month on N|last HH:MM`.
+    Every(Days, i32),
     Once(i64),
     /// `at TIME [HH:MM]`: the term and the local clock (seconds).
     At(&'p crate::plan::Term, Option<i32>),
     /// `yearly FIELD HH:MM`.
     Yearly(&'p str, i32),
+    /// `once at DATE HH:MM local`: the instant depends on the contact's zone.
+    OnceLocal(Date, i32),
+}
+
+/// `goal EVENT [where …] within D [value FIELD]` or `goal joined LIST within D`.
+pub(crate) struct Goal<'p> {
+    /// The event, or the list of a `joined` goal.
+    pub name: &'p str,
+    pub joined: bool,
+    pub within: i64,
+    pub filter: Option<&'p Expr>,
+    pub value: Option<&'p str>,
+    /// As in the summary: the event (`joined LIST` for a list), or the goal
+    /// as written when an earlier goal of the scenario has that key.
+    pub key: String,
 }
 
 pub(crate) struct Scenario<'p> {
     pub name: &'p str,
     pub audience: Option<&'p Expr>,
-    pub trigger: Trig<'p>,
+    /// Every trigger, in declaration order: any of them starts a run.
+    pub triggers: Vec<Trig<'p>>,
     pub reentry: &'p Reentry,
     pub exit_when: Option<&'p Expr>,
-    pub goals: Vec<(&'p str, i64)>,
+    pub goals: Vec<Goal<'p>>,
     pub entry: Option<usize>,
 }
 
@@ -314,59 +333,104 @@ impl<'p> Program<'p> {
                 .scenarios
                 .get(name)
                 .ok_or_else(|| format!("the plan orders a scenario `{name}` it does not define"))?;
-            let trigger = match &s.trigger {
-                crate::plan::Trigger::Joined { list: l } => {
-                    list(l)?;
-                    joined.entry(l).or_default().push(i);
-                    Trig::Joined
-                }
-                crate::plan::Trigger::Event { event, filter } => {
-                    on_event.entry(event).or_default().push(i);
-                    Trig::Event(filter.as_ref())
-                }
-                crate::plan::Trigger::Entered { segment } => {
-                    let e = plan.segments.get(segment).ok_or_else(|| {
-                        format!("the plan names a segment `{segment}` it does not define")
-                    })?;
-                    match watched.iter_mut().find(|(n, ..)| *n == segment) {
-                        Some(w) => w.2.push(i),
-                        None => watched.push((segment, e, vec![i])),
+            let mut triggers = Vec::new();
+            for t in crate::render::flow::triggers(s) {
+                triggers.push(match t {
+                    crate::plan::Trigger::Joined { list: l } => {
+                        list(l)?;
+                        let v = joined.entry(l.as_str()).or_default();
+                        if v.last() != Some(&i) {
+                            v.push(i);
+                        }
+                        Trig::Joined
                     }
-                    Trig::Entered
+                    crate::plan::Trigger::Event { event, filter } => {
+                        let v = on_event.entry(event.as_str()).or_default();
+                        if v.last() != Some(&i) {
+                            v.push(i);
+                        }
+                        Trig::Event(event, filter.as_ref())
+                    }
+                    crate::plan::Trigger::Entered { segment } => {
+                        let e = plan.segments.get(segment).ok_or_else(|| {
+                            format!("the plan names a segment `{segment}` it does not define")
+                        })?;
+                        match watched.iter_mut().find(|(n, ..)| *n == segment) {
+                            Some(w) => {
+                                if w.2.last() != Some(&i) {
+                                    w.2.push(i);
+                                }
+                            }
+                            None => watched.push((segment, e, vec![i])),
+                        }
+                        Trig::Entered
+                    }
+                    crate::plan::Trigger::Every { day, at } => Trig::Every(
+                        Days::every(day).ok_or_else(|| format!("`{day}` is not a day"))?,
+                        parse_clock(at).ok_or_else(|| format!("`{at}` is not a clock time"))?,
+                    ),
+                    crate::plan::Trigger::Once { at } => Trig::Once(
+                        super::input::parse_timestamp(at)
+                            .ok_or_else(|| format!("`{at}` is not a timestamp"))?,
+                    ),
+                    crate::plan::Trigger::Monthly { day, at } => Trig::Every(
+                        Days::monthly(day)
+                            .ok_or_else(|| format!("`{day}` is not a day of every month"))?,
+                        parse_clock(at).ok_or_else(|| format!("`{at}` is not a clock time"))?,
+                    ),
+                    crate::plan::Trigger::OnceLocal { date, at } => Trig::OnceLocal(
+                        date.parse()
+                            .map_err(|_| format!("`{date}` is not a date"))?,
+                        parse_clock(at).ok_or_else(|| format!("`{at}` is not a clock time"))?,
+                    ),
+                    crate::plan::Trigger::At { at, local_time } => Trig::At(
+                        at,
+                        match local_time {
+                            Some(c) => Some(
+                                parse_clock(c).ok_or_else(|| format!("`{c}` is not a clock time"))?,
+                            ),
+                            None => None,
+                        },
+                    ),
+                    crate::plan::Trigger::Yearly { field, at } => Trig::Yearly(
+                        field,
+                        parse_clock(at).ok_or_else(|| format!("`{at}` is not a clock time"))?,
+                    ),
+                });
+            }
+            let mut goals: Vec<Goal> = Vec::new();
+            for g in &s.goals {
+                let (name, joined) = match &g.joined {
+                    Some(l) => {
+                        list(l)?;
+                        (l.as_str(), true)
+                    }
+                    None => (g.event.as_str(), false),
+                };
+                let mut key = if joined {
+                    format!("joined {name}")
+                } else {
+                    name.to_string()
+                };
+                if goals.iter().any(|o| o.key == key) {
+                    key = crate::render::flow::goal_text(g);
                 }
-                crate::plan::Trigger::Every { day, at } => Trig::Every(
-                    parse_day(day).ok_or_else(|| format!("`{day}` is not a day"))?,
-                    parse_clock(at).ok_or_else(|| format!("`{at}` is not a clock time"))?,
-                ),
-                crate::plan::Trigger::Once { at } => Trig::Once(
-                    super::input::parse_timestamp(at)
-                        .ok_or_else(|| format!("`{at}` is not a timestamp"))?,
-                ),
-                crate::plan::Trigger::At { at, local_time } => Trig::At(
-                    at,
-                    match local_time {
-                        Some(c) => Some(
-                            parse_clock(c).ok_or_else(|| format!("`{c}` is not a clock time"))?,
-                        ),
-                        None => None,
-                    },
-                ),
-                crate::plan::Trigger::Yearly { field, at } => Trig::Yearly(
-                    field,
-                    parse_clock(at).ok_or_else(|| format!("`{at}` is not a clock time"))?,
-                ),
-            };
+                goals.push(Goal {
+                    name,
+                    joined,
+                    within: g.within_seconds,
+                    filter: g.filter.as_ref(),
+                    value: g.value.as_deref(),
+                    key,
+                });
+            }
             scenarios.push(Scenario {
                 name,
                 audience: s.audience.as_ref(),
-                trigger,
+                triggers,
                 reentry: &s.reentry,
                 exit_when: s.exit_when.as_ref(),
-                goals: s
-                    .goals
-                    .iter()
-                    .map(|g| (g.event.as_str(), g.within_seconds))
-                    .collect(),
+                goals,
                 entry: step(&s.entry)?,
             });
         }

@@ -16,7 +16,8 @@ use std::collections::BinaryHeap;
 use jiff::tz::TimeZone;
 use sha2::{Digest, Sha256};
 
-use super::clock::{next_every, rfc3339};
+use super::calendar::{self, Days};
+use super::clock::rfc3339;
 use super::dates;
 use super::forecast::Forecast;
 use super::program::{CHANNELS, Op, Program, Rule, Trig};
@@ -54,11 +55,12 @@ pub struct Message {
 enum Wake {
     Run(u32, u32),
     Recheck,
-    Every(u16),
-    Once(u16),
-    /// An `at` or `yearly` trigger (stale unless its scenario's
+    /// Scenario, trigger.
+    Every(u16, u8),
+    Once(u16, u8),
+    /// An `at` or `yearly` trigger: scenario, trigger (stale unless
     /// `date_next` still says this instant).
-    Date(u16),
+    Date(u16, u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -177,9 +179,9 @@ pub(crate) struct Sim<'a, 'p> {
     /// Date triggers (`at`, `yearly`), per scenario: the instant of the
     /// next firing, the values an `at` trigger already fired for, and the
     /// last firing of a `yearly` one.
-    date_next: Vec<Option<i64>>,
-    date_fired: Vec<Vec<TimeValue>>,
-    date_last: Vec<Option<i64>>,
+    date_next: Vec<Vec<Option<i64>>>,
+    date_fired: Vec<Vec<Vec<TimeValue>>>,
+    date_last: Vec<Vec<Option<i64>>>,
 }
 
 /// A contact's bucket for `split`: SHA-256 of `scenario/contact-id`, read
@@ -249,9 +251,9 @@ impl<'a, 'p> Sim<'a, 'p> {
             stats,
             trace: trace.then(Vec::new),
             unsubscribed_topics: Vec::new(),
-            date_next: vec![None; n],
-            date_fired: vec![Vec::new(); n],
-            date_last: vec![None; n],
+            date_next: prog.scenarios.iter().map(|s| vec![None; s.triggers.len()]).collect(),
+            date_fired: prog.scenarios.iter().map(|s| vec![Vec::new(); s.triggers.len()]).collect(),
+            date_last: prog.scenarios.iter().map(|s| vec![None; s.triggers.len()]).collect(),
         };
         for (ev, line) in events.into_iter().zip(lines) {
             if ev.at < sim.from {
@@ -342,15 +344,24 @@ impl<'a, 'p> Sim<'a, 'p> {
             self.dirty[k] = false;
         }
         for (i, s) in self.prog.scenarios.iter().enumerate() {
-            match s.trigger {
-                Trig::Every(day, clock) => {
-                    if let Some(t) = next_every(day, clock, &self.tz, from) {
-                        self.schedule(t, Wake::Every(i as u16));
+            for (k, trig) in s.triggers.iter().enumerate() {
+                let wake = match *trig {
+                    Trig::Every(days, clock) => calendar::next(days, clock, &self.tz, from)
+                        .map(|t| (t, Wake::Every(i as u16, k as u8))),
+                    Trig::Once(at) => Some((at, Wake::Once(i as u16, k as u8))),
+                    Trig::OnceLocal(date, clock) => calendar::once_local(date, clock, &self.tz)
+                        .map(|t| (t, Wake::Once(i as u16, k as u8))),
+                    Trig::At(..) | Trig::Yearly(..) => {
+                        self.schedule_date(i, k, from, false);
+                        None
                     }
+                    _ => None,
+                };
+                if let Some((t, w)) = wake
+                    && t >= from
+                {
+                    self.schedule(t, w);
                 }
-                Trig::Once(at) if at >= from => self.schedule(at, Wake::Once(i as u16)),
-                Trig::At(..) | Trig::Yearly(..) => self.schedule_date(i, from, false),
-                _ => {}
             }
         }
         self.plan_recheck(from);
@@ -396,10 +407,10 @@ impl<'a, 'p> Sim<'a, 'p> {
                 self.wake(wake, t);
                 // Triggers due at this instant fire together, so that their
                 // scenarios start in declaration order.
-                if matches!(wake, Wake::Every(_) | Wake::Once(_) | Wake::Date(_)) {
+                if matches!(wake, Wake::Every(..) | Wake::Once(..) | Wake::Date(..)) {
                     while let Some(Reverse((at, _, w))) = self.agenda.peek().copied()
                         && at == t
-                        && matches!(w, Wake::Every(_) | Wake::Once(_) | Wake::Date(_))
+                        && matches!(w, Wake::Every(..) | Wake::Once(..) | Wake::Date(..))
                     {
                         self.agenda.pop();
                         self.wake(w, t);
@@ -446,7 +457,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 };
                 self.note(t, || format!("event `{name}` {}", self.prog.lists[list]));
                 if name == "joined" {
-                    self.join(list, 0);
+                    self.join(list, 0, t);
                 } else {
                     self.contact.lists.remove(self.prog.lists[list]);
                     self.touch_state();
@@ -507,22 +518,16 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
         self.stats.applied_events += 1;
         // Goals: counted once per run, for runs entered within the window.
-        for r in 0..self.runs.len() {
-            let s = self.runs[r].scenario;
-            for (g, (event, within)) in self.prog.scenarios[s].goals.iter().enumerate() {
-                let run = &self.runs[r];
-                if *event == name && !run.goals[g] && t >= run.entered && t - run.entered <= *within
-                {
-                    self.runs[r].goals[g] = true;
-                    self.stats.goals[s][g] += 1;
-                    let sc = self.prog.scenarios[s].name;
-                    self.note(t, || format!("{sc}: goal `{event}` reached"));
-                }
-            }
-        }
+        self.reach_goals(t, &name, false, Some(&ev));
         if let Some(ss) = self.prog.on_event.get(name.as_str()) {
             for &s in ss {
-                if let Trig::Event(filter) = self.prog.scenarios[s].trigger {
+                for trig in &self.prog.scenarios[s].triggers {
+                    let Trig::Event(event, filter) = *trig else {
+                        continue;
+                    };
+                    if event != name {
+                        continue;
+                    }
                     let ok = filter.is_none_or(|f| self.cx(t, None).eval_for_event(f, &ev));
                     if ok {
                         self.fire(s);
@@ -551,15 +556,73 @@ impl<'a, 'p> Sim<'a, 'p> {
         self.dirty.iter_mut().for_each(|d| *d = true);
     }
 
+    /// The goals that event `name` (or joining list `name`, when `joined`)
+    /// reaches at `t`: once per run, for runs entered at most the goal's
+    /// window before, when the goal's `where` holds for the event. A goal
+    /// with `value` adds the event's field (absent: nothing) to its sum.
+    fn reach_goals(&mut self, t: i64, name: &str, joined: bool, ev: Option<&Event>) {
+        for r in 0..self.runs.len() {
+            let s = self.runs[r].scenario;
+            let sc = &self.prog.scenarios[s];
+            for (g, goal) in sc.goals.iter().enumerate() {
+                let run = &self.runs[r];
+                if goal.joined != joined
+                    || goal.name != name
+                    || run.goals[g]
+                    || t < run.entered
+                    || t - run.entered > goal.within
+                {
+                    continue;
+                }
+                if let (Some(f), Some(ev)) = (goal.filter, ev)
+                    && !self.cx(t, None).eval_for_event(f, ev)
+                {
+                    let id = run.id;
+                    self.note(t, || {
+                        format!(
+                            "{}: goal `{}` not reached by run {id}: `where {}` is false",
+                            sc.name,
+                            goal.key,
+                            expr_text(f)
+                        )
+                    });
+                    continue;
+                }
+                self.runs[r].goals[g] = true;
+                self.stats.goals[s][g] += 1;
+                let value = match (goal.value, ev) {
+                    (Some(field), Some(ev)) => match ev.fields.get(field) {
+                        Some(Value::Number(n)) => Some(*n),
+                        _ => Some(0.0),
+                    },
+                    _ => None,
+                };
+                if let Some(v) = value {
+                    self.stats.goal_values[s][g] += super::stats::micros(v);
+                }
+                self.note(t, || match (goal.value, value) {
+                    (Some(field), Some(v)) => format!(
+                        "{}: goal `{}` reached (value {field} = {})",
+                        sc.name,
+                        goal.key,
+                        crate::render::flow::term_text(&crate::plan::Term::Number(v))
+                    ),
+                    _ => format!("{}: goal `{}` reached", sc.name, goal.key),
+                });
+            }
+        }
+    }
+
     /// Joins `list` (nothing when already in it): its `on join` rules run
     /// and its `joined` triggers fire.
-    fn join(&mut self, list: usize, depth: usize) {
+    fn join(&mut self, list: usize, depth: usize, t: i64) {
         let name = self.prog.lists[list];
         if depth > 64 || self.contact.lists.contains(name) {
             return;
         }
         self.contact.lists.insert(name.to_string());
         self.touch_state();
+        self.reach_goals(t, name, true, None);
         if let Some(ss) = self.prog.joined.get(name) {
             for &s in ss {
                 self.fire(s);
@@ -567,7 +630,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
         for rule in &self.prog.rules[list] {
             match rule {
-                Rule::Join(l) => self.join(*l, depth + 1),
+                Rule::Join(l) => self.join(*l, depth + 1, t),
                 Rule::Leave(l) => {
                     self.contact.lists.remove(self.prog.lists[*l]);
                 }
@@ -806,7 +869,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                         }
                         Op::Join(l, next) => {
                             self.note(t, || format!("{}: join {}", step.id, prog.lists[*l]));
-                            self.join(*l, 0);
+                            self.join(*l, 0, t);
                             self.runs[r].cursor = Self::next_cursor(*next);
                         }
                         Op::Leave(l, next) => {
@@ -1189,23 +1252,38 @@ impl<'a, 'p> Sim<'a, 'p> {
                     self.recheck_at = None;
                 }
             }
-            Wake::Every(s) => {
+            Wake::Every(s, k) => {
                 let s = s as usize;
-                if let Trig::Every(day, clock) = self.prog.scenarios[s].trigger {
+                if let Some(&Trig::Every(days, clock)) =
+                    self.prog.scenarios[s].triggers.get(k as usize)
+                {
                     let name = self.prog.scenarios[s].name;
-                    self.note(t, || format!("{name}: `every` trigger fired"));
+                    self.note(t, || match days {
+                        Days::Month(_) | Days::MonthLast => {
+                            format!("{name}: `every month` trigger fired")
+                        }
+                        _ => format!("{name}: `every` trigger fired"),
+                    });
                     self.fire(s);
-                    if let Some(next) = next_every(day, clock, &self.tz, t + 1) {
-                        self.schedule(next, Wake::Every(s as u16));
+                    if let Some(next) = calendar::next(days, clock, &self.tz, t + 1) {
+                        self.schedule(next, Wake::Every(s as u16, k));
                     }
                 }
             }
-            Wake::Once(s) => {
-                let name = self.prog.scenarios[s as usize].name;
-                self.note(t, || format!("{name}: `once at` trigger fired"));
+            Wake::Once(s, k) => {
+                let sc = &self.prog.scenarios[s as usize];
+                let name = sc.name;
+                let local = matches!(sc.triggers.get(k as usize), Some(Trig::OnceLocal(..)));
+                self.note(t, || {
+                    if local {
+                        format!("{name}: `once at … local` trigger fired")
+                    } else {
+                        format!("{name}: `once at` trigger fired")
+                    }
+                });
                 self.fire(s as usize);
             }
-            Wake::Date(s) => self.date_wake(s as usize, t),
+            Wake::Date(s, k) => self.date_wake(s as usize, k as usize, t),
         }
     }
 
@@ -1273,12 +1351,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                 }
             }
         }
-        for s in 0..self.prog.scenarios.len() {
-            if matches!(
-                self.prog.scenarios[s].trigger,
-                Trig::At(..) | Trig::Yearly(..)
-            ) {
-                self.schedule_date(s, t, true);
+        let prog = self.prog;
+        for (s, sc) in prog.scenarios.iter().enumerate() {
+            for (k, trig) in sc.triggers.iter().enumerate() {
+                if matches!(trig, Trig::At(..) | Trig::Yearly(..)) {
+                    self.schedule_date(s, k, t, true);
+                }
             }
         }
     }
@@ -1286,11 +1364,11 @@ impl<'a, 'p> Sim<'a, 'p> {
     /// Schedules the next firing of scenario `s`'s `at` or `yearly`
     /// trigger from `now`; `changed`: a field changed (the trace says why
     /// when the firing moves).
-    fn schedule_date(&mut self, s: usize, now: i64, changed: bool) {
-        let next = match self.prog.scenarios[s].trigger {
+    fn schedule_date(&mut self, s: usize, k: usize, now: i64, changed: bool) {
+        let next = match self.prog.scenarios[s].triggers[k] {
             Trig::At(term, clock) => match self.cx(now, None).time_value(term) {
                 // At most once per value of the instant.
-                Some(v) if !self.date_fired[s].contains(&v) => {
+                Some(v) if !self.date_fired[s][k].contains(&v) => {
                     dates::at_fire(v, clock, &self.tz).filter(|f| *f >= now)
                 }
                 _ => None,
@@ -1301,17 +1379,17 @@ impl<'a, 'p> Sim<'a, 'p> {
                     Some(Value::Date(d)) => Some(TimeValue::Date(*d)),
                     _ => None,
                 };
-                let after = self.date_last[s].map_or(now, |l| now.max(l + 1));
+                let after = self.date_last[s][k].map_or(now, |l| now.max(l + 1));
                 v.and_then(|v| dates::next_yearly(v, clock, &self.tz, after))
             }
             _ => return,
         };
-        if next == self.date_next[s] {
+        if next == self.date_next[s][k] {
             return;
         }
-        self.date_next[s] = next;
+        self.date_next[s][k] = next;
         if let Some(at) = next {
-            self.schedule(at, Wake::Date(s as u16));
+            self.schedule(at, Wake::Date(s as u16, k as u8));
         }
         if changed {
             self.stats.date_rescheduled[s] += 1;
@@ -1321,7 +1399,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 .plan
                 .scenarios
                 .get(name)
-                .map(|sc| trigger_text(&sc.trigger));
+                .and_then(|sc| crate::render::flow::triggers(sc).nth(k).map(trigger_text));
             self.note(now, || match next {
                 Some(at) => format!(
                     "{name}: trigger `{}` rescheduled to {} because the date changed",
@@ -1337,25 +1415,25 @@ impl<'a, 'p> Sim<'a, 'p> {
     }
 
     /// An `at` or `yearly` trigger's wake-up: fires when still current.
-    fn date_wake(&mut self, s: usize, t: i64) {
-        if self.date_next[s] != Some(t) {
+    fn date_wake(&mut self, s: usize, k: usize, t: i64) {
+        if self.date_next[s][k] != Some(t) {
             return;
         }
-        self.date_next[s] = None;
+        self.date_next[s][k] = None;
         let name = self.prog.scenarios[s].name;
-        match self.prog.scenarios[s].trigger {
+        match self.prog.scenarios[s].triggers[k] {
             Trig::At(term, _) => {
                 if let Some(v) = self.cx(t, None).time_value(term) {
-                    self.date_fired[s].push(v);
+                    self.date_fired[s][k].push(v);
                 }
                 self.note(t, || format!("{name}: `at` trigger fired"));
                 self.fire(s);
             }
             Trig::Yearly(field, _) => {
-                self.date_last[s] = Some(t);
+                self.date_last[s][k] = Some(t);
                 self.note(t, || format!("{name}: `yearly {field}` trigger fired"));
                 self.fire(s);
-                self.schedule_date(s, t + 1, false);
+                self.schedule_date(s, k, t + 1, false);
             }
             _ => {}
         }

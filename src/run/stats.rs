@@ -100,6 +100,20 @@ pub struct Stats {
     /// Per template: marketing sends skipped because the channel's
     /// `consent` rule did not hold.
     pub skipped_no_consent: Vec<u64>,
+    /// Per scenario, per goal: the sum of a `value` goal's field over the
+    /// goal events reached, in millionths (exact, so that the sum does not
+    /// depend on the order of the contacts or the threads).
+    pub goal_values: Vec<Vec<i128>>,
+}
+
+/// A goal value in millionths of a unit.
+pub(crate) fn micros(v: f64) -> i128 {
+    (v * 1e6).round() as i128
+}
+
+/// Millionths back to a number for the summary.
+pub fn from_micros(v: i128) -> f64 {
+    v as f64 / 1e6
 }
 
 impl Stats {
@@ -132,6 +146,11 @@ impl Stats {
             dropped: vec![0; t],
             cadence_stops: vec![0; prog.cadences.len()],
             skipped_no_consent: vec![0; t],
+            goal_values: prog
+                .scenarios
+                .iter()
+                .map(|sc| vec![0; sc.goals.len()])
+                .collect(),
             ..Stats::default()
         }
     }
@@ -159,6 +178,11 @@ impl Stats {
         add(&mut self.wait_until_absent, &o.wait_until_absent);
         add(&mut self.wait_until_retimed, &o.wait_until_retimed);
         add(&mut self.date_rescheduled, &o.date_rescheduled);
+        for (a, b) in self.goal_values.iter_mut().zip(&o.goal_values) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
         add(&mut self.sent, &o.sent);
         add(&mut self.skipped_no_address, &o.skipped_no_address);
         add(&mut self.skipped_unsubscribed, &o.skipped_unsubscribed);

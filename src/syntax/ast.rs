@@ -291,6 +291,16 @@ pub enum Trigger {
     },
     /// `yearly birthday 09:00`: every anniversary of a date field.
     Yearly { field: Ident, clock: Spanned<Clock> },
+    /// `every month on 3 09:30` (`day` 1–28), `every month on last 09:30` (`None`)
+    Monthly {
+        day: Spanned<Option<u8>>,
+        time: Spanned<Clock>,
+    },
+    /// `once at 2026-12-01 09:00 local`: that local time in each contact's zone.
+    OnceLocal {
+        date: Spanned<jiff::civil::Date>,
+        time: Spanned<Clock>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -303,6 +313,8 @@ pub enum Weekday {
     Friday,
     Saturday,
     Sunday,
+    /// `every weekday 09:00`: Monday to Friday.
+    Weekday,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,12 +324,17 @@ pub enum Reentry {
     After(Duration),
 }
 
-/// `goal purchase within 14d`
+/// `goal purchase within 14d`, `goal invoice_paid where amount > 100 within
+/// 30d value amount`, `goal joined customers within 30d` (then `event` is
+/// the list and `joined` is true).
 #[derive(Clone, Debug)]
 pub struct Goal {
     pub event: Ident,
     pub within: Spanned<Duration>,
     pub span: Span,
+    pub filter: Option<Box<Expr>>,
+    pub value: Option<Ident>,
+    pub joined: bool,
 }
 
 #[derive(Clone, Debug)]

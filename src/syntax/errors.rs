@@ -270,9 +270,9 @@ fn known_mistake(
                     .is_some_and(|l| l.starts_with("trigger ") && !l.contains(" where ")));
         if in_trigger {
             return Some(
-                Diagnostic::new(Code::E0001, format!("a scenario has exactly one trigger; `{j}` cannot combine triggers"))
+                Diagnostic::new(Code::E0001, format!("`{j}` cannot combine triggers on one line"))
                     .at(here, "a second trigger starts here")
-                    .help("keep one `trigger` line and write a second scenario for the other trigger (both may send the same templates); to narrow one trigger, use `audience` or `event NAME where …`"),
+                    .help("write each trigger on its own `trigger` line (any of them starts a run); to narrow one trigger, use `audience` or `event NAME where …`"),
             );
         }
     }
@@ -293,8 +293,29 @@ fn known_mistake(
             "saturday",
             "sunday",
             "day",
+            "weekday",
         ];
         let wrong_order = days.contains(&first) && words.next().is_some_and(|w| !w.contains(':'));
+        if first == "month" {
+            let every = line_start + line.find("every").unwrap_or(0);
+            let len = line.len() - (every - line_start);
+            let mut words = rest.split_whitespace().skip(1).filter(|w| *w != "on");
+            let day = words
+                .next()
+                .filter(|w| *w == "last" || w.bytes().all(|b| b.is_ascii_digit()))
+                .unwrap_or("1");
+            let clock = rest
+                .split_whitespace()
+                .find(|w| w.len() == 5 && w.as_bytes()[2] == b':')
+                .unwrap_or("09:00");
+            return Some(
+                Diagnostic::new(Code::E0001, "a monthly trigger is written `every month on DAY HH:MM`")
+                    .at(span(every, len), "not `every month on DAY HH:MM`")
+                    .help(format!(
+                        "write `every month on {day} {clock}` (the day from 1 to 28, or `last` for the last day of the month)"
+                    )),
+            );
+        }
         if !days.contains(&first) || wrong_order {
             let every = line_start + line.find("every").unwrap_or(0);
             let len = line.len() - (every - line_start);
@@ -306,7 +327,7 @@ fn known_mistake(
                 Diagnostic::new(Code::E0001, "`every` takes a day of the week (or `day`) and a time of day, nothing else")
                     .at(span(every, len), "not `every WEEKDAY HH:MM` or `every day HH:MM`")
                     .help(format!(
-                        "write `every monday {clock}` (weekly) or `every day {clock}` (daily); a monthly date is not a trigger today: use `once at 2026-12-03T{clock}:00+01:00` for each date"
+                        "write `every monday {clock}` (weekly), `every weekday {clock}` (Monday to Friday), `every day {clock}` (daily) or `every month on 3 {clock}` (monthly)"
                     )),
             );
         }
@@ -520,6 +541,7 @@ const WORDS: &[Rule] = &[
     Rule::type_name,
     Rule::channel,
     Rule::weekday,
+    Rule::month_day,
     Rule::reentry_word,
     Rule::excess_action,
     Rule::cap_scope,
@@ -779,6 +801,16 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
         Rule::kw_under => s(2, "`under`"),
         Rule::kw_below => s(2, "`below`"),
         Rule::kw_excess => s(2, "`excess`"),
+        Rule::trigger_monthly => s(1, "a monthly trigger like `every month on 3 09:00`"),
+        Rule::trigger_once_local => s(1, "a local broadcast like `once at 2026-12-01 09:00 local`"),
+        Rule::month_day => s(1, "a day of the month from 1 to 28, or `last`"),
+        Rule::goal_event | Rule::goal_joined => s(
+            1,
+            "a goal like `goal purchase within 14d` or `goal joined customers within 30d`",
+        ),
+        Rule::kw_month => s(2, "`month`"),
+        Rule::kw_local => s(2, "`local`"),
+        Rule::kw_value => s(2, "`value`"),
         Rule::file | Rule::keyword | Rule::string_raw => None,
         #[allow(unreachable_patterns)]
         _ => None,

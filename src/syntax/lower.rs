@@ -465,22 +465,7 @@ impl Lower<'_> {
                         s.reentry.push(Spanned::new(r, span));
                     }
                 }
-                Rule::goal => {
-                    let mut event = None;
-                    let mut within = None;
-                    for q in p.into_inner() {
-                        match q.as_rule() {
-                            Rule::name => event = Some(self.ident(q)),
-                            Rule::duration => within = Some(self.lower_duration(q)),
-                            _ => {}
-                        }
-                    }
-                    s.goals.push(Goal {
-                        event: event.expect("lower_scenario: goal event"),
-                        within: within.expect("lower_scenario: goal duration"),
-                        span,
-                    });
-                }
+                Rule::goal => s.goals.push(self.lower_goal(p, span)),
                 _ => {
                     if let Some(step) = self.lower_step_opt(p) {
                         s.steps.push(step);
@@ -489,6 +474,35 @@ impl Lower<'_> {
             }
         }
         s
+    }
+
+    fn lower_goal(&mut self, pair: P<'_>, span: Span) -> Goal {
+        let g = pair
+            .into_inner()
+            .find(|q| q.as_rule() != Rule::kw_goal)
+            .expect("lower_goal: kind");
+        let joined = g.as_rule() == Rule::goal_joined;
+        let mut event = None;
+        let mut within = None;
+        let mut filter = None;
+        let mut value = None;
+        for q in g.into_inner() {
+            match q.as_rule() {
+                Rule::name => event = Some(self.ident(q)),
+                Rule::duration => within = Some(self.lower_duration(q)),
+                Rule::expr => filter = Some(Box::new(self.lower_expr(q))),
+                Rule::word => value = Some(self.ident(q)),
+                _ => {}
+            }
+        }
+        Goal {
+            event: event.expect("lower_goal: goal event"),
+            within: within.expect("lower_goal: goal duration"),
+            span,
+            filter,
+            value,
+            joined,
+        }
     }
 
     fn lower_expr_child(&mut self, pair: P<'_>) -> Expr {
@@ -505,7 +519,9 @@ impl Lower<'_> {
             .find(|q| q.as_rule() != Rule::kw_trigger)
             .expect("lower_trigger: kind");
         let rule = t.as_rule();
-        let mut inner = t.into_inner().filter(|q| !is_keyword(q.as_rule()));
+        let mut inner = t.into_inner().filter(|q| {
+            !is_keyword(q.as_rule()) && !matches!(q.as_rule(), Rule::kw_month | Rule::kw_local)
+        });
         Some(match rule {
             Rule::trigger_joined => Trigger::Joined(self.ident(inner.next()?)),
             Rule::trigger_entered => Trigger::Entered(self.ident(inner.next()?)),
@@ -526,9 +542,11 @@ impl Lower<'_> {
                     "friday" => Weekday::Friday,
                     "saturday" => Weekday::Saturday,
                     "sunday" => Weekday::Sunday,
+                    "weekday" => Weekday::Weekday,
                     other => {
-                        const DAYS: [&str; 8] = [
+                        const DAYS: [&str; 9] = [
                             "day",
+                            "weekday",
                             "monday",
                             "tuesday",
                             "wednesday",
@@ -539,7 +557,7 @@ impl Lower<'_> {
                         ];
                         let help = suggest(other, DAYS, || {
                             Some(
-                                "write a weekday (`monday` … `sunday`) or `day` for every day"
+                                "write a weekday (`monday` … `sunday`), `weekday` for Monday to Friday or `day` for every day"
                                     .into(),
                             )
                         });
@@ -578,6 +596,56 @@ impl Lower<'_> {
                 let field = self.ident(inner.next()?);
                 let clock = self.lower_clock(inner.next()?)?;
                 Trigger::Yearly { field, clock }
+            }
+            Rule::trigger_monthly => {
+                let d = inner.next()?;
+                let day_span = self.span(&d);
+                let day = match (d.as_rule(), d.as_str()) {
+                    (Rule::month_day, "last") => None,
+                    (Rule::integer, n) if n.parse::<u8>().is_ok_and(|n| (1..=28).contains(&n)) => {
+                        n.parse::<u8>().ok()
+                    }
+                    (_, other) => {
+                        let help = if d.as_rule() == Rule::integer {
+                            "a month has at least 28 days: write a day from 1 to 28, or `every month on last HH:MM` for the last day of every month".to_string()
+                        } else {
+                            format!(
+                                "write a day of the month from 1 to 28, or `last`, as in `every month on last 09:00` (not `{other}`)"
+                            )
+                        };
+                        self.error(
+                            Diagnostic::new(
+                                Code::E0160,
+                                format!("`{other}` is not a day that every month has"),
+                            )
+                            .at(day_span, "expected a day from 1 to 28, or `last`")
+                            .help(help),
+                        );
+                        return None;
+                    }
+                };
+                let time = self.lower_clock(inner.next()?)?;
+                Trigger::Monthly {
+                    day: Spanned::new(day, day_span),
+                    time,
+                }
+            }
+            Rule::trigger_once_local => {
+                let d = inner.next()?;
+                let date_span = self.span(&d);
+                let Ok(date) = d.as_str().parse::<jiff::civil::Date>() else {
+                    self.invalid_literal(
+                        date_span,
+                        format!("`{}` is not a valid date", d.as_str()),
+                        "write a real date like `2026-12-01`",
+                    );
+                    return None;
+                };
+                let time = self.lower_clock(inner.next()?)?;
+                Trigger::OnceLocal {
+                    date: Spanned::new(date, date_span),
+                    time,
+                }
             }
             r => unreachable!("lower_trigger: {r:?}"),
         })
