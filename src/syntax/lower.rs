@@ -561,7 +561,29 @@ impl Lower<'_> {
             Rule::send_step => StepKind::Send(self.ident(inner.next()?)),
             Rule::wait_step => StepKind::Wait(self.lower_duration(inner.next()?)),
             Rule::wait_until_step => {
-                let cond = Box::new(self.lower_expr(inner.next()?));
+                let e = inner.next()?;
+                // `wait until trial_ends_at - 3d for 2d`: a time takes no limit.
+                let time_like = lone_term(e.clone()).filter(|t| {
+                    t.clone().into_inner().any(|q| {
+                        matches!(
+                            q.as_rule(),
+                            Rule::shift | Rule::timestamp | Rule::date | Rule::ago | Rule::kw_now
+                        )
+                    })
+                });
+                if let Some(t) = time_like {
+                    let espan = self.span(&t);
+                    let time = t.as_str().trim();
+                    self.error(
+                        Diagnostic::new(Code::E0306, "a value alone is not a condition")
+                            .at(espan, "not a condition")
+                            .help(format!(
+                                "to wait until this point in time, write `wait until {time}` without `for`; to wait for a condition, compare it, like `{time} <= now`"
+                            )),
+                    );
+                    return None;
+                }
+                let cond = Box::new(self.lower_expr(e));
                 let timeout = self.lower_duration(inner.next()?);
                 StepKind::WaitUntil { cond, timeout }
             }
