@@ -1388,6 +1388,52 @@ fn lone_term(pair: P<'_>) -> Option<P<'_>> {
 #[cfg(test)]
 mod tests {
     use super::doc_comment;
+    use crate::diagnostics::{FileId, Problems};
+    use crate::syntax::ast::{DeclKind, ExprKind, TermKind};
+
+    /// The right-hand term of `segment s = …` comparisons, as lowered.
+    fn rhs_and_lhs(expr: &str) -> (TermKind, TermKind) {
+        let mut problems = Problems::new();
+        let f = crate::syntax::parse_file(FileId(0), &format!("segment s = {expr}"), &mut problems);
+        assert!(problems.is_empty(), "{expr}: {problems:?}");
+        let DeclKind::Segment(s) = &f.decls[0].kind else {
+            panic!("a segment")
+        };
+        let ExprKind::Compare { lhs, rhs, .. } = &s.expr.kind else {
+            panic!("{expr}: a comparison")
+        };
+        (lhs.kind.clone(), rhs.kind.clone())
+    }
+
+    /// A shift needs a sign and a duration; a negative number keeps its
+    /// sign; several shifts add up, with or without spaces.
+    #[test]
+    fn shifts_and_negative_numbers_are_told_apart() {
+        let (_, r) = rhs_and_lhs("ltv > -3");
+        assert_eq!(r, TermKind::Number(-3.0));
+        for text in ["t - 3d", "t -3d", "t-3d", "t - 4d + 1d", "t - 2d - 1d"] {
+            let (l, _) = rhs_and_lhs(&format!("{text} <= now"));
+            let TermKind::Shifted { base, seconds } = l else {
+                panic!("{text}: {l:?}")
+            };
+            assert_eq!(base.kind, TermKind::Name("t".into()), "{text}");
+            assert_eq!(seconds, -3 * 86_400, "{text}");
+        }
+        let (_, r) = rhs_and_lhs("t < now + 1w");
+        assert!(
+            matches!(
+                r,
+                TermKind::Shifted {
+                    seconds: 604_800,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        let mut problems = Problems::new();
+        crate::syntax::parse_file(FileId(0), "segment s = ltv - 3 > 0", &mut problems);
+        assert!(!problems.is_empty(), "`ltv - 3` is not a shift");
+    }
 
     #[test]
     fn doc_comments_attach_to_the_next_line() {
