@@ -1297,6 +1297,26 @@ impl<'a, 'p> Sim<'a, 'p> {
             _ => return,
         };
         if next == self.date_next[s] {
+            if changed
+                && next.is_none()
+                && let Trig::At(term, _) = self.prog.scenarios[s].trigger
+                && let Some(v) = self.cx(now, None).time_value(term)
+                && self.date_fired[s].contains(&v)
+            {
+                let name = self.prog.scenarios[s].name;
+                let trig = self
+                    .prog
+                    .plan
+                    .scenarios
+                    .get(name)
+                    .map(|sc| trigger_text(&sc.trigger));
+                self.note(now, || {
+                    format!(
+                        "{name}: trigger `{}` already fired for this date: not scheduled again",
+                        trig.unwrap_or_default()
+                    )
+                });
+            }
             return;
         }
         self.date_next[s] = next;
