@@ -482,6 +482,36 @@ fn cases() -> Vec<Case> {
             false,
         ),
         case(
+            "at local time",
+            Set(
+                "/scenarios/weekly_digest/trigger",
+                json!({"kind": "at", "at": {"offset": {"term": {"field": "signup_at"}, "seconds": -259200}}, "local_time": "25:00"}),
+            ),
+            "$.scenarios.weekly_digest.trigger.local_time",
+            "not a clock time",
+            true,
+        ),
+        case(
+            "at unknown field",
+            Set(
+                "/scenarios/weekly_digest/trigger",
+                json!({"kind": "at", "at": {"offset": {"term": {"field": "ghost"}, "seconds": 60}}, "local_time": null}),
+            ),
+            "$.scenarios.weekly_digest.trigger.at.offset.term.field",
+            "not a field of the contact schema",
+            false,
+        ),
+        case(
+            "yearly field not a date",
+            Set(
+                "/scenarios/weekly_digest/trigger",
+                json!({"kind": "yearly", "field": "email", "at": "09:00"}),
+            ),
+            "$.scenarios.weekly_digest.trigger.field",
+            "not a date or timestamp field",
+            false,
+        ),
+        case(
             "split upto decreasing",
             Set(
                 "/scenarios/xmas_2026/steps/xmas_2026~10/arms/1/upto",

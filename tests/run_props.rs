@@ -21,7 +21,7 @@ workspace {
   from     = "P <p@example.com>"
   address  = "1 rue X"
 }
-contact { email: email, phone: phone?, tz: timezone? }
+contact { email: email, phone: phone?, tz: timezone?, due: timestamp?, born: date? }
 event ping { n: number }
 list l1
 list l2
@@ -60,6 +60,24 @@ scenario c {
   send m3
   wait 1d
   send m1
+  send s1
+}
+segment soon = due - 2d <= now and due + 1h > now
+scenario d {
+  trigger at due - 1d 10:00
+  reentry always
+  send m2
+  wait until due + 6h
+  send m3
+}
+scenario e {
+  trigger yearly born 09:00
+  reentry always
+  send m1
+}
+scenario f {
+  trigger entered soon
+  reentry always
   send s1
 }
 pressure {
@@ -125,8 +143,13 @@ fn outbox(plan: &Plan, contacts: &str, events: &str, threads: usize) -> String {
 struct Input {
     zones: Vec<usize>,
     phones: Vec<bool>,
-    /// (contact, kind, minutes after FROM)
+    /// (contact, kind, minutes after FROM); kind 6 is an `updated` event
+    /// that moves `due` to the minutes of the next item.
     events: Vec<(usize, usize, i64)>,
+    /// Per contact: `due` in minutes after FROM (from 2 days before), and
+    /// `born` as a day of the window in 1990 (29 February 2000 for 0).
+    dues: Vec<Option<i64>>,
+    borns: Vec<Option<i64>>,
 }
 
 fn inputs() -> impl Strategy<Value = Input> {
@@ -134,17 +157,68 @@ fn inputs() -> impl Strategy<Value = Input> {
         (
             proptest::collection::vec(0..ZONES.len(), n),
             proptest::collection::vec(any::<bool>(), n),
-            proptest::collection::vec((0..n, 0usize..6, 0i64..(19 * 24 * 60)), 0..40),
+            proptest::collection::vec((0..n, 0usize..7, 0i64..(19 * 24 * 60)), 0..40),
+            proptest::collection::vec(proptest::option::of(-2880i64..(22 * 24 * 60)), n),
+            proptest::collection::vec(proptest::option::of(0i64..20), n),
         )
-            .prop_map(|(zones, phones, mut events)| {
+            .prop_map(|(zones, phones, mut events, dues, borns)| {
                 events.sort_by_key(|e| e.2);
                 Input {
                     zones,
                     phones,
                     events,
+                    dues,
+                    borns,
                 }
             })
     })
+}
+
+fn minutes_after_from(m: i64) -> String {
+    jiff::Timestamp::from_second(ts(FROM) + m * 60)
+        .unwrap()
+        .to_string()
+}
+
+/// A birthday: 29 February 2000 for 0, else a day of the window in 1990.
+fn born_date(day: i64) -> String {
+    if day == 0 {
+        return "2000-02-29".to_string();
+    }
+    let d = jiff::civil::date(1990, 10, 20)
+        .checked_add(jiff::Span::new().days(day))
+        .unwrap();
+    d.to_string()
+}
+
+/// The date triggers fire at most once per value of their date: an `at`
+/// run per distinct `due` a contact had, a `yearly` run per contact in a
+/// window shorter than a year.
+fn check_dates(input: &Input, outbox: &str) -> Result<(), TestCaseError> {
+    for i in 0..input.zones.len() {
+        let id = format!("c{i}");
+        let steps: Vec<String> = outbox
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["contact"] == id.as_str())
+            .map(|v| v["step"].as_str().unwrap().to_string())
+            .collect();
+        let updates = input
+            .events
+            .iter()
+            .filter(|(c, kind, _)| *c == i && *kind == 6)
+            .count();
+        let at_runs = steps.iter().filter(|s| *s == "d/0").count();
+        prop_assert!(
+            at_runs <= usize::from(input.dues[i].is_some()) + updates,
+            "{id}: {at_runs} `at` runs for {updates} update(s)"
+        );
+        prop_assert!(
+            steps.iter().filter(|s| *s == "e/0").count() <= 1,
+            "{id}: yearly twice"
+        );
+    }
+    Ok(())
 }
 
 fn files(input: &Input) -> (Vec<String>, String) {
@@ -161,6 +235,12 @@ fn files(input: &Input) -> (Vec<String>, String) {
             }
             if let Some(zone) = ZONES[*z] {
                 o["tz"] = zone.into();
+            }
+            if let Some(m) = input.dues[i] {
+                o["due"] = minutes_after_from(m).into();
+            }
+            if let Some(day) = input.borns[i] {
+                o["born"] = born_date(day).into();
             }
             o.to_string()
         })
@@ -182,6 +262,13 @@ fn files(input: &Input) -> (Vec<String>, String) {
             4 => {
                 o["event"] = "ping".into();
                 o["n"] = 1.into();
+            }
+            6 => {
+                // A new `due`, a few days around the event's own time.
+                o["event"] = "updated".into();
+                o["due"] =
+                    minutes_after_from(minutes + (minutes * 7919) % (6 * 24 * 60) - 2 * 24 * 60)
+                        .into();
             }
             _ => {
                 o["event"] = "opened".into();
@@ -277,6 +364,7 @@ proptest! {
         let text = contacts.join("\n");
         let a = outbox(plan, &text, &events, 1);
         check_pressure(&input, &parse(&a))?;
+        check_dates(&input, &a)?;
         // Same inputs, same bytes; any thread count.
         prop_assert_eq!(&a, &outbox(plan, &text, &events, 1));
         prop_assert_eq!(&a, &outbox(plan, &text, &events, 3));

@@ -537,6 +537,9 @@ impl<'a> Context<'a> {
         match t {
             Term::Field(f) => format!("`{f}`"),
             Term::EventField(f) => format!("the event's `{f}`"),
+            Term::Offset { .. } if Self::relative(t).is_none() => {
+                format!("`{}`", crate::render::term_text(t))
+            }
             Term::AgoSeconds(_) | Term::Now(_) | Term::Offset { .. } => self
                 .term(t, None)
                 .map(|v| v.owned().show())

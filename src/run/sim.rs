@@ -1385,6 +1385,26 @@ impl<'a, 'p> Sim<'a, 'p> {
             _ => return,
         };
         if next == self.date_next[s][k] {
+            if changed
+                && next.is_none()
+                && let Trig::At(term, _) = self.prog.scenarios[s].triggers[k]
+                && let Some(v) = self.cx(now, None).time_value(term)
+                && self.date_fired[s][k].contains(&v)
+            {
+                let name = self.prog.scenarios[s].name;
+                let trig = self
+                    .prog
+                    .plan
+                    .scenarios
+                    .get(name)
+                    .and_then(|sc| crate::render::flow::triggers(sc).nth(k).map(trigger_text));
+                self.note(now, || {
+                    format!(
+                        "{name}: trigger `{}` already fired for this date: not scheduled again",
+                        trig.unwrap_or_default()
+                    )
+                });
+            }
             return;
         }
         self.date_next[s][k] = next;

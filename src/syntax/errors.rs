@@ -399,7 +399,10 @@ fn known_mistake(
         );
     }
 
-    // `wait until COND or 3d`: the time limit is `for DURATION`.
+    // `wait until COND or 3d`: the time limit is `for DURATION`. Since
+    // `wait until TIME` exists, such a line parses (a condition `… or 3d`)
+    // and lowering gives this message (`Lower::wait_until_condition`); it
+    // stays here for the lines that still fail to parse.
     if trimmed.starts_with("wait until ")
         && let Some(i) = line.rfind(" or ")
         && is_duration(line[i + 4..].trim())

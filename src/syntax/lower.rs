@@ -696,7 +696,29 @@ impl Lower<'_> {
             Rule::send_step => StepKind::Send(self.ident(inner.next()?)),
             Rule::wait_step => StepKind::Wait(self.lower_duration(inner.next()?)),
             Rule::wait_until_step => {
-                let cond = Box::new(self.lower_expr(inner.next()?));
+                let e = inner.next()?;
+                // `wait until trial_ends_at - 3d for 2d`: a time takes no limit.
+                let time_like = lone_term(e.clone()).filter(|t| {
+                    t.clone().into_inner().any(|q| {
+                        matches!(
+                            q.as_rule(),
+                            Rule::shift | Rule::timestamp | Rule::date | Rule::ago | Rule::kw_now
+                        )
+                    })
+                });
+                if let Some(t) = time_like {
+                    let espan = self.span(&t);
+                    let time = t.as_str().trim();
+                    self.error(
+                        Diagnostic::new(Code::E0306, "a value alone is not a condition")
+                            .at(espan, "not a condition")
+                            .help(format!(
+                                "to wait until this point in time, write `wait until {time}` without `for`; to wait for a condition, compare it, like `{time} <= now`"
+                            )),
+                    );
+                    return None;
+                }
+                let cond = Box::new(self.lower_expr(e));
                 let timeout = self.lower_duration(inner.next()?);
                 StepKind::WaitUntil { cond, timeout }
             }
@@ -1501,6 +1523,52 @@ fn lone_term(pair: P<'_>) -> Option<P<'_>> {
 #[cfg(test)]
 mod tests {
     use super::doc_comment;
+    use crate::diagnostics::{FileId, Problems};
+    use crate::syntax::ast::{DeclKind, ExprKind, TermKind};
+
+    /// The right-hand term of `segment s = …` comparisons, as lowered.
+    fn rhs_and_lhs(expr: &str) -> (TermKind, TermKind) {
+        let mut problems = Problems::new();
+        let f = crate::syntax::parse_file(FileId(0), &format!("segment s = {expr}"), &mut problems);
+        assert!(problems.is_empty(), "{expr}: {problems:?}");
+        let DeclKind::Segment(s) = &f.decls[0].kind else {
+            panic!("a segment")
+        };
+        let ExprKind::Compare { lhs, rhs, .. } = &s.expr.kind else {
+            panic!("{expr}: a comparison")
+        };
+        (lhs.kind.clone(), rhs.kind.clone())
+    }
+
+    /// A shift needs a sign and a duration; a negative number keeps its
+    /// sign; several shifts add up, with or without spaces.
+    #[test]
+    fn shifts_and_negative_numbers_are_told_apart() {
+        let (_, r) = rhs_and_lhs("ltv > -3");
+        assert_eq!(r, TermKind::Number(-3.0));
+        for text in ["t - 3d", "t -3d", "t-3d", "t - 4d + 1d", "t - 2d - 1d"] {
+            let (l, _) = rhs_and_lhs(&format!("{text} <= now"));
+            let TermKind::Shifted { base, seconds } = l else {
+                panic!("{text}: {l:?}")
+            };
+            assert_eq!(base.kind, TermKind::Name("t".into()), "{text}");
+            assert_eq!(seconds, -3 * 86_400, "{text}");
+        }
+        let (_, r) = rhs_and_lhs("t < now + 1w");
+        assert!(
+            matches!(
+                r,
+                TermKind::Shifted {
+                    seconds: 604_800,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        let mut problems = Problems::new();
+        crate::syntax::parse_file(FileId(0), "segment s = ltv - 3 > 0", &mut problems);
+        assert!(!problems.is_empty(), "`ltv - 3` is not a shift");
+    }
 
     #[test]
     fn doc_comments_attach_to_the_next_line() {

@@ -186,12 +186,9 @@ fn texts(v: &ast::Value) -> BTreeSet<String> {
 }
 
 fn time_of(t: &ast::Term, now: i64) -> Option<i64> {
-    match &t.kind {
-        ast::TermKind::Now => Some(now),
-        ast::TermKind::Ago(d) => Some(now - d.seconds()),
-        ast::TermKind::Timestamp(s) => Some(*s),
-        ast::TermKind::Date(d) => crate::eval::date_start(*d),
-        _ => None,
+    match t.literal_time(now)? {
+        ast::TimeValue::Instant(x) => Some(x),
+        ast::TimeValue::Date(d) => crate::eval::date_start(d),
     }
 }
 
@@ -207,6 +204,15 @@ fn value_of(v: &ast::Value, ty: Option<&Type>, now: i64) -> Option<Value> {
             Value::Timestamp(time_of(term, now)?)
         }
         (ast::TermKind::Date(d), _) => Value::Date(*d),
+        // `now - 25d`, `1990-02-28 + 1d`: a date moved by whole days stays
+        // a date (unless the field is a timestamp).
+        (ast::TermKind::Shifted { .. }, Some(Type::Timestamp)) => {
+            Value::Timestamp(time_of(term, now)?)
+        }
+        (ast::TermKind::Shifted { .. }, _) => match term.literal_time(now)? {
+            ast::TimeValue::Instant(x) => Value::Timestamp(x),
+            ast::TimeValue::Date(d) => Value::Date(d),
+        },
         (ast::TermKind::Str(s) | ast::TermKind::Name(s), _) => Value::Text(s.clone()),
         (ast::TermKind::Number(n), _) => Value::Number(*n),
         (ast::TermKind::Bool(b), _) => Value::Bool(*b),
