@@ -5,6 +5,7 @@
 //! skips only what an earlier error made meaningless (an unknown field has
 //! no type to compare).
 
+mod delivery;
 mod expr;
 mod flow;
 mod items;
@@ -189,6 +190,7 @@ fn check_all(sources: &SourceMap, files: &[File], problems: &mut Problems) {
     flow::check_scenarios(&project, problems);
     flow::check_cadences(&project, problems);
     items::check_pressure(&project, problems);
+    delivery::check_expiry(&project, problems);
     flow::check_pressure_paths(&project, problems);
 }
 

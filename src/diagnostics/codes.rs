@@ -124,6 +124,7 @@ codes! {
     E0531 Error "no visible unsubscribe link",
     E0532 Error "text part without the unsubscribe link",
     E0533 Error "`from` is not one mailbox",
+    W0570 Warning "`expires` on a message that is never deferred",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",
     E0602 Error "engagement with a template not sent before",

@@ -90,6 +90,10 @@ pub struct Stats {
     pub forecast_capped: u64,
     /// Contacts under, balanced and over pressure (§9).
     pub pressure: [u64; 3],
+    /// Per template: deferred past `expires`, dropped.
+    pub expired: Vec<u64>,
+    /// Per cadence: touches skipped because their `when` was false.
+    pub touch_skipped_when: Vec<u64>,
 }
 
 impl Stats {
@@ -117,6 +121,8 @@ impl Stats {
             deferred: vec![0; t],
             dropped: vec![0; t],
             cadence_stops: vec![0; prog.cadences.len()],
+            expired: vec![0; t],
+            touch_skipped_when: vec![0; prog.cadences.len()],
             ..Stats::default()
         }
     }
@@ -156,6 +162,8 @@ impl Stats {
         self.forecast_depth_limited += o.forecast_depth_limited;
         self.forecast_capped += o.forecast_capped;
         add(&mut self.pressure, &o.pressure);
+        add(&mut self.expired, &o.expired);
+        add(&mut self.touch_skipped_when, &o.touch_skipped_when);
     }
 
     /// Counts an ignored input event at `line` of the events file (0: not
