@@ -31,6 +31,14 @@ fn local(at: i64, tz: &TimeZone) -> Option<DateTime> {
     )
 }
 
+/// `Monday 07:00`: an instant as the contact's clock shows it, for traces.
+pub fn local_text(at: i64, tz: &TimeZone) -> String {
+    Timestamp::from_second(at).map_or_else(
+        |_| at.to_string(),
+        |t| t.to_zoned(tz.clone()).strftime("%A %H:%M").to_string(),
+    )
+}
+
 fn is_weekend(d: Date) -> bool {
     matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday)
 }

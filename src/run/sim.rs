@@ -16,7 +16,7 @@ use std::collections::BinaryHeap;
 use jiff::tz::TimeZone;
 use sha2::{Digest, Sha256};
 
-use super::business::{add_business_days, first_allowed_by_all};
+use super::business::{add_business_days, local_text};
 use super::clock::{next_every, rfc3339};
 use super::forecast::Forecast;
 use super::program::{CHANNELS, Op, Program, Rule, Trig};
@@ -1137,17 +1137,21 @@ impl<'a, 'p> Sim<'a, 'p> {
     ) -> (i64, String) {
         let mut x = t;
         let mut reason = String::new();
+        // With §12's quiet rules, every rule that moved the send is named
+        // (`quiet weekends`, then quiet hours); else the last one, as in v1.
+        let mut chain: Vec<String> = Vec::new();
+        let mut by_rule = false;
         for _ in 0..1000 {
             let mut moved = false;
-            let (y, by) = first_allowed_by_all(
-                p.rules.iter().filter(|q| q.applies(channel, marketing)),
-                x,
-                &self.tz,
-            );
-            if let Some(rule) = by {
-                x = y;
-                reason = rule.label.clone();
-                moved = true;
+            for rule in p.rules.iter().filter(|q| q.applies(channel, marketing)) {
+                let y = rule.first_allowed(x, &self.tz);
+                if y > x {
+                    x = y;
+                    reason = rule.label.clone();
+                    chain.push(reason.clone());
+                    by_rule = true;
+                    moved = true;
+                }
             }
             if !marketing {
                 if !moved {
@@ -1194,9 +1198,25 @@ impl<'a, 'p> Sim<'a, 'p> {
                     moved = true;
                 }
             }
+            if moved && chain.last() != Some(&reason) {
+                chain.push(reason.clone());
+            }
             if !moved {
                 break;
             }
+        }
+        if by_rule && x > t {
+            let mut named: Vec<&str> = Vec::new();
+            for r in &chain {
+                if !named.contains(&r.as_str()) {
+                    named.push(r);
+                }
+            }
+            reason = format!(
+                "{} ({} local)",
+                named.join(", then "),
+                local_text(x, &self.tz)
+            );
         }
         (x, reason)
     }
