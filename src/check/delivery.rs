@@ -142,4 +142,70 @@ pub fn check_quiet(policy: &PressurePolicy, problems: &mut Problems) {
         }
         seen.insert(key, q.span);
     }
+    check_always_quiet(policy, problems);
+}
+
+/// Whether the intervals together cover every minute of the day.
+fn covers_the_day(rules: &[&Quiet]) -> bool {
+    (0..24 * 60u16).all(|m| {
+        rules.iter().any(|q| {
+            let (s, e) = (q.start.node.0, q.end.node.0);
+            if s < e {
+                s <= m && m < e
+            } else {
+                s > e && (m >= s || m < e)
+            }
+        })
+    })
+}
+
+/// E0870: quiet rules that together hold every minute of the day leave no
+/// time to send (for marketing messages, or for one channel).
+fn check_always_quiet(policy: &PressurePolicy, problems: &mut Problems) {
+    let hours = |scope: Option<&str>, with_unscoped: bool| -> Vec<&Quiet> {
+        policy
+            .quiet
+            .iter()
+            .filter(|q| !q.weekends && q.start.node != q.end.node)
+            .filter(|q| match &q.channel {
+                None => with_unscoped,
+                Some(c) => Some(c.name.as_str()) == scope,
+            })
+            .collect()
+    };
+    let mut scopes: Vec<(String, Vec<&Quiet>)> =
+        vec![("marketing messages".into(), hours(None, true))];
+    for &c in CHANNELS.iter() {
+        let marketing = matches!(c, "email" | "sms" | "push");
+        if policy
+            .quiet
+            .iter()
+            .any(|q| q.channel.as_ref().is_some_and(|x| x.name == c))
+        {
+            let who = if marketing {
+                format!("marketing `{c}` messages")
+            } else {
+                format!("`{c}` messages (operational)")
+            };
+            scopes.push((who, hours(Some(c), marketing)));
+        }
+    }
+    for (who, rules) in scopes {
+        if rules.len() < 2 || !covers_the_day(&rules) {
+            continue;
+        }
+        let (last, rest) = rules.split_last().expect("two rules at least");
+        let mut d = Diagnostic::new(
+            Code::E0870,
+            format!(
+                "these quiet rules together hold every minute of the day: {who} could never be sent"
+            ),
+        )
+        .at(last.span, "with the rules above, no time is left");
+        for r in rest {
+            d = d.also(r.span, "quiet rule");
+        }
+        problems.push(d.help("shorten an interval so that some hours of the day stay open"));
+        return;
+    }
 }

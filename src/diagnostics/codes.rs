@@ -139,6 +139,7 @@ codes! {
     E0801 Error "invalid cap",
     E0802 Error "empty quiet hours",
     E0803 Error "cap on a channel that is never counted",
+    E0870 Error "quiet rules leave no time to send",
     W0801 Warning "a path alone exceeds a pressure cap",
     // The project manifest, `relance.toml`.
     E0901 Error "relance.toml is not valid TOML",
