@@ -1016,7 +1016,9 @@ impl<'a, 'p> Sim<'a, 'p> {
                 && at > due.saturating_add(e)
             {
                 self.stats.expired[tpl] += 1;
-                self.pressured = true;
+                // The pressure report is about marketing pressure: a task
+                // held by `quiet task …` does not make a contact "over".
+                self.pressured |= template.marketing;
                 self.note(t, || {
                     format!(
                         "{id}: send {} ({channel}): expired, {reason} would defer it to {}, past its due time {} + expires {}",
@@ -1032,7 +1034,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 if due == t {
                     self.stats.deferred[tpl] += 1;
                 }
-                self.pressured = true;
+                self.pressured |= template.marketing;
                 self.runs[r].block = Block::Deferred(due);
                 self.note(t, || {
                     format!(
