@@ -777,3 +777,59 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// `N business days` around every transition: the landing's local
+    /// date is a weekday and exactly N weekdays after the start's local
+    /// date (counted one by one); its local time is the start's, unless
+    /// that time does not exist on that date (then the clock had jumped
+    /// over it, and the landing is the first instant after the jump); it
+    /// never comes before the start.
+    #[test]
+    fn business_days_agree_with_counting_weekdays(
+        zone in 0..DST_ZONES.len(),
+        which in any::<prop::sample::Index>(),
+        minutes in -96i64 * 60..96 * 60,
+        n in 0u32..12,
+    ) {
+        use jiff::civil::Weekday;
+        let tz = tz_of(DST_ZONES[zone]);
+        let trs = transitions(&tz);
+        let tr = trs[which.index(trs.len())];
+        let at = tr + minutes * 60;
+        let got = relance::run::business::add_business_days(at, n, &tz);
+        prop_assert!(got >= at);
+        let zoned = |t: i64| jiff::Timestamp::from_second(t).unwrap().to_zoned(tz.clone());
+        let (start, landed) = (zoned(at), zoned(got));
+        let weekend = |d: jiff::civil::Date| matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday);
+        prop_assert!(!weekend(landed.date()), "landed on {landed}");
+        // Weekdays strictly after the start date, up to the landing date.
+        let mut d = start.date();
+        let mut count = 0;
+        while d < landed.date() {
+            d = d.tomorrow().unwrap();
+            if !weekend(d) {
+                count += 1;
+            }
+        }
+        // `0 business days` leaves a weekday as it is and moves a weekend
+        // to the Monday after.
+        let want = match n {
+            0 if weekend(start.date()) => 1,
+            n => n,
+        };
+        prop_assert_eq!(count, want, "{} + {} business days = {}", start, n, landed);
+        if landed.time() != start.time() {
+            // The start's local time does not exist on the landing date:
+            // one second before the landing, the clock showed an earlier
+            // offset and a time before the start's time.
+            let before = zoned(got - 1);
+            prop_assert!(
+                before.offset() != landed.offset() && before.time() < start.time(),
+                "{} + {} business days = {} (before: {})", start, n, landed, before
+            );
+        }
+    }
+}
