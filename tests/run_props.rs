@@ -27,8 +27,8 @@ list l1
 list l2
 list l3 { on join { join l1 } }
 template m1 : email { subject = "1", html = "<p>1</p><p>{{workspace.address}} <a href='{{unsubscribe_url}}'>u</a></p>" }
-template m2 : email { subject = "2", html = "<p>2</p><p>{{workspace.address}} <a href='{{unsubscribe_url}}'>u</a></p>" }
-template m3 : email { subject = "3", html = "<p>3</p><p>{{workspace.address}} <a href='{{unsubscribe_url}}'>u</a></p>" }
+template m2 : email { subject = "2", html = "<p>2</p><p>{{workspace.address}} <a href='{{unsubscribe_url}}'>u</a></p>", expires = 2d, priority = low }
+template m3 : email { subject = "3", html = "<p>3</p><p>{{workspace.address}} <a href='{{unsubscribe_url}}'>u</a></p>", priority = high }
 template s1 : sms   { body = "S STOP 36180" }
 consent sms = not l3
 template tr : email { kind = transactional, subject = "T", html = "<p>T</p>" }
@@ -49,6 +49,14 @@ scenario b {
   send tr
   send tk
   send m3
+  start f
+}
+cadence f {
+  spacing = 1 business day
+  touch m1
+  touch tk when phone is set
+  touch s1 after 2 business days when not opened(m1)
+  touch m2 after 3h
 }
 scenario c {
   trigger event ping where n > 0
@@ -60,6 +68,7 @@ scenario c {
   send m3
   wait 1d
   send m1
+  wait 1 business day
   send s1
 }
 segment soon = due - 2d <= now and due + 1h > now
@@ -86,6 +95,9 @@ pressure {
   all   max 3 per 3d
   gap   6h
   quiet 21:00 to 08:00
+  quiet weekends
+  quiet sms 20:00 to 10:00
+  quiet task 18:00 to 09:00
   on excess POLICY
 }
 "#;
@@ -306,6 +318,36 @@ fn check_pressure(input: &Input, lines: &[Line]) -> Result<(), TestCaseError> {
     for (i, z) in input.zones.iter().enumerate() {
         let id = format!("c{i}");
         let tz = relance::tzdb::zone(ZONES[*z].unwrap_or("Europe/Paris")).unwrap();
+        // Channel-scoped quiet rules hold every message of their channel:
+        // SMS outside [20:00, 10:00), tasks outside [18:00, 09:00) and
+        // weekends.
+        for l in lines.iter().filter(|l| l.contact == id) {
+            let local = jiff::Timestamp::from_second(l.at)
+                .unwrap()
+                .to_zoned(tz.clone());
+            let weekend = matches!(
+                local.weekday(),
+                jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+            );
+            match l.template.as_str() {
+                "s1" => prop_assert!(
+                    (10..20).contains(&local.hour()),
+                    "{id}: sms at {local} in `quiet sms 20:00 to 10:00`"
+                ),
+                "tk" => prop_assert!(
+                    (9..18).contains(&local.hour()),
+                    "{id}: task at {local} in `quiet task 18:00 to 09:00`"
+                ),
+                _ => {}
+            }
+            if marketing.contains(&l.template.as_str()) {
+                prop_assert!(
+                    !weekend,
+                    "{id}: {} sent at {local} on a weekend",
+                    l.template
+                );
+            }
+        }
         let mine: Vec<&Line> = lines
             .iter()
             .filter(|l| l.contact == id && marketing.contains(&l.template.as_str()))
@@ -780,6 +822,90 @@ fn calendar_days(tz: &jiff::tz::TimeZone, tr: i64, pick: usize, shift: i8) -> ru
     }
 }
 
+/// Brute force of several quiet rules together: the first instant at or
+/// after `at` that no rule holds, stepping minute by minute. `hours`:
+/// `[start, end)` windows; `weekends`: local Saturday and Sunday.
+fn brute_first_allowed_by_all(
+    tz: &jiff::tz::TimeZone,
+    hours: &[(i64, i64)],
+    weekends: bool,
+    at: i64,
+) -> i64 {
+    let quiet = |t: i64| {
+        let local = local_secs(tz, t);
+        // 1970-01-01 was a Thursday: Monday is 0, Saturday 5, Sunday 6.
+        let weekday = (local.div_euclid(86_400) + 3).rem_euclid(7);
+        (weekends && weekday >= 5)
+            || hours
+                .iter()
+                .any(|(s, e)| in_window(*s, *e, local.rem_euclid(86_400)))
+    };
+    if !quiet(at) {
+        return at;
+    }
+    let mut t = at - at.rem_euclid(60) + 60;
+    while quiet(t) {
+        t += 60;
+        assert!(t - at < 6 * 86_400, "quiet for ever");
+    }
+    t
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// Several quiet rules (`quiet weekends` and up to two intervals) give
+    /// the earliest instant that satisfies them all, as brute force finds
+    /// it, around every transition (most fall on a weekend).
+    #[test]
+    fn combined_quiet_rules_agree_with_brute_force(
+        zone in 0..DST_ZONES.len(),
+        which in any::<prop::sample::Index>(),
+        first in clock_pick(),
+        first_end in clock_pick(),
+        second in proptest::option::of((clock_pick(), clock_pick())),
+        weekends in any::<bool>(),
+        minutes in -72i64 * 60..72 * 60,
+        sec in 0i64..60,
+    ) {
+        use relance::run::business::{QuietKind, QuietRule, first_allowed_by_all};
+        let tz = tz_of(DST_ZONES[zone]);
+        let trs = transitions(&tz);
+        let tr = trs[which.index(trs.len())];
+        let mut hours = vec![(clock_near(&tz, tr, first), clock_near(&tz, tr, first_end))];
+        if let Some((s, e)) = second {
+            hours.push((clock_near(&tz, tr, s), clock_near(&tz, tr, e)));
+        }
+        let mut rules: Vec<QuietRule> = hours
+            .iter()
+            .map(|(s, e)| QuietRule {
+                channel: None,
+                kind: QuietKind::Hours(run::clock::QuietHours { start: *s as i32, end: *e as i32 }),
+                label: String::new(),
+            })
+            .collect();
+        if weekends {
+            rules.push(QuietRule { channel: None, kind: QuietKind::Weekends, label: String::new() });
+        }
+        // Intervals that cover the whole day are refused by the checker
+        // (E0870): no instant would ever be allowed.
+        prop_assume!((0..1440i64).any(|m| !hours.iter().any(|(s, e)| in_window(*s, *e, m * 60))));
+        let at = tr + minutes * 60 + sec;
+        let got = first_allowed_by_all(rules.iter(), at, &tz).0;
+        let want = brute_first_allowed_by_all(&tz, &hours, weekends, at);
+        prop_assert!(
+            got == want,
+            "{} hours {:?} weekends {}, due {}: runner {}, brute force {}",
+            DST_ZONES[zone], hours, weekends,
+            run::clock::rfc3339(at), run::clock::rfc3339(got), run::clock::rfc3339(want)
+        );
+        // Every rule allows the instant found.
+        for r in &rules {
+            prop_assert!(!r.contains(got, &tz));
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -846,5 +972,61 @@ proptest! {
             DST_ZONES[zone], date, clock / 3600, clock / 60 % 60,
             got.map(run::clock::rfc3339), want.map(run::clock::rfc3339)
         );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// `N business days` around every transition: the landing's local
+    /// date is a weekday and exactly N weekdays after the start's local
+    /// date (counted one by one); its local time is the start's, unless
+    /// that time does not exist on that date (then the clock had jumped
+    /// over it, and the landing is the first instant after the jump); it
+    /// never comes before the start.
+    #[test]
+    fn business_days_agree_with_counting_weekdays(
+        zone in 0..DST_ZONES.len(),
+        which in any::<prop::sample::Index>(),
+        minutes in -96i64 * 60..96 * 60,
+        n in 0u32..12,
+    ) {
+        use jiff::civil::Weekday;
+        let tz = tz_of(DST_ZONES[zone]);
+        let trs = transitions(&tz);
+        let tr = trs[which.index(trs.len())];
+        let at = tr + minutes * 60;
+        let got = relance::run::business::add_business_days(at, n, &tz);
+        prop_assert!(got >= at);
+        let zoned = |t: i64| jiff::Timestamp::from_second(t).unwrap().to_zoned(tz.clone());
+        let (start, landed) = (zoned(at), zoned(got));
+        let weekend = |d: jiff::civil::Date| matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday);
+        prop_assert!(!weekend(landed.date()), "landed on {landed}");
+        // Weekdays strictly after the start date, up to the landing date.
+        let mut d = start.date();
+        let mut count = 0;
+        while d < landed.date() {
+            d = d.tomorrow().unwrap();
+            if !weekend(d) {
+                count += 1;
+            }
+        }
+        // `0 business days` leaves a weekday as it is and moves a weekend
+        // to the Monday after.
+        let want = match n {
+            0 if weekend(start.date()) => 1,
+            n => n,
+        };
+        prop_assert_eq!(count, want, "{} + {} business days = {}", start, n, landed);
+        if landed.time() != start.time() {
+            // The start's local time does not exist on the landing date:
+            // one second before the landing, the clock showed an earlier
+            // offset and a time before the start's time.
+            let before = zoned(got - 1);
+            prop_assert!(
+                before.offset() != landed.offset() && before.time() < start.time(),
+                "{} + {} business days = {} (before: {})", start, n, landed, before
+            );
+        }
     }
 }

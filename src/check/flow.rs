@@ -222,7 +222,11 @@ fn check_steps(
                     sent.insert(t.name.clone());
                 }
             }
-            StepKind::Wait(_) | StepKind::Tag(_) | StepKind::Untag(_) | StepKind::Exit => {}
+            StepKind::Wait(_)
+            | StepKind::WaitBusiness(_)
+            | StepKind::Tag(_)
+            | StepKind::Untag(_)
+            | StepKind::Exit => {}
             StepKind::WaitUntilTime(time) => {
                 super::dates::check_time(p, time, "wait until", problems)
             }
@@ -355,7 +359,13 @@ pub fn check_cadences(p: &Project, problems: &mut Problems) {
                 "`stop when`",
                 c.stop.iter().map(|e| e.span).collect::<Vec<_>>(),
             ),
-            ("`spacing`", c.spacing.iter().map(|s| s.span).collect()),
+            ("`spacing`", {
+                // `spacing = 3d` and `spacing = 2 business days` are one setting.
+                let mut spans: Vec<_> = c.spacing.iter().map(|s| s.span).collect();
+                spans.extend(c.business_spacing.iter().map(|s| s.span));
+                spans.sort_by_key(|s| s.start);
+                spans
+            }),
         ] {
             for span in spans.iter().skip(1) {
                 problems.push(given_twice(
@@ -378,6 +388,19 @@ pub fn check_cadences(p: &Project, problems: &mut Problems) {
             .cloned()
             .unwrap_or_default();
         for t in &c.touches {
+            // `touch T when EXPR` sees the touches before it (and what the
+            // run sent before the cadence started).
+            if let Some(w) = &t.when {
+                check_expr(
+                    p,
+                    w,
+                    &Scope {
+                        event: None,
+                        sent: Some((&sent, &run)),
+                    },
+                    problems,
+                );
+            }
             if p.expect_kind(&t.template, Kind::Template, Code::E0202, problems) {
                 sent.insert(t.template.name.clone());
             }
@@ -560,6 +583,13 @@ fn walk(p: &Project, steps: &[Step], paths: &mut Vec<Path>) {
                     path.trail.push(format!("wait {}", p.sources.text(d.span)));
                 }
             }
+            // A business day counts as one day (it is at least one).
+            StepKind::WaitBusiness(n) => {
+                for path in paths.iter_mut().filter(|p| !p.ended) {
+                    path.time += i64::from(n.node) * 86_400;
+                    path.trail.push(format!("wait {}", p.sources.text(n.span)));
+                }
+            }
             StepKind::Start(c) => {
                 let Some(c) = p.cadences.get(c.name.as_str()) else {
                     continue;
@@ -567,14 +597,23 @@ fn walk(p: &Project, steps: &[Step], paths: &mut Vec<Path>) {
                 let spacing = c
                     .spacing
                     .first()
-                    .map(|s| s.node.seconds())
-                    .unwrap_or(86_400);
+                    .map(|s| (s.span.start, s.node.seconds()))
+                    .into_iter()
+                    .chain(
+                        c.business_spacing
+                            .first()
+                            .map(|s| (s.span.start, i64::from(s.node) * 86_400)),
+                    )
+                    .min()
+                    .map_or(86_400, |(_, s)| s);
                 for path in paths.iter_mut().filter(|p| !p.ended) {
+                    // A conditional touch counts: it may send.
                     for (i, touch) in c.touches.iter().enumerate() {
                         let gap = touch
                             .after
                             .as_ref()
                             .map(|a| a.node.seconds())
+                            .or(touch.after_business.map(|n| i64::from(n.node) * 86_400))
                             .unwrap_or(if i == 0 { 0 } else { spacing });
                         path.time += gap;
                         path.sends.push((path.time, touch.template.name.clone()));

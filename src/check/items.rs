@@ -594,6 +594,7 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
             continue;
         }
         let (required, allowed) = channel_attributes(channel);
+        let allowed: &[&str] = &[allowed, &super::delivery::TEMPLATE_ATTRS[..]].concat();
         let owner = format!(
             "{} `{channel}` template",
             if channel == "email" { "an" } else { "a" }
@@ -635,6 +636,7 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
                         let shown = match other {
                             AttrValue::Word(w) | AttrValue::Str(w) => w.as_str(),
                             AttrValue::File(f) => f.node.as_str(),
+                            AttrValue::Duration(_) => p.sources.text(a.value.span),
                         };
                         problems.push(
                             Diagnostic::new(
@@ -654,6 +656,7 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
                         );
                     }
                 },
+                "expires" | "priority" => super::delivery::check_template_attr(p, a, problems),
                 "url" => {
                     if let Some(url) = expect_string(a, problems) {
                         if url.to_ascii_lowercase().starts_with("mailto:") {
@@ -668,6 +671,16 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
                     }
                 }
                 _ => {
+                    if let AttrValue::Duration(_) = &a.value.node {
+                        problems.push(
+                            Diagnostic::new(
+                                Code::E0112,
+                                format!("`{name}` takes a string or `file(\"…\")`, not a duration"),
+                            )
+                            .at(a.value.span, "expected a string or a file")
+                            .help(format!("write `{name} = \"…\"`")),
+                        );
+                    }
                     if let AttrValue::Word(w) = &a.value.node {
                         problems.push(
                             Diagnostic::new(
@@ -876,9 +889,9 @@ pub fn check_pressure(p: &Project, problems: &mut Problems) {
             );
         }
     }
-    let rest: [(&str, Vec<Span>); 4] = [
+    // Several `quiet` rules combine (§12): `delivery::check_quiet`.
+    let rest: [(&str, Vec<Span>); 3] = [
         ("`gap`", policy.gaps.iter().map(|g| g.span).collect()),
-        ("`quiet`", policy.quiet.iter().map(|q| q.span).collect()),
         (
             "`on excess`",
             policy.on_excess.iter().map(|o| o.span).collect(),
@@ -898,18 +911,7 @@ pub fn check_pressure(p: &Project, problems: &mut Problems) {
             ));
         }
     }
-    for q in &policy.quiet {
-        if q.start.node == q.end.node {
-            problems.push(
-                Diagnostic::new(
-                    Code::E0802,
-                    "quiet hours that start and end at the same time are empty",
-                )
-                .at(q.span, "empty interval")
-                .help("write an interval like `quiet 21:00 to 08:00`, or remove the line"),
-            );
-        }
-    }
+    super::delivery::check_quiet(policy, problems);
     for u in &policy.under {
         if u.count.node == 0 {
             problems.push(

@@ -8,6 +8,7 @@
 pub mod consent;
 mod dates;
 mod calendar;
+mod delivery;
 mod expr;
 mod flow;
 mod items;
@@ -200,6 +201,7 @@ fn check_all(sources: &SourceMap, files: &[File], problems: &mut Problems) {
     flow::check_scenarios(&project, problems);
     flow::check_cadences(&project, problems);
     items::check_pressure(&project, problems);
+    delivery::check_expiry(&project, problems);
     flow::check_pressure_paths(&project, problems);
 }
 

@@ -136,6 +136,7 @@ codes! {
     E0533 Error "`from` is not one mailbox",
     E0540 Error "marketing SMS without a consent rule",
     W0540 Warning "marketing email without a topic",
+    W0570 Warning "`expires` on a message that is never deferred",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",
     E0602 Error "engagement with a template not sent before",
@@ -151,6 +152,7 @@ codes! {
     E0801 Error "invalid cap",
     E0802 Error "empty quiet hours",
     E0803 Error "cap on a channel that is never counted",
+    E0870 Error "quiet rules leave no time to send",
     W0801 Warning "a path alone exceeds a pressure cap",
     // The project manifest, `relance.toml`.
     E0901 Error "relance.toml is not valid TOML",

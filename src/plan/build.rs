@@ -188,10 +188,23 @@ pub fn build_plan(
             })
             .collect(),
         gap_seconds: pp.gaps.first().map(|g| g.node.seconds()),
-        quiet: pp.quiet.first().map(|q| Quiet {
+        // v1's one `quiet`: the first unscoped interval; every other rule
+        // goes to `quiet_rules`.
+        quiet: quiet_v1(pp).map(|q| Quiet {
             start: clock(q.start.node),
             end: clock(q.end.node),
         }),
+        quiet_rules: pp
+            .quiet
+            .iter()
+            .filter(|q| !quiet_v1(pp).is_some_and(|v1| std::ptr::eq(*q, v1)))
+            .map(|q| QuietRule {
+                channel: q.channel.as_ref().map(|c| c.name.clone()),
+                kind: if q.weekends { "weekends" } else { "hours" }.to_string(),
+                start: (!q.weekends).then(|| clock(q.start.node)),
+                end: (!q.weekends).then(|| clock(q.end.node)),
+            })
+            .collect(),
         on_excess: match pp.on_excess.first().map(|e| e.node) {
             Some(ast::Excess::Drop) => "drop".to_string(),
             _ => "defer".to_string(),
@@ -254,6 +267,11 @@ fn field(f: &types::Field) -> Field {
     }
 }
 
+/// The rule that goes to the plan's `quiet`: the first unscoped interval.
+fn quiet_v1(pp: &ast::PressurePolicy) -> Option<&ast::Quiet> {
+    pp.quiet.iter().find(|q| q.channel.is_none() && !q.weekends)
+}
+
 fn clock(c: ast::Clock) -> String {
     format!("{:02}:{:02}", c.0 / 60, c.0 % 60)
 }
@@ -301,7 +319,7 @@ impl Cx<'_, '_> {
                     let text = files.get(&resolved).cloned().unwrap_or_default();
                     (resolved, text)
                 }
-                ast::AttrValue::Word(_) => continue,
+                ast::AttrValue::Word(_) | ast::AttrValue::Duration(_) => continue,
             };
             let escape = match (channel.as_str(), name) {
                 ("email", "html") => "html",
@@ -371,6 +389,14 @@ impl Cx<'_, '_> {
             headers,
             content_hash: hex(&whole.finalize()),
             topic: crate::check::consent::template_topic(t).map(|(n, _)| n.to_string()),
+            expires_seconds: t.attrs.iter().find_map(|a| match a.value.node {
+                ast::AttrValue::Duration(d) if a.name.name == "expires" => Some(d.seconds()),
+                _ => None,
+            }),
+            priority: t.attrs.iter().find_map(|a| match &a.value.node {
+                ast::AttrValue::Word(w) if a.name.name == "priority" => Some(w.clone()),
+                _ => None,
+            }),
         }
     }
 
@@ -494,6 +520,12 @@ impl Cx<'_, '_> {
                 ast::StepKind::Wait(d) => Step::Wait {
                     seconds: d.node.seconds(),
                     next,
+                    business_days: None,
+                },
+                ast::StepKind::WaitBusiness(n) => Step::Wait {
+                    seconds: i64::from(n.node) * 86_400,
+                    next,
+                    business_days: Some(n.node),
                 },
                 ast::StepKind::WaitUntil { cond, timeout } => Step::WaitUntil {
                     until: self.expr(cond, None, true),
@@ -579,11 +611,24 @@ impl Cx<'_, '_> {
     }
 
     fn cadence(&self, c: &ast::Cadence) -> Cadence {
-        let spacing = c
-            .spacing
+        // The first `spacing` written, in seconds or in business days.
+        let business = c
+            .business_spacing
             .first()
-            .map(|s| s.node.seconds())
-            .unwrap_or(86_400);
+            .filter(|b| {
+                c.spacing
+                    .first()
+                    .is_none_or(|s| b.span.start < s.span.start)
+            })
+            .map(|b| b.node);
+        let spacing = match business {
+            Some(n) => i64::from(n) * 86_400,
+            None => c
+                .spacing
+                .first()
+                .map(|s| s.node.seconds())
+                .unwrap_or(86_400),
+        };
         Cadence {
             stop_when: c.stop.first().map(|e| self.expr(e, None, true)),
             spacing_seconds: spacing,
@@ -591,16 +636,23 @@ impl Cx<'_, '_> {
                 .touches
                 .iter()
                 .enumerate()
-                .map(|(i, t)| Touch {
-                    id: format!("{}/{i}", c.name.name),
-                    template: t.template.name.clone(),
-                    after_seconds: t.after.map(|a| a.node.seconds()).unwrap_or(if i == 0 {
-                        0
-                    } else {
-                        spacing
-                    }),
+                .map(|(i, t)| {
+                    let (after_seconds, after_business_days) = match (t.after, t.after_business) {
+                        (Some(a), _) => (a.node.seconds(), None),
+                        (None, Some(n)) => (i64::from(n.node) * 86_400, Some(n.node)),
+                        (None, None) if i == 0 => (0, None),
+                        (None, None) => (spacing, business),
+                    };
+                    Touch {
+                        id: format!("{}/{i}", c.name.name),
+                        template: t.template.name.clone(),
+                        after_seconds,
+                        after_business_days,
+                        when: t.when.as_ref().map(|e| self.expr(e, None, true)),
+                    }
                 })
                 .collect(),
+            spacing_business_days: business,
         }
     }
 

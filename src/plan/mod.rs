@@ -326,6 +326,15 @@ pub struct Template {
     /// `topics`; absent when the template names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    /// `expires = D`: a message deferred by pressure past its first due
+    /// time plus this many seconds is dropped (counted `expired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub expires_seconds: Option<i64>,
+    /// `priority = high | normal | low` as written (absent: `normal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["high", "normal", "low"]))]
+    pub priority: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -467,11 +476,15 @@ pub enum Step {
         #[serde(deserialize_with = "Option::deserialize")]
         next: Option<String>,
     },
+    /// `wait D`; `wait N business days` has `business_days` and, as
+    /// `seconds`, N days (its shortest length, for readers that ignore it).
     Wait {
         #[schemars(range(min = 0))]
         seconds: i64,
         #[serde(deserialize_with = "Option::deserialize")]
         next: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        business_days: Option<u32>,
     },
     WaitUntil {
         until: Expr,
@@ -557,6 +570,9 @@ pub struct Cadence {
     #[schemars(range(min = 0))]
     pub spacing_seconds: i64,
     pub touches: Vec<Touch>,
+    /// `spacing = N business days` (then `spacing_seconds` is N days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spacing_business_days: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -568,6 +584,13 @@ pub struct Touch {
     /// Delay after the previous touch (after the start for the first).
     #[schemars(range(min = 0))]
     pub after_seconds: i64,
+    /// The delay in business days (`after 1 business day`, or the
+    /// cadence's spacing in business days); `after_seconds` is then N days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_business_days: Option<u32>,
+    /// `touch T when EXPR`: skipped when false as it comes due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Expr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -584,6 +607,32 @@ pub struct Pressure {
     pub on_excess: String,
     #[serde(deserialize_with = "Option::deserialize")]
     pub under_below: Option<UnderBelow>,
+    /// The quiet rules beyond `quiet` (v1.1): `quiet weekends`, rules
+    /// scoped to a channel, further intervals. A message obeys every rule
+    /// that applies to it (`quiet` included).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quiet_rules: Vec<QuietRule>,
+}
+
+/// One quiet rule of v1.1: `quiet sms 20:00 to 10:00`, `quiet weekends`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietRule {
+    /// The channel the rule holds (every message of it, operational ones
+    /// included); `None`: marketing messages of every channel.
+    #[serde(deserialize_with = "Option::deserialize")]
+    #[schemars(extend("enum" = ["email", "sms", "push", "task", "webhook", null]))]
+    pub channel: Option<String>,
+    /// `hours` (`start`, `end` contact-local, `[start, end)`) or
+    /// `weekends` (Saturday and Sunday, contact-local).
+    #[schemars(extend("enum" = ["hours", "weekends"]))]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = CLOCK_PATTERN))]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = CLOCK_PATTERN))]
+    pub end: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

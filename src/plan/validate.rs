@@ -185,6 +185,17 @@ impl<'p> V<'p> {
                 &t.kind,
                 &["marketing", "transactional", "operational"],
             )?;
+            if let Some(e) = t.expires_seconds {
+                at_least(&format!("{path}.expires_seconds"), "an expiry", e, 0)?;
+            }
+            if let Some(pr) = &t.priority {
+                one_of(
+                    &format!("{path}.priority"),
+                    "a priority",
+                    pr,
+                    &["high", "normal", "low"],
+                )?;
+            }
             if let Some(a) = &t.address_field
                 && !p.schema.fields.iter().any(|f| &f.name == a)
             {
@@ -318,6 +329,40 @@ impl<'p> V<'p> {
                             format!("$.pressure.quiet.{k}"),
                             format!("`{t}` is not a clock time `HH:MM` (pattern {CLOCK_PATTERN})"),
                         );
+                    }
+                }
+            }
+            for (i, q) in pr.quiet_rules.iter().enumerate() {
+                let qp = format!("$.pressure.quiet_rules[{i}]");
+                if let Some(c) = &q.channel {
+                    one_of(&format!("{qp}.channel"), "a channel", c, &CHANNELS)?;
+                }
+                one_of(
+                    &format!("{qp}.kind"),
+                    "a quiet rule",
+                    &q.kind,
+                    &["hours", "weekends"],
+                )?;
+                if q.kind == "hours" {
+                    for (k, t) in [("start", &q.start), ("end", &q.end)] {
+                        match t {
+                            Some(t) if is_clock(t) => {}
+                            Some(t) => {
+                                return err(
+                                    format!("{qp}.{k}"),
+                                    format!(
+                                        "`{t}` is not a clock time `HH:MM` (pattern {CLOCK_PATTERN})"
+                                    ),
+                                );
+                            }
+                            None => {
+                                return err(
+                                    format!("{qp}.{k}"),
+                                    "a quiet rule of kind `hours` needs `start` and `end`"
+                                        .to_string(),
+                                );
+                            }
+                        }
                     }
                 }
             }
@@ -762,7 +807,7 @@ impl<'p> V<'p> {
                     self.template(&format!("{sp}.template"), template)?;
                     own(format!("{sp}.next"), next)?;
                 }
-                Step::Wait { seconds, next } => {
+                Step::Wait { seconds, next, .. } => {
                     if *seconds < 0 {
                         return err(
                             format!("{sp}.seconds"),
@@ -870,6 +915,9 @@ impl<'p> V<'p> {
                 );
             }
             self.template(&format!("{tp}.template"), &t.template)?;
+            if let Some(w) = &t.when {
+                self.expr(&format!("{tp}.when"), w, None)?;
+            }
             at_least(
                 &format!("{tp}.after_seconds"),
                 "a touch's delay",

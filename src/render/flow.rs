@@ -646,12 +646,33 @@ fn send_card(plan: &Plan, template: &str, kicker: &str) -> Card {
     if kind == "transactional" {
         k.push_str(" · transactional");
     }
+    if let Some(t) = plan.templates.get(template) {
+        k.push_str(&delivery_kicker(t));
+    }
     let mut lines = wrap(template, WRAP);
     if let Some(subject) = send_subject(plan, template) {
         lines.extend(subject_lines(&subject));
     }
     Card::with_lines(format!("send channel-{}", css_word(channel)), k, lines)
         .href(format!("../index.html#template-{template}"))
+}
+
+/// ` · priority high`, ` · expires 12h`: a template's §12 delivery
+/// attributes, when set, for the kicker of its sends.
+fn delivery_kicker(t: &crate::plan::Template) -> String {
+    let mut k = String::new();
+    if let Some(p) = t.priority.as_deref().filter(|p| *p != "normal") {
+        k.push_str(&format!(" · priority {p}"));
+    }
+    if let Some(e) = t.expires_seconds {
+        k.push_str(&format!(" · expires {}", duration_text(e)));
+    }
+    k
+}
+
+/// `3 business days`, `1 business day`.
+fn business_days_text(n: u32) -> String {
+    format!("{n} business day{}", if n == 1 { "" } else { "s" })
 }
 
 /// What a send says first, as written in the template: an email's
@@ -696,6 +717,10 @@ fn step_shape(
 ) -> Shape {
     let card = match step {
         Step::Send { template, .. } => send_card(plan, template, "send"),
+        Step::Wait {
+            business_days: Some(n),
+            ..
+        } => Card::new("wait", "wait", &business_days_text(*n)),
         Step::Wait { seconds, .. } => Card::new("wait", "wait", &duration_text(*seconds)),
         Step::WaitUntil {
             until,
@@ -826,22 +851,51 @@ fn cadence_shapes(plan: &Plan, name: &str, c: &Cadence) -> (Shape, Option<Shape>
     } else {
         wrap(&format!("started by {}", starters.join(", ")), WRAP)
     };
-    lines.push(format!("spacing {}", duration_text(c.spacing_seconds)));
+    lines.push(match c.spacing_business_days {
+        Some(n) => format!("spacing {}", business_days_text(n)),
+        None => format!("spacing {}", duration_text(c.spacing_seconds)),
+    });
     let mut items = vec![Shape::card(Card::with_lines("entry", "cadence", lines))];
-    // When each touch is due, counted from the start (pressure may defer it).
+    // When each touch is due, counted from the start (pressure may defer
+    // it); business days are counted apart (their length depends on the
+    // weekday).
     let mut at = 0i64;
+    let mut business = 0u64;
     for (i, t) in c.touches.iter().enumerate() {
-        at = at.saturating_add(t.after_seconds);
-        let when = if at % 86_400 == 0 {
+        match t.after_business_days {
+            Some(n) => business += u64::from(n),
+            None => at = at.saturating_add(t.after_seconds),
+        }
+        let calendar = if at % 86_400 == 0 {
             format!("day {}", at / 86_400)
         } else {
             format!("+{}", duration_text(at))
         };
-        if t.after_seconds > 0 {
-            items.push(Shape::card(Card::new(
+        let when = match (business, at) {
+            (0, _) => calendar,
+            (b, 0) => format!("business day {b}"),
+            (b, _) => format!("{calendar} + {b} business days"),
+        };
+        match t.after_business_days {
+            Some(n) => items.push(Shape::card(Card::new(
+                "wait",
+                "wait",
+                &business_days_text(n),
+            ))),
+            None if t.after_seconds > 0 => items.push(Shape::card(Card::new(
                 "wait",
                 "wait",
                 &duration_text(t.after_seconds),
+            ))),
+            None => {}
+        }
+        if let Some(w) = &t.when {
+            let mut lines = wrap(&expr_text(w), WRAP);
+            lines.push("(else skipped)".to_string());
+            items.push(Shape::card(Card::with_lines(
+                "wait touch-when",
+                "only when",
+                lines,
             )));
         }
         items.push(Shape::card(
@@ -1087,6 +1141,48 @@ cadence follow {
   touch receipt
 }
 "#;
+
+    #[test]
+    fn business_days_conditional_touches_and_delivery_attributes_are_drawn() {
+        let p = plan(
+            r#"
+contact { email: email, phone: phone?, hot: bool }
+template a : email { kind = transactional, subject = "A", html = "x", priority = high, expires = 12h }
+template call : task { body = "Call" }
+scenario s {
+  trigger every monday 09:00
+  reentry always
+  send a
+  wait 3 business days
+  start f
+}
+cadence f {
+  spacing = 2 business days
+  touch a
+  touch call when hot
+  touch a after 1 business day
+  touch a after 1d
+}
+pressure { quiet weekends, quiet task 18:00 to 09:00 }
+"#,
+        );
+        let svg = scenario_svg(&p, "s").expect("svg");
+        assert!(svg.contains("3 business days"), "{svg}");
+        assert!(svg.contains("priority high"), "{svg}");
+        assert!(svg.contains("expires 12h"), "{svg}");
+        let svg = cadence_svg(&p, "f").expect("svg");
+        for want in [
+            "spacing 2 business days",
+            "only when",
+            "hot",
+            "(else skipped)",
+            "business day 2",
+            "business day 3",
+            "day 1 + 3 business days",
+        ] {
+            assert!(svg.contains(want), "{want}: {svg}");
+        }
+    }
 
     #[test]
     fn expressions_read_as_written() {

@@ -571,7 +571,7 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
                     written: p.node.clone(),
                     span: p.span,
                 },
-                AttrValue::Word(_) => continue,
+                AttrValue::Word(_) | AttrValue::Duration(_) => continue,
             };
             bodies.push(BodyInfo {
                 attr: attr.to_string(),

@@ -1269,7 +1269,13 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
             }
         }
     } else if let Some(c) = plan.cadences.get(name) {
-        row("Spacing", escape_html(&duration_text(c.spacing_seconds)));
+        row(
+            "Spacing",
+            escape_html(&match c.spacing_business_days {
+                Some(n) => format!("{n} business day{}", if n == 1 { "" } else { "s" }),
+                None => duration_text(c.spacing_seconds),
+            }),
+        );
         if let Some(e) = &c.stop_when {
             row("Stop when", code(expr_text(e)));
         }

@@ -10,6 +10,7 @@
 //! nor the number of threads changes a byte of the output.
 
 pub mod calendar;
+pub mod business;
 pub mod clock;
 pub mod dates;
 pub mod forecast;
@@ -433,7 +434,64 @@ impl Outcome<'_> {
                 .collect();
             o.insert("sends_per_day".into(), J::Array(days));
         }
+        self.summary_json_v11(&mut out);
         out
+    }
+
+    /// The counts of §12's expiry and conditional touches, present only when
+    /// the plan uses them (so that other summaries keep their bytes).
+    fn summary_json_v11(&self, out: &mut J) {
+        let p = &self.program;
+        let s = &self.stats;
+        let Some(o) = out.as_object_mut() else { return };
+        if p.templates.iter().any(|t| t.expires.is_some()) {
+            o.insert("expired".into(), json!(s.expired.iter().sum::<u64>()));
+            if let Some(J::Object(ts)) = o.get_mut("templates") {
+                for (i, t) in p.templates.iter().enumerate() {
+                    if let Some(J::Object(e)) = ts.get_mut(t.name) {
+                        e.insert("expired".into(), json!(s.expired[i]));
+                    }
+                }
+            }
+        }
+        if p.cadences
+            .iter()
+            .any(|c| c.touches.iter().any(|t| t.when.is_some()))
+        {
+            let total: u64 = s.touch_skipped_when.iter().sum();
+            if let Some(J::Object(sk)) = o.get_mut("skipped") {
+                sk.insert("when".into(), json!(total));
+            }
+            if let Some(J::Object(cs)) = o.get_mut("cadences") {
+                for (i, c) in p.cadences.iter().enumerate() {
+                    if let Some(J::Object(e)) = cs.get_mut(c.name) {
+                        e.insert("skipped_when".into(), json!(s.touch_skipped_when[i]));
+                    }
+                }
+            }
+        }
+    }
+
+    fn summary_text_v11(&self, out: &mut String) {
+        let p = &self.program;
+        let s = &self.stats;
+        if p.templates.iter().any(|t| t.expires.is_some()) {
+            let _ = writeln!(
+                out,
+                "expired: {} (deferred past their template's `expires`, dropped)",
+                s.expired.iter().sum::<u64>()
+            );
+        }
+        if p.cadences
+            .iter()
+            .any(|c| c.touches.iter().any(|t| t.when.is_some()))
+        {
+            let _ = writeln!(
+                out,
+                "touches skipped by `when`: {}",
+                s.touch_skipped_when.iter().sum::<u64>()
+            );
+        }
     }
 
     /// The summary for people (stderr).
@@ -549,6 +607,7 @@ impl Outcome<'_> {
             sum(&s.deferred),
             sum(&s.dropped),
         );
+        self.summary_text_v11(&mut out);
         let width = p
             .scenarios
             .iter()

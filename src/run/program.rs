@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
+use super::business::{QuietKind, QuietRule};
 use super::calendar::Days;
 use super::clock::{QuietHours, parse_clock};
 use crate::plan::{Expr, ListAction, Plan, Reentry, Step};
@@ -71,6 +72,8 @@ pub(crate) enum Op<'p> {
     Exit,
     /// `wait until TIME`.
     WaitUntilTime(&'p crate::plan::Term, Option<usize>),
+    /// `wait N business days`.
+    WaitBusiness(u32, Option<usize>),
 }
 
 pub(crate) struct StepInfo<'p> {
@@ -89,19 +92,28 @@ pub(crate) struct Template<'p> {
     pub consent: Option<&'p Expr>,
     /// The subscription topic (`topic = NAME`).
     pub topic: Option<&'p str>,
+    /// `expires`: how long after its first due time a deferred message
+    /// may still go out.
+    pub expires: Option<i64>,
+    /// 0 `high`, 1 `normal`, 2 `low`: who takes pressure slots first.
+    pub priority: u8,
 }
 
-pub(crate) struct Touch {
+pub(crate) struct Touch<'p> {
     /// Index into [`Program::labels`].
     pub label: usize,
     pub template: usize,
     pub after: i64,
+    /// The delay in business days (then `after` is only its shortest length).
+    pub business: Option<u32>,
+    /// `touch T when EXPR`.
+    pub when: Option<&'p Expr>,
 }
 
 pub(crate) struct Cadence<'p> {
     pub name: &'p str,
     pub stop_when: Option<&'p Expr>,
-    pub touches: Vec<Touch>,
+    pub touches: Vec<Touch<'p>>,
 }
 
 pub(crate) enum Rule {
@@ -124,6 +136,8 @@ pub(crate) struct Pressure {
     pub quiet: Option<QuietHours>,
     pub drop: bool,
     pub under_below: Option<(u32, i64)>,
+    /// The quiet rules of v1.1 (`quiet_rules` in the plan).
+    pub rules: Vec<QuietRule>,
 }
 
 /// A segment an `entered` trigger watches.
@@ -185,6 +199,9 @@ pub(crate) struct Program<'p> {
     pub pressure: Option<Pressure>,
     pub default_tz: TimeZone,
     pub tz_field: Option<&'p str>,
+    /// Some template has a `priority` other than `normal`: sends due at
+    /// one instant are then queued and taken by priority.
+    pub has_priority: bool,
 }
 
 impl<'p> Program<'p> {
@@ -210,6 +227,12 @@ impl<'p> Program<'p> {
                     .then(|| plan.consent.get(&t.channel))
                     .flatten(),
                 topic: t.topic.as_deref(),
+                expires: t.expires_seconds,
+                priority: match t.priority.as_deref() {
+                    Some("high") => 0,
+                    Some("low") => 2,
+                    _ => 1,
+                },
             });
         }
         let tpl = |n: &str| {
@@ -271,7 +294,12 @@ impl<'p> Program<'p> {
             for (id, st) in &s.steps {
                 let op = match st {
                     Step::Send { template, next } => Op::Send(tpl(template)?, step(next)?),
-                    Step::Wait { seconds, next } => Op::Wait(*seconds, step(next)?),
+                    Step::Wait {
+                        business_days: Some(n),
+                        next,
+                        ..
+                    } => Op::WaitBusiness(*n, step(next)?),
+                    Step::Wait { seconds, next, .. } => Op::Wait(*seconds, step(next)?),
                     Step::WaitUntil {
                         until,
                         timeout_seconds,
@@ -315,6 +343,8 @@ impl<'p> Program<'p> {
                     label: labels.len(),
                     template: tpl(&t.template)?,
                     after: t.after_seconds,
+                    business: t.after_business_days,
+                    when: t.when.as_ref(),
                 });
                 labels.push(&t.id);
             }
@@ -460,12 +490,51 @@ impl<'p> Program<'p> {
                             .ok_or_else(|| format!("`{}` is not a clock time", q.end))?,
                     }),
                 };
+                let mut rules = Vec::new();
+                for q in &p.quiet_rules {
+                    let channel = match &q.channel {
+                        None => None,
+                        Some(c) => Some(channel_index(c).ok_or_else(|| {
+                            format!("a quiet rule names an unknown channel `{c}`")
+                        })?),
+                    };
+                    let clock = |c: &Option<String>| {
+                        c.as_deref().and_then(parse_clock).ok_or_else(|| {
+                            "a quiet rule of kind `hours` needs `start` and `end` clock times"
+                                .to_string()
+                        })
+                    };
+                    let scope = q
+                        .channel
+                        .as_deref()
+                        .map(|c| format!("{c} "))
+                        .unwrap_or_default();
+                    let (kind, label) = if q.kind == "weekends" {
+                        (QuietKind::Weekends, format!("`quiet {scope}weekends`"))
+                    } else {
+                        let (start, end) = (clock(&q.start)?, clock(&q.end)?);
+                        (
+                            QuietKind::Hours(QuietHours { start, end }),
+                            format!(
+                                "`quiet {scope}{} to {}`",
+                                q.start.as_deref().unwrap_or_default(),
+                                q.end.as_deref().unwrap_or_default()
+                            ),
+                        )
+                    };
+                    rules.push(QuietRule {
+                        channel,
+                        kind,
+                        label,
+                    });
+                }
                 Some(Pressure {
                     caps,
                     gap: p.gap_seconds,
                     quiet,
                     drop: p.on_excess == "drop",
                     under_below: p.under_below.as_ref().map(|u| (u.count, u.per_seconds)),
+                    rules,
                 })
             }
         };
@@ -474,6 +543,7 @@ impl<'p> Program<'p> {
                 .ok_or_else(|| format!("the workspace time zone `{z}` is not an IANA zone"))?,
             None => TimeZone::UTC,
         };
+        let has_priority = templates.iter().any(|t| t.priority != 1);
         Ok(Program {
             plan,
             scenarios,
@@ -502,6 +572,7 @@ impl<'p> Program<'p> {
             pressure,
             default_tz,
             tz_field: plan.schema.timezone_field.as_deref(),
+            has_priority,
         })
     }
 

@@ -16,6 +16,7 @@ use std::collections::BinaryHeap;
 use jiff::tz::TimeZone;
 use sha2::{Digest, Sha256};
 
+use super::business::{add_business_days, local_text};
 use super::calendar::{self, Days};
 use super::clock::rfc3339;
 use super::dates;
@@ -61,6 +62,8 @@ enum Wake {
     /// An `at` or `yearly` trigger: scenario, trigger (stale unless
     /// `date_next` still says this instant).
     Date(u16, u8),
+    /// Sends queued at this instant go out by priority (`priority`).
+    Flush,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -182,6 +185,12 @@ pub(crate) struct Sim<'a, 'p> {
     date_next: Vec<Vec<Option<i64>>>,
     date_fired: Vec<Vec<Vec<TimeValue>>>,
     date_last: Vec<Vec<Option<i64>>>,
+    /// Sends queued at `flush_at` when some template has a priority:
+    /// (priority, order, run, generation).
+    pending: Vec<(u8, u64, usize, u32)>,
+    flush_at: Option<i64>,
+    /// The run the flush lets send now (its next send is not queued).
+    releasing: Option<usize>,
 }
 
 /// A contact's bucket for `split`: SHA-256 of `scenario/contact-id`, read
@@ -254,6 +263,9 @@ impl<'a, 'p> Sim<'a, 'p> {
             date_next: prog.scenarios.iter().map(|s| vec![None; s.triggers.len()]).collect(),
             date_fired: prog.scenarios.iter().map(|s| vec![Vec::new(); s.triggers.len()]).collect(),
             date_last: prog.scenarios.iter().map(|s| vec![None; s.triggers.len()]).collect(),
+            pending: Vec::new(),
+            flush_at: None,
+            releasing: None,
         };
         for (ev, line) in events.into_iter().zip(lines) {
             if ev.at < sim.from {
@@ -800,6 +812,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 Cursor::Step(i) => {
                     let step = &prog.steps[i];
                     match &step.op {
+                        Op::Send(tpl, _) if self.queue(r, *tpl, t) => return,
                         Op::Send(tpl, next) => match self.send(r, *tpl, i, t) {
                             Outcome::Deferred(at) => return self.schedule_run(r, at),
                             _ => self.runs[r].cursor = Self::next_cursor(*next),
@@ -898,9 +911,11 @@ impl<'a, 'p> Sim<'a, 'p> {
                                 index: 0,
                                 resume: *next,
                             };
-                            let first = cad.touches.first().map_or(0, |x| x.after);
-                            if first > 0 {
-                                return self.schedule_run(r, t.saturating_add(first));
+                            if let Some(first) = cad.touches.first() {
+                                let due = self.touch_due(first, t);
+                                if due > t {
+                                    return self.schedule_run(r, due);
+                                }
                             }
                         }
                         Op::Exit => return self.end(r, t, End::ExitStep),
@@ -938,6 +953,22 @@ impl<'a, 'p> Sim<'a, 'p> {
                                     });
                                     return self.schedule_run(r, x);
                                 }
+                                }
+                            }
+                        Op::WaitBusiness(n, next) => {
+                            self.runs[r].cursor = Self::next_cursor(*next);
+                            let due = add_business_days(t, *n, &self.tz);
+                            if due > t {
+                                self.note(t, || {
+                                    format!(
+                                        "{}: wait {n} business day{} (until {})",
+                                        step.id,
+                                        if *n == 1 { "" } else { "s" },
+                                        rfc3339(due)
+                                    )
+                                });
+                                self.runs[r].block = Block::Sleep(i);
+                                return self.schedule_run(r, due);
                             }
                         }
                     }
@@ -969,10 +1000,29 @@ impl<'a, 'p> Sim<'a, 'p> {
                         self.runs[r].cursor = Self::next_cursor(resume);
                         continue;
                     }
-                    let base = match self.send(r, touch.template, touch.label, t) {
-                        Outcome::Deferred(at) => return self.schedule_run(r, at),
-                        Outcome::Sent(at) => at,
-                        Outcome::Skipped | Outcome::Dropped => t,
+                    let base = if let Some(w) = touch.when
+                        && !self.holds(w, t, Some(run_id))
+                    {
+                        // Skipped: still the previous touch for timing.
+                        self.runs[r].block = Block::None;
+                        self.stats.touch_skipped_when[cadence] += 1;
+                        let id = prog.labels[touch.label];
+                        self.note(t, || {
+                            format!(
+                                "{id}: touch {}: skipped, `when {}` is false",
+                                prog.templates[touch.template].name,
+                                expr_text(w)
+                            )
+                        });
+                        t
+                    } else if self.queue(r, touch.template, t) {
+                        return;
+                    } else {
+                        match self.send(r, touch.template, touch.label, t) {
+                            Outcome::Deferred(at) => return self.schedule_run(r, at),
+                            Outcome::Sent(at) => at,
+                            Outcome::Skipped | Outcome::Dropped => t,
+                        }
                     };
                     match cad.touches.get(index + 1) {
                         Some(next) => {
@@ -981,8 +1031,9 @@ impl<'a, 'p> Sim<'a, 'p> {
                                 index: index + 1,
                                 resume,
                             };
-                            if next.after > 0 {
-                                return self.schedule_run(r, base.saturating_add(next.after));
+                            let due = self.touch_due(next, base);
+                            if due > t {
+                                return self.schedule_run(r, due);
                             }
                         }
                         None => self.runs[r].cursor = Self::next_cursor(resume),
@@ -992,6 +1043,36 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
         // A plan's steps form a tree; this bound only guards hand-made plans.
         self.end(r, t, End::Completed);
+    }
+
+    /// With priorities in the plan, a send that comes due is queued until
+    /// every send due at this instant is known (`Wake::Flush`); returns
+    /// whether run `r` was queued (it then stops here).
+    fn queue(&mut self, r: usize, tpl: usize, t: i64) -> bool {
+        if !self.prog.has_priority {
+            return false;
+        }
+        if self.releasing == Some(r) {
+            self.releasing = None;
+            return false;
+        }
+        self.seq += 1;
+        let g = self.runs[r].generation;
+        self.pending
+            .push((self.prog.templates[tpl].priority, self.seq, r, g));
+        if self.flush_at != Some(t) {
+            self.flush_at = Some(t);
+            self.schedule(t, Wake::Flush);
+        }
+        true
+    }
+
+    /// When touch `touch` comes due after the previous one at `base`.
+    fn touch_due(&self, touch: &super::program::Touch, base: i64) -> i64 {
+        match touch.business {
+            Some(n) => add_business_days(base, n, &self.tz),
+            None => base.saturating_add(touch.after),
+        }
     }
 
     /// Sends template `tpl` for run `r` at `t` (the `label`'s step), or
@@ -1036,10 +1117,16 @@ impl<'a, 'p> Sim<'a, 'p> {
             });
             return Outcome::Skipped;
         }
-        if template.marketing
-            && let Some(p) = &prog.pressure
+        // Marketing messages obey the whole policy; any message obeys the
+        // quiet rules scoped to its channel (§12).
+        if let Some(p) = &prog.pressure
+            && (template.marketing
+                || p.rules
+                    .iter()
+                    .any(|q| q.applies(template.channel, template.marketing)))
         {
-            if p.drop
+            if template.marketing
+                && p.drop
                 && let Some(reason) = self.breaks_cap_or_gap(p, template.channel, t)
             {
                 self.stats.dropped[tpl] += 1;
@@ -1052,12 +1139,31 @@ impl<'a, 'p> Sim<'a, 'p> {
                 });
                 return Outcome::Dropped;
             }
-            let (at, reason) = self.earliest(p, template.channel, t);
+            let (at, reason) = self.earliest(p, template.channel, template.marketing, t);
+            if at > t
+                && let Some(e) = template.expires
+                && at > due.saturating_add(e)
+            {
+                self.stats.expired[tpl] += 1;
+                // The pressure report is about marketing pressure: a task
+                // held by `quiet task …` does not make a contact "over".
+                self.pressured |= template.marketing;
+                self.note(t, || {
+                    format!(
+                        "{id}: send {} ({channel}): expired, {reason} would defer it to {}, past its due time {} + expires {}",
+                        template.name,
+                        rfc3339(at),
+                        rfc3339(due),
+                        duration(e)
+                    )
+                });
+                return Outcome::Dropped;
+            }
             if at > t {
                 if due == t {
                     self.stats.deferred[tpl] += 1;
                 }
-                self.pressured = true;
+                self.pressured |= template.marketing;
                 self.runs[r].block = Block::Deferred(due);
                 self.note(t, || {
                     format!(
@@ -1153,11 +1259,37 @@ impl<'a, 'p> Sim<'a, 'p> {
     /// The earliest instant at or after `t` at which a marketing send on
     /// `channel` keeps every cap, the gap and quiet hours, with the reason
     /// of the last move.
-    fn earliest(&self, p: &super::program::Pressure, channel: usize, t: i64) -> (i64, String) {
+    fn earliest(
+        &self,
+        p: &super::program::Pressure,
+        channel: usize,
+        marketing: bool,
+        t: i64,
+    ) -> (i64, String) {
         let mut x = t;
         let mut reason = String::new();
+        // With §12's quiet rules, every rule that moved the send is named
+        // (`quiet weekends`, then quiet hours); else the last one, as in v1.
+        let mut chain: Vec<String> = Vec::new();
+        let mut by_rule = false;
         for _ in 0..1000 {
             let mut moved = false;
+            for rule in p.rules.iter().filter(|q| q.applies(channel, marketing)) {
+                let y = rule.first_allowed(x, &self.tz);
+                if y > x {
+                    x = y;
+                    reason = rule.label.clone();
+                    chain.push(reason.clone());
+                    by_rule = true;
+                    moved = true;
+                }
+            }
+            if !marketing {
+                if !moved {
+                    break;
+                }
+                continue;
+            }
             if let Some(g) = p.gap
                 && let Some(last) = self.ledger.iter().map(|(at, _)| *at).max()
                 && x < last.saturating_add(g)
@@ -1197,9 +1329,25 @@ impl<'a, 'p> Sim<'a, 'p> {
                     moved = true;
                 }
             }
+            if moved && chain.last() != Some(&reason) {
+                chain.push(reason.clone());
+            }
             if !moved {
                 break;
             }
+        }
+        if by_rule && x > t {
+            let mut named: Vec<&str> = Vec::new();
+            for r in &chain {
+                if !named.contains(&r.as_str()) {
+                    named.push(r);
+                }
+            }
+            reason = format!(
+                "{} ({} local)",
+                named.join(", then "),
+                local_text(x, &self.tz)
+            );
         }
         (x, reason)
     }
@@ -1282,6 +1430,22 @@ impl<'a, 'p> Sim<'a, 'p> {
                     }
                 });
                 self.fire(s as usize);
+            }
+            Wake::Flush => {
+                self.flush_at = None;
+                let mut pending = std::mem::take(&mut self.pending);
+                // Higher priority first; equal priorities in the order
+                // they came due (declaration order for runs started
+                // together).
+                pending.sort_by_key(|&(priority, order, ..)| (priority, order));
+                for (_, _, r, g) in pending {
+                    if !self.runs[r].active || self.runs[r].generation != g {
+                        continue;
+                    }
+                    self.releasing = Some(r);
+                    self.advance(r, t);
+                    self.releasing = None;
+                }
             }
             Wake::Date(s, k) => self.date_wake(s as usize, k as usize, t),
         }

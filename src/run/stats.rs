@@ -104,6 +104,10 @@ pub struct Stats {
     /// goal events reached, in millionths (exact, so that the sum does not
     /// depend on the order of the contacts or the threads).
     pub goal_values: Vec<Vec<i128>>,
+    /// Per template: deferred past `expires`, dropped.
+    pub expired: Vec<u64>,
+    /// Per cadence: touches skipped because their `when` was false.
+    pub touch_skipped_when: Vec<u64>,
 }
 
 /// A goal value in millionths of a unit.
@@ -151,6 +155,8 @@ impl Stats {
                 .iter()
                 .map(|sc| vec![0; sc.goals.len()])
                 .collect(),
+            expired: vec![0; t],
+            touch_skipped_when: vec![0; prog.cadences.len()],
             ..Stats::default()
         }
     }
@@ -200,6 +206,8 @@ impl Stats {
         self.forecast_depth_limited += o.forecast_depth_limited;
         self.forecast_capped += o.forecast_capped;
         add(&mut self.pressure, &o.pressure);
+        add(&mut self.expired, &o.expired);
+        add(&mut self.touch_skipped_when, &o.touch_skipped_when);
     }
 
     /// Counts an ignored input event at `line` of the events file (0: not

@@ -121,6 +121,8 @@ pub enum AttrValue {
     File(Spanned<String>),
     /// A bare word such as `marketing`.
     Word(String),
+    /// A duration such as `12h` (`expires = 12h`).
+    Duration(Duration),
 }
 
 /// `workspace { name = "…", timezone = "…", from = "…", address = "…" }`
@@ -372,6 +374,8 @@ pub enum StepKind {
     Exit,
     /// `wait until trial_ends_at - 3d`: until a point in time.
     WaitUntilTime(Term),
+    /// `wait 3 business days`
+    WaitBusiness(Spanned<u32>),
 }
 
 /// `when EXPR { … }`, or `else { … }` when `cond` is `None`.
@@ -399,14 +403,20 @@ pub struct Cadence {
     pub stop: Vec<Expr>,
     pub spacing: Vec<Spanned<Duration>>,
     pub touches: Vec<Touch>,
+    /// `spacing = 2 business days` (a duplicate of `spacing` either way).
+    pub business_spacing: Vec<Spanned<u32>>,
 }
 
-/// `touch nudge after 2d`
+/// `touch nudge after 2d`, `touch call_me after 1 business day when …`
 #[derive(Clone, Debug)]
 pub struct Touch {
     pub template: Ident,
     pub after: Option<Spanned<Duration>>,
     pub span: Span,
+    /// `after 1 business day` (then `after` is `None`).
+    pub after_business: Option<Spanned<u32>>,
+    /// `when EXPR`: a touch whose condition is false when due is skipped.
+    pub when: Option<Expr>,
 }
 
 /// `pressure { email max 3 per 7d, gap 12h, quiet 21:00 to 08:00, … }`
@@ -429,12 +439,19 @@ pub struct Cap {
     pub span: Span,
 }
 
-/// `quiet 21:00 to 08:00`
+/// `quiet 21:00 to 08:00`, `quiet sms 20:00 to 10:00`, `quiet weekends`,
+/// `quiet task weekends`. For `weekends`, `start` and `end` are both
+/// 00:00 and unused.
 #[derive(Clone, Debug)]
 pub struct Quiet {
     pub start: Spanned<Clock>,
     pub end: Spanned<Clock>,
     pub span: Span,
+    /// `quiet sms …`: the rule holds every message of that channel;
+    /// `None`: marketing messages only.
+    pub channel: Option<Ident>,
+    /// `quiet weekends`: Saturday and Sunday, contact-local.
+    pub weekends: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

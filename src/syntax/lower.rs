@@ -138,6 +138,7 @@ impl Lower<'_> {
         let value = match v.as_rule() {
             Rule::string => AttrValue::Str(self.lower_string(v)),
             Rule::word => AttrValue::Word(v.as_str().to_string()),
+            Rule::duration => AttrValue::Duration(self.lower_duration(v).node),
             Rule::file_ref => {
                 let s = v
                     .into_inner()
@@ -347,7 +348,7 @@ impl Lower<'_> {
             match p.as_rule() {
                 Rule::name => name = Some(self.ident(p)),
                 Rule::channel => channel = Some(self.ident(p)),
-                Rule::attr => attrs.push(self.lower_attr(p)),
+                Rule::attr | Rule::delivery_attr => attrs.push(self.lower_attr(p)),
                 Rule::template_topic => attrs.push(self.lower_template_topic(p)),
                 Rule::link_decl => {
                     let mut inner = p.into_inner().filter(|q| q.as_rule() != Rule::kw_link);
@@ -694,7 +695,14 @@ impl Lower<'_> {
         let mut inner = pair.into_inner().filter(|q| !is_keyword(q.as_rule()));
         let kind = match rule {
             Rule::send_step => StepKind::Send(self.ident(inner.next()?)),
-            Rule::wait_step => StepKind::Wait(self.lower_duration(inner.next()?)),
+            Rule::wait_step => {
+                let d = inner.next()?;
+                if d.as_rule() == Rule::business_days {
+                    StepKind::WaitBusiness(self.lower_business_days(d)?)
+                } else {
+                    StepKind::Wait(self.lower_duration(d))
+                }
+            }
             Rule::wait_until_step => {
                 let e = inner.next()?;
                 // `wait until trial_ends_at - 3d for 2d`: a time takes no limit.
@@ -850,6 +858,7 @@ impl Lower<'_> {
             stop: Vec::new(),
             spacing: Vec::new(),
             touches: Vec::new(),
+            business_spacing: Vec::new(),
         };
         for p in pair.into_inner() {
             let span = self.span(&p);
@@ -857,17 +866,29 @@ impl Lower<'_> {
                 Rule::name => c.name = self.ident(p),
                 Rule::stop_when => c.stop.push(self.lower_expr_child(p)),
                 Rule::spacing => {
-                    if let Some(d) = p.into_inner().find(|q| q.as_rule() == Rule::duration) {
-                        c.spacing.push(self.lower_duration(d));
+                    for q in p.into_inner() {
+                        match q.as_rule() {
+                            Rule::duration => c.spacing.push(self.lower_duration(q)),
+                            Rule::business_days => {
+                                if let Some(n) = self.lower_business_days(q) {
+                                    c.business_spacing.push(n);
+                                }
+                            }
+                            _ => {}
+                        }
                     }
                 }
                 Rule::touch => {
                     let mut template = None;
                     let mut after = None;
+                    let mut after_business = None;
+                    let mut when = None;
                     for q in p.into_inner() {
                         match q.as_rule() {
                             Rule::name => template = Some(self.ident(q)),
                             Rule::duration => after = Some(self.lower_duration(q)),
+                            Rule::business_days => after_business = self.lower_business_days(q),
+                            Rule::expr => when = Some(self.lower_expr(q)),
                             _ => {}
                         }
                     }
@@ -875,6 +896,8 @@ impl Lower<'_> {
                         template: template.expect("lower_cadence: touch template"),
                         after,
                         span,
+                        after_business,
+                        when,
                     });
                 }
                 _ => {}
@@ -922,10 +945,43 @@ impl Lower<'_> {
                 }
                 Rule::gap => policy.gaps.push(self.lower_duration(parts[0].clone())),
                 Rule::quiet => {
-                    let start = self.lower_clock(parts[0].clone());
-                    let end = self.lower_clock(parts[1].clone());
-                    if let (Some(start), Some(end)) = (start, end) {
-                        policy.quiet.push(Quiet { start, end, span });
+                    let mut parts = parts.as_slice();
+                    let mut channel = None;
+                    if let Some((first, rest)) = parts.split_first()
+                        && first.as_rule() == Rule::quiet_channel
+                    {
+                        let word = first
+                            .clone()
+                            .into_inner()
+                            .next()
+                            .expect("lower_pressure: quiet channel");
+                        channel = Some(self.ident(word));
+                        parts = rest;
+                    }
+                    if let [w] = parts
+                        && w.as_rule() == Rule::quiet_weekends
+                    {
+                        let wspan = self.span(w);
+                        let midnight = Spanned::new(Clock(0), wspan);
+                        policy.quiet.push(Quiet {
+                            start: midnight,
+                            end: midnight,
+                            span,
+                            channel,
+                            weekends: true,
+                        });
+                    } else if let [start, end] = parts {
+                        let start = self.lower_clock(start.clone());
+                        let end = self.lower_clock(end.clone());
+                        if let (Some(start), Some(end)) = (start, end) {
+                            policy.quiet.push(Quiet {
+                                start,
+                                end,
+                                span,
+                                channel,
+                                weekends: false,
+                            });
+                        }
                     }
                 }
                 Rule::on_excess => {
@@ -1416,6 +1472,27 @@ impl Lower<'_> {
         Spanned::new(v, span)
     }
 
+    /// `3 business days`: the count, spanning the whole phrase.
+    fn lower_business_days(&mut self, pair: P<'_>) -> Option<Spanned<u32>> {
+        let span = self.span(&pair);
+        let digits: String = pair
+            .as_str()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        match digits.parse::<u32>() {
+            Ok(n) => Some(Spanned::new(n, span)),
+            Err(_) => {
+                self.invalid_literal(
+                    span,
+                    format!("`{digits}` business days is too many"),
+                    "write a whole number below 4,294,967,296",
+                );
+                None
+            }
+        }
+    }
+
     fn lower_integer(&mut self, pair: &P<'_>) -> Option<Spanned<u32>> {
         let span = self.span(pair);
         match pair.as_str().parse::<u32>() {
@@ -1499,6 +1576,9 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_below
             | Rule::kw_excess
             | Rule::kw_yearly
+            | Rule::kw_business
+            | Rule::kw_days
+            | Rule::kw_day
     )
 }
 
