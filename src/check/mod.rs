@@ -8,6 +8,7 @@
 mod expr;
 mod flow;
 mod items;
+mod text;
 pub mod types;
 
 use std::collections::{HashMap, HashSet};

@@ -93,6 +93,9 @@ codes! {
     E0308 Error "aggregate over a field that is not a number",
     E0309 Error "`since` bound is not a time",
     E0310 Error "invalid aggregate",
+    E0380 Error "text test on a value that is not text",
+    E0381 Error "invalid regular expression",
+    E0382 Error "invalid `count distinct`",
     // Personas.
     E0401 Error "persona value has the wrong type",
     E0402 Error "persona misses a required field",

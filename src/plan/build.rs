@@ -215,6 +215,7 @@ pub fn build_plan(
         cadences,
         pressure,
         scenario_order: p.scenarios.iter().map(|s| s.name.name.clone()).collect(),
+        patterns: Default::default(),
     }
 }
 
@@ -657,7 +658,28 @@ impl Cx<'_, '_> {
                 since: agg.since.as_ref().map(|t| self.term(t, None, t)),
                 cmp: op.node.as_str().to_string(),
                 value: self.term(rhs, event, rhs),
+                distinct: agg.distinct.is_some(),
             },
+            K::TextTest { term, op, arg } => {
+                let value = self.term(term, event, arg);
+                match op.node {
+                    ast::TextOp::StartsWith => Expr::StartsWith {
+                        value,
+                        prefix: self.term(arg, event, term),
+                    },
+                    ast::TextOp::EndsWith => Expr::EndsWith {
+                        value,
+                        suffix: self.term(arg, event, term),
+                    },
+                    ast::TextOp::Matches => Expr::Matches {
+                        value,
+                        pattern: match &arg.kind {
+                            ast::TermKind::Str(s) => s.clone(),
+                            _ => String::new(),
+                        },
+                    },
+                }
+            }
         }
     }
 

@@ -98,6 +98,11 @@ pub struct Plan {
     /// Scenario names in declaration order: scenarios triggered at the same
     /// instant start, and take pressure slots, in this order (§10).
     pub scenario_order: Vec<String>,
+    /// The compiled `matches` patterns (built on first evaluation; never
+    /// serialized).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub patterns: crate::eval::text::Patterns,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -241,6 +246,27 @@ pub enum Expr {
         #[schemars(extend("enum" = COMPARISONS))]
         cmp: String,
         value: Term,
+        /// `count distinct(EVENT.FIELD)`: the number of distinct present
+        /// values of `field` among the matching events (v1.1).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        distinct: bool,
+    },
+    /// `value starts_with prefix` (v1.1): both texts; absent is false.
+    StartsWith {
+        value: Term,
+        prefix: Term,
+    },
+    /// `value ends_with suffix` (v1.1): both texts; absent is false.
+    EndsWith {
+        value: Term,
+        suffix: Term,
+    },
+    /// `value matches "pattern"` (v1.1): a regular expression in the syntax
+    /// of the `regex-lite` crate, searched anywhere in the text (anchor it
+    /// with `^` and `$`); linear time in the text's length.
+    Matches {
+        value: Term,
+        pattern: String,
     },
 }
 

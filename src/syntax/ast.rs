@@ -447,6 +447,31 @@ pub enum ExprKind {
         op: Spanned<CmpOp>,
         rhs: Term,
     },
+    /// `name starts_with "Dr"`, `email ends_with "@acme.example"`,
+    /// `phone matches "^\\+33"` (for `matches`, `arg` is a string literal).
+    TextTest {
+        term: Term,
+        op: Spanned<TextOp>,
+        arg: Term,
+    },
+}
+
+/// The text tests of v1.1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TextOp {
+    StartsWith,
+    EndsWith,
+    Matches,
+}
+
+impl TextOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextOp::StartsWith => "starts_with",
+            TextOp::EndsWith => "ends_with",
+            TextOp::Matches => "matches",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -517,6 +542,8 @@ pub struct Aggregate {
     pub filter: Option<Box<Expr>>,
     pub since: Option<Term>,
     pub span: Span,
+    /// `count distinct(EVENT.FIELD …)`: the span of `distinct`.
+    pub distinct: Option<Span>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -829,6 +829,26 @@ impl Lower<'_> {
                         term,
                         negated: parts.any(|q| q.as_rule() == Rule::kw_not),
                     },
+                    Rule::affix_tail | Rule::matches_tail => {
+                        let kw = parts.next().expect("lower_expr: text test keyword");
+                        let op = match kw.as_rule() {
+                            Rule::kw_starts_with => TextOp::StartsWith,
+                            Rule::kw_ends_with => TextOp::EndsWith,
+                            _ => TextOp::Matches,
+                        };
+                        let op = Spanned::new(op, self.span(&kw));
+                        let arg = parts.next().expect("lower_expr: text test argument");
+                        let arg = if arg.as_rule() == Rule::string {
+                            let span = self.span(&arg);
+                            Term {
+                                kind: TermKind::Str(self.lower_string(arg)),
+                                span,
+                            }
+                        } else {
+                            self.lower_term(arg)
+                        };
+                        ExprKind::TextTest { term, op, arg }
+                    }
                     r => unreachable!("lower_expr: tail {r:?}"),
                 };
                 Expr { kind, span }
@@ -917,8 +937,10 @@ impl Lower<'_> {
         let mut field = None;
         let mut filter = None;
         let mut since = None;
+        let mut distinct = None;
         for q in inner {
             match q.as_rule() {
+                Rule::kw_distinct => distinct = Some(self.span(&q)),
                 Rule::event_ref => {
                     let mut names = q.into_inner();
                     event = Some(self.ident(names.next().expect("lower_aggregate: event")));
@@ -936,6 +958,7 @@ impl Lower<'_> {
             filter,
             since,
             span,
+            distinct,
         }
     }
 
