@@ -8,6 +8,7 @@
 mod expr;
 mod flow;
 mod items;
+mod senders;
 mod text;
 pub mod types;
 

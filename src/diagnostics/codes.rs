@@ -127,6 +127,10 @@ codes! {
     E0531 Error "no visible unsubscribe link",
     E0532 Error "text part without the unsubscribe link",
     E0533 Error "`from` is not one mailbox",
+    E0580 Error "template sender or reply-to is not one mailbox",
+    E0582 Error "unknown webhook method",
+    E0583 Error "invalid webhook header",
+    E0584 Error "invalid environment variable name",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",
     E0602 Error "engagement with a template not sent before",

@@ -286,6 +286,7 @@ impl Cx<'_, '_> {
                     (resolved, text)
                 }
                 ast::AttrValue::Word(_) => continue,
+                ast::AttrValue::Duration(_) => continue,
             };
             let escape = match (channel.as_str(), name) {
                 ("email", "html") => "html",
@@ -345,6 +346,7 @@ impl Cx<'_, '_> {
                 "List-Unsubscribe=One-Click".to_string(),
             );
         }
+        let (due_seconds, method, request_headers) = super::senders::operational(t, &mut whole);
         Template {
             address_field: address_fields.get(&channel).cloned(),
             channel,
@@ -354,6 +356,9 @@ impl Cx<'_, '_> {
             link_order,
             headers,
             content_hash: hex(&whole.finalize()),
+            due_seconds,
+            method,
+            request_headers,
         }
     }
 

@@ -6,6 +6,7 @@
 //! project always serialises to the same bytes.
 
 mod build;
+mod senders;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -320,6 +321,37 @@ pub struct Template {
     /// SHA-256 over every part, for change detection.
     #[schemars(regex(pattern = SHA256_PATTERN))]
     pub content_hash: String,
+    /// Tasks (v1.1): the task is due this long after it is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub due_seconds: Option<i64>,
+    /// Webhooks (v1.1): the HTTP method when the template sets one;
+    /// absent means `POST`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["POST", "PUT", "PATCH"]))]
+    pub method: Option<String>,
+    /// Webhooks (v1.1): the `header` lines, in order. A value is literal
+    /// text and names of environment variables that the runner reads at
+    /// send time; their values are never in the plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers: Vec<RequestHeader>,
+}
+
+/// `header "Authorization" = "Bearer " + env("CRM_TOKEN")`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestHeader {
+    pub name: String,
+    pub value: Vec<HeaderPiece>,
+}
+
+/// `{"text": "Bearer "}` or `{"env": "CRM_TOKEN"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum HeaderPiece {
+    Text(String),
+    /// The name of an environment variable of the runner.
+    Env(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -201,6 +201,9 @@ impl<'p> V<'p> {
                     &["html", "json", "url", "none"],
                 )?;
             }
+            if let Err((at, why)) = super::senders::validate(&path, t) {
+                return err(at, why);
+            }
             // `link_order` names each link once, and only links.
             let mut order: Vec<&str> = t.link_order.iter().map(String::as_str).collect();
             order.sort_unstable();

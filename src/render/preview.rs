@@ -331,14 +331,39 @@ pub(crate) fn page(
         let _ = write!(who, " — {}", escape_html(&one_line(doc)));
     }
     row("Persona", "", &who);
-    let from = model.workspace.get("from");
+    let from = m.from.as_ref().or(model.workspace.get("from"));
     if m.channel == "email"
         && let Some(from) = from
     {
         row("From", "from", &escape_html(from));
     }
+    if m.channel == "email"
+        && let Some(reply_to) = &m.reply_to
+    {
+        row("Reply-To", "reply-to", &escape_html(reply_to));
+    }
     if let Some(to) = address(model, p, &m.channel) {
         row("To", "to", &escape_html(to));
+    }
+    if let Some(assignee) = &m.assignee {
+        row("Assignee", "assignee", &escape_html(assignee));
+    }
+    if let Some(d) = m.operational.due_seconds {
+        row(
+            "Due",
+            "due",
+            &format!("{} after the send", escape_html(&super::duration_text(d))),
+        );
+    }
+    if let Some(method) = &m.operational.method {
+        row("Method", "method", &escape_html(method));
+    }
+    for (k, v) in &m.operational.headers {
+        row(
+            &format!("Header <code>{}</code>", escape_html(k)),
+            "",
+            &format!("<code class=\"webhook-header\">{}</code>", escape_html(v)),
+        );
     }
     for (k, id, v) in [
         ("Subject", "subject", &m.subject),
@@ -1398,6 +1423,14 @@ mod tests {
             title: Some(evil.into()),
             body: Some(evil.into()),
             url: Some(evil.into()),
+            from: Some(evil.into()),
+            reply_to: Some(evil.into()),
+            assignee: Some(evil.into()),
+            operational: crate::render::senders::Operational {
+                due_seconds: Some(86_400),
+                method: Some(evil.into()),
+                headers: vec![(evil.into(), evil.into())],
+            },
         };
         (model, p, m)
     }
@@ -1484,6 +1517,10 @@ mod tests {
             title: None,
             body: Some(format!("Hello\n  there {}", "word ".repeat(40))),
             url: None,
+            from: None,
+            reply_to: None,
+            assignee: None,
+            operational: Default::default(),
         };
         let s = summary(&m);
         assert!(s.starts_with("Hello there word"), "{s}");

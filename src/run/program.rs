@@ -60,6 +60,9 @@ pub(crate) struct Template<'p> {
     pub marketing: bool,
     pub address: Option<&'p str>,
     pub links: Vec<&'p str>,
+    /// A webhook header's `env("NAME")` whose variable is not set in the
+    /// runner's environment (read once per run): its sends are skipped.
+    pub missing_env: Option<&'p str>,
 }
 
 pub(crate) struct Touch {
@@ -177,6 +180,7 @@ impl<'p> Program<'p> {
                 marketing: t.kind == "marketing" && channel < 3,
                 address: t.address_field.as_deref(),
                 links: t.links.keys().map(String::as_str).collect(),
+                missing_env: super::senders::missing_env(t),
             });
         }
         let tpl = |n: &str| {

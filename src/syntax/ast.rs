@@ -113,6 +113,8 @@ pub enum AttrValue {
     File(Spanned<String>),
     /// A bare word such as `marketing`.
     Word(String),
+    /// A duration such as `1d` (`due = 1d` on a task, v1.1).
+    Duration(Duration),
 }
 
 /// `workspace { name = "…", timezone = "…", from = "…", address = "…" }`
@@ -217,6 +219,26 @@ pub struct Template {
     pub channel: Ident,
     pub attrs: Vec<Attr>,
     pub links: Vec<Link>,
+    /// `header "X-Name" = …` lines (webhooks, v1.1), in order.
+    pub headers: Vec<Header>,
+}
+
+/// `header "Authorization" = "Bearer " + env("CRM_TOKEN")`
+#[derive(Clone, Debug)]
+pub struct Header {
+    pub name: Spanned<String>,
+    pub value: Vec<HeaderPiece>,
+    /// The whole value, for diagnostics.
+    pub value_span: Span,
+}
+
+/// One piece of a header value: literal text or an environment variable
+/// read by the runner at send time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HeaderPiece {
+    Text(Spanned<String>),
+    /// `env("NAME")`: the variable's name and the span of the call.
+    Env(Spanned<String>),
 }
 
 /// `link gps = "https://acme.example/gps"`

@@ -131,7 +131,8 @@ impl Lower<'_> {
             .expect("lower_attr: value inner");
         let value = match v.as_rule() {
             Rule::string => AttrValue::Str(self.lower_string(v)),
-            Rule::word => AttrValue::Word(v.as_str().to_string()),
+            Rule::word | Rule::upper_word => AttrValue::Word(v.as_str().to_string()),
+            Rule::duration => AttrValue::Duration(self.lower_duration(v).node),
             Rule::file_ref => {
                 let s = v
                     .into_inner()
@@ -340,6 +341,7 @@ impl Lower<'_> {
         let mut channel = None;
         let mut attrs = Vec::new();
         let mut links = Vec::new();
+        let mut headers = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::name => name = Some(self.ident(p)),
@@ -355,6 +357,7 @@ impl Lower<'_> {
                         url: Spanned::new(self.lower_string(url), uspan),
                     });
                 }
+                Rule::header_decl => headers.push(self.lower_header(p)),
                 _ => {}
             }
         }
@@ -363,6 +366,40 @@ impl Lower<'_> {
             channel: channel.expect("lower_template: channel"),
             attrs,
             links,
+            headers,
+        }
+    }
+
+    fn lower_header(&mut self, pair: P<'_>) -> Header {
+        let mut inner = pair
+            .into_inner()
+            .filter(|q| q.as_rule() != Rule::header_word);
+        let n = inner.next().expect("lower_header: name");
+        let nspan = self.span(&n);
+        let name = Spanned::new(self.lower_string(n), nspan);
+        let v = inner.next().expect("lower_header: value");
+        let value_span = self.span(&v);
+        let mut value = Vec::new();
+        for q in v.into_inner() {
+            let qspan = self.span(&q);
+            match q.as_rule() {
+                Rule::string => {
+                    value.push(HeaderPiece::Text(Spanned::new(self.lower_string(q), qspan)))
+                }
+                Rule::env_ref => {
+                    let s = q
+                        .into_inner()
+                        .find(|r| r.as_rule() == Rule::string)
+                        .expect("lower_header: env name");
+                    value.push(HeaderPiece::Env(Spanned::new(self.lower_string(s), qspan)));
+                }
+                _ => {}
+            }
+        }
+        Header {
+            name,
+            value,
+            value_span,
         }
     }
 
