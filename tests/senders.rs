@@ -97,3 +97,106 @@ fn header_secrets_stay_out_of_plan_previews_and_outbox() {
     }
     let _ = fs::remove_dir_all(&tmp);
 }
+
+fn project(camp: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "relance-senders-p-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("main.camp"), camp).unwrap();
+    dir
+}
+
+const URLS: &str = r#"
+contact { email: email, website: text? }
+persona ana { email = "a+b@example.com", website = "http://ana.example" }
+template call : task {
+  body      = "Book: {{links.book}}"
+  link book = "https://acme.example/book?email={{email}}"
+}
+template crm : webhook {
+  url  = "https://crm.example/c/{{email}}"
+  body = "{\"site\": \"{{links.site}}\"}"
+  link site = "https://acme.example/go?to={{website}}"
+}
+"#;
+
+/// Link and webhook URLs are rendered with the contact's values in tasks
+/// and webhooks too (issue 9), each value percent-encoded.
+#[test]
+fn task_and_webhook_urls_are_rendered_with_encoded_values() {
+    let dir = project(URLS);
+    let bin = env!("CARGO_BIN_EXE_relance");
+    let render = |t: &str| {
+        let out = Command::new(bin)
+            .args([
+                "render",
+                t,
+                "--persona",
+                "ana",
+                "--now",
+                "2026-03-01T00:00:00Z",
+                ".",
+            ])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let task = render("call");
+    assert!(
+        task.contains("Book: https://acme.example/book?email=a%2Bb%40example.com"),
+        "{task}"
+    );
+    let hook = render("crm");
+    assert!(
+        hook.contains("URL: https://crm.example/c/a%2Bb%40example.com"),
+        "{hook}"
+    );
+    assert!(
+        hook.contains("https://acme.example/go?to=http%3A%2F%2Fana.example"),
+        "{hook}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A task link that is no longer an https URL with a host once rendered
+/// for a persona is refused (E0520), naming the persona.
+#[test]
+fn a_task_link_that_renders_insecure_is_an_error() {
+    let dir = project(
+        r#"
+contact { email: email, website: text? }
+persona ana { email = "a@example.com" }
+template call : task {
+  body      = "See {{links.site}}"
+  link site = "https://{{default website \"\"}}"
+}
+"#,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_relance"))
+        .args([
+            "check",
+            ".",
+            "--color",
+            "never",
+            "--now",
+            "2026-03-01T00:00:00Z",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("E0520") && err.contains("ana"), "{err}");
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -34,7 +34,8 @@
 //! - message: `main#message` (`data-template`, `data-persona`,
 //!   `data-channel`, `data-kind`); `nav#persona-switcher` (the current
 //!   persona's link has `aria-current="page"`); `a#persona-link`;
-//!   - email: `.inbox-row`, `#from`, `#subject`, `#preheader`,
+//!   - email: `.inbox-row`, `#from` (the template's rendered `from`, else
+//!     the workspace's), `#reply-to`, `#subject`, `#preheader`,
 //!     `iframe.desktop` (640 px) and `iframe.mobile` (375 px), both
 //!     `sandbox=""` with the HTML in `srcdoc`; `.overflow-warning`
 //!     (`data-width`) on the mobile frame and `p.overflow-note` when the
@@ -42,8 +43,10 @@
 //!   - sms: `.phone`, `.sms-bubble`, `.sms-length`, `.sms-encoding`,
 //!     `.sms-segments` (`data-segments="N"`);
 //!   - push: `.push-card`, `.push-title`, `.push-body`;
-//!   - task: `.task-card`, `.task-body`;
+//!   - task: `.task-card`, `.task-body`; `#assignee`, `#due` when set;
 //!   - webhook: `.webhook-card`, `.webhook-url`, `.webhook-body`;
+//!     `#method` and `code.webhook-header` rows when set (secrets shown
+//!     as `env("NAME")`, never read);
 //! - persona: `main#persona` (`data-persona`, `data-negative`);
 //!   `table#fields` (`tr[data-field]`), `#lists`, `#tags`, `table#events`,
 //!   `#segments` (`[data-segment][data-in=true|false]`), `#expects`
