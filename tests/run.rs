@@ -81,6 +81,10 @@ fn run_case(dir: &Path, extra: &[&str]) -> Ran {
     if dir.join("events.jsonl").exists() {
         cmd.args(["--events", "events.jsonl"]);
     }
+    // `env`: NAME=VALUE lines, the runner's environment (webhook secrets).
+    for (name, value) in case_env(dir) {
+        cmd.env(name, value);
+    }
     if dir.join("rates.toml").exists() && !args.contains(&"--engagement") {
         cmd.args(["--engagement", "rates.toml"]);
     }
@@ -92,6 +96,16 @@ fn run_case(dir: &Path, extra: &[&str]) -> Ran {
     };
     let _ = fs::remove_dir_all(&tmp);
     ran
+}
+
+/// The `env` file of a case: `NAME=VALUE` lines.
+fn case_env(dir: &Path) -> Vec<(String, String)> {
+    fs::read_to_string(dir.join("env"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect()
 }
 
 fn compare(path: &Path, got: &str, failures: &mut Vec<String>) {

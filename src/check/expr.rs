@@ -19,7 +19,7 @@ pub struct Scope<'s> {
 
 /// The type of a term inside an expression.
 #[derive(Clone, Debug, PartialEq)]
-enum Ty {
+pub(super) enum Ty {
     Field(Type),
     /// A string literal.
     Str,
@@ -31,7 +31,7 @@ enum Ty {
 }
 
 impl Ty {
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self {
             Ty::Field(t) => t.describe(),
             Ty::Str => "text".into(),
@@ -54,7 +54,7 @@ impl Ty {
     }
 }
 
-fn term_ty(p: &Project, term: &Term, scope: &Scope) -> Ty {
+pub(super) fn term_ty(p: &Project, term: &Term, scope: &Scope) -> Ty {
     match &term.kind {
         TermKind::Now | TermKind::Ago(_) | TermKind::Timestamp(_) => Ty::Field(Type::Timestamp),
         TermKind::Date(_) => Ty::Field(Type::Date),
@@ -161,7 +161,13 @@ fn field_candidates<'p>(p: &'p Project, scope: &Scope<'p>) -> Vec<&'p str> {
     c
 }
 
-fn unknown_field(p: &Project, name: &str, span: Span, scope: &Scope, problems: &mut Problems) {
+pub(super) fn unknown_field(
+    p: &Project,
+    name: &str,
+    span: Span,
+    scope: &Scope,
+    problems: &mut Problems,
+) {
     if p.schema_incomplete() {
         return;
     }
@@ -309,6 +315,9 @@ pub fn check_expr(p: &Project, e: &Expr, scope: &Scope, problems: &mut Problems)
                 check_since(p, t, scope, problems);
             }
         }
+        ExprKind::TextTest { term, op, arg } => {
+            super::text::check_text_test(p, e.span, term, *op, arg, scope, problems)
+        }
         ExprKind::Aggregate { agg, op, rhs } => {
             check_aggregate(p, agg, problems);
             let r = term_ty(p, rhs, scope);
@@ -420,7 +429,12 @@ fn check_aggregate(p: &Project, agg: &Aggregate, problems: &mut Problems) {
         return;
     };
     let func = agg.func.node;
+    if let Some(distinct) = agg.distinct {
+        super::text::check_distinct(p, agg, distinct, fields, problems);
+    }
     match (func, &agg.field) {
+        // `count distinct(EVENT.FIELD)`: checked above.
+        (AggregateFn::Count, Some(_)) if agg.distinct.is_some() => {}
         (AggregateFn::Count, Some(f)) => problems.push(
             Diagnostic::new(Code::E0310, "`count` counts events; it takes no field")
                 .at(f.span, "remove this field")

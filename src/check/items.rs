@@ -568,13 +568,22 @@ fn channel_attributes(channel: &str) -> (&'static [&'static str], &'static [&'st
     match channel {
         "email" => (
             &["subject", "html"],
-            &["kind", "subject", "preheader", "html", "text", "topic"],
+            &[
+                "kind",
+                "subject",
+                "preheader",
+                "html",
+                "text",
+                "from",
+                "reply_to",
+                "topic",
+            ],
         ),
         "sms" => (&["body"], &["kind", "body", "topic"]),
         "push" => (&["title", "body"], &["kind", "title", "body", "topic"]),
         // `kind` is accepted here only to be reported as E0503.
-        "task" => (&["body"], &["kind", "body"]),
-        "webhook" => (&["url", "body"], &["kind", "url", "body"]),
+        "task" => (&["body"], &["kind", "body", "assignee", "due"]),
+        "webhook" => (&["url", "body"], &["kind", "url", "body", "method"]),
         _ => (&[], &[]),
     }
 }
@@ -633,10 +642,14 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
                     AttrValue::Word(w) if w == "marketing" => {}
                     AttrValue::Word(w) if w == "transactional" => marketing = false,
                     other => {
+                        let d;
                         let shown = match other {
                             AttrValue::Word(w) | AttrValue::Str(w) => w.as_str(),
                             AttrValue::File(f) => f.node.as_str(),
-                            AttrValue::Duration(_) => p.sources.text(a.value.span),
+                            AttrValue::Duration(x) => {
+                                d = crate::render::duration_text(x.seconds());
+                                d.as_str()
+                            }
                         };
                         problems.push(
                             Diagnostic::new(
@@ -670,12 +683,16 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
                         }
                     }
                 }
+                "due" | "method" | "from" | "reply_to" => {
+                    super::senders::check_attr(p, t, name, a, problems)
+                }
                 _ => {
-                    if let AttrValue::Duration(_) = &a.value.node {
+                    if let AttrValue::Duration(d) = &a.value.node {
+                        let d = crate::render::duration_text(d.seconds());
                         problems.push(
                             Diagnostic::new(
                                 Code::E0112,
-                                format!("`{name}` takes a string or `file(\"…\")`, not a duration"),
+                                format!("`{name}` takes a string or `file(\"…\")`, not the duration `{d}`"),
                             )
                             .at(a.value.span, "expected a string or a file")
                             .help(format!("write `{name} = \"…\"`")),
@@ -722,6 +739,7 @@ pub fn check_templates(p: &Project, problems: &mut Problems) {
                 .help("remove `kind`: tasks and webhooks never count as marketing messages"),
             );
         }
+        super::senders::check_headers(t, problems);
         let mut links = HashMap::new();
         for l in &t.links {
             if let Some(&first) = links.get(l.name.name.as_str()) {

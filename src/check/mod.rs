@@ -12,6 +12,8 @@ mod delivery;
 mod expr;
 mod flow;
 mod items;
+mod senders;
+mod text;
 pub mod types;
 
 use std::collections::{HashMap, HashSet};

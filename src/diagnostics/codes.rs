@@ -103,6 +103,9 @@ codes! {
     E0352 Error "a date trigger or wait that depends on `now`",
     E0353 Error "`yearly` needs a date or timestamp field",
     E0360 Error "goal value is not a number field",
+    E0380 Error "text test on a value that is not text",
+    E0381 Error "invalid regular expression",
+    E0382 Error "invalid `count distinct`",
     // Personas.
     E0401 Error "persona value has the wrong type",
     E0402 Error "persona misses a required field",
@@ -137,6 +140,10 @@ codes! {
     E0540 Error "marketing SMS without a consent rule",
     W0540 Warning "marketing email without a topic",
     W0570 Warning "`expires` on a message that is never deferred",
+    E0580 Error "template sender or reply-to is not one mailbox",
+    E0582 Error "unknown webhook method",
+    E0583 Error "invalid webhook header",
+    E0584 Error "invalid environment variable name",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",
     E0602 Error "engagement with a template not sent before",

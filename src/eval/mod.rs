@@ -3,6 +3,8 @@
 //! build time and the runner's segments, waits and exits all go through it,
 //! so what a persona proves is what the runner does.
 
+pub mod text;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::plan::{Expr, Plan, Term};
@@ -211,7 +213,13 @@ impl<'a> Context<'a> {
             return;
         }
         match e {
-            Expr::Const { .. } | Expr::List { .. } | Expr::Flag { .. } | Expr::IsSet { .. } => {}
+            Expr::Const { .. }
+            | Expr::List { .. }
+            | Expr::Flag { .. }
+            | Expr::IsSet { .. }
+            | Expr::StartsWith { .. }
+            | Expr::EndsWith { .. }
+            | Expr::Matches { .. } => {}
             Expr::And { args } | Expr::Or { args } => {
                 for a in args {
                     self.changes(a, event, depth, seen, best);
@@ -320,6 +328,22 @@ impl<'a> Context<'a> {
                 let got = self.aggregate(e, depth, memo).map(V::Number);
                 compare_v(cmp, got, self.term(value, event))
             }
+            Expr::StartsWith { value, prefix } => {
+                match (self.term(value, event), self.term(prefix, event)) {
+                    (Some(V::Text(v)), Some(V::Text(p))) => v.starts_with(p),
+                    _ => false,
+                }
+            }
+            Expr::EndsWith { value, suffix } => {
+                match (self.term(value, event), self.term(suffix, event)) {
+                    (Some(V::Text(v)), Some(V::Text(s))) => v.ends_with(s),
+                    _ => false,
+                }
+            }
+            Expr::Matches { value, pattern } => match self.term(value, event) {
+                Some(V::Text(v)) => self.plan.patterns.is_match(self.plan, pattern, v),
+                _ => false,
+            },
         }
     }
 
@@ -371,6 +395,7 @@ impl<'a> Context<'a> {
             field,
             filter,
             since,
+            distinct,
             ..
         } = e
         else {
@@ -385,6 +410,17 @@ impl<'a> Context<'a> {
                     .as_ref()
                     .is_none_or(|f| self.eval_in(f, Some(ev), depth, memo))
             });
+        if *distinct {
+            // The distinct present values of the field (a field has one
+            // type, so its variant and value identify a value).
+            let mut seen: HashSet<String> = HashSet::new();
+            for ev in matching {
+                if let Some(v) = field.as_ref().and_then(|f| ev.fields.get(f)) {
+                    seen.insert(distinct_key(v));
+                }
+            }
+            return Some(seen.len() as f64);
+        }
         if function == "count" {
             return Some(matching.count() as f64);
         }
@@ -513,6 +549,24 @@ impl<'a> Context<'a> {
                 self.show_term(needle)
             ),
             Expr::IsSet { value } => format!("{} is not set", self.show_term(value)),
+            Expr::StartsWith { value, prefix: arg } | Expr::EndsWith { value, suffix: arg } => {
+                let verb = if matches!(e, Expr::StartsWith { .. }) {
+                    "start"
+                } else {
+                    "end"
+                };
+                format!(
+                    "{} is {}, which does not {verb} with {}",
+                    self.show_term(value),
+                    self.value_of(value),
+                    self.show_term(arg)
+                )
+            }
+            Expr::Matches { value, pattern } => format!(
+                "{} is {}, which does not match {pattern:?}",
+                self.show_term(value),
+                self.value_of(value)
+            ),
             Expr::Engagement { .. } => format!("the persona has no event for {}", self.show(e)),
             Expr::Aggregate { cmp, value, .. } => match self.aggregate(e, 0, memo) {
                 Some(n) => format!(
@@ -567,6 +621,16 @@ impl<'a> Context<'a> {
                 };
                 format!("`{event}({target})`")
             }
+            Expr::Aggregate {
+                function,
+                event,
+                field,
+                distinct: true,
+                ..
+            } => format!(
+                "`{function} distinct({event}.{})`",
+                field.as_deref().unwrap_or_default()
+            ),
             Expr::Aggregate {
                 function,
                 event,
@@ -764,7 +828,23 @@ fn relative_terms(e: &Expr) -> bool {
         Expr::Contains { haystack, needle } => rel(haystack) || rel(needle),
         Expr::In { value, list } => rel(value) || list.iter().any(rel),
         Expr::Engagement { .. } | Expr::Aggregate { .. } | Expr::Segment { .. } => true,
-        Expr::Const { .. } | Expr::List { .. } | Expr::Flag { .. } | Expr::IsSet { .. } => false,
+        Expr::StartsWith { value, prefix: t } | Expr::EndsWith { value, suffix: t } => {
+            rel(value) || rel(t)
+        }
+        Expr::Const { .. }
+        | Expr::List { .. }
+        | Expr::Flag { .. }
+        | Expr::IsSet { .. }
+        | Expr::Matches { .. } => false,
+    }
+}
+
+/// A value as a key for `count distinct`: the variant and the value.
+fn distinct_key(v: &Value) -> String {
+    match v {
+        // 0 and -0 are one value.
+        Value::Number(n) if *n == 0.0 => "Number(0)".to_string(),
+        other => format!("{other:?}"),
     }
 }
 

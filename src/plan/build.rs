@@ -245,6 +245,7 @@ pub fn build_plan(
             m.insert(r.channel.name.clone(), cx.expr(&r.expr, None, false));
             m
         }),
+        patterns: Default::default(),
     }
 }
 
@@ -379,6 +380,7 @@ impl Cx<'_, '_> {
                 "List-Unsubscribe=One-Click".to_string(),
             );
         }
+        let (due_seconds, method, request_headers) = super::senders::operational(t, &mut whole);
         Template {
             address_field: address_fields.get(&channel).cloned(),
             channel,
@@ -397,6 +399,9 @@ impl Cx<'_, '_> {
                 ast::AttrValue::Word(w) if a.name.name == "priority" => Some(w.clone()),
                 _ => None,
             }),
+            due_seconds,
+            method,
+            request_headers,
         }
     }
 
@@ -767,7 +772,28 @@ impl Cx<'_, '_> {
                 since: agg.since.as_ref().map(|t| self.term(t, None, t)),
                 cmp: op.node.as_str().to_string(),
                 value: self.term(rhs, event, rhs),
+                distinct: agg.distinct.is_some(),
             },
+            K::TextTest { term, op, arg } => {
+                let value = self.term(term, event, arg);
+                match op.node {
+                    ast::TextOp::StartsWith => Expr::StartsWith {
+                        value,
+                        prefix: self.term(arg, event, term),
+                    },
+                    ast::TextOp::EndsWith => Expr::EndsWith {
+                        value,
+                        suffix: self.term(arg, event, term),
+                    },
+                    ast::TextOp::Matches => Expr::Matches {
+                        value,
+                        pattern: match &arg.kind {
+                            ast::TermKind::Str(s) => s.clone(),
+                            _ => String::new(),
+                        },
+                    },
+                }
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 //! project always serialises to the same bytes.
 
 mod build;
+mod senders;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -111,6 +112,11 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("propertyNames" = { "enum": ["email", "sms", "push"] }))]
     pub consent: BTreeMap<String, Expr>,
+    /// The compiled `matches` patterns (built on first evaluation; never
+    /// serialized).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub patterns: crate::eval::text::Patterns,
 }
 
 /// `topic newsletter "The monthly newsletter"`
@@ -262,6 +268,27 @@ pub enum Expr {
         #[schemars(extend("enum" = COMPARISONS))]
         cmp: String,
         value: Term,
+        /// `count distinct(EVENT.FIELD)`: the number of distinct present
+        /// values of `field` among the matching events (v1.1).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        distinct: bool,
+    },
+    /// `value starts_with prefix` (v1.1): both texts; absent is false.
+    StartsWith {
+        value: Term,
+        prefix: Term,
+    },
+    /// `value ends_with suffix` (v1.1): both texts; absent is false.
+    EndsWith {
+        value: Term,
+        suffix: Term,
+    },
+    /// `value matches "pattern"` (v1.1): a regular expression in the syntax
+    /// of the `regex-lite` crate, searched anywhere in the text (anchor it
+    /// with `^` and `$`); linear time in the text's length.
+    Matches {
+        value: Term,
+        pattern: String,
     },
 }
 
@@ -335,6 +362,37 @@ pub struct Template {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["high", "normal", "low"]))]
     pub priority: Option<String>,
+    /// Tasks (v1.1): the task is due this long after it is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub due_seconds: Option<i64>,
+    /// Webhooks (v1.1): the HTTP method when the template sets one;
+    /// absent means `POST`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["POST", "PUT", "PATCH"]))]
+    pub method: Option<String>,
+    /// Webhooks (v1.1): the `header` lines, in order. A value is literal
+    /// text and names of environment variables that the runner reads at
+    /// send time; their values are never in the plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers: Vec<RequestHeader>,
+}
+
+/// `header "Authorization" = "Bearer " + env("CRM_TOKEN")`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestHeader {
+    pub name: String,
+    pub value: Vec<HeaderPiece>,
+}
+
+/// `{"text": "Bearer "}` or `{"env": "CRM_TOKEN"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum HeaderPiece {
+    Text(String),
+    /// The name of an environment variable of the runner.
+    Env(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -223,6 +223,9 @@ impl<'p> V<'p> {
                     ),
                 );
             }
+            if let Err((at, why)) = super::senders::validate(&path, t) {
+                return err(at, why);
+            }
             // `link_order` names each link once, and only links.
             let mut order: Vec<&str> = t.link_order.iter().map(String::as_str).collect();
             order.sort_unstable();
@@ -552,6 +555,7 @@ impl<'p> V<'p> {
                 since,
                 cmp,
                 value,
+                distinct,
             } => {
                 one_of(
                     &format!("{path}.function"),
@@ -559,6 +563,12 @@ impl<'p> V<'p> {
                     function,
                     &AGGREGATES,
                 )?;
+                if *distinct && (function != "count" || field.is_none()) {
+                    return err(
+                        format!("{path}.distinct"),
+                        "`distinct` needs the function `count` and a `field`".to_string(),
+                    );
+                }
                 self.event(&format!("{path}.event"), ev)?;
                 if let Some(f) = field
                     && let Some(def) = self.plan.events.get(ev)
@@ -576,6 +586,23 @@ impl<'p> V<'p> {
                     self.term(&format!("{path}.since"), s, event)?;
                 }
                 one_of(&format!("{path}.cmp"), "a comparison", cmp, &COMPARISONS)?;
+                self.term(&format!("{path}.value"), value, event)
+            }
+            Expr::StartsWith { value, prefix } => {
+                self.term(&format!("{path}.value"), value, event)?;
+                self.term(&format!("{path}.prefix"), prefix, event)
+            }
+            Expr::EndsWith { value, suffix } => {
+                self.term(&format!("{path}.value"), value, event)?;
+                self.term(&format!("{path}.suffix"), suffix, event)
+            }
+            Expr::Matches { value, pattern } => {
+                if let Err(e) = crate::eval::text::compile(pattern) {
+                    return err(
+                        format!("{path}.pattern"),
+                        format!("not a valid regular expression: {e}"),
+                    );
+                }
                 self.term(&format!("{path}.value"), value, event)
             }
         }

@@ -127,8 +127,13 @@ fn write_expr(e: &Expr, out: &mut String) {
             since,
             cmp,
             value,
+            distinct,
         } => {
-            let _ = write!(out, "{function}({event}");
+            let _ = write!(out, "{function}");
+            if *distinct {
+                out.push_str(" distinct");
+            }
+            let _ = write!(out, "({event}");
             if let Some(f) = field {
                 let _ = write!(out, ".{f}");
             }
@@ -140,6 +145,25 @@ fn write_expr(e: &Expr, out: &mut String) {
                 let _ = write!(out, " since {}", term_text(s));
             }
             let _ = write!(out, ") {cmp} {}", term_text(value));
+        }
+        Expr::StartsWith { value, prefix } => {
+            let _ = write!(
+                out,
+                "{} starts_with {}",
+                term_text(value),
+                term_text(prefix)
+            );
+        }
+        Expr::EndsWith { value, suffix } => {
+            let _ = write!(out, "{} ends_with {}", term_text(value), term_text(suffix));
+        }
+        Expr::Matches { value, pattern } => {
+            let _ = write!(
+                out,
+                "{} matches {}",
+                term_text(value),
+                term_text(&Term::Text(pattern.clone()))
+            );
         }
     }
 }
@@ -1277,8 +1301,29 @@ pressure { quiet weekends, quiet task 18:00 to 09:00 }
                 since: Some(Term::AgoSeconds(90 * 86_400)),
                 cmp: ">".into(),
                 value: Term::Number(500.5),
+                distinct: false,
             }),
             "sum(purchase.amount since 90d ago) > 500.5"
+        );
+        assert_eq!(
+            expr_text(&Expr::Aggregate {
+                function: "count".into(),
+                event: "page_view".into(),
+                field: Some("path".into()),
+                filter: None,
+                since: None,
+                cmp: ">=".into(),
+                value: Term::Number(3.0),
+                distinct: true,
+            }),
+            "count distinct(page_view.path) >= 3"
+        );
+        assert_eq!(
+            expr_text(&Expr::Matches {
+                value: f("phone"),
+                pattern: "^\\+33".into(),
+            }),
+            "phone matches \"^\\\\+33\""
         );
         assert_eq!(
             expr_text(&Expr::Engagement {

@@ -26,6 +26,8 @@ mod model;
 mod names;
 mod preview;
 mod problem;
+mod senders;
+pub(crate) use senders::{PlanParts, RUN_PARTS};
 mod source;
 mod text;
 
@@ -178,6 +180,14 @@ pub struct RenderedMessage {
     pub body: Option<String>,
     /// Webhook URL.
     pub url: Option<String>,
+    /// An email's rendered `from` and `reply_to` (v1.1); `None`: the
+    /// workspace `from`, no reply-to.
+    pub from: Option<String>,
+    pub reply_to: Option<String>,
+    /// A task's rendered `assignee` (v1.1).
+    pub assignee: Option<String>,
+    /// A task's `due`, a webhook's method and headers (v1.1).
+    pub operational: senders::Operational,
 }
 
 impl RenderedMessage {
@@ -196,12 +206,16 @@ impl RenderedMessage {
             ("title", &self.title),
             ("body", &self.body),
             ("url", &self.url),
+            ("from", &self.from),
+            ("reply_to", &self.reply_to),
+            ("assignee", &self.assignee),
         ];
         for (k, v) in fields {
             if let Some(v) = v {
                 m.insert(k, Json::from(v.as_str()));
             }
         }
+        self.operational.insert_json(&mut m);
         if self.channel == "sms"
             && let Some(body) = &self.body
         {
@@ -241,14 +255,26 @@ impl fmt::Display for RenderedMessage {
             ("Persona", Some(&self.persona)),
             ("Channel", Some(&self.channel)),
             ("URL", self.url.as_ref()),
+            ("From", self.from.as_ref()),
+            ("Reply-To", self.reply_to.as_ref()),
             ("Subject", self.subject.as_ref()),
             ("Preheader", self.preheader.as_ref()),
             ("Title", self.title.as_ref()),
+            ("Assignee", self.assignee.as_ref()),
         ];
         for (k, v) in headers {
             if let Some(v) = v {
                 writeln!(f, "{k}: {v}")?;
             }
+        }
+        if let Some(d) = self.operational.due_seconds {
+            writeln!(f, "Due: {} after the send", duration_text(d))?;
+        }
+        if let Some(method) = &self.operational.method {
+            writeln!(f, "Method: {method}")?;
+        }
+        for (k, v) in &self.operational.headers {
+            writeln!(f, "Header {k}: {v}")?;
         }
         writeln!(f, "Kind: {}", self.kind.as_str())?;
         let parts = [
@@ -366,8 +392,10 @@ pub struct RenderProject {
 
 /// Attributes that hold one line: a file's final line break is dropped.
 fn single_line(channel: &str, attr: &str) -> bool {
-    matches!(attr, "subject" | "preheader" | "title")
-        || (channel == "sms" || channel == "push") && attr == "body"
+    matches!(
+        attr,
+        "subject" | "preheader" | "title" | "from" | "reply_to" | "assignee"
+    ) || (channel == "sms" || channel == "push") && attr == "body"
 }
 
 fn strip_final_newline(mut s: String) -> String {
@@ -1058,6 +1086,10 @@ impl RenderProject {
             title: None,
             body: None,
             url: webhook_url,
+            from: None,
+            reply_to: None,
+            assignee: None,
+            operational: t.operational.clone(),
         };
         for b in &t.bodies {
             let r = match b.mode {
@@ -1073,11 +1105,14 @@ impl RenderProject {
                 "html" => &mut m.html,
                 "text" => &mut m.text,
                 "title" => &mut m.title,
+                "from" => &mut m.from,
+                "reply_to" => &mut m.reply_to,
+                "assignee" => &mut m.assignee,
                 _ => &mut m.body,
             };
             // A partial file's final line break ends up at the end of a
             // one-line header: an editor artifact, not a second line.
-            let out = if matches!(b.attr.as_str(), "subject" | "preheader" | "title") {
+            let out = if single_line(&t.channel, &b.attr) && b.attr != "body" {
                 out.trim_end_matches(['\n', '\r']).to_string()
             } else {
                 out
@@ -1460,6 +1495,7 @@ impl RenderProject {
         if let Some(c) = compliance {
             problems.extend(c.report(t, &span_of));
         }
+        self.sender_problems(t, personas, &mut problems);
         // No persona: render the literal parts once, with no contact data.
         if personas.is_empty() {
             self.check_headers_without_personas(t, &span_of, &mut problems);

@@ -96,6 +96,8 @@ pub(crate) struct TemplateInfo {
     /// The event types that trigger the scenarios sending this template
     /// (used to pick the persona's event for previews); empty when none.
     pub trigger_events: BTreeSet<String>,
+    /// A task's `due`, a webhook's `method` and headers (v1.1), as shown.
+    pub operational: super::senders::Operational,
 }
 
 impl TemplateInfo {
@@ -364,10 +366,12 @@ fn body_attrs(channel: &str) -> &'static [(&'static str, Mode)] {
             ("preheader", Mode::Plain),
             ("html", Mode::Html),
             ("text", Mode::Plain),
+            ("from", Mode::Plain),
+            ("reply_to", Mode::Plain),
         ],
         "sms" => &[("body", Mode::Plain)],
         "push" => &[("title", Mode::Plain), ("body", Mode::Plain)],
-        "task" => &[("body", Mode::Plain)],
+        "task" => &[("body", Mode::Plain), ("assignee", Mode::Plain)],
         "webhook" => &[("body", Mode::Json)],
         _ => &[],
     }
@@ -667,6 +671,7 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
             bodies,
             trigger,
             trigger_events,
+            operational: super::senders::operational(t),
         });
     }
 

@@ -34,7 +34,8 @@
 //! - message: `main#message` (`data-template`, `data-persona`,
 //!   `data-channel`, `data-kind`); `nav#persona-switcher` (the current
 //!   persona's link has `aria-current="page"`); `a#persona-link`;
-//!   - email: `.inbox-row`, `#from`, `#subject`, `#preheader`,
+//!   - email: `.inbox-row`, `#from` (the template's rendered `from`, else
+//!     the workspace's), `#reply-to`, `#subject`, `#preheader`,
 //!     `iframe.desktop` (640 px) and `iframe.mobile` (375 px), both
 //!     `sandbox=""` with the HTML in `srcdoc`; `.overflow-warning`
 //!     (`data-width`) on the mobile frame and `p.overflow-note` when the
@@ -42,8 +43,10 @@
 //!   - sms: `.phone`, `.sms-bubble`, `.sms-length`, `.sms-encoding`,
 //!     `.sms-segments` (`data-segments="N"`);
 //!   - push: `.push-card`, `.push-title`, `.push-body`;
-//!   - task: `.task-card`, `.task-body`;
+//!   - task: `.task-card`, `.task-body`; `#assignee`, `#due` when set;
 //!   - webhook: `.webhook-card`, `.webhook-url`, `.webhook-body`;
+//!     `#method` and `code.webhook-header` rows when set (secrets shown
+//!     as `env("NAME")`, never read);
 //! - persona: `main#persona` (`data-persona`, `data-negative`);
 //!   `table#fields` (`tr[data-field]`), `#lists`, `#tags`, `table#events`,
 //!   `#segments` (`[data-segment][data-in=true|false]`), `#expects`
@@ -331,14 +334,39 @@ pub(crate) fn page(
         let _ = write!(who, " — {}", escape_html(&one_line(doc)));
     }
     row("Persona", "", &who);
-    let from = model.workspace.get("from");
+    let from = m.from.as_ref().or(model.workspace.get("from"));
     if m.channel == "email"
         && let Some(from) = from
     {
         row("From", "from", &escape_html(from));
     }
+    if m.channel == "email"
+        && let Some(reply_to) = &m.reply_to
+    {
+        row("Reply-To", "reply-to", &escape_html(reply_to));
+    }
     if let Some(to) = address(model, p, &m.channel) {
         row("To", "to", &escape_html(to));
+    }
+    if let Some(assignee) = &m.assignee {
+        row("Assignee", "assignee", &escape_html(assignee));
+    }
+    if let Some(d) = m.operational.due_seconds {
+        row(
+            "Due",
+            "due",
+            &format!("{} after the send", escape_html(&super::duration_text(d))),
+        );
+    }
+    if let Some(method) = &m.operational.method {
+        row("Method", "method", &escape_html(method));
+    }
+    for (k, v) in &m.operational.headers {
+        row(
+            &format!("Header <code>{}</code>", escape_html(k)),
+            "",
+            &format!("<code class=\"webhook-header\">{}</code>", escape_html(v)),
+        );
     }
     for (k, id, v) in [
         ("Subject", "subject", &m.subject),
@@ -1419,6 +1447,14 @@ mod tests {
             title: Some(evil.into()),
             body: Some(evil.into()),
             url: Some(evil.into()),
+            from: Some(evil.into()),
+            reply_to: Some(evil.into()),
+            assignee: Some(evil.into()),
+            operational: crate::render::senders::Operational {
+                due_seconds: Some(86_400),
+                method: Some(evil.into()),
+                headers: vec![(evil.into(), evil.into())],
+            },
         };
         (model, p, m)
     }
@@ -1506,6 +1542,10 @@ mod tests {
             title: None,
             body: Some(format!("Hello\n  there {}", "word ".repeat(40))),
             url: None,
+            from: None,
+            reply_to: None,
+            assignee: None,
+            operational: Default::default(),
         };
         let s = summary(&m);
         assert!(s.starts_with("Hello there word"), "{s}");

@@ -47,6 +47,9 @@ pub enum ProblemKind {
     /// E0521: a part whose rendering for a persona is larger than 1 MiB or
     /// takes more than 100,000 `{{#each}}` iterations.
     RenderTooLarge,
+    /// E0580: an email's `from` or `reply_to` that does not render as one
+    /// RFC 5322 mailbox for some persona.
+    RenderedSender,
 }
 
 impl ProblemKind {
@@ -68,6 +71,7 @@ impl ProblemKind {
         ProblemKind::SmsTooLong,
         ProblemKind::RenderedUrl,
         ProblemKind::RenderTooLarge,
+        ProblemKind::RenderedSender,
     ];
 
     /// The diagnostic code this kind is reported under.
@@ -90,6 +94,7 @@ impl ProblemKind {
             ProblemKind::SmsTooLong => "W0512",
             ProblemKind::RenderedUrl => "E0520",
             ProblemKind::RenderTooLarge => "E0521",
+            ProblemKind::RenderedSender => "E0580",
         }
     }
 
@@ -122,6 +127,7 @@ impl ProblemKind {
             ProblemKind::SmsTooLong => "SMS too long",
             ProblemKind::RenderedUrl => "rendered URL is not https: or mailto:",
             ProblemKind::RenderTooLarge => "rendered message too large",
+            ProblemKind::RenderedSender => "template sender or reply-to is not one mailbox",
         }
     }
 }

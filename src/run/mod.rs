@@ -16,6 +16,7 @@ pub mod dates;
 pub mod forecast;
 pub mod input;
 mod program;
+mod senders;
 pub mod sim;
 mod stats;
 
@@ -186,6 +187,7 @@ impl Outcome<'_> {
         w: &mut impl std::io::Write,
     ) -> std::io::Result<()> {
         let mut line = String::with_capacity(256);
+        let senders = senders::Senders::new(&self.program);
         for m in &self.outbox {
             line.clear();
             let t = &self.program.templates[m.template as usize];
@@ -202,6 +204,9 @@ impl Outcome<'_> {
             if let Some(d) = m.deferred_from {
                 let _ = write!(line, ",\"deferred_from\":\"{}\"", rfc3339(d));
             }
+            senders.write(&mut line, m.template as usize, m.at, || {
+                contacts.contact(m.contact)
+            });
             line.push_str("}\n");
             w.write_all(line.as_bytes())?;
         }
@@ -336,23 +341,30 @@ impl Outcome<'_> {
         let mut channels: BTreeMap<&str, u64> = BTreeMap::new();
         for (i, t) in p.templates.iter().enumerate() {
             *channels.entry(CHANNELS[t.channel]).or_default() += s.sent[i];
-            templates.insert(
-                t.name.to_string(),
-                json!({
-                    "channel": CHANNELS[t.channel],
-                    "sent": s.sent[i],
-                    "skipped_no_address": s.skipped_no_address[i],
-                    "skipped_unsubscribed": s.skipped_unsubscribed[i],
-                    "deferred": s.deferred[i],
-                    "dropped": s.dropped[i],
-                }),
-            );
+            let mut counts = json!({
+                "channel": CHANNELS[t.channel],
+                "sent": s.sent[i],
+                "skipped_no_address": s.skipped_no_address[i],
+                "skipped_unsubscribed": s.skipped_unsubscribed[i],
+                "deferred": s.deferred[i],
+                "dropped": s.dropped[i],
+            });
+            // Only for a webhook whose secret was missing (v1.1).
+            if s.skipped_env_missing[i] > 0
+                && let Some(o) = counts.as_object_mut()
+            {
+                o.insert(
+                    "skipped_env_missing".into(),
+                    json!(s.skipped_env_missing[i]),
+                );
+            }
             // Only with consent rules: summaries of other plans keep their shape.
             if t.consent.is_some()
-                && let Some(o) = templates.get_mut(t.name).and_then(J::as_object_mut)
+                && let Some(o) = counts.as_object_mut()
             {
                 o.insert("skipped_no_consent".into(), json!(s.skipped_no_consent[i]));
             }
+            templates.insert(t.name.to_string(), counts);
         }
         let cadences: serde_json::Map<String, J> = p
             .cadences
@@ -418,6 +430,12 @@ impl Outcome<'_> {
             && let Some(o) = out.as_object_mut()
         {
             o.insert("goal_value".into(), json!(total));
+        }
+        let env_missing = sum(&s.skipped_env_missing);
+        if env_missing > 0
+            && let Some(skipped) = out.get_mut("skipped").and_then(J::as_object_mut)
+        {
+            skipped.insert("env_missing".into(), json!(env_missing));
         }
         if report && let Some(o) = out.as_object_mut() {
             let days: Vec<J> = self
@@ -587,6 +605,7 @@ impl Outcome<'_> {
             .filter(|(_, n)| *n > 0)
             .map(|(c, n)| format!("{c} {n}"))
             .collect();
+        let env_missing = sum(&s.skipped_env_missing);
         let _ = writeln!(
             out,
             "messages: {}{}; skipped {} (no address {}, unsubscribed {}{}); deferred {}; dropped {}",
@@ -596,13 +615,21 @@ impl Outcome<'_> {
             } else {
                 format!(" ({})", channels.join(", "))
             },
-            sum(&s.skipped_no_address) + sum(&s.skipped_unsubscribed) + sum(&s.skipped_no_consent),
+            sum(&s.skipped_no_address)
+                + sum(&s.skipped_unsubscribed)
+                + sum(&s.skipped_no_consent)
+                + env_missing,
             sum(&s.skipped_no_address),
             sum(&s.skipped_unsubscribed),
-            if sum(&s.skipped_no_consent) > 0 {
-                format!(", no consent {}", sum(&s.skipped_no_consent))
-            } else {
-                String::new()
+            {
+                let mut more = String::new();
+                if sum(&s.skipped_no_consent) > 0 {
+                    more.push_str(&format!(", no consent {}", sum(&s.skipped_no_consent)));
+                }
+                if env_missing > 0 {
+                    more.push_str(&format!(", environment variable not set {env_missing}"));
+                }
+                more
             },
             sum(&s.deferred),
             sum(&s.dropped),
@@ -665,7 +692,10 @@ impl Outcome<'_> {
         let mut quiet = 0;
         for (i, t) in p.templates.iter().enumerate() {
             let skipped =
-                s.skipped_no_address[i] + s.skipped_unsubscribed[i] + s.skipped_no_consent[i];
+                s.skipped_no_address[i]
+                    + s.skipped_unsubscribed[i]
+                    + s.skipped_no_consent[i]
+                    + s.skipped_env_missing[i];
             if s.sent[i] + skipped + s.deferred[i] + s.dropped[i] == 0 {
                 quiet += 1;
                 continue;

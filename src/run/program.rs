@@ -97,6 +97,9 @@ pub(crate) struct Template<'p> {
     pub expires: Option<i64>,
     /// 0 `high`, 1 `normal`, 2 `low`: who takes pressure slots first.
     pub priority: u8,
+    /// A webhook header's `env("NAME")` whose variable is not set in the
+    /// runner's environment (read once per run): its sends are skipped.
+    pub missing_env: Option<&'p str>,
 }
 
 pub(crate) struct Touch<'p> {
@@ -233,6 +236,7 @@ impl<'p> Program<'p> {
                     Some("low") => 2,
                     _ => 1,
                 },
+                missing_env: super::senders::missing_env(t),
             });
         }
         let tpl = |n: &str| {

@@ -1099,6 +1099,18 @@ impl<'a, 'p> Sim<'a, 'p> {
             });
             return Outcome::Skipped;
         }
+        // A webhook whose header secret is not in the environment cannot
+        // be sent: skipped and counted (docs/runner.md).
+        if let Some(var) = template.missing_env {
+            self.stats.skipped_env_missing[tpl] += 1;
+            self.note(t, || {
+                format!(
+                    "{id}: send {} ({channel}): skipped, environment variable `{var}` is not set",
+                    template.name
+                )
+            });
+            return Outcome::Skipped;
+        }
         // An unsubscribe stops marketing on that channel; transactional
         // messages (an order confirmation) still go (docs/runner.md).
         if self.unsubscribed[template.channel] && template.marketing {

@@ -73,6 +73,8 @@ pub struct Stats {
     pub skipped_unsubscribed: Vec<u64>,
     pub deferred: Vec<u64>,
     pub dropped: Vec<u64>,
+    /// Webhook sends skipped: a header's environment variable is not set.
+    pub skipped_env_missing: Vec<u64>,
     // Per cadence.
     pub cadence_stops: Vec<u64>,
     /// Input events applied inside the window.
@@ -148,6 +150,7 @@ impl Stats {
             skipped_unsubscribed: vec![0; t],
             deferred: vec![0; t],
             dropped: vec![0; t],
+            skipped_env_missing: vec![0; t],
             cadence_stops: vec![0; prog.cadences.len()],
             skipped_no_consent: vec![0; t],
             goal_values: prog
@@ -194,6 +197,7 @@ impl Stats {
         add(&mut self.skipped_unsubscribed, &o.skipped_unsubscribed);
         add(&mut self.deferred, &o.deferred);
         add(&mut self.dropped, &o.dropped);
+        add(&mut self.skipped_env_missing, &o.skipped_env_missing);
         add(&mut self.cadence_stops, &o.cadence_stops);
         self.applied_events += o.applied_events;
         self.history_events += o.history_events;

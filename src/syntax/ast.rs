@@ -121,7 +121,7 @@ pub enum AttrValue {
     File(Spanned<String>),
     /// A bare word such as `marketing`.
     Word(String),
-    /// A duration such as `12h` (`expires = 12h`).
+    /// A duration such as `1d` (`due = 1d` on a task, v1.1).
     Duration(Duration),
 }
 
@@ -243,6 +243,26 @@ pub struct Template {
     pub channel: Ident,
     pub attrs: Vec<Attr>,
     pub links: Vec<Link>,
+    /// `header "X-Name" = …` lines (webhooks, v1.1), in order.
+    pub headers: Vec<Header>,
+}
+
+/// `header "Authorization" = "Bearer " + env("CRM_TOKEN")`
+#[derive(Clone, Debug)]
+pub struct Header {
+    pub name: Spanned<String>,
+    pub value: Vec<HeaderPiece>,
+    /// The whole value, for diagnostics.
+    pub value_span: Span,
+}
+
+/// One piece of a header value: literal text or an environment variable
+/// read by the runner at send time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HeaderPiece {
+    Text(Spanned<String>),
+    /// `env("NAME")`: the variable's name and the span of the call.
+    Env(Spanned<String>),
 }
 
 /// `link gps = "https://acme.example/gps"`
@@ -515,6 +535,31 @@ pub enum ExprKind {
         op: Spanned<CmpOp>,
         rhs: Term,
     },
+    /// `name starts_with "Dr"`, `email ends_with "@acme.example"`,
+    /// `phone matches "^\\+33"` (for `matches`, `arg` is a string literal).
+    TextTest {
+        term: Term,
+        op: Spanned<TextOp>,
+        arg: Term,
+    },
+}
+
+/// The text tests of v1.1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TextOp {
+    StartsWith,
+    EndsWith,
+    Matches,
+}
+
+impl TextOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextOp::StartsWith => "starts_with",
+            TextOp::EndsWith => "ends_with",
+            TextOp::Matches => "matches",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -585,6 +630,8 @@ pub struct Aggregate {
     pub filter: Option<Box<Expr>>,
     pub since: Option<Term>,
     pub span: Span,
+    /// `count distinct(EVENT.FIELD …)`: the span of `distinct`.
+    pub distinct: Option<Span>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

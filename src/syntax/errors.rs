@@ -371,7 +371,8 @@ fn known_mistake(
         }
     }
 
-    // `due = 1d` in a template: attribute values are strings, files or words.
+    // `due = 1 day` in a template: attribute values are strings, files,
+    // words or durations (`due = 1d` on a task parses, v1.1).
     if previous_word(text, pos) == Some("=")
         && enclosing_declaration(text, line_start) == Some("template")
         && let Found::Word(w) = found
@@ -383,7 +384,7 @@ fn known_mistake(
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
         let help = if attr == "due" {
-            "templates have no `due` attribute today (a `task` has `body` and `kind`): say when in the body, e.g. `body = \"Call back within 1 day\"`, or `wait` before the `send` in the scenario".to_string()
+            "`due` takes a duration written in one word, like `due = 1d` or `due = 1d12h` (on `task` templates: the task is due that long after it is sent); on other channels, `wait` before the `send` in the scenario".to_string()
         } else {
             format!(
                 "a template attribute is a string in double quotes, `file(\"…\")` or a word such as `marketing`: write `{attr} = \"{w}\"`"
@@ -394,7 +395,10 @@ fn known_mistake(
                 Code::E0001,
                 format!("`{w}` is not a template attribute value"),
             )
-            .at(here, "a string, `file(\"…\")` or a word goes here")
+            .at(
+                here,
+                "a string, `file(\"…\")`, a word or a duration goes here",
+            )
             .help(help),
         );
     }

@@ -137,7 +137,7 @@ impl Lower<'_> {
             .expect("lower_attr_value: inner");
         let value = match v.as_rule() {
             Rule::string => AttrValue::Str(self.lower_string(v)),
-            Rule::word => AttrValue::Word(v.as_str().to_string()),
+            Rule::word | Rule::upper_word => AttrValue::Word(v.as_str().to_string()),
             Rule::duration => AttrValue::Duration(self.lower_duration(v).node),
             Rule::file_ref => {
                 let s = v
@@ -344,6 +344,7 @@ impl Lower<'_> {
         let mut channel = None;
         let mut attrs = Vec::new();
         let mut links = Vec::new();
+        let mut headers = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::name => name = Some(self.ident(p)),
@@ -360,6 +361,7 @@ impl Lower<'_> {
                         url: Spanned::new(self.lower_string(url), uspan),
                     });
                 }
+                Rule::header_decl => headers.push(self.lower_header(p)),
                 _ => {}
             }
         }
@@ -368,6 +370,40 @@ impl Lower<'_> {
             channel: channel.expect("lower_template: channel"),
             attrs,
             links,
+            headers,
+        }
+    }
+
+    fn lower_header(&mut self, pair: P<'_>) -> Header {
+        let mut inner = pair
+            .into_inner()
+            .filter(|q| q.as_rule() != Rule::header_word);
+        let n = inner.next().expect("lower_header: name");
+        let nspan = self.span(&n);
+        let name = Spanned::new(self.lower_string(n), nspan);
+        let v = inner.next().expect("lower_header: value");
+        let value_span = self.span(&v);
+        let mut value = Vec::new();
+        for q in v.into_inner() {
+            let qspan = self.span(&q);
+            match q.as_rule() {
+                Rule::string => {
+                    value.push(HeaderPiece::Text(Spanned::new(self.lower_string(q), qspan)))
+                }
+                Rule::env_ref => {
+                    let s = q
+                        .into_inner()
+                        .find(|r| r.as_rule() == Rule::string)
+                        .expect("lower_header: env name");
+                    value.push(HeaderPiece::Env(Spanned::new(self.lower_string(s), qspan)));
+                }
+                _ => {}
+            }
+        }
+        Header {
+            name,
+            value,
+            value_span,
         }
     }
 
@@ -1104,6 +1140,26 @@ impl Lower<'_> {
                         term,
                         negated: parts.any(|q| q.as_rule() == Rule::kw_not),
                     },
+                    Rule::affix_tail | Rule::matches_tail => {
+                        let kw = parts.next().expect("lower_expr: text test keyword");
+                        let op = match kw.as_rule() {
+                            Rule::kw_starts_with => TextOp::StartsWith,
+                            Rule::kw_ends_with => TextOp::EndsWith,
+                            _ => TextOp::Matches,
+                        };
+                        let op = Spanned::new(op, self.span(&kw));
+                        let arg = parts.next().expect("lower_expr: text test argument");
+                        let arg = if arg.as_rule() == Rule::string {
+                            let span = self.span(&arg);
+                            Term {
+                                kind: TermKind::Str(self.lower_string(arg)),
+                                span,
+                            }
+                        } else {
+                            self.lower_term(arg)
+                        };
+                        ExprKind::TextTest { term, op, arg }
+                    }
                     r => unreachable!("lower_expr: tail {r:?}"),
                 };
                 Expr { kind, span }
@@ -1192,8 +1248,10 @@ impl Lower<'_> {
         let mut field = None;
         let mut filter = None;
         let mut since = None;
+        let mut distinct = None;
         for q in inner {
             match q.as_rule() {
+                Rule::kw_distinct => distinct = Some(self.span(&q)),
                 Rule::event_ref => {
                     let mut names = q.into_inner();
                     event = Some(self.ident(names.next().expect("lower_aggregate: event")));
@@ -1211,6 +1269,7 @@ impl Lower<'_> {
             filter,
             since,
             span,
+            distinct,
         }
     }
 
