@@ -8,6 +8,7 @@
 mod expr;
 mod flow;
 mod items;
+pub mod locales;
 pub mod types;
 
 use std::collections::{HashMap, HashSet};
@@ -186,6 +187,7 @@ fn check_all(sources: &SourceMap, files: &[File], problems: &mut Problems) {
     expr::check_segments(&project, problems);
     items::check_personas(&project, problems);
     items::check_templates(&project, problems);
+    locales::check_locales(&project, problems);
     flow::check_scenarios(&project, problems);
     flow::check_cadences(&project, problems);
     items::check_pressure(&project, problems);

@@ -70,6 +70,13 @@ codes! {
     E0110 Error "unknown channel",
     E0111 Error "unknown time zone",
     E0112 Error "invalid value for a setting",
+    // Locales (§12).
+    E0190 Error "unknown locale",
+    E0191 Error "per-locale setting without `locales`",
+    E0192 Error "no `locale` field",
+    E0193 Error "`locale` field of the wrong type",
+    E0194 Error "`locale` enum does not match `locales`",
+    E0195 Error "attribute without per-locale variants",
     // Names.
     E0201 Error "unknown field",
     E0202 Error "unknown template",
@@ -124,6 +131,7 @@ codes! {
     E0531 Error "no visible unsubscribe link",
     E0532 Error "text part without the unsubscribe link",
     E0533 Error "`from` is not one mailbox",
+    W0590 Warning "incomplete locale variants",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",
     E0602 Error "engagement with a template not sent before",

@@ -163,6 +163,11 @@ pub fn describe(
     {
         expected.retain(|(_, d)| d != "a word like `marketing`" && d != "`file`");
     }
+    // After an attribute's name, `.` starts a per-locale variant
+    // (`subject.en`): a missing `=` is the likely mistake, not that.
+    if expected.iter().any(|(_, d)| d == "`=`") {
+        expected.retain(|(_, d)| d != "`.`");
+    }
     let alternatives: Vec<String> = expected.into_iter().map(|(_, d)| d).collect();
     let wanted = match alternatives.len() {
         0 => "something else".to_string(),
@@ -760,6 +765,11 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
         Rule::kw_under => s(2, "`under`"),
         Rule::kw_below => s(2, "`below`"),
         Rule::kw_excess => s(2, "`excess`"),
+        Rule::locale_list => s(1, "a list of locales like `[fr, en]`"),
+        Rule::locales_attr | Rule::locale_attr | Rule::variant_attr => {
+            s(1, "an attribute like `subject = \"…\"`")
+        }
+        Rule::kw_locales => s(2, "`locales`"),
         Rule::file | Rule::keyword | Rule::string_raw => None,
         #[allow(unreachable_patterns)]
         _ => None,

@@ -110,25 +110,56 @@ impl Lower<'_> {
     fn lower_workspace(&mut self, pair: P<'_>) -> Workspace {
         let mut keyword = Span::default();
         let mut attrs = Vec::new();
+        let mut locales = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::kw_workspace => keyword = self.span(&p),
                 Rule::attr => attrs.push(self.lower_attr(p)),
+                Rule::locales_attr => {
+                    let mut inner = p.into_inner();
+                    let kw = inner.next().expect("lower_workspace: locales");
+                    let list = inner.next().expect("lower_workspace: locale list");
+                    locales.push(LocalesSetting {
+                        keyword: self.span(&kw),
+                        names: list.into_inner().map(|w| self.ident(w)).collect(),
+                    });
+                }
+                Rule::locale_attr => {
+                    let mut inner = p.into_inner();
+                    let kw = inner.next().expect("lower_workspace: locale");
+                    let field = inner.next().expect("lower_workspace: locale field");
+                    let span = self.span(&field);
+                    attrs.push(Attr {
+                        name: Ident {
+                            name: "locale".to_string(),
+                            span: self.span(&kw),
+                        },
+                        value: Spanned::new(AttrValue::Word(field.as_str().to_string()), span),
+                    });
+                }
                 _ => {}
             }
         }
-        Workspace { keyword, attrs }
+        Workspace {
+            keyword,
+            attrs,
+            locales,
+        }
     }
 
     fn lower_attr(&mut self, pair: P<'_>) -> Attr {
         let mut inner = pair.into_inner();
         let name = self.ident(inner.next().expect("lower_attr: name"));
-        let value_pair = inner.next().expect("lower_attr: value");
+        let value = self.lower_attr_value(inner.next().expect("lower_attr: value"));
+        Attr { name, value }
+    }
+
+    fn lower_attr_value(&mut self, value_pair: P<'_>) -> Spanned<AttrValue> {
         let span = self.span(&value_pair);
         let v = value_pair
             .into_inner()
             .next()
-            .expect("lower_attr: value inner");
+            .expect("lower_attr_value: inner");
         let value = match v.as_rule() {
             Rule::string => AttrValue::Str(self.lower_string(v)),
             Rule::word => AttrValue::Word(v.as_str().to_string()),
@@ -136,16 +167,13 @@ impl Lower<'_> {
                 let s = v
                     .into_inner()
                     .find(|p| p.as_rule() == Rule::string)
-                    .expect("lower_attr: file path");
+                    .expect("lower_attr_value: file path");
                 let sspan = self.span(&s);
                 AttrValue::File(Spanned::new(self.lower_string(s), sspan))
             }
-            r => unreachable!("lower_attr: {r:?}"),
+            r => unreachable!("lower_attr_value: {r:?}"),
         };
-        Attr {
-            name,
-            value: Spanned::new(value, span),
-        }
+        Spanned::new(value, span)
     }
 
     fn lower_contact(&mut self, pair: P<'_>) -> Schema {
@@ -340,11 +368,13 @@ impl Lower<'_> {
         let mut channel = None;
         let mut attrs = Vec::new();
         let mut links = Vec::new();
+        let mut variants = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::name => name = Some(self.ident(p)),
                 Rule::channel => channel = Some(self.ident(p)),
                 Rule::attr => attrs.push(self.lower_attr(p)),
+                Rule::variant_attr => variants.push(self.lower_variant(p)),
                 Rule::link_decl => {
                     let mut inner = p.into_inner().filter(|q| q.as_rule() != Rule::kw_link);
                     let lname = self.ident(inner.next().expect("lower_template: link name"));
@@ -363,6 +393,20 @@ impl Lower<'_> {
             channel: channel.expect("lower_template: channel"),
             attrs,
             links,
+            variants,
+        }
+    }
+
+    /// `subject.en = "…"`: lowered as the attribute `subject = "…"` and its
+    /// locale.
+    fn lower_variant(&mut self, pair: P<'_>) -> Variant {
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("lower_variant: name"));
+        let locale = self.ident(inner.next().expect("lower_variant: locale"));
+        let value = self.lower_attr_value(inner.next().expect("lower_variant: value"));
+        Variant {
+            locale,
+            attr: Attr { name, value },
         }
     }
 
