@@ -25,6 +25,19 @@ pub fn workspace_locales<'a>(p: &Project<'a>) -> Option<&'a LocalesSetting> {
     p.workspace.and_then(|w| w.locales.first())
 }
 
+/// The locale among `locales` that a contact's value picks: the same name;
+/// else the name written in lower case with `_` for `-` (`pt-BR` picks
+/// `pt_br`); else its primary language (`en-US` picks `en`). `None`: the
+/// contact gets the unsuffixed attributes.
+pub fn pick<S: AsRef<str>>(value: &str, locales: &[S]) -> Option<usize> {
+    let find = |v: &str| locales.iter().position(|l| l.as_ref() == v);
+    if let Some(i) = find(value) {
+        return Some(i);
+    }
+    let normal = value.trim().to_ascii_lowercase().replace('-', "_");
+    find(&normal).or_else(|| find(normal.split('_').next().unwrap_or_default()))
+}
+
 pub fn check_locales(p: &Project, problems: &mut Problems) {
     check_workspace_locales(p, problems);
     for t in &p.template_order {
@@ -369,5 +382,22 @@ fn check_variants(p: &Project, t: &Template, problems: &mut Problems) {
                 ticked(&names)
             )),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick;
+
+    #[test]
+    fn a_value_picks_its_locale() {
+        let locales = ["fr", "en", "pt_br"];
+        assert_eq!(pick("en", &locales), Some(1));
+        assert_eq!(pick("EN", &locales), Some(1));
+        assert_eq!(pick("en-US", &locales), Some(1));
+        assert_eq!(pick("pt-BR", &locales), Some(2));
+        assert_eq!(pick("pt", &locales), None);
+        assert_eq!(pick("de", &locales), None);
+        assert_eq!(pick("", &locales), None);
     }
 }

@@ -245,6 +245,7 @@ pub(crate) fn nobody(model: &super::model::Model) -> PersonaInfo {
         negative: false,
         base,
         events: Vec::new(),
+        locale: None,
     }
 }
 
