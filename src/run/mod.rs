@@ -12,6 +12,7 @@
 pub mod clock;
 pub mod forecast;
 pub mod input;
+mod locale;
 mod program;
 pub mod sim;
 mod stats;
@@ -198,6 +199,9 @@ impl Outcome<'_> {
             );
             if let Some(d) = m.deferred_from {
                 let _ = write!(line, ",\"deferred_from\":\"{}\"", rfc3339(d));
+            }
+            if let Some(l) = locale::name(self.program.plan, m.locale) {
+                let _ = write!(line, ",\"locale\":{}", json_str(l));
             }
             line.push_str("}\n");
             w.write_all(line.as_bytes())?;
