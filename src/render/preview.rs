@@ -921,7 +921,7 @@ pub(crate) fn index_rows(
         let names: Vec<String> = ms.iter().map(|m| escape_html(&m.persona)).collect();
         let _ = write!(
             out,
-            "<tr {id}class=\"message\" {attrs} data-personas=\"{}\">{}<td class=\"personas\">",
+            "<tr {id}class=\"message\" {attrs} data-personas=\"{}\">{}<td class=\"personas\">{badge}",
             names.join(" "),
             cells(i > 0)
         );
@@ -935,7 +935,7 @@ pub(crate) fn index_rows(
         }
         let _ = writeln!(
             out,
-            "</td><td class=\"summary\">{badge}{}</td></tr>",
+            "</td><td class=\"summary\">{}</td></tr>",
             escape_html(text)
         );
     }
