@@ -34,3 +34,25 @@ pub fn name(plan: &Plan, v: u16) -> Option<&str> {
     let k = usize::from(v).checked_sub(1)?;
     plan.workspace.locales.get(k).map(String::as_str)
 }
+
+/// Messages sent per variant, for the summary: `(locale, count)` in the
+/// order of `locales`, then the unsuffixed ones; empty without locales.
+pub fn counts(plan: &Plan, outbox: &[super::sim::Message]) -> Vec<(String, u64)> {
+    let locales = &plan.workspace.locales;
+    if locales.is_empty() {
+        return Vec::new();
+    }
+    let mut n = vec![0u64; locales.len() + 1];
+    for m in outbox {
+        if let Some(c) = n.get_mut(usize::from(m.locale)) {
+            *c += 1;
+        }
+    }
+    let mut out: Vec<(String, u64)> = locales
+        .iter()
+        .cloned()
+        .zip(n[1..].iter().copied())
+        .collect();
+    out.push(("unsuffixed".to_string(), n[0]));
+    out
+}

@@ -331,6 +331,15 @@ impl Outcome<'_> {
                 "over": s.pressure[2],
             },
         });
+        let locales = locale::counts(self.program.plan, &self.outbox);
+        if !locales.is_empty()
+            && let Some(o) = out.as_object_mut()
+        {
+            o.insert(
+                "locales".into(),
+                locales.iter().map(|(l, n)| (l.clone(), json!(n))).collect(),
+            );
+        }
         if report && let Some(o) = out.as_object_mut() {
             let days: Vec<J> = self
                 .per_day()
@@ -457,6 +466,11 @@ impl Outcome<'_> {
             sum(&s.deferred),
             sum(&s.dropped),
         );
+        let locales = locale::counts(self.program.plan, &self.outbox);
+        if !locales.is_empty() {
+            let shown: Vec<String> = locales.iter().map(|(l, n)| format!("{l} {n}")).collect();
+            let _ = writeln!(out, "messages by locale variant: {}", shown.join(", "));
+        }
         let width = p
             .scenarios
             .iter()

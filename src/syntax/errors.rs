@@ -766,9 +766,8 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
         Rule::kw_below => s(2, "`below`"),
         Rule::kw_excess => s(2, "`excess`"),
         Rule::locale_list => s(1, "a list of locales like `[fr, en]`"),
-        Rule::locales_attr | Rule::locale_attr | Rule::variant_attr => {
-            s(1, "an attribute like `subject = \"…\"`")
-        }
+        // Described by the `attr` they stand beside.
+        Rule::locales_attr | Rule::locale_attr | Rule::variant_attr => None,
         Rule::kw_locales => s(2, "`locales`"),
         Rule::file | Rule::keyword | Rule::string_raw => None,
         #[allow(unreachable_patterns)]
