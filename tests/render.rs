@@ -1231,3 +1231,54 @@ template work : task {{ body = "{{{{#each interests}}}}{{{{#each @root.interests
         show(&p, &ps)
     );
 }
+
+/// §12: a persona renders in its locale (`en-GB` picks `en`); `relance
+/// check` renders every variant, so a variant no persona reads (`de`) is
+/// still checked; the preview index shows every locale of a template.
+#[test]
+fn locales_render_each_persona_in_its_locale_and_check_every_variant() {
+    let long = "Ihr Bestätigungscode ist unterwegs. ".repeat(6);
+    let camp = format!(
+        r#"
+workspace {{ name = "Shop", address = "1 rue X", locales = [fr, en, de], locale = lang }}
+contact {{ email: email, phone: phone?, lang: text? }}
+persona marie {{ email = "m@example.com", phone = "+33611111111", lang = "fr" }}
+persona john {{ email = "j@example.com", phone = "+33622222222", lang = "en-GB" }}
+template code : sms {{
+  kind    = transactional
+  body    = "Votre code arrive"
+  body.en = "Your code is on its way"
+  body.de = "{long}"
+}}
+"#
+    );
+    let p = Project::new(&[("shop.camp", camp.as_str())]);
+    assert!(p.check_errors.is_empty(), "{:?}", p.check_errors);
+    let r = p.render();
+
+    let john = r.render_one("code", "john").expect("renders");
+    assert_eq!(john.locale.as_deref(), Some("en"));
+    assert_eq!(john.body.as_deref(), Some("Your code is on its way"));
+    let marie = r.render_one("code", "marie").expect("renders");
+    assert_eq!(marie.locale, None);
+    assert_eq!(marie.body.as_deref(), Some("Votre code arrive"));
+
+    // Nobody reads German, yet its body is checked, at its own span.
+    let ps = r.check();
+    let long_sms = of_kind(&ps, ProblemKind::SmsTooLong);
+    assert_eq!(long_sms.len(), 1, "{}", show(&p, &ps));
+    assert_eq!(p.text(long_sms[0]), format!("\"{long}\""));
+
+    let (files, _) = r.previews();
+    let page =
+        |path: &str| String::from_utf8(files[&format!("preview/{path}")].clone()).expect("utf-8");
+    let index = page("index.html");
+    assert!(index.contains("data-locale=\"en\""), "{index}");
+    assert!(
+        index.contains("data-locale=\"de\" data-personas=\"\""),
+        "the German variant has its own row: {index}"
+    );
+    assert!(page("code/john.html").contains("<dd id=\"locale\"><code>en</code></dd>"));
+    assert!(page("code/john.html").contains("Your code is on its way"));
+    assert!(page("code/marie.html").contains("Votre code arrive"));
+}

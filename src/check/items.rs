@@ -102,11 +102,15 @@ pub fn check_workspace(p: &Project, problems: &mut Problems) {
     let Some(w) = p.workspace else { return };
     let attrs = attributes(
         &w.attrs,
-        &["name", "timezone", "from", "address"],
+        &["name", "timezone", "from", "address", "locales", "locale"],
         "`workspace`",
         problems,
     );
     for a in attrs.values() {
+        // `locales` and `locale` are checked with the locales (`check::locales`).
+        if matches!(a.name.name.as_str(), "locales" | "locale") {
+            continue;
+        }
         let Some(value) = expect_string(a, problems) else {
             continue;
         };
@@ -562,6 +566,13 @@ fn looks_like_phone(s: &str) -> bool {
 }
 
 // ---------------------------------------------------------------- templates
+
+/// The attributes of `channel`: the required ones, then every one.
+pub(super) fn channel_attributes_of(
+    channel: &str,
+) -> (&'static [&'static str], &'static [&'static str]) {
+    channel_attributes(channel)
+}
 
 /// The attributes of each channel, the required ones first.
 fn channel_attributes(channel: &str) -> (&'static [&'static str], &'static [&'static str]) {

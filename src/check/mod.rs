@@ -14,6 +14,7 @@ mod flow;
 mod items;
 mod senders;
 mod text;
+pub mod locales;
 pub mod types;
 
 use std::collections::{HashMap, HashSet};
@@ -200,6 +201,7 @@ fn check_all(sources: &SourceMap, files: &[File], problems: &mut Problems) {
     items::check_personas(&project, problems);
     items::check_templates(&project, problems);
     consent::check_consent(&project, problems);
+    locales::check_locales(&project, problems);
     flow::check_scenarios(&project, problems);
     flow::check_cadences(&project, problems);
     items::check_pressure(&project, problems);

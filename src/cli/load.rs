@@ -235,7 +235,8 @@ pub fn load_template_files(
             let DeclKind::Template(t) = &d.kind else {
                 continue;
             };
-            for a in &t.attrs {
+            // Per-locale variants (`html.en = file("…")`) name files too.
+            for a in t.attrs.iter().chain(t.variants.iter().map(|v| &v.attr)) {
                 if let AttrValue::File(p) = &a.value.node {
                     wanted.push((camp_path.clone(), p.node.clone(), p.span));
                 }

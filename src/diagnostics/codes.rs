@@ -73,6 +73,13 @@ codes! {
     E0140 Error "consent rule given twice for a channel",
     E0141 Error "consent rule on an operational channel",
     E0160 Error "day of the month that not every month has",
+    // Locales (§12).
+    E0190 Error "unknown locale",
+    E0191 Error "per-locale setting without `locales`",
+    E0192 Error "no `locale` field",
+    E0193 Error "`locale` field of the wrong type",
+    E0194 Error "`locale` enum does not match `locales`",
+    E0195 Error "attribute without per-locale variants",
     // Names.
     E0201 Error "unknown field",
     E0202 Error "unknown template",
@@ -144,6 +151,7 @@ codes! {
     E0582 Error "unknown webhook method",
     E0583 Error "invalid webhook header",
     E0584 Error "invalid environment variable name",
+    W0590 Warning "incomplete locale variants",
     // Scenarios.
     E0601 Error "split shares do not sum to 100%",
     E0602 Error "engagement with a template not sent before",

@@ -86,6 +86,17 @@ pub fn build_plan(
                 timezone: get("timezone").map(|z| crate::tzdb::canonical_name(&z).unwrap_or(z)),
                 from: get("from"),
                 address: get("address"),
+                locales: w
+                    .locales
+                    .first()
+                    .map(|l| l.names.iter().map(|n| n.name.clone()).collect())
+                    .unwrap_or_default(),
+                locale_field: w.attrs.iter().find(|a| a.name.name == "locale").and_then(
+                    |a| match &a.value.node {
+                        ast::AttrValue::Word(f) => Some(f.clone()),
+                        _ => None,
+                    },
+                ),
             }
         })
         .unwrap_or_default();
@@ -381,6 +392,7 @@ impl Cx<'_, '_> {
             );
         }
         let (due_seconds, method, request_headers) = super::senders::operational(t, &mut whole);
+        let variants = self.variants(t, &channel, files, &mut whole);
         Template {
             address_field: address_fields.get(&channel).cloned(),
             channel,
@@ -402,7 +414,63 @@ impl Cx<'_, '_> {
             due_seconds,
             method,
             request_headers,
+            variants,
         }
+    }
+
+    /// The per-locale variants of `t`, by locale then part, added to the
+    /// content hash (after every other part, so that a template without
+    /// variants hashes as before).
+    fn variants(
+        &self,
+        t: &ast::Template,
+        channel: &str,
+        files: &BTreeMap<String, String>,
+        whole: &mut Sha256,
+    ) -> BTreeMap<String, BTreeMap<String, Part>> {
+        let camp_path = &self.p.sources.get(t.name.span.file).path;
+        let locales = crate::check::locales::workspace_locales(self.p);
+        let mut out: BTreeMap<String, BTreeMap<String, Part>> = BTreeMap::new();
+        for v in &t.variants {
+            let (name, locale) = (v.attr.name.name.as_str(), &v.locale.name);
+            if !locales.is_some_and(|l| l.names.iter().any(|n| n.name == *locale))
+                || !crate::check::locales::localizable(channel).contains(&name)
+            {
+                continue;
+            }
+            let (source, text) = match &v.attr.value.node {
+                ast::AttrValue::Str(s) => ("inline".to_string(), s.clone()),
+                ast::AttrValue::File(path) => {
+                    let resolved = resolve_template_path(camp_path, &path.node).unwrap_or_default();
+                    let text = files.get(&resolved).cloned().unwrap_or_default();
+                    (resolved, text)
+                }
+                ast::AttrValue::Word(_) | ast::AttrValue::Duration(_) => continue,
+            };
+            let escape = match (channel, name) {
+                ("email", "html") => "html",
+                ("webhook", "body") => "json",
+                _ => "none",
+            };
+            out.entry(locale.clone())
+                .or_default()
+                .entry(name.to_string())
+                .or_insert(Part {
+                    source,
+                    sha256: sha256_hex(text.as_bytes()),
+                    text,
+                    escape: escape.to_string(),
+                });
+        }
+        for (locale, parts) in &out {
+            for (name, part) in parts {
+                whole.update(format!("{name}.{locale}").as_bytes());
+                whole.update([0]);
+                whole.update(part.text.as_bytes());
+                whole.update([0]);
+            }
+        }
+        out
     }
 
     // ------------------------------------------------------------ scenarios

@@ -140,6 +140,12 @@ pub struct Workspace {
     pub from: Option<String>,
     #[serde(deserialize_with = "Option::deserialize")]
     pub address: Option<String>,
+    /// The locales of the project (§12), `[fr, en]`; absent without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locales: Vec<String>,
+    /// The contact field whose value picks a contact's locale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale_field: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -376,6 +382,11 @@ pub struct Template {
     /// send time; their values are never in the plan.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_headers: Vec<RequestHeader>,
+    /// Per-locale variants (§12): locale → the parts that replace those of
+    /// `parts` for the contacts of that locale (`subject.en` is
+    /// `variants.en.subject`). Absent when the template has none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: BTreeMap<String, BTreeMap<String, Part>>,
 }
 
 /// `header "Authorization" = "Bearer " + env("CRM_TOKEN")`.

@@ -154,6 +154,7 @@ impl<'p> V<'p> {
             );
         }
         self.schema()?;
+        self.locales()?;
         for (name, e) in &p.events {
             for (i, f) in e.fields.iter().enumerate() {
                 self.field(&format!("$.events{}.fields[{i}]", key(name)), f)?;
@@ -394,6 +395,32 @@ impl<'p> V<'p> {
                 format!("{path}.variants"),
                 "an `enum` field needs its `variants`",
             );
+        }
+        Ok(())
+    }
+
+    /// §12: the locale field is a contact field, and every template's
+    /// variants are for listed locales.
+    fn locales(&self) -> R {
+        let p = self.plan;
+        let w = &p.workspace;
+        if let Some(f) = &w.locale_field
+            && !p.schema.fields.iter().any(|x| &x.name == f)
+        {
+            return err(
+                "$.workspace.locale_field",
+                format!("`{f}` is not a field of the contact schema"),
+            );
+        }
+        for (name, t) in &p.templates {
+            for locale in t.variants.keys() {
+                if !w.locales.contains(locale) {
+                    return err(
+                        format!("$.templates{}.variants{}", key(name), key(locale)),
+                        format!("`{locale}` is not one of the workspace's locales"),
+                    );
+                }
+            }
         }
         Ok(())
     }

@@ -266,6 +266,7 @@ pub(crate) fn nobody(model: &super::model::Model) -> PersonaInfo {
         negative: false,
         base,
         events: Vec::new(),
+        locale: None,
     }
 }
 

@@ -188,6 +188,8 @@ pub struct RenderedMessage {
     pub assignee: Option<String>,
     /// A task's `due`, a webhook's method and headers (v1.1).
     pub operational: senders::Operational,
+    /// The locale of the variant rendered (`None`: the unsuffixed parts).
+    pub locale: Option<String>,
 }
 
 impl RenderedMessage {
@@ -209,6 +211,7 @@ impl RenderedMessage {
             ("from", &self.from),
             ("reply_to", &self.reply_to),
             ("assignee", &self.assignee),
+            ("locale", &self.locale),
         ];
         for (k, v) in fields {
             if let Some(v) = v {
@@ -254,6 +257,7 @@ impl fmt::Display for RenderedMessage {
             ("Template", Some(&self.template)),
             ("Persona", Some(&self.persona)),
             ("Channel", Some(&self.channel)),
+            ("Locale", self.locale.as_ref()),
             ("URL", self.url.as_ref()),
             ("From", self.from.as_ref()),
             ("Reply-To", self.reply_to.as_ref()),
@@ -505,6 +509,8 @@ impl RenderProject {
             schema_complete,
             flows_complete,
             flows,
+            locales,
+            locale_field,
         } = &model;
         // What the analysis of every template reads besides the template.
         let analysis_key = Fingerprint::new()
@@ -525,6 +531,8 @@ impl RenderProject {
             .debug(personas)
             .debug(tz_field)
             .debug(flows)
+            .debug(locales)
+            .debug(locale_field)
             .debug(&template_list)
             .number(now as u64)
             .finish();
@@ -538,7 +546,7 @@ impl RenderProject {
             let mut key = Fingerprint::new();
             key.number(analysis_key).hash(t);
             for b in &t.bodies {
-                spans.insert((t.name.clone(), b.attr.clone()), b.value_span);
+                spans.insert((t.name.clone(), b.key()), b.value_span);
                 match &b.value {
                     // The literal as written maps offsets back to the file.
                     BodyValue::Inline { span, .. } => {
@@ -662,7 +670,7 @@ impl RenderProject {
                 }
                 continue;
             }
-            body_units.insert(body_key(&t.name, &t.bodies[bi].attr), unit.clone());
+            body_units.insert(body_key(&t.name, &t.bodies[bi].key()), unit.clone());
             if broken.contains(&t.name) {
                 continue;
             }
@@ -673,7 +681,7 @@ impl RenderProject {
                     Mode::Plain => &mut plain,
                     Mode::Json => &mut json,
                 };
-                let key = body_key(&t.name, &b.attr);
+                let key = body_key(&t.name, &b.key());
                 // Named, so that `{{#each links}}` finds the declared order.
                 let mut c = c.clone();
                 c.name = Some(key.clone());
@@ -922,7 +930,7 @@ impl RenderProject {
         };
         Some(Prepared {
             registry,
-            key: body_key(&t.name, &b.attr),
+            key: body_key(&t.name, &b.key()),
             context: Context::from(self.context_of(t, p)),
         })
     }
@@ -940,10 +948,9 @@ impl RenderProject {
             return None;
         }
         let bodies = t
-            .bodies
-            .iter()
+            .bodies_for(t.variant_for(p.locale.as_deref()))
             .filter_map(|b| {
-                let unit = self.body_units.get(&body_key(&t.name, &b.attr))?;
+                let unit = self.body_units.get(&body_key(&t.name, &b.key()))?;
                 Some((b.attr.clone(), b.mode, unit.source.text.clone()))
             })
             .collect();
@@ -1013,7 +1020,7 @@ impl RenderProject {
 
     fn render(&self, t: &TemplateInfo, p: &PersonaInfo) -> Result<RenderedMessage, RenderFailure> {
         let mut ctx = Context::from(p.context(t));
-        self.render_parts(t, p, &mut ctx)
+        self.render_parts(t, p, &mut ctx, t.variant_for(p.locale.as_deref()))
     }
 
     /// Renders with `ctx`, the persona's context for the template's trigger
@@ -1021,11 +1028,13 @@ impl RenderProject {
     /// serves every template with the same triggers. Every part is
     /// rendered, also for `relance check`: a part that fails for some
     /// persona is what `relance build` refuses.
+    /// `locale`: the variant to render (`None`: the unsuffixed bodies).
     fn render_parts(
         &self,
         t: &TemplateInfo,
         p: &PersonaInfo,
         ctx: &mut Context,
+        locale: Option<&str>,
     ) -> Result<RenderedMessage, RenderFailure> {
         if let Some(data) = ctx.data_mut().as_object_mut() {
             let links: serde_json::Map<String, serde_json::Value> = t
@@ -1090,15 +1099,16 @@ impl RenderProject {
             reply_to: None,
             assignee: None,
             operational: t.operational.clone(),
+            locale: locale.map(str::to_string),
         };
-        for b in &t.bodies {
+        for b in t.bodies_for(locale) {
             let r = match b.mode {
                 Mode::Html => &self.html,
                 Mode::Plain => &self.plain,
                 Mode::Json => &self.json,
             };
-            let out = helpers::render(r, &body_key(&t.name, &b.attr), ctx)
-                .map_err(|e| fail(&b.attr, e))?;
+            let out = helpers::render(r, &body_key(&t.name, &b.key()), ctx)
+                .map_err(|e| fail(&b.key(), e))?;
             let slot = match b.attr.as_str() {
                 "subject" => &mut m.subject,
                 "preheader" => &mut m.preheader,
@@ -1273,9 +1283,54 @@ impl RenderProject {
     }
 
     /// Every persona's rendering of one template, with the problems found.
+    /// A template with per-locale variants is rendered once per variant
+    /// (the unsuffixed one first): checks render every persona in every
+    /// variant, previews each persona in its own locale.
     fn render_template<'m>(
         &'m self,
         t: &'m TemplateInfo,
+        personas: &[&'m PersonaInfo],
+        contexts: &mut HashMap<(usize, &'m BTreeSet<String>), (Context, u64, u64)>,
+        checked_only: bool,
+        keep: bool,
+    ) -> (Vec<RenderedMessage>, Vec<TemplateProblem>) {
+        if t.locales.is_empty() {
+            return self.render_template_in(t, None, personas, contexts, checked_only, keep);
+        }
+        let (mut messages, mut problems) = (Vec::new(), Vec::new());
+        for locale in std::iter::once(None).chain(t.locales.iter().map(|l| Some(l.as_str()))) {
+            // The persona index keys the shared contexts: keep every
+            // persona's place, and skip the others in the loop below.
+            let who: Vec<&PersonaInfo> = if checked_only {
+                personas.to_vec()
+            } else {
+                personas
+                    .iter()
+                    .copied()
+                    .filter(|p| t.variant_for(p.locale.as_deref()) == locale)
+                    .collect()
+            };
+            if who.is_empty() && !personas.is_empty() {
+                continue;
+            }
+            let mut own = HashMap::new();
+            let contexts = if who.len() == personas.len() {
+                &mut *contexts
+            } else {
+                &mut own
+            };
+            let (m, p) = self.render_template_in(t, locale, &who, contexts, checked_only, keep);
+            messages.extend(m);
+            problems.extend(p);
+        }
+        (messages, problems)
+    }
+
+    /// [`RenderProject::render_template`] for one variant.
+    fn render_template_in<'m>(
+        &'m self,
+        t: &'m TemplateInfo,
+        locale: Option<&'m str>,
         personas: &[&'m PersonaInfo],
         contexts: &mut HashMap<(usize, &'m BTreeSet<String>), (Context, u64, u64)>,
         checked_only: bool,
@@ -1286,9 +1341,20 @@ impl RenderProject {
         if self.broken.contains(&t.name) {
             return (messages, problems);
         }
+        // A part's span: its variant's when this locale has one.
         let span_of = |attr: &str| {
+            let key = match locale {
+                Some(l)
+                    if t.bodies
+                        .iter()
+                        .any(|b| b.attr == attr && b.locale.as_deref() == Some(l)) =>
+                {
+                    format!("{attr}.{l}")
+                }
+                _ => attr.to_string(),
+            };
             self.spans
-                .get(&(t.name.clone(), attr.to_string()))
+                .get(&(t.name.clone(), key))
                 .copied()
                 .unwrap_or(t.name_span)
         };
@@ -1348,7 +1414,7 @@ impl RenderProject {
             {
                 continue;
             }
-            let m = match self.render_parts(t, p, ctx) {
+            let m = match self.render_parts(t, p, ctx, locale) {
                 Ok(m) => m,
                 Err(RenderFailure::Failed { attr, reason, .. })
                     if reason.starts_with(helpers::TOO_LARGE) =>
@@ -1488,7 +1554,7 @@ impl RenderProject {
         {
             let nobody = compliance::nobody(&self.model);
             let mut ctx = Context::from(nobody.context(t));
-            if let Ok(m) = self.render_parts(t, &nobody, &mut ctx) {
+            if let Ok(m) = self.render_parts(t, &nobody, &mut ctx, locale) {
                 c.persona(&nobody, &m, &self.address(), 0);
             }
         }
@@ -1542,6 +1608,7 @@ impl RenderProject {
             negative: false,
             base: serde_json::Map::new(),
             events: Vec::new(),
+            locale: None,
         };
         let Ok(ctx) = Context::wraps(empty.context(t)) else {
             return;

@@ -77,6 +77,19 @@ pub(crate) struct BodyInfo {
     pub value: BodyValue,
     /// The span of the attribute value in the `.camp` file.
     pub value_span: Span,
+    /// The locale of a per-locale variant (`subject.en`); `None` for the
+    /// unsuffixed attribute.
+    pub locale: Option<String>,
+}
+
+impl BodyInfo {
+    /// Its name among the template's bodies: `subject` or `subject.en`.
+    pub fn key(&self) -> String {
+        match &self.locale {
+            Some(l) => format!("{}.{l}", self.attr),
+            None => self.attr.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash)]
@@ -98,11 +111,39 @@ pub(crate) struct TemplateInfo {
     pub trigger_events: BTreeSet<String>,
     /// A task's `due`, a webhook's `method` and headers (v1.1), as shown.
     pub operational: super::senders::Operational,
+    /// The locales it has variants for, in the workspace's order.
+    pub locales: Vec<String>,
 }
 
 impl TemplateInfo {
+    /// The unsuffixed body `attr`.
     pub fn body(&self, attr: &str) -> Option<&BodyInfo> {
-        self.bodies.iter().find(|b| b.attr == attr)
+        self.bodies
+            .iter()
+            .find(|b| b.attr == attr && b.locale.is_none())
+    }
+
+    /// The bodies a contact of `locale` gets: each part's variant for that
+    /// locale, or else its unsuffixed body.
+    pub fn bodies_for<'a>(&'a self, locale: Option<&'a str>) -> impl Iterator<Item = &'a BodyInfo> {
+        self.bodies
+            .iter()
+            .filter(move |b| match (b.locale.as_deref(), locale) {
+                (None, None) => true,
+                (None, Some(l)) => !self
+                    .bodies
+                    .iter()
+                    .any(|v| v.attr == b.attr && v.locale.as_deref() == Some(l)),
+                (Some(v), Some(l)) => v == l,
+                (Some(_), None) => false,
+            })
+    }
+
+    /// The variant locale a contact of `locale` gets: `locale` when the
+    /// template has variants for it, else `None` (the unsuffixed bodies).
+    pub fn variant_for<'a>(&'a self, locale: Option<&str>) -> Option<&'a str> {
+        let l = locale?;
+        self.locales.iter().find(|x| *x == l).map(String::as_str)
     }
 }
 
@@ -167,6 +208,9 @@ pub(crate) struct PersonaInfo {
     pub base: Map<String, Json>,
     /// The persona's events: type, time (unix seconds), field values.
     pub events: Vec<(String, i64, Map<String, Json>)>,
+    /// Its locale: the value of the workspace's `locale` field, matched
+    /// against `locales` (`check::locales::pick`); `None` without one.
+    pub locale: Option<String>,
 }
 
 /// The project as rendering sees it.
@@ -187,6 +231,9 @@ pub(crate) struct Model {
     /// Scenarios, then cadences, in declaration order, for the preview
     /// index's links to the flow pages.
     pub flows: Vec<FlowInfo>,
+    /// The workspace's `locales` (empty without) and `locale` field.
+    pub locales: Vec<String>,
+    pub locale_field: Option<String>,
 }
 
 /// A scenario or a cadence, as the preview index lists it.
@@ -420,6 +467,17 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
                         m.workspace.insert(a.to_string(), v);
                     }
                 }
+                if let Some(l) = w.locales.first() {
+                    m.locales = l.names.iter().map(|n| n.name.clone()).collect();
+                }
+                m.locale_field = w
+                    .attrs
+                    .iter()
+                    .find(|a| a.name.name == "locale")
+                    .and_then(|a| match &a.value.node {
+                        AttrValue::Word(f) => Some(f.clone()),
+                        _ => None,
+                    });
             }
             DeclKind::Event(e) if !events.contains_key(&e.name.name) => {
                 events.insert(
@@ -582,7 +640,44 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
                 mode: *mode,
                 value,
                 value_span: a.value.span,
+                locale: None,
             });
+        }
+        // Per-locale variants, after the unsuffixed bodies, for the
+        // workspace's locales only (others are errors of the checker).
+        let mut locales = Vec::new();
+        for l in &m.locales {
+            for (attr, mode) in body_attrs(&channel) {
+                let Some(v) = t
+                    .variants
+                    .iter()
+                    .find(|v| v.locale.name == *l && v.attr.name.name == *attr)
+                else {
+                    continue;
+                };
+                let value = match &v.attr.value.node {
+                    AttrValue::Str(s) => BodyValue::Inline {
+                        text: s.clone(),
+                        span: v.attr.value.span,
+                    },
+                    AttrValue::File(p) => BodyValue::File {
+                        resolved: resolve_path(&dir, &p.node),
+                        written: p.node.clone(),
+                        span: p.span,
+                    },
+                    AttrValue::Word(_) | AttrValue::Duration(_) => continue,
+                };
+                bodies.push(BodyInfo {
+                    attr: attr.to_string(),
+                    mode: *mode,
+                    value,
+                    value_span: v.attr.value.span,
+                    locale: Some(l.clone()),
+                });
+                if !locales.contains(l) {
+                    locales.push(l.clone());
+                }
+            }
         }
         let mut links = Vec::new();
         let mut url_templates = Vec::new();
@@ -672,6 +767,7 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
             trigger,
             trigger_events,
             operational: super::senders::operational(t),
+            locales,
         });
     }
 
@@ -723,12 +819,20 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
             fields.insert("at".into(), Json::String(rfc3339(at)));
             evs.push((e.name.name.clone(), at, fields));
         }
+        let locale = m
+            .locale_field
+            .as_ref()
+            .and_then(|f| base.get(f))
+            .and_then(|v| v.as_str())
+            .and_then(|v| crate::check::locales::pick(v, &m.locales))
+            .map(|i| m.locales[i].clone());
         m.personas.push(PersonaInfo {
             name: p.name.name.clone(),
             doc: d.doc.clone(),
             negative: p.negative,
             base,
             events: evs,
+            locale,
         });
     }
     m

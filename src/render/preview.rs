@@ -334,6 +334,18 @@ pub(crate) fn page(
         let _ = write!(who, " — {}", escape_html(&one_line(doc)));
     }
     row("Persona", "", &who);
+    if !model.locales.is_empty() {
+        // The persona's locale, and whether it has variants here.
+        let locale = match (&p.locale, &m.locale) {
+            (_, Some(l)) => format!("<code>{}</code>", escape_html(l)),
+            (Some(l), None) => format!(
+                "<code>{}</code> <span class=\"muted\">(no variants for it: the unsuffixed parts)</span>",
+                escape_html(l)
+            ),
+            (None, None) => "<span class=\"muted\">none (the unsuffixed parts)</span>".to_string(),
+        };
+        row("Locale", "locale", &locale);
+    }
     let from = m.from.as_ref().or(model.workspace.get("from"));
     if m.channel == "email"
         && let Some(from) = from
@@ -914,16 +926,30 @@ pub(crate) fn index_rows(
             None => groups.push((text, pre, vec![m])),
         }
     }
+    // A template with per-locale variants: rows show the variant they
+    // render, and a variant no persona gets has a row of its own.
+    let localized = !t.locales.is_empty();
     for (i, (text, _, ms)) in groups.iter().enumerate() {
         let id = if i == 0 {
             format!("id=\"template-{name}\" ")
         } else {
             String::new()
         };
+        let locale = ms.first().and_then(|m| m.locale.as_deref());
+        let badge = match locale {
+            _ if !localized => String::new(),
+            Some(l) => format!("<span class=\"badge locale\">{}</span> ", escape_html(l)),
+            None => "<span class=\"badge locale\">unsuffixed</span> ".to_string(),
+        };
+        let id = if localized {
+            format!("{id}data-locale=\"{}\" ", escape_html(locale.unwrap_or("")))
+        } else {
+            id
+        };
         let names: Vec<String> = ms.iter().map(|m| escape_html(&m.persona)).collect();
         let _ = write!(
             out,
-            "<tr {id}class=\"message\" {attrs} data-personas=\"{}\">{}<td class=\"personas\">",
+            "<tr {id}class=\"message\" {attrs} data-personas=\"{}\">{}<td class=\"personas\">{badge}",
             names.join(" "),
             cells(i > 0)
         );
@@ -939,6 +965,17 @@ pub(crate) fn index_rows(
             out,
             "</td><td class=\"summary\">{}</td></tr>",
             escape_html(text)
+        );
+    }
+    for l in &t.locales {
+        if list.iter().any(|m| m.locale.as_deref() == Some(l.as_str())) {
+            continue;
+        }
+        let l = escape_html(l);
+        let _ = writeln!(
+            out,
+            "<tr class=\"message missing\" {attrs} data-locale=\"{l}\" data-personas=\"\">{}<td colspan=\"2\" class=\"muted\"><span class=\"badge locale\">{l}</span> no persona in this locale: add one with its `locale` field set to `{l}` to preview these variants</td></tr>",
+            cells(true)
         );
     }
 }
@@ -1433,6 +1470,7 @@ mod tests {
             negative: true,
             base,
             events: vec![("purchase".into(), 0, fields)],
+            locale: None,
         };
         let m = RenderedMessage {
             template: "t".into(),
@@ -1455,6 +1493,7 @@ mod tests {
                 method: Some(evil.into()),
                 headers: vec![(evil.into(), evil.into())],
             },
+            locale: None,
         };
         (model, p, m)
     }
@@ -1546,6 +1585,7 @@ mod tests {
             reply_to: None,
             assignee: None,
             operational: Default::default(),
+            locale: None,
         };
         let s = summary(&m);
         assert!(s.starts_with("Hello there word"), "{s}");

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod dates;
 pub mod forecast;
 pub mod input;
+mod locale;
 mod program;
 mod senders;
 pub mod sim;
@@ -207,6 +208,9 @@ impl Outcome<'_> {
             senders.write(&mut line, m.template as usize, m.at, || {
                 contacts.contact(m.contact)
             });
+            if let Some(l) = locale::name(self.program.plan, m.locale) {
+                let _ = write!(line, ",\"locale\":{}", json_str(l));
+            }
             line.push_str("}\n");
             w.write_all(line.as_bytes())?;
         }
@@ -437,6 +441,15 @@ impl Outcome<'_> {
         {
             skipped.insert("env_missing".into(), json!(env_missing));
         }
+        let locales = locale::counts(self.program.plan, &self.outbox);
+        if !locales.is_empty()
+            && let Some(o) = out.as_object_mut()
+        {
+            o.insert(
+                "locales".into(),
+                locales.iter().map(|(l, n)| (l.clone(), json!(n))).collect(),
+            );
+        }
         if report && let Some(o) = out.as_object_mut() {
             let days: Vec<J> = self
                 .per_day()
@@ -635,6 +648,11 @@ impl Outcome<'_> {
             sum(&s.dropped),
         );
         self.summary_text_v11(&mut out);
+        let locales = locale::counts(self.program.plan, &self.outbox);
+        if !locales.is_empty() {
+            let shown: Vec<String> = locales.iter().map(|(l, n)| format!("{l} {n}")).collect();
+            let _ = writeln!(out, "messages by locale variant: {}", shown.join(", "));
+        }
         let width = p
             .scenarios
             .iter()

@@ -50,6 +50,8 @@ pub struct Message {
     pub step: u32,
     pub template: u16,
     pub deferred_from: Option<i64>,
+    /// The variant sent (`run::locale::variant`): 0 for the unsuffixed parts.
+    pub locale: u16,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -1193,6 +1195,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         let (run_id, scenario) = (self.runs[r].id, self.runs[r].scenario);
         self.sends.push((tpl, t, run_id));
         self.stats.sent[tpl] += 1;
+        let locale = super::locale::variant(prog.plan, template.name, &self.contact);
         self.out.push(Message {
             at: t,
             contact: self.dense,
@@ -1200,16 +1203,21 @@ impl<'a, 'p> Sim<'a, 'p> {
             step: label as u32,
             template: tpl as u16,
             deferred_from: (due != t).then_some(due),
+            locale,
         });
         self.note(t, || {
+            let sent = match super::locale::name(prog.plan, locale) {
+                Some(l) => format!("sent in `{l}`"),
+                None => "sent".to_string(),
+            };
             if due != t {
                 format!(
-                    "{id}: send {} ({channel}): sent (due {})",
+                    "{id}: send {} ({channel}): {sent} (due {})",
                     template.name,
                     rfc3339(due)
                 )
             } else {
-                format!("{id}: send {} ({channel}): sent", template.name)
+                format!("{id}: send {} ({channel}): {sent}", template.name)
             }
         });
         if let Some(f) = self.forecast {

@@ -129,7 +129,20 @@ pub enum AttrValue {
 #[derive(Clone, Debug)]
 pub struct Workspace {
     pub keyword: Span,
+    /// The attributes; `locale = lang` is one of them (`locale` is a
+    /// keyword, so it is written here with the keyword's span as its name).
     pub attrs: Vec<Attr>,
+    /// Every `locales = [fr, en]` given (a list, to point at a duplicate).
+    pub locales: Vec<LocalesSetting>,
+}
+
+/// `locales = [fr, en]`: the locales of the project, the first one the
+/// language of the unsuffixed attributes (by convention, not by rule).
+#[derive(Clone, Debug)]
+pub struct LocalesSetting {
+    /// The span of the word `locales`.
+    pub keyword: Span,
+    pub names: Vec<Ident>,
 }
 
 /// `contact { email: email, phone: phone? }`
@@ -245,6 +258,8 @@ pub struct Template {
     pub links: Vec<Link>,
     /// `header "X-Name" = …` lines (webhooks, v1.1), in order.
     pub headers: Vec<Header>,
+    /// Per-locale attributes, `subject.en = "…"`, in source order.
+    pub variants: Vec<Variant>,
 }
 
 /// `header "Authorization" = "Bearer " + env("CRM_TOKEN")`
@@ -263,6 +278,16 @@ pub enum HeaderPiece {
     Text(Spanned<String>),
     /// `env("NAME")`: the variable's name and the span of the call.
     Env(Spanned<String>),
+}
+
+
+/// `subject.en = "…"`, `html.en = file("templates/welcome.en.html.hbs")`:
+/// an attribute for the contacts of one locale.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    pub locale: Ident,
+    /// The attribute as if written without its suffix (`subject = "…"`).
+    pub attr: Attr,
 }
 
 /// `link gps = "https://acme.example/gps"`

@@ -169,6 +169,11 @@ pub fn describe(
     {
         expected.retain(|(_, d)| d != "a word like `marketing`" && d != "`file`");
     }
+    // After an attribute's name, `.` starts a per-locale variant
+    // (`subject.en`): a missing `=` is the likely mistake, not that.
+    if expected.iter().any(|(_, d)| d == "`=`") {
+        expected.retain(|(_, d)| d != "`.`");
+    }
     let alternatives: Vec<String> = expected.into_iter().map(|(_, d)| d).collect();
     let wanted = match alternatives.len() {
         0 => "something else".to_string(),
@@ -824,6 +829,10 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
         Rule::kw_value => s(2, "`value`"),
         Rule::kw_business => s(2, "`business`"),
         Rule::kw_days => s(2, "`days`"),
+        Rule::locale_list => s(1, "a list of locales like `[fr, en]`"),
+        // Described by the `attr` they stand beside.
+        Rule::locales_attr | Rule::locale_attr | Rule::variant_attr => None,
+        Rule::kw_locales => s(2, "`locales`"),
         Rule::file | Rule::keyword | Rule::string_raw => None,
         #[allow(unreachable_patterns)]
         _ => None,

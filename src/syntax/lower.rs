@@ -112,14 +112,41 @@ impl Lower<'_> {
     fn lower_workspace(&mut self, pair: P<'_>) -> Workspace {
         let mut keyword = Span::default();
         let mut attrs = Vec::new();
+        let mut locales = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::kw_workspace => keyword = self.span(&p),
                 Rule::attr => attrs.push(self.lower_attr(p)),
+                Rule::locales_attr => {
+                    let mut inner = p.into_inner();
+                    let kw = inner.next().expect("lower_workspace: locales");
+                    let list = inner.next().expect("lower_workspace: locale list");
+                    locales.push(LocalesSetting {
+                        keyword: self.span(&kw),
+                        names: list.into_inner().map(|w| self.ident(w)).collect(),
+                    });
+                }
+                Rule::locale_attr => {
+                    let mut inner = p.into_inner();
+                    let kw = inner.next().expect("lower_workspace: locale");
+                    let field = inner.next().expect("lower_workspace: locale field");
+                    let span = self.span(&field);
+                    attrs.push(Attr {
+                        name: Ident {
+                            name: "locale".to_string(),
+                            span: self.span(&kw),
+                        },
+                        value: Spanned::new(AttrValue::Word(field.as_str().to_string()), span),
+                    });
+                }
                 _ => {}
             }
         }
-        Workspace { keyword, attrs }
+        Workspace {
+            keyword,
+            attrs,
+            locales,
+        }
     }
 
     fn lower_attr(&mut self, pair: P<'_>) -> Attr {
@@ -345,12 +372,14 @@ impl Lower<'_> {
         let mut attrs = Vec::new();
         let mut links = Vec::new();
         let mut headers = Vec::new();
+        let mut variants = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::name => name = Some(self.ident(p)),
                 Rule::channel => channel = Some(self.ident(p)),
                 Rule::attr | Rule::delivery_attr => attrs.push(self.lower_attr(p)),
                 Rule::template_topic => attrs.push(self.lower_template_topic(p)),
+                Rule::variant_attr => variants.push(self.lower_variant(p)),
                 Rule::link_decl => {
                     let mut inner = p.into_inner().filter(|q| q.as_rule() != Rule::kw_link);
                     let lname = self.ident(inner.next().expect("lower_template: link name"));
@@ -371,8 +400,22 @@ impl Lower<'_> {
             attrs,
             links,
             headers,
+            variants,
         }
     }
+
+    /// `subject.en = "…"`: lowered as the attribute `subject = "…"` and its
+    /// locale.
+    fn lower_variant(&mut self, pair: P<'_>) -> Variant {
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("lower_variant: name"));
+        let locale = self.ident(inner.next().expect("lower_variant: locale"));
+        let value = self.lower_attr_value(inner.next().expect("lower_variant: value"));
+        Variant {
+            locale,
+            attr: Attr { name, value },
+            }
+        }
 
     fn lower_header(&mut self, pair: P<'_>) -> Header {
         let mut inner = pair

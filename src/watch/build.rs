@@ -211,7 +211,7 @@ impl Builder {
                 let ast::DeclKind::Template(t) = &d.kind else {
                     continue;
                 };
-                for a in &t.attrs {
+                for a in t.attrs.iter().chain(t.variants.iter().map(|v| &v.attr)) {
                     if let ast::AttrValue::File(p) = &a.value.node {
                         inputs.extend(crate::plan::resolve_template_path(camp, &p.node));
                     }
