@@ -30,7 +30,9 @@
 //!   `data-personas="marie paul"`: the personas who get that text), its
 //!   `td.summary` (subject, push title, or the body's first words) and one
 //!   `a.preview` per persona; a template's first row has
-//!   `id="template-NAME"`; `ul#personas`;
+//!   `id="template-NAME"`; personas whose consent rule fails get a
+//!   `tr.message.no-consent` row instead (`data-no-consent="mallory"`,
+//!   `render::consent`); `ul#personas`;
 //! - message: `main#message` (`data-template`, `data-persona`,
 //!   `data-channel`, `data-kind`); `nav#persona-switcher` (the current
 //!   persona's link has `aria-current="page"`); `a#persona-link`;
