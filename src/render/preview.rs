@@ -1079,6 +1079,18 @@ fn persona_facts_section(out: &mut String, facts: &PersonaFacts) {
             );
         }
         out.push_str("</tbody>\n</table>\n");
+    } // Only when a consent rule fails: pages of other personas keep their shape.
+    if !facts.no_consent.is_empty() {
+        out.push_str("<h2>Consent</h2>\n<ul id=\"no-consent\">");
+        for (channel, rule) in &facts.no_consent {
+            let _ = write!(
+                out,
+                "<li data-channel=\"{0}\">no marketing on {0}: <code>consent {0} = {1}</code> does not hold, so its marketing messages are not previewed</li>",
+                escape_html(channel),
+                escape_html(rule)
+            );
+        }
+        out.push_str("</ul>\n");
     }
 }
 
