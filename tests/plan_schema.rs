@@ -129,6 +129,21 @@ fn case(
 fn cases() -> Vec<Case> {
     use Edit::*;
     vec![
+        // Consent and topics (§12).
+        case(
+            "consent on an operational channel",
+            Set("/consent/task", json!({"op": "const", "value": true})),
+            "$.consent.task",
+            "not a channel with consent",
+            true,
+        ),
+        case(
+            "unknown template topic",
+            Set("/templates/offer/topic", json!("gossip")),
+            "$.templates.offer.topic",
+            "is not a topic of the plan",
+            false,
+        ),
         // What the schema rejects.
         case(
             "template kind",

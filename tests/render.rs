@@ -376,6 +376,13 @@ fn every_template_for_every_persona() {
     );
     // Transactional and operational messages need no consent.
     assert!(files.contains_key("preview/receipt/mallory.html"));
+    let mallory = String::from_utf8_lossy(&files["preview/persona/mallory.html"]).into_owned();
+    assert!(
+        mallory.contains("<li data-channel=\"push\">no marketing on push: <code>consent push = plan == pro</code>"),
+        "{mallory}"
+    );
+    let marie = String::from_utf8_lossy(&files["preview/persona/marie.html"]).into_owned();
+    assert!(!marie.contains("no-consent"), "{marie}");
 }
 
 #[test]

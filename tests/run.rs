@@ -658,6 +658,46 @@ fn the_summary_sums_goal_values() {
     assert_eq!(json["goals_reached"], 4, "{json}");
 }
 
+/// The JSON summary counts sends skipped for consent (§12): in total under
+/// `skipped`, and per template for the templates a rule covers. A plan
+/// without consent rules keeps the v1 shape (no such keys).
+#[test]
+fn the_summary_counts_sends_without_consent() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run/consent_skip");
+    let summary =
+        std::env::temp_dir().join(format!("relance-run-consent-{}.json", std::process::id()));
+    let ran = run_case(&dir, &["--summary", summary.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    let _ = fs::remove_file(&summary);
+    // `no` misses both flash SMS, `later` the first, `optout` the email.
+    assert_eq!(json["skipped"]["no_consent"], 4, "{json}");
+    assert_eq!(
+        json["templates"]["flash"]["skipped_no_consent"], 3,
+        "{json}"
+    );
+    assert_eq!(
+        json["templates"]["hello"]["skipped_no_consent"], 1,
+        "{json}"
+    );
+    // A transactional SMS is not covered by the rule.
+    assert!(
+        json["templates"]["code"]
+            .get("skipped_no_consent")
+            .is_none(),
+        "{json}"
+    );
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run/ignored_events");
+    let ran = run_case(&dir, &["--summary", summary.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    let _ = fs::remove_file(&summary);
+    assert!(json["skipped"].get("no_consent").is_none(), "{json}");
+}
+
 /// `--engagement` rates under which every message draws an event that
 /// sends more messages (a purchase rate of 1, two scenarios triggered by a
 /// purchase) stay bounded: a message that three drawn events in a row led

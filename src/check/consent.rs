@@ -243,3 +243,41 @@ fn check_sms_consent(p: &Project, rules: &HashMap<&str, &ConsentRule>, problems:
     }
     problems.push(d);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostics::{Problems, SourceFile, SourceMap};
+
+    fn codes(text: &str) -> Vec<String> {
+        let mut sources = SourceMap::new();
+        sources.add(SourceFile::new("main.camp", text));
+        let checked = crate::driver::check_sources(&sources, Problems::new(), 1);
+        checked.diagnostics.iter().map(|d| d.to_string()).collect()
+    }
+
+    const PROJECT: &str = r#"
+workspace { name = "x", address = "1 rue" }
+contact { email: email }
+segment left_offers = count(unsubscribed where topic == "offers") > 0
+persona ann {
+  email = "a@example.com"
+  event unsubscribed { channel = "email", topic = "offers" } at 3d ago
+  expect left_offers
+}
+"#;
+
+    /// Once topics exist, `unsubscribed` has a `topic` field: in personas
+    /// and in conditions (`topic` is a keyword, read there as a field).
+    #[test]
+    fn the_unsubscribe_topic_is_a_field_once_topics_exist() {
+        let found = codes(&format!("{PROJECT}topic offers \"Offers\"\n"));
+        assert!(found.is_empty(), "{found:#?}");
+    }
+
+    /// Without topics, the built-in event keeps its v1 fields.
+    #[test]
+    fn without_topics_the_unsubscribe_has_no_topic_field() {
+        let found = codes(PROJECT);
+        assert!(found.iter().any(|d| d.contains("E0210")), "{found:#?}");
+    }
+}

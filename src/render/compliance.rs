@@ -86,8 +86,18 @@ impl Findings {
         let link_missing = |f: &Missing| matches!(f, Missing::VisibleLink(_) | Missing::LinkInText);
         if !preferences.is_empty() && found.iter().any(link_missing) {
             let other = check_message(m.html.as_deref(), m.text.as_deref(), preferences, "");
-            if !other.iter().any(|f| matches!(f, Missing::VisibleLink(_))) {
-                found.retain(|f| !matches!(f, Missing::VisibleLink(_)));
+            match other.iter().find(|f| matches!(f, Missing::VisibleLink(_))) {
+                None => found.retain(|f| !matches!(f, Missing::VisibleLink(_))),
+                // Only the preferences page is linked: its problem is the
+                // one to show (hidden, in a comment…).
+                Some(why) if !m.html.as_deref().unwrap_or("").contains(url) => {
+                    for f in found.iter_mut() {
+                        if matches!(f, Missing::VisibleLink(_)) {
+                            *f = why.clone();
+                        }
+                    }
+                }
+                Some(_) => {}
             }
             if !other.contains(&Missing::LinkInText) {
                 found.retain(|f| *f != Missing::LinkInText);

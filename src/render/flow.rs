@@ -1134,6 +1134,7 @@ segment french = country in ["FR", "BE"]
 consent sms = french
 template welcome : email { subject = "Hi", html = "<p>{{workspace.address}}</p><a href=\"{{unsubscribe_url}}\">u</a> {{links.gps}}", link gps = "https://a.example/gps" }
 template nudge : sms { body = "Hi" }
+consent sms = true
 template receipt : email { kind = transactional, subject = "R", html = "x" }
 template call : task { body = "Call" }
 scenario s {

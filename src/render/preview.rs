@@ -30,7 +30,9 @@
 //!   `data-personas="marie paul"`: the personas who get that text), its
 //!   `td.summary` (subject, push title, or the body's first words) and one
 //!   `a.preview` per persona; a template's first row has
-//!   `id="template-NAME"`; `ul#personas`;
+//!   `id="template-NAME"`; personas whose consent rule fails get a
+//!   `tr.message.no-consent` row instead (`data-no-consent="mallory"`,
+//!   `render::consent`); `ul#personas`;
 //! - message: `main#message` (`data-template`, `data-persona`,
 //!   `data-channel`, `data-kind`); `nav#persona-switcher` (the current
 //!   persona's link has `aria-current="page"`); `a#persona-link`;
@@ -1142,6 +1144,18 @@ fn persona_facts_section(out: &mut String, facts: &PersonaFacts) {
             );
         }
         out.push_str("</tbody>\n</table>\n");
+    } // Only when a consent rule fails: pages of other personas keep their shape.
+    if !facts.no_consent.is_empty() {
+        out.push_str("<h2>Consent</h2>\n<ul id=\"no-consent\">");
+        for (channel, rule) in &facts.no_consent {
+            let _ = write!(
+                out,
+                "<li data-channel=\"{0}\">no marketing on {0}: <code>consent {0} = {1}</code> does not hold, so its marketing messages are not previewed</li>",
+                escape_html(channel),
+                escape_html(rule)
+            );
+        }
+        out.push_str("</ul>\n");
     }
 }
 
