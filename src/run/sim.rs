@@ -52,8 +52,8 @@ enum Wake {
     Run(u32, u32),
     Recheck,
     /// Scenario, trigger.
-    Every(u16, u8),
-    Once(u16, u8),
+    Every(u32, u32),
+    Once(u32, u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -328,10 +328,10 @@ impl<'a, 'p> Sim<'a, 'p> {
             for (k, trig) in s.triggers.iter().enumerate() {
                 let wake = match *trig {
                     Trig::Every(days, clock) => calendar::next(days, clock, &self.tz, from)
-                        .map(|t| (t, Wake::Every(i as u16, k as u8))),
-                    Trig::Once(at) => Some((at, Wake::Once(i as u16, k as u8))),
+                        .map(|t| (t, Wake::Every(i as u32, k as u32))),
+                    Trig::Once(at) => Some((at, Wake::Once(i as u32, k as u32))),
                     Trig::OnceLocal(date, clock) => calendar::once_local(date, clock, &self.tz)
-                        .map(|t| (t, Wake::Once(i as u16, k as u8))),
+                        .map(|t| (t, Wake::Once(i as u32, k as u32))),
                     _ => None,
                 };
                 if let Some((t, w)) = wake
@@ -1183,7 +1183,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     });
                     self.fire(s);
                     if let Some(next) = calendar::next(days, clock, &self.tz, t + 1) {
-                        self.schedule(next, Wake::Every(s as u16, k));
+                        self.schedule(next, Wake::Every(s as u32, k));
                     }
                 }
             }
