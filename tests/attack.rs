@@ -235,3 +235,27 @@ fn lone_cr_line_ends_give_the_right_line_numbers() {
     let human = check(&t, &[], BOUND);
     assert!(human.stderr.contains("a.camp:4:13]"), "{}", human.stderr);
 }
+
+/// A scenario with a hundred thousand `once at … local` triggers on distinct
+/// dates and one `every weekday` at the same time: the coincidence check
+/// (W0660) is linear, not a comparison of every pair (5·10⁹ of them).
+#[test]
+fn a_hundred_thousand_triggers_check_in_linear_work() {
+    let mut s = String::from(HEAD);
+    s.push_str("scenario many {\n");
+    let mut date = jiff::civil::date(2026, 1, 1);
+    for _ in 0..100_000 {
+        s.push_str(&format!("  trigger once at {date} 09:00 local\n"));
+        date = date.tomorrow().unwrap();
+    }
+    s.push_str("  trigger every weekday 09:00\n  reentry always\n  send hi\n}\n");
+    let t = TempDir::new("attack-triggers");
+    t.write("a.camp", &s);
+    let out = check(&t, &["--format", "json"], BOUND);
+    assert_eq!(
+        codes(&out.stdout),
+        ["W0660"],
+        "{}",
+        &out.stdout[..out.stdout.len().min(2000)]
+    );
+}

@@ -1187,6 +1187,23 @@ fn scenario_item() -> BoxedStrategy<String> {
         )
             .prop_map(|(d, t)| format!("trigger every {d} {t}")),
         literal().prop_map(|t| format!("trigger once at {t}")),
+        // v1.1 calendar triggers.
+        (
+            pick(
+                &["weekday", "month on 1", "month on 28", "month on last"],
+                &["month on 31", "month 3", "month on first"]
+            ),
+            pick(&["09:00", "23:59"], &["24:00", "9:00"])
+        )
+            .prop_map(|(d, t)| format!("trigger every {d} {t}")),
+        (
+            pick(
+                &["2026-12-01", "2027-03-28"],
+                &["2026-02-30", "2026-12-01T09:00Z"]
+            ),
+            pick(&["09:00 local", "02:30 local"], &["09:00", "local"])
+        )
+            .prop_map(|(d, t)| format!("trigger once at {d} {t}")),
     ];
     let header = prop_oneof![
         expr().prop_map(|e| format!("audience {e}")),
@@ -1196,6 +1213,12 @@ fn scenario_item() -> BoxedStrategy<String> {
         ),
         expr().prop_map(|e| format!("exit when {e}")),
         (name(), duration()).prop_map(|(e, d)| format!("goal {e} within {d}")),
+        // v1.1 goals with a condition and a value, and `joined` goals.
+        (name(), expr(), duration(), prop::option::of(name())).prop_map(|(e, w, d, v)| match v {
+            Some(v) => format!("goal {e} where {w} within {d} value {v}"),
+            None => format!("goal {e} where {w} within {d}"),
+        }),
+        (name(), duration()).prop_map(|(l, d)| format!("goal joined {l} within {d}")),
     ];
     prop_oneof![2 => trigger, 2 => header, 6 => step()].boxed()
 }

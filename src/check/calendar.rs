@@ -80,7 +80,7 @@ pub fn check_goals(p: &Project, s: &Scenario, problems: &mut Problems) {
 }
 
 /// A calendar trigger as (local clock minutes, the local dates it fires on).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Dates {
     Every,
     Day(CivilWeekday),
@@ -150,28 +150,70 @@ fn overlap(a: Dates, b: Dates) -> bool {
     }
 }
 
-/// Two triggers of the same kind on the same name, or two calendar
-/// triggers at the same local time on a common date.
-fn coincide(a: &Trigger, b: &Trigger) -> bool {
-    match (a, b) {
-        (Trigger::Joined(x), Trigger::Joined(y)) | (Trigger::Entered(x), Trigger::Entered(y)) => {
-            x.name == y.name
+/// What makes two triggers identical: the same list, event or segment,
+/// the same instant, or the same local time on the same dates.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Joined(&'a str),
+    Entered(&'a str),
+    Event(&'a str),
+    Once(i64),
+    Calendar(u16, Dates),
+}
+
+fn key(t: &Trigger) -> Option<Key<'_>> {
+    Some(match t {
+        Trigger::Joined(x) => Key::Joined(&x.name),
+        Trigger::Entered(x) => Key::Entered(&x.name),
+        Trigger::Event { event, .. } => Key::Event(&event.name),
+        Trigger::Once(at) => Key::Once(at.node),
+        _ => {
+            let (clock, d) = dates(t)?;
+            Key::Calendar(clock, d)
         }
-        (Trigger::Event { event: x, .. }, Trigger::Event { event: y, .. }) => x.name == y.name,
-        (Trigger::Once(x), Trigger::Once(y)) => x.node == y.node,
-        _ => match (dates(a), dates(b)) {
-            (Some((ca, da)), Some((cb, db))) => ca == cb && overlap(da, db),
-            _ => false,
-        },
-    }
+    })
 }
 
 /// W0660 for each trigger that can fire at the same instant as an earlier
-/// one of the same scenario.
+/// one of the same scenario: an identical one, or a calendar trigger at the
+/// same local time on a common date. Linear in the number of triggers
+/// (times the few distinct recurring kinds of one clock time).
 pub fn check_coinciding_triggers(s: &Scenario, problems: &mut Problems) {
+    use std::collections::HashMap;
     let ts: &[Spanned<Trigger>] = &s.triggers;
-    for (i, b) in ts.iter().enumerate() {
-        if let Some(a) = ts[..i].iter().find(|a| coincide(&a.node, &b.node)) {
+    let mut seen: HashMap<Key, usize> = HashMap::new();
+    // Per clock time, the distinct recurring kinds and the distinct dates
+    // of `once at … local`, with the first trigger of each.
+    let mut recurring: HashMap<u16, Vec<(Dates, usize)>> = HashMap::new();
+    let mut once: HashMap<u16, Vec<(Dates, usize)>> = HashMap::new();
+    for (i, t) in ts.iter().enumerate() {
+        let Some(k) = key(&t.node) else { continue };
+        let earlier = match seen.get(&k) {
+            Some(&j) => Some(j),
+            None => {
+                seen.insert(k.clone(), i);
+                match k {
+                    Key::Calendar(clock, d) => {
+                        let hit = |v: Option<&Vec<(Dates, usize)>>| {
+                            v.and_then(|v| v.iter().find(|(e, _)| overlap(*e, d)).map(|x| x.1))
+                        };
+                        let found = match d {
+                            Dates::On(_) => hit(recurring.get(&clock)),
+                            _ => hit(recurring.get(&clock)).or_else(|| hit(once.get(&clock))),
+                        };
+                        let list = if matches!(d, Dates::On(_)) {
+                            &mut once
+                        } else {
+                            &mut recurring
+                        };
+                        list.entry(clock).or_default().push((d, i));
+                        found
+                    }
+                    _ => None,
+                }
+            }
+        };
+        if let Some(j) = earlier {
             problems.push(
                 Diagnostic::new(
                     Code::W0660,
@@ -180,8 +222,8 @@ pub fn check_coinciding_triggers(s: &Scenario, problems: &mut Problems) {
                         s.name.name
                     ),
                 )
-                .at(b.span, "this trigger")
-                .also(a.span, "can fire at the same instant as this one")
+                .at(t.span, "this trigger")
+                .also(ts[j].span, "can fire at the same instant as this one")
                 .help("a contact enters once at that instant whichever fires: remove one trigger or give them different times"),
             );
         }

@@ -59,11 +59,11 @@ enum Wake {
     Run(u32, u32),
     Recheck,
     /// Scenario, trigger.
-    Every(u16, u8),
-    Once(u16, u8),
+    Every(u32, u32),
+    Once(u32, u32),
     /// An `at` or `yearly` trigger: scenario, trigger (stale unless
     /// `date_next` still says this instant).
-    Date(u16, u8),
+    Date(u32, u32),
     /// Sends queued at this instant go out by priority (`priority`).
     Flush,
 }
@@ -361,10 +361,10 @@ impl<'a, 'p> Sim<'a, 'p> {
             for (k, trig) in s.triggers.iter().enumerate() {
                 let wake = match *trig {
                     Trig::Every(days, clock) => calendar::next(days, clock, &self.tz, from)
-                        .map(|t| (t, Wake::Every(i as u16, k as u8))),
-                    Trig::Once(at) => Some((at, Wake::Once(i as u16, k as u8))),
+                        .map(|t| (t, Wake::Every(i as u32, k as u32))),
+                    Trig::Once(at) => Some((at, Wake::Once(i as u32, k as u32))),
                     Trig::OnceLocal(date, clock) => calendar::once_local(date, clock, &self.tz)
-                        .map(|t| (t, Wake::Once(i as u16, k as u8))),
+                        .map(|t| (t, Wake::Once(i as u32, k as u32))),
                     Trig::At(..) | Trig::Yearly(..) => {
                         self.schedule_date(i, k, from, false);
                         None
@@ -1434,7 +1434,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     });
                     self.fire(s);
                     if let Some(next) = calendar::next(days, clock, &self.tz, t + 1) {
-                        self.schedule(next, Wake::Every(s as u16, k));
+                        self.schedule(next, Wake::Every(s as u32, k));
                     }
                 }
             }
@@ -1593,7 +1593,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
         self.date_next[s][k] = next;
         if let Some(at) = next {
-            self.schedule(at, Wake::Date(s as u16, k as u8));
+            self.schedule(at, Wake::Date(s as u32, k as u32));
         }
         if changed {
             self.stats.date_rescheduled[s] += 1;

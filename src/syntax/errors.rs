@@ -226,8 +226,9 @@ const SHIFT_TEXT: &str = "`+` or `-` and a duration";
 
 const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
 
-/// Syntax errors that are a known mistake with a rule of its own: today's
-/// language has one trigger per scenario, `every WEEKDAY|day HH:MM`, the
+/// Syntax errors that are a known mistake with a rule of its own: triggers
+/// are not combined with `or`, `every WEEKDAY|day|weekday HH:MM`, `every
+/// month on N HH:MM`, `once at DATE HH:MM local`, the
 /// aggregate on the left of its comparison, `//` comments, attribute
 /// values in quotes and `wait until … for DURATION`. Each message says
 /// the rule and how to write it; `None` for every other error.
@@ -278,6 +279,28 @@ fn known_mistake(
                 Diagnostic::new(Code::E0001, format!("`{j}` cannot combine triggers on one line"))
                     .at(here, "a second trigger starts here")
                     .help("write each trigger on its own `trigger` line (any of them starts a run); to narrow one trigger, use `audience` or `event NAME where …`"),
+            );
+        }
+    }
+
+    // `once at 2026-12-01 09:00` without `local` (v1.1): say what each
+    // spelling means.
+    if let Some(rest) = trimmed
+        .strip_prefix("trigger once at ")
+        .or_else(|| trimmed.strip_prefix("once at "))
+    {
+        let mut words = rest.split_whitespace();
+        let date = words.next().unwrap_or("");
+        let clock = words.next().unwrap_or("09:00");
+        if date.len() == 10 && !date.contains('T') && !rest.contains(" local") {
+            let once = line_start + line.find("once").unwrap_or(0);
+            let len = line.trim_end().len() - (once - line_start);
+            return Some(
+                Diagnostic::new(Code::E0001, "a date and a time of day after `once at` need `local`")
+                    .at(span(once, len), "neither a local broadcast nor a timestamp")
+                    .help(format!(
+                        "write `once at {date} {clock} local` for {clock} in each contact's own zone, or a timestamp with its zone like `once at {date}T{clock}:00+01:00` for one instant for everyone"
+                    )),
             );
         }
     }
@@ -554,6 +577,7 @@ const WORDS: &[Rule] = &[
     Rule::channel,
     Rule::weekday,
     Rule::month_day,
+    Rule::goal_value_field,
     Rule::reentry_word,
     Rule::excess_action,
     Rule::cap_scope,
@@ -820,6 +844,7 @@ fn describe_rule(rule: Rule) -> Option<(u8, String)> {
         Rule::trigger_monthly => s(1, "a monthly trigger like `every month on 3 09:00`"),
         Rule::trigger_once_local => s(1, "a local broadcast like `once at 2026-12-01 09:00 local`"),
         Rule::month_day => s(1, "a day of the month from 1 to 28, or `last`"),
+        Rule::goal_value_field => s(1, "a number field of the goal event (like `amount`)"),
         Rule::goal_event | Rule::goal_joined => s(
             1,
             "a goal like `goal purchase within 14d` or `goal joined customers within 30d`",

@@ -571,7 +571,7 @@ impl Lower<'_> {
                 Rule::name => event = Some(self.ident(q)),
                 Rule::duration => within = Some(self.lower_duration(q)),
                 Rule::expr => filter = Some(Box::new(self.lower_expr(q))),
-                Rule::word => value = Some(self.ident(q)),
+                Rule::goal_value_field => value = Some(self.ident(q)),
                 _ => {}
             }
         }
