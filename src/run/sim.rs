@@ -188,8 +188,8 @@ pub(crate) struct Sim<'a, 'p> {
     date_fired: Vec<Vec<Vec<TimeValue>>>,
     date_last: Vec<Vec<Option<i64>>>,
     /// Sends queued at `flush_at` when some template has a priority:
-    /// (priority, order, run, generation).
-    pending: Vec<(u8, u64, usize, u32)>,
+    /// (priority, order, run, generation, template).
+    pending: Vec<(u8, u64, usize, u32, usize)>,
     flush_at: Option<i64>,
     /// The run the flush lets send now (its next send is not queued).
     releasing: Option<usize>,
@@ -1061,7 +1061,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         self.seq += 1;
         let g = self.runs[r].generation;
         self.pending
-            .push((self.prog.templates[tpl].priority, self.seq, r, g));
+            .push((self.prog.templates[tpl].priority, self.seq, r, g, tpl));
         if self.flush_at != Some(t) {
             self.flush_at = Some(t);
             self.schedule(t, Wake::Flush);
@@ -1457,8 +1457,31 @@ impl<'a, 'p> Sim<'a, 'p> {
                 // Higher priority first; equal priorities in the order
                 // they came due (declaration order for runs started
                 // together).
+                let arrived: Option<Vec<u64>> = self
+                    .trace
+                    .is_some()
+                    .then(|| pending.iter().map(|p| p.1).collect());
                 pending.sort_by_key(|&(priority, order, ..)| (priority, order));
-                for (_, _, r, g) in pending {
+                if let Some(arrived) = arrived
+                    && pending.iter().map(|p| p.1).ne(arrived)
+                {
+                    let prog = self.prog;
+                    let order: Vec<String> = pending
+                        .iter()
+                        .map(|&(priority, _, _, _, tpl)| {
+                            let name = prog.templates[tpl].name;
+                            match priority {
+                                0 => format!("{name} (high)"),
+                                2 => format!("{name} (low)"),
+                                _ => name.to_string(),
+                            }
+                        })
+                        .collect();
+                    self.note(t, || {
+                        format!("sends due now go out by priority: {}", order.join(", "))
+                    });
+                }
+                for (_, _, r, g, _) in pending {
                     if !self.runs[r].active || self.runs[r].generation != g {
                         continue;
                     }
