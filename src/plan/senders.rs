@@ -126,3 +126,51 @@ pub(super) fn validate(path: &str, t: &super::Template) -> Result<(), (String, S
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Template;
+
+    fn webhook() -> Template {
+        Template {
+            channel: "webhook".into(),
+            kind: "operational".into(),
+            address_field: None,
+            parts: Default::default(),
+            links: Default::default(),
+            link_order: Vec::new(),
+            headers: Default::default(),
+            content_hash: String::new(),
+            due_seconds: None,
+            method: Some("PUT".into()),
+            request_headers: vec![RequestHeader {
+                name: "Authorization".into(),
+                value: vec![
+                    HeaderPiece::Text("Bearer ".into()),
+                    HeaderPiece::Env("CRM_TOKEN".into()),
+                ],
+            }],
+        }
+    }
+
+    #[test]
+    fn hand_edited_operational_fields_are_refused() {
+        assert_eq!(validate("$", &webhook()), Ok(()));
+        let mut t = webhook();
+        t.method = Some("GET".into());
+        assert_eq!(validate("$", &t).unwrap_err().0, "$.method");
+        let mut t = webhook();
+        t.request_headers[0].value[1] = HeaderPiece::Env("CRM-TOKEN".into());
+        assert_eq!(
+            validate("$", &t).unwrap_err().0,
+            "$.request_headers[0].value[1]"
+        );
+        let mut t = webhook();
+        t.request_headers[0].value[0] = HeaderPiece::Text("a\r\nX-Injected: 1".into());
+        assert!(validate("$", &t).is_err());
+        let mut t = webhook();
+        t.due_seconds = Some(86_400);
+        assert_eq!(validate("$", &t).unwrap_err().0, "$.due_seconds");
+    }
+}
