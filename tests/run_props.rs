@@ -84,7 +84,7 @@ scenario e {
   reentry always
   send m1
 }
-scenario f {
+scenario h {
   trigger entered soon
   reentry always
   send s1

@@ -151,6 +151,10 @@ mod tests {
                     HeaderPiece::Env("CRM_TOKEN".into()),
                 ],
             }],
+            topic: None,
+            expires_seconds: None,
+            priority: None,
+            variants: Default::default(),
         }
     }
 

@@ -1131,7 +1131,6 @@ event purchase { amount: number, sku: text }
 list prospects
 list customers
 segment french = country in ["FR", "BE"]
-consent sms = french
 template welcome : email { subject = "Hi", html = "<p>{{workspace.address}}</p><a href=\"{{unsubscribe_url}}\">u</a> {{links.gps}}", link gps = "https://a.example/gps" }
 template nudge : sms { body = "Hi" }
 consent sms = true

@@ -919,7 +919,10 @@ impl RenderProject {
     pub fn prepare(&self, template: &str, persona: &str, attr: &str) -> Option<Prepared<'_>> {
         let t = self.model.template(template)?;
         let p = self.model.persona(persona)?;
-        let b = t.body(attr)?;
+        // The body the persona receives: its locale's variant when there is one.
+        let b = t
+            .bodies_for(t.variant_for(p.locale.as_deref()))
+            .find(|b| b.attr == attr)?;
         if self.broken.contains(&t.name) {
             return None;
         }
