@@ -141,3 +141,51 @@ fn byte_order_marks_duplicate_keys_and_bad_bytes_in_jsonl() {
     assert!(outbox.contains("\"contact\":\"a\""), "{outbox}");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// An endless line from a pipe (no line break) must not take unbounded
+/// memory: the run stops at 16 MiB with an error naming the line. Before,
+/// the whole stream was buffered as one line (here 40 MiB, then "bad JSON").
+#[test]
+fn an_endless_line_from_a_pipe_stops_the_run() {
+    use std::io::Write;
+    let dir = project("endless");
+    let mut child = Command::new(bin())
+        .args([
+            "run",
+            "--plan",
+            "out/plan.json",
+            "--contacts",
+            "/dev/stdin",
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--until",
+            "2026-11-05T00:00:00Z",
+        ])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let block = vec![b'x'; 1 << 20];
+        let mut written = 0usize;
+        let _ = stdin.write_all(b"{\"id\": \"a\", \"email\": \"a@example.com\"}\n");
+        // The runner stops reading (a broken pipe ends the loop).
+        while written < 40 << 20 && stdin.write_all(&block).is_ok() {
+            written += block.len();
+        }
+        written
+    });
+    let out = child.wait_with_output().unwrap();
+    let written = writer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`/dev/stdin` line 2: a line longer than 16 MiB (no line break): a JSONL file holds one contact per line; check that it is the right file"),
+        "{err}"
+    );
+    assert!(written < 40 << 20, "the runner read all {written} bytes");
+    let _ = fs::remove_dir_all(&dir);
+}

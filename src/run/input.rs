@@ -64,13 +64,13 @@ pub(crate) struct Pool {
     sets: Vec<(u32, u32)>,
     /// Events repeat their texts (paths, templates, lists): each distinct
     /// one is stored once.
-    intern: Option<HashMap<Box<str>, (u32, u32)>>,
+    intern: Option<FastMap<Box<str>, (u32, u32)>>,
 }
 
 impl Pool {
     fn interning() -> Pool {
         Pool {
-            intern: Some(HashMap::new()),
+            intern: Some(FastMap::default()),
             ..Pool::default()
         }
     }
@@ -217,6 +217,29 @@ impl Kind {
         if text_kind && let Some(s) = raw_str(v) {
             return self.parse_text(&s, pool);
         }
+        // The usual values without a `serde_json::Value`; anything else
+        // (null, a wrong type) goes the general way, for its message.
+        match self {
+            Kind::Number => {
+                if let Ok(n) = serde_json::from_str::<f64>(v.get())
+                    && n.is_finite()
+                {
+                    return Ok(Cell::Number(n));
+                }
+            }
+            Kind::Bool => match v.get() {
+                "true" => return Ok(Cell::Bool(true)),
+                "false" => return Ok(Cell::Bool(false)),
+                _ => {}
+            },
+            Kind::Set => {
+                if let Ok(items) = serde_json::from_str::<Vec<Key>>(v.get()) {
+                    let items: Vec<&str> = items.iter().map(|k| k.0.as_ref()).collect();
+                    return set_cell(&items, pool);
+                }
+            }
+            _ => {}
+        }
         match serde_json::from_str::<serde_json::Value>(v.get()) {
             Ok(value) => self.parse_json(&value, pool),
             Err(e) => Err(json_error(e)),
@@ -273,17 +296,62 @@ fn set_cell(items: &[&str], pool: &mut Pool) -> Result<Cell, String> {
 
 /// RFC 3339 with an offset (`Z` or `+01:00`), to the second.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    s.trim()
-        .parse::<jiff::Timestamp>()
-        .ok()
-        .map(|t| t.as_second())
+    let s = s.trim();
+    if let Some(t) = utc_timestamp(s) {
+        return Some(t);
+    }
+    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
+/// The common spelling, `2026-11-01T09:30:00Z`, read without a general
+/// parser; anything else (offsets, fractions, a leap second, years far
+/// from ours, an impossible date) is left to jiff, so both agree.
+fn utc_timestamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        b[from..to].iter().try_fold(0i64, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, se) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match mo {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1000..=9000).contains(&y) || d < 1 || d > month_days || h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    // Days from 1970-01-01 in the proleptic Gregorian calendar (Howard
+    // Hinnant's days_from_civil).
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3_600 + mi * 60 + se)
 }
 
 /// Names of lists and tags, interned.
 #[derive(Default)]
 pub(crate) struct Names {
     pub names: Vec<String>,
-    index: HashMap<String, u32>,
+    index: FastMap<String, u32>,
 }
 
 impl Names {
@@ -298,10 +366,228 @@ impl Names {
     }
 }
 
+/// A seeded hash for the readers' maps: a folded multiply per 8 bytes,
+/// several times cheaper than the standard library's SipHash on the short
+/// texts of contacts and events. The seed is drawn per map, so input made
+/// to collide on one run does not collide on another.
+#[derive(Clone, Copy)]
+pub(crate) struct Seeded {
+    seed: u64,
+    mul: u64,
+}
+
+impl Default for Seeded {
+    fn default() -> Seeded {
+        use std::hash::BuildHasher;
+        let r = std::hash::RandomState::new();
+        Seeded {
+            seed: r.hash_one(0x5eed_u64),
+            mul: r.hash_one(0x006d_756c_u64) | 1,
+        }
+    }
+}
+
+/// The high and low halves of the 128-bit product, folded.
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl Seeded {
+    fn hash_bytes(&self, s: &[u8]) -> u64 {
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut h = self.seed ^ (s.len() as u64).wrapping_mul(K);
+        let mut words = s.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            h = fold(h ^ u64::from_le_bytes(b), self.mul);
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            h = fold(h ^ u64::from_le_bytes(b), self.mul);
+        }
+        fold(h ^ K, self.mul ^ K)
+    }
+}
+
+impl std::hash::BuildHasher for Seeded {
+    type Hasher = SeededHasher;
+    fn build_hasher(&self) -> SeededHasher {
+        SeededHasher {
+            state: *self,
+            h: self.seed,
+        }
+    }
+}
+
+pub(crate) struct SeededHasher {
+    state: Seeded,
+    h: u64,
+}
+
+impl std::hash::Hasher for SeededHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.h = fold(self.h ^ self.state.hash_bytes(bytes), self.state.mul);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.h = fold(self.h ^ u64::from(i), self.state.mul);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.h = fold(self.h ^ i, self.state.mul);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.h
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, Seeded>;
+
+/// Contact ids and their dense numbers (input order): the ids' text in one
+/// string, and an open-addressing table of 16-byte [`Slot`]s probed
+/// linearly. Events look their contact up once a line, at random places
+/// of a table larger than the caches: a look-up of an id of up to 8 bytes
+/// touches one slot and nothing else, a longer one also its text, where a
+/// `HashMap<String, u32>` touches its control bytes, a bucket and the id's
+/// own allocation.
+pub(crate) struct IdIndex {
+    text: String,
+    /// Per dense number, its id's range of `text`.
+    spans: Vec<(u32, u32)>,
+    slots: Vec<Slot>,
+    hash: Seeded,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    /// Bits of the hash, and the id's length (15: 15 or more) in the low
+    /// four bits.
+    tag: u32,
+    /// `IdIndex::EMPTY`: a free slot.
+    dense: u32,
+    /// The id's first 8 bytes, padded with zeros: for an id of up to 8
+    /// bytes, with the length, the whole id.
+    head: u64,
+}
+
+impl Slot {
+    fn of(h: u64, id: &[u8]) -> Slot {
+        let mut head = [0u8; 8];
+        let n = id.len().min(8);
+        head[..n].copy_from_slice(&id[..n]);
+        Slot {
+            tag: (h as u32 & !0xf) | id.len().min(15) as u32,
+            dense: IdIndex::EMPTY,
+            head: u64::from_le_bytes(head),
+        }
+    }
+}
+
+impl IdIndex {
+    const EMPTY: u32 = u32::MAX;
+
+    fn new() -> IdIndex {
+        IdIndex {
+            text: String::new(),
+            spans: Vec::new(),
+            slots: Vec::new(),
+            hash: Seeded::default(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The id of dense number `i`.
+    pub(crate) fn id(&self, i: u32) -> &str {
+        let (start, len) = self.spans[i as usize];
+        &self.text[start as usize..start as usize + len as usize]
+    }
+
+    /// The first slot to probe for `id`, and what its slot holds.
+    fn start(&self, id: &str) -> (usize, Slot) {
+        let h = self.hash.hash_bytes(id.as_bytes());
+        let bits = self.slots.len().trailing_zeros();
+        ((h >> (64 - bits)) as usize, Slot::of(h, id.as_bytes()))
+    }
+
+    /// The dense number of `id`.
+    pub(crate) fn get(&self, id: &str) -> Option<&u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let (mut i, want) = self.start(id);
+        let mask = self.slots.len() - 1;
+        loop {
+            let slot = &self.slots[i];
+            if slot.dense == Self::EMPTY {
+                return None;
+            }
+            if slot.tag == want.tag
+                && slot.head == want.head
+                && (id.len() <= 8 || self.id(slot.dense) == id)
+            {
+                return Some(&slot.dense);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    pub(crate) fn contains_key(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Adds `id` (not in the index yet) as the next dense number.
+    fn push(&mut self, id: &str) -> Result<u32, String> {
+        let dense = u32::try_from(self.spans.len())
+            .ok()
+            .filter(|d| *d < Self::EMPTY)
+            .ok_or_else(|| "the input holds too many contacts".to_string())?;
+        let start = u32::try_from(self.text.len())
+            .map_err(|_| "the input holds more than 4 GiB of ids".to_string())?;
+        let len = u32::try_from(id.len()).map_err(|_| "an id is too long".to_string())?;
+        self.text.push_str(id);
+        self.spans.push((start, len));
+        // At most half full: short probe runs.
+        if self.spans.len() * 2 > self.slots.len() {
+            let size = (self.slots.len() * 2).max(1024);
+            self.slots = vec![
+                Slot {
+                    tag: 0,
+                    dense: Self::EMPTY,
+                    head: 0
+                };
+                size
+            ];
+            for d in 0..self.spans.len() as u32 {
+                self.place(d);
+            }
+        } else {
+            self.place(dense);
+        }
+        Ok(dense)
+    }
+
+    fn place(&mut self, d: u32) {
+        let (mut i, slot) = self.start(self.id(d));
+        let mask = self.slots.len() - 1;
+        while self.slots[i].dense != Self::EMPTY {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = Slot { dense: d, ..slot };
+    }
+}
+
 /// Every contact, column by column, with dense ids in input order.
 pub struct Contacts {
-    pub(crate) ids: Vec<(u32, u32)>,
-    pub(crate) index: HashMap<String, u32>,
+    /// The ids, by dense number, and the way back.
+    pub(crate) index: IdIndex,
     /// One column per schema field, in schema order.
     pub(crate) columns: Vec<Vec<Cell>>,
     /// List memberships as bits, `words` `u64`s per contact.
@@ -318,22 +604,22 @@ pub struct Contacts {
 
 impl Contacts {
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.index.len() == 0
     }
 
     pub fn id(&self, i: u32) -> &str {
-        self.pool.str(self.ids[i as usize])
+        self.index.id(i)
     }
 
     /// Contact `i` as the evaluator sees it.
     pub fn contact(&self, i: u32) -> Contact {
         let i = i as usize;
         let mut c = Contact {
-            id: self.pool.str(self.ids[i]).to_string(),
+            id: self.index.id(i as u32).to_string(),
             ..Contact::default()
         };
         for (f, col) in self.fields.iter().zip(&self.columns) {
@@ -364,8 +650,7 @@ impl Contacts {
     fn new(plan: &Plan) -> Contacts {
         let list_names: Vec<String> = plan.lists.keys().cloned().collect();
         Contacts {
-            ids: Vec::new(),
-            index: HashMap::new(),
+            index: IdIndex::new(),
             columns: vec![Vec::new(); plan.schema.fields.len()],
             words: list_names.len().div_ceil(64).max(1),
             lists: Vec::new(),
@@ -415,9 +700,10 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
                 f.write_str("a JSON object")
             }
             fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<RawObject<'de>, M::Error> {
-                let mut out: Vec<(Cow<'de, str>, &'de serde_json::value::RawValue)> = Vec::new();
+                let mut out: Vec<(Cow<'de, str>, &'de serde_json::value::RawValue)> =
+                    Vec::with_capacity(8);
                 // Past a few keys, a set keeps the duplicate check linear.
-                let mut seen: Option<std::collections::HashSet<Cow<'de, str>>> = None;
+                let mut seen: Option<std::collections::HashSet<Cow<'de, str>, Seeded>> = None;
                 while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
                     let twice = match &mut seen {
                         Some(set) => !set.insert(k.clone()),
@@ -449,11 +735,19 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
 
 /// A raw JSON string's text (borrowed unless it holds escapes).
 fn raw_str(v: &serde_json::value::RawValue) -> Option<Cow<'_, str>> {
-    if v.get().starts_with('"') {
-        serde_json::from_str::<Key>(v.get()).ok().map(|k| k.0)
-    } else {
-        None
+    let raw = v.get();
+    if !raw.starts_with('"') {
+        return None;
     }
+    // A raw value is valid JSON: a string without a backslash is its text
+    // between the quotes.
+    if let Some(text) = raw
+        .get(1..raw.len().saturating_sub(1))
+        .filter(|t| raw.len() >= 2 && !t.as_bytes().contains(&b'\\'))
+    {
+        return Some(Cow::Borrowed(text));
+    }
+    serde_json::from_str::<Key>(raw).ok().map(|k| k.0)
 }
 
 fn parse_raw_object(line: &str) -> Result<RawObject<'_>, String> {
@@ -489,6 +783,57 @@ fn not_utf8(line: &[u8], e: std::str::Utf8Error) -> String {
         "the line is not UTF-8 (byte 0x{byte:02x} at column {}): save the file as UTF-8",
         at + 1
     )
+}
+
+/// The longest input line the readers take: far more than any contact or
+/// event, and a bound on the memory one line can take (a file with no
+/// line break, or an endless line from a pipe, is refused there).
+pub const MAX_LINE: usize = 16 << 20;
+
+/// The error for a line longer than [`MAX_LINE`].
+fn long_line(file: &str, line: u64, holds: &str) -> String {
+    format!(
+        "`{file}` line {line}: a line longer than {} MiB (no line break): {holds}; check that it is the right file",
+        MAX_LINE >> 20
+    )
+}
+
+/// How [`next_line`] ended.
+enum LineEnd {
+    Line,
+    End,
+    TooLong,
+}
+
+/// Reads the next line, without its `\n`, into `line` (cleared first); at
+/// most [`MAX_LINE`] bytes are kept. Lines are what `split(b'\n')` gives:
+/// a last line without a line break counts, an empty end does not.
+fn next_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<LineEnd> {
+    line.clear();
+    let mut any = false;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(if any { LineEnd::Line } else { LineEnd::End });
+        }
+        any = true;
+        let (take, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i, true),
+            None => (buf.len(), false),
+        };
+        if line.len() + take > MAX_LINE {
+            return Ok(LineEnd::TooLong);
+        }
+        line.extend_from_slice(&buf[..take]);
+        reader.consume(take + usize::from(done));
+        if done {
+            return Ok(LineEnd::Line);
+        }
+    }
 }
 
 /// Problems of one reader, kept in order.
@@ -533,7 +878,7 @@ struct ContactBuilder<'p> {
     file: String,
     contacts: Contacts,
     kinds: Vec<Kind>,
-    by_name: HashMap<&'p str, usize>,
+    by_name: FastMap<&'p str, usize>,
     report: Report,
 }
 
@@ -574,11 +919,24 @@ impl<'p> ContactBuilder<'p> {
         });
     }
 
-    fn read_jsonl(&mut self, reader: impl BufRead) -> Result<(), String> {
-        for (n, line) in reader.split(b'\n').enumerate() {
-            let line_no = n as u64 + 1;
-            let bytes = line.map_err(|e| format!("cannot read `{}`: {e}", self.file))?;
-            let bytes = if n == 0 { strip_bom(&bytes) } else { &bytes };
+    fn read_jsonl(&mut self, mut reader: impl BufRead) -> Result<(), String> {
+        let mut line = Vec::new();
+        for n in 0u64.. {
+            let line_no = n + 1;
+            match next_line(&mut reader, &mut line)
+                .map_err(|e| format!("cannot read `{}`: {e}", self.file))?
+            {
+                LineEnd::Line => {}
+                LineEnd::End => break,
+                LineEnd::TooLong => {
+                    return Err(long_line(
+                        &self.file,
+                        line_no,
+                        "a JSONL file holds one contact per line",
+                    ));
+                }
+            }
+            let bytes = if n == 0 { strip_bom(&line) } else { &line };
             let text = match std::str::from_utf8(bytes) {
                 Ok(t) => t,
                 Err(e) => {
@@ -632,11 +990,8 @@ impl<'p> ContactBuilder<'p> {
                 "id" => {}
                 "lists" | "tags" => match serde_json::from_str::<Option<Vec<Key>>>(v.get()) {
                     Ok(names) => {
-                        let names: Vec<String> = names
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|k| k.0.into_owned())
-                            .collect();
+                        let names = names.unwrap_or_default();
+                        let names: Vec<&str> = names.iter().map(|k| k.0.as_ref()).collect();
                         self.memberships(k, &names, &mut row, &mut errors);
                     }
                     Err(_) => errors.push(format!("`{k}` must be a list of strings")),
@@ -676,13 +1031,7 @@ impl<'p> ContactBuilder<'p> {
         }
     }
 
-    fn memberships(
-        &mut self,
-        key: &str,
-        names: &[String],
-        row: &mut Row,
-        errors: &mut Vec<String>,
-    ) {
+    fn memberships(&mut self, key: &str, names: &[&str], row: &mut Row, errors: &mut Vec<String>) {
         for n in names {
             if key == "lists" {
                 match self.contacts.list_names.iter().position(|l| l == n) {
@@ -718,12 +1067,9 @@ impl<'p> ContactBuilder<'p> {
             return self.problem(line, Some(&id), message, true);
         }
         let c = &mut self.contacts;
-        let dense = c.ids.len() as u32;
-        let Ok(idr) = c.pool.text(&id) else {
+        if c.index.push(&id).is_err() {
             return self.problem(line, Some(&id), "the input is too large".into(), true);
-        };
-        c.ids.push(idr);
-        c.index.insert(id, dense);
+        }
         for (col, cell) in c.columns.iter_mut().zip(row.cells) {
             col.push(cell);
         }
@@ -874,11 +1220,10 @@ impl<'p> ContactBuilder<'p> {
                 match c.as_str() {
                     "id" => {}
                     "lists" | "tags" => {
-                        let names: Vec<String> = value
+                        let names: Vec<&str> = value
                             .split('|')
                             .map(str::trim)
                             .filter(|s| !s.is_empty())
-                            .map(str::to_string)
                             .collect();
                         self.memberships(c, &names, &mut row, &mut errors);
                     }
@@ -943,7 +1288,7 @@ enum CsvItem {
 /// number and a record that swallowed the lines after it (a quote left
 /// open) can give them back.
 struct CsvReader<R> {
-    lines: std::io::Split<R>,
+    reader: R,
     file: String,
     next_no: u64,
     /// Lines given back, read before the file's next ones.
@@ -961,7 +1306,7 @@ enum Line {
 impl<R: BufRead> CsvReader<R> {
     fn new(reader: R, file: &str) -> Self {
         CsvReader {
-            lines: reader.split(b'\n'),
+            reader,
             file: file.to_string(),
             next_no: 1,
             replayed: std::collections::VecDeque::new(),
@@ -987,10 +1332,20 @@ impl<R: BufRead> CsvReader<R> {
         if let Some(l) = self.replayed.pop_front() {
             return Ok(Some(l));
         }
-        let Some(bytes) = self.lines.next() else {
-            return Ok(None);
-        };
-        let mut bytes = bytes.map_err(|e| format!("cannot read `{}`: {e}", self.file))?;
+        let mut bytes = Vec::new();
+        match next_line(&mut self.reader, &mut bytes)
+            .map_err(|e| format!("cannot read `{}`: {e}", self.file))?
+        {
+            LineEnd::Line => {}
+            LineEnd::End => return Ok(None),
+            LineEnd::TooLong => {
+                return Err(long_line(
+                    &self.file,
+                    self.next_no,
+                    "a CSV file holds one contact per line",
+                ));
+            }
+        }
         let n = self.next_no;
         self.next_no += 1;
         if n == 1 && bytes.starts_with(BOM) {
@@ -1174,7 +1529,7 @@ impl Default for Chunk {
 /// and `left` (list changes from outside, with a `list` field).
 pub(crate) struct EventKinds {
     pub names: Vec<String>,
-    pub index: HashMap<String, u16>,
+    pub index: FastMap<String, u16>,
     /// Per kind: (field name, kind, optional).
     pub fields: Vec<Vec<(String, Kind, bool)>>,
     /// The plan's lists, for `joined` and `left`.
@@ -1354,9 +1709,11 @@ fn events_from_reader(
     let mut eof = false;
     let mut start_of_file = true;
     while !eof {
-        // Fill up to BLOCK bytes, then cut after the last newline.
+        // Fill up to BLOCK bytes, then cut after the last newline. A line
+        // longer than the block makes it grow, up to one byte past
+        // MAX_LINE (where that line is refused).
         let mut filled = buf.len();
-        buf.resize(BLOCK.max(filled * 2), 0);
+        buf.resize(BLOCK.max((filled * 2).min(MAX_LINE + 1)), 0);
         while filled < buf.len() {
             let n = reader
                 .read(&mut buf[filled..])
@@ -1374,13 +1731,17 @@ fn events_from_reader(
                 buf.drain(..BOM.len());
             }
         }
-        let cut = if eof {
-            buf.len()
-        } else {
-            match buf.iter().rposition(|b| *b == b'\n') {
-                Some(p) => p + 1,
-                None => continue, // a line longer than the block: read more
+        let cut = match memchr::memrchr(b'\n', &buf) {
+            None if buf.len() > MAX_LINE => {
+                return Err(long_line(
+                    name,
+                    first_line,
+                    "a JSONL file holds one event per line",
+                ));
             }
+            _ if eof => buf.len(),
+            Some(p) => p + 1,
+            None => continue, // a line longer than the block: read more
         };
         let block = &buf[..cut];
         // Split the block into parts on line boundaries, one per worker.
@@ -1493,6 +1854,7 @@ fn parse_part(
     let mut problems = Vec::new();
     let mut unknown = Vec::new();
     let mut count = 0;
+    let mut given: Vec<bool> = Vec::new();
     let mut problem = |line: u64, contact: Option<&str>, message: String| {
         problems.push(Problem {
             file: file.to_string(),
@@ -1585,9 +1947,11 @@ fn parse_part(
             continue;
         };
         let specs = &kinds.fields[kind as usize];
-        let mut cells: Vec<(u16, Cell)> = Vec::new();
+        // The cells go straight to the chunk, taken back if the line is bad.
+        let start = chunk.fields.len();
         let mut errors = Vec::new();
-        let mut given = vec![false; specs.len()];
+        given.clear();
+        given.resize(specs.len(), false);
         for (key, v) in &obj.0 {
             if matches!(key.as_ref(), "contact" | "event" | "at") {
                 continue;
@@ -1597,7 +1961,7 @@ fn parse_part(
                     Ok(Cell::Absent) => {}
                     Ok(c) => {
                         given[i] = true;
-                        cells.push((i as u16, c));
+                        chunk.fields.push((i as u16, c));
                     }
                     Err(m) => {
                         given[i] = true;
@@ -1616,7 +1980,7 @@ fn parse_part(
             }
         }
         if matches!(kinds.names[kind as usize].as_str(), "joined" | "left") {
-            for (_, c) in &cells {
+            for (_, c) in &chunk.fields[start..] {
                 if let Cell::Text(a, b) = c {
                     let list = chunk.pool.str((*a, *b));
                     if !kinds.lists.iter().any(|l| l == list) {
@@ -1632,19 +1996,18 @@ fn parse_part(
             }
         }
         if !errors.is_empty() {
+            chunk.fields.truncate(start);
             problem(line, Some(&contact), errors.join("; "));
             continue;
         }
-        let start = chunk.fields.len() as u32;
-        let n = cells.len() as u16;
-        chunk.fields.extend(cells);
+        let n = (chunk.fields.len() - start) as u16;
         chunk.records.push(Record {
             contact: dense,
             line: line.min(u32::MAX as u64) as u32,
             at,
             name: kind,
             nfields: n,
-            fields: start,
+            fields: start as u32,
         });
     }
     (chunk, problems, unknown, count)
@@ -1846,6 +2209,164 @@ mod tests {
         b.read_jsonl(&text[..]).unwrap();
         assert_eq!(b.report.problems.len(), 1);
         assert_eq!(b.report.problems[0].line, 2);
+    }
+
+    /// Gives `limit` bytes of `x` and no line break, counting them.
+    struct Endless {
+        given: usize,
+        limit: usize,
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.limit - self.given);
+            buf[..n].fill(b'x');
+            self.given += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_after_a_bounded_read() {
+        let plan = plan();
+        let limit = 4 * MAX_LINE;
+        let good = "{\"id\": \"a\", \"email\": \"a@example.com\"}\n";
+        // Contacts, JSONL: a good line, then no line break.
+        let mut input = Endless { given: 0, limit };
+        let mut b = ContactBuilder::new(&plan, "c.jsonl");
+        let err = b
+            .read_jsonl(std::io::BufReader::new(good.as_bytes().chain(&mut input)))
+            .unwrap_err();
+        assert!(
+            err.contains("`c.jsonl` line 2: a line longer than 16 MiB (no line break)"),
+            "{err}"
+        );
+        assert!(input.given <= MAX_LINE + (64 << 10), "{}", input.given);
+        // Contacts, CSV.
+        let mut input = Endless { given: 0, limit };
+        let mut b = ContactBuilder::new(&plan, "c.csv");
+        let err = b
+            .read_csv(std::io::BufReader::new(HEADER.as_bytes().chain(&mut input)))
+            .unwrap_err();
+        assert!(
+            err.contains("`c.csv` line 2: a line longer than 16 MiB"),
+            "{err}"
+        );
+        assert!(input.given <= MAX_LINE + (64 << 10), "{}", input.given);
+        // Events, after a good line.
+        let (contacts, _) = contacts_from_jsonl(good, &plan, "c.jsonl").unwrap();
+        let first = "{\"contact\": \"a\", \"event\": \"purchase\", \"amount\": 3, \"at\": \"2026-11-02T10:00:00Z\"}\n";
+        let mut input = Endless { given: 0, limit };
+        let err = events_from_reader(
+            first.as_bytes().chain(&mut input),
+            "e.jsonl",
+            &plan,
+            &contacts,
+            2,
+        )
+        .err()
+        .expect("refused");
+        assert!(
+            err.contains("`e.jsonl` line 2: a line longer than 16 MiB"),
+            "{err}"
+        );
+        assert!(input.given <= MAX_LINE + 1, "{}", input.given);
+        // A long line that ends is read (one byte short of the bound).
+        let mut long = first.trim_end().to_string();
+        long.insert_str(1, &" ".repeat(MAX_LINE - long.len()));
+        let (events, problems) = events_from_jsonl(
+            &format!("{first}{long}\n{first}"),
+            &plan,
+            &contacts,
+            "e.jsonl",
+        )
+        .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(events.len(), 3);
+    }
+
+    #[test]
+    fn the_common_timestamps_read_as_jiff_reads_them() {
+        let jiff = |s: &str| s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second());
+        let mut day = jiff::civil::date(1969, 12, 25);
+        let mut k = 0u32;
+        while day < jiff::civil::date(2101, 1, 3) {
+            k = k.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let s = format!(
+                "{day}T{:02}:{:02}:{:02}Z",
+                k % 24,
+                (k >> 8) % 60,
+                (k >> 16) % 60
+            );
+            assert_eq!(utc_timestamp(&s), jiff(&s), "{s}");
+            day = day.tomorrow().unwrap();
+        }
+        for s in [
+            "2024-02-29T00:00:00Z",
+            "2000-02-29T23:59:59Z",
+            "2026-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-10T00:00:00Z",
+            "2026-01-00T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T23:60:00Z",
+            "2026-01-01T23:59:60Z",
+            "2026-01-01t10:00:00Z",
+            "2026-01-01T10:00:00z",
+            "2026-01-01 10:00:00Z",
+            "2026-01-01T10:00:00+01:00",
+            "2026-01-01T10:00:00.5Z",
+            "0999-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "-2026-01-01T00:00:0Z",
+            "2026-1-01T00:00:00Z",
+            "+026-01-01T00:00:00Z",
+            " 2026-01-01T10:00:00Z",
+        ] {
+            assert_eq!(parse_timestamp(s), jiff(s.trim()), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_id_index_finds_every_id_and_no_other() {
+        let mut index = IdIndex::new();
+        let ids: Vec<String> = (0..5000)
+            .map(|i| match i % 3 {
+                0 => format!("c{i:07}"),
+                1 => format!("{i}"),
+                _ => format!("contact-{i}-with-a-longer-id-\u{e9}"),
+            })
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            assert!(!index.contains_key(id));
+            assert_eq!(index.push(id), Ok(i as u32));
+        }
+        assert_eq!(index.len(), ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(index.get(id), Some(&(i as u32)), "{id}");
+            assert_eq!(index.id(i as u32), id);
+        }
+        for (i, id) in ["a\0", "a", "12345678", "1234567", "123456789"]
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(index.push(id), Ok((ids.len() + i) as u32));
+        }
+        assert_eq!(index.get("a"), Some(&5001));
+        assert_eq!(index.get("a\0"), Some(&5000));
+        assert_eq!(index.get("123456789"), Some(&5004));
+        for absent in [
+            "",
+            "c",
+            "c00000001",
+            "5000",
+            "contact-2-with-a-longer-id-",
+            "a\0\0",
+        ] {
+            assert_eq!(index.get(absent), None, "{absent}");
+        }
     }
 
     #[test]
