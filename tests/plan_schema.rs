@@ -316,7 +316,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "plan version",
-            Set("/plan_version", json!(2)),
+            Set("/plan_version", json!(3)),
             "$.plan_version",
             "rebuild it",
             true,

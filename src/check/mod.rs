@@ -5,16 +5,16 @@
 //! skips only what an earlier error made meaningless (an unknown field has
 //! no type to compare).
 
+mod calendar;
 pub mod consent;
 mod dates;
-mod calendar;
 mod delivery;
 mod expr;
 mod flow;
 mod items;
+pub mod locales;
 mod senders;
 mod text;
-pub mod locales;
 pub mod types;
 
 use std::collections::{HashMap, HashSet};

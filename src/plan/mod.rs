@@ -17,8 +17,14 @@ use serde::{Deserialize, Serialize};
 pub use build::{build_plan, lower_expr, resolve_in_dir, resolve_template_path};
 pub use validate::{PlanError, parse_plan, validate};
 
-/// Bumped whenever a runner would read an older plan differently.
-pub const PLAN_VERSION: u32 = 1;
+/// Bumped whenever a runner would read an older plan differently: 2 adds
+/// the v1.1 keys (LANGUAGE.md §12), which a version-1 runner would ignore.
+/// A version-1 plan holds none of them and reads the same under version 2,
+/// so both are accepted.
+pub const PLAN_VERSION: u32 = 2;
+
+/// The oldest plan version this relance reads.
+pub const OLDEST_PLAN_VERSION: u32 = 1;
 
 /// The channels a template sends on, in the runner's order.
 pub const CHANNELS: [&str; 5] = ["email", "sms", "push", "task", "webhook"];
@@ -82,7 +88,7 @@ fn time_zone_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
-    #[schemars(range(min = 1, max = 1))]
+    #[schemars(range(min = 1, max = 2))]
     pub plan_version: u32,
     /// The release of the IANA time-zone database bundled in the relance
     /// that built the plan (such as `2025b`); the runner uses its own

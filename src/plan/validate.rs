@@ -134,12 +134,13 @@ pub fn validate(plan: &Plan) -> R {
 impl<'p> V<'p> {
     fn plan_top(&self) -> R {
         let p = self.plan;
-        if p.plan_version != PLAN_VERSION {
+        if !(super::OLDEST_PLAN_VERSION..=PLAN_VERSION).contains(&p.plan_version) {
             return err(
                 "$.plan_version",
                 format!(
-                    "the plan has version {} but this relance reads version {PLAN_VERSION}: rebuild it with `relance build`",
-                    p.plan_version
+                    "the plan has version {} but this relance reads versions {} to {PLAN_VERSION}: rebuild it with `relance build`",
+                    p.plan_version,
+                    super::OLDEST_PLAN_VERSION
                 ),
             );
         }

@@ -9,8 +9,8 @@
 //! (`at`, contact, scenario) so that neither the input order of contacts
 //! nor the number of threads changes a byte of the output.
 
-pub mod calendar;
 pub mod business;
+pub mod calendar;
 pub mod clock;
 pub mod dates;
 pub mod forecast;
@@ -709,11 +709,10 @@ impl Outcome<'_> {
         );
         let mut quiet = 0;
         for (i, t) in p.templates.iter().enumerate() {
-            let skipped =
-                s.skipped_no_address[i]
-                    + s.skipped_unsubscribed[i]
-                    + s.skipped_no_consent[i]
-                    + s.skipped_env_missing[i];
+            let skipped = s.skipped_no_address[i]
+                + s.skipped_unsubscribed[i]
+                + s.skipped_no_consent[i]
+                + s.skipped_env_missing[i];
             if s.sent[i] + skipped + s.deferred[i] + s.dropped[i] == 0 {
                 quiet += 1;
                 continue;

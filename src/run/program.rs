@@ -421,7 +421,8 @@ impl<'p> Program<'p> {
                         at,
                         match local_time {
                             Some(c) => Some(
-                                parse_clock(c).ok_or_else(|| format!("`{c}` is not a clock time"))?,
+                                parse_clock(c)
+                                    .ok_or_else(|| format!("`{c}` is not a clock time"))?,
                             ),
                             None => None,
                         },

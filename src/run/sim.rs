@@ -262,9 +262,21 @@ impl<'a, 'p> Sim<'a, 'p> {
             stats,
             trace: trace.then(Vec::new),
             unsubscribed_topics: Vec::new(),
-            date_next: prog.scenarios.iter().map(|s| vec![None; s.triggers.len()]).collect(),
-            date_fired: prog.scenarios.iter().map(|s| vec![Vec::new(); s.triggers.len()]).collect(),
-            date_last: prog.scenarios.iter().map(|s| vec![None; s.triggers.len()]).collect(),
+            date_next: prog
+                .scenarios
+                .iter()
+                .map(|s| vec![None; s.triggers.len()])
+                .collect(),
+            date_fired: prog
+                .scenarios
+                .iter()
+                .map(|s| vec![Vec::new(); s.triggers.len()])
+                .collect(),
+            date_last: prog
+                .scenarios
+                .iter()
+                .map(|s| vec![None; s.triggers.len()])
+                .collect(),
             pending: Vec::new(),
             flush_at: None,
             releasing: None,
@@ -955,8 +967,8 @@ impl<'a, 'p> Sim<'a, 'p> {
                                     });
                                     return self.schedule_run(r, x);
                                 }
-                                }
                             }
+                        }
                         Op::WaitBusiness(n, next) => {
                             self.runs[r].cursor = Self::next_cursor(*next);
                             let due = add_business_days(t, *n, &self.tz);

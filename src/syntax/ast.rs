@@ -280,7 +280,6 @@ pub enum HeaderPiece {
     Env(Spanned<String>),
 }
 
-
 /// `subject.en = "…"`, `html.en = file("templates/welcome.en.html.hbs")`:
 /// an attribute for the contacts of one locale.
 #[derive(Clone, Debug)]

@@ -414,8 +414,8 @@ impl Lower<'_> {
         Variant {
             locale,
             attr: Attr { name, value },
-            }
         }
+    }
 
     fn lower_header(&mut self, pair: P<'_>) -> Header {
         let mut inner = pair
