@@ -344,6 +344,8 @@ fn main() {
                     synth::Decl::Cadence { .. } => "cadence",
                     synth::Decl::Pressure { .. } => "pressure",
                     synth::Decl::Consent(..) => "consent",
+                    synth::Decl::Raw(x) if x.starts_with("topic") => "topic",
+                    synth::Decl::Raw(_) => "consent",
                 };
                 *kinds.entry(k).or_default() += 1;
             }

@@ -2381,14 +2381,24 @@ fn gen_templates(m: &mut Module, plan: &Plan) {
         if kind == "offer" && plan.leads {
             attrs.push(attr_s(
                 "from",
-                "{{#if owner_address}}{{owner_name}} <{{owner_address}}>{{else}}Autoparts Lyon Pro <pro@autoparts-lyon.example>{{/if}}",
+                "{{#if owner_address}}{{default owner_name \"Autoparts Lyon\"}} <{{owner_address}}>{{else}}Autoparts Lyon Pro <pro@autoparts-lyon.example>{{/if}}",
             ));
         }
-        attrs.push(attr_s("subject", subject));
-        attrs.push(attr_s("preheader", pre));
-        attrs.push(attr_s("html", html));
-        if kind != "promo" && m.rng.chance(60) {
-            attrs.push(attr_s("text", text));
+        attrs.push(attr_s("subject", subject.clone()));
+        attrs.push(attr_s("preheader", pre.clone()));
+        attrs.push(attr_s("html", html.clone()));
+        let has_text = kind != "promo" && m.rng.chance(60);
+        if has_text {
+            attrs.push(attr_s("text", text.clone()));
+        }
+        // English variants of every part for some messages (`lang = en`).
+        if m.v11.chance(30) {
+            attrs.push(attr_s("subject.en", format!("[EN] {subject}")));
+            attrs.push(attr_s("preheader.en", format!("[EN] {pre}")));
+            attrs.push(attr_s("html.en", html.replace("<html>", "<html lang=\"en\">")));
+            if has_text {
+                attrs.push(attr_s("text.en", text.replace("Hello", "Hi")));
+            }
         }
         let name = m.n(kind);
         m.push(
@@ -2484,6 +2494,11 @@ fn gen_templates(m: &mut Module, plan: &Plan) {
                 channel: "webhook",
                 attrs: vec![
                     attr_s("url", format!("https://crm.autoparts-lyon.example/hooks/{t}")),
+                    ("method".into(), Attr::Word("PUT".into())),
+                    (
+                        "header \"Authorization\"".into(),
+                        Attr::Word("\"Bearer \" + env(\"CRM_TOKEN\")".into()),
+                    ),
                     attr_s(
                         "body",
                         format!("{{\"email\": \"{{{{email}}}}\", \"plan\": \"{{{{plan}}}}\", \"line\": \"{t}\", \"module\": {i}}}"),
