@@ -949,3 +949,69 @@ fn the_summary_counts_waits_and_triggers_on_dates() {
         "{json}"
     );
 }
+
+/// `examples/saas_trial` (issue 10's worked example) builds and runs as
+/// `relance run` does in its folder (inputs and window from its
+/// `relance.toml`), with the expected outbox checked in next to it and
+/// reviewed by hand in its README. The CRM webhook's secret comes from the
+/// environment and never reaches the outbox.
+#[test]
+fn the_saas_trial_example_runs_as_checked_in() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/saas_trial");
+    let manifest: toml::Table = fs::read_to_string(dir.join("relance.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let from = manifest["run"]["from"].as_str().expect("[run] from");
+    let tmp = std::env::temp_dir().join(format!("relance-run-saas-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).unwrap();
+    let build = Command::new(bin())
+        .args(["build", ".", "--color", "never", "--now", from, "--out"])
+        .arg(&tmp)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let secret = "saas-trial-test-secret-7f3a";
+    let run = Command::new(bin())
+        .args(["run", "--plan"])
+        .arg(tmp.join("plan.json"))
+        .arg("--out")
+        .arg(tmp.join("outbox.jsonl"))
+        .arg("--summary")
+        .arg(tmp.join("summary.json"))
+        .env("CRM_TOKEN", secret)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let outbox = fs::read_to_string(tmp.join("outbox.jsonl")).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(tmp.join("summary.json")).unwrap()).unwrap();
+    let _ = fs::remove_dir_all(&tmp);
+    assert!(!outbox.contains(secret), "the secret leaked:\n{outbox}");
+    assert!(!stderr.contains(secret), "the secret leaked:\n{stderr}");
+    let mut failures = Vec::new();
+    compare(&dir.join("expected/outbox.jsonl"), &outbox, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // The README's hand-check, in numbers: Léa's SMS and Sam's three
+    // onboarding emails lack consent, Léa unsubscribed from the newsletter,
+    // her Saturday reminder waits for Monday, Tom's payment is worth 490.
+    assert_eq!(summary["messages"], 19, "{summary}");
+    assert_eq!(summary["skipped"]["no_consent"], 4, "{summary}");
+    assert_eq!(summary["skipped"]["unsubscribed"], 1, "{summary}");
+    assert_eq!(summary["deferred"], 1, "{summary}");
+    assert_eq!(summary["expired"], 0, "{summary}");
+    assert_eq!(summary["goal_value"], 490.0, "{summary}");
+    assert_eq!(
+        summary["scenarios"]["trial_onboarding"]["goals"]["subscribed"], 1,
+        "{summary}"
+    );
+    assert_eq!(summary["channels"]["webhook"], 2, "{summary}");
+}

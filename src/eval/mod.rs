@@ -505,7 +505,13 @@ impl<'a> Context<'a> {
                     .collect();
                 format!("none of the alternatives holds: {}", parts.join("; "))
             }
-            Expr::Not { arg } => format!("{} holds", self.show(arg)),
+            Expr::Not { arg } => match &**arg {
+                // `not email_opt_out`: name the field and its value.
+                Expr::Flag { value } => {
+                    format!("{} is {}", self.show_term(value), self.value_of(value))
+                }
+                other => format!("{} holds", self.show(other)),
+            },
             Expr::Const { .. } => "the condition is `false`".to_string(),
             Expr::Segment { name } => {
                 let inner = match self.plan.segments.get_key_value(name) {
@@ -946,7 +952,7 @@ mod tests {
     }
 
     const SRC: &str = r#"
-contact { email: email, phone: phone?, ltv: number?, plan: enum(free, pro) }
+contact { email: email, phone: phone?, ltv: number?, plan: enum(free, pro), opted_out: bool }
 event purchase { amount: number }
 template offer : task { body = "call" }
 segment has_phone = phone is set
@@ -957,6 +963,7 @@ segment opened_offer = opened(offer since 7d ago)
 segment big = sum(purchase.amount since 30d ago) > 500
 segment avg_high = avg(purchase.amount) > 10
 segment few = count(purchase where amount > 100) < 2
+segment mailable = not opted_out
 "#;
 
     #[test]
@@ -1036,6 +1043,16 @@ segment few = count(purchase where amount > 100) < 2
         let why = cx.why_not(&p.segments["rich"]).unwrap_or_default();
         assert!(why.contains("`ltv` is not set"), "{why}");
         assert_eq!(cx.why_not(&Expr::Const { value: true }), None);
+        // `not FLAG` names the field and its value (it said "the condition
+        // `…` holds").
+        let mut out = Contact::default();
+        out.fields.insert("opted_out".into(), Value::Bool(true));
+        let cx = Context {
+            contact: &out,
+            ..cx
+        };
+        let why = cx.why_not(&p.segments["mailable"]).unwrap_or_default();
+        assert_eq!(why, "`opted_out` is true");
     }
 
     #[test]
