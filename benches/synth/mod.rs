@@ -2395,7 +2395,10 @@ fn gen_templates(m: &mut Module, plan: &Plan) {
         if m.v11.chance(30) {
             attrs.push(attr_s("subject.en", format!("[EN] {subject}")));
             attrs.push(attr_s("preheader.en", format!("[EN] {pre}")));
-            attrs.push(attr_s("html.en", html.replace("<html>", "<html lang=\"en\">")));
+            attrs.push(attr_s(
+                "html.en",
+                html.replace("<html>", "<html lang=\"en\">"),
+            ));
             if has_text {
                 attrs.push(attr_s("text.en", text.replace("Hello", "Hi")));
             }
