@@ -293,11 +293,12 @@ fn errors_keep_the_last_good_previews_and_recovery_follows() {
     assert_eq!(d["file"], "project.camp");
     assert!(d["line"].as_u64().unwrap() > 0);
     assert!(d["rendered"].as_str().unwrap().contains("project.camp:"));
-    assert!(
+    // The status can be served before the watcher's stderr line is read.
+    w.wait_for(Duration::from_secs(20), "the rebuild line", |w| {
         w.lines()
             .iter()
             .any(|l| l.contains("rebuilt in") && l.contains("1 error"))
-    );
+    });
     // The last good previews are still served.
     assert!(w.get(PAGE).text().contains("Greeting: Bonjour Marie"));
     // An unknown variable in the template file, on line 2.

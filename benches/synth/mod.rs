@@ -2392,7 +2392,7 @@ fn gen_templates(m: &mut Module, plan: &Plan) {
             attrs.push(attr_s("text", text.clone()));
         }
         // English variants of every part for some messages (`lang = en`).
-        if m.v11.chance(30) {
+        if m.v11.chance(30) && std::env::var_os("SYNTH_NO_LOCALES").is_none() {
             attrs.push(attr_s("subject.en", format!("[EN] {subject}")));
             attrs.push(attr_s("preheader.en", format!("[EN] {pre}")));
             attrs.push(attr_s(

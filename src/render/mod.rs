@@ -1374,6 +1374,15 @@ impl RenderProject {
         let mut compliance = self
             .compliance_applies(t)
             .then(compliance::Findings::default);
+        // Check mode renders every persona in every variant, so that a
+        // variant no persona reads is checked too; but the compliance lint
+        // is about what each persona receives: the personas of this
+        // variant's locale, per fine shape. The others render it once per
+        // coarse shape (for the errors `build` refuses), and a variant no
+        // persona receives is linted once per coarse shape.
+        let receives =
+            |p: &PersonaInfo| t.locales.is_empty() || t.variant_for(p.locale.as_deref()) == locale;
+        let anyone_receives = personas.iter().any(|p| receives(p));
         for (i, p) in personas.iter().enumerate() {
             // Only a template that may read `trigger.*` needs the persona's
             // events of its trigger types; the others share one context.
@@ -1402,7 +1411,15 @@ impl RenderProject {
             }
             // Compliance depends on values too (`{{#if vip}}`): its own,
             // finer shape (see `compliance::shape`), in check and build alike.
-            let compliance_shape = compliance.as_ref().map(|_| *fine_shape);
+            let compliance_shape = compliance.as_ref().and_then(|_| {
+                if !checked_only || receives(p) {
+                    Some(*fine_shape)
+                } else if anyone_receives {
+                    None
+                } else {
+                    Some(*shape)
+                }
+            });
             if let (Some(c), Some(s)) = (&mut compliance, compliance_shape)
                 && c.knows(s)
             {
