@@ -86,6 +86,18 @@ impl Unit {
             );
             return unit;
         }
+        if let Some(at) = stray_triple_close(text) {
+            problems.push(
+                TemplateProblem::new(
+                    ProblemKind::SyntaxError,
+                    unit.source.span(at..at + 3),
+                    "template syntax error: `}}}` closes a `{{…}}` tag".to_string(),
+                    "one `}` too many for this tag",
+                )
+                .help("handlebars.js reads `}}}` as the end of a `{{{…}}}` tag and refuses the template: put a space before a literal `}` (`{{n}} }`), or write `{{{n}}}` for unescaped output"),
+            );
+            return unit;
+        }
         // handlebars.js reads `{{.}}` as `{{this}}`; the crate needs `this`.
         let fixed = hbs::with_this_for_dots(text, &unit.parsed.nodes);
         match super::helpers::compile(fixed.as_deref().unwrap_or(text)) {
@@ -1368,5 +1380,68 @@ mod tests {
         assert_eq!(split_path("a.[b c]"), ["a", "b c"]);
         assert_eq!(split_path("this"), ["this"]);
         assert_eq!(split_path("./x"), ["x"]);
+    }
+}
+
+/// The offset of a `}}}` that closes a tag opened with two braces
+/// (`{{n}}}`): the Rust crate renders it as the tag and a `}`, but
+/// handlebars.js refuses the template, so relance refuses it too. Comments
+/// and escaped `\{{` are skipped; one pass over the text.
+fn stray_triple_close(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(k) = memchr::memmem::find(&b[i..], b"{{") {
+        let open = i + k;
+        if open > 0 && b[open - 1] == b'\\' {
+            i = open + 2;
+            continue;
+        }
+        let braces = b[open..].iter().take_while(|&&c| c == b'{').count();
+        let inner = open + braces;
+        let close: &[u8] = if braces == 2 && b[inner..].starts_with(b"!--") {
+            b"--}}"
+        } else if braces >= 3 {
+            b"}}}"
+        } else {
+            b"}}"
+        };
+        let end = memchr::memmem::find(&b[inner..], close).map(|e| inner + e)?;
+        if braces == 2
+            && close == b"}}"
+            && !b[inner..].starts_with(b"!")
+            && b[end..].starts_with(b"}}}")
+        {
+            return Some(end);
+        }
+        i = end + close.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod triple_close_tests {
+    use super::stray_triple_close;
+
+    #[test]
+    fn a_tag_closed_by_three_braces_is_found() {
+        assert_eq!(stray_triple_close("{\"n\": {{n}}}"), Some(9));
+        assert_eq!(stray_triple_close("a {{#if x}}{{y}}}{{/if}}"), Some(14));
+    }
+
+    #[test]
+    fn valid_forms_are_not() {
+        for ok in [
+            "{\"n\": {{n}} }",
+            "{{{raw}}}",
+            "{{{{raw}}}} x {{{{/raw}}}}",
+            "{{!-- }}} --}}",
+            "{{! }}}",
+            "\\{{n}}}",
+            "{{n}}",
+            "}}} {{",
+            "",
+        ] {
+            assert_eq!(stray_triple_close(ok), None, "{ok}");
+        }
     }
 }
