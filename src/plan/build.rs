@@ -42,6 +42,33 @@ pub fn resolve_in_dir(dir: &str, written: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// A part's `source` (`inline`, or the resolved template file) and text;
+/// `None` for a word or a duration, which are settings, not parts.
+fn part_source(
+    camp_path: &str,
+    value: &ast::AttrValue,
+    files: &BTreeMap<String, String>,
+) -> Option<(String, String)> {
+    match value {
+        ast::AttrValue::Str(s) => Some(("inline".to_string(), s.clone())),
+        ast::AttrValue::File(path) => {
+            let resolved = resolve_template_path(camp_path, &path.node).unwrap_or_default();
+            let text = files.get(&resolved).cloned().unwrap_or_default();
+            Some((resolved, text))
+        }
+        ast::AttrValue::Word(_) | ast::AttrValue::Duration(_) => None,
+    }
+}
+
+/// How a part's inserted values are escaped.
+fn part_escape(channel: &str, name: &str) -> &'static str {
+    match (channel, name) {
+        ("email", "html") => "html",
+        ("webhook", "body") => "json",
+        _ => "none",
+    }
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
@@ -324,20 +351,10 @@ impl Cx<'_, '_> {
             if name == "kind" || name == "url" {
                 continue;
             }
-            let (source, text) = match &a.value.node {
-                ast::AttrValue::Str(s) => ("inline".to_string(), s.clone()),
-                ast::AttrValue::File(path) => {
-                    let resolved = resolve_template_path(camp_path, &path.node).unwrap_or_default();
-                    let text = files.get(&resolved).cloned().unwrap_or_default();
-                    (resolved, text)
-                }
-                ast::AttrValue::Word(_) | ast::AttrValue::Duration(_) => continue,
+            let Some((source, text)) = part_source(camp_path, &a.value.node, files) else {
+                continue;
             };
-            let escape = match (channel.as_str(), name) {
-                ("email", "html") => "html",
-                ("webhook", "body") => "json",
-                _ => "none",
-            };
+            let escape = part_escape(&channel, name);
             whole.update(name.as_bytes());
             whole.update([0]);
             whole.update(text.as_bytes());
@@ -438,20 +455,10 @@ impl Cx<'_, '_> {
             {
                 continue;
             }
-            let (source, text) = match &v.attr.value.node {
-                ast::AttrValue::Str(s) => ("inline".to_string(), s.clone()),
-                ast::AttrValue::File(path) => {
-                    let resolved = resolve_template_path(camp_path, &path.node).unwrap_or_default();
-                    let text = files.get(&resolved).cloned().unwrap_or_default();
-                    (resolved, text)
-                }
-                ast::AttrValue::Word(_) | ast::AttrValue::Duration(_) => continue,
+            let Some((source, text)) = part_source(camp_path, &v.attr.value.node, files) else {
+                continue;
             };
-            let escape = match (channel, name) {
-                ("email", "html") => "html",
-                ("webhook", "body") => "json",
-                _ => "none",
-            };
+            let escape = part_escape(channel, name);
             out.entry(locale.clone())
                 .or_default()
                 .entry(name.to_string())

@@ -623,17 +623,8 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
             let Some(a) = t.attrs.iter().find(|a| a.name.name == *attr) else {
                 continue;
             };
-            let value = match &a.value.node {
-                AttrValue::Str(s) => BodyValue::Inline {
-                    text: s.clone(),
-                    span: a.value.span,
-                },
-                AttrValue::File(p) => BodyValue::File {
-                    resolved: resolve_path(&dir, &p.node),
-                    written: p.node.clone(),
-                    span: p.span,
-                },
-                AttrValue::Word(_) | AttrValue::Duration(_) => continue,
+            let Some(value) = body_value(&dir, &a.value) else {
+                continue;
             };
             bodies.push(BodyInfo {
                 attr: attr.to_string(),
@@ -655,17 +646,8 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
                 else {
                     continue;
                 };
-                let value = match &v.attr.value.node {
-                    AttrValue::Str(s) => BodyValue::Inline {
-                        text: s.clone(),
-                        span: v.attr.value.span,
-                    },
-                    AttrValue::File(p) => BodyValue::File {
-                        resolved: resolve_path(&dir, &p.node),
-                        written: p.node.clone(),
-                        span: p.span,
-                    },
-                    AttrValue::Word(_) | AttrValue::Duration(_) => continue,
+                let Some(value) = body_value(&dir, &v.attr.value) else {
+                    continue;
                 };
                 bodies.push(BodyInfo {
                     attr: attr.to_string(),
@@ -910,5 +892,22 @@ impl PersonaInfo {
             .into_iter()
             .map(|(k, (_, _, v))| (k.to_string(), v.clone()))
             .collect()
+    }
+}
+
+/// A body attribute's value (an inline string or a file relative to `dir`);
+/// `None` for a word or a duration, which are not bodies.
+fn body_value(dir: &str, value: &crate::diagnostics::Spanned<AttrValue>) -> Option<BodyValue> {
+    match &value.node {
+        AttrValue::Str(s) => Some(BodyValue::Inline {
+            text: s.clone(),
+            span: value.span,
+        }),
+        AttrValue::File(p) => Some(BodyValue::File {
+            resolved: resolve_path(dir, &p.node),
+            written: p.node.clone(),
+            span: p.span,
+        }),
+        AttrValue::Word(_) | AttrValue::Duration(_) => None,
     }
 }

@@ -17,19 +17,10 @@
 //! by moving forward to each rule's first allowed instant until none moves.
 
 use jiff::Timestamp;
-use jiff::civil::{Date, DateTime, Weekday};
+use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 
-use super::clock::QuietHours;
-
-fn local(at: i64, tz: &TimeZone) -> Option<DateTime> {
-    Some(
-        Timestamp::from_second(at)
-            .ok()?
-            .to_zoned(tz.clone())
-            .datetime(),
-    )
-}
+use super::clock::{QuietHours, local};
 
 /// `Monday 07:00`: an instant as the contact's clock shows it, for traces.
 pub fn local_text(at: i64, tz: &TimeZone) -> String {
