@@ -490,6 +490,9 @@ struct Path {
     time: i64,
     sends: Vec<(i64, String)>,
     trail: Vec<String>,
+    /// The `wait until` steps on the path, counted as no time: how many
+    /// sends came before each, its span and why it may take no time.
+    instant: Vec<(usize, Span, String)>,
 }
 
 /// §9's static check: a single path of a scenario that sends more marketing
@@ -506,20 +509,27 @@ pub fn check_pressure_paths(p: &Project, problems: &mut Problems) {
                 continue;
             }
             for path in &paths {
-                let mut times: Vec<i64> = path
+                // (time, index among the path's sends): times never go
+                // down along a path, so this is already in time order.
+                let times: Vec<(i64, usize)> = path
                     .sends
                     .iter()
-                    .filter(|(_, t)| counts_for(p, t, scope))
-                    .map(|&(at, _)| at)
+                    .enumerate()
+                    .filter(|(_, (_, t))| counts_for(p, t, scope))
+                    .map(|(k, &(at, _))| (at, k))
                     .collect();
-                times.sort_unstable();
                 let mut worst = 0usize;
+                // The sends (first, last) of the fullest window.
+                let mut fullest = (0, 0);
                 let mut j = 0;
                 for i in 0..times.len() {
-                    while times[i] - times[j] >= window {
+                    while times[i].0 - times[j].0 >= window {
                         j += 1;
                     }
-                    worst = worst.max(i - j + 1);
+                    if i - j + 1 > worst {
+                        worst = i - j + 1;
+                        fullest = (times[j].1, times[i].1);
+                    }
                 }
                 if worst > cap.max.node as usize {
                     let channel = if scope == "all" {
@@ -527,8 +537,7 @@ pub fn check_pressure_paths(p: &Project, problems: &mut Problems) {
                     } else {
                         format!("marketing {scope} messages")
                     };
-                    problems.push(
-                        Diagnostic::new(
+                    let mut d = Diagnostic::new(
                             Code::W0801,
                             format!(
                                 "scenario `{}` alone sends {worst} {channel} within {} on one path; the cap allows {}",
@@ -542,8 +551,16 @@ pub fn check_pressure_paths(p: &Project, problems: &mut Problems) {
                         .help(format!(
                             "the path: {}. Space the sends with longer waits, or expect the runner to defer them",
                             path.trail.join(" → ")
-                        )),
-                    );
+                        ));
+                    // A `wait until` between two sends of that window is
+                    // why they may fall in it: say so at the step.
+                    let (first, last) = fullest;
+                    for (before, span, why) in &path.instant {
+                        if *before > first && *before <= last {
+                            d = d.also(*span, why.clone());
+                        }
+                    }
+                    problems.push(d);
                     break;
                 }
             }
@@ -670,12 +687,29 @@ fn walk(p: &Project, steps: &[Step], paths: &mut Vec<Path>) {
                 out.truncate(MAX_PATHS);
                 *paths = out;
             }
-            StepKind::WaitUntil { .. }
-            | StepKind::WaitUntilTime(_)
-            | StepKind::Join(_)
-            | StepKind::Leave(_)
-            | StepKind::Tag(_)
-            | StepKind::Untag(_) => {}
+            // `wait until` may take no time at all: the worst case.
+            StepKind::WaitUntil { cond, timeout } => {
+                let what = p.sources.text(cond.span);
+                let why = format!("counted as no time: it goes on at once when `{what}` holds");
+                let trail = format!("wait until {what} for {}", p.sources.text(timeout.span));
+                until_at_once(paths, step.span, trail, why);
+            }
+            StepKind::WaitUntilTime(time) => {
+                let what = p.sources.text(time.span);
+                let why = format!(
+                    "counted as no time: it goes on at once when `{what}` has passed or is absent"
+                );
+                until_at_once(paths, step.span, format!("wait until {what}"), why);
+            }
+            StepKind::Join(_) | StepKind::Leave(_) | StepKind::Tag(_) | StepKind::Untag(_) => {}
         }
+    }
+}
+
+/// Adds a `wait until` step, which takes no time, to the open paths.
+fn until_at_once(paths: &mut [Path], span: Span, trail: String, why: String) {
+    for path in paths.iter_mut().filter(|p| !p.ended) {
+        path.trail.push(trail.clone());
+        path.instant.push((path.sends.len(), span, why.clone()));
     }
 }
