@@ -2,7 +2,11 @@
 //! can fire at the same instant for one contact) and goals with a
 //! condition, a value or a list (`goal joined LIST within D`).
 
-use jiff::civil::Weekday as CivilWeekday;
+use std::sync::LazyLock;
+
+use jiff::Timestamp;
+use jiff::civil::{DateTime, Time, Weekday as CivilWeekday};
+use jiff::tz::TimeZone;
 
 use super::expr::{Scope, check_expr};
 use super::types::Type;
@@ -122,19 +126,25 @@ fn is_weekday(d: CivilWeekday) -> bool {
     !matches!(d, CivilWeekday::Saturday | CivilWeekday::Sunday)
 }
 
-/// Whether some local date is in both sets. Every weekday falls on every
-/// day of the month some month, and day 28 is the last one in a February
-/// of a common year.
-fn overlap(a: Dates, b: Dates) -> bool {
+/// Whether a trigger firing on `x` fires on local date `d`.
+fn fires_on(x: Dates, d: jiff::civil::Date) -> bool {
     use Dates::*;
-    let on = |d: jiff::civil::Date, x: Dates| match x {
+    match x {
         Every => true,
         Day(w) => d.weekday() == w,
         Weekdays => is_weekday(d.weekday()),
         Month(n) => d.day() == n as i8,
         MonthLast => d.tomorrow().is_ok_and(|t| t.day() == 1),
         On(e) => d == e,
-    };
+    }
+}
+
+/// Whether some local date is in both sets. Every weekday falls on every
+/// day of the month some month, and day 28 is the last one in a February
+/// of a common year.
+fn overlap(a: Dates, b: Dates) -> bool {
+    use Dates::*;
+    let on = |d: jiff::civil::Date, x: Dates| fires_on(x, d);
     match (a, b) {
         (On(d), x) | (x, On(d)) => on(d, x),
         (Every, _) | (_, Every) => true,
@@ -178,9 +188,10 @@ fn key(t: &Trigger) -> Option<Key<'_>> {
 /// one of the same scenario: an identical one, or a calendar trigger at the
 /// same local time on a common date. Linear in the number of triggers
 /// (times the few distinct recurring kinds of one clock time).
-pub fn check_coinciding_triggers(s: &Scenario, problems: &mut Problems) {
+pub fn check_coinciding_triggers(p: &Project, s: &Scenario, problems: &mut Problems) {
     use std::collections::HashMap;
     let ts: &[Spanned<Trigger>] = &s.triggers;
+    let mut reported = vec![false; ts.len()];
     let mut seen: HashMap<Key, usize> = HashMap::new();
     // Per clock time, the distinct recurring kinds and the distinct dates
     // of `once at … local`, with the first trigger of each.
@@ -214,6 +225,7 @@ pub fn check_coinciding_triggers(s: &Scenario, problems: &mut Problems) {
             }
         };
         if let Some(j) = earlier {
+            reported[i] = true;
             problems.push(
                 Diagnostic::new(
                     Code::W0660,
@@ -228,6 +240,183 @@ pub fn check_coinciding_triggers(s: &Scenario, problems: &mut Problems) {
             );
         }
     }
+    jumped_onto_one_instant(p, s, &reported, problems);
+}
+
+// ------------------------------------------------- summer-time jumps (W0660)
+
+/// A day the clocks go forward in `zone`: the local times from `start` to
+/// `start + len` seconds do not exist.
+struct Jump {
+    start: DateTime,
+    len: i64,
+    zone: String,
+}
+
+/// The jumps examined: 28 years from 2026 (when calendar triggers came),
+/// a whole cycle of weekdays and dates, fixed so that the warning does not
+/// change with the day the project is checked on.
+const JUMPS_FROM: &str = "2026-01-01T00:00:00Z";
+const JUMPS_UNTIL: &str = "2054-01-01T00:00:00Z";
+
+/// No jump of the database is longer (a unit test keeps this true): two
+/// triggers further apart are never moved onto one instant, and loading
+/// every zone is not needed for them.
+const LONGEST_JUMP: i32 = 4 * 3600;
+
+/// The clocks going forward in `zone` within the years examined, in order.
+fn jumps_of(name: &str, tz: &TimeZone, out: &mut Vec<Jump>) {
+    let (Ok(from), Ok(until)) = (
+        JUMPS_FROM.parse::<Timestamp>(),
+        JUMPS_UNTIL.parse::<Timestamp>(),
+    ) else {
+        return;
+    };
+    for tr in tz.following(from) {
+        let at = tr.timestamp();
+        if at >= until {
+            break;
+        }
+        let Ok(just_before) = at.checked_sub(jiff::SignedDuration::from_secs(1)) else {
+            continue;
+        };
+        let before = tz.to_offset(just_before);
+        let len = i64::from(tr.offset().seconds() - before.seconds());
+        if len > 0 {
+            out.push(Jump {
+                start: before.to_datetime(at),
+                len,
+                zone: name.to_string(),
+            });
+        }
+    }
+}
+
+/// The jumps of every zone of the bundled database (a contact with a
+/// `timezone` field may live in any), zones in name order; a jump of the
+/// same local start and length as one of an earlier zone is left out (it
+/// moves the same triggers the same way).
+fn every_zone_jumps() -> &'static [Jump] {
+    static ALL: LazyLock<Vec<Jump>> = LazyLock::new(|| {
+        let mut all = Vec::new();
+        for name in crate::tzdb::names() {
+            if let Some(tz) = crate::tzdb::zone(&name) {
+                jumps_of(&name, &tz, &mut all);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|j| seen.insert((j.start, j.len)));
+        all
+    });
+    &ALL
+}
+
+/// W0660 for two calendar triggers at different local times that a jump
+/// of the clocks moves onto one instant: the runner moves a local time the
+/// clock skips forward by the length of the jump (`run::clock::instant`),
+/// so in Paris `every day 02:30` fires at 03:30 on the last Sunday of
+/// March, with `every day 03:30`. The contact's zone is its `timezone`
+/// field (any zone), else the workspace's (UTC has no jumps).
+fn jumped_onto_one_instant(p: &Project, s: &Scenario, reported: &[bool], problems: &mut Problems) {
+    let ts = &s.triggers;
+    let cal: Vec<(usize, i32, Dates)> = ts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| dates(&t.node).map(|(clock, d)| (i, i32::from(clock) * 60, d)))
+        .collect();
+    let close = |a: i32, b: i32| (1..=LONGEST_JUMP).contains(&(b - a).rem_euclid(86_400));
+    if !cal
+        .iter()
+        .any(|&(_, a, _)| cal.iter().any(|&(_, b, _)| close(a, b)))
+    {
+        return;
+    }
+    let workspace = p
+        .workspace
+        .and_then(|w| w.attrs.iter().find(|a| a.name.name == "timezone"))
+        .and_then(|a| match &a.value.node {
+            AttrValue::Str(z) => crate::tzdb::canonical_name(z),
+            _ => None,
+        });
+    let mut own = Vec::new();
+    if let Some(name) = &workspace
+        && let Some(tz) = crate::tzdb::zone(name)
+    {
+        jumps_of(name, &tz, &mut own);
+    }
+    let any_zone = p.schema.list.iter().any(|f| f.ty == Type::Timezone);
+    let all: &[Jump] = if any_zone { every_zone_jumps() } else { &[] };
+    let mut done = reported.to_vec();
+    for jump in own.iter().chain(all) {
+        if done.iter().all(|&d| d) {
+            break;
+        }
+        let Some(tz) = crate::tzdb::zone(&jump.zone) else {
+            continue;
+        };
+        let Ok(end) = jump.start.checked_add(jiff::Span::new().seconds(jump.len)) else {
+            continue;
+        };
+        for &(i, a, da) in &cal {
+            for &(j, b, db) in &cal {
+                if a == b || done[i.max(j)] {
+                    continue;
+                }
+                // `i` is moved by the jump onto `j`'s local time.
+                let moved = [jump.start.date(), end.date()].into_iter().find_map(|d| {
+                    let local = d.to_datetime(clock_time(a)?);
+                    let to = local
+                        .checked_add(jiff::Span::new().seconds(jump.len))
+                        .ok()?;
+                    (local >= jump.start && local < end && fires_on(da, d)).then_some((d, to))
+                });
+                let Some((date, to)) = moved else { continue };
+                if clock_time(b) != Some(to.time()) || !fires_on(db, to.date()) {
+                    continue;
+                }
+                // The runner's own rule decides.
+                let at = crate::run::clock::instant(date, a, &tz);
+                if at.is_none() || at != crate::run::clock::instant(to.date(), b, &tz) {
+                    continue;
+                }
+                let (later, earlier) = (i.max(j), i.min(j));
+                done[later] = true;
+                let hhmm = |c: i32| format!("{:02}:{:02}", c / 3600, c / 60 % 60);
+                let (from, until) = (jump.start.time(), end.time());
+                problems.push(
+                    Diagnostic::new(
+                        Code::W0660,
+                        format!(
+                            "two triggers of scenario `{}` can fire at the same instant for one contact on the day the clocks go forward",
+                            s.name.name
+                        ),
+                    )
+                    .at(ts[later].span, "this trigger")
+                    .also(
+                        ts[earlier].span,
+                        format!(
+                            "fires at the same instant as this one when the clocks go forward in {} (first on {date})",
+                            jump.zone
+                        ),
+                    )
+                    .help(format!(
+                        "that day the clocks jump from {} to {}: {} does not exist and the runner moves it forward by the jump to {}, when the other trigger fires; a contact enters once whichever fires. Move a trigger out of {}–{}, or keep both if one entry that day is fine",
+                        from.strftime("%H:%M"),
+                        until.strftime("%H:%M"),
+                        hhmm(a),
+                        hhmm(b),
+                        from.strftime("%H:%M"),
+                        until.strftime("%H:%M"),
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// Clock seconds after midnight as a time of day.
+fn clock_time(clock: i32) -> Option<Time> {
+    Time::new((clock / 3600) as i8, (clock / 60 % 60) as i8, 0, 0).ok()
 }
 
 #[cfg(test)]
@@ -246,5 +435,22 @@ mod tests {
         assert!(!overlap(On(d("2026-12-05")), Weekdays)); // a Saturday
         assert!(overlap(On(d("2026-12-05")), Month(5)));
         assert!(!overlap(Month(1), Month(2)));
+    }
+
+    #[test]
+    fn no_jump_is_longer_than_the_bound() {
+        let longest = every_zone_jumps().iter().map(|j| j.len).max();
+        assert!(longest.is_some_and(|l| l > 0 && l <= i64::from(LONGEST_JUMP)));
+    }
+
+    #[test]
+    fn paris_jumps_on_the_last_sunday_of_march() {
+        let tz = crate::tzdb::zone("Europe/Paris").unwrap();
+        let mut jumps = Vec::new();
+        jumps_of("Europe/Paris", &tz, &mut jumps);
+        assert_eq!(jumps.len(), 28);
+        let first = &jumps[0];
+        assert_eq!(first.start.to_string(), "2026-03-29T02:00:00");
+        assert_eq!(first.len, 3600);
     }
 }

@@ -50,7 +50,7 @@ fn check_scenario(p: &Project, s: &Scenario, problems: &mut Problems) {
         check_trigger(p, s, t, problems);
     }
     // Several triggers (v1.1): any of them starts a run.
-    super::calendar::check_coinciding_triggers(s, problems);
+    super::calendar::check_coinciding_triggers(p, s, problems);
     super::calendar::check_goals(p, s, problems);
     // Every template the run can send, for `exit when`.
     let mut all_sent = BTreeSet::new();
