@@ -1289,3 +1289,31 @@ template code : sms {{
     assert!(page("code/john.html").contains("Your code is on its way"));
     assert!(page("code/marie.html").contains("Votre code arrive"));
 }
+
+#[test]
+fn message_pages_show_priority_and_expires() {
+    let p = with(
+        r#"
+template reminder : sms { body = "Votre essai se termine demain", priority = high, expires = 12h }
+template plain : email { subject = "S", html = "<p>{{workspace.address}}</p><a href=\"{{unsubscribe_url}}\">x</a>" }
+"#,
+        &[],
+    );
+    let (files, _) = p.render().previews();
+    let page =
+        |path: &str| String::from_utf8(files[&format!("preview/{path}")].clone()).expect("utf-8");
+    let html = page("reminder/marie.html");
+    assert!(html.contains("<dd id=\"priority\">high</dd>"), "{html}");
+    assert!(
+        html.contains("<dd id=\"expires\">12h after it is first due"),
+        "{html}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&page("reminder/marie.json")).unwrap();
+    assert_eq!(json["priority"], "high");
+    assert_eq!(json["expires"], "12h");
+    // Not written, not shown.
+    let plain = page("plain/marie.html");
+    assert!(!plain.contains("id=\"priority\"") && !plain.contains("id=\"expires\""));
+    let json: serde_json::Value = serde_json::from_str(&page("plain/marie.json")).unwrap();
+    assert!(json.get("priority").is_none() && json.get("expires").is_none());
+}

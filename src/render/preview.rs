@@ -49,6 +49,8 @@
 //!   - webhook: `.webhook-card`, `.webhook-url`, `.webhook-body`;
 //!     `#method` and `code.webhook-header` rows when set (secrets shown
 //!     as `env("NAME")`, never read);
+//!   - every channel: `#priority` and `#expires` when the template sets
+//!     `priority` or `expires`;
 //! - persona: `main#persona` (`data-persona`, `data-negative`);
 //!   `table#fields` (`tr[data-field]`), `#lists`, `#tags`, `table#events`,
 //!   `#segments` (`[data-segment][data-in=true|false]`), `#expects`
@@ -380,6 +382,20 @@ pub(crate) fn page(
             &format!("Header <code>{}</code>", escape_html(k)),
             "",
             &format!("<code class=\"webhook-header\">{}</code>", escape_html(v)),
+        );
+    }
+    // §12's delivery settings, for every channel.
+    if let Some(priority) = &m.operational.priority {
+        row("Priority", "priority", &escape_html(priority));
+    }
+    if let Some(e) = m.operational.expires_seconds {
+        row(
+            "Expires",
+            "expires",
+            &format!(
+                "{} after it is first due (dropped if pressure defers it longer)",
+                escape_html(&super::duration_text(e))
+            ),
         );
     }
     for (k, id, v) in [
@@ -1506,6 +1522,8 @@ mod tests {
                 due_seconds: Some(86_400),
                 method: Some(evil.into()),
                 headers: vec![(evil.into(), evil.into())],
+                priority: Some(evil.into()),
+                expires_seconds: Some(43_200),
             },
             locale: None,
         };

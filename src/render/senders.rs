@@ -11,7 +11,9 @@ use super::problem::{ProblemKind, TemplateProblem};
 use super::{RenderProject, body_key, helpers};
 use crate::syntax::ast;
 
-/// A task's `due`, a webhook's `method` and headers, as previews show them.
+/// A template's send settings as previews show them: a task's `due`, a
+/// webhook's `method` and headers, and any template's `priority` and
+/// `expires` (§12) when written.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Operational {
     /// Seconds after the send.
@@ -21,6 +23,10 @@ pub struct Operational {
     /// Each header with its value as shown: `env("NAME")` pieces stay
     /// written as `env("NAME")`, never read.
     pub headers: Vec<(String, String)>,
+    /// `high`, `normal` or `low` when the template sets `priority`.
+    pub priority: Option<String>,
+    /// The template's `expires`, in seconds.
+    pub expires_seconds: Option<i64>,
 }
 
 impl Operational {
@@ -31,6 +37,12 @@ impl Operational {
         }
         if let Some(method) = &self.method {
             m.insert("method", serde_json::Value::from(method.as_str()));
+        }
+        if let Some(p) = &self.priority {
+            m.insert("priority", serde_json::Value::from(p.as_str()));
+        }
+        if let Some(e) = self.expires_seconds {
+            m.insert("expires", serde_json::Value::from(super::duration_text(e)));
         }
         if !self.headers.is_empty() {
             let mut h = serde_json::Map::new();
@@ -68,6 +80,14 @@ pub(crate) fn operational(t: &ast::Template) -> Operational {
                 .collect()
         } else {
             Vec::new()
+        },
+        priority: match attr("priority") {
+            Some(ast::AttrValue::Word(w)) => Some(w.clone()),
+            _ => None,
+        },
+        expires_seconds: match attr("expires") {
+            Some(ast::AttrValue::Duration(d)) => Some(d.seconds()),
+            _ => None,
         },
     }
 }
