@@ -380,6 +380,9 @@ struct Card {
     href: Option<String>,
     /// `data-step` (scenario step id or cadence touch id).
     step: Option<String>,
+    /// Small lines below the text, drawn like the kicker: (class, the line
+    /// as drawn, the whole line for the tooltip).
+    small: Vec<(&'static str, String, String)>,
     w: i32,
     h: i32,
 }
@@ -408,9 +411,27 @@ impl Card {
             lines,
             href: None,
             step: None,
+            small: Vec::new(),
             w: w.max(MIN_W),
             h,
         }
+    }
+
+    /// Adds a small line (`consent sms: sms_opt_in`) below the text, cut
+    /// to the width of a text line; the box grows to hold it.
+    fn small(mut self, class: &'static str, line: String) -> Card {
+        let max = (WRAP as i32 * CHAR_W / KICK_W) as usize;
+        let shown = if line.chars().count() > max {
+            let kept: String = line.chars().take(max - 1).collect();
+            format!("{}…", kept.trim_end())
+        } else {
+            line.clone()
+        };
+        let w = (shown.chars().count() as i32 * KICK_W + 99) / 100 + 2 * PAD_X;
+        self.w = self.w.max(w);
+        self.h += KICK_H;
+        self.small.push((class, shown, line));
+        self
     }
 
     fn href(mut self, href: String) -> Card {
@@ -677,8 +698,18 @@ fn send_card(plan: &Plan, template: &str, kicker: &str) -> Card {
     if let Some(subject) = send_subject(plan, template) {
         lines.extend(subject_lines(&subject));
     }
-    Card::with_lines(format!("send channel-{}", css_word(channel)), k, lines)
-        .href(format!("../index.html#template-{template}"))
+    let mut card = Card::with_lines(format!("send channel-{}", css_word(channel)), k, lines)
+        .href(format!("../index.html#template-{template}"));
+    // §12: the consent rule a marketing send obeys, and its topic.
+    if kind == "marketing"
+        && let Some(rule) = plan.consent.get(channel)
+    {
+        card = card.small("consent", format!("consent {channel}: {}", expr_text(rule)));
+    }
+    if let Some(topic) = plan.templates.get(template).and_then(|t| t.topic.as_ref()) {
+        card = card.small("topic", format!("topic: {topic}"));
+    }
+    card
 }
 
 /// ` · priority high`, ` · expires 12h`: a template's §12 delivery
@@ -1020,7 +1051,12 @@ fn svg(d: &Drawing, width: i32, height: i32, title: &str) -> String {
             tip.push(c.kicker.clone());
         }
         tip.push(c.lines.join(" "));
-        let _ = write!(out, "<title>{}</title>", escape_html(&tip.join(": ")));
+        let mut tip = tip.join(": ");
+        for (_, _, line) in &c.small {
+            tip.push_str(" · ");
+            tip.push_str(line);
+        }
+        let _ = write!(out, "<title>{}</title>", escape_html(&tip));
         let radius = if c.class.contains("terminal") {
             c.h / 2
         } else {
@@ -1051,6 +1087,15 @@ fn svg(d: &Drawing, width: i32, height: i32, title: &str) -> String {
             );
             y += LINE_H;
         }
+        for (class, line, _) in &c.small {
+            let _ = write!(
+                out,
+                "<text class=\"small {class}\" x=\"{cx}\" y=\"{}\">{}</text>",
+                y + 10,
+                escape_html(line)
+            );
+            y += KICK_H;
+        }
         if c.href.is_some() {
             out.push_str("</a>");
         }
@@ -1078,7 +1123,7 @@ pub fn cadence_svg(plan: &Plan, name: &str) -> Option<String> {
 
 /// The CSS of the drawings (the page's `<style>` holds it).
 pub(crate) const FLOW_STYLE: &str = "svg.flow{display:block;font:12px ui-monospace,DejaVu Sans Mono,Menlo,Consolas,monospace}
-svg.flow text{text-anchor:middle;fill:#111827}svg.flow text.kicker{font-size:10px;fill:#6b7280;text-transform:uppercase}
+svg.flow text{text-anchor:middle;fill:#111827}svg.flow text.kicker{font-size:10px;fill:#6b7280;text-transform:uppercase}svg.flow text.small{font-size:10px;fill:#4b5563}
 svg.flow .edges path{fill:none;stroke:#6b7280;stroke-width:1.5}svg.flow .arrowhead{fill:#6b7280}svg.flow circle.join{fill:#6b7280}
 svg.flow .node rect{fill:#fff;stroke:#9ca3af;stroke-width:1.5}svg.flow a:hover rect{stroke:#111827;stroke-width:2}
 svg.flow .entry rect{fill:#1e3a8a;stroke:#1e3a8a}svg.flow .entry text,svg.flow .entry text.kicker{fill:#fff}
@@ -1206,6 +1251,67 @@ pressure { quiet weekends, quiet task 18:00 to 09:00 }
         ] {
             assert!(svg.contains(want), "{want}: {svg}");
         }
+    }
+
+    #[test]
+    fn consent_and_topic_are_drawn_in_send_boxes() {
+        let p = plan(
+            r#"
+workspace { address = "1 rue X" }
+contact { email: email, phone: phone?, sms_opt_in: bool, newsletter_and_product_updates_opt_in: bool }
+list prospects
+topic newsletter "The monthly newsletter"
+consent sms = sms_opt_in
+consent email = newsletter_and_product_updates_opt_in and sms_opt_in
+template news : email { topic = newsletter, subject = "News", html = "<p>{{workspace.address}}</p><a href=\"{{preferences_url}}\">u</a>" }
+template nudge : sms { body = "Hi" }
+template code : sms { kind = transactional, body = "Code" }
+scenario s {
+  trigger joined prospects
+  send news
+  send nudge
+  send code
+  start f
+}
+cadence f { touch nudge }
+"#,
+        );
+        let svg = scenario_svg(&p, "s").expect("svg");
+        assert!(
+            svg.contains("<text class=\"small topic\"") && svg.contains(">topic: newsletter<"),
+            "{svg}"
+        );
+        assert!(svg.contains(">consent sms: sms_opt_in<"), "{svg}");
+        // A long rule is cut to the box; the tooltip has it whole.
+        assert!(
+            svg.contains("consent email: newsletter_and_prod…<"),
+            "{svg}"
+        );
+        assert!(svg.contains("newsletter_and_product_updates_opt_in and sms_opt_in"));
+        let (d, w, h) = drawing(&p, "s");
+        assert_no_overlap(&d, w, h);
+        let card = |name: &str| {
+            d.nodes
+                .iter()
+                .find(|n| n.card.lines.first().map(String::as_str) == Some(name))
+                .map(|n| &n.card)
+                .expect(name)
+        };
+        // Consent and topic lines, each inside the box it grows.
+        assert_eq!(card("news").small.len(), 2);
+        assert_eq!(card("nudge").small.len(), 1);
+        // A transactional message asks no consent.
+        assert!(card("code").small.is_empty());
+        assert_eq!(card("nudge").h, card("code").h + KICK_H);
+        for n in &d.nodes {
+            for (_, line, _) in &n.card.small {
+                let width = (line.chars().count() as i32 * KICK_W + 99) / 100 + 2 * PAD_X;
+                assert!(width <= n.card.w, "{line} in {:?}", n.card);
+            }
+        }
+        // Cadence touches too.
+        let svg = cadence_svg(&p, "f").expect("svg");
+        assert!(svg.contains(">consent sms: sms_opt_in<"), "{svg}");
     }
 
     #[test]

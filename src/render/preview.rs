@@ -60,7 +60,8 @@
 //! - flow: `main#flow` (`data-flow="scenario/NAME"`), `svg.flow` with one
 //!   `g.node` per box (`.entry`, `.audience`, `.send`, `.wait`, `.branch`,
 //!   `.split`, `.arm`, `.action`, `.start`, `.exit`, `.end`, `.note`; steps
-//!   carry `data-step="SCENARIO/ID"`, touches `data-step="CADENCE/N"`);
+//!   carry `data-step="SCENARIO/ID"`, touches `data-step="CADENCE/N"`; a
+//!   send's `text.small.consent` and `text.small.topic` lines);
 //!   `nav#flow-switcher`; `ol#sends` (`li[data-template]`, in the order a
 //!   contact gets them); `#actual-size` (unticked: the drawing fits the
 //!   window).
