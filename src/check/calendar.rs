@@ -318,17 +318,48 @@ fn every_zone_jumps() -> &'static [Jump] {
 /// March, with `every day 03:30`. The contact's zone is its `timezone`
 /// field (any zone), else the workspace's (UTC has no jumps).
 fn jumped_onto_one_instant(p: &Project, s: &Scenario, reported: &[bool], problems: &mut Problems) {
+    use std::collections::{BTreeMap, HashMap};
     let ts = &s.triggers;
-    let cal: Vec<(usize, i32, Dates)> = ts
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| dates(&t.node).map(|(clock, d)| (i, i32::from(clock) * 60, d)))
-        .collect();
-    let close = |a: i32, b: i32| (1..=LONGEST_JUMP).contains(&(b - a).rem_euclid(86_400));
-    if !cal
-        .iter()
-        .any(|&(_, a, _)| cal.iter().any(|&(_, b, _)| close(a, b)))
-    {
+    // Per local clock time (seconds), the first trigger of each recurring
+    // kind and of each `once … local` date: a handful per clock, however
+    // many triggers there are.
+    #[derive(Default)]
+    struct At {
+        recurring: Vec<(Dates, usize)>,
+        once: HashMap<jiff::civil::Date, usize>,
+    }
+    impl At {
+        fn firing(&self, d: jiff::civil::Date) -> impl Iterator<Item = usize> + '_ {
+            let recurring = self.recurring.iter();
+            recurring
+                .filter(move |(k, _)| fires_on(*k, d))
+                .map(|&(_, i)| i)
+                .chain(self.once.get(&d).copied())
+        }
+    }
+    let mut by_clock: BTreeMap<i32, At> = BTreeMap::new();
+    for (i, t) in ts.iter().enumerate() {
+        let Some((clock, d)) = dates(&t.node) else {
+            continue;
+        };
+        let at = by_clock.entry(i32::from(clock) * 60).or_default();
+        match d {
+            Dates::On(date) => {
+                at.once.entry(date).or_insert(i);
+            }
+            _ if at.recurring.iter().any(|(k, _)| *k == d) => {}
+            _ => at.recurring.push((d, i)),
+        }
+    }
+    // Only clocks at most a jump apart can meet.
+    let close = by_clock.keys().any(|&a| {
+        by_clock.range(a + 1..=a + LONGEST_JUMP).next().is_some()
+            || by_clock
+                .range(..=a + LONGEST_JUMP - 86_400)
+                .next()
+                .is_some()
+    });
+    if !close {
         return;
     }
     let workspace = p
@@ -348,70 +379,102 @@ fn jumped_onto_one_instant(p: &Project, s: &Scenario, reported: &[bool], problem
     let all: &[Jump] = if any_zone { every_zone_jumps() } else { &[] };
     let mut done = reported.to_vec();
     for jump in own.iter().chain(all) {
-        if done.iter().all(|&d| d) {
-            break;
-        }
-        let Some(tz) = crate::tzdb::zone(&jump.zone) else {
-            continue;
-        };
         let Ok(end) = jump.start.checked_add(jiff::Span::new().seconds(jump.len)) else {
             continue;
         };
-        for &(i, a, da) in &cal {
-            for &(j, b, db) in &cal {
-                if a == b || done[i.max(j)] {
+        let mut days = vec![jump.start.date()];
+        if end.date() != jump.start.date() {
+            days.push(end.date());
+        }
+        for d in days {
+            // The clock times of `d` inside the jump.
+            let secs = |t: Time| i32::from(t.hour()) * 3600 + i32::from(t.minute()) * 60;
+            let lo = if d == jump.start.date() {
+                secs(jump.start.time())
+            } else {
+                0
+            };
+            let hi = if d == end.date() {
+                secs(end.time())
+            } else {
+                86_400
+            };
+            for (&a, at) in by_clock.range(lo..hi) {
+                let Some(local) = clock_time(a).map(|t| d.to_datetime(t)) else {
+                    continue;
+                };
+                if local < jump.start || local >= end {
                     continue;
                 }
-                // `i` is moved by the jump onto `j`'s local time.
-                let moved = [jump.start.date(), end.date()].into_iter().find_map(|d| {
-                    let local = d.to_datetime(clock_time(a)?);
-                    let to = local
-                        .checked_add(jiff::Span::new().seconds(jump.len))
-                        .ok()?;
-                    (local >= jump.start && local < end && fires_on(da, d)).then_some((d, to))
-                });
-                let Some((date, to)) = moved else { continue };
-                if clock_time(b) != Some(to.time()) || !fires_on(db, to.date()) {
+                let Ok(to) = local.checked_add(jiff::Span::new().seconds(jump.len)) else {
                     continue;
-                }
-                // The runner's own rule decides.
-                let at = crate::run::clock::instant(date, a, &tz);
-                if at.is_none() || at != crate::run::clock::instant(to.date(), b, &tz) {
+                };
+                let b = secs(to.time());
+                let Some(there) = by_clock.get(&b).filter(|_| to.time().second() == 0) else {
                     continue;
+                };
+                for i in at.firing(d) {
+                    for j in there.firing(to.date()) {
+                        let (later, earlier) = (i.max(j), i.min(j));
+                        if done[later] {
+                            continue;
+                        }
+                        // The runner's own rule decides.
+                        let Some(tz) = crate::tzdb::zone(&jump.zone) else {
+                            continue;
+                        };
+                        let at_a = crate::run::clock::instant(d, a, &tz);
+                        if at_a.is_none() || at_a != crate::run::clock::instant(to.date(), b, &tz) {
+                            continue;
+                        }
+                        done[later] = true;
+                        problems.push(jump_warning(s, later, earlier, jump, d, end, a, b));
+                    }
                 }
-                let (later, earlier) = (i.max(j), i.min(j));
-                done[later] = true;
-                let hhmm = |c: i32| format!("{:02}:{:02}", c / 3600, c / 60 % 60);
-                let (from, until) = (jump.start.time(), end.time());
-                problems.push(
-                    Diagnostic::new(
-                        Code::W0660,
-                        format!(
-                            "two triggers of scenario `{}` can fire at the same instant for one contact on the day the clocks go forward",
-                            s.name.name
-                        ),
-                    )
-                    .at(ts[later].span, "this trigger")
-                    .also(
-                        ts[earlier].span,
-                        format!(
-                            "fires at the same instant as this one when the clocks go forward in {} (first on {date})",
-                            jump.zone
-                        ),
-                    )
-                    .help(format!(
-                        "that day the clocks jump from {} to {}: {} does not exist and the runner moves it forward by the jump to {}, when the other trigger fires; a contact enters once whichever fires. Move a trigger out of {}–{}, or keep both if one entry that day is fine",
-                        from.strftime("%H:%M"),
-                        until.strftime("%H:%M"),
-                        hhmm(a),
-                        hhmm(b),
-                        from.strftime("%H:%M"),
-                        until.strftime("%H:%M"),
-                    )),
-                );
             }
         }
     }
+}
+
+/// The W0660 of two triggers that the jump `jump` (on local date `date`,
+/// ending at `end`) moves onto one instant: `a` moves forward to `b`.
+#[allow(clippy::too_many_arguments)]
+fn jump_warning(
+    s: &Scenario,
+    later: usize,
+    earlier: usize,
+    jump: &Jump,
+    date: jiff::civil::Date,
+    end: DateTime,
+    a: i32,
+    b: i32,
+) -> Diagnostic {
+    let ts = &s.triggers;
+    let hhmm = |c: i32| format!("{:02}:{:02}", c / 3600, c / 60 % 60);
+    let (from, until) = (
+        jump.start.time().strftime("%H:%M").to_string(),
+        end.time().strftime("%H:%M").to_string(),
+    );
+    Diagnostic::new(
+        Code::W0660,
+        format!(
+            "two triggers of scenario `{}` can fire at the same instant for one contact on the day the clocks go forward",
+            s.name.name
+        ),
+    )
+    .at(ts[later].span, "this trigger")
+    .also(
+        ts[earlier].span,
+        format!(
+            "fires at the same instant as this one when the clocks go forward in {} (first on {date})",
+            jump.zone
+        ),
+    )
+    .help(format!(
+        "that day the clocks jump from {from} to {until}: {} does not exist and the runner moves it forward by the jump to {}, when the other trigger fires; a contact enters once whichever fires. Move a trigger out of {from}–{until}, or keep both if one entry that day is fine",
+        hhmm(a),
+        hhmm(b),
+    ))
 }
 
 /// Clock seconds after midnight as a time of day.
