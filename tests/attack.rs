@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use common::project::{Ran, bounded};
 use common::{BIN, TempDir};
 
 const HEAD: &str = r#"workspace {
@@ -28,53 +28,20 @@ template hi : email {
 }
 "#;
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// `relance check --now … DIR` with extra arguments; killed (and the test
 /// failed) if it runs longer than `bound`.
-fn check(dir: &TempDir, extra: &[&str], bound: Duration) -> Out {
-    let mut child = Command::new(BIN)
-        .arg("check")
+fn check(dir: &TempDir, extra: &[&str], bound: Duration) -> Ran {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("check")
         .args(extra)
         .arg(dir.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run relance");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        stdout.read_to_end(&mut s).ok();
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        stderr.read_to_end(&mut s).ok();
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for relance") {
-            break status;
-        }
-        if start.elapsed() > bound {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("relance check {extra:?} did not finish within {bound:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = Out {
-        code: status.code().expect("relance was killed by a signal"),
-        stdout: String::from_utf8_lossy(&out.join().unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
-    };
+        .env("NO_COLOR", "1");
+    let out = bounded(
+        &mut cmd,
+        bound,
+        &format!("relance check {extra:?} did not finish within {bound:?}"),
+    );
+    assert!(out.code >= 0, "relance was killed by a signal");
     assert!(
         !out.stderr.contains("panicked") && !out.stderr.contains("overflow"),
         "relance crashed:\n{}",

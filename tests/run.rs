@@ -9,13 +9,15 @@
 //! `BLESS=1 cargo test --test run` rewrites the expected files from the
 //! current output; review the diff before committing.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_relance")
-}
+use common::project::{Built, bounded, ran};
+use common::{BIN, TempDir};
 
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run");
@@ -43,41 +45,18 @@ fn run_case(dir: &Path, extra: &[&str]) -> Ran {
         .position(|a| *a == "--from")
         .and_then(|i| args.get(i + 1))
         .expect("--from in args");
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let tmp = std::env::temp_dir().join(format!(
-        "relance-run-{}-{}-{}",
-        dir.file_name().unwrap().to_string_lossy(),
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).unwrap();
-    let build = Command::new(bin())
-        .args(["build", ".", "--color", "never", "--now", from, "--out"])
-        .arg(&tmp)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}: build failed:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&build.stderr)
-    );
+    let built = Built::new(dir, Some(from), &[]);
     let contacts = if dir.join("contacts.csv").exists() {
         "contacts.csv"
     } else {
         "contacts.jsonl"
     };
-    let mut cmd = Command::new(bin());
-    cmd.args(["run", "--plan"])
-        .arg(tmp.join("plan.json"))
-        .args(["--contacts", contacts])
+    let mut cmd = built.run();
+    cmd.args(["--contacts", contacts])
         .args(&args)
         .args(extra)
         .arg("--out")
-        .arg(tmp.join("outbox.jsonl"))
-        .current_dir(dir);
+        .arg(built.file("outbox.jsonl"));
     if dir.join("events.jsonl").exists() {
         cmd.args(["--events", "events.jsonl"]);
     }
@@ -88,14 +67,12 @@ fn run_case(dir: &Path, extra: &[&str]) -> Ran {
     if dir.join("rates.toml").exists() && !args.contains(&"--engagement") {
         cmd.args(["--engagement", "rates.toml"]);
     }
-    let out = cmd.output().unwrap();
-    let ran = Ran {
-        outbox: fs::read_to_string(tmp.join("outbox.jsonl")).unwrap_or_default(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    };
-    let _ = fs::remove_dir_all(&tmp);
-    ran
+    let out = ran(&mut cmd);
+    Ran {
+        outbox: fs::read_to_string(built.file("outbox.jsonl")).unwrap_or_default(),
+        stderr: out.stderr,
+        code: out.code,
+    }
 }
 
 /// The `env` file of a case: `NAME=VALUE` lines.
@@ -161,62 +138,30 @@ fn runs_are_byte_identical_whatever_the_thread_count() {
 #[test]
 fn campaigns_sample_data_runs_clean() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tmp = std::env::temp_dir().join(format!("relance-run-campaigns-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    let build = Command::new(bin())
-        .args([
-            "build",
-            "campaigns",
-            "--now",
-            "2026-11-01T00:00:00Z",
-            "--out",
-        ])
-        .arg(&tmp)
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    let built = Built::new(&root.join("campaigns"), Some("2026-11-01T00:00:00Z"), &[]);
     let run = || {
-        let out = Command::new(bin())
-            .args(["run", "--plan"])
-            .arg(tmp.join("plan.json"))
-            .args([
-                "--contacts",
-                "campaigns/data/contacts.jsonl",
-                "--events",
-                "campaigns/data/events.jsonl",
-                "--from",
-                "2026-11-01T00:00:00Z",
-                "--until",
-                "2026-12-01T00:00:00Z",
-                "--strict",
-                "--report",
-            ])
-            .current_dir(root)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            out.stdout,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let out = ran(built.run().args([
+            "--contacts",
+            "data/contacts.jsonl",
+            "--events",
+            "data/events.jsonl",
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--until",
+            "2026-12-01T00:00:00Z",
+            "--strict",
+            "--report",
+        ]));
+        assert!(out.success(), "{}", out.stderr);
+        (out.stdout, out.stderr)
     };
     let (a, report) = run();
     let (b, _) = run();
     assert_eq!(a, b);
-    let outbox = String::from_utf8(a).unwrap();
+    let outbox = a;
     assert!(outbox.lines().count() > 50, "{outbox}");
     assert!(outbox.contains("\"scenario\":\"weekly_digest\""));
     assert!(report.contains("pressure over the window"), "{report}");
-    let _ = fs::remove_dir_all(&tmp);
 }
 
 /// Usage and input failures: exit 2 (or 1 with `--strict`), with a message
@@ -224,29 +169,12 @@ fn campaigns_sample_data_runs_clean() {
 #[test]
 fn run_failures_say_what_to_do() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/run/bad_input");
-    let tmp = std::env::temp_dir().join(format!("relance-run-fail-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).unwrap();
-    let build = Command::new(bin())
-        .args(["build", ".", "--now", "2026-11-01T00:00:00Z", "--out"])
-        .arg(&tmp)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(build.status.success());
-    let plan = tmp.join("plan.json");
-    let out_file = tmp.join("outbox.jsonl");
+    let built = Built::new(&dir, Some("2026-11-01T00:00:00Z"), &[]);
+    let plan = built.plan();
+    let out_file = built.file("outbox.jsonl");
     let run = |extra: &[&str]| {
-        let out = Command::new(bin())
-            .arg("run")
-            .args(extra)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let out = ran(built.relance().arg("run").args(extra));
+        (out.code, out.stderr)
     };
     let plan_s = plan.to_str().unwrap();
     let out_s = out_file.to_str().unwrap();
@@ -315,8 +243,8 @@ fn run_failures_say_what_to_do() {
     assert_eq!(code, 2);
     assert!(err.contains("no contact has this id"), "{err}");
 
-    fs::write(tmp.join("rates.toml"), "[default]\nopen = 1.5\n").unwrap();
-    let rates = tmp.join("rates.toml");
+    let rates = built.file("rates.toml");
+    fs::write(&rates, "[default]\nopen = 1.5\n").unwrap();
     let (code, err) = run(&[&base[..], &["--engagement", rates.to_str().unwrap()]].concat());
     assert_eq!(code, 2);
     assert!(err.contains("between 0 and 1"), "{err}");
@@ -328,7 +256,6 @@ fn run_failures_say_what_to_do() {
         err.contains("rebuild it with `relance build --out "),
         "{err}"
     );
-    let _ = fs::remove_dir_all(&tmp);
 }
 
 /// `relance run campaigns` needs no flag but `--plan` here (its
@@ -337,34 +264,16 @@ fn run_failures_say_what_to_do() {
 /// least one message: the README's sample outbox shows each flow.
 #[test]
 fn sample_data_exercises_every_scenario_and_cadence() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tmp = std::env::temp_dir().join(format!("relance-run-sample-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    let build = Command::new(bin())
-        .args(["build", "campaigns", "--color", "never", "--out"])
-        .arg(&tmp)
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
+    let built = Built::new(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns"),
+        None,
+        &[],
     );
-    let out = Command::new(bin())
-        .args(["run", "campaigns", "--strict", "--plan"])
-        .arg(tmp.join("plan.json"))
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ran(built.run().args([".", "--strict"]));
+    assert!(out.success(), "{}", out.stderr);
     let plan: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(tmp.join("plan.json")).unwrap()).unwrap();
-    let outbox = String::from_utf8(out.stdout).unwrap();
+        serde_json::from_str(&fs::read_to_string(built.plan()).unwrap()).unwrap();
+    let outbox = out.stdout;
     let mut flows = Vec::new();
     for kind in ["scenarios", "cadences"] {
         let names = plan[kind].as_object().expect("a map of flows");
@@ -393,7 +302,6 @@ fn sample_data_exercises_every_scenario_and_cadence() {
             "README's outbox line is not in the sample outbox:\n{line}"
         );
     }
-    let _ = fs::remove_dir_all(&tmp);
 }
 
 /// A TZif file (version 2) for a fixed offset of `hours` east of UTC with
@@ -431,8 +339,8 @@ fn fixed_tzif(hours: i32) -> Vec<u8> {
 #[test]
 fn the_host_time_zone_database_changes_nothing() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tmp = std::env::temp_dir().join(format!("relance-run-tzdir-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
+    let tmp_dir = TempDir::new("tzdir");
+    let tmp = tmp_dir.path();
     let fake = tmp.join("fake-zoneinfo");
     let empty = tmp.join("empty-zoneinfo");
     for zone in [
@@ -466,7 +374,7 @@ fn the_host_time_zone_database_changes_nothing() {
         let out = tmp.join(tag);
         fs::create_dir_all(&out).unwrap();
         let command = |args: &[&str]| {
-            let mut cmd = Command::new(bin());
+            let mut cmd = Command::new(BIN);
             cmd.args(args).current_dir(&project);
             match tzdir {
                 Some(d) => cmd.env("TZDIR", d),
@@ -513,7 +421,7 @@ fn the_host_time_zone_database_changes_nothing() {
             String::from_utf8_lossy(&run.stderr).into_owned(),
         )
     };
-    let version = Command::new(bin()).arg("--version").output().unwrap();
+    let version = Command::new(BIN).arg("--version").output().unwrap();
     let version = String::from_utf8(version.stdout).unwrap();
     let tzdb = relance::tzdb::VERSION;
     assert_eq!(
@@ -536,7 +444,7 @@ fn the_host_time_zone_database_changes_nothing() {
     // The previews: the `date` helper in the contact's zone.
     let previews = |tzdir: Option<&Path>, tag: &str| {
         let out = tmp.join(format!("shop-{tag}"));
-        let mut cmd = Command::new(bin());
+        let mut cmd = Command::new(BIN);
         cmd.args(["build", ".", "--now", "2026-03-29T00:30:00Z", "--out"])
             .arg(&out)
             .current_dir(root.join("tests/render/shop"));
@@ -595,7 +503,7 @@ fn the_host_time_zone_database_changes_nothing() {
     let mut run_args = vec!["run", "--plan", plan.to_str().unwrap(), "--contacts"];
     run_args.push(contacts.to_str().unwrap());
     run_args.extend(args.iter().map(String::as_str));
-    let run = Command::new(bin())
+    let run = Command::new(BIN)
         .args(&run_args)
         .current_dir(&project)
         .output()
@@ -608,7 +516,6 @@ fn the_host_time_zone_database_changes_nothing() {
         "{stderr}"
     );
     assert_eq!(String::from_utf8_lossy(&run.stdout), reference.2);
-    let _ = fs::remove_dir_all(&tmp);
 }
 
 /// The summary JSON says which events were ignored and why: counts by
@@ -708,12 +615,7 @@ fn the_summary_counts_sends_without_consent() {
 /// bug fails instead of hanging.
 #[test]
 fn forecast_feedback_loops_are_bounded() {
-    let tmp = std::env::temp_dir().join(format!("relance-run-feedback-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).unwrap();
-    fs::write(
-        tmp.join("main.camp"),
-        r#"
+    let camp = r#"
 workspace { name = "F", timezone = "Europe/Paris", from = "F <f@example.com>", address = "1 rue" }
 contact { email: email }
 event purchase { amount: number }
@@ -735,14 +637,7 @@ scenario order_followup {
   reentry always
   send followup
 }
-"#,
-    )
-    .unwrap();
-    fs::write(
-        tmp.join("rates.toml"),
-        "delay = \"1h\"\n[events.purchase]\nrate = 1\nfields = { amount = 10 }\n",
-    )
-    .unwrap();
+"#;
     let mut contacts = String::new();
     let mut events = String::new();
     for (i, id) in ["a", "b", "c"].iter().enumerate() {
@@ -754,83 +649,60 @@ scenario order_followup {
             i + 2
         ));
     }
-    fs::write(tmp.join("contacts.jsonl"), contacts).unwrap();
-    fs::write(tmp.join("events.jsonl"), events).unwrap();
-    let build = Command::new(bin())
-        .args([
-            "build",
-            ".",
-            "--now",
-            "2026-11-01T00:00:00Z",
-            "--out",
-            "build",
-        ])
-        .current_dir(&tmp)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
+    let built = Built::from_files(
+        "feedback",
+        &[
+            ("main.camp", camp),
+            ("rates.toml", RATES),
+            ("contacts.jsonl", &contacts),
+            ("events.jsonl", &events),
+        ],
+        "2026-11-01T00:00:00Z",
     );
-    let (ok, stderr) = forecast_run(&tmp, "2026-11-09T00:00:00Z");
+    let (ok, stderr) = forecast_run(&built, "2026-11-09T00:00:00Z");
     assert!(ok, "{stderr}");
-    let outbox = fs::read_to_string(tmp.join("outbox.jsonl")).unwrap();
+    let outbox = fs::read_to_string(built.file("outbox.jsonl")).unwrap();
     assert_eq!(outbox.lines().count(), 3 * 15, "{stderr}");
     assert!(
         stderr.contains("warning: --engagement: 24 message(s) drew no reactions"),
         "{stderr}"
     );
     let summary: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(tmp.join("summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&fs::read_to_string(built.file("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["events"]["forecast_not_drawn"]["depth"], 24);
     assert_eq!(summary["events"]["forecast"], 3 * 7);
-    let _ = fs::remove_dir_all(&tmp);
 }
 
-/// Runs the project built in `dir/build` with `rates.toml` over November
-/// until `until`; kills it after a minute (a forecast that does not end).
-fn forecast_run(dir: &Path, until: &str) -> (bool, String) {
-    let mut child = Command::new(bin())
-        .args([
-            "run",
-            "--plan",
-            "build/plan.json",
-            "--contacts",
-            "contacts.jsonl",
-            "--events",
-            "events.jsonl",
-            "--engagement",
-            "rates.toml",
-            "--from",
-            "2026-11-01T00:00:00Z",
-            "--until",
-            until,
-            "--out",
-            "outbox.jsonl",
-            "--summary",
-            "summary.json",
-        ])
-        .current_dir(dir)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut waited = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if waited > 600 {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("a forecast with a feedback loop did not end: its messages are unbounded");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        waited += 1;
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    (status.success(), stderr)
+/// The engagement rates of the forecast tests: every message draws a
+/// purchase an hour later.
+const RATES: &str = "delay = \"1h\"\n[events.purchase]\nrate = 1\nfields = { amount = 10 }\n";
+
+/// Runs the built project with `rates.toml` over November until `until`;
+/// kills it after a minute (a forecast that does not end).
+fn forecast_run(built: &Built, until: &str) -> (bool, String) {
+    let mut cmd = built.run();
+    cmd.args([
+        "--contacts",
+        "contacts.jsonl",
+        "--events",
+        "events.jsonl",
+        "--engagement",
+        "rates.toml",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--until",
+        until,
+        "--out",
+    ])
+    .arg(built.file("outbox.jsonl"))
+    .arg("--summary")
+    .arg(built.file("summary.json"));
+    let out = bounded(
+        &mut cmd,
+        Duration::from_secs(60),
+        "a forecast with a feedback loop did not end: its messages are unbounded",
+    );
+    (out.success(), out.stderr)
 }
 
 /// The last bound of a forecast: however wide the fan-out under the depth
@@ -839,9 +711,6 @@ fn forecast_run(dir: &Path, until: &str) -> (bool, String) {
 /// counts the messages that drew nothing because of it.
 #[test]
 fn forecast_draws_are_capped_per_contact() {
-    let tmp = std::env::temp_dir().join(format!("relance-run-fanout-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).unwrap();
     let mut camp = String::from(
         r#"
 workspace { name = "F", timezone = "Europe/Paris", from = "F <f@example.com>", address = "1 rue" }
@@ -860,39 +729,23 @@ scenario every_day {
             "scenario fan{i} {{\n  trigger event purchase\n  reentry always\n  send daily\n}}\n"
         ));
     }
-    fs::write(tmp.join("main.camp"), camp).unwrap();
-    fs::write(
-        tmp.join("rates.toml"),
-        "delay = \"1h\"\n[events.purchase]\nrate = 1\nfields = { amount = 10 }\n",
-    )
-    .unwrap();
-    fs::write(
-        tmp.join("contacts.jsonl"),
-        "{\"id\":\"a\",\"email\":\"a@example.com\"}\n",
-    )
-    .unwrap();
-    fs::write(tmp.join("events.jsonl"), "").unwrap();
-    let build = Command::new(bin())
-        .args([
-            "build",
-            ".",
-            "--now",
-            "2026-11-01T00:00:00Z",
-            "--out",
-            "build",
-        ])
-        .current_dir(&tmp)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
+    let built = Built::from_files(
+        "fanout",
+        &[
+            ("main.camp", &camp),
+            ("rates.toml", RATES),
+            (
+                "contacts.jsonl",
+                "{\"id\":\"a\",\"email\":\"a@example.com\"}\n",
+            ),
+            ("events.jsonl", ""),
+        ],
+        "2026-11-01T00:00:00Z",
     );
-    let (ok, stderr) = forecast_run(&tmp, "2026-12-01T00:00:00Z");
+    let (ok, stderr) = forecast_run(&built, "2026-12-01T00:00:00Z");
     assert!(ok, "{stderr}");
     let summary: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(tmp.join("summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&fs::read_to_string(built.file("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["events"]["forecast"], 2000, "{stderr}");
     assert!(
         summary["events"]["forecast_not_drawn"]["contact_cap"]
@@ -902,7 +755,6 @@ scenario every_day {
         "{stderr}"
     );
     assert!(stderr.contains("already had 2000 drawn events"), "{stderr}");
-    let _ = fs::remove_dir_all(&tmp);
 }
 
 /// The summary JSON counts the `wait until TIME` steps that went on at
@@ -963,38 +815,20 @@ fn the_saas_trial_example_runs_as_checked_in() {
         .parse()
         .unwrap();
     let from = manifest["run"]["from"].as_str().expect("[run] from");
-    let tmp = std::env::temp_dir().join(format!("relance-run-saas-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).unwrap();
-    let build = Command::new(bin())
-        .args(["build", ".", "--color", "never", "--now", from, "--out"])
-        .arg(&tmp)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    let built = Built::new(&dir, Some(from), &[]);
     let secret = "saas-trial-test-secret-7f3a";
-    let run = Command::new(bin())
-        .args(["run", "--plan"])
-        .arg(tmp.join("plan.json"))
+    let run = ran(built
+        .run()
         .arg("--out")
-        .arg(tmp.join("outbox.jsonl"))
+        .arg(built.file("outbox.jsonl"))
         .arg("--summary")
-        .arg(tmp.join("summary.json"))
-        .env("CRM_TOKEN", secret)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
-    let outbox = fs::read_to_string(tmp.join("outbox.jsonl")).unwrap();
+        .arg(built.file("summary.json"))
+        .env("CRM_TOKEN", secret));
+    let stderr = run.stderr;
+    assert!(run.code == 0, "{stderr}");
+    let outbox = fs::read_to_string(built.file("outbox.jsonl")).unwrap();
     let summary: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(tmp.join("summary.json")).unwrap()).unwrap();
-    let _ = fs::remove_dir_all(&tmp);
+        serde_json::from_str(&fs::read_to_string(built.file("summary.json")).unwrap()).unwrap();
     assert!(!outbox.contains(secret), "the secret leaked:\n{outbox}");
     assert!(!stderr.contains(secret), "the secret leaked:\n{stderr}");
     let mut failures = Vec::new();

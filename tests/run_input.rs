@@ -4,13 +4,11 @@
 //! that is not UTF-8) are read or reported line by line; no contact is
 //! lost without a report.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_relance")
-}
+use std::fs;
+
+use common::project::{Built, ran};
 
 const PROJECT: &str = r#"workspace { name = "T", from = "T <t@example.com>", address = "1 rue X" }
 contact { email: email, score: number?, interests: set<text>?, notes: text? }
@@ -23,59 +21,35 @@ scenario onboarding {
 "#;
 
 /// A built project in a fresh folder.
-fn project(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("relance-run-input-{tag}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("main.camp"), PROJECT).unwrap();
-    let out = Command::new(bin())
-        .args([
-            "build",
-            ".",
-            "--now",
-            "2026-11-01T00:00:00Z",
-            "--out",
-            "out",
-        ])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
+fn project(tag: &str) -> Built {
+    Built::from_files(
+        &format!("run-input-{tag}"),
+        &[("main.camp", PROJECT)],
+        "2026-11-01T00:00:00Z",
+    )
 }
 
-fn run(dir: &Path, contacts: &str, events: Option<&str>) -> (i32, String, String) {
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "run",
-        "--plan",
-        "out/plan.json",
-        "--contacts",
-        contacts,
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--until",
-        "2026-11-05T00:00:00Z",
-    ])
-    .current_dir(dir);
+const WINDOW: [&str; 4] = [
+    "--from",
+    "2026-11-01T00:00:00Z",
+    "--until",
+    "2026-11-05T00:00:00Z",
+];
+
+fn run(p: &Built, contacts: &str, events: Option<&str>) -> (i32, String, String) {
+    let mut cmd = p.run();
+    cmd.args(["--contacts", contacts]).args(WINDOW);
     if let Some(e) = events {
         cmd.args(["--events", e]);
     }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = ran(&mut cmd);
+    (out.code, out.stdout, out.stderr)
 }
 
 #[test]
 fn a_stray_quote_in_a_csv_loses_no_contact() {
-    let dir = project("quote");
+    let p = project("quote");
+    let dir = &p.project;
     fs::write(
         dir.join("contacts.csv"),
         "\u{feff}id,email,score,interests,notes\r\n\
@@ -97,7 +71,7 @@ fn a_stray_quote_in_a_csv_loses_no_contact() {
             .collect::<String>(),
     )
     .unwrap();
-    let (code, outbox, err) = run(&dir, "contacts.csv", Some("events.jsonl"));
+    let (code, outbox, err) = run(&p, "contacts.csv", Some("events.jsonl"));
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("error: contacts.csv:4: the quote that opens the `interests` cell on this line is never closed; lines 5 to 6 are read on their own (line skipped)"),
@@ -111,12 +85,12 @@ fn a_stray_quote_in_a_csv_loses_no_contact() {
     for c in ["a", "c", "d"] {
         assert!(outbox.contains(&format!("\"contact\":\"{c}\"")), "{outbox}");
     }
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn byte_order_marks_duplicate_keys_and_bad_bytes_in_jsonl() {
-    let dir = project("jsonl");
+    let p = project("jsonl");
+    let dir = &p.project;
     fs::write(
         dir.join("contacts.jsonl"),
         "\u{feff}{\"id\": \"a\", \"email\": \"a@example.com\"}\n\
@@ -126,7 +100,7 @@ fn byte_order_marks_duplicate_keys_and_bad_bytes_in_jsonl() {
     let mut events = b"\xef\xbb\xbf{\"contact\": \"a\", \"event\": \"joined\", \"list\": \"trial\", \"at\": \"2026-11-02T10:00:00Z\"}\n".to_vec();
     events.extend(b"{\"contact\": \"a\", \"event\": \"joined\", \"list\": \"tr\xffal\", \"at\": \"2026-11-02T10:00:00Z\"}\n");
     fs::write(dir.join("events.jsonl"), events).unwrap();
-    let (code, outbox, err) = run(&dir, "contacts.jsonl", Some("events.jsonl"));
+    let (code, outbox, err) = run(&p, "contacts.jsonl", Some("events.jsonl"));
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("error: contacts.jsonl:2: bad JSON: the key `email` is given twice"),
@@ -139,7 +113,6 @@ fn byte_order_marks_duplicate_keys_and_bad_bytes_in_jsonl() {
     assert!(!err.contains(":1:"), "the first lines are good:\n{err}");
     assert!(err.contains("simulated 1 contact(s)"), "{err}");
     assert!(outbox.contains("\"contact\":\"a\""), "{outbox}");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 /// An endless line from a pipe (no line break) must not take unbounded
@@ -148,20 +121,11 @@ fn byte_order_marks_duplicate_keys_and_bad_bytes_in_jsonl() {
 #[test]
 fn an_endless_line_from_a_pipe_stops_the_run() {
     use std::io::Write;
-    let dir = project("endless");
-    let mut child = Command::new(bin())
-        .args([
-            "run",
-            "--plan",
-            "out/plan.json",
-            "--contacts",
-            "/dev/stdin",
-            "--from",
-            "2026-11-01T00:00:00Z",
-            "--until",
-            "2026-11-05T00:00:00Z",
-        ])
-        .current_dir(&dir)
+    let p = project("endless");
+    let mut child = p
+        .run()
+        .args(["--contacts", "/dev/stdin"])
+        .args(WINDOW)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -187,5 +151,4 @@ fn an_endless_line_from_a_pipe_stops_the_run() {
         "{err}"
     );
     assert!(written < 40 << 20, "the runner read all {written} bytes");
-    let _ = fs::remove_dir_all(&dir);
 }

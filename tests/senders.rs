@@ -2,9 +2,14 @@
 //! plan, the previews, the outbox, the trace or the summary, even when the
 //! variable is set while building and running.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::project::{Built, ran};
+use common::{BIN, TempDir};
 
 const SECRET: &str = "s3cr3t-token-4f9a";
 
@@ -25,25 +30,10 @@ fn header_secrets_stay_out_of_plan_previews_and_outbox() {
     let env = fs::read_to_string(case.join("env")).unwrap();
     let (name, value) = env.trim().split_once('=').unwrap();
     assert_eq!(value, SECRET);
-    let tmp = std::env::temp_dir().join(format!("relance-senders-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).unwrap();
-    let bin = env!("CARGO_BIN_EXE_relance");
-    let build = Command::new(bin)
-        .args(["build", ".", "--now", "2026-03-01T00:00:00Z", "--out"])
-        .arg(&tmp)
-        .env(name, SECRET)
-        .current_dir(&case)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    let run = Command::new(bin)
-        .args(["run", "--plan"])
-        .arg(tmp.join("plan.json"))
+    let built = Built::new(&case, Some("2026-03-01T00:00:00Z"), &[(name, SECRET)]);
+    let tmp = built.out.path();
+    let run = ran(built
+        .run()
         .args(["--contacts", "contacts.jsonl", "--events", "events.jsonl"])
         .args([
             "--from",
@@ -55,15 +45,8 @@ fn header_secrets_stay_out_of_plan_previews_and_outbox() {
         .arg(tmp.join("summary.json"))
         .arg("--out")
         .arg(tmp.join("outbox.jsonl"))
-        .env(name, SECRET)
-        .current_dir(&case)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+        .env(name, SECRET));
+    assert!(run.success(), "{}", run.stderr);
     let outbox = fs::read_to_string(tmp.join("outbox.jsonl")).unwrap();
     // The secret was set: the webhooks went out, with the header redacted.
     assert_eq!(
@@ -79,7 +62,7 @@ fn header_secrets_stay_out_of_plan_previews_and_outbox() {
         "the plan names the variable"
     );
     let mut all = Vec::new();
-    files(&tmp, &mut all);
+    files(tmp, &mut all);
     assert!(
         all.iter().any(|p| p.to_string_lossy().contains("preview")),
         "no previews built"
@@ -92,22 +75,20 @@ fn header_secrets_stay_out_of_plan_previews_and_outbox() {
             p.display()
         );
     }
-    for out in [&build.stdout, &build.stderr, &run.stdout, &run.stderr] {
-        assert!(!String::from_utf8_lossy(out).contains(SECRET));
+    for out in [
+        &built.build.stdout,
+        &built.build.stderr,
+        &run.stdout,
+        &run.stderr,
+    ] {
+        assert!(!out.contains(SECRET));
     }
-    let _ = fs::remove_dir_all(&tmp);
 }
 
-fn project(camp: &str) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "relance-senders-p-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("main.camp"), camp).unwrap();
+/// A project of one file in a fresh folder.
+fn project(camp: &str) -> TempDir {
+    let dir = TempDir::new("senders");
+    dir.write("main.camp", camp);
     dir
 }
 
@@ -130,9 +111,8 @@ template crm : webhook {
 #[test]
 fn task_and_webhook_urls_are_rendered_with_encoded_values() {
     let dir = project(URLS);
-    let bin = env!("CARGO_BIN_EXE_relance");
     let render = |t: &str| {
-        let out = Command::new(bin)
+        let out = Command::new(BIN)
             .args([
                 "render",
                 t,
@@ -142,7 +122,7 @@ fn task_and_webhook_urls_are_rendered_with_encoded_values() {
                 "2026-03-01T00:00:00Z",
                 ".",
             ])
-            .current_dir(&dir)
+            .current_dir(dir.path())
             .output()
             .unwrap();
         assert!(
@@ -166,7 +146,6 @@ fn task_and_webhook_urls_are_rendered_with_encoded_values() {
         hook.contains("https://acme.example/go?to=http%3A%2F%2Fana.example"),
         "{hook}"
     );
-    let _ = fs::remove_dir_all(&dir);
 }
 
 /// A task link that is no longer an https URL with a host once rendered
@@ -183,7 +162,7 @@ template call : task {
 }
 "#,
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_relance"))
+    let out = Command::new(BIN)
         .args([
             "check",
             ".",
@@ -192,11 +171,10 @@ template call : task {
             "--now",
             "2026-03-01T00:00:00Z",
         ])
-        .current_dir(&dir)
+        .current_dir(dir.path())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("E0520") && err.contains("ana"), "{err}");
-    let _ = fs::remove_dir_all(&dir);
 }

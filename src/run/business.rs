@@ -30,7 +30,8 @@ pub fn local_text(at: i64, tz: &TimeZone) -> String {
     )
 }
 
-fn is_weekend(d: Date) -> bool {
+/// Saturday or Sunday (local dates).
+pub(crate) fn is_weekend(d: Date) -> bool {
     matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday)
 }
 

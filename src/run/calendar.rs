@@ -53,7 +53,7 @@ impl Days {
         match self {
             Days::Daily => true,
             Days::On(d) => date.weekday() == d,
-            Days::Weekdays => !matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday),
+            Days::Weekdays => !super::business::is_weekend(date),
             Days::Month(n) => date.day() == n,
             Days::MonthLast => date.day() == date.days_in_month(),
         }

@@ -1,7 +1,10 @@
-//! Helpers for the tests that run `relance watch`: a small project, the
-//! process with its output, and a raw HTTP client (raw, so that the tests
-//! choose the exact request line and `Host` header).
+//! Helpers for the tests that run the real binary: a temporary folder; for
+//! `relance watch` a small project, the process with its output, and a raw
+//! HTTP client (raw, so that the tests choose the exact request line and
+//! `Host` header); for the runner, a project built then run (`project`).
 #![allow(dead_code)]
+
+pub mod project;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -22,7 +25,7 @@ impl TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir =
-            std::env::temp_dir().join(format!("relance-watch-{tag}-{}-{n}", std::process::id()));
+            std::env::temp_dir().join(format!("relance-test-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
