@@ -1277,8 +1277,7 @@ template code : sms {{
     assert_eq!(p.text(long_sms[0]), format!("\"{long}\""));
 
     let (files, _) = r.previews();
-    let page =
-        |path: &str| String::from_utf8(files[&format!("preview/{path}")].clone()).expect("utf-8");
+    let page = |path: &str| preview_page(&files, path);
     let index = page("index.html");
     assert!(index.contains("data-locale=\"en\""), "{index}");
     assert!(
@@ -1300,8 +1299,7 @@ template plain : email { subject = "S", html = "<p>{{workspace.address}}</p><a h
         &[],
     );
     let (files, _) = p.render().previews();
-    let page =
-        |path: &str| String::from_utf8(files[&format!("preview/{path}")].clone()).expect("utf-8");
+    let page = |path: &str| preview_page(&files, path);
     let html = page("reminder/marie.html");
     assert!(html.contains("<dd id=\"priority\">high</dd>"), "{html}");
     assert!(
@@ -1316,4 +1314,9 @@ template plain : email { subject = "S", html = "<p>{{workspace.address}}</p><a h
     assert!(!plain.contains("id=\"priority\"") && !plain.contains("id=\"expires\""));
     let json: serde_json::Value = serde_json::from_str(&page("plain/marie.json")).unwrap();
     assert!(json.get("priority").is_none() && json.get("expires").is_none());
+}
+
+/// The preview file `preview/PATH` as text.
+fn preview_page(files: &BTreeMap<String, Vec<u8>>, path: &str) -> String {
+    String::from_utf8(files[&format!("preview/{path}")].clone()).expect("utf-8")
 }
