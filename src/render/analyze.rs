@@ -151,6 +151,12 @@ pub(crate) struct Outcome {
     /// The body cannot be rendered safely (syntax, unknown partial or
     /// helper, partial cycle).
     pub broken: bool,
+    /// The names it reads at the root of the render context, through
+    /// partials too; meaningless when `reads_root` is set.
+    pub roots: BTreeSet<String>,
+    /// It can read any name of the root (the root itself is a value:
+    /// `{{json this}}`, `{{#each @root}}`, `{{lookup this key}}`).
+    pub reads_root: bool,
 }
 
 /// The type of a value in the render context.
@@ -916,6 +922,7 @@ impl<'a> Walker<'a, '_> {
     fn lookup(&mut self, cur: &Val, seg: &str) -> Option<Val> {
         match &cur.ty {
             Ty::Root => {
+                self.out.roots.insert(seg.to_string());
                 let v = self.root_lookup(seg)?;
                 // Either link lets the contact unsubscribe (§12).
                 if seg == "unsubscribe_url" || seg == "preferences_url" {
@@ -1038,6 +1045,9 @@ impl<'a> Walker<'a, '_> {
                     return Val::of(Ty::Any, cur.contact);
                 }
             }
+        }
+        if cur.ty == Ty::Root {
+            self.out.reads_root = true;
         }
         if let Some(f) = &cur.field
             && !quiet
@@ -1380,6 +1390,75 @@ mod tests {
         assert_eq!(split_path("a.[b c]"), ["a", "b c"]);
         assert_eq!(split_path("this"), ["this"]);
         assert_eq!(split_path("./x"), ["x"]);
+    }
+
+    /// What `check` finds a body reads of the context's root.
+    fn reads(body: &str, partial: Option<&str>) -> (Vec<String>, bool) {
+        let mut model = Model::default();
+        for (name, ty) in [
+            ("first_name", Type::Text),
+            ("company", Type::Text),
+            ("vip", Type::Bool),
+            ("items", Type::SetText),
+        ] {
+            model.fields.push(super::super::model::FieldInfo {
+                name: name.into(),
+                ty: Some(ty),
+                optional: false,
+            });
+        }
+        let mut problems = Vec::new();
+        let unit = |text: &str, problems: &mut Vec<TemplateProblem>| {
+            Unit::new(
+                Source::file(crate::diagnostics::FileId(0), text.into()),
+                problems,
+            )
+        };
+        let mut partials = BTreeMap::new();
+        if let Some(text) = partial {
+            partials.insert(
+                "footer".to_string(),
+                std::sync::Arc::new(unit(text, &mut problems)),
+            );
+        }
+        let env = Env {
+            model: &model,
+            template: None,
+            partials: &partials,
+        };
+        let body = unit(body, &mut problems);
+        let out = check(&env, &body, Mode::Plain, &mut problems);
+        (out.roots.into_iter().collect(), out.reads_root)
+    }
+
+    #[test]
+    fn the_names_a_body_reads_at_the_root_are_collected() {
+        assert_eq!(
+            reads("Hi {{first_name}}{{#if vip}}!{{/if}}", None),
+            (vec!["first_name".into(), "vip".into()], false)
+        );
+        // Inside `each`, a bare name is the element's; `../` is the root's.
+        assert_eq!(
+            reads("{{#each items}}{{this}}{{../company}}{{/each}}", None),
+            (vec!["company".into(), "items".into()], false)
+        );
+        // Through a partial.
+        assert_eq!(
+            reads("{{> footer}}", Some("{{company}}")),
+            (vec!["company".into()], false)
+        );
+    }
+
+    #[test]
+    fn the_root_as_a_value_can_read_any_name() {
+        for body in [
+            "{{#with this}}{{first_name}}{{/with}}",
+            "{{lookup @root \"company\"}}",
+            "{{#each items}}{{lookup ../this \"vip\"}}{{/each}}",
+            "{{> footer this}}",
+        ] {
+            assert!(reads(body, Some("{{company}}")).1, "{body}");
+        }
     }
 }
 

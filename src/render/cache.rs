@@ -14,7 +14,7 @@
 //! [`PersonaInfo`]: super::model::PersonaInfo
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::{self, Debug, Write as _};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -70,6 +70,10 @@ pub(super) struct CachedTemplate {
     pub units: Vec<(usize, Arc<Unit>)>,
     pub problems: Vec<TemplateProblem>,
     pub broken: bool,
+    /// The names of the render context's root its bodies and URL
+    /// templates read (see `analyze::Outcome::roots`); `None` when they may
+    /// read any.
+    pub reads: Option<Arc<BTreeSet<String>>>,
 }
 
 /// One template rendered for every persona: what `previews` needs of it.

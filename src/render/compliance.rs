@@ -18,7 +18,7 @@
 //! and loops without recursion. Texts are compared with all white space
 //! removed, so line breaks and `<br>` inside the address do not matter.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::RenderedMessage;
 use super::model::{MessageKind, PersonaInfo, TemplateInfo};
@@ -188,7 +188,12 @@ impl Findings {
 /// in docs/language.md): a block that compares a text or number value or
 /// looks inside a set (`{{#if (eq city "Lyon")}}`, `{{#if (gt ltv 100)}}`)
 /// sees one shape for all of them.
-pub(crate) fn shape(data: &serde_json::Value, model: &super::model::Model, unique: usize) -> u64 {
+pub(crate) fn shape(
+    data: &serde_json::Value,
+    only: Option<&BTreeSet<String>>,
+    model: &super::model::Model,
+    unique: usize,
+) -> u64 {
     use crate::check::types::Type;
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -196,7 +201,7 @@ pub(crate) fn shape(data: &serde_json::Value, model: &super::model::Model, uniqu
     // (text-like, value), walked without recursion.
     let mut todo: Vec<(bool, &serde_json::Value)> = Vec::new();
     if let Some(m) = data.as_object() {
-        for (k, v) in m {
+        for (k, v) in super::root_entries(m, only) {
             if k == "unsubscribe_url" || k == "preferences_url" {
                 continue;
             }
@@ -961,7 +966,7 @@ mod tests {
             serde_json::json!({"vip": vip, "first_name": name, "id": name,
                 "unsubscribe_url": format!("u/{name}"), "links": {"a": "https://x.example/?a=1&b=2"}})
         };
-        let s = |v: serde_json::Value, i| shape(&v, &model, i);
+        let s = |v: serde_json::Value, i| shape(&v, None, &model, i);
         assert_eq!(s(ctx(true, "Anna"), 0), s(ctx(true, "Bruno"), 1));
         assert_ne!(s(ctx(true, "Anna"), 0), s(ctx(false, "Anna"), 1));
         assert_ne!(s(ctx(true, "Anna"), 0), s(ctx(true, ""), 1));

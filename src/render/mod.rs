@@ -392,6 +392,10 @@ pub struct RenderProject {
     /// [`RenderProject::handlebars_inputs`].
     body_units: BTreeMap<String, Arc<Unit>>,
     partial_units: BTreeMap<String, Arc<Unit>>,
+    /// Per template: the names of the context's root it reads (`None`:
+    /// any). Personas that agree on those render alike, so the checks
+    /// render one of them.
+    reads: HashMap<String, Option<Arc<BTreeSet<String>>>>,
 }
 
 /// Attributes that hold one line: a file's final line break is dropped.
@@ -542,6 +546,7 @@ impl RenderProject {
         let mut units: Vec<(usize, usize, Arc<Unit>)> = Vec::new();
         let mut spans = BTreeMap::new();
         let mut keys = HashMap::new();
+        let mut reads = HashMap::new();
         for (ti, t) in model.templates.iter().enumerate() {
             let mut key = Fingerprint::new();
             key.number(analysis_key).hash(t);
@@ -588,6 +593,7 @@ impl RenderProject {
                 }
             };
             problems.extend(cached.problems.iter().cloned());
+            reads.insert(t.name.clone(), cached.reads.clone());
             if cached.broken {
                 broken.insert(t.name.clone());
             }
@@ -703,6 +709,7 @@ impl RenderProject {
             facts,
             body_units,
             partial_units: partials,
+            reads,
         }
     }
 
@@ -722,6 +729,7 @@ impl RenderProject {
         let mut problems = Vec::new();
         let mut broken = false;
         let mut units = Vec::new();
+        let mut reads = Reads::default();
         for (bi, b) in t.bodies.iter().enumerate() {
             let source = match &b.value {
                 BodyValue::Inline { text, span } => Source::inline(sources, *span, text),
@@ -788,6 +796,7 @@ impl RenderProject {
             };
             let errors_before = errors(&problems);
             let outcome = analyze::check(&env, &unit, b.mode, &mut problems);
+            reads.add(&outcome);
             let errors_after = errors(&problems);
             // A body with a static error is not rendered: its render
             // failure would only repeat the error.
@@ -816,7 +825,15 @@ impl RenderProject {
             }
             units.push((bi, Arc::new(unit)));
         }
-        if Self::compile_urls(sources, model, t, partials, &mut units, &mut problems) {
+        if Self::compile_urls(
+            sources,
+            model,
+            t,
+            partials,
+            &mut units,
+            &mut problems,
+            &mut reads,
+        ) {
             broken = true;
         }
         CachedTemplate {
@@ -824,6 +841,7 @@ impl RenderProject {
             units,
             problems,
             broken,
+            reads: reads.finish(model),
         }
     }
 
@@ -837,6 +855,7 @@ impl RenderProject {
         partials: &BTreeMap<String, Arc<Unit>>,
         units: &mut Vec<(usize, Arc<Unit>)>,
         problems: &mut Vec<TemplateProblem>,
+        reads: &mut Reads,
     ) -> bool {
         let mut broken = false;
         for (k, u) in t.url_templates.iter().enumerate() {
@@ -848,6 +867,7 @@ impl RenderProject {
             };
             let before = problems.len();
             let outcome = analyze::check(&env, &unit, Mode::Plain, problems);
+            reads.add(&outcome);
             let error = problems[before..]
                 .iter()
                 .any(|p| p.kind.severity() == crate::diagnostics::Severity::Error);
@@ -1383,6 +1403,13 @@ impl RenderProject {
         let receives =
             |p: &PersonaInfo| t.locales.is_empty() || t.variant_for(p.locale.as_deref()) == locale;
         let anyone_receives = personas.iter().any(|p| receives(p));
+        let reads = self.reads.get(&t.name).and_then(Option::as_deref);
+        // Checks only: personas that agree on every value the template
+        // reads render it byte for byte alike, so one rendering answers
+        // for all of them (SMS lengths, line breaks in headers). What it
+        // found, by the hash of those values: the headers that broke and
+        // the SMS length when over one segment.
+        let mut alike: HashMap<u64, Alike> = HashMap::new();
         for (i, p) in personas.iter().enumerate() {
             // Only a template that may read `trigger.*` needs the persona's
             // events of its trigger types; the others share one context.
@@ -1399,10 +1426,18 @@ impl RenderProject {
             // context, not once per template.
             let (ctx, shape, fine_shape) = contexts.entry((i, key)).or_insert_with(|| {
                 let data = p.context(t);
-                let shape = context_shape(&data, i);
-                let fine = compliance::shape(&data, &self.model, i);
+                let shape = context_shape(&data, None, i);
+                let fine = compliance::shape(&data, None, &self.model, i);
                 (Context::from(data), shape, fine)
             });
+            // Only the names this template reads tell personas apart.
+            let (shape, fine_shape) = match reads {
+                Some(only) => (
+                    &context_shape(ctx.data(), Some(only), i),
+                    &compliance::shape(ctx.data(), Some(only), &self.model, i),
+                ),
+                None => (&*shape, &*fine_shape),
+            };
             if !t.url_templates.is_empty()
                 && let Some(problem) = self.url_problem(t, p, ctx)
             {
@@ -1432,6 +1467,21 @@ impl RenderProject {
                 && compliance_shape.is_none()
                 && !shapes_seen.insert(*shape)
             {
+                continue;
+            }
+            let exact = match reads {
+                Some(only) if checked_only && !keep && compliance_shape.is_none() => {
+                    Some(values_hash(ctx.data(), only))
+                }
+                _ => None,
+            };
+            if let Some((broke, over)) = exact.and_then(|k| alike.get(&k)) {
+                for attr in broke {
+                    breaks.entry(attr).or_default().push(&p.name);
+                }
+                if let Some((len, enc)) = over {
+                    long.push((*len, *enc, &p.name));
+                }
                 continue;
             }
             let m = match self.render_parts(t, p, ctx, locale) {
@@ -1476,6 +1526,7 @@ impl RenderProject {
                 }
                 Err(_) => continue,
             };
+            let mut broke = Vec::new();
             for (attr, v) in [
                 ("subject", &m.subject),
                 ("preheader", &m.preheader),
@@ -1483,8 +1534,10 @@ impl RenderProject {
             ] {
                 if v.as_deref().is_some_and(|s| s.contains(['\n', '\r'])) {
                     breaks.entry(attr).or_default().push(&p.name);
+                    broke.push(attr);
                 }
             }
+            let mut over = None;
             if let (Some(c), Some(s)) = (&mut compliance, compliance_shape)
                 && !c.knows(s)
             {
@@ -1496,7 +1549,11 @@ impl RenderProject {
                 let (len, enc) = sms_length(body);
                 if len > enc.limit() {
                     long.push((len, enc, &p.name));
+                    over = Some((len, enc));
                 }
+            }
+            if let Some(k) = exact {
+                alike.insert(k, (broke, over));
             }
             if keep {
                 messages.push(m);
@@ -1936,7 +1993,88 @@ fn link_orders(model: &Model) -> HashMap<String, Vec<String>> {
 /// What a context's rendering can depend on besides values: which values
 /// are present. A context holding a line break or a `%` in a value is a
 /// shape of its own (`unique`).
-fn context_shape(data: &serde_json::Value, unique: usize) -> u64 {
+/// What a template's bodies read of the render context's root, gathered
+/// from their analyses.
+#[derive(Default)]
+struct Reads {
+    names: BTreeSet<String>,
+    any: bool,
+}
+
+impl Reads {
+    fn add(&mut self, outcome: &analyze::Outcome) {
+        // A broken body is not rendered, but say "any" rather than reason
+        // about what it would have read.
+        self.any |= outcome.reads_root || outcome.broken;
+        self.names.extend(outcome.roots.iter().cloned());
+    }
+
+    /// The names, with the time zone field that `{{date}}` reads on its
+    /// own; `None` for any.
+    fn finish(mut self, model: &Model) -> Option<Arc<BTreeSet<String>>> {
+        if self.any {
+            return None;
+        }
+        self.names.extend(model.tz_field.iter().cloned());
+        Some(Arc::new(self.names))
+    }
+}
+
+/// What one rendering found that stands for personas alike (see
+/// `render_template_in`): the headers with a line break, and the SMS
+/// length when over one segment.
+type Alike = (Vec<&'static str>, Option<(usize, SmsEncoding)>);
+
+/// A hash of the values of the root's names `only` (whole values, unlike
+/// the shapes), without `links` and `workspace`, which are the same for
+/// every persona of a template.
+fn values_hash(data: &serde_json::Value, only: &BTreeSet<String>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(v: &serde_json::Value, h: &mut std::collections::hash_map::DefaultHasher) {
+        match v {
+            serde_json::Value::Null => 0u8.hash(h),
+            serde_json::Value::Bool(b) => (1u8, b).hash(h),
+            serde_json::Value::Number(n) => (2u8, n.to_string()).hash(h),
+            serde_json::Value::String(s) => (3u8, s).hash(h),
+            serde_json::Value::Array(xs) => {
+                (4u8, xs.len()).hash(h);
+                xs.iter().for_each(|x| walk(x, h));
+            }
+            serde_json::Value::Object(m) => {
+                (5u8, m.len()).hash(h);
+                for (k, x) in m {
+                    k.hash(h);
+                    walk(x, h);
+                }
+            }
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    if let Some(m) = data.as_object() {
+        for (k, v) in root_entries(m, Some(only)) {
+            if k != "links" && k != "workspace" {
+                k.hash(&mut h);
+                walk(v, &mut h);
+            }
+        }
+    }
+    h.finish()
+}
+
+/// The entries of the render context's root that a template can read:
+/// `only` those names (in their order) when its analysis knows them, else
+/// all.
+fn root_entries<'d>(
+    data: &'d serde_json::Map<String, serde_json::Value>,
+    only: Option<&'d BTreeSet<String>>,
+) -> Box<dyn Iterator<Item = (&'d String, &'d serde_json::Value)> + 'd> {
+    match only {
+        Some(names) => Box::new(names.iter().filter_map(|k| data.get_key_value(k))),
+        None => Box::new(data.iter()),
+    }
+}
+
+fn context_shape(data: &serde_json::Value, only: Option<&BTreeSet<String>>, unique: usize) -> u64 {
     use std::hash::{Hash, Hasher};
     fn walk(
         v: &serde_json::Value,
@@ -1968,7 +2106,26 @@ fn context_shape(data: &serde_json::Value, unique: usize) -> u64 {
         }
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    if walk(data, &mut String::new(), &mut h) {
+    let special = match data.as_object() {
+        Some(m) => {
+            // The root's entries, as `walk` visits an object's.
+            let mut special = false;
+            let mut path = String::new();
+            for (k, x) in root_entries(m, only) {
+                if x.is_null() {
+                    continue;
+                }
+                path.clear();
+                path.push('.');
+                path.push_str(k);
+                path.hash(&mut h);
+                special |= walk(x, &mut path, &mut h);
+            }
+            special
+        }
+        None => walk(data, &mut String::new(), &mut h),
+    };
+    if special {
         (u64::MAX - unique as u64).hash(&mut h);
     }
     h.finish()
