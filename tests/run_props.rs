@@ -1030,3 +1030,80 @@ proptest! {
         }
     }
 }
+
+/// Everything a run says: the outbox, the summary (JSON and text) and the
+/// traced contact's journey.
+fn everything(
+    plan: &Plan,
+    contacts: &str,
+    events: &str,
+    trace: &str,
+    forecast: Option<&run::Forecast>,
+    persisted: bool,
+) -> (String, String, String, Option<Vec<String>>) {
+    let (c, _) = input::contacts_from_jsonl(contacts, plan, "contacts.jsonl").unwrap();
+    let (e, _) = input::events_from_jsonl(events, plan, &c, "events.jsonl").unwrap();
+    let opts = Options {
+        from: ts(FROM),
+        until: ts(UNTIL),
+        threads: 2,
+        trace: Some(trace.to_string()),
+        forecast,
+    };
+    let out = if persisted {
+        run::simulate_persisted(plan, &c, &e, &opts).unwrap()
+    } else {
+        run::simulate(plan, &c, &e, &opts).unwrap()
+    };
+    let mut bytes = Vec::new();
+    out.write_outbox(&c, &mut bytes).unwrap();
+    let read = events.lines().count() as u64;
+    (
+        String::from_utf8(bytes).unwrap(),
+        out.summary_json(0, read, "events.jsonl", true).to_string(),
+        out.summary_text(0, read, "events.jsonl") + &out.report_text(),
+        out.trace.clone(),
+    )
+}
+
+/// Drawn reactions, some in the second of their send, and `ping` events
+/// that start scenario `c` again (chains of drawn events).
+const RATES: &str = r#"
+delay = "3h"
+[default]
+open  = 0.5
+click = 0.2
+[events.ping]
+rate   = 0.3
+fields = { n = 2 }
+"#;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// One semantics, two hosts: a host that stores each contact's state
+    /// and history as JSON between every input, and moves the clock one
+    /// wake-up at a time (`run::simulate_persisted`), gives the in-memory
+    /// run's outbox, summary and trace byte for byte, with and without
+    /// drawn engagement. (It also fails when a state does not come back
+    /// from JSON exactly.)
+    #[test]
+    fn a_persisted_journey_is_the_in_memory_one(
+        input in inputs(),
+        drop in any::<bool>(),
+        engage in any::<bool>(),
+        traced in 0usize..6,
+        seed in 0u64..1000,
+    ) {
+        let plan = plan(if drop { "drop" } else { "defer" });
+        let (contacts, events) = files(&input);
+        let text = contacts.join("\n");
+        let forecast = engage
+            .then(|| run::Forecast::parse(RATES, "rates.toml", plan, seed).unwrap());
+        let trace = format!("c{}", traced % contacts.len());
+        let memory = everything(plan, &text, &events, &trace, forecast.as_ref(), false);
+        let stored = everything(plan, &text, &events, &trace, forecast.as_ref(), true);
+        prop_assert!(memory.3.is_some());
+        prop_assert_eq!(memory, stored);
+    }
+}
