@@ -1107,3 +1107,84 @@ proptest! {
         prop_assert_eq!(memory, stored);
     }
 }
+
+/// A host written against the public API only, as a durable runner would
+/// be: the clock moves on a grid of `tick` seconds whatever the events
+/// (a tick never passes the next event), the state and the history are
+/// stored as JSON between inputs, and the contacts go one by one.
+fn grid_host(plan: &Plan, contacts: &str, events: &str, tick: i64) -> (Vec<run::Message>, String) {
+    let (c, _) = input::contacts_from_jsonl(contacts, plan, "contacts.jsonl").unwrap();
+    let (e, _) = input::events_from_jsonl(events, plan, &c, "events.jsonl").unwrap();
+    let program = run::Program::compile(plan).unwrap();
+    let (from, until) = (ts(FROM), ts(UNTIL));
+    let journey = run::Journey::new(&program, from, until, None);
+    let mut stats = journey.stats();
+    let mut outbox = Vec::new();
+    for i in 0..c.len() as u32 {
+        let mut stored = serde_json::to_string(&(
+            journey.start(i, c.contact(i)),
+            Vec::<relance::eval::Event>::new(),
+        ))
+        .unwrap();
+        let mut clock = from;
+        let mut feed = |input: run::Input, finish: bool| {
+            let (mut state, mut history): (run::ContactState, Vec<relance::eval::Event>) =
+                serde_json::from_str(&stored).unwrap();
+            let mut fx = run::Effects {
+                outbox: &mut outbox,
+                stats: &mut stats,
+                trace: None,
+            };
+            journey.step(&mut state, &mut history, input, &mut fx);
+            if finish {
+                journey.finish(&mut state, &mut history, &mut fx);
+            }
+            stored = serde_json::to_string(&(&state, &history)).unwrap();
+        };
+        let (events, lines) = e.events_and_lines_of(i);
+        for (event, line) in events.into_iter().zip(lines) {
+            if event.at >= until {
+                break;
+            }
+            while clock + tick <= event.at {
+                clock += tick;
+                feed(run::Input::Clock(clock), false);
+            }
+            feed(run::Input::Event { event, line }, false);
+        }
+        while clock + tick < until {
+            clock += tick;
+            feed(run::Input::Clock(clock), false);
+        }
+        feed(run::Input::Clock(until), true);
+    }
+    (outbox, format!("{stats:?}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// The public step function, driven on a clock grid that ignores the
+    /// events, makes the messages and counts of `relance run`.
+    #[test]
+    fn a_host_on_a_clock_grid_sends_what_the_run_sends(
+        input in inputs(),
+        drop in any::<bool>(),
+        tick in prop_oneof![Just(3599i64), Just(6 * 3600 + 7), Just(86_400)],
+    ) {
+        let plan = plan(if drop { "drop" } else { "defer" });
+        let (contacts, events) = files(&input);
+        let text = contacts.join("\n");
+        let (c, _) = input::contacts_from_jsonl(&text, plan, "contacts.jsonl").unwrap();
+        let (e, _) = input::events_from_jsonl(&events, plan, &c, "events.jsonl").unwrap();
+        let opts = Options { from: ts(FROM), until: ts(UNTIL), threads: 1, trace: None, forecast: None };
+        let run = run::simulate(plan, &c, &e, &opts).unwrap();
+        let (mut got, stats) = grid_host(plan, &text, &events, tick);
+        let key = |m: &run::Message| (m.at, m.contact, m.scenario, m.step, m.template);
+        got.sort_by_key(key);
+        let mut want = run.outbox.clone();
+        want.sort_by_key(key);
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(stats, format!("{:?}", run.stats));
+    }
+}

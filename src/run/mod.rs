@@ -5,7 +5,8 @@
 //! Stages: [`input`] types the contacts (column by column, dense ids) and
 //! events (compact records, parsed on every core); `program` resolves the
 //! plan to indices; [`sim`] simulates each contact on its own (contacts
-//! never interact), spread over the cores; the outbox is then sorted by
+//! never interact), spread over the cores, through [`journey`]'s step
+//! function, which a durable host drives too; the outbox is then sorted by
 //! (`at`, contact, scenario) so that neither the input order of contacts
 //! nor the number of threads changes a byte of the output.
 

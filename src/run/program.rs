@@ -208,6 +208,13 @@ pub struct Program<'p> {
 }
 
 impl<'p> Program<'p> {
+    /// Compiles `plan` for [`super::Journey`]s: validates it (the error
+    /// names the JSON path of the first problem), then resolves its names.
+    pub fn compile(plan: &'p Plan) -> Result<Program<'p>, String> {
+        crate::plan::validate(plan).map_err(|e| format!("the plan is not valid: {e}"))?;
+        Program::new(plan).map_err(|e| format!("the plan is inconsistent: {e}"))
+    }
+
     /// Compiles a plan that passed [`crate::plan::validate`] (which names
     /// the JSON path of a problem); an inconsistent plan is still an error
     /// here, never a panic.

@@ -4,6 +4,10 @@
 //! them independently and in parallel; the result does not depend on the
 //! order or the grouping of contacts.
 //!
+//! The contact's state is a value, [`ContactState`]; a [`Sim`] borrows it
+//! for one input (an event, or the clock reaching an instant) and is the
+//! body of [`super::journey::Journey::step`], which every host calls.
+//!
 //! At one instant: input events in input order, then wake-ups in the order
 //! they were scheduled. After each, the contact "settles": `exit when` of
 //! active runs, `wait until` conditions and `entered` segments are
