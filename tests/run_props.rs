@@ -4,7 +4,9 @@
 //! and orders of the contacts file. Also: a persona read through the
 //! runner's input is the contact the compiler checks (`expect`), so the
 //! runner and the persona checks evaluate the same thing with the one
-//! evaluator.
+//! evaluator. And: a host that stores each contact's journey state as
+//! JSON between inputs (`run::Journey::step`) sends what the in-memory
+//! run sends.
 
 use std::collections::BTreeMap;
 
@@ -1130,6 +1132,7 @@ fn grid_host(plan: &Plan, contacts: &str, events: &str, tick: i64) -> (Vec<run::
         let mut feed = |input: run::Input, finish: bool| {
             let (mut state, mut history): (run::ContactState, Vec<relance::eval::Event>) =
                 serde_json::from_str(&stored).unwrap();
+            journey.check(&state).unwrap();
             let mut fx = run::Effects {
                 outbox: &mut outbox,
                 stats: &mut stats,

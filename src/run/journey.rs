@@ -26,7 +26,13 @@
 //!   in the order they were received), each also a clock tick (everything
 //!   due before it is done first), and `Clock(T)` when no event before `T`
 //!   will come. Events before `from` are history (they fire nothing);
-//!   events at or after `until` are not inputs.
+//!   events at or after `until` are not inputs. An event whose `at` lies
+//!   before the state's present (it came late) is applied at the present:
+//!   time never goes back for a contact.
+//!
+//! A state loaded from storage goes through [`Journey::check`] first: one
+//! that does not fit the program (damaged, or made with another plan) is
+//! an error, not a panic.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -91,6 +97,13 @@ impl<'a, 'p> Journey<'a, 'p> {
     /// for it (what its messages' `contact` says).
     pub fn start(&self, dense: u32, contact: Contact) -> ContactState {
         ContactState::new(self.prog, dense, contact)
+    }
+
+    /// Checks that a state loaded from storage fits this journey's
+    /// program (every index it holds is one of the program's): a host
+    /// calls it before stepping a state it did not make in this process.
+    pub fn check(&self, state: &ContactState) -> Result<(), String> {
+        state.fits(self.prog)
     }
 
     /// Empty counters for this program's [`Effects`].
@@ -172,10 +185,10 @@ impl<'a, 'p> Journey<'a, 'p> {
                 while let Some(w) = wake
                     && w < event.at.min(until)
                 {
-                    reload(&mut state, &mut history)?;
+                    reload(self, &mut state, &mut history)?;
                     wake = self.step(&mut state, &mut history, Input::Clock(w + 1), fx);
                 }
-                reload(&mut state, &mut history)?;
+                reload(self, &mut state, &mut history)?;
             }
             wake = self.step(&mut state, &mut history, Input::Event { event, line }, fx);
         }
@@ -183,14 +196,14 @@ impl<'a, 'p> Journey<'a, 'p> {
             while let Some(w) = wake
                 && w < until
             {
-                reload(&mut state, &mut history)?;
+                reload(self, &mut state, &mut history)?;
                 wake = self.step(&mut state, &mut history, Input::Clock(w + 1), fx);
             }
-            reload(&mut state, &mut history)?;
+            reload(self, &mut state, &mut history)?;
         }
         self.step(&mut state, &mut history, Input::Clock(until), fx);
         if persist {
-            reload(&mut state, &mut history)?;
+            reload(self, &mut state, &mut history)?;
         }
         self.finish(&mut state, &mut history, fx);
         Ok(())
@@ -198,8 +211,13 @@ impl<'a, 'p> Journey<'a, 'p> {
 }
 
 /// Sends the state and the history through JSON and back, and checks that
-/// they come back exactly (the same JSON once serialised again).
-fn reload(state: &mut ContactState, history: &mut Vec<Event>) -> Result<(), String> {
+/// they come back exactly (the same JSON once serialised again) and fit
+/// the program.
+fn reload(
+    journey: &Journey,
+    state: &mut ContactState,
+    history: &mut Vec<Event>,
+) -> Result<(), String> {
     let text = serde_json::to_string(&(&*state, &*history)).map_err(|e| e.to_string())?;
     let (s, h): (ContactState, Vec<Event>) =
         serde_json::from_str(&text).map_err(|e| format!("the state does not load: {e}"))?;
@@ -209,6 +227,7 @@ fn reload(state: &mut ContactState, history: &mut Vec<Event>) -> Result<(), Stri
             "the state did not come back exactly:\n{text}\n{again}"
         ));
     }
+    journey.check(&s)?;
     *state = s;
     *history = h;
     Ok(())
@@ -475,5 +494,60 @@ mod tests {
         assert_eq!(outbox.len(), 2);
         assert_eq!(outbox[1..], other[..]);
         assert_eq!(other[0].at, from + 60 + 3600);
+    }
+
+    /// A stored state that does not fit the program (damaged, or made
+    /// with another plan) is an error before any step, never a panic.
+    #[test]
+    fn a_state_that_does_not_fit_the_plan_is_refused() {
+        let plan = super::super::tests::plan(3600);
+        let program = Program::new(&plan).unwrap();
+        let from = 1_793_000_000;
+        let journey = Journey::new(&program, from, from + 10 * 86_400, None);
+        let mut state = journey.start(0, Contact::default());
+        let mut history = Vec::new();
+        let mut stats = journey.stats();
+        let mut outbox = Vec::new();
+        let mut fx = Effects {
+            outbox: &mut outbox,
+            stats: &mut stats,
+            trace: None,
+        };
+        let mut joined = Event {
+            name: "joined".into(),
+            at: from + 60,
+            fields: BTreeMap::new(),
+            run: None,
+        };
+        joined
+            .fields
+            .insert("list".into(), Value::Text("leads".into()));
+        journey.step(
+            &mut state,
+            &mut history,
+            Input::Event {
+                event: joined,
+                line: 1,
+            },
+            &mut fx,
+        );
+        assert_eq!(journey.check(&state), Ok(()));
+        let text = serde_json::to_string(&state).unwrap();
+        for (from_text, to_text, what) in [
+            ("\"scenario\":0", "\"scenario\":7", "a run's scenario"),
+            (
+                "\"active\":[0]",
+                "\"active\":[0,null]",
+                "the number of scenarios",
+            ),
+            ("\"active\":[0]", "\"active\":[5]", "an index out of range"),
+            ("\"Until\":[1,", "\"Until\":[9,", "where a run waits"),
+        ] {
+            assert!(text.contains(from_text), "{from_text} in {text}");
+            let damaged: ContactState =
+                serde_json::from_str(&text.replacen(from_text, to_text, 1)).unwrap();
+            let err = journey.check(&damaged).unwrap_err();
+            assert!(err.ends_with(what), "{err}");
+        }
     }
 }

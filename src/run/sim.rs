@@ -276,6 +276,92 @@ impl ContactState {
         &self.contact
     }
 
+    /// Whether the state fits `prog`: every index it holds (scenarios,
+    /// triggers, steps, cadences, templates, watched segments, runs,
+    /// drawn events, channels) is one of the program's. A state loaded
+    /// from storage is checked before any step, so that a damaged one or
+    /// one made with another plan is an error, not a panic.
+    pub(crate) fn fits(&self, prog: &Program) -> Result<(), String> {
+        let bad = |what: &str| Err(format!("the stored state does not fit the plan: {what}"));
+        let (scenarios, steps, runs) = (prog.scenarios.len(), prog.steps.len(), self.runs.len());
+        let step_ok = |i: usize| i < steps;
+        let next_ok = |n: Option<usize>| n.is_none_or(step_ok);
+        let per_trigger_ok = |v: &[usize]| {
+            v.len() == scenarios
+                && v.iter()
+                    .zip(&prog.scenarios)
+                    .all(|(n, s)| *n == s.triggers.len())
+        };
+        let lens = |v: &Vec<Vec<Option<i64>>>| v.iter().map(Vec::len).collect::<Vec<_>>();
+        if self.active.len() != scenarios
+            || self.last_entry.len() != scenarios
+            || self.entered_at.len() != scenarios
+        {
+            return bad("the number of scenarios");
+        }
+        if !per_trigger_ok(&lens(&self.date_next))
+            || !per_trigger_ok(&lens(&self.date_last))
+            || !per_trigger_ok(&self.date_fired.iter().map(Vec::len).collect::<Vec<_>>())
+        {
+            return bad("the number of triggers");
+        }
+        let w = prog.watched.len();
+        if self.watched.len() != w || self.dirty.len() != w || self.watch_next.len() != w {
+            return bad("the number of watched segments");
+        }
+        let slots = self.slots.len();
+        if self.slot_lines.len() != slots
+            || self.slot_depth.len() != slots
+            || self.incoming.iter().any(|Reverse((_, _, i))| *i >= slots)
+        {
+            return bad("a drawn event");
+        }
+        for run in &self.runs {
+            let Some(sc) = prog.scenarios.get(run.scenario) else {
+                return bad("a run's scenario");
+            };
+            let cursor_ok = match run.cursor {
+                Cursor::Step(i) => step_ok(i),
+                Cursor::Touch {
+                    cadence, resume, ..
+                } => cadence < prog.cadences.len() && next_ok(resume),
+                Cursor::Done => true,
+            };
+            let block_ok = match run.block {
+                Block::Until(i, _) | Block::Sleep(i) | Block::UntilTime(i, _) => step_ok(i),
+                Block::None | Block::Deferred(_) => true,
+            };
+            if !cursor_ok || !block_ok || run.goals.len() != sc.goals.len() {
+                return bad("where a run waits");
+            }
+        }
+        let trigger_ok = |s: u32, k: u32| {
+            prog.scenarios
+                .get(s as usize)
+                .is_some_and(|sc| (k as usize) < sc.triggers.len())
+        };
+        let templates = prog.templates.len();
+        if self.active.iter().flatten().any(|r| *r as usize >= runs)
+            || self.fired.iter().any(|s| *s >= scenarios)
+            || self.ledger.iter().any(|(_, ch)| *ch >= CHANNELS.len())
+            || self
+                .unsubscribed_topics
+                .iter()
+                .any(|(ch, _)| *ch >= CHANNELS.len())
+            || self.sends.iter().any(|(tpl, ..)| *tpl >= templates)
+            || self.pending.iter().any(|p| p.2 >= runs || p.4 >= templates)
+            || self.releasing.is_some_and(|r| r >= runs)
+            || self.agenda.iter().any(|Reverse((_, _, wake))| match *wake {
+                Wake::Run(r, _) => r as usize >= runs,
+                Wake::Every(s, k) | Wake::Once(s, k) | Wake::Date(s, k) => !trigger_ok(s, k),
+                Wake::Recheck | Wake::Flush => false,
+            })
+        {
+            return bad("an index out of range");
+        }
+        Ok(())
+    }
+
     /// The earliest instant at which the state has work of its own
     /// (a wake-up, a drawn event, engagement held for the wake-ups of the
     /// present instant), `None` when it has none. A wake-up may have lapsed
