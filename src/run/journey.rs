@@ -48,7 +48,7 @@ use crate::syntax::ast::TimeValue;
 pub use super::sim::{ContactState, Message};
 
 /// One input of a contact's journey.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Input {
     /// An event of the contact; `line`: where the host read it (its line
     /// in the events file, for the report of ignored events; 0: none).

@@ -46,7 +46,7 @@ pub const MAX_FORECAST_DEPTH: usize = 3;
 pub const MAX_DRAWN_PER_CONTACT: usize = 2_000;
 
 /// One outbox line.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub at: i64,
     pub contact: u32,
