@@ -4,7 +4,9 @@
 //! and orders of the contacts file. Also: a persona read through the
 //! runner's input is the contact the compiler checks (`expect`), so the
 //! runner and the persona checks evaluate the same thing with the one
-//! evaluator.
+//! evaluator. And: a host that stores each contact's journey state as
+//! JSON between inputs (`run::Journey::step`) sends what the in-memory
+//! run sends.
 
 use std::collections::BTreeMap;
 
@@ -1028,5 +1030,164 @@ proptest! {
                 "{} + {} business days = {} (before: {})", start, n, landed, before
             );
         }
+    }
+}
+
+/// Everything a run says: the outbox, the summary (JSON and text) and the
+/// traced contact's journey.
+fn everything(
+    plan: &Plan,
+    contacts: &str,
+    events: &str,
+    trace: &str,
+    forecast: Option<&run::Forecast>,
+    persisted: bool,
+) -> (String, String, String, Option<Vec<String>>) {
+    let (c, _) = input::contacts_from_jsonl(contacts, plan, "contacts.jsonl").unwrap();
+    let (e, _) = input::events_from_jsonl(events, plan, &c, "events.jsonl").unwrap();
+    let opts = Options {
+        from: ts(FROM),
+        until: ts(UNTIL),
+        threads: 2,
+        trace: Some(trace.to_string()),
+        forecast,
+    };
+    let out = if persisted {
+        run::simulate_persisted(plan, &c, &e, &opts).unwrap()
+    } else {
+        run::simulate(plan, &c, &e, &opts).unwrap()
+    };
+    let mut bytes = Vec::new();
+    out.write_outbox(&c, &mut bytes).unwrap();
+    let read = events.lines().count() as u64;
+    (
+        String::from_utf8(bytes).unwrap(),
+        out.summary_json(0, read, "events.jsonl", true).to_string(),
+        out.summary_text(0, read, "events.jsonl") + &out.report_text(),
+        out.trace.clone(),
+    )
+}
+
+/// Drawn reactions, some in the second of their send, and `ping` events
+/// that start scenario `c` again (chains of drawn events).
+const RATES: &str = r#"
+delay = "3h"
+[default]
+open  = 0.5
+click = 0.2
+[events.ping]
+rate   = 0.3
+fields = { n = 2 }
+"#;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// One semantics, two hosts: a host that stores each contact's state
+    /// and history as JSON between every input, and moves the clock one
+    /// wake-up at a time (`run::simulate_persisted`), gives the in-memory
+    /// run's outbox, summary and trace byte for byte, with and without
+    /// drawn engagement. (It also fails when a state does not come back
+    /// from JSON exactly.)
+    #[test]
+    fn a_persisted_journey_is_the_in_memory_one(
+        input in inputs(),
+        drop in any::<bool>(),
+        engage in any::<bool>(),
+        traced in 0usize..6,
+        seed in 0u64..1000,
+    ) {
+        let plan = plan(if drop { "drop" } else { "defer" });
+        let (contacts, events) = files(&input);
+        let text = contacts.join("\n");
+        let forecast = engage
+            .then(|| run::Forecast::parse(RATES, "rates.toml", plan, seed).unwrap());
+        let trace = format!("c{}", traced % contacts.len());
+        let memory = everything(plan, &text, &events, &trace, forecast.as_ref(), false);
+        let stored = everything(plan, &text, &events, &trace, forecast.as_ref(), true);
+        prop_assert!(memory.3.is_some());
+        prop_assert_eq!(memory, stored);
+    }
+}
+
+/// A host written against the public API only, as a durable runner would
+/// be: the clock moves on a grid of `tick` seconds whatever the events
+/// (a tick never passes the next event), the state and the history are
+/// stored as JSON between inputs, and the contacts go one by one.
+fn grid_host(plan: &Plan, contacts: &str, events: &str, tick: i64) -> (Vec<run::Message>, String) {
+    let (c, _) = input::contacts_from_jsonl(contacts, plan, "contacts.jsonl").unwrap();
+    let (e, _) = input::events_from_jsonl(events, plan, &c, "events.jsonl").unwrap();
+    let program = run::Program::compile(plan).unwrap();
+    let (from, until) = (ts(FROM), ts(UNTIL));
+    let journey = run::Journey::new(&program, from, until, None);
+    let mut stats = journey.stats();
+    let mut outbox = Vec::new();
+    for i in 0..c.len() as u32 {
+        let mut stored = serde_json::to_string(&(
+            journey.start(i, c.contact(i)),
+            Vec::<relance::eval::Event>::new(),
+        ))
+        .unwrap();
+        let mut clock = from;
+        let mut feed = |input: run::Input, finish: bool| {
+            let (mut state, mut history): (run::ContactState, Vec<relance::eval::Event>) =
+                serde_json::from_str(&stored).unwrap();
+            journey.check(&state).unwrap();
+            let mut fx = run::Effects {
+                outbox: &mut outbox,
+                stats: &mut stats,
+                trace: None,
+            };
+            journey.step(&mut state, &mut history, input, &mut fx);
+            if finish {
+                journey.finish(&mut state, &mut history, &mut fx);
+            }
+            stored = serde_json::to_string(&(&state, &history)).unwrap();
+        };
+        let (events, lines) = e.events_and_lines_of(i);
+        for (event, line) in events.into_iter().zip(lines) {
+            if event.at >= until {
+                break;
+            }
+            while clock + tick <= event.at {
+                clock += tick;
+                feed(run::Input::Clock(clock), false);
+            }
+            feed(run::Input::Event { event, line }, false);
+        }
+        while clock + tick < until {
+            clock += tick;
+            feed(run::Input::Clock(clock), false);
+        }
+        feed(run::Input::Clock(until), true);
+    }
+    (outbox, format!("{stats:?}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// The public step function, driven on a clock grid that ignores the
+    /// events, makes the messages and counts of `relance run`.
+    #[test]
+    fn a_host_on_a_clock_grid_sends_what_the_run_sends(
+        input in inputs(),
+        drop in any::<bool>(),
+        tick in prop_oneof![Just(3599i64), Just(6 * 3600 + 7), Just(86_400)],
+    ) {
+        let plan = plan(if drop { "drop" } else { "defer" });
+        let (contacts, events) = files(&input);
+        let text = contacts.join("\n");
+        let (c, _) = input::contacts_from_jsonl(&text, plan, "contacts.jsonl").unwrap();
+        let (e, _) = input::events_from_jsonl(&events, plan, &c, "events.jsonl").unwrap();
+        let opts = Options { from: ts(FROM), until: ts(UNTIL), threads: 1, trace: None, forecast: None };
+        let run = run::simulate(plan, &c, &e, &opts).unwrap();
+        let (mut got, stats) = grid_host(plan, &text, &events, tick);
+        let key = |m: &run::Message| (m.at, m.contact, m.scenario, m.step, m.template);
+        got.sort_by_key(key);
+        let mut want = run.outbox.clone();
+        want.sort_by_key(key);
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(stats, format!("{:?}", run.stats));
     }
 }

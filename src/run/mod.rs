@@ -5,7 +5,8 @@
 //! Stages: [`input`] types the contacts (column by column, dense ids) and
 //! events (compact records, parsed on every core); `program` resolves the
 //! plan to indices; [`sim`] simulates each contact on its own (contacts
-//! never interact), spread over the cores; the outbox is then sorted by
+//! never interact), spread over the cores, through [`journey`]'s step
+//! function, which a durable host drives too; the outbox is then sorted by
 //! (`at`, contact, scenario) so that neither the input order of contacts
 //! nor the number of threads changes a byte of the output.
 
@@ -15,6 +16,7 @@ pub mod clock;
 pub mod dates;
 pub mod forecast;
 pub mod input;
+pub mod journey;
 mod locale;
 mod program;
 mod senders;
@@ -30,12 +32,14 @@ use serde_json::{Value as J, json};
 
 pub use forecast::Forecast;
 pub use input::{Contacts, Events, Problem};
+pub use journey::{ContactState, Effects, Input, Journey};
+pub use program::Program;
 pub use sim::Message;
 pub use stats::{Ignored, IgnoredEvent, Stats};
 
 use crate::plan::Plan;
 use clock::rfc3339;
-use program::{CHANNELS, Program};
+use program::CHANNELS;
 
 /// What a run needs besides its inputs.
 pub struct Options<'a> {
@@ -70,21 +74,35 @@ pub fn simulate<'p>(
     opts: &Options,
 ) -> Result<Outcome<'p>, String> {
     crate::plan::validate(plan).map_err(|e| format!("the plan is not valid: {e}"))?;
-    simulate_valid(plan, contacts, events, opts)
+    simulate_valid(plan, contacts, events, opts, false)
 }
 
-/// [`simulate`] without validating the plan first.
-fn simulate_valid<'p>(
+/// [`simulate`], with every contact's state and history sent through JSON
+/// and back between every input, as a host that stores them would: the
+/// check that the state is the whole state (its outcome must be
+/// `simulate`'s, byte for byte). Slow; for tests.
+pub fn simulate_persisted<'p>(
     plan: &'p Plan,
     contacts: &Contacts,
     events: &Events,
     opts: &Options,
 ) -> Result<Outcome<'p>, String> {
+    crate::plan::validate(plan).map_err(|e| format!("the plan is not valid: {e}"))?;
+    simulate_valid(plan, contacts, events, opts, true)
+}
+
+/// [`simulate`] without validating the plan first; `persist`: see
+/// [`simulate_persisted`].
+fn simulate_valid<'p>(
+    plan: &'p Plan,
+    contacts: &Contacts,
+    events: &Events,
+    opts: &Options,
+    persist: bool,
+) -> Result<Outcome<'p>, String> {
     let program = Program::new(plan).map_err(|e| format!("the plan is inconsistent: {e}"))?;
-    let window = sim::Window {
-        from: opts.from,
-        until: opts.until,
-    };
+    let journey = journey::Journey::new(&program, opts.from, opts.until, opts.forecast);
+    let failed: Mutex<Option<String>> = Mutex::new(None);
     let n = contacts.len();
     let traced = opts
         .trace
@@ -98,8 +116,8 @@ fn simulate_valid<'p>(
     let all_stats: Option<Vec<Stats>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let (program, window, next, results, trace) =
-                    (&program, &window, &next, &results, &trace);
+                let (program, journey, next, results, trace, failed) =
+                    (&program, &journey, &next, &results, &trace, &failed);
                 s.spawn(move || {
                     let mut stats = Stats::new(program);
                     loop {
@@ -111,21 +129,27 @@ fn simulate_valid<'p>(
                         let mut out = Vec::new();
                         for c in start..(start + CHUNK).min(n) {
                             let c = c as u32;
+                            let mut traced_lines = Vec::new();
                             let tracing = traced == Some(c);
-                            let mut sim = sim::Sim::new(
-                                program,
+                            let mut fx = journey::Effects {
+                                outbox: &mut out,
+                                stats: &mut stats,
+                                trace: tracing.then_some(&mut traced_lines),
+                            };
+                            if let Err(e) = journey.run_contact(
                                 c,
                                 contacts.contact(c),
                                 events.events_and_lines_of(c),
-                                window,
-                                opts.forecast,
-                                &mut stats,
-                                tracing,
-                            );
-                            sim.run();
-                            out.append(&mut sim.out);
+                                &mut fx,
+                                persist,
+                            ) {
+                                if let Ok(mut f) = failed.lock() {
+                                    f.get_or_insert(e);
+                                }
+                                return stats;
+                            }
                             if tracing && let Ok(mut t) = trace.lock() {
-                                *t = sim.trace.take();
+                                *t = Some(traced_lines);
                             }
                         }
                         if let Ok(mut r) = results.lock() {
@@ -144,6 +168,9 @@ fn simulate_valid<'p>(
     // A worker that panicked is a bug; a partial outbox would be worse.
     let all_stats = all_stats
         .ok_or_else(|| "internal error during the simulation: please report it".to_string())?;
+    if let Some(e) = failed.into_inner().unwrap_or_default() {
+        return Err(format!("internal error during the simulation: {e}"));
+    }
     let mut stats = Stats::new(&program);
     for s in &all_stats {
         stats.merge(s);
@@ -779,7 +806,7 @@ mod tests {
 
     /// A plan of one scenario: on `joined leads`, send `a`, wait until
     /// `opened(a)` at most `timeout` seconds, send `b`.
-    fn plan(timeout: i64) -> Plan {
+    pub(crate) fn plan(timeout: i64) -> Plan {
         let task = r#"{"channel": "task", "kind": "operational", "address_field": null,
             "parts": {}, "links": {}, "link_order": [], "headers": {}, "content_hash": ""}"#;
         let text = format!(
@@ -820,7 +847,7 @@ mod tests {
             trace: None,
             forecast: None,
         };
-        let out = simulate_valid(plan, &contacts, &events, &opts).unwrap();
+        let out = simulate_valid(plan, &contacts, &events, &opts, false).unwrap();
         out.outbox
             .iter()
             .map(|m| {

@@ -185,29 +185,36 @@ fn event_deps<'p>(
     }
 }
 
-pub(crate) struct Program<'p> {
-    pub plan: &'p Plan,
-    pub scenarios: Vec<Scenario<'p>>,
-    pub steps: Vec<StepInfo<'p>>,
+pub struct Program<'p> {
+    pub(crate) plan: &'p Plan,
+    pub(crate) scenarios: Vec<Scenario<'p>>,
+    pub(crate) steps: Vec<StepInfo<'p>>,
     /// Step ids, then touch ids: what the outbox's `step` says.
-    pub labels: Vec<&'p str>,
-    pub templates: Vec<Template<'p>>,
-    pub cadences: Vec<Cadence<'p>>,
-    pub lists: Vec<&'p str>,
-    pub rules: Vec<Vec<Rule>>,
+    pub(crate) labels: Vec<&'p str>,
+    pub(crate) templates: Vec<Template<'p>>,
+    pub(crate) cadences: Vec<Cadence<'p>>,
+    pub(crate) lists: Vec<&'p str>,
+    pub(crate) rules: Vec<Vec<Rule>>,
     /// Segments that `entered` triggers watch.
-    pub watched: Vec<Watched<'p>>,
-    pub joined: HashMap<&'p str, Vec<usize>>,
-    pub on_event: HashMap<&'p str, Vec<usize>>,
-    pub pressure: Option<Pressure>,
-    pub default_tz: TimeZone,
-    pub tz_field: Option<&'p str>,
+    pub(crate) watched: Vec<Watched<'p>>,
+    pub(crate) joined: HashMap<&'p str, Vec<usize>>,
+    pub(crate) on_event: HashMap<&'p str, Vec<usize>>,
+    pub(crate) pressure: Option<Pressure>,
+    pub(crate) default_tz: TimeZone,
+    pub(crate) tz_field: Option<&'p str>,
     /// Some template has a `priority` other than `normal`: sends due at
     /// one instant are then queued and taken by priority.
-    pub has_priority: bool,
+    pub(crate) has_priority: bool,
 }
 
 impl<'p> Program<'p> {
+    /// Compiles `plan` for [`super::Journey`]s: validates it (the error
+    /// names the JSON path of the first problem), then resolves its names.
+    pub fn compile(plan: &'p Plan) -> Result<Program<'p>, String> {
+        crate::plan::validate(plan).map_err(|e| format!("the plan is not valid: {e}"))?;
+        Program::new(plan).map_err(|e| format!("the plan is inconsistent: {e}"))
+    }
+
     /// Compiles a plan that passed [`crate::plan::validate`] (which names
     /// the JSON path of a problem); an inconsistent plan is still an error
     /// here, never a panic.

@@ -4,6 +4,10 @@
 //! them independently and in parallel; the result does not depend on the
 //! order or the grouping of contacts.
 //!
+//! The contact's state is a value, [`ContactState`]; a [`Sim`] borrows it
+//! for one input (an event, or the clock reaching an instant) and is the
+//! body of [`super::journey::Journey::step`], which every host calls.
+//!
 //! At one instant: input events in input order, then wake-ups in the order
 //! they were scheduled. After each, the contact "settles": `exit when` of
 //! active runs, `wait until` conditions and `entered` segments are
@@ -14,6 +18,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::business::{add_business_days, local_text};
@@ -41,7 +46,7 @@ pub const MAX_FORECAST_DEPTH: usize = 3;
 pub const MAX_DRAWN_PER_CONTACT: usize = 2_000;
 
 /// One outbox line.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub at: i64,
     pub contact: u32,
@@ -54,7 +59,7 @@ pub struct Message {
     pub locale: u16,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Wake {
     Run(u32, u32),
     Recheck,
@@ -68,7 +73,7 @@ enum Wake {
     Flush,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 enum Cursor {
     Step(usize),
     Touch {
@@ -79,7 +84,7 @@ enum Cursor {
     Done,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 enum Block {
     None,
     /// `wait until`: continues when the condition holds or at the deadline.
@@ -92,6 +97,7 @@ enum Block {
     UntilTime(usize, i64),
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Run {
     scenario: usize,
     /// How many drawn (`--engagement`) events led to this run: 0 when an
@@ -120,27 +126,39 @@ enum Outcome {
     Deferred(i64),
 }
 
-/// What one contact's simulation needs besides the program.
-pub(crate) struct Window {
-    pub from: i64,
-    pub until: i64,
-}
-
-pub(crate) struct Sim<'a, 'p> {
-    prog: &'a Program<'p>,
+/// One contact's whole runner state between two inputs: everything the
+/// simulation of the contact remembers, and nothing it can recompute from
+/// the program. A host keeps it (in memory for `relance run`, serialised
+/// for a durable runner) and hands it back to [`super::journey::Journey::step`]
+/// with the next input; see `ARCHITECTURE.md` ("One semantics, two hosts").
+///
+/// Indices (scenarios, steps, templates, cadences, watched segments) are
+/// those of the program the state was made with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContactState {
+    /// The host's number for the contact: what [`Message::contact`] says.
     dense: u32,
+    /// The contact as its journey made it: its lists, tags and fields
+    /// after `join`, `leave`, `tag`, `untag`, `on join` rules and
+    /// `updated` events.
     contact: Contact,
-    tz: TimeZone,
-    from: i64,
-    until: i64,
-    /// Input (and forecast) events not yet applied, by (at, order).
+    /// The zone of the contact's local times (`None`: the workspace's).
+    tz_name: Option<String>,
+    /// `tz_name` resolved (not persisted: resolved again after loading).
+    #[serde(skip)]
+    tz: Option<TimeZone>,
+    /// The window has begun: the segments' baseline for `entered` and the
+    /// clock triggers were taken at `from`.
+    started: bool,
+    /// The present: the instant of the last input or wake-up handled.
+    now: i64,
+    /// Events drawn by `--engagement`, not yet applied, by (at, order):
+    /// indices into `slots`.
     incoming: BinaryHeap<Reverse<(i64, u64, usize)>>,
     slots: Vec<Option<Event>>,
     /// Per slot, the event's line in the events file (0: drawn by
     /// `--engagement`).
     slot_lines: Vec<u32>,
-    /// The line of the event being applied.
-    line: u32,
     /// Per slot, how many drawn events led to the event (0: input).
     slot_depth: Vec<u8>,
     /// The depth of what is happening now: the event being applied or the
@@ -150,35 +168,33 @@ pub(crate) struct Sim<'a, 'p> {
     fired_depth: u8,
     /// Events drawn by `--engagement` for this contact so far.
     drawn: usize,
-    /// Applied events: what the evaluator sees.
-    applied: Vec<Event>,
+    /// Wake-ups: (at, order of scheduling, what).
     agenda: BinaryHeap<Reverse<(i64, u64, Wake)>>,
     seq: u64,
     recheck_at: Option<i64>,
     runs: Vec<Run>,
+    /// Per scenario, its active run.
     active: Vec<Option<u32>>,
     last_entry: Vec<Option<i64>>,
     entered_at: Vec<i64>,
+    /// Per watched segment (`entered` triggers), its last value.
     watched: Vec<bool>,
     /// Watched segments whose value may have changed since last evaluated.
     dirty: Vec<bool>,
     /// When each watched segment may next change with no event.
     watch_next: Vec<Option<i64>>,
     fired: Vec<usize>,
-    /// Marketing sends: (time, channel).
+    /// Marketing sends: (time, channel): the pressure history.
     ledger: Vec<(i64, usize)>,
     unsubscribed: [bool; 5],
     /// Every send: (template, time, run id), for engagement attribution.
     sends: Vec<(usize, i64, u64)>,
     pressured: bool,
-    /// Engagement events waiting for the wake-ups of their instant.
+    /// Engagement events waiting for the wake-ups of their instant:
+    /// (event, line, depth).
     late: Vec<(Event, u32, u8)>,
     /// Templates that history events show were sent before `--from`.
     sent_before: Vec<String>,
-    forecast: Option<&'a Forecast>,
-    pub out: Vec<Message>,
-    pub stats: &'a mut Stats,
-    pub trace: Option<Vec<String>>,
     /// Per-topic unsubscribes: (channel, topic).
     unsubscribed_topics: Vec<(usize, String)>,
     /// Date triggers (`at`, `yearly`), per scenario: the instant of the
@@ -195,51 +211,35 @@ pub(crate) struct Sim<'a, 'p> {
     releasing: Option<usize>,
 }
 
-/// A contact's bucket for `split`: SHA-256 of `scenario/contact-id`, read
-/// as a big-endian number, modulo 100.
-pub fn split_bucket(scenario: &str, contact: &str) -> u32 {
-    let digest = Sha256::digest(format!("{scenario}/{contact}").as_bytes());
-    digest
-        .iter()
-        .fold(0u32, |acc, b| (acc * 256 + u32::from(*b)) % 100)
-}
-
-impl<'a, 'p> Sim<'a, 'p> {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        prog: &'a Program<'p>,
-        dense: u32,
-        contact: Contact,
-        (events, lines): (Vec<Event>, Vec<u32>),
-        window: &Window,
-        forecast: Option<&'a Forecast>,
-        stats: &'a mut Stats,
-        trace: bool,
-    ) -> Self {
-        let tz = prog
-            .tz_field
-            .and_then(|f| match contact.fields.get(f) {
-                Some(Value::Text(z)) => crate::tzdb::zone(z),
-                _ => None,
-            })
-            .unwrap_or_else(|| prog.default_tz.clone());
+impl ContactState {
+    /// The state of contact `contact` (number `dense` for the host) before
+    /// any input.
+    pub(crate) fn new(prog: &Program, dense: u32, contact: Contact) -> ContactState {
+        let tz_name = prog.tz_field.and_then(|f| match contact.fields.get(f) {
+            Some(Value::Text(z)) if crate::tzdb::zone(z).is_some() => Some(z.clone()),
+            _ => None,
+        });
         let n = prog.scenarios.len();
-        let mut sim = Sim {
-            prog,
+        let per_trigger = |v| -> Vec<_> {
+            prog.scenarios
+                .iter()
+                .map(|s| vec![v; s.triggers.len()])
+                .collect()
+        };
+        ContactState {
             dense,
             contact,
-            tz,
-            from: window.from,
-            until: window.until,
+            tz_name,
+            tz: None,
+            started: false,
+            now: i64::MIN,
             incoming: BinaryHeap::new(),
             slots: Vec::new(),
             slot_lines: Vec::new(),
-            line: 0,
             slot_depth: Vec::new(),
             depth: 0,
             fired_depth: 0,
             drawn: 0,
-            applied: Vec::new(),
             agenda: BinaryHeap::new(),
             seq: 0,
             recheck_at: None,
@@ -257,48 +257,233 @@ impl<'a, 'p> Sim<'a, 'p> {
             pressured: false,
             late: Vec::new(),
             sent_before: Vec::new(),
-            forecast,
-            out: Vec::new(),
-            stats,
-            trace: trace.then(Vec::new),
             unsubscribed_topics: Vec::new(),
-            date_next: prog
-                .scenarios
-                .iter()
-                .map(|s| vec![None; s.triggers.len()])
-                .collect(),
+            date_next: per_trigger(None),
             date_fired: prog
                 .scenarios
                 .iter()
                 .map(|s| vec![Vec::new(); s.triggers.len()])
                 .collect(),
-            date_last: prog
-                .scenarios
-                .iter()
-                .map(|s| vec![None; s.triggers.len()])
-                .collect(),
+            date_last: per_trigger(None),
             pending: Vec::new(),
             flush_at: None,
             releasing: None,
+        }
+    }
+
+    /// The contact as its journey made it.
+    pub fn contact(&self) -> &Contact {
+        &self.contact
+    }
+
+    /// Whether the state fits `prog`: every index it holds (scenarios,
+    /// triggers, steps, cadences, templates, watched segments, runs,
+    /// drawn events, channels) is one of the program's. A state loaded
+    /// from storage is checked before any step, so that a damaged one or
+    /// one made with another plan is an error, not a panic.
+    pub(crate) fn fits(&self, prog: &Program) -> Result<(), String> {
+        let bad = |what: &str| Err(format!("the stored state does not fit the plan: {what}"));
+        let (scenarios, steps, runs) = (prog.scenarios.len(), prog.steps.len(), self.runs.len());
+        let step_ok = |i: usize| i < steps;
+        let next_ok = |n: Option<usize>| n.is_none_or(step_ok);
+        let per_trigger_ok = |v: &[usize]| {
+            v.len() == scenarios
+                && v.iter()
+                    .zip(&prog.scenarios)
+                    .all(|(n, s)| *n == s.triggers.len())
         };
-        for (ev, line) in events.into_iter().zip(lines) {
-            if ev.at < sim.from {
-                sim.history(ev);
-            } else {
-                sim.push_event(ev, line, 0);
+        let lens = |v: &Vec<Vec<Option<i64>>>| v.iter().map(Vec::len).collect::<Vec<_>>();
+        if self.active.len() != scenarios
+            || self.last_entry.len() != scenarios
+            || self.entered_at.len() != scenarios
+        {
+            return bad("the number of scenarios");
+        }
+        if !per_trigger_ok(&lens(&self.date_next))
+            || !per_trigger_ok(&lens(&self.date_last))
+            || !per_trigger_ok(&self.date_fired.iter().map(Vec::len).collect::<Vec<_>>())
+        {
+            return bad("the number of triggers");
+        }
+        let w = prog.watched.len();
+        if self.watched.len() != w || self.dirty.len() != w || self.watch_next.len() != w {
+            return bad("the number of watched segments");
+        }
+        let slots = self.slots.len();
+        if self.slot_lines.len() != slots
+            || self.slot_depth.len() != slots
+            || self.incoming.iter().any(|Reverse((_, _, i))| *i >= slots)
+        {
+            return bad("a drawn event");
+        }
+        for run in &self.runs {
+            let Some(sc) = prog.scenarios.get(run.scenario) else {
+                return bad("a run's scenario");
+            };
+            let cursor_ok = match run.cursor {
+                Cursor::Step(i) => step_ok(i),
+                Cursor::Touch {
+                    cadence, resume, ..
+                } => cadence < prog.cadences.len() && next_ok(resume),
+                Cursor::Done => true,
+            };
+            let block_ok = match run.block {
+                Block::Until(i, _) | Block::Sleep(i) | Block::UntilTime(i, _) => step_ok(i),
+                Block::None | Block::Deferred(_) => true,
+            };
+            if !cursor_ok || !block_ok || run.goals.len() != sc.goals.len() {
+                return bad("where a run waits");
             }
         }
-        sim
+        let trigger_ok = |s: u32, k: u32| {
+            prog.scenarios
+                .get(s as usize)
+                .is_some_and(|sc| (k as usize) < sc.triggers.len())
+        };
+        let templates = prog.templates.len();
+        if self.active.iter().flatten().any(|r| *r as usize >= runs)
+            || self.fired.iter().any(|s| *s >= scenarios)
+            || self.ledger.iter().any(|(_, ch)| *ch >= CHANNELS.len())
+            || self
+                .unsubscribed_topics
+                .iter()
+                .any(|(ch, _)| *ch >= CHANNELS.len())
+            || self.sends.iter().any(|(tpl, ..)| *tpl >= templates)
+            || self.pending.iter().any(|p| p.2 >= runs || p.4 >= templates)
+            || self.releasing.is_some_and(|r| r >= runs)
+            || self.agenda.iter().any(|Reverse((_, _, wake))| match *wake {
+                Wake::Run(r, _) => r as usize >= runs,
+                Wake::Every(s, k) | Wake::Once(s, k) | Wake::Date(s, k) => !trigger_ok(s, k),
+                Wake::Recheck | Wake::Flush => false,
+            })
+        {
+            return bad("an index out of range");
+        }
+        Ok(())
+    }
+
+    /// The earliest instant at which the state has work of its own
+    /// (a wake-up, a drawn event, engagement held for the wake-ups of the
+    /// present instant), `None` when it has none. A wake-up may have lapsed
+    /// (a run that moved on): handling it then does nothing.
+    pub(crate) fn next_wake(&self, from: i64) -> Option<i64> {
+        if !self.started {
+            return Some(from);
+        }
+        if !self.late.is_empty() {
+            return Some(self.now);
+        }
+        let te = self.incoming.peek().map(|Reverse((t, ..))| *t);
+        let ta = self.agenda.peek().map(|Reverse((t, ..))| *t);
+        match (te, ta) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// What one contact's simulation needs besides the program.
+#[derive(Clone, Copy)]
+pub(crate) struct Window {
+    pub from: i64,
+    pub until: i64,
+}
+
+/// One input being handled: the program, the contact's state and history,
+/// and where the effects go. It lives for one input only.
+pub(crate) struct Sim<'a, 'p> {
+    prog: &'a Program<'p>,
+    from: i64,
+    until: i64,
+    forecast: Option<&'a Forecast>,
+    tz: TimeZone,
+    /// The line of the event being applied.
+    line: u32,
+    st: &'a mut ContactState,
+    /// Applied events: what the evaluator sees (the host's history).
+    applied: &'a mut Vec<Event>,
+    out: &'a mut Vec<Message>,
+    stats: &'a mut Stats,
+    trace: Option<&'a mut Vec<String>>,
+}
+
+/// A contact's bucket for `split`: SHA-256 of `scenario/contact-id`, read
+/// as a big-endian number, modulo 100.
+pub fn split_bucket(scenario: &str, contact: &str) -> u32 {
+    let digest = Sha256::digest(format!("{scenario}/{contact}").as_bytes());
+    digest
+        .iter()
+        .fold(0u32, |acc, b| (acc * 256 + u32::from(*b)) % 100)
+}
+
+impl<'a, 'p> Sim<'a, 'p> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        prog: &'a Program<'p>,
+        window: Window,
+        forecast: Option<&'a Forecast>,
+        st: &'a mut ContactState,
+        applied: &'a mut Vec<Event>,
+        out: &'a mut Vec<Message>,
+        stats: &'a mut Stats,
+        trace: Option<&'a mut Vec<String>>,
+    ) -> Self {
+        let tz = match &st.tz {
+            Some(tz) => tz.clone(),
+            None => {
+                let tz = st
+                    .tz_name
+                    .as_deref()
+                    .and_then(crate::tzdb::zone)
+                    .unwrap_or_else(|| prog.default_tz.clone());
+                st.tz = Some(tz.clone());
+                tz
+            }
+        };
+        Sim {
+            prog,
+            from: window.from,
+            until: window.until,
+            forecast,
+            tz,
+            line: 0,
+            st,
+            applied,
+            out,
+            stats,
+            trace,
+        }
+    }
+
+    /// An input event (`line`: its line in the events file). One before
+    /// `from` is history; any other comes after everything due before it
+    /// (`advance_to`) and is applied at its instant, or at the present
+    /// when it lies in the past.
+    pub(crate) fn input(&mut self, ev: Event, line: u32) {
+        if ev.at < self.from {
+            self.history(ev);
+            return;
+        }
+        self.start();
+        self.advance_to(ev.at);
+        let t = ev.at.max(self.st.now);
+        self.st.now = t;
+        self.line = line;
+        self.st.depth = 0;
+        self.event(ev, t, false);
+        self.settle(t);
     }
 
     fn push_event(&mut self, ev: Event, line: u32, depth: u8) {
-        // Input order within an instant; forecast events come after.
-        let order = self.slots.len() as u64;
-        self.incoming
-            .push(Reverse((ev.at, order, self.slots.len())));
-        self.slots.push(Some(ev));
-        self.slot_lines.push(line);
-        self.slot_depth.push(depth);
+        // Drawn events come after the input events of their instant, in
+        // the order they were drawn.
+        let order = self.st.slots.len() as u64;
+        self.st
+            .incoming
+            .push(Reverse((ev.at, order, self.st.slots.len())));
+        self.st.slots.push(Some(ev));
+        self.st.slot_lines.push(line);
+        self.st.slot_depth.push(depth);
     }
 
     fn note(&mut self, at: i64, text: impl FnOnce() -> String) {
@@ -312,9 +497,9 @@ impl<'a, 'p> Sim<'a, 'p> {
     fn history(&mut self, ev: Event) {
         self.stats.history_events += 1;
         if let Some(Value::Text(tpl)) = ev.fields.get("template")
-            && !self.sent_before.contains(tpl)
+            && !self.st.sent_before.contains(tpl)
         {
-            self.sent_before.push(tpl.clone());
+            self.st.sent_before.push(tpl.clone());
         }
         if ev.name == "unsubscribed" {
             self.unsubscribe(&ev);
@@ -338,8 +523,8 @@ impl<'a, 'p> Sim<'a, 'p> {
     fn cx(&self, now: i64, run: Option<u64>) -> Context<'_> {
         Context {
             plan: self.prog.plan,
-            contact: &self.contact,
-            events: &self.applied,
+            contact: &self.st.contact,
+            events: self.applied,
             now,
             run,
         }
@@ -350,24 +535,30 @@ impl<'a, 'p> Sim<'a, 'p> {
     }
 
     fn schedule(&mut self, at: i64, wake: Wake) {
-        self.seq += 1;
-        self.agenda.push(Reverse((at, self.seq, wake)));
+        self.st.seq += 1;
+        self.st.agenda.push(Reverse((at, self.st.seq, wake)));
     }
 
     /// Schedules run `r` to go on at `at`; older wake-ups of the run lapse.
     fn schedule_run(&mut self, r: usize, at: i64) {
-        self.runs[r].generation += 1;
-        let g = self.runs[r].generation;
+        self.st.runs[r].generation += 1;
+        let g = self.st.runs[r].generation;
         self.schedule(at, Wake::Run(r as u32, g));
     }
 
-    /// Runs the whole window.
-    pub(crate) fn run(&mut self) {
+    /// Begins the window at `from` (once): the baseline of the watched
+    /// segments and the clock triggers.
+    fn start(&mut self) {
+        if self.st.started {
+            return;
+        }
+        self.st.started = true;
         let from = self.from;
+        self.st.now = from;
         for (k, w) in self.prog.watched.iter().enumerate() {
-            self.watched[k] = self.holds(w.expr, from, None);
-            self.watch_next[k] = self.cx(from, None).next_change(w.expr);
-            self.dirty[k] = false;
+            self.st.watched[k] = self.holds(w.expr, from, None);
+            self.st.watch_next[k] = self.cx(from, None).next_change(w.expr);
+            self.st.dirty[k] = false;
         }
         for (i, s) in self.prog.scenarios.iter().enumerate() {
             for (k, trig) in s.triggers.iter().enumerate() {
@@ -391,10 +582,19 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
         }
         self.plan_recheck(from);
-        let mut now = from;
+    }
+
+    /// The clock reached `limit`: no input before it will come. Does
+    /// everything due before `limit` (and before the window's end): at one
+    /// instant, drawn events, then wake-ups in the order they were
+    /// scheduled, then engagement held for those wake-ups.
+    pub(crate) fn advance_to(&mut self, limit: i64) {
+        self.start();
+        let limit = limit.min(self.until);
         loop {
-            let te = self.incoming.peek().map(|Reverse((t, ..))| *t);
-            let ta = self.agenda.peek().map(|Reverse((t, ..))| *t);
+            let now = self.st.now;
+            let te = self.st.incoming.peek().map(|Reverse((t, ..))| *t);
+            let ta = self.st.agenda.peek().map(|Reverse((t, ..))| *t);
             let next = match (te, ta) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (Some(a), None) | (None, Some(a)) => Some(a),
@@ -402,63 +602,67 @@ impl<'a, 'p> Sim<'a, 'p> {
             };
             // Engagement that came in the same second as its send (made by
             // a wake-up of that instant) is applied once the instant's
-            // wake-ups are done.
-            if !self.late.is_empty() && next.is_none_or(|n| n > now) {
-                for (ev, line, depth) in std::mem::take(&mut self.late) {
+            // wake-ups are done (and its input events: the clock is past it).
+            if !self.st.late.is_empty() && limit > now && next.is_none_or(|n| n > now) {
+                for (ev, line, depth) in std::mem::take(&mut self.st.late) {
                     self.line = line;
-                    self.depth = depth;
+                    self.st.depth = depth;
                     self.event(ev, now, true);
                 }
                 self.settle(now);
                 continue;
             }
             let Some(due) = next else { break };
-            if due >= self.until {
+            if due >= limit {
                 break;
             }
             // Time never goes back: a wake-up due before the present (a
             // hand-made plan's negative delay) happens now.
             let t = due.max(now);
-            now = t;
+            self.st.now = t;
             if te == Some(due) {
-                if let Some(Reverse((_, _, slot))) = self.incoming.pop()
-                    && let Some(ev) = self.slots[slot].take()
+                if let Some(Reverse((_, _, slot))) = self.st.incoming.pop()
+                    && let Some(ev) = self.st.slots[slot].take()
                 {
-                    self.line = self.slot_lines[slot];
-                    self.depth = self.slot_depth[slot];
+                    self.line = self.st.slot_lines[slot];
+                    self.st.depth = self.st.slot_depth[slot];
                     self.event(ev, t, false);
                 }
-            } else if let Some(Reverse((_, _, wake))) = self.agenda.pop() {
-                self.depth = 0;
+            } else if let Some(Reverse((_, _, wake))) = self.st.agenda.pop() {
+                self.st.depth = 0;
                 self.wake(wake, t);
                 // Triggers due at this instant fire together, so that their
                 // scenarios start in declaration order.
                 if matches!(wake, Wake::Every(..) | Wake::Once(..) | Wake::Date(..)) {
-                    while let Some(Reverse((at, _, w))) = self.agenda.peek().copied()
+                    while let Some(Reverse((at, _, w))) = self.st.agenda.peek().copied()
                         && at == t
                         && matches!(w, Wake::Every(..) | Wake::Once(..) | Wake::Date(..))
                     {
-                        self.agenda.pop();
+                        self.st.agenda.pop();
                         self.wake(w, t);
                     }
                 }
             }
             self.settle(t);
         }
-        for r in &self.runs {
+    }
+
+    /// The end of the window: the counts of runs still active and of the
+    /// pressure state. It changes no state.
+    pub(crate) fn finish(&mut self) {
+        for r in &self.st.runs {
             if r.active {
                 self.stats.active_at_end[r.scenario] += 1;
             }
         }
         self.stats.pressure_state(
             self.prog,
-            &self.ledger,
-            self.pressured,
+            &self.st.ledger,
+            self.st.pressured,
             self.from,
             self.until,
         );
     }
-
     /// Applies an input (or forecast) event; `retry`: a late engagement
     /// event, after the wake-ups of its instant.
     fn event(&mut self, mut ev: Event, t: i64, retry: bool) {
@@ -475,7 +679,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                         _ => format!("event `{name}`"),
                     };
                     self.stats
-                        .ignore(Ignored::UnknownList, self.line, &self.contact.id, &what);
+                        .ignore(Ignored::UnknownList, self.line, &self.st.contact.id, &what);
                     self.note(t, || {
                         format!("event `{name}` names no list of the plan: ignored")
                     });
@@ -485,7 +689,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 if name == "joined" {
                     self.join(list, 0, t);
                 } else {
-                    self.contact.lists.remove(self.prog.lists[list]);
+                    self.st.contact.lists.remove(self.prog.lists[list]);
                     self.touch_state();
                 }
             }
@@ -502,29 +706,34 @@ impl<'a, 'p> Sim<'a, 'p> {
             "delivered" | "opened" | "clicked" | "replied" | "bounced" => {
                 if let Some(Value::Text(tpl)) = ev.fields.get("template") {
                     let sent = self.prog.template(tpl).and_then(|ti| {
-                        self.sends
+                        self.st
+                            .sends
                             .iter()
                             .rev()
                             .find(|(st, at, _)| *st == ti && *at <= t)
                             .map(|(.., run)| *run)
                     });
-                    let before = self.sent_before.iter().any(|s| s == tpl);
-                    let pending =
-                        !retry && self.agenda.peek().is_some_and(|Reverse((at, ..))| *at == t);
+                    let before = self.st.sent_before.iter().any(|s| s == tpl);
+                    let pending = !retry
+                        && self
+                            .st
+                            .agenda
+                            .peek()
+                            .is_some_and(|Reverse((at, ..))| *at == t);
                     match sent {
                         Some(run) => ev.run = Some(run),
                         // Sent before the window: it belongs to no run.
                         None if before => {}
                         // A wake-up of this instant may send it.
                         None if pending => {
-                            self.late.push((ev, self.line, self.depth));
+                            self.st.late.push((ev, self.line, self.st.depth));
                             return;
                         }
                         None => {
                             self.stats.ignore(
                                 Ignored::NeverSent,
                                 self.line,
-                                &self.contact.id,
+                                &self.st.contact.id,
                                 &format!("event `{name}` on `{tpl}`"),
                             );
                             let tpl = tpl.clone();
@@ -569,7 +778,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
         for (k, w) in self.prog.watched.iter().enumerate() {
             if w.events.contains(&name.as_str()) {
-                self.dirty[k] = true;
+                self.st.dirty[k] = true;
             }
         }
         self.applied.push(ev);
@@ -579,7 +788,7 @@ impl<'a, 'p> Sim<'a, 'p> {
 
     /// Lists or tags changed: every watched segment may have changed.
     fn touch_state(&mut self) {
-        self.dirty.iter_mut().for_each(|d| *d = true);
+        self.st.dirty.iter_mut().for_each(|d| *d = true);
     }
 
     /// The goals that event `name` (or joining list `name`, when `joined`)
@@ -587,11 +796,11 @@ impl<'a, 'p> Sim<'a, 'p> {
     /// window before, when the goal's `where` holds for the event. A goal
     /// with `value` adds the event's field (absent: nothing) to its sum.
     fn reach_goals(&mut self, t: i64, name: &str, joined: bool, ev: Option<&Event>) {
-        for r in 0..self.runs.len() {
-            let s = self.runs[r].scenario;
+        for r in 0..self.st.runs.len() {
+            let s = self.st.runs[r].scenario;
             let sc = &self.prog.scenarios[s];
             for (g, goal) in sc.goals.iter().enumerate() {
-                let run = &self.runs[r];
+                let run = &self.st.runs[r];
                 if goal.joined != joined
                     || goal.name != name
                     || run.goals[g]
@@ -614,7 +823,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     });
                     continue;
                 }
-                self.runs[r].goals[g] = true;
+                self.st.runs[r].goals[g] = true;
                 self.stats.goals[s][g] += 1;
                 let value = match (goal.value, ev) {
                     (Some(field), Some(ev)) => match ev.fields.get(field) {
@@ -643,10 +852,10 @@ impl<'a, 'p> Sim<'a, 'p> {
     /// and its `joined` triggers fire.
     fn join(&mut self, list: usize, depth: usize, t: i64) {
         let name = self.prog.lists[list];
-        if depth > 64 || self.contact.lists.contains(name) {
+        if depth > 64 || self.st.contact.lists.contains(name) {
             return;
         }
-        self.contact.lists.insert(name.to_string());
+        self.st.contact.lists.insert(name.to_string());
         self.touch_state();
         self.reach_goals(t, name, true, None);
         if let Some(ss) = self.prog.joined.get(name) {
@@ -658,13 +867,13 @@ impl<'a, 'p> Sim<'a, 'p> {
             match rule {
                 Rule::Join(l) => self.join(*l, depth + 1, t),
                 Rule::Leave(l) => {
-                    self.contact.lists.remove(self.prog.lists[*l]);
+                    self.st.contact.lists.remove(self.prog.lists[*l]);
                 }
                 Rule::Tag(tag) => {
-                    self.contact.tags.insert(tag.clone());
+                    self.st.contact.tags.insert(tag.clone());
                 }
                 Rule::Untag(tag) => {
-                    self.contact.tags.remove(tag);
+                    self.st.contact.tags.remove(tag);
                 }
             }
         }
@@ -673,45 +882,46 @@ impl<'a, 'p> Sim<'a, 'p> {
     /// Scenario `s`'s trigger fired; it starts with the depth of what
     /// fired it (the deepest, when several things fire at once).
     fn fire(&mut self, s: usize) {
-        self.fired.push(s);
-        self.fired_depth = self.fired_depth.max(self.depth);
+        self.st.fired.push(s);
+        self.st.fired_depth = self.st.fired_depth.max(self.st.depth);
     }
 
     /// Starts the scenarios whose triggers fired, in declaration order.
     fn start_fired(&mut self, t: i64) {
         for _ in 0..64 {
-            if self.fired.is_empty() {
+            if self.st.fired.is_empty() {
                 return;
             }
-            let outer = std::mem::replace(&mut self.depth, std::mem::take(&mut self.fired_depth));
-            let mut fired = std::mem::take(&mut self.fired);
+            let outer =
+                std::mem::replace(&mut self.st.depth, std::mem::take(&mut self.st.fired_depth));
+            let mut fired = std::mem::take(&mut self.st.fired);
             fired.sort_unstable();
             fired.dedup();
             for s in fired {
                 self.enter(s, t);
             }
-            self.depth = outer;
+            self.st.depth = outer;
         }
     }
 
     fn enter(&mut self, s: usize, t: i64) {
         let sc = &self.prog.scenarios[s];
         let name = sc.name;
-        if self.entered_at[s] == t {
+        if self.st.entered_at[s] == t {
             self.stats.ignored_instant[s] += 1;
             self.note(t, || {
                 format!("{name}: triggered again at the same instant: ignored")
             });
             return;
         }
-        if self.active[s].is_some() {
+        if self.st.active[s].is_some() {
             self.stats.ignored_active[s] += 1;
             self.note(t, || {
                 format!("{name}: triggered while a run is active: ignored")
             });
             return;
         }
-        let reentry_ok = match (sc.reentry, self.last_entry[s]) {
+        let reentry_ok = match (sc.reentry, self.st.last_entry[s]) {
             (_, None) | (Reentry::Always, _) => true,
             (Reentry::Never, Some(_)) => false,
             (Reentry::After { seconds }, Some(last)) => t >= last.saturating_add(*seconds),
@@ -741,10 +951,10 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
             return;
         }
-        let id = self.runs.len() as u64 + 1;
-        self.runs.push(Run {
+        let id = self.st.runs.len() as u64 + 1;
+        self.st.runs.push(Run {
             scenario: s,
-            depth: self.depth,
+            depth: self.st.depth,
             id,
             entered: t,
             generation: 0,
@@ -753,24 +963,24 @@ impl<'a, 'p> Sim<'a, 'p> {
             block: Block::None,
             goals: vec![false; sc.goals.len()],
         });
-        let r = self.runs.len() - 1;
-        self.active[s] = Some(r as u32);
-        self.last_entry[s] = Some(t);
-        self.entered_at[s] = t;
+        let r = self.st.runs.len() - 1;
+        self.st.active[s] = Some(r as u32);
+        self.st.last_entry[s] = Some(t);
+        self.st.entered_at[s] = t;
         self.stats.entries[s] += 1;
         self.note(t, || format!("{name}: entered (run {id})"));
         self.advance(r, t);
     }
 
     fn end(&mut self, r: usize, t: i64, how: End) {
-        let run = &mut self.runs[r];
+        let run = &mut self.st.runs[r];
         if !run.active {
             return;
         }
         run.active = false;
         run.generation += 1;
         let s = run.scenario;
-        self.active[s] = None;
+        self.st.active[s] = None;
         let name = self.prog.scenarios[s].name;
         match how {
             End::Completed => {
@@ -802,18 +1012,18 @@ impl<'a, 'p> Sim<'a, 'p> {
     /// Executes run `r` from its cursor until it waits or ends; runs it
     /// starts (a `join` step) take its depth.
     fn advance(&mut self, r: usize, t: i64) {
-        let outer = std::mem::replace(&mut self.depth, self.runs[r].depth);
+        let outer = std::mem::replace(&mut self.st.depth, self.st.runs[r].depth);
         self.advance_run(r, t);
-        self.depth = outer;
+        self.st.depth = outer;
     }
 
     fn advance_run(&mut self, r: usize, t: i64) {
         let prog = self.prog;
-        let s = self.runs[r].scenario;
+        let s = self.st.runs[r].scenario;
         let sc = &prog.scenarios[s];
-        let run_id = self.runs[r].id;
+        let run_id = self.st.runs[r].id;
         for _ in 0..10_000 {
-            if !self.runs[r].active {
+            if !self.st.runs[r].active {
                 return;
             }
             if let Some(x) = sc.exit_when
@@ -821,7 +1031,7 @@ impl<'a, 'p> Sim<'a, 'p> {
             {
                 return self.end(r, t, End::ExitWhen);
             }
-            match self.runs[r].cursor {
+            match self.st.runs[r].cursor {
                 Cursor::Done => return self.end(r, t, End::Completed),
                 Cursor::Step(i) => {
                     let step = &prog.steps[i];
@@ -829,18 +1039,18 @@ impl<'a, 'p> Sim<'a, 'p> {
                         Op::Send(tpl, _) if self.queue(r, *tpl, t) => return,
                         Op::Send(tpl, next) => match self.send(r, *tpl, i, t) {
                             Outcome::Deferred(at) => return self.schedule_run(r, at),
-                            _ => self.runs[r].cursor = Self::next_cursor(*next),
+                            _ => self.st.runs[r].cursor = Self::next_cursor(*next),
                         },
                         Op::Wait(secs, next) => {
-                            self.runs[r].cursor = Self::next_cursor(*next);
+                            self.st.runs[r].cursor = Self::next_cursor(*next);
                             if *secs > 0 {
                                 self.note(t, || format!("{}: wait {}", step.id, duration(*secs)));
-                                self.runs[r].block = Block::Sleep(i);
+                                self.st.runs[r].block = Block::Sleep(i);
                                 return self.schedule_run(r, t.saturating_add(*secs));
                             }
                         }
                         Op::WaitUntil(until, timeout, next) => {
-                            self.runs[r].cursor = Self::next_cursor(*next);
+                            self.st.runs[r].cursor = Self::next_cursor(*next);
                             if self.holds(until, t, Some(run_id)) {
                                 self.note(t, || {
                                     format!(
@@ -851,7 +1061,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                                 });
                             } else {
                                 let deadline = t.saturating_add((*timeout).max(0));
-                                self.runs[r].block = Block::Until(i, deadline);
+                                self.st.runs[r].block = Block::Until(i, deadline);
                                 self.note(t, || {
                                     format!(
                                         "{}: wait until `{}`, at most until {}",
@@ -880,10 +1090,11 @@ impl<'a, 'p> Sim<'a, 'p> {
                                     break;
                                 }
                             }
-                            self.runs[r].cursor = Self::next_cursor(chosen.unwrap_or(*otherwise));
+                            self.st.runs[r].cursor =
+                                Self::next_cursor(chosen.unwrap_or(*otherwise));
                         }
                         Op::Split(arms) => {
-                            let bucket = split_bucket(sc.name, &self.contact.id);
+                            let bucket = split_bucket(sc.name, &self.st.contact.id);
                             let arm = arms
                                 .iter()
                                 .position(|(upto, _)| f64::from(bucket) < *upto)
@@ -891,36 +1102,36 @@ impl<'a, 'p> Sim<'a, 'p> {
                             self.note(t, || {
                                 format!("{}: split bucket {bucket}: arm {arm}", step.id)
                             });
-                            self.runs[r].cursor =
+                            self.st.runs[r].cursor =
                                 Self::next_cursor(arms.get(arm).and_then(|a| a.1));
                         }
                         Op::Join(l, next) => {
                             self.note(t, || format!("{}: join {}", step.id, prog.lists[*l]));
                             self.join(*l, 0, t);
-                            self.runs[r].cursor = Self::next_cursor(*next);
+                            self.st.runs[r].cursor = Self::next_cursor(*next);
                         }
                         Op::Leave(l, next) => {
                             self.note(t, || format!("{}: leave {}", step.id, prog.lists[*l]));
-                            self.contact.lists.remove(prog.lists[*l]);
+                            self.st.contact.lists.remove(prog.lists[*l]);
                             self.touch_state();
-                            self.runs[r].cursor = Self::next_cursor(*next);
+                            self.st.runs[r].cursor = Self::next_cursor(*next);
                         }
                         Op::Tag(tag, next) => {
                             self.note(t, || format!("{}: tag {tag:?}", step.id));
-                            self.contact.tags.insert(tag.to_string());
+                            self.st.contact.tags.insert(tag.to_string());
                             self.touch_state();
-                            self.runs[r].cursor = Self::next_cursor(*next);
+                            self.st.runs[r].cursor = Self::next_cursor(*next);
                         }
                         Op::Untag(tag, next) => {
                             self.note(t, || format!("{}: untag {tag:?}", step.id));
-                            self.contact.tags.remove(*tag);
+                            self.st.contact.tags.remove(*tag);
                             self.touch_state();
-                            self.runs[r].cursor = Self::next_cursor(*next);
+                            self.st.runs[r].cursor = Self::next_cursor(*next);
                         }
                         Op::Start(c, next) => {
                             let cad = &prog.cadences[*c];
                             self.note(t, || format!("{}: start cadence {}", step.id, cad.name));
-                            self.runs[r].cursor = Cursor::Touch {
+                            self.st.runs[r].cursor = Cursor::Touch {
                                 cadence: *c,
                                 index: 0,
                                 resume: *next,
@@ -934,7 +1145,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                         }
                         Op::Exit => return self.end(r, t, End::ExitStep),
                         Op::WaitUntilTime(until, next) => {
-                            self.runs[r].cursor = Self::next_cursor(*next);
+                            self.st.runs[r].cursor = Self::next_cursor(*next);
                             let what = term_text(until);
                             match self.until_instant(until, t) {
                                 None => {
@@ -957,7 +1168,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                                     });
                                 }
                                 Some(x) => {
-                                    self.runs[r].block = Block::UntilTime(i, x);
+                                    self.st.runs[r].block = Block::UntilTime(i, x);
                                     self.note(t, || {
                                         format!(
                                             "{}: wait until `{what}`: waiting until {}",
@@ -970,7 +1181,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                             }
                         }
                         Op::WaitBusiness(n, next) => {
-                            self.runs[r].cursor = Self::next_cursor(*next);
+                            self.st.runs[r].cursor = Self::next_cursor(*next);
                             let due = add_business_days(t, *n, &self.tz);
                             if due > t {
                                 self.note(t, || {
@@ -981,7 +1192,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                                         rfc3339(due)
                                     )
                                 });
-                                self.runs[r].block = Block::Sleep(i);
+                                self.st.runs[r].block = Block::Sleep(i);
                                 return self.schedule_run(r, due);
                             }
                         }
@@ -994,7 +1205,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 } => {
                     let cad = &prog.cadences[cadence];
                     let Some(touch) = cad.touches.get(index) else {
-                        self.runs[r].cursor = Self::next_cursor(resume);
+                        self.st.runs[r].cursor = Self::next_cursor(resume);
                         continue;
                     };
                     // Also when a deferred touch comes due: it has not
@@ -1002,7 +1213,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     if let Some(stop) = cad.stop_when
                         && self.holds(stop, t, Some(run_id))
                     {
-                        self.runs[r].block = Block::None;
+                        self.st.runs[r].block = Block::None;
                         self.stats.cadence_stops[cadence] += 1;
                         self.note(t, || {
                             format!(
@@ -1011,14 +1222,14 @@ impl<'a, 'p> Sim<'a, 'p> {
                                 expr_text(stop)
                             )
                         });
-                        self.runs[r].cursor = Self::next_cursor(resume);
+                        self.st.runs[r].cursor = Self::next_cursor(resume);
                         continue;
                     }
                     let base = if let Some(w) = touch.when
                         && !self.holds(w, t, Some(run_id))
                     {
                         // Skipped: still the previous touch for timing.
-                        self.runs[r].block = Block::None;
+                        self.st.runs[r].block = Block::None;
                         self.stats.touch_skipped_when[cadence] += 1;
                         let id = prog.labels[touch.label];
                         self.note(t, || {
@@ -1040,7 +1251,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     };
                     match cad.touches.get(index + 1) {
                         Some(next) => {
-                            self.runs[r].cursor = Cursor::Touch {
+                            self.st.runs[r].cursor = Cursor::Touch {
                                 cadence,
                                 index: index + 1,
                                 resume,
@@ -1050,7 +1261,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                                 return self.schedule_run(r, due);
                             }
                         }
-                        None => self.runs[r].cursor = Self::next_cursor(resume),
+                        None => self.st.runs[r].cursor = Self::next_cursor(resume),
                     }
                 }
             }
@@ -1066,16 +1277,17 @@ impl<'a, 'p> Sim<'a, 'p> {
         if !self.prog.has_priority {
             return false;
         }
-        if self.releasing == Some(r) {
-            self.releasing = None;
+        if self.st.releasing == Some(r) {
+            self.st.releasing = None;
             return false;
         }
-        self.seq += 1;
-        let g = self.runs[r].generation;
-        self.pending
-            .push((self.prog.templates[tpl].priority, self.seq, r, g, tpl));
-        if self.flush_at != Some(t) {
-            self.flush_at = Some(t);
+        self.st.seq += 1;
+        let g = self.st.runs[r].generation;
+        self.st
+            .pending
+            .push((self.prog.templates[tpl].priority, self.st.seq, r, g, tpl));
+        if self.st.flush_at != Some(t) {
+            self.st.flush_at = Some(t);
             self.schedule(t, Wake::Flush);
         }
         true
@@ -1094,15 +1306,15 @@ impl<'a, 'p> Sim<'a, 'p> {
     fn send(&mut self, r: usize, tpl: usize, label: usize, t: i64) -> Outcome {
         let prog = self.prog;
         let template = &prog.templates[tpl];
-        let due = match self.runs[r].block {
+        let due = match self.st.runs[r].block {
             Block::Deferred(d) => d,
             _ => t,
         };
-        self.runs[r].block = Block::None;
+        self.st.runs[r].block = Block::None;
         let id = prog.labels[label];
         let channel = CHANNELS[template.channel];
         if let Some(field) = template.address
-            && !self.contact.fields.contains_key(field)
+            && !self.st.contact.fields.contains_key(field)
         {
             self.stats.skipped_no_address[tpl] += 1;
             self.note(t, || {
@@ -1127,7 +1339,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
         // An unsubscribe stops marketing on that channel; transactional
         // messages (an order confirmation) still go (docs/runner.md).
-        if self.unsubscribed[template.channel] && template.marketing {
+        if self.st.unsubscribed[template.channel] && template.marketing {
             self.stats.skipped_unsubscribed[tpl] += 1;
             self.note(t, || {
                 format!(
@@ -1156,7 +1368,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 && let Some(reason) = self.breaks_cap_or_gap(p, template.channel, t)
             {
                 self.stats.dropped[tpl] += 1;
-                self.pressured = true;
+                self.st.pressured = true;
                 self.note(t, || {
                     format!(
                         "{id}: send {} ({channel}): dropped, {reason}",
@@ -1173,7 +1385,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 self.stats.expired[tpl] += 1;
                 // The pressure report is about marketing pressure: a task
                 // held by `quiet task …` does not make a contact "over".
-                self.pressured |= template.marketing;
+                self.st.pressured |= template.marketing;
                 self.note(t, || {
                     format!(
                         "{id}: send {} ({channel}): expired, {reason} would defer it to {}, past its due time {} + expires {}",
@@ -1189,8 +1401,8 @@ impl<'a, 'p> Sim<'a, 'p> {
                 if due == t {
                     self.stats.deferred[tpl] += 1;
                 }
-                self.pressured |= template.marketing;
-                self.runs[r].block = Block::Deferred(due);
+                self.st.pressured |= template.marketing;
+                self.st.runs[r].block = Block::Deferred(due);
                 self.note(t, || {
                     format!(
                         "{id}: send {} ({channel}): deferred to {}, {reason}",
@@ -1202,15 +1414,15 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
         }
         if template.marketing {
-            self.ledger.push((t, template.channel));
+            self.st.ledger.push((t, template.channel));
         }
-        let (run_id, scenario) = (self.runs[r].id, self.runs[r].scenario);
-        self.sends.push((tpl, t, run_id));
+        let (run_id, scenario) = (self.st.runs[r].id, self.st.runs[r].scenario);
+        self.st.sends.push((tpl, t, run_id));
         self.stats.sent[tpl] += 1;
-        let locale = super::locale::variant(prog.plan, template.name, &self.contact);
+        let locale = super::locale::variant(prog.plan, template.name, &self.st.contact);
         self.out.push(Message {
             at: t,
-            contact: self.dense,
+            contact: self.st.dense,
             scenario: scenario as u16,
             step: label as u32,
             template: tpl as u16,
@@ -1233,18 +1445,18 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
         });
         if let Some(f) = self.forecast {
-            let depth = self.runs[r].depth;
+            let depth = self.st.runs[r].depth;
             if usize::from(depth) >= MAX_FORECAST_DEPTH {
                 self.stats.forecast_depth_limited += 1;
                 self.note(t, || {
                     format!("{id}: --engagement draws no reactions: {depth} drawn events led to this send")
                 });
-            } else if self.drawn >= MAX_DRAWN_PER_CONTACT {
+            } else if self.st.drawn >= MAX_DRAWN_PER_CONTACT {
                 self.stats.forecast_capped += 1;
             } else {
-                for ev in f.reactions(&self.contact.id, id, template, t, run_id) {
-                    if ev.at < self.until && self.drawn < MAX_DRAWN_PER_CONTACT {
-                        self.drawn += 1;
+                for ev in f.reactions(&self.st.contact.id, id, template, t, run_id) {
+                    if ev.at < self.until && self.st.drawn < MAX_DRAWN_PER_CONTACT {
+                        self.st.drawn += 1;
                         self.stats.forecast_events += 1;
                         self.push_event(ev, 0, depth + 1);
                     }
@@ -1262,7 +1474,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         t: i64,
     ) -> Option<String> {
         if let Some(g) = p.gap
-            && let Some(last) = self.ledger.iter().map(|(at, _)| *at).max()
+            && let Some(last) = self.st.ledger.iter().map(|(at, _)| *at).max()
             && t < last.saturating_add(g)
         {
             return Some(format!("gap {} since the last message", duration(g)));
@@ -1272,6 +1484,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 continue;
             }
             let n = self
+                .st
                 .ledger
                 .iter()
                 .filter(|(at, ch)| cap.channel.is_none_or(|c| c == *ch) && *at > t - cap.per)
@@ -1323,7 +1536,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                 continue;
             }
             if let Some(g) = p.gap
-                && let Some(last) = self.ledger.iter().map(|(at, _)| *at).max()
+                && let Some(last) = self.st.ledger.iter().map(|(at, _)| *at).max()
                 && x < last.saturating_add(g)
             {
                 x = last.saturating_add(g);
@@ -1335,6 +1548,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     continue;
                 }
                 let mut inside: Vec<i64> = self
+                    .st
                     .ledger
                     .iter()
                     .filter(|(at, ch)| cap.channel.is_none_or(|c| c == *ch) && *at > x - cap.per)
@@ -1388,7 +1602,7 @@ impl<'a, 'p> Sim<'a, 'p> {
         match wake {
             Wake::Run(r, g) => {
                 let r = r as usize;
-                let run = &self.runs[r];
+                let run = &self.st.runs[r];
                 if !run.active || run.generation != g {
                     return;
                 }
@@ -1402,12 +1616,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                             }
                             _ => format!("{id}: wait until: timed out"),
                         });
-                        self.runs[r].block = Block::None;
+                        self.st.runs[r].block = Block::None;
                     }
                     Block::Sleep(i) => {
                         let id = self.prog.steps[i].id;
                         self.note(t, || format!("{id}: wait ended"));
-                        self.runs[r].block = Block::None;
+                        self.st.runs[r].block = Block::None;
                     }
                     Block::UntilTime(i, _) => {
                         let step = &self.prog.steps[i];
@@ -1421,15 +1635,15 @@ impl<'a, 'p> Sim<'a, 'p> {
                             }
                             _ => format!("{id}: wait until: the time has come"),
                         });
-                        self.runs[r].block = Block::None;
+                        self.st.runs[r].block = Block::None;
                     }
                     Block::None | Block::Deferred(_) => {}
                 }
                 self.advance(r, t);
             }
             Wake::Recheck => {
-                if self.recheck_at == Some(t) {
-                    self.recheck_at = None;
+                if self.st.recheck_at == Some(t) {
+                    self.st.recheck_at = None;
                 }
             }
             Wake::Every(s, k) => {
@@ -1464,8 +1678,8 @@ impl<'a, 'p> Sim<'a, 'p> {
                 self.fire(s as usize);
             }
             Wake::Flush => {
-                self.flush_at = None;
-                let mut pending = std::mem::take(&mut self.pending);
+                self.st.flush_at = None;
+                let mut pending = std::mem::take(&mut self.st.pending);
                 // Higher priority first; equal priorities in the order
                 // they came due (declaration order for runs started
                 // together).
@@ -1494,12 +1708,12 @@ impl<'a, 'p> Sim<'a, 'p> {
                     });
                 }
                 for (_, _, r, g, _) in pending {
-                    if !self.runs[r].active || self.runs[r].generation != g {
+                    if !self.st.runs[r].active || self.st.runs[r].generation != g {
                         continue;
                     }
-                    self.releasing = Some(r);
+                    self.st.releasing = Some(r);
                     self.advance(r, t);
-                    self.releasing = None;
+                    self.st.releasing = None;
                 }
             }
             Wake::Date(s, k) => self.date_wake(s as usize, k as usize, t),
@@ -1519,20 +1733,22 @@ impl<'a, 'p> Sim<'a, 'p> {
         names.sort_unstable();
         self.note(t, || format!("event `updated`: {}", names.join(", ")));
         for (k, v) in &ev.fields {
-            self.contact.fields.insert(k.clone(), v.clone());
+            self.st.contact.fields.insert(k.clone(), v.clone());
         }
         if let Some(f) = self.prog.tz_field
             && let Some(Value::Text(z)) = ev.fields.get(f)
             && let Some(tz) = crate::tzdb::zone(z)
         {
+            self.st.tz_name = Some(z.clone());
+            self.st.tz = Some(tz.clone());
             self.tz = tz;
         }
         self.touch_state();
-        for r in 0..self.runs.len() {
-            let Block::UntilTime(i, old) = self.runs[r].block else {
+        for r in 0..self.st.runs.len() {
+            let Block::UntilTime(i, old) = self.st.runs[r].block else {
                 continue;
             };
-            if !self.runs[r].active {
+            if !self.st.runs[r].active {
                 continue;
             }
             let Op::WaitUntilTime(until, _) = &self.prog.steps[i].op else {
@@ -1544,10 +1760,10 @@ impl<'a, 'p> Sim<'a, 'p> {
             if new == Some(old) {
                 continue;
             }
-            self.stats.wait_until_retimed[self.runs[r].scenario] += 1;
+            self.stats.wait_until_retimed[self.st.runs[r].scenario] += 1;
             match new {
                 Some(x) if x > t => {
-                    self.runs[r].block = Block::UntilTime(i, x);
+                    self.st.runs[r].block = Block::UntilTime(i, x);
                     self.note(t, || {
                         format!(
                             "{id}: wait until `{what}`: re-timed to {} because the date changed",
@@ -1564,8 +1780,8 @@ impl<'a, 'p> Sim<'a, 'p> {
                         ),
                         None => format!("{id}: wait until `{what}`: the date is now absent: goes on at once"),
                     });
-                    self.runs[r].block = Block::None;
-                    self.runs[r].generation += 1;
+                    self.st.runs[r].block = Block::None;
+                    self.st.runs[r].generation += 1;
                     self.advance(r, t);
                 }
             }
@@ -1587,28 +1803,28 @@ impl<'a, 'p> Sim<'a, 'p> {
         let next = match self.prog.scenarios[s].triggers[k] {
             Trig::At(term, clock) => match self.cx(now, None).time_value(term) {
                 // At most once per value of the instant.
-                Some(v) if !self.date_fired[s][k].contains(&v) => {
+                Some(v) if !self.st.date_fired[s][k].contains(&v) => {
                     dates::at_fire(v, clock, &self.tz).filter(|f| *f >= now)
                 }
                 _ => None,
             },
             Trig::Yearly(field, clock) => {
-                let v = match self.contact.fields.get(field) {
+                let v = match self.st.contact.fields.get(field) {
                     Some(Value::Timestamp(x)) => Some(TimeValue::Instant(*x)),
                     Some(Value::Date(d)) => Some(TimeValue::Date(*d)),
                     _ => None,
                 };
-                let after = self.date_last[s][k].map_or(now, |l| now.max(l + 1));
+                let after = self.st.date_last[s][k].map_or(now, |l| now.max(l + 1));
                 v.and_then(|v| dates::next_yearly(v, clock, &self.tz, after))
             }
             _ => return,
         };
-        if next == self.date_next[s][k] {
+        if next == self.st.date_next[s][k] {
             if changed
                 && next.is_none()
                 && let Trig::At(term, _) = self.prog.scenarios[s].triggers[k]
                 && let Some(v) = self.cx(now, None).time_value(term)
-                && self.date_fired[s][k].contains(&v)
+                && self.st.date_fired[s][k].contains(&v)
             {
                 let name = self.prog.scenarios[s].name;
                 let trig = self
@@ -1626,7 +1842,7 @@ impl<'a, 'p> Sim<'a, 'p> {
             }
             return;
         }
-        self.date_next[s][k] = next;
+        self.st.date_next[s][k] = next;
         if let Some(at) = next {
             self.schedule(at, Wake::Date(s as u32, k as u32));
         }
@@ -1655,21 +1871,21 @@ impl<'a, 'p> Sim<'a, 'p> {
 
     /// An `at` or `yearly` trigger's wake-up: fires when still current.
     fn date_wake(&mut self, s: usize, k: usize, t: i64) {
-        if self.date_next[s][k] != Some(t) {
+        if self.st.date_next[s][k] != Some(t) {
             return;
         }
-        self.date_next[s][k] = None;
+        self.st.date_next[s][k] = None;
         let name = self.prog.scenarios[s].name;
         match self.prog.scenarios[s].triggers[k] {
             Trig::At(term, _) => {
                 if let Some(v) = self.cx(t, None).time_value(term) {
-                    self.date_fired[s][k].push(v);
+                    self.st.date_fired[s][k].push(v);
                 }
                 self.note(t, || format!("{name}: `at` trigger fired"));
                 self.fire(s);
             }
             Trig::Yearly(field, _) => {
-                self.date_last[s][k] = Some(t);
+                self.st.date_last[s][k] = Some(t);
                 self.note(t, || format!("{name}: `yearly {field}` trigger fired"));
                 self.fire(s);
                 self.schedule_date(s, k, t + 1, false);
@@ -1682,12 +1898,12 @@ impl<'a, 'p> Sim<'a, 'p> {
     fn settle(&mut self, t: i64) {
         for _ in 0..64 {
             let mut changed = false;
-            for r in 0..self.runs.len() {
-                if !self.runs[r].active {
+            for r in 0..self.st.runs.len() {
+                if !self.st.runs[r].active {
                     continue;
                 }
-                let s = self.runs[r].scenario;
-                let id = self.runs[r].id;
+                let s = self.st.runs[r].scenario;
+                let id = self.st.runs[r].id;
                 if let Some(x) = self.prog.scenarios[s].exit_when
                     && self.holds(x, t, Some(id))
                 {
@@ -1695,7 +1911,7 @@ impl<'a, 'p> Sim<'a, 'p> {
                     changed = true;
                     continue;
                 }
-                if let Block::Until(i, _) = self.runs[r].block
+                if let Block::Until(i, _) = self.st.runs[r].block
                     && let Op::WaitUntil(until, ..) = &self.prog.steps[i].op
                     && self.holds(until, t, Some(id))
                 {
@@ -1706,24 +1922,24 @@ impl<'a, 'p> Sim<'a, 'p> {
                             expr_text(until)
                         )
                     });
-                    self.runs[r].block = Block::None;
-                    self.runs[r].generation += 1;
+                    self.st.runs[r].block = Block::None;
+                    self.st.runs[r].generation += 1;
                     self.advance(r, t);
                     changed = true;
                 }
             }
             for k in 0..self.prog.watched.len() {
-                if self.watch_next[k].is_some_and(|x| x <= t) {
-                    self.dirty[k] = true;
+                if self.st.watch_next[k].is_some_and(|x| x <= t) {
+                    self.st.dirty[k] = true;
                 }
-                if !self.dirty[k] {
+                if !self.st.dirty[k] {
                     continue;
                 }
-                self.dirty[k] = false;
+                self.st.dirty[k] = false;
                 let w = &self.prog.watched[k];
                 let now = self.holds(w.expr, t, None);
-                self.watch_next[k] = self.cx(t, None).next_change(w.expr);
-                if now && !self.watched[k] {
+                self.st.watch_next[k] = self.cx(t, None).next_change(w.expr);
+                if now && !self.st.watched[k] {
                     for &s in &w.scenarios {
                         let name = self.prog.scenarios[s].name;
                         self.note(t, || {
@@ -1733,10 +1949,10 @@ impl<'a, 'p> Sim<'a, 'p> {
                     }
                     changed = true;
                 }
-                self.watched[k] = now;
+                self.st.watched[k] = now;
             }
             // Starting scenarios can change lists, tags and runs: look again.
-            changed |= !self.fired.is_empty();
+            changed |= !self.st.fired.is_empty();
             self.start_fired(t);
             if !changed {
                 break;
@@ -1756,10 +1972,10 @@ impl<'a, 'p> Sim<'a, 'p> {
                 best = Some(x);
             }
         };
-        for x in &self.watch_next {
+        for x in &self.st.watch_next {
             consider(*x);
         }
-        for run in &self.runs {
+        for run in &self.st.runs {
             if !run.active {
                 continue;
             }
@@ -1774,9 +1990,9 @@ impl<'a, 'p> Sim<'a, 'p> {
         }
         if let Some(at) = best
             && at < self.until
-            && self.recheck_at.is_none_or(|r| at < r || r <= t)
+            && self.st.recheck_at.is_none_or(|r| at < r || r <= t)
         {
-            self.recheck_at = Some(at);
+            self.st.recheck_at = Some(at);
             self.schedule(at, Wake::Recheck);
         }
     }

@@ -12,16 +12,17 @@ impl Sim<'_, '_> {
         match ev.fields.get("topic") {
             Some(Value::Text(topic)) => {
                 if !self
+                    .st
                     .unsubscribed_topics
                     .iter()
                     .any(|(c, t)| *c == ch && t == topic)
                 {
-                    self.unsubscribed_topics.push((ch, topic.clone()));
+                    self.st.unsubscribed_topics.push((ch, topic.clone()));
                 }
                 Some((ch, Some(topic.clone())))
             }
             _ => {
-                self.unsubscribed[ch] = true;
+                self.st.unsubscribed[ch] = true;
                 Some((ch, None))
             }
         }
@@ -38,6 +39,7 @@ impl Sim<'_, '_> {
         let channel = template.channel;
         if let Some(topic) = template.topic
             && self
+                .st
                 .unsubscribed_topics
                 .iter()
                 .any(|(c, x)| *c == channel && x == topic)
