@@ -462,13 +462,24 @@ impl<'s> Printer<'s> {
     /// first item (its trailing comments follow the opening brace), `gaps[i]`
     /// between item i-1 and i, the last after the last item. `joined[i]`
     /// (top level) says item i follows item i-1 with no blank line.
-    fn layout(&mut self, texts: &[String], gaps: &[Gap], indent: usize, joined: &[bool], braced: bool) {
+    fn layout(
+        &mut self,
+        texts: &[String],
+        gaps: &[Gap],
+        indent: usize,
+        joined: &[bool],
+        braced: bool,
+    ) {
         let first_gap = &gaps[0];
         if braced && !first_gap.trailing.is_empty() {
             self.out.push(' ');
             self.comments(&first_gap.trailing);
         }
-        let trailing_lead = if braced { &[][..] } else { &first_gap.trailing[..] };
+        let trailing_lead = if braced {
+            &[][..]
+        } else {
+            &first_gap.trailing[..]
+        };
         let mut lines: Vec<&[Tok]> = Vec::new();
         if !trailing_lead.is_empty() {
             lines.push(trailing_lead);
@@ -494,7 +505,8 @@ impl<'s> Printer<'s> {
             let mut lines: Vec<&[Tok]> = Vec::with_capacity(gap.lines.len() + 1);
             // A blank line between two top-level declarations, unless they
             // are joined; before the comments, which belong to the next one.
-            if !braced && !last && !joined.get(i + 1).copied().unwrap_or(false) && !gap.has_blank() {
+            if !braced && !last && !joined.get(i + 1).copied().unwrap_or(false) && !gap.has_blank()
+            {
                 lines.push(&[]);
             }
             lines.extend(gap.lines.iter().map(Vec::as_slice));
@@ -504,7 +516,14 @@ impl<'s> Printer<'s> {
 
     /// Comment lines and blank lines (at most one in a row; none at the
     /// start or the end of a block).
-    fn lines(&mut self, lines: &[&[Tok]], indent: usize, started: &mut bool, at_start: bool, at_end: bool) {
+    fn lines(
+        &mut self,
+        lines: &[&[Tok]],
+        indent: usize,
+        started: &mut bool,
+        at_start: bool,
+        at_end: bool,
+    ) {
         let mut blank = false;
         let mut seen = !at_start;
         for line in lines {
@@ -589,7 +608,10 @@ impl<'s> Printer<'s> {
         one_line
             && match d.as_rule() {
                 Rule::topic_decl | Rule::consent_decl | Rule::segment_decl => true,
-                Rule::list_decl => d.clone().into_inner().all(|c| c.as_rule() != Rule::list_block),
+                Rule::list_decl => d
+                    .clone()
+                    .into_inner()
+                    .all(|c| c.as_rule() != Rule::list_block),
                 _ => false,
             }
     }

@@ -41,7 +41,8 @@ pub fn format_text(file: FileId, text: &str) -> Result<String, FmtError> {
     if problems.has_errors() {
         return Err(FmtError::Syntax(problems));
     }
-    let out = print(text).ok_or_else(|| FmtError::Internal("the file did not parse again".into()))?;
+    let out =
+        print(text).ok_or_else(|| FmtError::Internal("the file did not parse again".into()))?;
     if out == text {
         return Ok(out);
     }

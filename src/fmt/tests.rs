@@ -33,3 +33,45 @@ fn keeps_comments_where_they_were() {
         "// head\n\n/// Doc.\nsegment a = x and // why\n  y\n\nlist l { // brace\n  on join {\n    tag \"a\"  /* t */\n    // own\n  }\n}\n"
     );
 }
+
+#[test]
+fn crlf_line_ends_become_lf() {
+    let src = "/// An address.\r\nsegment a = bounced(any since 30d ago)\r\n\n/// Who.\r\nsegment r = n and not a\n";
+    let mut p = Problems::new();
+    let before = syntax::parse_file(FileId(0), src, &mut p);
+    let out = print(src).unwrap();
+    let after = syntax::parse_file(FileId(0), &out, &mut p);
+    assert_eq!(
+        strip_spans(&format!("{:?}", before.decls)),
+        strip_spans(&format!("{:?}", after.decls)),
+        "{out:?}"
+    );
+    assert_eq!(
+        stable(src),
+        "/// An address.\nsegment a = bounced(any since 30d ago)\n\n/// Who.\nsegment r = n and not a\n"
+    );
+}
+
+#[test]
+fn crlf_anywhere() {
+    let base = "/// An address.\nsegment a = bounced(any since 30d ago)\n\n/// Who.\nsegment r = n and not a\n";
+    let at: Vec<usize> = base.match_indices('\n').map(|(k, _)| k).collect();
+    for mask in 0..(1u32 << at.len()) {
+        let mut src = String::new();
+        for (i, c) in base.char_indices() {
+            match at.iter().position(|&k| k == i) {
+                Some(n) if mask & (1 << n) != 0 => src.push_str("\r\n"),
+                _ => src.push(c),
+            }
+        }
+        let mut p = Problems::new();
+        let before = syntax::parse_file(FileId(0), &src, &mut p);
+        let out = print(&src).unwrap();
+        let after = syntax::parse_file(FileId(0), &out, &mut p);
+        assert_eq!(
+            strip_spans(&format!("{:?}", before.decls)),
+            strip_spans(&format!("{:?}", after.decls)),
+            "{src:?} -> {out:?}"
+        );
+    }
+}
