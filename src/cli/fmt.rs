@@ -38,7 +38,10 @@ pub struct FmtArgs {
 /// What happened to one file.
 enum Outcome {
     Unchanged,
-    Changed { old: String, new: String },
+    Changed {
+        old: String,
+        new: String,
+    },
     /// Diagnostics already rendered, or a message.
     Failed(String),
 }
@@ -217,7 +220,9 @@ fn format_all(files: &[PathBuf], style: render::HumanStyle) -> Vec<Outcome> {
     });
     slots
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::Failed("error: a file could not be formatted\n".into())))
+        .map(|o| {
+            o.unwrap_or_else(|| Outcome::Failed("error: a file could not be formatted\n".into()))
+        })
         .collect()
 }
 
@@ -264,8 +269,8 @@ fn report(shown: &str, text: &str, problems: Problems, style: render::HumanStyle
 }
 
 /// Replaces `path` by `text`: written to a temporary file in the same
-/// folder, flushed, then renamed over the original, so that a crash leaves
-/// either the old file or the new one, never a truncated one. A symbolic
+/// folder, then renamed over the original, so that an interrupted run
+/// leaves either the old file or the new one, never a truncated one. A symbolic
 /// link is kept: the file it points to is replaced.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let real = fs::canonicalize(path)?;
@@ -282,7 +287,10 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
             .create_new(true)
             .open(&tmp)?;
         f.write_all(text.as_bytes())?;
-        f.sync_all()?;
+        // Not flushed to disk first (as gofmt and rustfmt): a thousand
+        // `fsync`s cost seconds, and the rename keeps the file whole if
+        // relance stops half-way.
+        f.flush()?;
         fs::set_permissions(&tmp, permissions)?;
         fs::rename(&tmp, &real)
     })();

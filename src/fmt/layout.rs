@@ -3,19 +3,16 @@
 //! commas or line ends that separate block items); every other token is
 //! written as it is, in order. See `docs/fmt.md` for the rules.
 
-use pest::iterators::Pair;
-
-use super::tokens::{Kind, Tok};
+use super::tokens::{Kind, N, Tok, Tree};
 use crate::syntax::Rule;
 
 /// Lines are kept under this width where the printer has a choice (a short
 /// block on one line); long strings and expressions are never broken.
 pub const MAX_WIDTH: usize = 100;
 
-type P<'i> = Pair<'i, Rule>;
-
 pub struct Printer<'s> {
     src: &'s str,
+    tree: Tree,
     toks: Vec<Tok>,
     pos: usize,
     out: String,
@@ -83,9 +80,11 @@ fn chars(s: &str) -> usize {
 }
 
 impl<'s> Printer<'s> {
-    pub fn new(src: &'s str, toks: Vec<Tok>) -> Printer<'s> {
+    pub fn new(src: &'s str, mut tree: Tree) -> Printer<'s> {
+        let toks = std::mem::take(&mut tree.toks);
         Printer {
             src,
+            tree,
             toks,
             pos: 0,
             out: String::with_capacity(src.len() + src.len() / 8),
@@ -244,27 +243,27 @@ impl<'s> Printer<'s> {
 
     // ---------------------------------------------------------- pairs
 
-    fn pair(&mut self, p: P<'_>) {
-        let rule = p.as_rule();
-        if is_block(rule) {
+    fn pair(&mut self, p: N) {
+        let node = self.tree.node(p);
+        if is_block(node.rule) {
             return self.block(p);
         }
-        let span = p.as_span();
-        let (start, end) = (span.start(), span.end());
-        let leaf = rule == Rule::string || p.clone().into_inner().next().is_none();
-        if leaf {
+        let (start, end) = (node.start, node.end);
+        let n = self.tree.kids(p).len();
+        if node.rule == Rule::string || n == 0 {
             self.flush_until(end.max(start + 1));
             return;
         }
-        for child in p.into_inner() {
+        for i in 0..n {
+            let child = self.tree.kids(p)[i];
             self.pair(child);
         }
         self.flush_until(self.text_end(start, end));
     }
 
-    fn block(&mut self, p: P<'_>) {
-        let end = p.as_span().end();
-        let children: Vec<P<'_>> = p.into_inner().collect();
+    fn block(&mut self, p: N) {
+        let end = self.tree.node(p).end;
+        let children: Vec<N> = self.tree.kids(p).to_vec();
         let last = self.index_at(end) - 1;
         let Some(brace) = (self.pos..=last).find(|&i| self.toks[i].is_punct(self.src, "{")) else {
             // Not a block after all (cannot happen with the grammar): as is.
@@ -277,7 +276,7 @@ impl<'s> Printer<'s> {
         let brace_at = self.toks[brace].start;
         let mut items = Vec::new();
         for c in children {
-            if c.as_span().start() < brace_at {
+            if self.tree.node(c).start < brace_at {
                 self.pair(c);
             } else {
                 items.push(c);
@@ -299,13 +298,13 @@ impl<'s> Printer<'s> {
             let was_flat = self.flat;
             self.flat = true;
             self.out.push(' ');
-            for (k, item) in items.iter().enumerate() {
+            for (k, &item) in items.iter().enumerate() {
                 if k > 0 {
                     self.out.push_str(", ");
                 }
-                self.pos = self.index_at(item.as_span().start());
+                self.pos = self.index_at(self.tree.node(item).start);
                 self.prev = None;
-                self.pair(item.clone());
+                self.pair(item);
             }
             self.out.push_str(" }");
             self.pos = close + 1;
@@ -333,13 +332,13 @@ impl<'s> Printer<'s> {
 
     /// The gaps around `items`: before the first (from token `from`), between
     /// two, and after the last (up to token `to`, excluded).
-    fn gaps(&self, from: usize, items: &[P<'_>], to: usize) -> Vec<Gap> {
+    fn gaps(&self, from: usize, items: &[N], to: usize) -> Vec<Gap> {
         let mut bounds = Vec::with_capacity(items.len() + 1);
         let mut at = from;
-        for item in items {
-            let span = item.as_span();
-            bounds.push((at, self.index_at(span.start())));
-            at = self.index_at(self.text_end(span.start(), span.end()));
+        for &item in items {
+            let node = self.tree.node(item);
+            bounds.push((at, self.index_at(node.start)));
+            at = self.index_at(self.text_end(node.start, node.end));
         }
         bounds.push((at, to));
         bounds
@@ -373,8 +372,8 @@ impl<'s> Printer<'s> {
     }
 
     /// The alignment key of each item.
-    fn keys(&self, items: &[P<'_>], gaps: &[Gap]) -> Vec<Option<Key>> {
-        let mut keys: Vec<Option<Key>> = items.iter().map(|p| self.key(p)).collect();
+    fn keys(&self, items: &[N], gaps: &[Gap]) -> Vec<Option<Key>> {
+        let mut keys: Vec<Option<Key>> = items.iter().map(|&p| self.key(p)).collect();
         // Widest key of each run.
         let mut i = 0;
         while i < keys.len() {
@@ -400,11 +399,15 @@ impl<'s> Printer<'s> {
         keys
     }
 
-    fn key(&self, p: &P<'_>) -> Option<Key> {
-        let kids: Vec<P<'_>> = p.clone().into_inner().collect();
-        let len = |i: usize| kids.get(i).map(|k| chars(k.as_str())).unwrap_or(0);
-        let end = |i: usize| kids.get(i).map(|k| k.as_span().end()).unwrap_or(0);
-        let (kind, end, width, fixed) = match p.as_rule() {
+    fn key(&self, p: N) -> Option<Key> {
+        let kid = |i: usize| self.tree.kid(p, i);
+        let len = |i: usize| {
+            kid(i)
+                .map(|k| chars(&self.src[k.start..k.end]))
+                .unwrap_or(0)
+        };
+        let end = |i: usize| kid(i).map(|k| k.end).unwrap_or(0);
+        let (kind, end, width, fixed) = match self.tree.rule(p) {
             Rule::attr
             | Rule::template_topic
             | Rule::delivery_attr
@@ -413,12 +416,7 @@ impl<'s> Printer<'s> {
             Rule::variant_attr => (2, end(1), len(0) + 1 + len(1), false),
             Rule::link_decl => (3, end(1), len(0) + 1 + len(1), false),
             Rule::header_decl => (4, end(1), len(0) + 1 + len(1), false),
-            Rule::field_decl => (
-                5,
-                kids.get(1).map(|k| k.as_span().start())?,
-                len(0) + 1,
-                false,
-            ),
+            Rule::field_decl => (5, kid(1).map(|k| k.start)?, len(0) + 1, false),
             Rule::persona_value | Rule::event_value => (6, end(0), len(0), false),
             Rule::cap | Rule::gap | Rule::quiet => (7, end(0), len(0), false),
             Rule::audience | Rule::trigger | Rule::reentry | Rule::goal => (8, end(0), 8, true),
@@ -437,10 +435,10 @@ impl<'s> Printer<'s> {
 
     /// Each item written alone, indented by `indent` (one string, possibly
     /// of several lines).
-    fn items(&mut self, items: &[P<'_>], keys: &[Option<Key>], indent: usize) -> Vec<String> {
+    fn items(&mut self, items: &[N], keys: &[Option<Key>], indent: usize) -> Vec<String> {
         let saved = std::mem::take(&mut self.out);
         let mut texts = Vec::with_capacity(items.len());
-        for (item, key) in items.iter().zip(keys) {
+        for (&item, key) in items.iter().zip(keys) {
             self.out = String::new();
             self.spaces(indent);
             self.indent = indent;
@@ -448,8 +446,8 @@ impl<'s> Printer<'s> {
             self.prev = None;
             self.pending_nl = false;
             self.pad = key.map(|k| (k.end, indent + k.width + 1));
-            self.pos = self.index_at(item.as_span().start());
-            self.pair(item.clone());
+            self.pos = self.index_at(self.tree.node(item).start);
+            self.pair(item);
             self.pad = None;
             self.pending_nl = false;
             texts.push(std::mem::take(&mut self.out));
@@ -559,20 +557,23 @@ impl<'s> Printer<'s> {
 
     // ---------------------------------------------------------- the file
 
-    pub fn file(mut self, root: P<'_>) -> String {
-        let decls: Vec<P<'_>> = root
-            .into_inner()
-            .filter(|p| p.as_rule() != Rule::EOI)
+    pub fn file(mut self) -> String {
+        let decls: Vec<N> = self
+            .tree
+            .kids(0)
+            .iter()
+            .copied()
+            .filter(|&p| self.tree.rule(p) != Rule::EOI)
             .collect();
         let gaps = self.gaps(0, &decls, self.toks.len());
         let mut keys = self.keys(&decls, &gaps);
-        let compact: Vec<bool> = decls.iter().map(|d| self.compact(d)).collect();
+        let compact: Vec<bool> = decls.iter().map(|&d| self.compact(d)).collect();
         let joined: Vec<bool> = (0..decls.len())
             .map(|i| {
                 i > 0
                     && compact[i]
                     && compact[i - 1]
-                    && decls[i].as_rule() == decls[i - 1].as_rule()
+                    && self.tree.rule(decls[i]) == self.tree.rule(decls[i - 1])
                     && !gaps[i].has_blank()
             })
             .collect();
@@ -602,16 +603,17 @@ impl<'s> Printer<'s> {
 
     /// A declaration that may sit on the line after one of its kind, with no
     /// blank line between: a one-line topic, consent, segment or list.
-    fn compact(&self, d: &P<'_>) -> bool {
-        let span = d.as_span();
-        let one_line = !span.as_str().contains(['\n', '\r']);
+    fn compact(&self, d: N) -> bool {
+        let node = self.tree.node(d);
+        let one_line = !self.src[node.start..node.end].contains(['\n', '\r']);
         one_line
-            && match d.as_rule() {
+            && match node.rule {
                 Rule::topic_decl | Rule::consent_decl | Rule::segment_decl => true,
-                Rule::list_decl => d
-                    .clone()
-                    .into_inner()
-                    .all(|c| c.as_rule() != Rule::list_block),
+                Rule::list_decl => self
+                    .tree
+                    .kids(d)
+                    .iter()
+                    .all(|&c| self.tree.rule(c) != Rule::list_block),
                 _ => false,
             }
     }

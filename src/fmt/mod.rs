@@ -16,10 +16,8 @@ pub mod diff;
 mod layout;
 mod tokens;
 
-use pest::Parser;
-
 use crate::diagnostics::{FileId, Problems};
-use crate::syntax::{self, CampParser, Rule};
+use crate::syntax;
 
 pub use layout::MAX_WIDTH;
 
@@ -37,12 +35,13 @@ pub enum FmtError {
 /// The canonical layout of `text`, the contents of file `file`.
 pub fn format_text(file: FileId, text: &str) -> Result<String, FmtError> {
     let mut problems = Problems::new();
-    let before = syntax::parse_file(file, text, &mut problems);
-    if problems.has_errors() {
-        return Err(FmtError::Syntax(problems));
-    }
-    let out =
-        print(text).ok_or_else(|| FmtError::Internal("the file did not parse again".into()))?;
+    let (before, tree) = syntax::parse_file_with_tree(file, text, &mut problems);
+    let root = match tree {
+        Some(root) if !problems.has_errors() => root,
+        _ => return Err(FmtError::Syntax(problems)),
+    };
+    let tree = tokens::tree(text, root);
+    let out = layout::Printer::new(text, tree).file();
     if out == text {
         return Ok(out);
     }
@@ -72,10 +71,12 @@ pub fn format_text(file: FileId, text: &str) -> Result<String, FmtError> {
 }
 
 /// The layout alone, without the checks (`None` when pest refuses the text).
+#[cfg(test)]
 fn print(text: &str) -> Option<String> {
+    use crate::syntax::{CampParser, Rule};
+    use pest::Parser;
     let root = CampParser::parse(Rule::file, text).ok()?.next()?;
-    let toks = tokens::tokens(text, root.clone());
-    Some(layout::Printer::new(text, toks).file(root))
+    Some(layout::Printer::new(text, tokens::tree(text, root)).file())
 }
 
 /// `Debug` output of an AST with every `Span { … }` removed.

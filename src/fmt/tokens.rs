@@ -41,35 +41,94 @@ fn is_leaf(rule: Rule) -> bool {
     matches!(rule, Rule::string)
 }
 
-/// Every token of the tree rooted at `root`, in source order.
-pub fn tokens(src: &str, root: Pair<'_, Rule>) -> Vec<Tok> {
-    let mut out = Vec::with_capacity(src.len() / 4);
-    walk(src, root, &mut out);
-    out
+/// A node of the tree: pest's pair, copied so that the printer walks plain
+/// data (pest's `Pair` API costs more than the printing itself).
+#[derive(Clone, Copy, Debug)]
+pub struct Node {
+    pub rule: Rule,
+    pub start: usize,
+    pub end: usize,
+    /// Children: `Tree::kids[kids.0..kids.1]`.
+    kids: (u32, u32),
 }
 
-fn walk(src: &str, pair: Pair<'_, Rule>, out: &mut Vec<Tok>) {
+pub type N = u32;
+
+/// The pest tree as nodes, and its tokens in source order.
+pub struct Tree {
+    nodes: Vec<Node>,
+    kid_ids: Vec<N>,
+    pub toks: Vec<Tok>,
+}
+
+impl Tree {
+    pub fn node(&self, n: N) -> Node {
+        self.nodes[n as usize]
+    }
+
+    pub fn rule(&self, n: N) -> Rule {
+        self.nodes[n as usize].rule
+    }
+
+    pub fn kids(&self, n: N) -> &[N] {
+        let (a, b) = self.nodes[n as usize].kids;
+        &self.kid_ids[a as usize..b as usize]
+    }
+
+    /// The number of children and the `i`-th one.
+    pub fn kid(&self, n: N, i: usize) -> Option<Node> {
+        self.kids(n).get(i).map(|&k| self.node(k))
+    }
+}
+
+/// The tree and the tokens of the pest tree rooted at `root` (node 0).
+pub fn tree(src: &str, root: Pair<'_, Rule>) -> Tree {
+    let mut t = Tree {
+        nodes: Vec::with_capacity(src.len() / 6),
+        kid_ids: Vec::with_capacity(src.len() / 6),
+        toks: Vec::with_capacity(src.len() / 4),
+    };
+    let mut stack = Vec::new();
+    walk(src, root, &mut t, &mut stack);
+    t
+}
+
+fn walk(src: &str, pair: Pair<'_, Rule>, t: &mut Tree, stack: &mut Vec<N>) -> N {
     let rule = pair.as_rule();
     let span = pair.as_span();
     let (start, end) = (span.start(), span.end());
-    if is_leaf(rule) || pair.clone().into_inner().next().is_none() {
+    let id = t.nodes.len() as N;
+    t.nodes.push(Node {
+        rule,
+        start,
+        end,
+        kids: (0, 0),
+    });
+    let mut inner = pair.into_inner().peekable();
+    if is_leaf(rule) || inner.peek().is_none() {
         if rule != Rule::EOI {
-            out.push(Tok {
+            t.toks.push(Tok {
                 kind: Kind::Leaf(rule),
                 start,
                 end,
             });
         }
-        return;
+        return id;
     }
+    let mark = stack.len();
     let mut at = start;
-    for child in pair.into_inner() {
+    for child in inner {
         let s = child.as_span();
-        gap(src, at, s.start(), rule, out);
+        gap(src, at, s.start(), rule, &mut t.toks);
         at = s.end();
-        walk(src, child, out);
+        let k = walk(src, child, t, stack);
+        stack.push(k);
     }
-    gap(src, at, end, rule, out);
+    gap(src, at, end, rule, &mut t.toks);
+    let a = t.kid_ids.len() as u32;
+    t.kid_ids.extend(stack.drain(mark..));
+    t.nodes[id as usize].kids = (a, t.kid_ids.len() as u32);
+    id
 }
 
 /// Splits `src[from..to]`, text between two pairs, into tokens.
