@@ -4,7 +4,6 @@
 //! and property tests: parse → format → parse gives the same AST up to
 //! spans, with the same comments, and formatting is idempotent.
 
-#[allow(dead_code)]
 #[path = "../benches/synth/mod.rs"]
 mod synth;
 
@@ -144,7 +143,7 @@ fn unformat(text: &str, variant: usize) -> String {
             _ => out.push_str(&" ".repeat(indent * 2)),
         }
         out.push_str(trimmed);
-        out.push_str(if variant % 2 == 0 { "   " } else { "" });
+        out.push_str(if variant.is_multiple_of(2) { "   " } else { "" });
         if line.ends_with('\n') {
             out.push_str(if variant % 3 == 1 { "\r\n" } else { "\n" });
         }
