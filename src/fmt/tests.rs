@@ -75,3 +75,24 @@ fn crlf_anywhere() {
         );
     }
 }
+
+#[test]
+fn the_spanless_hash_ignores_spans_only() {
+    let parse = |src: &str| {
+        let mut p = Problems::new();
+        syntax::parse_file(FileId(0), src, &mut p).decls
+    };
+    let a = parse("segment a = x and y\n");
+    let b = parse("\n\nsegment   a =\n  x and\n    y\n");
+    let c = parse("segment a = x and z\n");
+    assert_eq!(spanless_hash(&a), spanless_hash(&b));
+    assert_ne!(spanless_hash(&a), spanless_hash(&c));
+    assert_eq!(
+        strip_spans(&format!("{a:?}")),
+        strip_spans(&format!("{b:?}"))
+    );
+    // A string `Span` is not a span.
+    let s = parse("list l { on join { tag \"Span\" } }\n");
+    let t = parse("list l { on join { tag \"Spam\" } }\n");
+    assert_ne!(spanless_hash(&s), spanless_hash(&t));
+}
