@@ -6,6 +6,7 @@ pub mod cli;
 pub mod diagnostics;
 pub mod driver;
 pub mod eval;
+pub mod fmt;
 pub mod mailbox;
 pub mod plan;
 pub mod render;

@@ -5,6 +5,8 @@ pub mod manifest;
 mod out;
 mod run;
 mod watch;
+// `relance fmt` (issue 12).
+mod fmt;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -104,6 +106,8 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Rewrite `*.camp` files in the one canonical layout (like gofmt; no options).
+    Fmt(fmt::FmtArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -170,6 +174,7 @@ pub fn main() -> ExitCode {
         Command::Watch(args) => watch::watch(args),
         Command::Run(args) => run::run(args, threads()),
         Command::Explain { code, list } => explain(code, list),
+        Command::Fmt(args) => fmt::fmt(args),
     }
 }
 

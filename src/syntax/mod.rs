@@ -93,6 +93,31 @@ pub fn parse_file(file: FileId, text: &str, problems: &mut Problems) -> ast::Fil
     out
 }
 
+/// For `relance fmt`: the AST and the pest tree of a file from one parse,
+/// so that formatting does not parse twice. Files with errors take
+/// [`parse_file`]'s path (its diagnostics) and have no tree.
+pub(crate) fn parse_file_with_tree<'i>(
+    file: FileId,
+    text: &'i str,
+    problems: &mut Problems,
+) -> (ast::File, Option<pest::iterators::Pair<'i, Rule>>) {
+    init_pest();
+    let mut guarded = Problems::new();
+    if guard::check(file, text, &mut guarded)
+        && let Ok(Some(root)) = CampParser::parse(Rule::file, text).map(|mut p| p.next())
+    {
+        problems.extend(guarded);
+        let decls = lower::lower_decls(file, text, 0, root.clone(), problems);
+        let out = ast::File {
+            file,
+            decls,
+            ..ast::File::default()
+        };
+        return (out, Some(root));
+    }
+    (parse_file(file, text, problems), None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
