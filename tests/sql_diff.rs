@@ -460,6 +460,7 @@ fn on_duckdb(
     python: &PathBuf,
     plan: &Plan,
     pairs: &[(relance::eval::Contact, Vec<relance::eval::Event>)],
+    as_of: &str,
 ) -> Members {
     let compiled = sql::compile(plan, Dialect::DuckDb, None, &BTreeMap::new()).unwrap();
     let dir = TempDir::new();
@@ -470,7 +471,7 @@ fn on_duckdb(
     );
     std::fs::write(dir.path().join("setup.sql"), &setup).unwrap();
     std::fs::write(dir.path().join("query.sql"), &compiled.sql).unwrap();
-    std::fs::write(dir.path().join("as_of.txt"), AS_OF).unwrap();
+    std::fs::write(dir.path().join("as_of.txt"), as_of).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sql/duckdb_run.py");
     let out = Command::new(python)
         .arg(script)
@@ -592,7 +593,7 @@ fn sql_membership_agrees_with_eval() {
             report.push_str(&differences("postgres", &want, &got).unwrap_or_default());
         }
         if let Some(py) = &engines.python {
-            let got = on_duckdb(py, &plan, &pairs);
+            let got = on_duckdb(py, &plan, &pairs, AS_OF);
             report.push_str(&differences("duckdb", &want, &got).unwrap_or_default());
             if engines.sqlglot {
                 parses_as_clickhouse(py, &plan);
@@ -607,4 +608,113 @@ fn sql_membership_agrees_with_eval() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_relance");
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/campaigns");
+
+fn relance(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "relance {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The sample project's segments and audiences on its sample data:
+/// `relance load` then `relance segments --database` give the members
+/// `relance segments` computes in process, and so does DuckDB.
+#[test]
+fn the_sample_project_agrees_on_every_engine() {
+    let engines = engines();
+    let contacts = format!("{SAMPLE}/data/contacts.jsonl");
+    let events = format!("{SAMPLE}/data/events.jsonl");
+    let dir = TempDir::new();
+    let members = |name: &str| dir.path().join(name).display().to_string();
+    let a = relance(&loaded_args(&contacts, &events, &members("eval.jsonl")));
+    assert!(a.contains("\"audience:xmas_2026\""), "{a}");
+    let eval = std::fs::read_to_string(members("eval.jsonl")).unwrap();
+    assert!(eval.lines().count() > 100, "{eval}");
+    if let Some(mut client) = engines.postgres {
+        let url = std::env::var("RELANCE_TEST_POSTGRES").unwrap();
+        let db = format!("relance_sample_{}", std::process::id());
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+            .unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .unwrap();
+        let db_url = format!("{}/{db}", &url[..url.rfind('/').unwrap()]);
+        relance(&[
+            "load",
+            SAMPLE,
+            "--database",
+            &db_url,
+            "--contacts",
+            &contacts,
+            "--events",
+            &events,
+        ]);
+        let b = relance(&[
+            "segments",
+            SAMPLE,
+            "--database",
+            &db_url,
+            "--as-of",
+            "2026-11-15T00:00:00Z",
+            "--format",
+            "json",
+            "--members",
+            &members("pg.jsonl"),
+        ]);
+        assert_eq!(a, b, "counts: in process, then PostgreSQL");
+        assert_eq!(eval, std::fs::read_to_string(members("pg.jsonl")).unwrap());
+        client
+            .batch_execute(&format!("DROP DATABASE {db}"))
+            .unwrap();
+    }
+    if let Some(py) = &engines.python {
+        let Ok(analysis) = relance::cli::analyse(std::path::Path::new(SAMPLE), 1_793_491_200)
+        else {
+            panic!("the sample project loads");
+        };
+        let plan = analysis.checked.plan.expect("the sample project checks");
+        let text = |p: &str| std::fs::read_to_string(p).unwrap();
+        let (cs, _) = input::contacts_from_jsonl(&text(&contacts), &plan, "c").unwrap();
+        let (evs, _) = input::events_from_jsonl(&text(&events), &plan, &cs, "e").unwrap();
+        let pairs: Vec<_> = (0..cs.len() as u32)
+            .map(|i| (cs.contact(i), evs.events_of(i)))
+            .collect();
+        let got = on_duckdb(py, &plan, &pairs, "2026-11-15T00:00:00Z");
+        let mut want = Members::new();
+        for line in eval.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            want.entry(v["segment"].as_str().unwrap().to_string())
+                .or_default()
+                .insert(v["contact"].as_str().unwrap().to_string());
+        }
+        for (seg, m) in &got {
+            let w = want.get(seg).cloned().unwrap_or_default();
+            assert_eq!(&w, m, "duckdb `{seg}`");
+        }
+    }
+}
+
+fn loaded_args<'a>(contacts: &'a str, events: &'a str, members: &'a str) -> Vec<&'a str> {
+    vec![
+        "segments",
+        SAMPLE,
+        "--contacts",
+        contacts,
+        "--events",
+        events,
+        "--as-of",
+        "2026-11-15T00:00:00Z",
+        "--format",
+        "json",
+        "--members",
+        members,
+    ]
 }
