@@ -671,6 +671,74 @@ fn the_sample_project_agrees_on_every_engine() {
         ]);
         assert_eq!(a, b, "counts: in process, then PostgreSQL");
         assert_eq!(eval, std::fs::read_to_string(members("pg.jsonl")).unwrap());
+        // `--write` twice: the second snapshot's entered/exited rows are
+        // the difference of the in-process memberships.
+        let later = "2026-12-01T00:00:00Z";
+        let later_file = members("later.jsonl");
+        let mut in_process = loaded_args(&contacts, &events, &later_file);
+        in_process[7] = later;
+        relance(&in_process);
+        let set = |text: &str| -> BTreeSet<(String, String)> {
+            text.lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    (
+                        v["segment"].as_str().unwrap().to_string(),
+                        v["contact"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        };
+        let before = set(&eval);
+        let after = set(&std::fs::read_to_string(members("later.jsonl")).unwrap());
+        for at in ["2026-11-15T00:00:00Z", later] {
+            relance(&[
+                "segments",
+                SAMPLE,
+                "--database",
+                &db_url,
+                "--as-of",
+                at,
+                "--write",
+            ]);
+        }
+        let mut conn = postgres::Client::connect(&db_url, postgres::NoTls).unwrap();
+        let mut changes = |kind: &str| -> BTreeSet<(String, String)> {
+            conn.query(
+                "SELECT segment, contact FROM segment_changes WHERE change = $1 AND at = CAST($2 AS text)::timestamptz",
+                &[&kind, &later],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+        };
+        assert_eq!(
+            changes("entered"),
+            after.difference(&before).cloned().collect()
+        );
+        assert_eq!(
+            changes("exited"),
+            before.difference(&after).cloned().collect()
+        );
+        assert!(!changes("exited").is_empty());
+        let back = Command::new(BIN)
+            .args([
+                "segments",
+                SAMPLE,
+                "--database",
+                &db_url,
+                "--as-of",
+                "2026-11-20T00:00:00Z",
+                "--write",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            !back.status.success(),
+            "a snapshot earlier than the last is refused"
+        );
+        drop(conn);
         client
             .batch_execute(&format!("DROP DATABASE {db}"))
             .unwrap();

@@ -44,6 +44,11 @@ pub struct SegmentsArgs {
     /// Write one JSONL line `{"segment", "contact"}` per member here.
     #[arg(long, value_name = "FILE")]
     pub members: Option<PathBuf>,
+    /// Store the membership in `segment_members` and the difference with
+    /// the previous snapshot as `entered`/`exited` rows of
+    /// `segment_changes`, at the as-of instant (needs `--database`).
+    #[arg(long, requires = "database")]
+    pub write: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -148,9 +153,14 @@ fn run_segments(
             let stamp = jiff::Timestamp::from_second(as_of)
                 .map_err(|e| e.to_string())?
                 .to_string();
-            let rows = client
-                .query(compiled.sql.as_str(), &[&stamp])
-                .map_err(|e| format!("the segments query failed on `{url}`: {e}"))?;
+            let rows = if args.write {
+                write_membership(&mut client, &compiled, &stamp)
+                    .map_err(|e| format!("`--write` failed on `{url}`: {e}"))?
+            } else {
+                client
+                    .query(compiled.sql.as_str(), &[&stamp])
+                    .map_err(|e| format!("the segments query failed on `{url}`: {e}"))?
+            };
             let mut members: BTreeMap<String, Vec<String>> = compiled
                 .targets
                 .iter()
@@ -218,6 +228,129 @@ fn run_segments(
             .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tables `--write` keeps (created when missing).
+const WRITE_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS segment_snapshots (
+  as_of timestamptz NOT NULL PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS segment_members (
+  segment text COLLATE \"C\" NOT NULL,
+  contact text COLLATE \"C\" NOT NULL,
+  since timestamptz NOT NULL,
+  PRIMARY KEY (segment, contact)
+);
+CREATE TABLE IF NOT EXISTS segment_changes (
+  segment text COLLATE \"C\" NOT NULL,
+  contact text COLLATE \"C\" NOT NULL,
+  change text NOT NULL CHECK (change IN ('entered', 'exited')),
+  at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS segment_changes_by_time ON segment_changes (at);
+";
+
+/// Computes the membership into a temporary table, records what entered
+/// and exited since the previous snapshot, replaces `segment_members`, in
+/// one transaction; returns the new membership.
+fn write_membership(
+    client: &mut postgres::Client,
+    compiled: &sql::Compiled,
+    stamp: &str,
+) -> Result<Vec<postgres::Row>, String> {
+    let pg = |e: postgres::Error| {
+        e.as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string())
+    };
+    let mut tx = client.transaction().map_err(pg)?;
+    tx.batch_execute(WRITE_TABLES).map_err(pg)?;
+    // Snapshots go forward in time: entered/exited rows are a feed.
+    let later = tx
+        .query(
+            "SELECT as_of::text FROM segment_snapshots WHERE as_of >= CAST(CAST($1 AS text) AS timestamptz) ORDER BY as_of DESC LIMIT 1",
+            &[&stamp],
+        )
+        .map_err(pg)?;
+    if let Some(row) = later.first() {
+        let at: String = row.get(0);
+        return Err(format!(
+            "a snapshot as of {at} is already written; `--write` takes a later `--as-of`"
+        ));
+    }
+    tx.batch_execute(
+        "CREATE TEMPORARY TABLE relance_new (segment text COLLATE \"C\", contact text COLLATE \"C\") ON COMMIT DROP",
+    )
+    .map_err(pg)?;
+    tx.execute(
+        format!(
+            "INSERT INTO relance_new (segment, contact)\n{}",
+            compiled.sql
+        )
+        .as_str(),
+        &[&stamp],
+    )
+    .map_err(pg)?;
+    let targets: Vec<&str> = compiled.targets.iter().map(String::as_str).collect();
+    tx.execute(
+        "INSERT INTO segment_changes (segment, contact, change, at)
+         SELECT n.segment, n.contact, 'entered', CAST(CAST($1 AS text) AS timestamptz)
+         FROM relance_new n
+         LEFT JOIN segment_members m ON m.segment = n.segment AND m.contact = n.contact
+         WHERE m.contact IS NULL",
+        &[&stamp],
+    )
+    .map_err(pg)?;
+    tx.execute(
+        "INSERT INTO segment_changes (segment, contact, change, at)
+         SELECT m.segment, m.contact, 'exited', CAST(CAST($1 AS text) AS timestamptz)
+         FROM segment_members m
+         LEFT JOIN relance_new n ON n.segment = m.segment AND n.contact = m.contact
+         WHERE n.contact IS NULL AND m.segment = ANY($2)",
+        &[&stamp, &targets],
+    )
+    .map_err(pg)?;
+    tx.execute(
+        "DELETE FROM segment_members m WHERE m.segment = ANY($1)
+         AND NOT EXISTS (SELECT 1 FROM relance_new n WHERE n.segment = m.segment AND n.contact = m.contact)",
+        &[&targets],
+    )
+    .map_err(pg)?;
+    tx.execute(
+        "INSERT INTO segment_members (segment, contact, since)
+         SELECT segment, contact, CAST(CAST($1 AS text) AS timestamptz) FROM relance_new
+         ON CONFLICT (segment, contact) DO NOTHING",
+        &[&stamp],
+    )
+    .map_err(pg)?;
+    tx.execute(
+        "INSERT INTO segment_snapshots (as_of) VALUES (CAST(CAST($1 AS text) AS timestamptz))",
+        &[&stamp],
+    )
+    .map_err(pg)?;
+    let rows = tx
+        .query("SELECT segment, contact FROM relance_new", &[])
+        .map_err(pg)?;
+    let changes = tx
+        .query(
+            "SELECT change, count(*) FROM segment_changes WHERE at = CAST(CAST($1 AS text) AS timestamptz) GROUP BY change ORDER BY change",
+            &[&stamp],
+        )
+        .map_err(pg)?;
+    tx.commit().map_err(pg)?;
+    let counts: Vec<String> = changes
+        .iter()
+        .map(|r| format!("{} {}", r.get::<_, i64>(1), r.get::<_, String>(0)))
+        .collect();
+    eprintln!(
+        "wrote segment_members and segment_changes as of {stamp}: {}",
+        if counts.is_empty() {
+            "no change".to_string()
+        } else {
+            counts.join(", ")
+        }
+    );
+    Ok(rows)
 }
 
 pub fn load(args: LoadArgs) -> ExitCode {
