@@ -786,3 +786,103 @@ fn loaded_args<'a>(contacts: &'a str, events: &'a str, members: &'a str) -> Vec<
         members,
     ]
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "build" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `[warehouse.*]` in relance.toml: the sample base in tables of the
+/// user's own shape (renamed columns, a table per event and one with a
+/// type column) gives the members `eval` gives.
+#[test]
+fn a_mapped_warehouse_gives_the_same_members() {
+    let engines = engines();
+    let Some(mut client) = engines.postgres else {
+        return;
+    };
+    let url = std::env::var("RELANCE_TEST_POSTGRES").unwrap();
+    let db = format!("relance_mapped_{}", std::process::id());
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        .unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .unwrap();
+    let db_url = format!("{}/{db}", &url[..url.rfind('/').unwrap()]);
+    let contacts = format!("{SAMPLE}/data/contacts.jsonl");
+    let events = format!("{SAMPLE}/data/events.jsonl");
+    relance(&[
+        "load",
+        SAMPLE,
+        "--database",
+        &db_url,
+        "--contacts",
+        &contacts,
+        "--events",
+        &events,
+    ]);
+    let mut conn = postgres::Client::connect(&db_url, postgres::NoTls).unwrap();
+    conn.batch_execute(
+        "CREATE SCHEMA crm;
+         CREATE TABLE crm.customers AS SELECT * FROM contacts;
+         ALTER TABLE crm.customers RENAME COLUMN id TO customer_id;
+         ALTER TABLE crm.customers RENAME COLUMN country TO pays;
+         CREATE TABLE crm.orders AS SELECT contact AS customer, \"at\" AS ordered_at,
+           purchase__amount AS total, purchase__sku AS sku, purchase__category AS category
+           FROM events WHERE event = 'purchase';
+         CREATE TABLE crm.activity AS SELECT * FROM events WHERE event <> 'purchase';
+         ALTER TABLE crm.activity RENAME COLUMN event TO kind;
+         CREATE TABLE crm.memberships AS SELECT contact AS who, \"list\" AS list_name FROM list_members;
+         DROP TABLE contacts, events, list_members;",
+    )
+    .unwrap();
+    drop(conn);
+    let dir = TempDir::new();
+    let project = dir.path().join("p");
+    copy_dir(std::path::Path::new(SAMPLE), &project);
+    let manifest = project.join("relance.toml");
+    let mut toml = std::fs::read_to_string(&manifest).unwrap();
+    toml.push_str(
+        "\n[warehouse.contacts]\ntable = \"crm.customers\"\nid = \"customer_id\"\ncolumns = { country = \"pays\" }\n\
+         \n[warehouse.events]\ntable = \"crm.activity\"\nevent = \"kind\"\n\
+         \n[warehouse.events.purchase]\ntable = \"crm.orders\"\ncontact = \"customer\"\nat = \"ordered_at\"\namount = \"total\"\n\
+         \n[warehouse.lists]\ntable = \"crm.memberships\"\ncontact = \"who\"\nlist = \"list_name\"\n",
+    );
+    std::fs::write(&manifest, toml).unwrap();
+    let p = project.display().to_string();
+    let sql = relance(&["sql", &p, "--dialect", "postgres"]);
+    assert!(sql.contains("FROM crm.orders"), "{sql}");
+    let members = |name: &str| dir.path().join(name).display().to_string();
+    let a = relance(&loaded_args(&contacts, &events, &members("eval.jsonl")));
+    let b = relance(&[
+        "segments",
+        &p,
+        "--database",
+        &db_url,
+        "--as-of",
+        "2026-11-15T00:00:00Z",
+        "--format",
+        "json",
+        "--members",
+        &members("pg.jsonl"),
+    ]);
+    assert_eq!(a, b);
+    assert_eq!(
+        std::fs::read_to_string(members("eval.jsonl")).unwrap(),
+        std::fs::read_to_string(members("pg.jsonl")).unwrap()
+    );
+    client
+        .batch_execute(&format!("DROP DATABASE {db}"))
+        .unwrap();
+}

@@ -112,11 +112,11 @@ fn connect(url: &str) -> Result<postgres::Client, String> {
 }
 
 pub fn segments(args: SegmentsArgs) -> ExitCode {
-    let (plan, sources) = match super::sql::project_plan(&args.path) {
+    let (plan, sources, mapping) = match super::sql::project_plan(&args.path) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    match run_segments(&args, &plan, &sources) {
+    match run_segments(&args, &plan, &sources, &mapping) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
@@ -129,6 +129,7 @@ fn run_segments(
     args: &SegmentsArgs,
     plan: &Plan,
     sources: &BTreeMap<String, String>,
+    mapping: &sql::Mapping,
 ) -> Result<ExitCode, String> {
     let as_of = input::parse_timestamp(&args.as_of).ok_or_else(|| {
         format!(
@@ -147,8 +148,8 @@ fn run_segments(
             data::members_in_process(plan, &contacts, &events, as_of)
         }
         Some(url) => {
-            let compiled =
-                sql::compile(plan, Dialect::Postgres, None, sources).map_err(|e| format!("{e}"))?;
+            let compiled = sql::compile_mapped(plan, Dialect::Postgres, None, sources, mapping)
+                .map_err(|e| format!("{e}"))?;
             let mut client = connect(url)?;
             let stamp = jiff::Timestamp::from_second(as_of)
                 .map_err(|e| e.to_string())?
@@ -354,7 +355,7 @@ fn write_membership(
 }
 
 pub fn load(args: LoadArgs) -> ExitCode {
-    let (plan, _) = match super::sql::project_plan(&args.path) {
+    let (plan, _, _) = match super::sql::project_plan(&args.path) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -45,7 +45,9 @@ pub struct SqlArgs {
 
 /// The checked project's plan and each segment's source text; on errors,
 /// the diagnostics are printed and the exit code returned.
-pub fn project_plan(path: &Path) -> Result<(Plan, BTreeMap<String, String>), ExitCode> {
+pub fn project_plan(
+    path: &Path,
+) -> Result<(Plan, BTreeMap<String, String>, sql::Mapping), ExitCode> {
     let Some(now) = super::project_now(path, None) else {
         return Err(ExitCode::from(2));
     };
@@ -80,11 +82,11 @@ pub fn project_plan(path: &Path) -> Result<(Plan, BTreeMap<String, String>), Exi
             }
         }
     }
-    Ok((plan, sources))
+    Ok((plan, sources, a.loaded.manifest.warehouse))
 }
 
 pub fn sql(args: SqlArgs) -> ExitCode {
-    let (plan, sources) = match project_plan(&args.path) {
+    let (plan, sources, mapping) = match project_plan(&args.path) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -93,7 +95,7 @@ pub fn sql(args: SqlArgs) -> ExitCode {
         print!("{}", sql::schema::ddl(&plan, d));
         return ExitCode::SUCCESS;
     }
-    match sql::compile(&plan, d, args.segment.as_deref(), &sources) {
+    match sql::compile_mapped(&plan, d, args.segment.as_deref(), &sources, &mapping) {
         Ok(c) => {
             print!("{}", c.sql);
             ExitCode::SUCCESS

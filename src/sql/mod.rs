@@ -177,6 +177,50 @@ impl std::str::FromStr for Dialect {
     }
 }
 
+/// One of the user's tables standing for a canonical table
+/// (`[warehouse.contacts]` in relance.toml): its name (possibly
+/// schema-qualified) and the column of each canonical column it renames
+/// (a canonical column not listed is read under its own name).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TableMap {
+    pub table: String,
+    pub columns: BTreeMap<String, String>,
+}
+
+/// Where the canonical tables are (`docs/warehouse.md`): each one mapped
+/// is replaced by a CTE of the same name reading the user's table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Mapping {
+    pub contacts: Option<TableMap>,
+    /// One events table with a type column (`event`).
+    pub events: Option<TableMap>,
+    /// A table per event (`[warehouse.events.purchase]`): its rows are
+    /// that event; its columns are the event's fields (`amount`), `contact`
+    /// and `at`.
+    pub event_tables: BTreeMap<String, TableMap>,
+    pub lists: Option<TableMap>,
+    pub tags: Option<TableMap>,
+}
+
+impl Mapping {
+    pub fn is_empty(&self) -> bool {
+        *self == Mapping::default()
+    }
+}
+
+/// Whether `name` is a plain (optionally schema-qualified) table name.
+pub fn table_name_ok(name: &str) -> bool {
+    !name.is_empty() && name.split('.').all(column_name_ok)
+}
+
+/// Whether `name` is a plain column name (letters, digits, `_`, `$`).
+pub fn column_name_ok(name: &str) -> bool {
+    let mut cs = name.chars();
+    cs.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
 /// What cannot be compiled with `eval`'s exact meaning.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unsupported {
@@ -227,6 +271,17 @@ pub fn compile(
     dialect: Dialect,
     only: Option<&str>,
     sources: &BTreeMap<String, String>,
+) -> Result<Compiled, Unsupported> {
+    compile_mapped(plan, dialect, only, sources, &Mapping::default())
+}
+
+/// [`compile`] over the user's tables (`mapping`).
+pub fn compile_mapped(
+    plan: &Plan,
+    dialect: Dialect,
+    only: Option<&str>,
+    sources: &BTreeMap<String, String>,
+    mapping: &Mapping,
 ) -> Result<Compiled, Unsupported> {
     crate::eval::check_depth(plan).map_err(|message| Unsupported {
         target: "plan".into(),
@@ -280,7 +335,7 @@ pub fn compile(
         names.push((name.clone(), cte));
     }
     Ok(Compiled {
-        sql: c.finish(&names),
+        sql: c.finish(&names, &prelude(plan, dialect, mapping)),
         targets: names.into_iter().map(|(n, _)| n).collect(),
     })
 }
@@ -450,7 +505,7 @@ impl<'p> Compiler<'p> {
         Ok(self.add_cte(name, body))
     }
 
-    fn finish(&self, targets: &[(String, String)]) -> String {
+    fn finish(&self, targets: &[(String, String)], prelude: &str) -> String {
         let d = self.d;
         let mut sql = String::new();
         let _ = writeln!(
@@ -462,7 +517,11 @@ impl<'p> Compiler<'p> {
             },
             d.name()
         );
-        let _ = writeln!(sql, "WITH params AS (\n  SELECT {} AS now_s\n),", d.as_of());
+        let _ = writeln!(
+            sql,
+            "WITH {prelude}params AS (\n  SELECT {} AS now_s\n),",
+            d.as_of()
+        );
         let _ = writeln!(
             sql,
             "ev AS (\n  -- the events at or before the as-of instant, with their time in unix seconds\n  SELECT e.*, {} AS at_s\n  FROM events e CROSS JOIN params p\n  WHERE {} <= p.now_s\n),",
@@ -944,6 +1003,77 @@ impl<'p> Compiler<'p> {
     fn now(&self) -> String {
         "(SELECT now_s FROM params)".to_string()
     }
+}
+
+/// The CTEs that stand for the mapped tables (each ends with `,\n`).
+fn prelude(plan: &Plan, d: Dialect, m: &Mapping) -> String {
+    let mut out = String::new();
+    let col = |t: &TableMap, canonical: &str| {
+        d.ident(t.columns.get(canonical).map_or(canonical, String::as_str))
+    };
+    let mut table = |name: &str, t: &TableMap, cols: &[String]| {
+        let select: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{} AS {}", col(t, c), d.ident(c)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{name} AS (\n  -- {} (relance.toml [warehouse.{name}])\n  SELECT {}\n  FROM {}\n),",
+            t.table,
+            select.join(", "),
+            t.table
+        );
+    };
+    if let Some(t) = &m.contacts {
+        let cols: Vec<String> = std::iter::once("id".to_string())
+            .chain(plan.schema.fields.iter().map(|f| f.name.clone()))
+            .collect();
+        table("contacts", t, &cols);
+    }
+    if let Some(t) = &m.lists {
+        table("list_members", t, &["contact".into(), "list".into()]);
+    }
+    if let Some(t) = &m.tags {
+        table("tags", t, &["contact".into(), "tag".into()]);
+    }
+    let columns = schema::event_columns(plan);
+    let mut parts = Vec::new();
+    if let Some(t) = &m.events {
+        let cols: Vec<String> = ["contact", "event", "at"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(columns.iter().map(|(c, _)| c.clone()))
+            .map(|c| format!("{} AS {}", col(t, &c), d.ident(&c)))
+            .collect();
+        parts.push(format!("  SELECT {}\n  FROM {}", cols.join(", "), t.table));
+    }
+    for (event, t) in &m.event_tables {
+        let mut cols = vec![
+            format!("{} AS contact", col(t, "contact")),
+            format!("{} AS event", d.text(event)),
+            format!("{} AS {}", col(t, "at"), d.ident("at")),
+        ];
+        for (c, _) in &columns {
+            let field = c.strip_prefix(&format!("{event}__")).or_else(|| {
+                (plan.events.get(event).is_none_or(|e| e.builtin)
+                    && MESSAGE_COLUMNS.contains(&c.as_str()))
+                .then_some(c.as_str())
+            });
+            cols.push(match field {
+                Some(f) => format!("{} AS {}", col(t, f), d.ident(c)),
+                None => format!("NULL AS {}", d.ident(c)),
+            });
+        }
+        parts.push(format!("  SELECT {}\n  FROM {}", cols.join(", "), t.table));
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(
+            out,
+            "events AS (\n  -- relance.toml [warehouse.events]\n{}\n),",
+            parts.join("\n  UNION ALL\n")
+        );
+    }
+    out
 }
 
 fn sql_op(cmp: &str) -> &'static str {

@@ -144,3 +144,36 @@ fn the_schema_has_a_typed_column_per_field() {
     let ch = schema::ddl(&p, Dialect::ClickHouse);
     assert!(ch.contains("ENGINE = MergeTree ORDER BY (id)"), "{ch}");
 }
+
+#[test]
+fn mapped_tables_become_ctes_of_the_canonical_names() {
+    let p = plan(SRC);
+    let mut m = Mapping {
+        contacts: Some(TableMap {
+            table: "crm.customers".into(),
+            columns: [("id".to_string(), "customer_id".to_string())].into(),
+        }),
+        ..Mapping::default()
+    };
+    m.event_tables.insert(
+        "purchase".into(),
+        TableMap {
+            table: "shop.orders".into(),
+            columns: [("amount".to_string(), "total".to_string())].into(),
+        },
+    );
+    let c = compile_mapped(&p, Dialect::Postgres, Some("big"), &BTreeMap::new(), &m).unwrap();
+    assert!(
+        c.sql.contains("WITH contacts AS (\n  -- crm.customers"),
+        "{}",
+        c.sql
+    );
+    assert!(c.sql.contains("\"customer_id\" AS \"id\""), "{}", c.sql);
+    assert!(
+        c.sql.contains("\"total\" AS \"purchase__amount\"")
+            && c.sql.contains("NULL AS \"template\""),
+        "{}",
+        c.sql
+    );
+    assert!(!table_name_ok("x; DROP TABLE y") && table_name_ok("crm.customers"));
+}
