@@ -524,7 +524,14 @@ impl<'p> Compiler<'p> {
         );
         let _ = writeln!(
             sql,
-            "ev AS (\n  -- the events at or before the as-of instant, with their time in unix seconds\n  SELECT e.*, {} AS at_s\n  FROM events e CROSS JOIN params p\n  WHERE {} <= p.now_s\n),",
+            "ev AS {}(\n  -- the events at or before the as-of instant, with their time in unix seconds\n  SELECT e.*, {} AS at_s\n  FROM events e CROSS JOIN params p\n  WHERE {} <= p.now_s\n),",
+            // Inlined in each aggregate rather than written out once
+            // (PostgreSQL materialises a CTE used twice).
+            if d == Dialect::Postgres {
+                "NOT MATERIALIZED "
+            } else {
+                ""
+            },
             d.epoch_ts("e.\"at\""),
             d.epoch_ts("e.\"at\"")
         );
