@@ -11,6 +11,7 @@ pub mod mailbox;
 pub mod plan;
 pub mod render;
 pub mod run;
+pub mod sql;
 pub mod syntax;
 pub mod tzdb;
 pub mod verify;

@@ -217,6 +217,10 @@ pub struct Manifest {
     pub editor: Option<String>,
     /// Defaults of `relance run`.
     pub run: RunDefaults,
+    /// `[warehouse.*]`: the user's tables standing for the canonical
+    /// tables of `relance sql` and `relance segments --database`
+    /// (`docs/warehouse.md`).
+    pub warehouse: crate::sql::Mapping,
 }
 
 /// The `[run]` table: paths relative to the project root, times as written.
@@ -228,7 +232,16 @@ pub struct RunDefaults {
     pub until: Option<String>,
 }
 
-const TOP_KEYS: &[&str] = &["include", "exclude", "build", "now", "editor", "run"];
+const TOP_KEYS: &[&str] = &[
+    "include",
+    "exclude",
+    "build",
+    "now",
+    "editor",
+    "run",
+    "warehouse",
+];
+const WAREHOUSE_KEYS: &[&str] = &["contacts", "events", "lists", "tags"];
 const RUN_KEYS: &[&str] = &["contacts", "events", "from", "until"];
 const EDITOR_PLACEHOLDERS: &[&str] = &["path", "line", "column"];
 
@@ -448,6 +461,38 @@ impl Manifest {
                         m.run.until = None;
                     }
                 }
+                "warehouse" => {
+                    let DeValue::Table(w) = value.get_ref() else {
+                        bad(r, "`warehouse` is a table", "write `[warehouse.contacts]` (and `.events`, `.lists`, `.tags`) tables; docs/warehouse.md".to_string());
+                        continue;
+                    };
+                    for (k, v) in w {
+                        let kname: &str = k.get_ref();
+                        if !WAREHOUSE_KEYS.contains(&kname) {
+                            unknown.push((
+                                kname.to_string(),
+                                k.span(),
+                                WAREHOUSE_KEYS,
+                                "[warehouse]",
+                            ));
+                            continue;
+                        }
+                        let events = kname == "events";
+                        let Some(t) = table_map(v.get_ref(), v.span(), events, &mut bad) else {
+                            continue;
+                        };
+                        let (t, per_event) = t;
+                        match kname {
+                            "contacts" => m.warehouse.contacts = t,
+                            "lists" => m.warehouse.lists = t,
+                            "tags" => m.warehouse.tags = t,
+                            _ => {
+                                m.warehouse.events = t;
+                                m.warehouse.event_tables = per_event;
+                            }
+                        }
+                    }
+                }
                 _ => unknown.push((name.to_string(), key.span(), TOP_KEYS, "")),
             }
         }
@@ -478,6 +523,89 @@ impl Manifest {
         }
         (m, problems)
     }
+}
+
+/// A `[warehouse.NAME]` table: `table = "schema.name"`, and every other
+/// key (or a `columns = { … }` table) renames a canonical column. Under
+/// `events`, a sub-table is the table of one event. `None` (after a
+/// problem) when it is not a table.
+#[allow(clippy::type_complexity)]
+fn table_map(
+    v: &DeValue,
+    r: Range<usize>,
+    events: bool,
+    bad: &mut impl FnMut(Range<usize>, &str, String),
+) -> Option<(
+    Option<crate::sql::TableMap>,
+    std::collections::BTreeMap<String, crate::sql::TableMap>,
+)> {
+    let DeValue::Table(t) = v else {
+        bad(
+            r,
+            &format!("{} here", kind_of(v)),
+            "write a table: `table = \"crm.customers\"` and `FIELD = \"column\"` lines".to_string(),
+        );
+        return None;
+    };
+    let mut map = crate::sql::TableMap::default();
+    let mut per_event = std::collections::BTreeMap::new();
+    let column = |k: &str,
+                  v: &DeValue,
+                  vr: Range<usize>,
+                  map: &mut crate::sql::TableMap,
+                  bad: &mut dyn FnMut(Range<usize>, &str, String)| {
+        let mut b = |r: Range<usize>, l: &str, h: String| bad(r, l, h);
+        if let Some(c) = string_of(v, vr.clone(), "a column name in quotes", &mut b) {
+            if crate::sql::column_name_ok(&c) {
+                map.columns.insert(k.to_string(), c);
+            } else {
+                bad(
+                    vr,
+                    "not a plain column name",
+                    "a column name is letters, digits and `_`, starting with a letter".to_string(),
+                );
+            }
+        }
+    };
+    for (k, val) in t {
+        let kname: &str = k.get_ref();
+        let vr = val.span();
+        match (kname, val.get_ref()) {
+            ("table", tv) => {
+                if let Some(name) = string_of(tv, vr.clone(), "a table name in quotes", bad) {
+                    if crate::sql::table_name_ok(&name) {
+                        map.table = name;
+                    } else {
+                        bad(
+                            vr,
+                            "not a plain table name",
+                            "write `schema.table` or `table`: letters, digits and `_`".to_string(),
+                        );
+                    }
+                }
+            }
+            ("columns", DeValue::Table(cols)) => {
+                for (ck, cv) in cols {
+                    column(ck.get_ref(), cv.get_ref(), cv.span(), &mut map, bad);
+                }
+            }
+            (event, DeValue::Table(_)) if events => {
+                if let Some((Some(t), _)) = table_map(val.get_ref(), vr, false, bad) {
+                    per_event.insert(event.to_string(), t);
+                }
+            }
+            (k, v) => column(k, v, vr, &mut map, bad),
+        }
+    }
+    if map.table.is_empty() && !(events && !per_event.is_empty() && map.columns.is_empty()) {
+        bad(
+            r,
+            "no `table`",
+            "name the table: `table = \"crm.customers\"`".to_string(),
+        );
+        return Some((None, per_event));
+    }
+    Some(((!map.table.is_empty()).then_some(map), per_event))
 }
 
 fn string_of(
@@ -715,6 +843,39 @@ mod tests {
         assert!(!m.includes("drafts/b.camp"));
         assert!(m.skips_folder("drafts"));
         assert!(m.skips_folder("out"));
+    }
+
+    #[test]
+    fn the_warehouse_maps_tables_and_columns() {
+        let (m, problems) = parse(
+            "[warehouse.contacts]\ntable = \"crm.customers\"\nid = \"customer_id\"\ncolumns = { country = \"pays\" }\n[warehouse.events.purchase]\ntable = \"shop.orders\"\nat = \"ordered_at\"\n[warehouse.tags]\ntable = \"x; DROP TABLE y\"\n[warehouse.lists]\ncontact = \"who\"\n[warehouse.segments]\n",
+        );
+        let w = &m.warehouse;
+        let c = w.contacts.as_ref().unwrap();
+        assert_eq!(c.table, "crm.customers");
+        assert_eq!(c.columns["id"], "customer_id");
+        assert_eq!(c.columns["country"], "pays");
+        assert_eq!(w.event_tables["purchase"].columns["at"], "ordered_at");
+        assert!(w.events.is_none());
+        assert!(w.tags.is_none() && w.lists.is_none());
+        assert!(
+            problems
+                .iter()
+                .any(|(c, s)| *c == Code::E0902 && s.contains("not a plain table name")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|(c, s)| *c == Code::E0902 && s.contains("no `table`")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|(c, s)| *c == Code::W0901 && s.contains("`segments`")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@ mod load;
 pub mod manifest;
 mod out;
 mod run;
+mod segments;
+mod sql;
 mod watch;
 // `relance fmt` (issue 12).
 mod fmt;
@@ -98,6 +100,13 @@ enum Command {
     /// Run a built plan against contacts and events: a deterministic
     /// simulation that writes the outbox (what would be sent, when, why).
     Run(run::RunArgs),
+    /// Print the SQL that computes every segment's membership as of a
+    /// timestamp parameter (or, with `--schema`, the canonical tables' DDL).
+    Sql(sql::SqlArgs),
+    /// Count each segment's members as of an instant, in process or on PostgreSQL.
+    Segments(segments::SegmentsArgs),
+    /// Create the canonical tables in PostgreSQL and load contacts and events into them.
+    Load(segments::LoadArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
     Explain {
         /// A code such as `E0201` or `W0601`; `--list` shows them all.
@@ -173,6 +182,9 @@ pub fn main() -> ExitCode {
         },
         Command::Watch(args) => watch::watch(args),
         Command::Run(args) => run::run(args, threads()),
+        Command::Sql(args) => sql::sql(args),
+        Command::Segments(args) => segments::segments(args),
+        Command::Load(args) => segments::load(args),
         Command::Explain { code, list } => explain(code, list),
         Command::Fmt(args) => fmt::fmt(args),
     }

@@ -1,0 +1,485 @@
+//! `relance segments` (membership counts and members as of an instant, in
+//! process with `eval` or on PostgreSQL through the generated SQL) and
+//! `relance load` (the canonical tables in PostgreSQL, from `relance
+//! run`'s input files).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::plan::Plan;
+use crate::run::input::{self, Contacts, Events, Problem};
+use crate::sql::{self, Dialect, data, schema};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SegmentsFormat {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SegmentsArgs {
+    /// The project folder.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// A PostgreSQL URL (`postgres://user@host:port/db`): membership is
+    /// computed there by the generated SQL over the canonical tables
+    /// (`relance load`). Without it, in process from `--contacts`/`--events`.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["contacts", "events"])]
+    pub database: Option<String>,
+    /// Contacts (JSONL or CSV, as for `relance run`).
+    #[arg(long, required_unless_present = "database")]
+    pub contacts: Option<PathBuf>,
+    /// Events (JSONL, as for `relance run`).
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// The instant (RFC 3339): events after it are not seen.
+    #[arg(long, value_name = "TS")]
+    pub as_of: String,
+    /// `human` (a table) or `json` (`{"as_of", "segments": [{"name", "count"}]}`).
+    #[arg(long, value_enum, default_value_t = SegmentsFormat::Human)]
+    pub format: SegmentsFormat,
+    /// Write one JSONL line `{"segment", "contact"}` per member here.
+    #[arg(long, value_name = "FILE")]
+    pub members: Option<PathBuf>,
+    /// Store the membership in `segment_members` and the difference with
+    /// the previous snapshot as `entered`/`exited` rows of
+    /// `segment_changes`, at the as-of instant (needs `--database`).
+    #[arg(long, requires = "database")]
+    pub write: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// The project folder.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// The PostgreSQL URL.
+    #[arg(long, value_name = "URL")]
+    pub database: String,
+    /// Contacts (JSONL or CSV).
+    #[arg(long)]
+    pub contacts: PathBuf,
+    /// Events (JSONL).
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// Drop the canonical tables first when they exist.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// How many bad lines are printed one by one before a count.
+const SHOWN_PROBLEMS: usize = 50;
+
+fn report(problems: &[Problem]) {
+    for p in problems.iter().take(SHOWN_PROBLEMS) {
+        eprintln!("{}: {p}", if p.skipped { "error" } else { "warning" });
+    }
+    if problems.len() > SHOWN_PROBLEMS {
+        eprintln!(
+            "… and {} more bad input line(s)",
+            problems.len() - SHOWN_PROBLEMS
+        );
+    }
+}
+
+/// The inputs read as `relance run` reads them, bad lines reported.
+fn read_inputs(
+    plan: &Plan,
+    contacts: &std::path::Path,
+    events: Option<&std::path::Path>,
+) -> Result<(Contacts, Events), String> {
+    crate::cli::load::check_run_input(contacts, "contacts")?;
+    if let Some(events) = events {
+        crate::cli::load::check_run_input(events, "events")?;
+    }
+    let threads = super::threads();
+    let (contacts, mut problems) = input::read_contacts(contacts, plan)?;
+    let (events, event_problems) = match events {
+        Some(p) => input::read_events(p, plan, &contacts, threads)?,
+        None => input::events_from_jsonl("", plan, &contacts, "-")?,
+    };
+    problems.extend(event_problems);
+    report(&problems);
+    Ok((contacts, events))
+}
+
+fn connect(url: &str) -> Result<postgres::Client, String> {
+    postgres::Client::connect(url, postgres::NoTls)
+        .map_err(|e| format!("cannot connect to `{url}`: {e}"))
+}
+
+pub fn segments(args: SegmentsArgs) -> ExitCode {
+    let (plan, sources, mapping) = match super::sql::project_plan(&args.path) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match run_segments(&args, &plan, &sources, &mapping) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_segments(
+    args: &SegmentsArgs,
+    plan: &Plan,
+    sources: &BTreeMap<String, String>,
+    mapping: &sql::Mapping,
+) -> Result<ExitCode, String> {
+    let as_of = input::parse_timestamp(&args.as_of).ok_or_else(|| {
+        format!(
+            "`--as-of {}` is not an RFC 3339 timestamp such as 2026-01-15T09:00:00Z",
+            args.as_of
+        )
+    })?;
+    let started = Instant::now();
+    let members = match &args.database {
+        None => {
+            let contacts = args
+                .contacts
+                .as_deref()
+                .ok_or("--contacts or --database is needed")?;
+            let (contacts, events) = read_inputs(plan, contacts, args.events.as_deref())?;
+            data::members_in_process(plan, &contacts, &events, as_of)
+        }
+        Some(url) => {
+            let compiled = sql::compile_mapped(plan, Dialect::Postgres, None, sources, mapping)
+                .map_err(|e| format!("{e}"))?;
+            let mut client = connect(url)?;
+            let stamp = jiff::Timestamp::from_second(as_of)
+                .map_err(|e| e.to_string())?
+                .to_string();
+            let rows = if args.write {
+                write_membership(&mut client, &compiled, &stamp)
+                    .map_err(|e| format!("`--write` failed on `{url}`: {e}"))?
+            } else {
+                client
+                    .query(compiled.sql.as_str(), &[&stamp])
+                    .map_err(|e| format!("the segments query failed on `{url}`: {e}"))?
+            };
+            let mut members: BTreeMap<String, Vec<String>> = compiled
+                .targets
+                .iter()
+                .map(|t| (t.clone(), Vec::new()))
+                .collect();
+            for row in rows {
+                let seg: String = row.get(0);
+                let contact: String = row.get(1);
+                members.entry(seg).or_default().push(contact);
+            }
+            for m in members.values_mut() {
+                m.sort();
+            }
+            members
+        }
+    };
+    let elapsed = started.elapsed();
+    // Targets in the order of `targets` (segments by name, then audiences).
+    let order: Vec<String> = data::targets(plan).into_iter().map(|(n, _)| n).collect();
+    let stamp = jiff::Timestamp::from_second(as_of)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        SegmentsFormat::Json => {
+            let segs: Vec<serde_json::Value> = order
+                .iter()
+                .map(
+                    |n| serde_json::json!({"name": n, "count": members.get(n).map_or(0, Vec::len)}),
+                )
+                .collect();
+            let doc = serde_json::json!({"as_of": stamp, "segments": segs});
+            let _ = writeln!(out, "{doc}");
+        }
+        SegmentsFormat::Human => {
+            let width = order.iter().map(|n| n.len()).max().unwrap_or(0);
+            for n in &order {
+                let _ = writeln!(out, "{n:<width$}  {}", members.get(n).map_or(0, Vec::len));
+            }
+            let _ = out.flush();
+            eprintln!(
+                "{} segment(s) as of {stamp} ({}) in {:.2}s",
+                order.len(),
+                if args.database.is_some() {
+                    "PostgreSQL"
+                } else {
+                    "in process"
+                },
+                elapsed.as_secs_f64()
+            );
+        }
+    }
+    if let Some(path) = &args.members {
+        let file = std::fs::File::create(path)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        for n in &order {
+            for c in members.get(n).into_iter().flatten() {
+                let line = serde_json::json!({"segment": n, "contact": c});
+                writeln!(w, "{line}")
+                    .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            }
+        }
+        w.flush()
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tables `--write` keeps (created when missing).
+const WRITE_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS segment_snapshots (
+  as_of timestamptz NOT NULL PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS segment_members (
+  segment text COLLATE \"C\" NOT NULL,
+  contact text COLLATE \"C\" NOT NULL,
+  since timestamptz NOT NULL,
+  PRIMARY KEY (segment, contact)
+);
+CREATE TABLE IF NOT EXISTS segment_changes (
+  segment text COLLATE \"C\" NOT NULL,
+  contact text COLLATE \"C\" NOT NULL,
+  change text NOT NULL CHECK (change IN ('entered', 'exited')),
+  at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS segment_changes_by_time ON segment_changes (at);
+";
+
+/// Computes the membership into a temporary table, records what entered
+/// and exited since the previous snapshot, replaces `segment_members`, in
+/// one transaction; returns the new membership.
+fn write_membership(
+    client: &mut postgres::Client,
+    compiled: &sql::Compiled,
+    stamp: &str,
+) -> Result<Vec<postgres::Row>, String> {
+    let pg = |e: postgres::Error| {
+        e.as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string())
+    };
+    let mut tx = client.transaction().map_err(pg)?;
+    tx.batch_execute(WRITE_TABLES).map_err(pg)?;
+    // Snapshots go forward in time: entered/exited rows are a feed.
+    let later = tx
+        .query(
+            "SELECT as_of::text FROM segment_snapshots WHERE as_of >= CAST(CAST($1 AS text) AS timestamptz) ORDER BY as_of DESC LIMIT 1",
+            &[&stamp],
+        )
+        .map_err(pg)?;
+    if let Some(row) = later.first() {
+        let at: String = row.get(0);
+        return Err(format!(
+            "a snapshot as of {at} is already written; `--write` takes a later `--as-of`"
+        ));
+    }
+    tx.batch_execute(
+        "CREATE TEMPORARY TABLE relance_new (segment text COLLATE \"C\", contact text COLLATE \"C\") ON COMMIT DROP",
+    )
+    .map_err(pg)?;
+    tx.execute(
+        format!(
+            "INSERT INTO relance_new (segment, contact)\n{}",
+            compiled.sql
+        )
+        .as_str(),
+        &[&stamp],
+    )
+    .map_err(pg)?;
+    let targets: Vec<&str> = compiled.targets.iter().map(String::as_str).collect();
+    tx.execute(
+        "INSERT INTO segment_changes (segment, contact, change, at)
+         SELECT n.segment, n.contact, 'entered', CAST(CAST($1 AS text) AS timestamptz)
+         FROM relance_new n
+         LEFT JOIN segment_members m ON m.segment = n.segment AND m.contact = n.contact
+         WHERE m.contact IS NULL",
+        &[&stamp],
+    )
+    .map_err(pg)?;
+    tx.execute(
+        "INSERT INTO segment_changes (segment, contact, change, at)
+         SELECT m.segment, m.contact, 'exited', CAST(CAST($1 AS text) AS timestamptz)
+         FROM segment_members m
+         LEFT JOIN relance_new n ON n.segment = m.segment AND n.contact = m.contact
+         WHERE n.contact IS NULL AND m.segment = ANY($2)",
+        &[&stamp, &targets],
+    )
+    .map_err(pg)?;
+    tx.execute(
+        "DELETE FROM segment_members m WHERE m.segment = ANY($1)
+         AND NOT EXISTS (SELECT 1 FROM relance_new n WHERE n.segment = m.segment AND n.contact = m.contact)",
+        &[&targets],
+    )
+    .map_err(pg)?;
+    tx.execute(
+        "INSERT INTO segment_members (segment, contact, since)
+         SELECT segment, contact, CAST(CAST($1 AS text) AS timestamptz) FROM relance_new
+         ON CONFLICT (segment, contact) DO NOTHING",
+        &[&stamp],
+    )
+    .map_err(pg)?;
+    tx.execute(
+        "INSERT INTO segment_snapshots (as_of) VALUES (CAST(CAST($1 AS text) AS timestamptz))",
+        &[&stamp],
+    )
+    .map_err(pg)?;
+    let rows = tx
+        .query("SELECT segment, contact FROM relance_new", &[])
+        .map_err(pg)?;
+    let changes = tx
+        .query(
+            "SELECT change, count(*) FROM segment_changes WHERE at = CAST(CAST($1 AS text) AS timestamptz) GROUP BY change ORDER BY change",
+            &[&stamp],
+        )
+        .map_err(pg)?;
+    tx.commit().map_err(pg)?;
+    let counts: Vec<String> = changes
+        .iter()
+        .map(|r| format!("{} {}", r.get::<_, i64>(1), r.get::<_, String>(0)))
+        .collect();
+    eprintln!(
+        "wrote segment_members and segment_changes as of {stamp}: {}",
+        if counts.is_empty() {
+            "no change".to_string()
+        } else {
+            counts.join(", ")
+        }
+    );
+    Ok(rows)
+}
+
+pub fn load(args: LoadArgs) -> ExitCode {
+    let (plan, _, _) = match super::sql::project_plan(&args.path) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match run_load(&args, &plan) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Rows per COPY statement: a failed batch names its rows, and memory
+/// stays bounded.
+const BATCH: usize = 50_000;
+
+fn run_load(args: &LoadArgs, plan: &Plan) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    let (contacts, events) = read_inputs(plan, &args.contacts, args.events.as_deref())?;
+    let mut client = connect(&args.database)?;
+    let pg = |e: postgres::Error| {
+        let detail = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string());
+        format!("PostgreSQL: {detail}")
+    };
+    let mut tx = client.transaction().map_err(pg)?;
+    if args.replace {
+        tx.batch_execute("DROP TABLE IF EXISTS contacts, events, list_members, tags")
+            .map_err(pg)?;
+    }
+    tx.batch_execute(&schema::ddl(plan, Dialect::Postgres))
+        .map_err(|e| format!("{}; `--replace` drops the tables first", pg(e)))?;
+    let d = Dialect::Postgres;
+    let contact_cols: Vec<String> = std::iter::once("id".to_string())
+        .chain(plan.schema.fields.iter().map(|f| d.ident(&f.name)))
+        .collect();
+    let columns = schema::event_columns(plan);
+    let event_cols: Vec<String> = ["contact", "event", "at"]
+        .iter()
+        .map(|s| d.ident(s))
+        .chain(columns.iter().map(|(c, _)| d.ident(c)))
+        .collect();
+    let mut rows = [0usize; 4];
+    let mut bufs = [String::new(), String::new(), String::new(), String::new()];
+    let statements = [
+        format!("COPY contacts ({}) FROM STDIN", contact_cols.join(", ")),
+        format!("COPY events ({}) FROM STDIN", event_cols.join(", ")),
+        "COPY list_members (contact, \"list\") FROM STDIN".to_string(),
+        "COPY tags (contact, tag) FROM STDIN".to_string(),
+    ];
+    let mut pending = [0usize; 4];
+    let flush =
+        |tx: &mut postgres::Transaction<'_>, k: usize, buf: &mut String| -> Result<(), String> {
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let mut w = tx.copy_in(statements[k].as_str()).map_err(pg)?;
+            w.write_all(buf.as_bytes()).map_err(|e| e.to_string())?;
+            w.finish().map_err(pg)?;
+            buf.clear();
+            Ok(())
+        };
+    for i in 0..contacts.len() as u32 {
+        let c = contacts.contact(i);
+        let mut id = String::new();
+        data::copy_text(Some(&crate::eval::Value::Text(c.id.clone())), &mut id);
+        let b = &mut bufs[0];
+        b.push_str(&id);
+        for v in data::contact_values(plan, &c) {
+            b.push('\t');
+            data::copy_text(v, b);
+        }
+        b.push('\n');
+        pending[0] += 1;
+        for e in events.events_of(i) {
+            let b = &mut bufs[1];
+            b.push_str(&id);
+            b.push('\t');
+            data::copy_text(Some(&crate::eval::Value::Text(e.name.clone())), b);
+            b.push('\t');
+            data::copy_text(Some(&crate::eval::Value::Timestamp(e.at)), b);
+            for v in data::event_values(plan, &columns, &e) {
+                b.push('\t');
+                data::copy_text(v, b);
+            }
+            b.push('\n');
+            pending[1] += 1;
+        }
+        for (k, set) in [(2, &c.lists), (3, &c.tags)] {
+            for x in set {
+                let b = &mut bufs[k];
+                b.push_str(&id);
+                b.push('\t');
+                data::copy_text(Some(&crate::eval::Value::Text(x.clone())), b);
+                b.push('\n');
+                pending[k] += 1;
+            }
+        }
+        for k in 0..4 {
+            if pending[k] >= BATCH {
+                flush(&mut tx, k, &mut bufs[k])?;
+                rows[k] += pending[k];
+                pending[k] = 0;
+            }
+        }
+    }
+    for k in 0..4 {
+        flush(&mut tx, k, &mut bufs[k])?;
+        rows[k] += pending[k];
+    }
+    tx.batch_execute("ANALYZE contacts; ANALYZE events; ANALYZE list_members; ANALYZE tags")
+        .map_err(pg)?;
+    tx.commit().map_err(pg)?;
+    let secs = started.elapsed().as_secs_f64();
+    let total: usize = rows.iter().sum();
+    eprintln!(
+        "loaded {} contact(s), {} event(s), {} list membership(s), {} tag(s) in {secs:.2}s ({:.0} rows/s)",
+        rows[0],
+        rows[1],
+        rows[2],
+        rows[3],
+        total as f64 / secs.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}

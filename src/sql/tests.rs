@@ -1,0 +1,179 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::diagnostics::{Problems, SourceFile, SourceMap};
+
+fn plan(src: &str) -> Plan {
+    let mut sources = SourceMap::new();
+    sources.add(SourceFile::new("t.camp", src));
+    let checked = crate::driver::check_sources(&sources, Problems::new(), 1);
+    assert_eq!(checked.errors(), 0, "{:?}", checked.diagnostics);
+    crate::plan::build_plan(&sources, &checked.files, &BTreeMap::new())
+}
+
+const SRC: &str = r#"
+contact { email: email, phone: phone?, ltv: number?, plan: enum(free, pro), opted_out: bool, seen: timestamp?, born: date?, interests: set<text> }
+event purchase { amount: number, sku: text }
+list vip
+template offer : task { body = "call" }
+segment rich = ltv > 100.5
+segment pros = plan == pro and vip
+segment opened_offer = opened(offer since 7d ago)
+segment big = sum(purchase.amount since 30d ago) > 500
+segment avg_high = avg(purchase.amount) > 10
+segment few = count(purchase where amount > 100) < 2
+segment mailable = not opted_out
+segment gps = interests contains "gps" and not rich
+segment recent = seen >= 14d ago or born - 3d < 2026-01-01
+segment tagged = tags contains "x"
+"#;
+
+fn sql(d: Dialect) -> String {
+    compile(&plan(SRC), d, None, &BTreeMap::new()).unwrap().sql
+}
+
+#[test]
+fn one_cte_per_segment_with_its_source() {
+    let p = plan(SRC);
+    let mut sources = BTreeMap::new();
+    sources.insert("rich".to_string(), "segment rich = ltv > 100.5".to_string());
+    let c = compile(&p, Dialect::Postgres, None, &sources).unwrap();
+    assert!(
+        c.sql
+            .contains("\"seg_rich\" AS (\n  -- segment rich = ltv > 100.5\n"),
+        "{}",
+        c.sql
+    );
+    assert_eq!(c.targets.len(), p.segments.len());
+    assert!(
+        c.sql.contains("COALESCE(c.\"ltv\" > 100.5, FALSE)"),
+        "{}",
+        c.sql
+    );
+    // `gps` reuses `rich`'s CTE rather than compiling it twice.
+    assert_eq!(c.sql.matches("\"seg_rich\" AS (").count(), 1);
+}
+
+#[test]
+fn negations_stay_two_valued() {
+    let s = sql(Dialect::Postgres);
+    assert!(s.contains("NOT COALESCE(c.\"opted_out\", FALSE)"), "{s}");
+    assert!(s.contains("NOT (s"), "{s}");
+}
+
+#[test]
+fn aggregates_count_absent_contacts_as_zero_and_avg_is_exact() {
+    let s = sql(Dialect::DuckDb);
+    assert!(s.contains("COALESCE(a1.v, 0) > 500"), "{s}");
+    assert!(
+        s.contains("sum(CAST(e.\"purchase__amount\" AS DECIMAL(38, 10))) AS total"),
+        "{s}"
+    );
+    assert!(s.contains("(a1.n > 0 AND a1.total > 10 * a1.n)"), "{s}");
+    assert!(s.contains("e.event IN ('opened', 'clicked')"), "{s}");
+}
+
+#[test]
+fn dates_shift_by_days_and_times_compare_in_seconds() {
+    let s = sql(Dialect::Postgres);
+    assert!(s.contains("(c.\"born\" + -3)"), "{s}");
+    assert!(s.contains("floor(extract(epoch from c.\"seen\"))::bigint >= ((SELECT now_s FROM params) - 1209600)"), "{s}");
+    let ch = sql(Dialect::ClickHouse);
+    assert!(ch.contains("addDays(c.\"born\", -3)"), "{ch}");
+    assert!(ch.ends_with("SETTINGS join_use_nulls = 1\n"), "{ch}");
+}
+
+#[test]
+fn text_order_ignores_the_collation_in_postgres() {
+    // The checker refuses to order texts; a plan written by another tool
+    // may still hold such a comparison.
+    let mut p = plan("contact { email: email, name: text? }\n");
+    p.segments.insert(
+        "late".into(),
+        Expr::Compare {
+            cmp: ">".into(),
+            left: Term::Field("name".into()),
+            right: Term::Text("M".into()),
+        },
+    );
+    let c = compile(&p, Dialect::Postgres, None, &BTreeMap::new()).unwrap();
+    assert!(
+        c.sql.contains("(c.\"name\" COLLATE \"C\") > 'M'"),
+        "{}",
+        c.sql
+    );
+}
+
+#[test]
+fn one_segment_brings_what_it_needs_and_an_unknown_one_is_named() {
+    let p = plan(SRC);
+    let c = compile(&p, Dialect::Postgres, Some("gps"), &BTreeMap::new()).unwrap();
+    assert_eq!(c.targets, vec!["gps".to_string()]);
+    assert!(c.sql.contains("\"seg_rich\""));
+    assert!(!c.sql.contains("\"seg_big\""));
+    let e = compile(&p, Dialect::Postgres, Some("nope"), &BTreeMap::new()).unwrap_err();
+    assert!(e.message.contains("known: avg_high"), "{e}");
+}
+
+#[test]
+fn patterns_the_engines_read_differently_are_refused() {
+    let p = plan(
+        "contact { email: email, name: text? }\nsegment a = name matches \"^[A-Z]\\\\d+$\"\nsegment b = name matches \"(?i)x\"\n",
+    );
+    let e = compile(&p, Dialect::Postgres, None, &BTreeMap::new()).unwrap_err();
+    assert_eq!(e.target, "b");
+    assert!(e.message.contains("(?i)"), "{e}");
+    let c = compile(&p, Dialect::DuckDb, Some("a"), &BTreeMap::new()).unwrap();
+    assert!(
+        c.sql
+            .contains("regexp_matches(c.\"name\", '^[A-Z][0-9]+$')"),
+        "{}",
+        c.sql
+    );
+}
+
+#[test]
+fn the_schema_has_a_typed_column_per_field() {
+    let p = plan(SRC);
+    let pg = schema::ddl(&p, Dialect::Postgres);
+    assert!(pg.contains("\"ltv\" numeric"), "{pg}");
+    assert!(pg.contains("\"interests\" text[] COLLATE \"C\""), "{pg}");
+    assert!(pg.contains("\"purchase__amount\" numeric"), "{pg}");
+    let duck = schema::ddl(&p, Dialect::DuckDb);
+    assert!(duck.contains("\"seen\" TIMESTAMPTZ"), "{duck}");
+    let ch = schema::ddl(&p, Dialect::ClickHouse);
+    assert!(ch.contains("ENGINE = MergeTree ORDER BY (id)"), "{ch}");
+}
+
+#[test]
+fn mapped_tables_become_ctes_of_the_canonical_names() {
+    let p = plan(SRC);
+    let mut m = Mapping {
+        contacts: Some(TableMap {
+            table: "crm.customers".into(),
+            columns: [("id".to_string(), "customer_id".to_string())].into(),
+        }),
+        ..Mapping::default()
+    };
+    m.event_tables.insert(
+        "purchase".into(),
+        TableMap {
+            table: "shop.orders".into(),
+            columns: [("amount".to_string(), "total".to_string())].into(),
+        },
+    );
+    let c = compile_mapped(&p, Dialect::Postgres, Some("big"), &BTreeMap::new(), &m).unwrap();
+    assert!(
+        c.sql.contains("WITH contacts AS (\n  -- crm.customers"),
+        "{}",
+        c.sql
+    );
+    assert!(c.sql.contains("\"customer_id\" AS \"id\""), "{}", c.sql);
+    assert!(
+        c.sql.contains("\"total\" AS \"purchase__amount\"")
+            && c.sql.contains("NULL AS \"template\""),
+        "{}",
+        c.sql
+    );
+    assert!(!table_name_ok("x; DROP TABLE y") && table_name_ok("crm.customers"));
+}
