@@ -395,7 +395,31 @@ pub struct RenderProject {
     /// Per template: the names of the context's root it reads (`None`:
     /// any). Personas that agree on those render alike, so the checks
     /// render one of them.
-    reads: HashMap<String, Option<Arc<BTreeSet<String>>>>,
+    /// The sets are numbered (equal sets, one number) so that a persona's
+    /// shapes are computed once per set.
+    reads: HashMap<String, Option<(usize, Arc<BTreeSet<String>>)>>,
+}
+
+/// A persona's render context, made once per (persona, trigger events) in
+/// each rendering thread, and its shapes: for any name (`shapes`) and per
+/// numbered set of names read (`by_reads`).
+struct PersonaContext {
+    ctx: Context,
+    shapes: Shapes,
+    by_reads: HashMap<usize, Shapes>,
+}
+
+type Contexts<'m> = HashMap<(usize, &'m BTreeSet<String>), PersonaContext>;
+
+/// How alike personas render a template: `coarse` for the errors `build`
+/// refuses (which values are present), `fine` for the compliance lint,
+/// `exact` (the values read, hashed; only when the names read are known)
+/// for SMS lengths and header line breaks.
+#[derive(Clone, Copy)]
+struct Shapes {
+    coarse: u64,
+    fine: u64,
+    exact: Option<u64>,
 }
 
 /// Attributes that hold one line: a file's final line break is dropped.
@@ -547,6 +571,7 @@ impl RenderProject {
         let mut spans = BTreeMap::new();
         let mut keys = HashMap::new();
         let mut reads = HashMap::new();
+        let mut read_sets: HashMap<Arc<BTreeSet<String>>, usize> = HashMap::new();
         for (ti, t) in model.templates.iter().enumerate() {
             let mut key = Fingerprint::new();
             key.number(analysis_key).hash(t);
@@ -593,7 +618,12 @@ impl RenderProject {
                 }
             };
             problems.extend(cached.problems.iter().cloned());
-            reads.insert(t.name.clone(), cached.reads.clone());
+            let numbered = cached.reads.as_ref().map(|names| {
+                let next = read_sets.len();
+                let id = *read_sets.entry(names.clone()).or_insert(next);
+                (id, names.clone())
+            });
+            reads.insert(t.name.clone(), numbered);
             if cached.broken {
                 broken.insert(t.name.clone());
             }
@@ -1276,8 +1306,7 @@ impl RenderProject {
                 .map(|k| {
                     scope.spawn(move || {
                         // One context per (persona, trigger events), reused.
-                        let mut contexts: HashMap<(usize, &BTreeSet<String>), (Context, u64, u64)> =
-                            HashMap::new();
+                        let mut contexts: Contexts<'_> = HashMap::new();
                         (k..templates.len())
                             .step_by(threads)
                             .map(|i| {
@@ -1313,7 +1342,7 @@ impl RenderProject {
         &'m self,
         t: &'m TemplateInfo,
         personas: &[&'m PersonaInfo],
-        contexts: &mut HashMap<(usize, &'m BTreeSet<String>), (Context, u64, u64)>,
+        contexts: &mut Contexts<'m>,
         checked_only: bool,
         keep: bool,
     ) -> (Vec<RenderedMessage>, Vec<TemplateProblem>) {
@@ -1355,7 +1384,7 @@ impl RenderProject {
         t: &'m TemplateInfo,
         locale: Option<&'m str>,
         personas: &[&'m PersonaInfo],
-        contexts: &mut HashMap<(usize, &'m BTreeSet<String>), (Context, u64, u64)>,
+        contexts: &mut Contexts<'m>,
         checked_only: bool,
         keep: bool,
     ) -> (Vec<RenderedMessage>, Vec<TemplateProblem>) {
@@ -1403,7 +1432,11 @@ impl RenderProject {
         let receives =
             |p: &PersonaInfo| t.locales.is_empty() || t.variant_for(p.locale.as_deref()) == locale;
         let anyone_receives = personas.iter().any(|p| receives(p));
-        let reads = self.reads.get(&t.name).and_then(Option::as_deref);
+        let reads = self
+            .reads
+            .get(&t.name)
+            .and_then(Option::as_ref)
+            .map(|(id, names)| (id, &**names));
         // Checks only: personas that agree on every value the template
         // reads render it byte for byte alike, so one rendering answers
         // for all of them (SMS lengths, line breaks in headers). What it
@@ -1422,22 +1455,34 @@ impl RenderProject {
             } else {
                 &NO_TRIGGER
             };
-            // Both shapes depend on the context alone: computed once per
-            // context, not once per template.
-            let (ctx, shape, fine_shape) = contexts.entry((i, key)).or_insert_with(|| {
+            // The shapes depend on the context and on the names the
+            // template reads: computed once per context and set of names,
+            // not once per template.
+            let pc = contexts.entry((i, key)).or_insert_with(|| {
                 let data = p.context(t);
-                let shape = context_shape(&data, None, i);
-                let fine = compliance::shape(&data, None, &self.model, i);
-                (Context::from(data), shape, fine)
+                let shapes = Shapes {
+                    coarse: context_shape(&data, None, i),
+                    fine: compliance::shape(&data, None, &self.model, i),
+                    exact: None,
+                };
+                PersonaContext {
+                    ctx: Context::from(data),
+                    shapes,
+                    by_reads: HashMap::new(),
+                }
             });
-            // Only the names this template reads tell personas apart.
-            let (shape, fine_shape) = match reads {
-                Some(only) => (
-                    &context_shape(ctx.data(), Some(only), i),
-                    &compliance::shape(ctx.data(), Some(only), &self.model, i),
-                ),
-                None => (&*shape, &*fine_shape),
+            let shapes = match reads {
+                Some((id, only)) => *pc.by_reads.entry(*id).or_insert_with(|| {
+                    let data = pc.ctx.data();
+                    Shapes {
+                        coarse: context_shape(data, Some(only), i),
+                        fine: compliance::shape(data, Some(only), &self.model, i),
+                        exact: Some(values_hash(data, only)),
+                    }
+                }),
+                None => pc.shapes,
             };
+            let (ctx, shape, fine_shape) = (&mut pc.ctx, &shapes.coarse, &shapes.fine);
             if !t.url_templates.is_empty()
                 && let Some(problem) = self.url_problem(t, p, ctx)
             {
@@ -1469,12 +1514,9 @@ impl RenderProject {
             {
                 continue;
             }
-            let exact = match reads {
-                Some(only) if checked_only && !keep && compliance_shape.is_none() => {
-                    Some(values_hash(ctx.data(), only))
-                }
-                _ => None,
-            };
+            let exact = shapes
+                .exact
+                .filter(|_| checked_only && !keep && compliance_shape.is_none());
             if let Some((broke, over)) = exact.and_then(|k| alike.get(&k)) {
                 for attr in broke {
                     breaks.entry(attr).or_default().push(&p.name);
@@ -2016,6 +2058,10 @@ impl Reads {
             return None;
         }
         self.names.extend(model.tz_field.iter().cloned());
+        // The same for every persona of a template: they tell no one apart
+        // (and the context keeps the last template's `links`).
+        self.names.remove("links");
+        self.names.remove("workspace");
         Some(Arc::new(self.names))
     }
 }
@@ -2026,8 +2072,7 @@ impl Reads {
 type Alike = (Vec<&'static str>, Option<(usize, SmsEncoding)>);
 
 /// A hash of the values of the root's names `only` (whole values, unlike
-/// the shapes), without `links` and `workspace`, which are the same for
-/// every persona of a template.
+/// the shapes).
 fn values_hash(data: &serde_json::Value, only: &BTreeSet<String>) -> u64 {
     use std::hash::{Hash, Hasher};
     fn walk(v: &serde_json::Value, h: &mut std::collections::hash_map::DefaultHasher) {
@@ -2052,10 +2097,8 @@ fn values_hash(data: &serde_json::Value, only: &BTreeSet<String>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     if let Some(m) = data.as_object() {
         for (k, v) in root_entries(m, Some(only)) {
-            if k != "links" && k != "workspace" {
-                k.hash(&mut h);
-                walk(v, &mut h);
-            }
+            k.hash(&mut h);
+            walk(v, &mut h);
         }
     }
     h.finish()
