@@ -1,5 +1,6 @@
 //! The command line: the only place that touches files and the terminal.
 
+mod diff;
 mod load;
 pub mod manifest;
 mod out;
@@ -97,6 +98,9 @@ enum Command {
     /// simulation that writes the outbox (what would be sent, when, why).
     Run(run::RunArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
+    /// Compare two projects (folders or git revisions): what will behave
+    /// differently, and what is risky (`docs/diff.md`).
+    Diff(diff::DiffArgs),
     Explain {
         /// A code such as `E0201` or `W0601`; `--list` shows them all.
         code: Option<String>,
@@ -169,6 +173,7 @@ pub fn main() -> ExitCode {
         },
         Command::Watch(args) => watch::watch(args),
         Command::Run(args) => run::run(args, threads()),
+        Command::Diff(args) => diff::diff(args),
         Command::Explain { code, list } => explain(code, list),
     }
 }
@@ -466,9 +471,17 @@ fn explain(code: Option<String>, list: bool) -> ExitCode {
         for c in Code::ALL {
             println!("{}  {}", c, c.title());
         }
+        for c in crate::diff::RiskCode::ALL {
+            println!("{}  {}", c, c.title());
+        }
         return ExitCode::SUCCESS;
     }
     let code = code.unwrap_or_default();
+    // The risk codes of `relance diff` (R01xx).
+    if let Some(r) = crate::diff::RiskCode::parse(&code) {
+        print!("{}", r.explanation());
+        return ExitCode::SUCCESS;
+    }
     match Code::parse(&code) {
         Some(c) => {
             print!("{}", c.explanation());
