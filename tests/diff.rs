@@ -243,11 +243,103 @@ fn risk_codes_are_explained() {
             "{text}"
         );
     }
-    let list = Command::new(BIN)
-        .args(["explain", "--list"])
+    let unknown = Command::new(BIN)
+        .args(["explain", "R0199"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=relance",
+            "-c",
+            "user.email=relance@example.org",
+        ])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
         .output()
         .unwrap();
     assert!(
-        String::from_utf8_lossy(&list.stdout).contains("R0103  a pressure cap raised or removed")
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two commits and a dirty work tree: revisions are read with git, from the
+/// project's path in the revision (the current folder's, or `--project`).
+#[test]
+fn git_revisions_are_compared() {
+    if Command::new("git").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "git is missing under CI");
+        eprintln!("WARNING: git is not installed: git_revisions_are_compared is SKIPPED");
+        return;
+    }
+    let repo = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("diff-git");
+    let _ = std::fs::remove_dir_all(&repo);
+    copy_dir(&root().join("campaigns"), &repo.join("proj"));
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "first"]);
+    apply_edits(
+        &repo.join("proj"),
+        "@@ pressure.camp\n- email max 3 per 7d\n+ email max 4 per 7d\n",
+    );
+    git(&repo, &["commit", "-qam", "second"]);
+    apply_edits(
+        &repo.join("proj"),
+        "@@ workspace.camp\n-   name     = \"Autoparts Lyon\"\n+   name     = \"Autoparts\"\n",
+    );
+    let run = |dir: &Path, args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("diff")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Two revisions, the project named from the repository's root.
+    let (code, out, err) = run(&repo, &["HEAD~1", "HEAD", "--project", "proj"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out.lines().last(),
+        Some("1 pressure policy changed; 1 risk"),
+        "{out}"
+    );
+    // A revision against the dirty work tree, from inside the project.
+    let (code, out, err) = run(&repo.join("proj"), &["HEAD~1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("~ name: \"Autoparts Lyon\" → \"Autoparts\""),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().last(),
+        Some("1 workspace changed, 1 pressure policy changed; 1 risk"),
+        "{out}"
+    );
+    // The work tree and the index are untouched.
+    let status = Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        " M proj/workspace.camp\n"
     );
 }

@@ -471,9 +471,6 @@ fn explain(code: Option<String>, list: bool) -> ExitCode {
         for c in Code::ALL {
             println!("{}  {}", c, c.title());
         }
-        for c in crate::diff::RiskCode::ALL {
-            println!("{}  {}", c, c.title());
-        }
         return ExitCode::SUCCESS;
     }
     let code = code.unwrap_or_default();
