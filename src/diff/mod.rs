@@ -691,6 +691,9 @@ fn cadences(o: &Plan, n: &Plan) -> Vec<Change> {
 
 // --------------------------------------------------------------- risks
 
+#[cfg(test)]
+mod tests;
+
 fn risk(code: RiskCode, kind: &'static str, name: &str, message: String) -> Risk {
     Risk {
         code,
@@ -704,6 +707,17 @@ fn risk(code: RiskCode, kind: &'static str, name: &str, message: String) -> Risk
 fn removed_steps(o: &Plan, n: &Plan, risks: &mut Vec<Risk>) {
     for (name, s) in &o.scenarios {
         let Some(t) = n.scenarios.get(name) else {
+            if !s.steps.is_empty() {
+                risks.push(risk(
+                    RiskCode::R0101,
+                    "scenario",
+                    name,
+                    format!(
+                        "scenario `{name}` is removed with its {} step(s): runs waiting in it cannot resume under the new plan and must be ended or moved",
+                        s.steps.len()
+                    ),
+                ));
+            }
             continue;
         };
         let gone: Vec<&str> = s
@@ -726,6 +740,17 @@ fn removed_steps(o: &Plan, n: &Plan, risks: &mut Vec<Risk>) {
     }
     for (name, c) in &o.cadences {
         let Some(d) = n.cadences.get(name) else {
+            if !c.touches.is_empty() {
+                risks.push(risk(
+                    RiskCode::R0101,
+                    "cadence",
+                    name,
+                    format!(
+                        "cadence `{name}` is removed with its {} touch(es): runs waiting in it cannot resume under the new plan and must be ended or moved",
+                        c.touches.len()
+                    ),
+                ));
+            }
             continue;
         };
         let kept: BTreeSet<&str> = d.touches.iter().map(|t| t.id.as_str()).collect();
@@ -884,19 +909,33 @@ fn shortened_quiet(o: Option<&Pressure>, n: Option<&Pressure>, risks: &mut Vec<R
         let empty = (vec![false; 1440], false);
         let (new_minutes, new_weekends) = qn.get(channel).unwrap_or(&empty);
         // Contiguous runs of minutes quiet before and not now.
-        let mut lost = Vec::new();
+        let mut runs: Vec<(usize, usize)> = Vec::new();
         let mut start = None;
         for i in 0..=1440 {
             let gone = i < 1440 && minutes[i] && !new_minutes[i];
             match (gone, start) {
                 (true, None) => start = Some(i),
                 (false, Some(s)) => {
-                    lost.push(format!("{}–{}", clock(s), clock(i)));
+                    runs.push((s, i));
                     start = None;
                 }
                 _ => {}
             }
         }
+        // A run through midnight is one interval (`21:00–08:00`).
+        if runs.len() > 1
+            && runs.first().is_some_and(|r| r.0 == 0)
+            && runs.last().is_some_and(|r| r.1 == 1440)
+        {
+            let (first, last) = (runs.remove(0), runs.pop());
+            if let Some(last) = last {
+                runs.push((last.0, first.1));
+            }
+        }
+        let lost: Vec<String> = runs
+            .iter()
+            .map(|(s, e)| format!("{}–{}", clock(*s), clock(*e)))
+            .collect();
         if !lost.is_empty() {
             risks.push(risk(
                 RiskCode::R0104,
