@@ -143,13 +143,14 @@ fn folder(side: &str, which: &str, project: Option<&Path>) -> Result<Folder, Str
     Ok(guard)
 }
 
-/// A checked side, or the exit code after its problems were printed.
+/// A checked side with its plan, or the exit code after its problems
+/// were printed.
 fn side(
     folder: &Folder,
     which: &str,
     now: i64,
     color: ColorArg,
-) -> Result<crate::diff::Side, ExitCode> {
+) -> Result<(super::Analysis, crate::plan::Plan), ExitCode> {
     let a = match analyse(&folder.path, now) {
         Ok(a) => a,
         Err(LoadError(message)) => {
@@ -177,12 +178,7 @@ fn side(
         eprintln!("error: the {which} side has no plan");
         return Err(ExitCode::from(1));
     };
-    Ok(crate::diff::Side::new(
-        &a.loaded.sources,
-        &a.checked.files,
-        plan,
-        now,
-    ))
+    Ok((a, plan))
 }
 
 pub fn diff(args: DiffArgs) -> ExitCode {
@@ -205,10 +201,16 @@ pub fn diff(args: DiffArgs) -> ExitCode {
     };
     let old_side = side(&old, "old", now, args.color);
     let new_side = side(&new, "new", now, args.color);
-    let (old_side, new_side) = match (old_side, new_side) {
+    let ((oa, op), (na, np)) = match (old_side, new_side) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(c), _) | (_, Err(c)) => return c,
     };
+    // The changed templates are rendered for every persona on both sides.
+    let templates = crate::diff::changed_templates(&op, &np);
+    let mut old_side = crate::diff::Side::new(&oa.loaded.sources, &oa.checked.files, op, now);
+    old_side.render(&oa.loaded.sources, &oa.checked.files, &templates);
+    let mut new_side = crate::diff::Side::new(&na.loaded.sources, &na.checked.files, np, now);
+    new_side.render(&na.loaded.sources, &na.checked.files, &templates);
     let d = crate::diff::diff(&old_side, &new_side);
     let out = match args.format {
         DiffFormat::Human => crate::diff::human(&d),

@@ -27,6 +27,10 @@ pub struct Side {
     pub personas: BTreeMap<String, Persona>,
     /// The reference time the personas' relative times count from.
     pub now: i64,
+    /// Rendered messages as text (subject, preheader, text, the HTML as
+    /// text…) by template and persona, for the templates [`render`] was
+    /// asked for.
+    pub rendered: BTreeMap<(String, String), String>,
 }
 
 /// A persona as the evaluator sees it.
@@ -74,8 +78,80 @@ impl Side {
             plan,
             personas,
             now,
+            rendered: BTreeMap::new(),
         }
     }
+
+    /// Renders `templates` for every persona of the side (a persona the
+    /// template cannot render for is left out).
+    pub fn render(
+        &mut self,
+        sources: &crate::diagnostics::SourceMap,
+        files: &[crate::syntax::ast::File],
+        templates: &BTreeSet<String>,
+    ) {
+        if templates.is_empty() {
+            return;
+        }
+        let project = crate::render::RenderProject::new(
+            sources,
+            files,
+            &crate::driver::template_file_ids(sources),
+            self.now,
+        );
+        for t in templates {
+            for p in self.personas.keys() {
+                if let Ok(m) = project.render_one(t, p) {
+                    self.rendered
+                        .insert((t.clone(), p.clone()), rendered_text(&m));
+                }
+            }
+        }
+    }
+}
+
+/// The templates both plans have and that differ: those whose rendered
+/// messages `diff` compares.
+pub fn changed_templates(old: &Plan, new: &Plan) -> BTreeSet<String> {
+    old.templates
+        .iter()
+        .filter(|(name, t)| new.templates.get(*name).is_some_and(|u| u != *t))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// What a reader of the message sees: the headers, the text, the HTML as
+/// text, the body.
+fn rendered_text(m: &crate::render::RenderedMessage) -> String {
+    let mut out = String::new();
+    for (k, v) in [
+        ("Subject", &m.subject),
+        ("Preheader", &m.preheader),
+        ("Title", &m.title),
+        ("URL", &m.url),
+    ] {
+        if let Some(v) = v {
+            out.push_str(&format!("{k}: {v}\n"));
+        }
+    }
+    if let Some(t) = &m.text
+        && !m.text_derived
+    {
+        out.push_str("--- text ---\n");
+        out.push_str(t);
+        out.push('\n');
+    }
+    if let Some(h) = &m.html {
+        out.push_str("--- html (as text) ---\n");
+        out.push_str(&crate::render::html_to_text(h));
+        out.push('\n');
+    }
+    if let Some(b) = &m.body {
+        out.push_str("--- body ---\n");
+        out.push_str(b);
+        out.push('\n');
+    }
+    out
 }
 
 /// `added`, `removed` or `changed`.
@@ -188,7 +264,7 @@ pub fn diff(old: &Side, new: &Side) -> Diff {
         pressure_fields,
     ));
     d.changes.extend(personas(old, new));
-    d.changes.extend(templates(o, n));
+    d.changes.extend(templates(old, new));
     d.changes.extend(scenarios(o, n));
     d.changes.extend(cadences(o, n));
 
@@ -447,7 +523,8 @@ fn template_fields(t: &Template) -> BTreeMap<String, String> {
     m
 }
 
-fn templates(o: &Plan, n: &Plan) -> Vec<Change> {
+fn templates(old: &Side, new: &Side) -> Vec<Change> {
+    let (o, n) = (&old.plan, &new.plan);
     let mut out = keyed("template", &o.templates, &n.templates, template_fields);
     for c in &mut out {
         let (Some(a), Some(b)) = (o.templates.get(&c.name), n.templates.get(&c.name)) else {
@@ -471,6 +548,35 @@ fn templates(o: &Plan, n: &Plan) -> Vec<Change> {
                 c.details.push(format!("part {name}, lines:"));
                 c.details.extend(line_diff(&p.text, &q.text));
             }
+        }
+        // Personas whose rendered messages change the same way share one
+        // block.
+        let mut groups: Vec<(Vec<String>, Vec<&str>)> = Vec::new();
+        for ((t, persona), before) in &old.rendered {
+            if t != &c.name {
+                continue;
+            }
+            let Some(after) = new.rendered.get(&(t.clone(), persona.clone())) else {
+                continue;
+            };
+            if before == after {
+                continue;
+            }
+            let lines = line_diff(before, after);
+            match groups.iter_mut().find(|(l, _)| *l == lines) {
+                Some((_, personas)) => personas.push(persona),
+                None => groups.push((lines, vec![persona])),
+            }
+        }
+        for (lines, personas) in groups {
+            let word = if personas.len() == 1 {
+                "persona"
+            } else {
+                "personas"
+            };
+            c.details
+                .push(format!("rendered for {word} {}:", personas.join(", ")));
+            c.details.extend(lines);
         }
     }
     out
