@@ -343,3 +343,34 @@ fn git_revisions_are_compared() {
         " M proj/workspace.camp\n"
     );
 }
+
+#[test]
+fn colours_only_when_asked() {
+    let dir = campaigns_copy("colours");
+    apply_edits(
+        &dir,
+        "@@ pressure.camp\n- email max 3 per 7d\n+ email max 4 per 7d\n",
+    );
+    let out = Command::new(BIN)
+        .args([
+            "diff",
+            "campaigns",
+            &dir.to_string_lossy(),
+            "--color",
+            "always",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "\x1b[33m    ~ cap email: `email max 3 per 7d` → `email max 4 per 7d`\x1b[0m"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("\x1b[1;33mwarning[R0103]"), "{text}");
+    // `--color never` (as in the golden files): no colour.
+    let plain = diff(&["campaigns", &dir.to_string_lossy()]);
+    assert!(!plain.stdout.contains('\x1b'), "{}", plain.stdout);
+}

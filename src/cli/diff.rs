@@ -33,7 +33,8 @@ pub struct DiffArgs {
     /// the new side's `now` in relance.toml, else the current time.
     #[arg(long)]
     now: Option<String>,
-    /// Colours in the diagnostics of a side with errors.
+    /// Colours (of the human report, and of the diagnostics of a side with
+    /// errors): auto (on a terminal, without NO_COLOR), always or never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     color: ColorArg,
 }
@@ -213,7 +214,18 @@ pub fn diff(args: DiffArgs) -> ExitCode {
     new_side.render(&na.loaded.sources, &na.checked.files, &templates);
     let d = crate::diff::diff(&old_side, &new_side);
     let out = match args.format {
-        DiffFormat::Human => crate::diff::human(&d),
+        DiffFormat::Human => {
+            let text = crate::diff::human(&d);
+            let color = match args.color {
+                ColorArg::Always => true,
+                ColorArg::Never => false,
+                ColorArg::Auto => {
+                    std::io::IsTerminal::is_terminal(&std::io::stdout())
+                        && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            if color { colored(&text) } else { text }
+        }
         DiffFormat::Markdown => crate::diff::markdown(&d),
         DiffFormat::Json => crate::diff::json(&d),
     };
@@ -225,4 +237,32 @@ pub fn diff(args: DiffArgs) -> ExitCode {
     } else {
         0
     })
+}
+
+/// The human report with ANSI colours: additions green, removals red,
+/// changes and risks yellow.
+fn colored(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.lines() {
+        let body = line.trim_start();
+        let code = if body.starts_with("+ ") {
+            Some("32")
+        } else if body.starts_with("- ") {
+            Some("31")
+        } else if body.starts_with("~ ") {
+            Some("33")
+        } else if body.starts_with("warning[") {
+            Some("1;33")
+        } else {
+            None
+        };
+        match code {
+            Some(c) => out.push_str(&format!("\x1b[{c}m{line}\x1b[0m\n")),
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
