@@ -374,3 +374,39 @@ fn colours_only_when_asked() {
     let plain = diff(&["campaigns", &dir.to_string_lossy()]);
     assert!(!plain.stdout.contains('\x1b'), "{}", plain.stdout);
 }
+
+/// `docs/diff.schema.json` is the schema of the JSON output, and every
+/// golden JSON output passes it.
+#[test]
+fn json_output_follows_its_schema() {
+    let path = root().join("docs/diff.schema.json");
+    let generated = relance::diff::json_schema();
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        checked_in, generated,
+        "docs/diff.schema.json is stale: BLESS=1 cargo test --test diff"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("tests/diff")).unwrap() {
+        let file = entry.unwrap().path().join("expected.json");
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", file.display());
+        checked += 1;
+    }
+    assert!(checked >= 6);
+    // A risk code outside R01xx is refused.
+    let bad = serde_json::json!({"changes": [], "risks": [{"code": "E0001", "severity": "warning", "kind": "scenario", "name": "x", "message": "m"}], "impact": {}, "summary": "s"});
+    assert!(!validator.is_valid(&bad));
+}

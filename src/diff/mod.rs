@@ -11,6 +11,7 @@ pub mod risk;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::eval::{Contact, Context, Event};
@@ -18,7 +19,7 @@ use crate::plan::{Cadence, Expr, Plan, Pressure, Scenario, Step, Template};
 use crate::render::flow::{goal_text, reentry_text, triggers_text};
 use crate::render::{duration_text, expr_text, term_text};
 
-pub use report::{human, json, markdown, summary};
+pub use report::{JsonReport, human, json, json_schema, markdown, summary};
 pub use risk::RiskCode;
 
 /// One side of a diff: a checked project's plan and its personas.
@@ -155,7 +156,7 @@ fn rendered_text(m: &crate::render::RenderedMessage) -> String {
 }
 
 /// `added`, `removed` or `changed`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     Added,
@@ -175,10 +176,11 @@ impl ChangeKind {
 
 /// A declaration added, removed or changed, with what changed in it, each
 /// detail one line in the language's syntax.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct Change {
     /// `segment`, `list`, `persona`, `template`, `scenario`, `cadence`,
     /// `topic`, `consent`, `pressure`, `workspace`, `schema`, `event`.
+    #[schemars(extend("enum" = ["workspace", "schema", "event", "list", "segment", "topic", "consent", "pressure", "persona", "template", "scenario", "cadence"]))]
     pub kind: &'static str,
     pub name: String,
     pub change: ChangeKind,
@@ -186,11 +188,14 @@ pub struct Change {
 }
 
 /// A change that may hurt contacts or runs in flight.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct Risk {
+    #[schemars(with = "String", extend("enum" = ["R0101", "R0102", "R0103", "R0104", "R0105"]))]
     pub code: RiskCode,
     /// Always `warning`.
+    #[schemars(extend("enum" = ["warning"]))]
     pub severity: &'static str,
+    /// The kind of the declaration, as in a change.
     pub kind: &'static str,
     pub name: String,
     pub message: String,

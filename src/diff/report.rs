@@ -180,15 +180,41 @@ pub fn markdown(d: &Diff) -> String {
     out
 }
 
+/// The JSON output of `relance diff --format json`.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonReport<'d> {
+    /// Declarations added, removed or changed, by kind then name.
+    pub changes: &'d [super::Change],
+    /// Risky changes, warnings with stable codes (`relance explain CODE`).
+    pub risks: &'d [super::Risk],
+    /// The impact on data; empty for now (`docs/diff.md`).
+    pub impact: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The summary line.
+    pub summary: String,
+}
+
 /// `{"changes": […], "risks": […], "impact": {}, "summary": "…"}`.
 pub fn json(d: &Diff) -> String {
-    let value = serde_json::json!({
-        "changes": d.changes,
-        "risks": d.risks,
-        "impact": {},
-        "summary": summary(d),
-    });
-    let mut s = serde_json::to_string_pretty(&value).unwrap_or_default();
+    let report = JsonReport {
+        changes: &d.changes,
+        risks: &d.risks,
+        impact: Default::default(),
+        summary: summary(d),
+    };
+    let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The JSON Schema of the JSON output (checked in as
+/// `docs/diff.schema.json`).
+pub fn json_schema() -> String {
+    let schema = schemars::generate::SchemaSettings::default()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<JsonReport<'static>>();
+    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
     s.push('\n');
     s
 }

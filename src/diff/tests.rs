@@ -100,3 +100,11 @@ fn quiet_hours_shortened_moved_or_removed() {
         "R0104 21:00–08:00 no longer quiet for marketing messages"
     );
 }
+
+#[test]
+fn the_json_schema_names_every_risk_code() {
+    let schema: serde_json::Value = serde_json::from_str(&json_schema()).unwrap();
+    let codes = &schema["$defs"]["Risk"]["properties"]["code"]["enum"];
+    let want: Vec<&str> = RiskCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(codes, &serde_json::json!(want), "{schema}");
+}
