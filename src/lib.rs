@@ -4,6 +4,7 @@
 pub mod check;
 pub mod cli;
 pub mod diagnostics;
+pub mod diff;
 pub mod driver;
 pub mod eval;
 pub mod fmt;

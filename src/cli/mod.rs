@@ -1,5 +1,6 @@
 //! The command line: the only place that touches files and the terminal.
 
+mod diff;
 mod load;
 pub mod manifest;
 mod out;
@@ -108,6 +109,9 @@ enum Command {
     /// Create the canonical tables in PostgreSQL and load contacts and events into them.
     Load(segments::LoadArgs),
     /// Explain a diagnostic code, with a wrong and a right example.
+    /// Compare two projects (folders or git revisions): what will behave
+    /// differently, and what is risky (`docs/diff.md`).
+    Diff(diff::DiffArgs),
     Explain {
         /// A code such as `E0201` or `W0601`; `--list` shows them all.
         code: Option<String>,
@@ -182,6 +186,7 @@ pub fn main() -> ExitCode {
         },
         Command::Watch(args) => watch::watch(args),
         Command::Run(args) => run::run(args, threads()),
+        Command::Diff(args) => diff::diff(args),
         Command::Sql(args) => sql::sql(args),
         Command::Segments(args) => segments::segments(args),
         Command::Load(args) => segments::load(args),
@@ -486,6 +491,11 @@ fn explain(code: Option<String>, list: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let code = code.unwrap_or_default();
+    // The risk codes of `relance diff` (R01xx).
+    if let Some(r) = crate::diff::RiskCode::parse(&code) {
+        print!("{}", r.explanation());
+        return ExitCode::SUCCESS;
+    }
     match Code::parse(&code) {
         Some(c) => {
             print!("{}", c.explanation());

@@ -397,8 +397,11 @@ pub struct RenderProject {
     /// render one of them.
     /// The sets are numbered (equal sets, one number) so that a persona's
     /// shapes are computed once per set.
-    reads: HashMap<String, Option<(usize, Arc<BTreeSet<String>>)>>,
+    reads: HashMap<String, Option<NumberedReads>>,
 }
+
+/// A template's names read, and the number of that set.
+type NumberedReads = (usize, Arc<BTreeSet<String>>);
 
 /// A persona's render context, made once per (persona, trigger events) in
 /// each rendering thread, and its shapes: for any name (`shapes`) and per
