@@ -123,7 +123,13 @@ pub fn check_parsed_cached<T: Send>(
             plan = Some(plan_and_personas(&mut problems));
             after = Some(job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         }),
-        _ => plan = Some(plan_and_personas(&mut problems)),
+        _ => {
+            // Nothing renders after the checks: the compiled templates and
+            // render contexts are freed before the plan is built, so the
+            // two never take memory at once.
+            drop(project);
+            plan = Some(plan_and_personas(&mut problems));
+        }
     }
     // `relance build` writes the plan of a project without errors only.
     if problems.has_errors() {
