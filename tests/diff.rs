@@ -203,6 +203,41 @@ fn moved_and_reformatted_declarations_are_not_changes() {
 }
 
 #[test]
+fn a_project_reformatted_by_relance_fmt_gives_an_empty_diff() {
+    let dir = campaigns_copy("reformatted");
+    // Undo the alignment before every `=` and `:`, then let `relance fmt`
+    // lay the files out again.
+    let mut changed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "camp") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut squeezed = text.clone();
+        for op in ["=", ":"] {
+            while squeezed.contains(&format!("  {op} ")) {
+                squeezed = squeezed.replace(&format!("  {op} "), &format!(" {op} "));
+            }
+        }
+        if squeezed != text {
+            changed += 1;
+            std::fs::write(&path, squeezed).unwrap();
+        }
+    }
+    assert!(changed > 0, "nothing to reformat");
+    let fmt = Command::new(BIN).arg("fmt").arg(&dir).output().unwrap();
+    assert!(
+        fmt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fmt.stderr)
+    );
+    let out = diff(&["campaigns", &dir.to_string_lossy()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "no changes; no risks\n");
+}
+
+#[test]
 fn a_side_with_errors_is_reported_and_exits_1() {
     let dir = campaigns_copy("broken");
     apply_edits(
