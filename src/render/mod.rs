@@ -404,12 +404,11 @@ pub struct RenderProject {
 type NumberedReads = (usize, Arc<BTreeSet<String>>);
 
 /// A persona's render context, made once per (persona, trigger events) in
-/// each rendering thread, and its shapes: for any name (`shapes`) and per
-/// numbered set of names read (`by_reads`).
+/// each rendering thread, and its shapes: per numbered set of names read,
+/// computed when first asked for, and for any name (`None`).
 struct PersonaContext {
     ctx: Context,
-    shapes: Shapes,
-    by_reads: HashMap<usize, Shapes>,
+    shapes: HashMap<Option<usize>, Shapes>,
 }
 
 type Contexts<'m> = HashMap<(usize, &'m BTreeSet<String>), PersonaContext>;
@@ -1462,29 +1461,31 @@ impl RenderProject {
             // template reads: computed once per context and set of names,
             // not once per template.
             let pc = contexts.entry((i, key)).or_insert_with(|| {
+                // For any name, from the context as made (rendering adds
+                // the template's `links` to it later).
                 let data = p.context(t);
-                let shapes = Shapes {
+                let any = Shapes {
                     coarse: context_shape(&data, None, i),
                     fine: compliance::shape(&data, None, &self.model, i),
                     exact: None,
                 };
                 PersonaContext {
                     ctx: Context::from(data),
-                    shapes,
-                    by_reads: HashMap::new(),
+                    shapes: HashMap::from([(None, any)]),
                 }
             });
-            let shapes = match reads {
-                Some((id, only)) => *pc.by_reads.entry(*id).or_insert_with(|| {
+            let only = reads.map(|(_, names)| names);
+            let shapes = *pc
+                .shapes
+                .entry(reads.map(|(id, _)| *id))
+                .or_insert_with(|| {
                     let data = pc.ctx.data();
                     Shapes {
-                        coarse: context_shape(data, Some(only), i),
-                        fine: compliance::shape(data, Some(only), &self.model, i),
-                        exact: Some(values_hash(data, only)),
+                        coarse: context_shape(data, only, i),
+                        fine: compliance::shape(data, only, &self.model, i),
+                        exact: only.map(|names| values_hash(data, names)),
                     }
-                }),
-                None => pc.shapes,
-            };
+                });
             let (ctx, shape, fine_shape) = (&mut pc.ctx, &shapes.coarse, &shapes.fine);
             if !t.url_templates.is_empty()
                 && let Some(problem) = self.url_problem(t, p, ctx)
