@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod deliver;
 pub mod diagnostics;
 pub mod diff;
 pub mod driver;

@@ -1,0 +1,59 @@
+//! Delivery: what `relance serve` does with a ledger line once it is
+//! committed. A line names a template, a contact and an instant; delivery
+//! renders the template for the contact from the plan ([`compose`]), then
+//! hands the result to its channel: email over SMTP as MIME ([`email`]),
+//! webhooks, tasks, SMS and push as HTTP requests ([`http`]). Recipients'
+//! unsubscribe links are signed tokens ([`unsubscribe`]).
+//!
+//! Nothing here touches the database: the server's sender loop
+//! (`crate::serve`) picks pending lines, calls these functions, and records
+//! the [`Attempt`] they return. The same code renders `relance render
+//! --format eml`, so that what is previewed offline is what is sent.
+
+use std::collections::BTreeMap;
+
+/// One message rendered for one contact, ready for its channel.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Composed {
+    /// The template's name.
+    pub template: String,
+    /// One of [`crate::plan::CHANNELS`].
+    pub channel: String,
+    /// `marketing`, `transactional` or `operational`.
+    pub kind: String,
+    /// Where it goes: the value of the template's address field (an email
+    /// address, a phone number, a push token); `None` for webhooks and
+    /// tasks, or when the contact has no such value.
+    pub to: Option<String>,
+    /// `From` / `Reply-To` of an email, as the plan's senders resolve them
+    /// for this contact (display name and address, RFC 5322 form).
+    pub from: Option<String>,
+    pub reply_to: Option<String>,
+    /// Rendered parts by name (`subject`, `html`, `text`, `body`, `url`,
+    /// `method`, …), as the template declares them.
+    pub parts: BTreeMap<String, String>,
+    /// Headers to add: for email the plan's headers (`List-Unsubscribe`,
+    /// `List-Unsubscribe-Post`) with the contact's URL in; for webhooks the
+    /// template's request headers.
+    pub headers: BTreeMap<String, String>,
+    /// The message's idempotency key (stable across restarts and
+    /// processes): `Message-ID` and the webhook's `Idempotency-Key` derive
+    /// from it.
+    pub key: String,
+    /// When the runner made the message (unix seconds): `Date` of an email.
+    pub at: i64,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// The receiver accepted the message; `detail`: its answer (SMTP reply,
+    /// HTTP status line).
+    Delivered { detail: String },
+    /// A failure that may pass: timeout, refused connection, HTTP 5xx or
+    /// 429, SMTP 4xx. The sender tries again later (see [`http::retry_delay`]).
+    Retry { error: String },
+    /// A failure that retrying will not fix: HTTP 4xx, SMTP 5xx, a contact
+    /// without an address, a template that does not render.
+    Failed { error: String },
+}
