@@ -13,6 +13,7 @@ pub mod mailbox;
 pub mod plan;
 pub mod render;
 pub mod run;
+pub mod serve;
 pub mod sql;
 pub mod syntax;
 pub mod tzdb;

@@ -6,6 +6,7 @@ pub mod manifest;
 mod out;
 mod run;
 mod segments;
+mod serve;
 mod sql;
 mod watch;
 // `relance fmt` (issue 12).
@@ -101,6 +102,9 @@ enum Command {
     /// Run a built plan against contacts and events: a deterministic
     /// simulation that writes the outbox (what would be sent, when, why).
     Run(run::RunArgs),
+    /// Run a built plan for real: contacts, events and the ledger in
+    /// PostgreSQL, messages delivered through SMTP and HTTP, an HTTP API.
+    Serve(serve::ServeArgs),
     /// Print the SQL that computes every segment's membership as of a
     /// timestamp parameter (or, with `--schema`, the canonical tables' DDL).
     Sql(sql::SqlArgs),
@@ -186,6 +190,7 @@ pub fn main() -> ExitCode {
         },
         Command::Watch(args) => watch::watch(args),
         Command::Run(args) => run::run(args, threads()),
+        Command::Serve(args) => serve::serve(args),
         Command::Diff(args) => diff::diff(args),
         Command::Sql(args) => sql::sql(args),
         Command::Segments(args) => segments::segments(args),

@@ -96,7 +96,7 @@ impl<'a> V<'a> {
 }
 
 /// One contact as the evaluator sees it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Contact {
     pub id: String,
     pub fields: BTreeMap<String, Value>,

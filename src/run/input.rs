@@ -647,6 +647,32 @@ impl Contacts {
         c
     }
 
+    /// Contacts that have only ids (every field absent, no list, no tag):
+    /// what a host that keeps its contacts elsewhere resolves a batch of
+    /// events against ([`events_from_jsonl`] needs only the ids). Repeated
+    /// ids are kept once; the dense numbers follow the first occurrences.
+    pub fn with_ids<'a>(plan: &Plan, ids: impl IntoIterator<Item = &'a str>) -> Contacts {
+        let mut c = Contacts::new(plan);
+        for id in ids {
+            if c.index.get(id).is_some() || c.index.push(id).is_err() {
+                continue;
+            }
+            for col in &mut c.columns {
+                col.push(Cell::Absent);
+            }
+            let base = c.lists.len();
+            c.lists.resize(base + c.words, 0);
+            let start = c.tag_ids.len() as u32;
+            c.tags.push((start, 0));
+        }
+        c
+    }
+
+    /// The dense number of the contact with this id.
+    pub fn dense(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
     fn new(plan: &Plan) -> Contacts {
         let list_names: Vec<String> = plan.lists.keys().cloned().collect();
         Contacts {

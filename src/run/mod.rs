@@ -207,6 +207,48 @@ fn json_str(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// Writes outbox lines (§10's keys, in order) for one program: what
+/// `relance run` writes, and what a durable host records in its ledger.
+pub struct OutboxLines<'a, 'p> {
+    program: &'a Program<'p>,
+    senders: senders::Senders<'p>,
+}
+
+impl<'a, 'p> OutboxLines<'a, 'p> {
+    pub fn new(program: &'a Program<'p>) -> Self {
+        OutboxLines {
+            program,
+            senders: senders::Senders::new(program),
+        }
+    }
+
+    /// Appends message `m`'s line, without the final `}` newline's `\n`
+    /// (the object is closed); `id`: its contact's id; `contact`: the
+    /// contact, asked for only when a sender depends on its fields.
+    pub fn write(&self, line: &mut String, m: &Message, id: &str, contact: impl FnOnce() -> crate::eval::Contact) {
+        let p = self.program;
+        let t = &p.templates[m.template as usize];
+        let _ = write!(
+            line,
+            "{{\"at\":\"{}\",\"contact\":{},\"scenario\":\"{}\",\"step\":\"{}\",\"template\":\"{}\",\"channel\":\"{}\"",
+            rfc3339(m.at),
+            json_str(id),
+            p.scenarios[m.scenario as usize].name,
+            p.labels[m.step as usize],
+            t.name,
+            CHANNELS[t.channel],
+        );
+        if let Some(d) = m.deferred_from {
+            let _ = write!(line, ",\"deferred_from\":\"{}\"", rfc3339(d));
+        }
+        self.senders.write(line, m.template as usize, m.at, contact);
+        if let Some(l) = locale::name(p.plan, m.locale) {
+            let _ = write!(line, ",\"locale\":{}", json_str(l));
+        }
+        line.push('}');
+    }
+}
+
 impl Outcome<'_> {
     /// The outbox as JSONL: one line per message, keys in the order of §10.
     pub fn write_outbox(
@@ -215,30 +257,13 @@ impl Outcome<'_> {
         w: &mut impl std::io::Write,
     ) -> std::io::Result<()> {
         let mut line = String::with_capacity(256);
-        let senders = senders::Senders::new(&self.program);
+        let lines = OutboxLines::new(&self.program);
         for m in &self.outbox {
             line.clear();
-            let t = &self.program.templates[m.template as usize];
-            let _ = write!(
-                line,
-                "{{\"at\":\"{}\",\"contact\":{},\"scenario\":\"{}\",\"step\":\"{}\",\"template\":\"{}\",\"channel\":\"{}\"",
-                rfc3339(m.at),
-                json_str(contacts.id(m.contact)),
-                self.program.scenarios[m.scenario as usize].name,
-                self.program.labels[m.step as usize],
-                t.name,
-                CHANNELS[t.channel],
-            );
-            if let Some(d) = m.deferred_from {
-                let _ = write!(line, ",\"deferred_from\":\"{}\"", rfc3339(d));
-            }
-            senders.write(&mut line, m.template as usize, m.at, || {
+            lines.write(&mut line, m, contacts.id(m.contact), || {
                 contacts.contact(m.contact)
             });
-            if let Some(l) = locale::name(self.program.plan, m.locale) {
-                let _ = write!(line, ",\"locale\":{}", json_str(l));
-            }
-            line.push_str("}\n");
+            line.push('\n');
             w.write_all(line.as_bytes())?;
         }
         Ok(())

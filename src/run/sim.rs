@@ -281,6 +281,27 @@ impl ContactState {
     /// drawn events, channels) is one of the program's. A state loaded
     /// from storage is checked before any step, so that a damaged one or
     /// one made with another plan is an error, not a panic.
+    /// Where each active run waits, as `(scenario, step or touch id)`:
+    /// what a host shows of a contact and counts per step.
+    pub fn waiting<'p>(&self, prog: &Program<'p>) -> Vec<(&'p str, &'p str)> {
+        self.runs
+            .iter()
+            .filter(|r| r.active)
+            .filter_map(|r| {
+                let scenario = prog.scenarios.get(r.scenario)?.name;
+                let step = match r.cursor {
+                    Cursor::Step(i) => prog.steps.get(i)?.id,
+                    Cursor::Touch { cadence, index, .. } => {
+                        let t = prog.cadences.get(cadence)?.touches.get(index)?;
+                        prog.labels.get(t.label)?
+                    }
+                    Cursor::Done => return None,
+                };
+                Some((scenario, step))
+            })
+            .collect()
+    }
+
     pub(crate) fn fits(&self, prog: &Program) -> Result<(), String> {
         let bad = |what: &str| Err(format!("the stored state does not fit the plan: {what}"));
         let (scenarios, steps, runs) = (prog.scenarios.len(), prog.steps.len(), self.runs.len());
