@@ -1,0 +1,556 @@
+//! `relance serve` end to end, on a real PostgreSQL: the ledger equals
+//! `relance run`'s outbox for the same plan, inputs and window (on
+//! `campaigns/` and on generated bases), also when the server is killed
+//! with SIGKILL again and again while the clock advances, and when several
+//! processes share one database; and the API's contract (tokens, limits,
+//! rejected lines, duplicates, the clock).
+//!
+//! PostgreSQL comes from `RELANCE_TEST_POSTGRES` (`.ci/run` starts one with
+//! `.ci/postgres`). Under `CI` a missing database fails the tests; elsewhere
+//! they are skipped with a warning.
+
+#[path = "../benches/synth/runbase.rs"]
+mod runbase;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_relance");
+const FROM: &str = "2026-11-01T00:00:00Z";
+const UNTIL: &str = "2026-12-08T00:00:00Z";
+const DAY: i64 = 86_400;
+
+// ---------------------------------------------------------------- helpers
+
+/// The test cluster's URL, or `None` (skip) outside CI.
+fn postgres() -> Option<String> {
+    match std::env::var("RELANCE_TEST_POSTGRES") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "RELANCE_TEST_POSTGRES is not set under CI: .ci/run starts PostgreSQL with .ci/postgres"
+            );
+            eprintln!("warning: RELANCE_TEST_POSTGRES is not set: the relance serve tests are SKIPPED");
+            None
+        }
+    }
+}
+
+/// A new, empty database on the cluster; its URL.
+fn fresh_db(base: &str, name: &str) -> String {
+    let mut c = postgres::Client::connect(base, postgres::NoTls).expect("connect to the test cluster");
+    let name = format!("{name}_{}", std::process::id());
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .expect("drop the test database");
+    c.batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create the test database");
+    let (head, _) = base.rsplit_once('/').expect("a URL with a database");
+    format!("{head}/{name}")
+}
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("relance-serve-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// The plan of `campaigns/`, built once.
+fn plan() -> &'static Path {
+    static PLAN: OnceLock<PathBuf> = OnceLock::new();
+    PLAN.get_or_init(|| {
+        let out = tmp("plan");
+        let campaigns = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns");
+        let r = Command::new(BIN)
+            .args(["build", "--color", "never", "--out"])
+            .arg(&out)
+            .arg(&campaigns)
+            .output()
+            .expect("run relance build");
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        out.join("plan.json")
+    })
+}
+
+/// `relance run`'s outbox lines for these inputs.
+fn simulate(plan: &Path, contacts: &Path, events: &Path, until: &str) -> Vec<String> {
+    let r = Command::new(BIN)
+        .arg("run")
+        .arg("--plan")
+        .arg(plan)
+        .arg("--contacts")
+        .arg(contacts)
+        .arg("--events")
+        .arg(events)
+        .args(["--from", FROM, "--until", until])
+        .output()
+        .expect("run relance run");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    String::from_utf8(r.stdout)
+        .expect("UTF-8")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A running `relance serve`, killed when dropped.
+struct Serve {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Serve {
+    fn start(db: &str, plan: &Path, extra: &[&str], log: &Path) -> Serve {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--plan")
+            .arg(plan)
+            .args(["--database", db, "--listen", "127.0.0.1:0", "--clock", "manual"])
+            .args(["--from", FROM])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start relance serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log_path = log.to_path_buf();
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .expect("log");
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(f, "{line}");
+                if !sent && let Some(i) = line.find("listening on http://") {
+                    let rest = &line[i + "listening on http://".len()..];
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                    sent = true;
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "relance serve did not start:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+        };
+        Serve {
+            child,
+            addr,
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        request(&self.addr, method, path, body, None).unwrap_or_else(|e| {
+            panic!(
+                "{method} {path}: {e}\nserver log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            )
+        })
+    }
+
+    fn ok(&self, method: &str, path: &str, body: &[u8]) -> Value {
+        let (status, text) = self.request(method, path, body);
+        assert_eq!(status, 200, "{method} {path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+
+    fn outbox(&self) -> Vec<Value> {
+        let (status, text) = self.request("GET", "/v1/outbox?limit=100000", b"");
+        assert_eq!(status, 200, "{text}");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("an outbox line is JSON"))
+            .collect()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request (`Connection: close`); the status and the body.
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    auth: Option<&str>,
+) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(300)))
+        .map_err(|e| e.to_string())?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = auth {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    s.write_all(body).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no HTTP answer: {text:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line: {head}"))?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The outbox keys of a ledger line (what `relance run` writes).
+fn as_outbox(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        for k in ["seq", "status", "message_id", "plan", "attempts", "error"] {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+fn assert_same(expected: &[String], ledger: Vec<Value>, what: &str) {
+    let expected: Vec<Value> = expected
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let seqs: Vec<i64> = ledger.iter().map(|v| v["seq"].as_i64().unwrap_or(-1)).collect();
+    let got: Vec<Value> = ledger.into_iter().map(as_outbox).collect();
+    for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
+        assert_eq!(e, g, "{what}: line {} differs", i + 1);
+    }
+    assert_eq!(expected.len(), got.len(), "{what}: not the same number of lines");
+    let want: Vec<i64> = (1..=seqs.len() as i64).collect();
+    assert_eq!(seqs, want, "{what}: seq numbers are not 1..n");
+}
+
+fn rfc3339(t: i64) -> String {
+    jiff::Timestamp::from_second(t)
+        .expect("a timestamp")
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn ts(s: &str) -> i64 {
+    s.parse::<jiff::Timestamp>().expect("timestamp").as_second()
+}
+
+/// A generated base (the runner benchmark's generator) written to `dir`.
+fn base(dir: &Path, contacts: u64, events: u64, seed: u64) -> (PathBuf, PathBuf) {
+    let cfg = runbase::Config {
+        contacts,
+        events,
+        seed,
+        ..runbase::Config::default()
+    };
+    let mut stats = runbase::Stats::default();
+    let mut c = Vec::new();
+    let mut state = runbase::write_contacts(&cfg, &mut c, &mut stats).expect("contacts");
+    let mut e = Vec::new();
+    runbase::write_events(&cfg, &mut state, &mut e, &mut stats).expect("events");
+    let (cp, ep) = (dir.join("contacts.jsonl"), dir.join("events.jsonl"));
+    std::fs::write(&cp, c).expect("write");
+    std::fs::write(&ep, e).expect("write");
+    (cp, ep)
+}
+
+/// Posts a JSONL file in requests of `per` lines.
+fn post_lines(s: &Serve, path: &str, file: &Path, per: usize) {
+    let text = std::fs::read_to_string(file).expect("read");
+    let lines: Vec<&str> = text.lines().collect();
+    for chunk in lines.chunks(per) {
+        let v = s.ok("POST", path, chunk.join("\n").as_bytes());
+        assert_eq!(v["rejected"], serde_json::json!([]), "{path}: {v}");
+    }
+}
+
+fn advance(s: &Serve, to: &str) -> Value {
+    s.ok("POST", "/v1/clock", format!("{{\"now\":\"{to}\"}}").as_bytes())
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn campaigns_ledger_equals_the_simulation() {
+    let Some(pg) = postgres() else { return };
+    let dir = tmp("campaigns");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/data");
+    let (contacts, events) = (data.join("contacts.jsonl"), data.join("events.jsonl"));
+    let expected = simulate(plan(), &contacts, &events, UNTIL);
+    assert!(expected.len() > 100, "the sample base sends messages");
+    // One advance to the end, then the same day by day.
+    for (name, steps) in [("once", 1i64), ("daily", 37)] {
+        let db = fresh_db(&pg, &format!("campaigns_{name}"));
+        let s = Serve::start(&db, plan(), &["--dry-run"], &dir.join(format!("{name}.log")));
+        post_lines(&s, "/v1/contacts", &contacts, 1000);
+        post_lines(&s, "/v1/events", &events, 100);
+        let (from, until) = (ts(FROM), ts(UNTIL));
+        for k in 1..=steps {
+            advance(&s, &rfc3339(from + (until - from) * k / steps));
+        }
+        assert_same(&expected, s.outbox(), name);
+    }
+}
+
+#[test]
+fn generated_bases_equal_the_simulation() {
+    let Some(pg) = postgres() else { return };
+    for seed in [1u64, 2] {
+        let dir = tmp(&format!("gen{seed}"));
+        let (contacts, events) = base(&dir, 300, 4_000, seed);
+        let until = rfc3339(ts(FROM) + 30 * DAY);
+        let expected = simulate(plan(), &contacts, &events, &until);
+        assert!(!expected.is_empty());
+        let db = fresh_db(&pg, &format!("gen{seed}"));
+        let s = Serve::start(&db, plan(), &["--dry-run"], &dir.join("serve.log"));
+        post_lines(&s, "/v1/contacts", &contacts, 1000);
+        post_lines(&s, "/v1/events", &events, 1000);
+        // Uneven steps: 5 h 17 min, so that steps fall inside days.
+        let (mut t, end) = (ts(FROM), ts(&until));
+        while t < end {
+            t = (t + 19_020).min(end);
+            advance(&s, &rfc3339(t));
+        }
+        assert_same(&expected, s.outbox(), &format!("seed {seed}"));
+    }
+}
+
+/// SIGKILL at random moments of the clock's advance, at least 20 times;
+/// each restart resumes; the ledger is the simulation's, no line twice.
+#[test]
+fn kill_9_while_the_clock_advances_loses_nothing() {
+    let Some(pg) = postgres() else { return };
+    let dir = tmp("kill");
+    let (contacts, events) = base(&dir, 1_500, 20_000, 7);
+    let until = rfc3339(ts(FROM) + 30 * DAY);
+    let expected = simulate(plan(), &contacts, &events, &until);
+    let db = fresh_db(&pg, "kill");
+    let log = dir.join("serve.log");
+    let mut s = Serve::start(&db, plan(), &["--dry-run", "--workers", "2"], &log);
+    post_lines(&s, "/v1/contacts", &contacts, 1000);
+    post_lines(&s, "/v1/events", &events, 1000);
+    let (mut t, end) = (ts(FROM), ts(&until));
+    let mut rng = runbase::Rng::new(7, 99);
+    let mut kills = 0;
+    let started = Instant::now();
+    while t < end {
+        let next = (t + 12 * 3600).min(end);
+        // Post the clock in a thread; kill the server after a random delay.
+        let addr = s.addr.clone();
+        let body = format!("{{\"now\":\"{}\"}}", rfc3339(next));
+        let poster = std::thread::spawn(move || request(&addr, "POST", "/v1/clock", body.as_bytes(), None));
+        let kill = kills < 30 && rng.chance(600);
+        if kill {
+            std::thread::sleep(Duration::from_millis(rng.below(40)));
+            s.kill9();
+            kills += 1;
+            let _ = poster.join();
+            s = Serve::start(&db, plan(), &["--dry-run", "--workers", "2"], &log);
+            // The manual clock resumes at its last committed instant.
+            let now = s.ok("GET", "/v1/clock", b"");
+            let now = ts(now["now"].as_str().expect("now"));
+            assert!(now == t || now == next, "the clock came back at {now}, not {t} or {next}");
+            continue; // post the same instant again
+        }
+        let (status, text) = poster.join().expect("poster").expect("clock request");
+        assert_eq!(status, 200, "{text}");
+        t = next;
+        assert!(started.elapsed() < Duration::from_secs(900), "the test runs too long");
+    }
+    assert!(kills >= 20, "only {kills} kills");
+    assert_same(&expected, s.outbox(), "after kill -9");
+}
+
+/// Three processes on one database share the work and give one ledger.
+#[test]
+fn several_processes_give_the_ledger_of_one() {
+    let Some(pg) = postgres() else { return };
+    let dir = tmp("multi");
+    let (contacts, events) = base(&dir, 800, 8_000, 11);
+    let until = rfc3339(ts(FROM) + 30 * DAY);
+    let expected = simulate(plan(), &contacts, &events, &until);
+    let db = fresh_db(&pg, "multi");
+    let servers: Vec<Serve> = (0..3)
+        .map(|i| Serve::start(&db, plan(), &["--dry-run"], &dir.join(format!("serve{i}.log"))))
+        .collect();
+    post_lines(&servers[0], "/v1/contacts", &contacts, 500);
+    post_lines(&servers[1], "/v1/events", &events, 1000);
+    let (mut t, end) = (ts(FROM), ts(&until));
+    let mut k = 0;
+    while t < end {
+        t = (t + DAY).min(end);
+        advance(&servers[k % 3], &rfc3339(t));
+        k += 1;
+    }
+    assert_same(&expected, servers[2].outbox(), "three processes");
+    // Each process stepped contacts (the work was shared).
+    let mut c = postgres::Client::connect(&db, postgres::NoTls).expect("connect");
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM relance.ledger", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(n as usize, expected.len());
+}
+
+#[test]
+fn the_api_refuses_what_it_cannot_take() {
+    let Some(pg) = postgres() else { return };
+    let dir = tmp("api");
+    let db = fresh_db(&pg, "api");
+    let token = "0123456789abcdef0123";
+    std::fs::write(dir.join("token"), format!("{token}\n")).expect("token");
+    let token_file = dir.join("token");
+    let s = Serve::start(
+        &db,
+        plan(),
+        &[
+            "--dry-run",
+            "--token-file",
+            token_file.to_str().expect("path"),
+            "--max-body",
+            "4096",
+        ],
+        &dir.join("serve.log"),
+    );
+    let call = |m: &str, p: &str, b: &[u8], auth: Option<&str>| {
+        request(&s.addr, m, p, b, auth).expect("request")
+    };
+    // No token, a wrong token: 401. Health needs none.
+    assert_eq!(call("GET", "/v1/outbox", b"", None).0, 401);
+    assert_eq!(call("GET", "/v1/outbox", b"", Some("wrong-token-wrong")).0, 401);
+    assert_eq!(call("GET", "/healthz", b"", None).0, 200);
+    // Over the limit: 413.
+    let big = vec![b' '; 5000];
+    assert_eq!(call("POST", "/v1/contacts", &big, Some(token)).0, 413);
+    // Rejected lines come with their line number and reason.
+    let body = br#"{"id":"a1","email":"a1@example.com","first_name":"Ana","country":"FR","customer_type":"individual","signup_at":"2025-04-20T00:56:48Z","ltv":0,"sms_opt_in":false,"interests":["gps"],"lists":["newsletter"]}
+not json
+{"id":"a2"}"#;
+    let (st, text) = call("POST", "/v1/contacts", body, Some(token));
+    assert_eq!(st, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    let rejected = v["rejected"].as_array().expect("rejected");
+    assert!(rejected.iter().any(|r| r["line"] == 2), "{v}");
+    assert_eq!(v["accepted"], 1, "{v}");
+    assert_eq!(v["rejected"].as_array().map(Vec::len), Some(2), "{v}");
+    // Events: an unknown contact is rejected; a repeated id is a duplicate.
+    let ev = br#"{"id":"e1","contact":"a1","event":"page_view","at":"2026-11-02T10:00:00Z","path":"/gps"}
+{"id":"e1","contact":"a1","event":"page_view","at":"2026-11-02T10:00:00Z","path":"/gps"}
+{"contact":"nobody","event":"page_view","at":"2026-11-02T10:00:00Z","path":"/gps"}"#;
+    let (st, text) = call("POST", "/v1/events", ev, Some(token));
+    assert_eq!(st, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["accepted"], 1, "{v}");
+    assert_eq!(v["duplicates"], 1, "{v}");
+    assert_eq!(v["rejected"][0]["line"], 3, "{v}");
+    let (st, text) = call("POST", "/v1/events", &ev[..ev.iter().position(|b| *b == b'\n').unwrap_or(0)], Some(token));
+    assert_eq!(st, 200);
+    assert!(text.contains("\"duplicates\": 1"), "{text}");
+    // The clock moves forward only.
+    let (st, _) = call("POST", "/v1/clock", b"{\"now\":\"2026-11-03T00:00:00Z\"}", Some(token));
+    assert_eq!(st, 200);
+    let (st, text) = call("POST", "/v1/clock", b"{\"now\":\"2026-11-02T00:00:00Z\"}", Some(token));
+    assert_eq!(st, 409, "{text}");
+    let (st, _) = call("POST", "/v1/clock", b"{\"now\":\"soon\"}", Some(token));
+    assert_eq!(st, 400);
+    // The contact's page.
+    let (st, text) = call("GET", "/v1/contacts/a1", b"", Some(token));
+    assert_eq!(st, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["id"], "a1");
+    assert_eq!(call("GET", "/v1/contacts/nobody", b"", Some(token)).0, 404);
+    // Metrics in Prometheus' text format.
+    let (st, text) = call("GET", "/metrics", b"", None);
+    assert_eq!(st, 200);
+    assert!(text.contains("relance_events_duplicate_total 2"), "{text}");
+}
+
+#[test]
+fn start_up_refusals_are_clear() {
+    let Some(pg) = postgres() else { return };
+    let dir = tmp("refuse");
+    let run = |args: &[&str]| {
+        let r = Command::new(BIN)
+            .arg("serve")
+            .arg("--plan")
+            .arg(plan())
+            .args(args)
+            .output()
+            .expect("run");
+        (r.status.code(), String::from_utf8_lossy(&r.stderr).into_owned())
+    };
+    // Unreachable database.
+    let (code, err) = run(&["--database", "postgres://nobody@127.0.0.1:1/x", "--migrate-only"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cannot connect to the database"), "{err}");
+    // A public address without a token.
+    let db = fresh_db(&pg, "refuse");
+    let (code, err) = run(&["--database", &db, "--listen", "0.0.0.0:0"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("without a token"), "{err}");
+    // An invalid plan.
+    std::fs::write(dir.join("bad.json"), "{\"plan_version\": 1}").expect("write");
+    let r = Command::new(BIN)
+        .args(["serve", "--database", &db, "--plan"])
+        .arg(dir.join("bad.json"))
+        .output()
+        .expect("run");
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("bad.json"));
+    // A schema newer than this relance.
+    let (code, _) = run(&["--database", &db, "--migrate-only"]);
+    assert_eq!(code, Some(0));
+    let mut c = postgres::Client::connect(&db, postgres::NoTls).expect("connect");
+    c.execute("INSERT INTO relance.migrations (version) VALUES (999)", &[])
+        .expect("insert");
+    let (code, err) = run(&["--database", &db, "--migrate-only"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("newer than this relance"), "{err}");
+}
