@@ -37,7 +37,9 @@ fn postgres() -> Option<String> {
                 std::env::var_os("CI").is_none(),
                 "RELANCE_TEST_POSTGRES is not set under CI: .ci/run starts PostgreSQL with .ci/postgres"
             );
-            eprintln!("warning: RELANCE_TEST_POSTGRES is not set: the relance serve tests are SKIPPED");
+            eprintln!(
+                "warning: RELANCE_TEST_POSTGRES is not set: the relance serve tests are SKIPPED"
+            );
             None
         }
     }
@@ -45,7 +47,8 @@ fn postgres() -> Option<String> {
 
 /// A new, empty database on the cluster; its URL.
 fn fresh_db(base: &str, name: &str) -> String {
-    let mut c = postgres::Client::connect(base, postgres::NoTls).expect("connect to the test cluster");
+    let mut c =
+        postgres::Client::connect(base, postgres::NoTls).expect("connect to the test cluster");
     let name = format!("{name}_{}", std::process::id());
     c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .expect("drop the test database");
@@ -113,7 +116,14 @@ impl Serve {
         cmd.arg("serve")
             .arg("--plan")
             .arg(plan)
-            .args(["--database", db, "--listen", "127.0.0.1:0", "--clock", "manual"])
+            .args([
+                "--database",
+                db,
+                "--listen",
+                "127.0.0.1:0",
+                "--clock",
+                "manual",
+            ])
             .args(["--from", FROM])
             .args(extra)
             .stdout(Stdio::null())
@@ -225,7 +235,10 @@ fn request(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("bad status line: {head}"))?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(rest)
     } else {
         rest.to_string()
@@ -261,12 +274,19 @@ fn assert_same(expected: &[String], ledger: Vec<Value>, what: &str) {
         .iter()
         .map(|l| serde_json::from_str(l).expect("JSON"))
         .collect();
-    let seqs: Vec<i64> = ledger.iter().map(|v| v["seq"].as_i64().unwrap_or(-1)).collect();
+    let seqs: Vec<i64> = ledger
+        .iter()
+        .map(|v| v["seq"].as_i64().unwrap_or(-1))
+        .collect();
     let got: Vec<Value> = ledger.into_iter().map(as_outbox).collect();
     for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
         assert_eq!(e, g, "{what}: line {} differs", i + 1);
     }
-    assert_eq!(expected.len(), got.len(), "{what}: not the same number of lines");
+    assert_eq!(
+        expected.len(),
+        got.len(),
+        "{what}: not the same number of lines"
+    );
     let want: Vec<i64> = (1..=seqs.len() as i64).collect();
     assert_eq!(seqs, want, "{what}: seq numbers are not 1..n");
 }
@@ -312,7 +332,11 @@ fn post_lines(s: &Serve, path: &str, file: &Path, per: usize) {
 }
 
 fn advance(s: &Serve, to: &str) -> Value {
-    s.ok("POST", "/v1/clock", format!("{{\"now\":\"{to}\"}}").as_bytes())
+    s.ok(
+        "POST",
+        "/v1/clock",
+        format!("{{\"now\":\"{to}\"}}").as_bytes(),
+    )
 }
 
 // ---------------------------------------------------------------- tests
@@ -328,7 +352,12 @@ fn campaigns_ledger_equals_the_simulation() {
     // One advance to the end, then the same day by day.
     for (name, steps) in [("once", 1i64), ("daily", 37)] {
         let db = fresh_db(&pg, &format!("campaigns_{name}"));
-        let s = Serve::start(&db, plan(), &["--dry-run"], &dir.join(format!("{name}.log")));
+        let s = Serve::start(
+            &db,
+            plan(),
+            &["--dry-run"],
+            &dir.join(format!("{name}.log")),
+        );
         post_lines(&s, "/v1/contacts", &contacts, 1000);
         post_lines(&s, "/v1/events", &events, 100);
         let (from, until) = (ts(FROM), ts(UNTIL));
@@ -385,7 +414,8 @@ fn kill_9_while_the_clock_advances_loses_nothing() {
         // Post the clock in a thread; kill the server after a random delay.
         let addr = s.addr.clone();
         let body = format!("{{\"now\":\"{}\"}}", rfc3339(next));
-        let poster = std::thread::spawn(move || request(&addr, "POST", "/v1/clock", body.as_bytes(), None));
+        let poster =
+            std::thread::spawn(move || request(&addr, "POST", "/v1/clock", body.as_bytes(), None));
         let kill = kills < 30 && rng.chance(600);
         if kill {
             std::thread::sleep(Duration::from_millis(rng.below(40)));
@@ -396,13 +426,19 @@ fn kill_9_while_the_clock_advances_loses_nothing() {
             // The manual clock resumes at its last committed instant.
             let now = s.ok("GET", "/v1/clock", b"");
             let now = ts(now["now"].as_str().expect("now"));
-            assert!(now == t || now == next, "the clock came back at {now}, not {t} or {next}");
+            assert!(
+                now == t || now == next,
+                "the clock came back at {now}, not {t} or {next}"
+            );
             continue; // post the same instant again
         }
         let (status, text) = poster.join().expect("poster").expect("clock request");
         assert_eq!(status, 200, "{text}");
         t = next;
-        assert!(started.elapsed() < Duration::from_secs(900), "the test runs too long");
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "the test runs too long"
+        );
     }
     assert!(kills >= 20, "only {kills} kills");
     assert_same(&expected, s.outbox(), "after kill -9");
@@ -418,7 +454,14 @@ fn several_processes_give_the_ledger_of_one() {
     let expected = simulate(plan(), &contacts, &events, &until);
     let db = fresh_db(&pg, "multi");
     let servers: Vec<Serve> = (0..3)
-        .map(|i| Serve::start(&db, plan(), &["--dry-run"], &dir.join(format!("serve{i}.log"))))
+        .map(|i| {
+            Serve::start(
+                &db,
+                plan(),
+                &["--dry-run"],
+                &dir.join(format!("serve{i}.log")),
+            )
+        })
         .collect();
     post_lines(&servers[0], "/v1/contacts", &contacts, 500);
     post_lines(&servers[1], "/v1/events", &events, 1000);
@@ -464,7 +507,10 @@ fn the_api_refuses_what_it_cannot_take() {
     };
     // No token, a wrong token: 401. Health needs none.
     assert_eq!(call("GET", "/v1/outbox", b"", None).0, 401);
-    assert_eq!(call("GET", "/v1/outbox", b"", Some("wrong-token-wrong")).0, 401);
+    assert_eq!(
+        call("GET", "/v1/outbox", b"", Some("wrong-token-wrong")).0,
+        401
+    );
     assert_eq!(call("GET", "/healthz", b"", None).0, 200);
     // Over the limit: 413.
     let big = vec![b' '; 5000];
@@ -490,13 +536,28 @@ not json
     assert_eq!(v["accepted"], 1, "{v}");
     assert_eq!(v["duplicates"], 1, "{v}");
     assert_eq!(v["rejected"][0]["line"], 3, "{v}");
-    let (st, text) = call("POST", "/v1/events", &ev[..ev.iter().position(|b| *b == b'\n').unwrap_or(0)], Some(token));
+    let (st, text) = call(
+        "POST",
+        "/v1/events",
+        &ev[..ev.iter().position(|b| *b == b'\n').unwrap_or(0)],
+        Some(token),
+    );
     assert_eq!(st, 200);
     assert!(text.contains("\"duplicates\": 1"), "{text}");
     // The clock moves forward only.
-    let (st, _) = call("POST", "/v1/clock", b"{\"now\":\"2026-11-03T00:00:00Z\"}", Some(token));
+    let (st, _) = call(
+        "POST",
+        "/v1/clock",
+        b"{\"now\":\"2026-11-03T00:00:00Z\"}",
+        Some(token),
+    );
     assert_eq!(st, 200);
-    let (st, text) = call("POST", "/v1/clock", b"{\"now\":\"2026-11-02T00:00:00Z\"}", Some(token));
+    let (st, text) = call(
+        "POST",
+        "/v1/clock",
+        b"{\"now\":\"2026-11-02T00:00:00Z\"}",
+        Some(token),
+    );
     assert_eq!(st, 409, "{text}");
     let (st, _) = call("POST", "/v1/clock", b"{\"now\":\"soon\"}", Some(token));
     assert_eq!(st, 400);
@@ -524,10 +585,17 @@ fn start_up_refusals_are_clear() {
             .args(args)
             .output()
             .expect("run");
-        (r.status.code(), String::from_utf8_lossy(&r.stderr).into_owned())
+        (
+            r.status.code(),
+            String::from_utf8_lossy(&r.stderr).into_owned(),
+        )
     };
     // Unreachable database.
-    let (code, err) = run(&["--database", "postgres://nobody@127.0.0.1:1/x", "--migrate-only"]);
+    let (code, err) = run(&[
+        "--database",
+        "postgres://nobody@127.0.0.1:1/x",
+        "--migrate-only",
+    ]);
     assert_eq!(code, Some(2));
     assert!(err.contains("cannot connect to the database"), "{err}");
     // A public address without a token.
@@ -553,4 +621,147 @@ fn start_up_refusals_are_clear() {
     let (code, err) = run(&["--database", &db, "--migrate-only"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("newer than this relance"), "{err}");
+}
+
+/// The same plan under another hash (re-serialised), installed half-way
+/// through `POST /v1/plan`, then by SIGHUP: nothing changes but the hash
+/// each line records.
+#[test]
+fn an_equivalent_plan_upgrade_changes_nothing() {
+    let Some(pg) = postgres() else { return };
+    let dir = tmp("equiv");
+    let (contacts, events) = base(&dir, 300, 4_000, 5);
+    let until = rfc3339(ts(FROM) + 30 * DAY);
+    let expected = simulate(plan(), &contacts, &events, &until);
+    let text = std::fs::read_to_string(plan()).expect("plan");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    let compact = serde_json::to_string(&v).expect("json");
+    let pretty = serde_json::to_string_pretty(&v).expect("json") + "\n\n";
+    assert_ne!(compact, text);
+    let plan_file = dir.join("plan.json");
+    std::fs::copy(plan(), &plan_file).expect("copy");
+    let db = fresh_db(&pg, "equiv");
+    let s = Serve::start(&db, &plan_file, &["--dry-run"], &dir.join("serve.log"));
+    post_lines(&s, "/v1/contacts", &contacts, 1000);
+    post_lines(&s, "/v1/events", &events, 1000);
+    let (from, end) = (ts(FROM), ts(&until));
+    advance(&s, &rfc3339(from + 10 * DAY + 3600));
+    let v = s.ok("POST", "/v1/plan", compact.as_bytes());
+    assert_eq!(v["changed"], true, "{v}");
+    let second = v["plan"].as_str().expect("hash").to_string();
+    advance(&s, &rfc3339(from + 20 * DAY + 7200));
+    std::fs::write(&plan_file, &pretty).expect("write");
+    let pid = s.child.id().to_string();
+    let st = Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    // The reload is done when the health check shows the new hash.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let third = loop {
+        let h = s.ok("GET", "/healthz", b"");
+        let p = h["plan"].as_str().unwrap_or("").to_string();
+        if p != second {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "SIGHUP did not reload the plan");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    advance(&s, &rfc3339(end));
+    let ledger = s.outbox();
+    let hashes: std::collections::BTreeSet<&str> =
+        ledger.iter().filter_map(|l| l["plan"].as_str()).collect();
+    assert!(
+        hashes.contains(second.as_str()) && hashes.contains(third.as_str()),
+        "{hashes:?}"
+    );
+    assert_same(&expected, ledger, "across two upgrades");
+}
+
+/// Removing the last steps of a series: the run waiting at a removed step
+/// ends (`plan_changed`, listed and counted), the others go on.
+#[test]
+fn a_removed_step_ends_the_runs_waiting_there() {
+    let Some(pg) = postgres() else { return };
+    let dir = tmp("removed");
+    let project = dir.join("project");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/autoresponder");
+    let r = Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(&project)
+        .status()
+        .expect("cp");
+    assert!(r.success());
+    let build = |out: &str| {
+        let r = Command::new(BIN)
+            .args(["build", "--color", "never", "--out"])
+            .arg(dir.join(out))
+            .arg(&project)
+            .output()
+            .expect("build");
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        dir.join(out).join("plan.json")
+    };
+    let v1 = build("b1");
+    let series = project.join("welcome_series.camp");
+    let text = std::fs::read_to_string(&series).expect("read");
+    let cut = text
+        .replace("  wait 4d\n", "")
+        .replace("  send first_order    // day 9\n", "");
+    assert_ne!(cut, text);
+    std::fs::write(&series, cut).expect("write");
+    let v2 = build("b2");
+    let db = fresh_db(&pg, "removed");
+    let s = Serve::start(&db, &v1, &["--dry-run"], &dir.join("serve.log"));
+    let contacts = (1..=3)
+        .map(|i| format!("{{\"id\":\"c{i}\",\"email\":\"c{i}@example.com\",\"signup_at\":\"2026-10-01T00:00:00Z\"}}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    s.ok("POST", "/v1/contacts", contacts.as_bytes());
+    let day = |d: i64| rfc3339(ts(FROM) + d * DAY + 9 * 3600);
+    let events = [(1, 0), (2, 3), (3, 8)]
+        .iter()
+        .map(|(c, d)| format!("{{\"contact\":\"c{c}\",\"event\":\"joined\",\"list\":\"newsletter\",\"at\":\"{}\"}}", day(*d)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let v = s.ok("POST", "/v1/events", events.as_bytes());
+    assert_eq!(v["accepted"], 3, "{v}");
+    advance(&s, &rfc3339(ts(FROM) + 7 * DAY));
+    let c1 = s.ok("GET", "/v1/contacts/c1", b"");
+    assert_eq!(c1["runs"][0]["waits_at"], "welcome_series/5", "{c1}");
+    let plan2 = std::fs::read(&v2).expect("plan");
+    s.ok("POST", "/v1/plan", &plan2);
+    advance(&s, &rfc3339(ts(FROM) + 30 * DAY));
+    let c1 = s.ok("GET", "/v1/contacts/c1", b"");
+    assert_eq!(
+        c1["ended_by_plan_change"],
+        serde_json::json!([{"scenario": "welcome_series", "step": "welcome_series/5", "reason": "plan_changed"}]),
+        "{c1}"
+    );
+    let sent: Vec<(String, String)> = s
+        .outbox()
+        .iter()
+        .map(|l| {
+            (
+                l["contact"].as_str().unwrap_or("").to_string(),
+                l["template"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let of = |c: &str| -> Vec<&str> {
+        sent.iter()
+            .filter(|(x, _)| x == c)
+            .map(|(_, t)| t.as_str())
+            .collect()
+    };
+    assert_eq!(of("c1"), ["welcome", "fitting_guide", "best_sellers"]);
+    assert_eq!(of("c2"), ["welcome", "fitting_guide", "best_sellers"]);
+    assert_eq!(of("c3"), ["welcome", "fitting_guide", "best_sellers"]);
+    let (_, metrics) = s.request("GET", "/metrics", b"");
+    assert!(
+        metrics.contains("relance_runs_ended_plan_changed_total 1"),
+        "{metrics}"
+    );
 }

@@ -145,7 +145,15 @@ fn start(args: ServeArgs) -> Result<ExitCode, String> {
                 db::set_meta(&mut tx, "clock", &f.to_string())?;
             }
         }
-        serve::upgrade::install(&mut tx, &loaded)?;
+        let clock = match args.clock {
+            ClockMode::System => serve::wall(),
+            ClockMode::Manual => db::meta(&mut tx, "clock")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(serve::wall),
+        };
+        if serve::upgrade::install(&mut tx, &loaded, clock)? {
+            eprintln!("relance serve: plan {} installed", &loaded.hash[..12]);
+        }
         tx.commit().map_err(db::error)?;
         secret
     };
@@ -182,8 +190,8 @@ fn start(args: ServeArgs) -> Result<ExitCode, String> {
         })?),
         None => None,
     };
-    let server = tiny_http::Server::http(addr)
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let server =
+        tiny_http::Server::http(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = server
         .server_addr()
         .to_ip()
@@ -206,6 +214,7 @@ fn start(args: ServeArgs) -> Result<ExitCode, String> {
         stop: Default::default(),
         metrics: Default::default(),
         max_body: args.max_body,
+        plans: Default::default(),
         options: serve::Options {
             smtp: args.smtp.clone(),
             smtp_user: args.smtp_user.clone(),

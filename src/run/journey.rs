@@ -130,6 +130,23 @@ impl<'a, 'p> Journey<'a, 'p> {
         state.next_wake(self.window.from)
     }
 
+    /// Moves `state`, made with program `old`, onto this journey's
+    /// program at the state's present (a plan upgrade; see
+    /// `run::sim::upgrade` for the rules). Returns the runs that ended
+    /// because their scenario, step or touch is gone, as (scenario, step
+    /// id) of the old plan.
+    pub fn upgrade(
+        &self,
+        old: &Program,
+        state: &mut ContactState,
+        history: &mut Vec<Event>,
+        fx: &mut Effects,
+    ) -> Vec<(String, String)> {
+        let rebase = state.upgrade(old, self.prog);
+        self.sim(state, history, fx).rebase(&rebase);
+        rebase.ended
+    }
+
     /// The end of the window, once the clock reached `until`: counts the
     /// runs still active and the contact's pressure state. Changes nothing.
     pub fn finish(&self, state: &mut ContactState, history: &mut Vec<Event>, fx: &mut Effects) {

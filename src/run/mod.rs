@@ -225,7 +225,13 @@ impl<'a, 'p> OutboxLines<'a, 'p> {
     /// Appends message `m`'s line, without the final `}` newline's `\n`
     /// (the object is closed); `id`: its contact's id; `contact`: the
     /// contact, asked for only when a sender depends on its fields.
-    pub fn write(&self, line: &mut String, m: &Message, id: &str, contact: impl FnOnce() -> crate::eval::Contact) {
+    pub fn write(
+        &self,
+        line: &mut String,
+        m: &Message,
+        id: &str,
+        contact: impl FnOnce() -> crate::eval::Contact,
+    ) {
         let p = self.program;
         let t = &p.templates[m.template as usize];
         let _ = write!(

@@ -34,6 +34,7 @@ use crate::render::{duration_text as duration, expr_text, term_text, trigger_tex
 use crate::syntax::ast::TimeValue;
 
 mod consent;
+mod upgrade;
 
 /// `--engagement`: a message sent by a run that this many drawn events led
 /// to (message → drawn event → run → message …) draws no reactions, so
@@ -289,13 +290,17 @@ impl ContactState {
             .filter(|r| r.active)
             .filter_map(|r| {
                 let scenario = prog.scenarios.get(r.scenario)?.name;
-                let step = match r.cursor {
-                    Cursor::Step(i) => prog.steps.get(i)?.id,
-                    Cursor::Touch { cadence, index, .. } => {
+                let step = match (r.block, r.cursor) {
+                    // Waiting: the wait step, not the one after it.
+                    (Block::Until(i, _) | Block::Sleep(i) | Block::UntilTime(i, _), _) => {
+                        prog.steps.get(i)?.id
+                    }
+                    (_, Cursor::Step(i)) => prog.steps.get(i)?.id,
+                    (_, Cursor::Touch { cadence, index, .. }) => {
                         let t = prog.cadences.get(cadence)?.touches.get(index)?;
                         prog.labels.get(t.label)?
                     }
-                    Cursor::Done => return None,
+                    (_, Cursor::Done) => return None,
                 };
                 Some((scenario, step))
             })

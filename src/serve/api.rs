@@ -99,10 +99,7 @@ fn body(shared: &Shared, req: &mut Request) -> Result<String, Answer> {
         ));
     }
     let mut buf = Vec::new();
-    let read = req
-        .as_reader()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut buf);
+    let read = req.as_reader().take(limit as u64 + 1).read_to_end(&mut buf);
     if let Err(e) = read {
         return Err(Answer::error(400, format!("cannot read the body: {e}")));
     }
@@ -115,7 +112,10 @@ fn body(shared: &Shared, req: &mut Request) -> Result<String, Answer> {
     String::from_utf8(buf).map_err(|e| {
         Answer::error(
             400,
-            format!("the body is not UTF-8 (byte {}): send JSONL in UTF-8", e.utf8_error().valid_up_to()),
+            format!(
+                "the body is not UTF-8 (byte {}): send JSONL in UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
         )
     })
 }
@@ -179,7 +179,10 @@ fn handle(shared: &Shared, req: &mut Request) -> Answer {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim);
         if !given.is_some_and(|g| same_secret(g.as_bytes(), expected.as_bytes())) {
-            let mut a = Answer::error(401, "missing or wrong bearer token: send `Authorization: Bearer TOKEN`");
+            let mut a = Answer::error(
+                401,
+                "missing or wrong bearer token: send `Authorization: Bearer TOKEN`",
+            );
             a.headers.push(("WWW-Authenticate", "Bearer".into()));
             return a;
         }
@@ -279,13 +282,15 @@ fn clock(shared: &Shared, body: &str) -> Result<Answer, String> {
         db::set_meta(&mut tx, "clock", &now.to_string())?;
         tx.commit().map_err(error)?;
     }
-    let loaded = shared.loaded();
     let mut total = engine::Pass::default();
     loop {
         if shared.stopping() {
-            return Ok(Answer::error(503, "the server is stopping: post the clock again after its restart"));
+            return Ok(Answer::error(
+                503,
+                "the server is stopping: post the clock again after its restart",
+            ));
         }
-        let pass = engine::step_due(shared, &loaded, now)?;
+        let pass = engine::step_due(shared, now)?;
         total.contacts += pass.contacts;
         total.events += pass.events;
         total.messages += pass.messages;
@@ -323,7 +328,9 @@ fn outbox(shared: &Shared, url: &str) -> Result<Answer, String> {
             ("after" | "limit", _) => {
                 return Ok(Answer::error(
                     400,
-                    format!("`{k}={v}`: `after` is a sequence number (0 or more), `limit` 1 to 100000"),
+                    format!(
+                        "`{k}={v}`: `after` is a sequence number (0 or more), `limit` 1 to 100000"
+                    ),
                 ));
             }
             _ => {}
@@ -460,7 +467,10 @@ fn metrics_text(shared: &Shared) -> Result<String, String> {
     let mut c = shared.pool.get()?;
     let mut out = String::new();
     let counters = c
-        .query("SELECT name, value FROM relance.counters ORDER BY name", &[])
+        .query(
+            "SELECT name, value FROM relance.counters ORDER BY name",
+            &[],
+        )
         .map_err(error)?;
     let get = |n: &str| -> i64 {
         counters
@@ -469,14 +479,52 @@ fn metrics_text(shared: &Shared) -> Result<String, String> {
             .map_or(0, |r| r.get(1))
     };
     for (name, key, help) in [
-        ("relance_events_ingested_total", "events_received", "Events accepted by POST /v1/events."),
-        ("relance_events_duplicate_total", "events_duplicate", "Events ignored because their id was already received."),
-        ("relance_contacts_received_total", "contacts_received", "Contact lines accepted by POST /v1/contacts."),
-        ("relance_events_applied_total", "events_applied", "Events applied to journeys."),
-        ("relance_messages_made_total", "messages_made", "Ledger lines made."),
-        ("relance_unsubscribes_total", "unsubscribes", "Unsubscribes received through /u/ links."),
+        (
+            "relance_events_ingested_total",
+            "events_received",
+            "Events accepted by POST /v1/events.",
+        ),
+        (
+            "relance_events_duplicate_total",
+            "events_duplicate",
+            "Events ignored because their id was already received.",
+        ),
+        (
+            "relance_contacts_received_total",
+            "contacts_received",
+            "Contact lines accepted by POST /v1/contacts.",
+        ),
+        (
+            "relance_events_applied_total",
+            "events_applied",
+            "Events applied to journeys.",
+        ),
+        (
+            "relance_messages_made_total",
+            "messages_made",
+            "Ledger lines made.",
+        ),
+        (
+            "relance_runs_ended_plan_changed_total",
+            "runs_ended_plan_changed",
+            "Runs ended because a plan upgrade removed their step.",
+        ),
+        (
+            "relance_plan_upgrades_total",
+            "plan_upgrades",
+            "Plans installed over another.",
+        ),
+        (
+            "relance_unsubscribes_total",
+            "unsubscribes",
+            "Unsubscribes received through /u/ links.",
+        ),
     ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", get(key));
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            get(key)
+        );
     }
     let _ = writeln!(
         out,
@@ -529,7 +577,10 @@ fn metrics_text(shared: &Shared) -> Result<String, String> {
     let _ = writeln!(
         out,
         "# HELP relance_http_requests_total Requests served by this process.\n# TYPE relance_http_requests_total counter\nrelance_http_requests_total {}",
-        shared.metrics.requests.load(std::sync::atomic::Ordering::Relaxed)
+        shared
+            .metrics
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
     );
     Ok(out)
 }
@@ -542,7 +593,11 @@ fn unsubscribe(shared: &Shared, req: &mut Request, method: &Method, token: &str)
         Err(e) => {
             let _ = req;
             eprintln!("relance serve: unsubscribe: {e}");
-            Answer::text(503, "text/plain; charset=utf-8", "Please try again in a minute.\n")
+            Answer::text(
+                503,
+                "text/plain; charset=utf-8",
+                "Please try again in a minute.\n",
+            )
         }
     }
 }

@@ -211,9 +211,8 @@ pub fn migrate(c: &mut Client) -> Result<i32, String> {
         ));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        tx.batch_execute(sql).map_err(|e| {
-            format!("migration {} failed: {}", i + 1, error(e))
-        })?;
+        tx.batch_execute(sql)
+            .map_err(|e| format!("migration {} failed: {}", i + 1, error(e)))?;
         tx.execute(
             "INSERT INTO relance.migrations (version) VALUES ($1)",
             &[&(i as i32 + 1)],
@@ -226,14 +225,19 @@ pub fn migrate(c: &mut Client) -> Result<i32, String> {
 
 /// A value of `relance.meta`.
 pub fn meta(c: &mut impl postgres::GenericClient, key: &str) -> Result<Option<String>, String> {
-    Ok(c
-        .query_opt("SELECT value FROM relance.meta WHERE key = $1", &[&key])
-        .map_err(error)?
-        .map(|r| r.get(0)))
+    Ok(
+        c.query_opt("SELECT value FROM relance.meta WHERE key = $1", &[&key])
+            .map_err(error)?
+            .map(|r| r.get(0)),
+    )
 }
 
 /// Sets a value of `relance.meta`.
-pub fn set_meta(c: &mut impl postgres::GenericClient, key: &str, value: &str) -> Result<(), String> {
+pub fn set_meta(
+    c: &mut impl postgres::GenericClient,
+    key: &str,
+    value: &str,
+) -> Result<(), String> {
     c.execute(
         "INSERT INTO relance.meta (key, value) VALUES ($1, $2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -30,6 +30,8 @@ pub struct Pass {
     pub contacts: usize,
     pub events: usize,
     pub messages: usize,
+    /// Runs ended by a plan upgrade.
+    pub ended: usize,
 }
 
 /// The idempotency key of a contact's `made`-th message: stable, since the
@@ -44,10 +46,25 @@ pub fn message_key(contact: &str, made: i64) -> String {
 
 /// Steps one batch of contacts due before `clock`; 0 contacts: none was
 /// due (or every due one is being stepped by another process).
-pub fn step_due(shared: &Shared, loaded: &Loaded, clock: i64) -> Result<Pass, String> {
-    let program = Program::compile(&loaded.plan)?;
+pub fn step_due(shared: &Shared, clock: i64) -> Result<Pass, String> {
     let mut conn = shared.pool.get()?;
     let mut tx = conn.transaction().map_err(error)?;
+    // The plan cannot switch while this transaction runs (the switch
+    // takes this row for update), and this process follows a switch.
+    let hash: String = tx
+        .query_one(
+            "SELECT value FROM relance.meta WHERE key = 'plan' FOR SHARE",
+            &[],
+        )
+        .map_err(error)?
+        .get(0);
+    let loaded = if hash == shared.loaded().hash {
+        shared.loaded()
+    } else {
+        shared.current(&mut tx)?
+    };
+    let loaded: &Loaded = &loaded;
+    let program = Program::compile(&loaded.plan)?;
     let rows = tx
         .query(
             "SELECT id, num, contact, joined, state, history, plan, made
@@ -105,23 +122,14 @@ pub fn step_due(shared: &Shared, loaded: &Loaded, clock: i64) -> Result<Pass, St
         let journey = Journey::new(&program, joined, i64::MAX, None);
         let mut state = match state {
             None => {
-                let c: Contact = serde_json::from_str(&contact)
-                    .map_err(|e| format!("contact `{id}`: the stored contact does not load: {e}"))?;
+                let c: Contact = serde_json::from_str(&contact).map_err(|e| {
+                    format!("contact `{id}`: the stored contact does not load: {e}")
+                })?;
                 journey.start(num as u32, c)
             }
             Some(s) => {
-                if plan.as_deref() != Some(loaded.hash.as_str()) {
-                    return Err(format!(
-                        "contact `{id}`: its state was made with plan {} and this process runs plan {}: the plan upgrade did not reach it",
-                        plan.as_deref().unwrap_or("?"),
-                        loaded.hash
-                    ));
-                }
                 let s: ContactState = serde_json::from_str(&s)
                     .map_err(|e| format!("contact `{id}`: the stored state does not load: {e}"))?;
-                journey
-                    .check(&s)
-                    .map_err(|e| format!("contact `{id}`: {e}"))?;
                 s
             }
         };
@@ -133,10 +141,30 @@ pub fn step_due(shared: &Shared, loaded: &Loaded, clock: i64) -> Result<Pass, St
             stats: &mut stats,
             trace: None,
         };
+        let mut ended: Vec<String> = Vec::new();
+        if let Some(old) = plan.as_deref().filter(|h| *h != loaded.hash) {
+            // Made with another plan: move it onto this one first.
+            let old = shared.plan_by_hash(&mut tx, old)?;
+            let old_program = Program::compile(&old.plan)?;
+            Journey::new(&old_program, joined, i64::MAX, None)
+                .check(&state)
+                .map_err(|e| format!("contact `{id}`: {e}"))?;
+            for (s, st) in journey.upgrade(&old_program, &mut state, &mut history, &mut fx) {
+                ended.push(format!("{s}/{st}"));
+            }
+        }
+        journey
+            .check(&state)
+            .map_err(|e| format!("contact `{id}`: {e}"))?;
         for (seq, ev) in pending.remove(&id).unwrap_or_default() {
             let event: Event = serde_json::from_str(&ev)
                 .map_err(|e| format!("contact `{id}`: a stored event does not load: {e}"))?;
-            journey.step(&mut state, &mut history, Input::Event { event, line: 0 }, &mut fx);
+            journey.step(
+                &mut state,
+                &mut history,
+                Input::Event { event, line: 0 },
+                &mut fx,
+            );
             done_events.push(seq);
             pass.events += 1;
         }
@@ -169,20 +197,24 @@ pub fn step_due(shared: &Shared, loaded: &Loaded, clock: i64) -> Result<Pass, St
             .map(|(s, st)| format!("{s}/{st}"))
             .collect();
         up.id.push(id);
-        up.state.push(serde_json::to_string(&state).map_err(|e| e.to_string())?);
+        up.state
+            .push(serde_json::to_string(&state).map_err(|e| e.to_string())?);
         up.history
             .push(serde_json::to_string(&history).map_err(|e| e.to_string())?);
         up.due.push(due);
         up.made.push(made);
         up.waiting.push(waiting.join("\u{1f}"));
+        pass.ended += ended.len();
+        up.ended.push(ended.join("\u{1f}"));
         pass.contacts += 1;
     }
     tx.execute(
         "UPDATE relance.contacts c SET state = u.state, history = u.history, plan = $7,
              due = u.due, made = u.made,
-             waiting = CASE WHEN u.waiting = '' THEN '{}'::text[] ELSE string_to_array(u.waiting, chr(31)) END
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
-              AS u(id, state, history, due, made, waiting)
+             waiting = CASE WHEN u.waiting = '' THEN '{}'::text[] ELSE string_to_array(u.waiting, chr(31)) END,
+             ended = CASE WHEN u.ended = '' THEN c.ended ELSE c.ended || string_to_array(u.ended, chr(31)) END
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $8::text[])
+              AS u(id, state, history, due, made, waiting, ended)
          WHERE c.id = u.id",
         &[
             &up.id,
@@ -192,6 +224,7 @@ pub fn step_due(shared: &Shared, loaded: &Loaded, clock: i64) -> Result<Pass, St
             &up.made,
             &up.waiting,
             &loaded.hash,
+            &up.ended,
         ],
     )
     .map_err(error)?;
@@ -224,6 +257,7 @@ pub fn step_due(shared: &Shared, loaded: &Loaded, clock: i64) -> Result<Pass, St
     }
     db::count(&mut tx, "messages_made", pass.messages as i64)?;
     db::count(&mut tx, "events_applied", pass.events as i64)?;
+    db::count(&mut tx, "runs_ended_plan_changed", pass.ended as i64)?;
     tx.commit().map_err(error)?;
     Ok(pass)
 }
@@ -236,6 +270,7 @@ struct Updates {
     due: Vec<Option<i64>>,
     made: Vec<i64>,
     waiting: Vec<String>,
+    ended: Vec<String>,
 }
 
 #[derive(Default)]
@@ -279,19 +314,23 @@ pub fn sequence(c: &mut impl GenericClient, clock: i64) -> Result<u64, String> {
 
 /// Whether some contact is due before `clock` (stepped or not yet).
 pub fn any_due(c: &mut impl GenericClient, clock: i64) -> Result<bool, String> {
-    Ok(c
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM relance.contacts WHERE due < $1)",
-            &[&clock],
-        )
-        .map_err(error)?
-        .get(0))
+    Ok(c.query_one(
+        "SELECT EXISTS (SELECT 1 FROM relance.contacts WHERE due < $1)",
+        &[&clock],
+    )
+    .map_err(error)?
+    .get(0))
 }
 
 /// The events a contact line posted again stands for, at `at`: `updated`
 /// with the fields whose value changed, `joined`/`left` for the lists.
 /// (Tags are the journey's own: `tag`/`untag` rules change them.)
-pub fn update_events(plan: &crate::plan::Plan, old: &Contact, new: &Contact, at: i64) -> Vec<Event> {
+pub fn update_events(
+    plan: &crate::plan::Plan,
+    old: &Contact,
+    new: &Contact,
+    at: i64,
+) -> Vec<Event> {
     let mut out = Vec::new();
     let changed: std::collections::BTreeMap<String, Value> = new
         .fields

@@ -88,8 +88,9 @@ pub fn contacts(shared: &Shared, body: &str) -> Result<J, String> {
                 new_contacts.push(text);
             }
             Some((old, started)) => {
-                let old: Contact = serde_json::from_str(old)
-                    .map_err(|e| format!("contact `{}`: the stored contact does not load: {e}", c.id))?;
+                let old: Contact = serde_json::from_str(old).map_err(|e| {
+                    format!("contact `{}`: the stored contact does not load: {e}", c.id)
+                })?;
                 if old == c {
                     continue;
                 }
@@ -153,7 +154,7 @@ fn store_events(tx: &mut postgres::Transaction, events: &[(String, Event)]) -> R
          ORDER BY n",
         &[&contacts, &ats, &texts],
     )
-    .map_err(|e| error(e))?;
+    .map_err(error)?;
     let (ids, mins): (Vec<&str>, Vec<i64>) = first.into_iter().unzip();
     tx.execute(
         "UPDATE relance.contacts c SET due = least(coalesce(c.due, u.at), u.at)

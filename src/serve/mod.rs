@@ -90,6 +90,9 @@ pub struct Shared {
     pub metrics: Metrics,
     pub max_body: usize,
     pub options: Options,
+    /// Plans met so far by hash (the states of contacts not yet moved
+    /// onto the current plan were made with one of them).
+    pub plans: std::sync::Mutex<std::collections::HashMap<String, Arc<Loaded>>>,
 }
 
 /// The delivery settings.
@@ -120,8 +123,56 @@ impl Shared {
             ClockMode::System => Ok(wall()),
             ClockMode::Manual => db::meta(c, "clock")?
                 .and_then(|v| v.parse().ok())
-                .ok_or_else(|| "the database has no clock: was it initialised by relance serve?".into()),
+                .ok_or_else(|| {
+                    "the database has no clock: was it initialised by relance serve?".into()
+                }),
         }
+    }
+
+    /// Keeps `loaded` for the states made with it.
+    pub fn remember(&self, loaded: Arc<Loaded>) {
+        if let Ok(mut m) = self.plans.lock() {
+            m.insert(loaded.hash.clone(), loaded);
+        }
+    }
+
+    /// The plan with this hash: met before, or read from `relance.plans`.
+    pub fn plan_by_hash(
+        &self,
+        c: &mut impl postgres::GenericClient,
+        hash: &str,
+    ) -> Result<Arc<Loaded>, String> {
+        if let Some(p) = self.plans.lock().ok().and_then(|m| m.get(hash).cloned()) {
+            return Ok(p);
+        }
+        let body: String = c
+            .query_opt("SELECT body FROM relance.plans WHERE hash = $1", &[&hash])
+            .map_err(db::error)?
+            .ok_or_else(|| format!("plan {hash} is not in relance.plans"))?
+            .get(0);
+        let plan = crate::plan::parse_plan(&body)
+            .map_err(|e| format!("plan {hash} in relance.plans does not load: {e}"))?;
+        let loaded = Arc::new(Loaded {
+            plan,
+            hash: hash.to_string(),
+        });
+        self.remember(Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    /// Follows the database's current plan (another process or a SIGHUP
+    /// may have switched it); returns the plan to step with.
+    pub fn current(&self, c: &mut impl postgres::GenericClient) -> Result<Arc<Loaded>, String> {
+        let hash = db::meta(c, "plan")?.ok_or("the database has no plan")?;
+        let mine = self.loaded();
+        if mine.hash == hash {
+            return Ok(mine);
+        }
+        let p = self.plan_by_hash(c, &hash)?;
+        if let Ok(mut w) = self.plan.write() {
+            *w = Arc::clone(&p);
+        }
+        Ok(p)
     }
 
     pub fn stopping(&self) -> bool {
@@ -160,7 +211,10 @@ pub fn engine_loop(shared: &Shared) {
                 nap(shared, Duration::from_millis(50));
             }
             Err(e) => {
-                eprintln!("relance serve: engine: {e}; retrying in {} ms", backoff.as_millis());
+                eprintln!(
+                    "relance serve: engine: {e}; retrying in {} ms",
+                    backoff.as_millis()
+                );
                 shared.pool.reset();
                 nap(shared, backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -171,12 +225,11 @@ pub fn engine_loop(shared: &Shared) {
 
 /// One pass: `Ok(true)` when it stepped contacts.
 fn engine_pass(shared: &Shared) -> Result<bool, String> {
-    let loaded = shared.loaded();
     let clock = {
         let mut c = shared.pool.get()?;
         shared.now(&mut *c)?
     };
-    let pass = engine::step_due(shared, &loaded, clock)?;
+    let pass = engine::step_due(shared, clock)?;
     if pass.contacts == 0 {
         let mut c = shared.pool.get()?;
         engine::sequence(&mut *c, clock)?;
