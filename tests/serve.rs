@@ -765,3 +765,131 @@ fn a_removed_step_ends_the_runs_waiting_there() {
         "{metrics}"
     );
 }
+
+/// A cluster of the test's own (`.ci/postgres DIR`), so that it can be
+/// restarted without touching the other tests' database.
+struct OwnCluster(PathBuf);
+
+impl OwnCluster {
+    fn start(dir: &Path) -> (OwnCluster, String) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres");
+        let out = Command::new(&script)
+            .arg(dir)
+            .output()
+            .expect("run .ci/postgres");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_string();
+        (OwnCluster(dir.to_path_buf()), url)
+    }
+
+    fn stop(&self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres");
+        let st = Command::new(&script)
+            .arg("--stop")
+            .arg(&self.0)
+            .status()
+            .expect("stop");
+        assert!(st.success());
+    }
+
+    fn again(&self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres");
+        let st = Command::new(&script)
+            .arg(&self.0)
+            .stdout(Stdio::null())
+            .status()
+            .expect("start");
+        assert!(st.success());
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres");
+        let _ = Command::new(&script).arg("--stop").arg(&self.0).output();
+    }
+}
+
+/// PostgreSQL stopped in the middle: calls fail with 503 and the server
+/// stays up; once it is back the server reconnects and goes on.
+#[test]
+fn a_postgres_restart_costs_requests_not_the_server() {
+    let Some(_) = postgres() else { return };
+    let dir = tmp("pgrestart");
+    let (cluster, base_url) = OwnCluster::start(&dir.join("pg"));
+    let db = fresh_db(&base_url, "pgrestart");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/data");
+    let (contacts, events) = (data.join("contacts.jsonl"), data.join("events.jsonl"));
+    let expected = simulate(plan(), &contacts, &events, UNTIL);
+    let s = Serve::start(&db, plan(), &["--dry-run"], &dir.join("serve.log"));
+    post_lines(&s, "/v1/contacts", &contacts, 1000);
+    post_lines(&s, "/v1/events", &events, 1000);
+    advance(&s, "2026-11-15T00:00:00Z");
+    cluster.stop();
+    let (st, _) = s.request("POST", "/v1/clock", b"{\"now\":\"2026-11-20T00:00:00Z\"}");
+    assert_eq!(st, 503);
+    let (st, _) = s.request("GET", "/healthz", b"");
+    assert_eq!(st, 503);
+    cluster.again();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.request("GET", "/healthz", b"").0 != 200 {
+        assert!(Instant::now() < deadline, "serve did not reconnect");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    advance(&s, UNTIL);
+    assert_same(&expected, s.outbox(), "across a PostgreSQL restart");
+}
+
+/// SIGTERM in the middle of a clock advance: the process exits 0 with
+/// nothing half-done, and its restart finishes the job.
+#[test]
+fn sigterm_stops_cleanly_and_a_restart_resumes() {
+    let Some(pg) = postgres() else { return };
+    let dir = tmp("sigterm");
+    let (contacts, events) = base(&dir, 1_000, 10_000, 3);
+    let until = rfc3339(ts(FROM) + 30 * DAY);
+    let expected = simulate(plan(), &contacts, &events, &until);
+    let db = fresh_db(&pg, "sigterm");
+    let log = dir.join("serve.log");
+    let mut s = Serve::start(&db, plan(), &["--dry-run"], &log);
+    post_lines(&s, "/v1/contacts", &contacts, 1000);
+    post_lines(&s, "/v1/events", &events, 1000);
+    let addr = s.addr.clone();
+    let body = format!("{{\"now\":\"{until}\"}}");
+    let poster =
+        std::thread::spawn(move || request(&addr, "POST", "/v1/clock", body.as_bytes(), None));
+    std::thread::sleep(Duration::from_millis(30));
+    let pid = s.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let _ = poster.join();
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("stopped")
+    );
+    s = Serve::start(&db, plan(), &["--dry-run"], &log);
+    advance(&s, &until);
+    assert_same(&expected, s.outbox(), "after SIGTERM");
+}
