@@ -65,7 +65,10 @@ pub fn http_loop(shared: &Shared, server: &tiny_http::Server) {
 
 fn respond(shared: &Shared, mut req: Request) {
     let answer = handle(shared, &mut req);
-    let mut resp = Response::from_data(answer.body).with_status_code(answer.status);
+    // A Content-Length rather than chunks, whatever the size.
+    let mut resp = Response::from_data(answer.body)
+        .with_status_code(answer.status)
+        .with_chunked_threshold(usize::MAX);
     if let Ok(h) = Header::from_bytes(&b"Content-Type"[..], answer.content_type.as_bytes()) {
         resp.add_header(h);
     }

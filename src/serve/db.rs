@@ -64,6 +64,7 @@ CREATE TABLE relance.ledger (
     attempts     integer NOT NULL DEFAULT 0,
     next_attempt bigint NOT NULL DEFAULT 0,
     sent_at      bigint,
+    made_at      bigint NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
     PRIMARY KEY (contact, made)
 );
 CREATE INDEX ledger_unsequenced ON relance.ledger (at) WHERE seq IS NULL;

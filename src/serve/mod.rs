@@ -227,7 +227,13 @@ pub fn engine_loop(shared: &Shared) {
 fn engine_pass(shared: &Shared) -> Result<bool, String> {
     let clock = {
         let mut c = shared.pool.get()?;
-        shared.now(&mut *c)?
+        match shared.clock {
+            // The current second is under way: what is due in it is due
+            // now (an event of this second that comes after is late, and
+            // applied at the contact's present).
+            ClockMode::System => shared.now(&mut *c)? + 1,
+            ClockMode::Manual => shared.now(&mut *c)?,
+        }
     };
     let pass = engine::step_due(shared, clock)?;
     if pass.contacts == 0 {
