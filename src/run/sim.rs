@@ -277,11 +277,18 @@ impl ContactState {
         &self.contact
     }
 
-    /// Whether the state fits `prog`: every index it holds (scenarios,
-    /// triggers, steps, cadences, templates, watched segments, runs,
-    /// drawn events, channels) is one of the program's. A state loaded
-    /// from storage is checked before any step, so that a damaged one or
-    /// one made with another plan is an error, not a panic.
+    /// Whether the contact unsubscribed from `channel` (an index of
+    /// `plan::CHANNELS`), or from `topic` on it: what a host checks again
+    /// before delivering a marketing message made earlier.
+    pub fn unsubscribed_from(&self, channel: usize, topic: Option<&str>) -> bool {
+        self.unsubscribed.get(channel).copied().unwrap_or(false)
+            || topic.is_some_and(|t| {
+                self.unsubscribed_topics
+                    .iter()
+                    .any(|(c, x)| *c == channel && x == t)
+            })
+    }
+
     /// Where each active run waits, as `(scenario, step or touch id)`:
     /// what a host shows of a contact and counts per step.
     pub fn waiting<'p>(&self, prog: &Program<'p>) -> Vec<(&'p str, &'p str)> {
@@ -307,6 +314,11 @@ impl ContactState {
             .collect()
     }
 
+    /// Whether the state fits `prog`: every index it holds (scenarios,
+    /// triggers, steps, cadences, templates, watched segments, runs,
+    /// drawn events, channels) is one of the program's. A state loaded
+    /// from storage is checked before any step, so that a damaged one or
+    /// one made with another plan is an error, not a panic.
     pub(crate) fn fits(&self, prog: &Program) -> Result<(), String> {
         let bad = |what: &str| Err(format!("the stored state does not fit the plan: {what}"));
         let (scenarios, steps, runs) = (prog.scenarios.len(), prog.steps.len(), self.runs.len());
