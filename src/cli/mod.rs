@@ -86,8 +86,9 @@ enum Command {
         /// The project folder.
         #[arg(default_value = ".")]
         path: PathBuf,
-        /// `text` (readable, the default), `json` (every part, sorted keys)
-        /// or `context` (the render context the template sees, as JSON).
+        /// `text` (readable, the default), `json` (every part, sorted keys),
+        /// `context` (the render context the template sees, as JSON) or
+        /// `eml` (the email as MIME, dated `--now`).
         #[arg(long, value_enum, default_value_t = RenderFormat::Text)]
         format: RenderFormat,
         /// Reference time for the persona's relative times (RFC 3339).
@@ -142,6 +143,8 @@ enum RenderFormat {
     /// The render context the template sees for the persona, as JSON (what
     /// a JavaScript runner gives handlebars.js; links in declaration order).
     Context,
+    /// The email as MIME, as `relance serve` would send it (docs/delivery.md).
+    Eml,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -393,10 +396,25 @@ fn render_one(
         println!("{}", inputs.context);
         return ExitCode::SUCCESS;
     }
+    if format == RenderFormat::Eml {
+        let plan = a.checked.plan.as_ref();
+        let eml = plan.ok_or_else(|| "the project has no plan".to_string());
+        let eml = eml
+            .and_then(|p| crate::deliver::email::persona_eml(&project, p, template, persona, now));
+        return match eml.map(|bytes| std::io::stdout().write_all(&bytes)) {
+            Ok(Ok(())) => ExitCode::SUCCESS,
+            Ok(Err(_)) => ExitCode::from(2),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     match project.render_one(template, persona) {
         Ok(message) => {
             match format {
                 RenderFormat::Text => print!("{message}"),
+                RenderFormat::Eml => {}
                 RenderFormat::Json | RenderFormat::Context => {
                     println!("{}", message.to_json_string())
                 }

@@ -194,7 +194,7 @@ pub fn build_plan(
         .map(|s| (s.name.name.clone(), cx.expr(&s.expr, None, false)))
         .collect();
 
-    let templates = p
+    let templates: BTreeMap<String, Template> = p
         .template_order
         .iter()
         .map(|t| {
@@ -204,6 +204,8 @@ pub fn build_plan(
             )
         })
         .collect();
+
+    let partials = partials(&templates, template_files);
 
     let scenarios = p
         .scenarios
@@ -283,8 +285,38 @@ pub fn build_plan(
             m.insert(r.channel.name.clone(), cx.expr(&r.expr, None, false));
             m
         }),
+        partials,
         patterns: Default::default(),
     }
+}
+
+/// The partials the parts and links of `templates` use, transitively
+/// (the renderer's own walk, `render::partials_used`), with their texts.
+fn partials(
+    templates: &BTreeMap<String, Template>,
+    files: &BTreeMap<String, String>,
+) -> BTreeMap<String, Partial> {
+    let texts = templates.values().flat_map(|t| {
+        t.parts
+            .values()
+            .chain(t.variants.values().flat_map(|v| v.values()))
+            .map(|p| p.text.as_str())
+            .chain(t.links.values().map(String::as_str))
+    });
+    crate::render::partials_used(texts, files)
+        .into_iter()
+        .filter_map(|(name, path)| {
+            let text = files.get(&path)?.clone();
+            Some((
+                name,
+                Partial {
+                    source: path,
+                    sha256: sha256_hex(text.as_bytes()),
+                    text,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// An expression written outside scenarios (a segment, a persona's

@@ -118,11 +118,30 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("propertyNames" = { "enum": ["email", "sms", "push"] }))]
     pub consent: BTreeMap<String, Expr>,
+    /// The partials the templates' parts use (`{{> footer}}` is
+    /// `templates/partials/footer.hbs`), directly or through other
+    /// partials, by name: what a runner needs besides the parts to render a
+    /// message. Absent when no template uses one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partials: BTreeMap<String, Partial>,
     /// The compiled `matches` patterns (built on first evaluation; never
     /// serialized).
     #[serde(skip)]
     #[schemars(skip)]
     pub patterns: crate::eval::text::Patterns,
+}
+
+/// A partial (`templates/partials/NAME.hbs`): rendered with the escaping
+/// of the part that includes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Partial {
+    /// The partial file's project-relative path.
+    pub source: String,
+    /// The Handlebars source text.
+    pub text: String,
+    #[schemars(regex(pattern = SHA256_PATTERN))]
+    pub sha256: String,
 }
 
 /// `topic newsletter "The monthly newsletter"`

@@ -238,6 +238,15 @@ impl<'p> V<'p> {
                 );
             }
         }
+        // A partial is registered under its name, a body as `TEMPLATE#part`.
+        for name in p.partials.keys() {
+            if name.is_empty() || name.contains('#') {
+                return err(
+                    format!("$.partials{}", key(name)),
+                    "must be a partial's name (`footer`, `blocks/cta`)".to_string(),
+                );
+            }
+        }
         for (channel, e) in &p.consent {
             let path = format!("$.consent{}", key(channel));
             one_of(

@@ -27,6 +27,10 @@ mod names;
 mod preview;
 mod problem;
 mod senders;
+pub(crate) use model::{
+    WORKSPACE_VARIABLES, preferences_url as preview_preferences_url, recipient, template_context,
+    unsubscribe_url as preview_unsubscribe_url,
+};
 pub(crate) use senders::{PlanParts, RUN_PARTS};
 mod source;
 mod text;
@@ -442,6 +446,20 @@ fn strip_final_newline(mut s: String) -> String {
     s
 }
 
+/// Compiles a Handlebars source as the bodies of previews are compiled
+/// (the same scan and limits, `{{.}}` read as handlebars.js reads it); the
+/// first problem found when it does not compile.
+pub(crate) fn compile_source(text: &str) -> Result<handlebars::Template, String> {
+    let mut problems = Vec::new();
+    let unit = Unit::new(Source::file(FileId(0), text.to_string()), &mut problems);
+    unit.compiled.ok_or_else(|| {
+        problems.first().map_or_else(
+            || "the template does not compile".to_string(),
+            |p| p.message.clone(),
+        )
+    })
+}
+
 /// The registry name of a template body.
 fn body_key(template: &str, attr: &str) -> String {
     // `#` cannot appear in a partial name, so the two never collide.
@@ -638,7 +656,8 @@ impl RenderProject {
         // Partials no template uses are still checked, on their own.
         let mut reached = BTreeSet::new();
         for (_, _, u) in &units {
-            collect_reached(&u.parsed.nodes, &partials, &mut reached);
+            let partial = |n: &str| partials.get(n).map(|u| u.parsed.nodes.as_slice());
+            collect_reached(&u.parsed.nodes, &partial, &mut reached);
         }
         for (name, unit) in &partials {
             if !reached.contains(name) && unit.ok() && !cyclic.contains(name) {
@@ -1048,6 +1067,31 @@ impl RenderProject {
             }
         }
         data
+    }
+
+    /// A persona as one line of `relance run`'s contacts JSONL: `id`, its
+    /// field values as its previews see them, `lists` and `tags` (what
+    /// `relance render --format eml` composes a message for).
+    pub fn persona_contact(&self, persona: &str) -> Option<serde_json::Map<String, Json>> {
+        let p = self.model.persona(persona)?;
+        let mut line = p.base.clone();
+        for builtin in ["unsubscribe_url", "preferences_url", "workspace"] {
+            line.remove(builtin);
+        }
+        line.retain(|_, v| !v.is_null());
+        Some(line)
+    }
+
+    /// The `trigger` of `persona`'s render context for `template`: the
+    /// latest value of each field among its events of the template's
+    /// trigger types.
+    pub fn persona_trigger(
+        &self,
+        template: &str,
+        persona: &str,
+    ) -> Option<serde_json::Map<String, Json>> {
+        let t = self.model.template(template)?;
+        Some(self.model.persona(persona)?.trigger(t))
     }
 
     /// Renders one template for one persona.
@@ -1934,10 +1978,46 @@ impl RenderProject {
     }
 }
 
-/// The file partials reached from `nodes`, transitively.
-fn collect_reached(
+/// The partials of `files` (project-relative path → text; those under
+/// [`PARTIALS_DIR`]) that the Handlebars sources `texts` use, directly or
+/// through other partials: name → path. What the plan carries
+/// (`Plan::partials`).
+pub(crate) fn partials_used<'a>(
+    texts: impl IntoIterator<Item = &'a str>,
+    files: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let prefix = format!("{PARTIALS_DIR}/");
+    let parsed: BTreeMap<&str, (&String, hbs::Parsed)> = files
+        .iter()
+        .filter_map(|(path, text)| {
+            let name = path
+                .strip_prefix(&prefix)?
+                .strip_suffix(".hbs")
+                .filter(|n| !n.is_empty())?;
+            Some((name, (path, hbs::parse(text))))
+        })
+        .collect();
+    let lookup = |n: &str| parsed.get(n).map(|(_, p)| p.nodes.as_slice());
+    let mut reached = BTreeSet::new();
+    for text in texts {
+        if text.contains("{{") {
+            collect_reached(&hbs::parse(text).nodes, &lookup, &mut reached);
+        }
+    }
+    reached
+        .into_iter()
+        .filter_map(|n| {
+            let (path, _) = parsed.get(n.as_str())?;
+            Some((n, (*path).clone()))
+        })
+        .collect()
+}
+
+/// The file partials reached from `nodes`, transitively; `partial` gives
+/// the nodes of a partial by name (`None`: no such file).
+fn collect_reached<'n>(
     nodes: &[hbs::Node],
-    partials: &BTreeMap<String, Arc<Unit>>,
+    partial: &dyn Fn(&str) -> Option<&'n [hbs::Node]>,
     out: &mut BTreeSet<String>,
 ) {
     let mut todo: Vec<&[hbs::Node]> = vec![nodes];
@@ -1946,10 +2026,10 @@ fn collect_reached(
             match n {
                 hbs::Node::Partial { target, block, .. } => {
                     if let hbs::PartialTarget::Name(name, _) = target
-                        && let Some(u) = partials.get(name)
+                        && let Some(nodes) = partial(name)
                         && out.insert(name.clone())
                     {
-                        todo.push(&u.parsed.nodes);
+                        todo.push(nodes);
                     }
                     if let Some(b) = block {
                         todo.push(b);

@@ -766,27 +766,30 @@ pub(crate) fn build(sources: &SourceMap, files: &[ast::File], now: i64) -> Model
         if !persona_names.insert(p.name.name.clone()) {
             continue;
         }
-        let mut base = Map::new();
-        base.insert("id".into(), Json::String(p.name.name.clone()));
-        base.insert("tags".into(), Json::Array(Vec::new()));
-        base.insert("lists".into(), Json::Array(Vec::new()));
         let mut seen = HashSet::new();
-        for v in &p.values {
+        let values = p.values.iter().filter_map(|v| {
             if !seen.insert(v.name.name.as_str()) {
-                continue;
+                return None;
             }
             let ty = m.field(&v.name.name).and_then(|f| f.ty.as_ref());
-            base.insert(v.name.name.clone(), value_json(&v.value, ty, now));
-        }
-        base.insert(
-            "unsubscribe_url".into(),
-            Json::String(unsubscribe_url(&p.name.name)),
+            let mut value = value_json(&v.value, ty, now);
+            // Sets, lists and tags as the runner holds them (sorted, once
+            // each), so that a persona previews what a contact is sent.
+            let set =
+                ty == Some(&Type::SetText) || ["tags", "lists"].contains(&v.name.name.as_str());
+            if let (true, Json::Array(items)) = (set, &mut value) {
+                items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                items.dedup();
+            }
+            Some((v.name.name.clone(), value))
+        });
+        let base = recipient(
+            &p.name.name,
+            values,
+            &unsubscribe_url(&p.name.name),
+            &preferences_url(&p.name.name),
+            workspace_json.clone(),
         );
-        base.insert(
-            "preferences_url".into(),
-            Json::String(preferences_url(&p.name.name)),
-        );
-        base.insert("workspace".into(), Json::Object(workspace_json.clone()));
         let mut evs = Vec::new();
         for e in &p.events {
             let types = events.get(&e.name.name);
@@ -856,24 +859,67 @@ fn collect_sends(
     }
 }
 
+/// The root of the render context of one recipient, before `links` and
+/// `trigger`: `id`, `tags` and `lists` (empty unless `values` holds them),
+/// the recipient's field `values`, `unsubscribe_url`, `preferences_url` and
+/// `workspace`. A persona's in previews and a contact's when `relance
+/// serve` sends (`deliver::compose`) are made here, so that what is
+/// previewed is what is sent.
+pub(crate) fn recipient(
+    id: &str,
+    values: impl IntoIterator<Item = (String, Json)>,
+    unsubscribe_url: &str,
+    preferences_url: &str,
+    workspace: Map<String, Json>,
+) -> Map<String, Json> {
+    let mut base = Map::new();
+    base.insert("id".into(), Json::String(id.to_string()));
+    base.insert("tags".into(), Json::Array(Vec::new()));
+    base.insert("lists".into(), Json::Array(Vec::new()));
+    for (k, v) in values {
+        base.insert(k, v);
+    }
+    base.insert(
+        "unsubscribe_url".into(),
+        Json::String(unsubscribe_url.to_string()),
+    );
+    base.insert(
+        "preferences_url".into(),
+        Json::String(preferences_url.to_string()),
+    );
+    base.insert("workspace".into(), Json::Object(workspace));
+    base
+}
+
+/// A recipient's render context for one template: `base` (see
+/// [`recipient`]) plus the template's declared `links` (name → URL) and the
+/// fields of its `trigger` event.
+pub(crate) fn template_context<'a>(
+    base: &Map<String, Json>,
+    links: impl IntoIterator<Item = (&'a String, &'a String)>,
+    trigger: Map<String, Json>,
+) -> Json {
+    let mut data = base.clone();
+    let links: Map<String, Json> = links
+        .into_iter()
+        .map(|(n, u)| (n.clone(), Json::String(u.clone())))
+        .collect();
+    data.insert("links".into(), Json::Object(links));
+    data.insert("trigger".into(), Json::Object(trigger));
+    Json::Object(data)
+}
+
 impl PersonaInfo {
     /// The render context of this persona for one template: the base plus
     /// `links` and `trigger`.
     pub fn context(&self, t: &TemplateInfo) -> Json {
-        let mut data = self.base.clone();
-        let links: Map<String, Json> = t
-            .links
-            .iter()
-            .map(|(n, u)| (n.clone(), Json::String(u.clone())))
-            .collect();
-        data.insert("links".into(), Json::Object(links));
-        data.insert("trigger".into(), Json::Object(self.trigger(t)));
-        Json::Object(data)
+        let links = t.links.iter().map(|(n, u)| (n, u));
+        template_context(&self.base, links, self.trigger(t))
     }
 
     /// For each field, the value in the latest event that has it, among the
     /// events of the template's trigger types (all events when none).
-    fn trigger(&self, t: &TemplateInfo) -> Map<String, Json> {
+    pub fn trigger(&self, t: &TemplateInfo) -> Map<String, Json> {
         let mut latest: BTreeMap<&str, (i64, usize, &Json)> = BTreeMap::new();
         for (i, (ty, at, fields)) in self.events.iter().enumerate() {
             if !t.trigger_events.is_empty() && !t.trigger_events.contains(ty) {

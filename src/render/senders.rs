@@ -181,11 +181,22 @@ impl RenderProject {
     }
 }
 
-/// The `from`, `reply_to` and `assignee` parts of a plan's templates,
-/// compiled once, rendered by the runner for each message (no escaping,
-/// the helpers of previews). Parts that fail to compile are left out.
+/// A plan's templates compiled once, rendered by a runner for each
+/// message with the helpers and escaping of previews: [`PlanParts::new`]
+/// compiles only the `from`, `reply_to` and `assignee` parts (what `relance
+/// run` writes into the outbox); [`PlanParts::all`] compiles every part,
+/// variant, link URL and partial (what `relance serve` sends, through
+/// `deliver::compose`). Parts that fail to compile are left out (a checked
+/// plan has none).
 pub(crate) struct PlanParts {
+    /// Escape `none`.
     registry: handlebars::Handlebars<'static>,
+    html: handlebars::Handlebars<'static>,
+    json: handlebars::Handlebars<'static>,
+    /// Link and webhook URLs: inserted values percent-encoded.
+    url: handlebars::Handlebars<'static>,
+    /// `TEMPLATE#attr` → why it did not compile.
+    broken: std::collections::HashMap<String, String>,
 }
 
 /// The parts the runner renders into the outbox.
@@ -193,6 +204,16 @@ pub(crate) const RUN_PARTS: [&str; 3] = ["from", "reply_to", "assignee"];
 
 impl PlanParts {
     pub(crate) fn new(plan: &crate::plan::Plan) -> PlanParts {
+        PlanParts::compile(plan, Some(&RUN_PARTS))
+    }
+
+    /// Every part of every template, with the plan's partials.
+    pub(crate) fn all(plan: &crate::plan::Plan) -> PlanParts {
+        PlanParts::compile(plan, None)
+    }
+
+    fn compile(plan: &crate::plan::Plan, only: Option<&[&str]>) -> PlanParts {
+        use super::model::Mode;
         let tz = plan
             .workspace
             .timezone
@@ -204,24 +225,89 @@ impl PlanParts {
             .iter()
             .map(|(n, t)| (n.clone(), t.link_order.clone()))
             .collect();
-        let mut registry = helpers::registry(
-            super::model::Mode::Plain,
-            plan.schema.timezone_field.clone(),
-            tz,
-            std::sync::Arc::new(links),
-        );
-        for (name, t) in &plan.templates {
-            for attr in RUN_PARTS {
-                if let Some(part) = t.parts.get(attr)
-                    && let Ok(mut c) = helpers::compile(&part.text)
-                {
-                    let key = body_key(name, attr);
-                    c.name = Some(key.clone());
-                    registry.register_template(&key, c);
+        let links = std::sync::Arc::new(links);
+        let tz_field = &plan.schema.timezone_field;
+        let registry = |mode| helpers::registry(mode, tz_field.clone(), tz.clone(), links.clone());
+        let mut out = PlanParts {
+            registry: registry(Mode::Plain),
+            html: registry(Mode::Html),
+            json: registry(Mode::Json),
+            url: registry(Mode::Plain),
+            broken: Default::default(),
+        };
+        out.url
+            .register_escape_fn(super::text::escape_url_component);
+        if only.is_none() {
+            for (name, partial) in &plan.partials {
+                let Ok(c) = super::compile_source(&partial.text) else {
+                    continue;
+                };
+                // `{{> [my partial]}}` and `{{> 'my partial'}}` name it too.
+                for alias in [name.clone(), format!("[{name}]"), format!("'{name}'")] {
+                    for r in [
+                        &mut out.registry,
+                        &mut out.html,
+                        &mut out.json,
+                        &mut out.url,
+                    ] {
+                        r.register_template(&alias, c.clone());
+                    }
                 }
             }
         }
-        PlanParts { registry }
+        for (name, t) in &plan.templates {
+            let variants = t.variants.iter().flat_map(|(locale, parts)| {
+                parts.iter().map(move |(attr, p)| (attr, Some(locale), p))
+            });
+            let parts = t.parts.iter().map(|(attr, p)| (attr, None, p));
+            for (attr, locale, part) in parts.chain(variants) {
+                if only.is_some_and(|o| locale.is_some() || !o.contains(&attr.as_str())) {
+                    continue;
+                }
+                let key = match locale {
+                    Some(l) => body_key(name, &format!("{attr}.{l}")),
+                    None => body_key(name, attr),
+                };
+                // A file's final line break is not part of a one-line part.
+                let text = if part.source != "inline" && super::single_line(&t.channel, attr) {
+                    super::strip_final_newline(part.text.clone())
+                } else {
+                    part.text.clone()
+                };
+                let r = match part.escape.as_str() {
+                    "html" => &mut out.html,
+                    "json" => &mut out.json,
+                    "url" => &mut out.url,
+                    _ => &mut out.registry,
+                };
+                out.broken.remove(&key);
+                match super::compile_source(&text) {
+                    Ok(mut c) => {
+                        c.name = Some(key.clone());
+                        r.register_template(&key, c);
+                    }
+                    Err(why) => {
+                        out.broken.insert(key, why);
+                    }
+                }
+            }
+            if only.is_some() {
+                continue;
+            }
+            for (link, u) in t.links.iter().filter(|(_, u)| u.contains("{{")) {
+                let key = body_key(name, &format!("link:{link}"));
+                match super::compile_source(u) {
+                    Ok(mut c) => {
+                        c.name = Some(key.clone());
+                        out.url.register_template(&key, c);
+                    }
+                    Err(why) => {
+                        out.broken.insert(key, why);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// `attr` of `template` rendered with `data`, on one line; `None` when
@@ -236,5 +322,91 @@ impl PlanParts {
         helpers::render(&self.registry, &body_key(template, attr), &ctx)
             .ok()
             .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+    }
+
+    /// Every part of `template` (of [`PlanParts::all`]) for a contact who
+    /// gets the variant `locale` (`None`: the unsuffixed parts), rendered
+    /// with `data`, its render context with the template's declared links
+    /// (`model::template_context`), as previews render a persona
+    /// (`RenderProject::render_parts`): the link URLs that are templates
+    /// first, values percent-encoded, then the parts, which see the
+    /// rendered links as `links.NAME`; one-line parts without their final
+    /// line break; an email without `text` gets one derived from its HTML.
+    /// Part name → text, or the part that failed and why.
+    pub(crate) fn render_message(
+        &self,
+        plan: &crate::plan::Plan,
+        template: &str,
+        locale: Option<&str>,
+        mut data: serde_json::Value,
+    ) -> Result<std::collections::BTreeMap<String, String>, (String, String)> {
+        use serde_json::Value as J;
+        let Some(t) = plan.templates.get(template) else {
+            return Err((
+                "template".into(),
+                format!("no template `{template}` in the plan"),
+            ));
+        };
+        let render = |r: &handlebars::Handlebars<'static>, key: &str, data: &J, attr: &str| {
+            if let Some(why) = self.broken.get(key) {
+                return Err((attr.to_string(), why.clone()));
+            }
+            let ctx = Context::wraps(data).map_err(|e| (attr.to_string(), e.to_string()))?;
+            helpers::render(r, key, &ctx).map_err(|e| (attr.to_string(), e))
+        };
+        // The variant's parts replace the unsuffixed ones.
+        let variant = locale.and_then(|l| Some((l, t.variants.get(l)?)));
+        let mut parts: std::collections::BTreeMap<&str, String> = t
+            .parts
+            .keys()
+            .map(|a| (a.as_str(), body_key(template, a)))
+            .collect();
+        if let Some((l, v)) = variant {
+            for a in v.keys() {
+                parts.insert(a.as_str(), body_key(template, &format!("{a}.{l}")));
+            }
+        }
+        let mut out = std::collections::BTreeMap::new();
+        // URLs first, with the declared links.
+        let mut rendered_links = Vec::new();
+        for (link, _) in t.links.iter().filter(|(_, u)| u.contains("{{")) {
+            let attr = format!("link:{link}");
+            let v = render(&self.url, &body_key(template, &attr), &data, &attr)?;
+            rendered_links.push((link.clone(), v));
+        }
+        if let Some(key) = parts.remove("url") {
+            out.insert("url".to_string(), render(&self.url, &key, &data, "url")?);
+        }
+        if let Some(links) = data.get_mut("links").and_then(J::as_object_mut) {
+            for (n, v) in rendered_links {
+                links.insert(n, J::String(v));
+            }
+        }
+        for (attr, key) in parts {
+            let part = variant
+                .and_then(|(_, v)| v.get(attr))
+                .or_else(|| t.parts.get(attr));
+            let r = match part.map(|p| p.escape.as_str()) {
+                Some("html") => &self.html,
+                Some("json") => &self.json,
+                Some("url") => &self.url,
+                _ => &self.registry,
+            };
+            let text = render(r, &key, &data, attr)?;
+            let text = if super::single_line(&t.channel, attr) && attr != "body" {
+                text.trim_end_matches(['\n', '\r']).to_string()
+            } else {
+                text
+            };
+            out.insert(attr.to_string(), text);
+        }
+        if t.channel == "email"
+            && !out.contains_key("text")
+            && let Some(h) = out.get("html")
+        {
+            let text = super::html_to_text(h);
+            out.insert("text".to_string(), text);
+        }
+        Ok(out)
     }
 }

@@ -17,9 +17,9 @@ pub mod dates;
 pub mod forecast;
 pub mod input;
 pub mod journey;
-mod locale;
+pub(crate) mod locale;
 mod program;
-mod senders;
+pub(crate) mod senders;
 pub mod sim;
 mod stats;
 

@@ -160,7 +160,7 @@ impl<'p> Senders<'p> {
     }
 }
 
-fn value_json(v: &Value) -> J {
+pub(crate) fn value_json(v: &Value) -> J {
     match v {
         Value::Text(s) => J::String(s.clone()),
         Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => J::from(*n as i64),
