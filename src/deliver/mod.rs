@@ -10,6 +10,8 @@
 //! the [`Attempt`] they return. The same code renders `relance render
 //! --format eml`, so that what is previewed offline is what is sent.
 
+pub mod http;
+
 use std::collections::BTreeMap;
 
 /// One message rendered for one contact, ready for its channel.
