@@ -12,6 +12,7 @@
 
 pub mod compose;
 pub mod email;
+pub mod http;
 pub mod unsubscribe;
 
 use std::collections::BTreeMap;
