@@ -5,10 +5,18 @@
 //! processes share one database; and the API's contract (tokens, limits,
 //! rejected lines, duplicates, the clock).
 //!
+//! Delivery: emails to a real SMTP server (PyPI's `aiosmtpd`), webhooks,
+//! tasks, SMS and push to an HTTP receiver, an SMTP server that is down
+//! then back, the recipients' signed unsubscribe links.
+//!
 //! PostgreSQL comes from `RELANCE_TEST_POSTGRES` (`.ci/run` starts one with
 //! `.ci/postgres`). Under `CI` a missing database fails the tests; elsewhere
 //! they are skipped with a warning.
 
+#[path = "deliver/mailbox.rs"]
+mod mailbox;
+#[path = "deliver/receiver.rs"]
+mod receiver;
 #[path = "../benches/synth/runbase.rs"]
 mod runbase;
 
@@ -892,4 +900,345 @@ fn sigterm_stops_cleanly_and_a_restart_resumes() {
     s = Serve::start(&db, plan(), &["--dry-run"], &log);
     advance(&s, &until);
     assert_same(&expected, s.outbox(), "after SIGTERM");
+}
+
+// ---------------------------------------------------------------- delivery
+
+/// Waits until no ledger line is `pending` (or `pred` holds); the lines.
+fn wait_ledger(s: &Serve, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let lines = s.outbox();
+        if pred(&lines) {
+            return lines;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the ledger never got there:\n{}",
+            lines
+                .iter()
+                .filter(|l| l["status"] != "sent")
+                .take(5)
+                .map(Value::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn none_pending(lines: &[Value]) -> bool {
+    !lines.is_empty() && lines.iter().all(|l| l["status"] != "pending")
+}
+
+/// The `Message-ID` header of a received message (read from its bytes).
+fn received_message_id(eml: &Path) -> String {
+    let text = std::fs::read_to_string(eml).expect("the message");
+    text.lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .unwrap_or_else(|| panic!("no Message-ID in {}", eml.display()))
+        .trim()
+        .to_string()
+}
+
+fn received_ids(m: &mailbox::Mailbox) -> Vec<String> {
+    let mut ids: Vec<String> = (1..=m.count())
+        .map(|n| received_message_id(&m.folder.join(format!("{n:04}.eml"))))
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn ledger_ids(lines: &[Value], email: bool) -> Vec<String> {
+    let mut ids: Vec<String> = lines
+        .iter()
+        .filter(|l| (l["channel"] == "email") == email)
+        .map(|l| l["message_id"].as_str().expect("a message_id").to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn real_sends_reach_smtp_and_http_receivers_and_links_unsubscribe() {
+    let Some(pg) = postgres() else { return };
+    let Some(py) = mailbox::python("aiosmtpd") else {
+        return;
+    };
+    let Some(hooks) = receiver::Receiver::start(&[]) else {
+        return;
+    };
+    let mb = mailbox::Mailbox::start(&py, "serve-sends");
+    let dir = tmp("sends");
+    let db = fresh_db(&pg, "sends");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/data");
+    let (contacts, events) = (data.join("contacts.jsonl"), data.join("events.jsonl"));
+    let expected = simulate(plan(), &contacts, &events, UNTIL);
+    let s = Serve::start(
+        &db,
+        plan(),
+        &[
+            "--smtp",
+            &mb.url(),
+            "--public-url",
+            "https://relance.example",
+            "--sms-url",
+            &hooks.url("/sms"),
+            "--push-url",
+            &hooks.url("/push"),
+            "--task-url",
+            &hooks.url("/task"),
+            "--webhook-base",
+            &hooks.url(""),
+        ],
+        &dir.join("serve.log"),
+    );
+    post_lines(&s, "/v1/contacts", &contacts, 1000);
+    post_lines(&s, "/v1/events", &events, 100);
+    advance(&s, UNTIL);
+    let lines = wait_ledger(&s, "delivery", none_pending);
+    // Delivery changes statuses, never the ledger itself.
+    assert_same(&expected, lines.clone(), "delivered");
+    // Sent, except marketing made for a contact who unsubscribed before
+    // the sender got to it (the whole window was fed at once): consent
+    // withdrawn is never overridden (docs/serve.md, "Delivery").
+    let (sent, failed): (Vec<Value>, Vec<Value>) =
+        lines.iter().cloned().partition(|l| l["status"] == "sent");
+    for l in &failed {
+        assert_eq!(
+            l["error"], "unsubscribed: the contact unsubscribed before delivery",
+            "{l}"
+        );
+        assert_eq!(l["attempts"], 0, "{l}");
+    }
+    assert!(sent.len() > 100, "{} sent", sent.len());
+    let lines = sent;
+    let channels: std::collections::BTreeSet<&str> =
+        lines.iter().filter_map(|l| l["channel"].as_str()).collect();
+    // (Push is not in this window's ledger: tests/deliver_http.rs sends one.)
+    for ch in ["email", "sms", "task", "webhook"] {
+        assert!(channels.contains(ch), "no {ch} line: {channels:?}");
+    }
+    // Every email arrived once, with the Message-ID the ledger shows.
+    assert_eq!(received_ids(&mb), ledger_ids(&lines, true));
+    // Every other message arrived once, its Idempotency-Key the ledger's.
+    let requests = hooks.requests();
+    let mut keys: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            r["headers"]["idempotency-key"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ledger_ids(&lines, false));
+    for r in &requests {
+        let sig = r["headers"]["x-relance-signature"].as_str().unwrap_or("");
+        assert!(sig.starts_with("t=") && sig.contains(",v1="), "{r}");
+    }
+    // A marketing email, read by Python's MIME parser: both parts, and
+    // the one-click unsubscribe pointing at --public-url.
+    let n = (1..=mb.count())
+        .find(|n| {
+            let (_, parsed) = mb.received(*n);
+            parsed["headers"]["List-Unsubscribe"][0].is_string()
+        })
+        .expect("a marketing email");
+    let (envelope, parsed) = mb.received(n);
+    assert_eq!(parsed["defects"], serde_json::json!([]));
+    assert_eq!(parsed["content_type"], "multipart/alternative");
+    assert_eq!(
+        parsed["headers"]["List-Unsubscribe-Post"][0],
+        "List-Unsubscribe=One-Click"
+    );
+    let link = parsed["headers"]["List-Unsubscribe"][0].as_str().unwrap();
+    let token = link
+        .strip_prefix("<https://relance.example/u/")
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or_else(|| panic!("List-Unsubscribe {link}"));
+    let html = parsed["parts"][1]["text"].as_str().unwrap();
+    assert!(
+        html.contains(&format!("https://relance.example/u/{token}")),
+        "{html}"
+    );
+    let to = envelope["rcpt_tos"][0].as_str().unwrap().to_string();
+    let contact = lines
+        .iter()
+        .find(|l| l["channel"] == "email" && l["message_id"] == parsed["headers"]["Message-ID"][0])
+        .and_then(|l| l["contact"].as_str())
+        .expect("the ledger line of the message")
+        .to_string();
+    // The link needs no bearer token; a forged or altered one gets 403.
+    let page =
+        |m: &str, t: &str| request(&s.addr, m, &format!("/u/{t}"), b"", None).expect("request");
+    let (st, body) = page("GET", token);
+    assert_eq!(st, 200, "{body}");
+    assert!(
+        body.contains("<form") && body.contains("method=\"post\""),
+        "{body}"
+    );
+    let mut altered = token.to_string();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(page("GET", &altered).0, 403);
+    assert_eq!(page("POST", &altered).0, 403);
+    assert_eq!(page("POST", "not-a-token").0, 403);
+    // One-click (RFC 8058): recorded as an `unsubscribed` event.
+    let (st, body) = request(
+        &s.addr,
+        "POST",
+        &format!("/u/{token}"),
+        b"List-Unsubscribe=One-Click",
+        None,
+    )
+    .expect("request");
+    assert_eq!(st, 200, "{body}");
+    let mut c = postgres::Client::connect(&db, postgres::NoTls).expect("connect");
+    let got: Vec<String> = c
+        .query(
+            "SELECT event FROM relance.inbox WHERE contact = $1",
+            &[&contact],
+        )
+        .expect("query")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        got.iter()
+            .any(|e| e.contains("\"unsubscribed\"") && e.contains("\"email\"")),
+        "{contact} ({to}): {got:?}"
+    );
+    let metrics = request(&s.addr, "GET", "/metrics", b"", None)
+        .expect("metrics")
+        .1;
+    assert!(
+        metrics.contains("relance_unsubscribes_total 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn smtp_down_keeps_emails_pending_until_it_is_back() {
+    let Some(pg) = postgres() else { return };
+    let Some(py) = mailbox::python("aiosmtpd") else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = tmp("smtp-down");
+    let db = fresh_db(&pg, "smtp_down");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/data");
+    let s = Serve::start(
+        &db,
+        plan(),
+        &[
+            "--smtp",
+            &format!("smtp://127.0.0.1:{port}"),
+            "--retry-first",
+            "2",
+        ],
+        &dir.join("serve.log"),
+    );
+    post_lines(&s, "/v1/contacts", &data.join("contacts.jsonl"), 1000);
+    post_lines(&s, "/v1/events", &data.join("events.jsonl"), 100);
+    advance(&s, UNTIL);
+    let emails = |lines: &[Value]| -> Vec<Value> {
+        lines
+            .iter()
+            .filter(|l| l["channel"] == "email")
+            .cloned()
+            .collect()
+    };
+    let deliverable = |l: &Value| {
+        l["channel"] == "email"
+            && l["error"] != "unsubscribed: the contact unsubscribed before delivery"
+    };
+    // Nobody answers: every email stays pending once tried, with why.
+    let lines = wait_ledger(&s, "SMTP down", |lines| {
+        let e = emails(lines);
+        !e.is_empty()
+            && e.iter()
+                .all(|l| l["attempts"].as_i64() >= Some(1) || !deliverable(l))
+    });
+    let pending: Vec<Value> = emails(&lines)
+        .into_iter()
+        .filter(|l| deliverable(l))
+        .collect();
+    assert!(pending.len() > 50, "{} emails", pending.len());
+    for l in &pending {
+        assert_eq!(l["status"], "pending", "{l}");
+        let error = l["error"].as_str().unwrap_or("");
+        assert!(error.contains("onnection"), "{l}");
+    }
+    // The server is back on its port: every email goes out, once.
+    let mb = mailbox::Mailbox::start_on(&py, "serve-back", Some(port));
+    let lines = wait_ledger(&s, "SMTP back", |lines| {
+        emails(lines)
+            .iter()
+            .all(|l| l["status"] == "sent" || !deliverable(l))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let sent: Vec<Value> = emails(&lines)
+        .into_iter()
+        .filter(|l| deliverable(l))
+        .collect();
+    assert_eq!(sent.len(), pending.len());
+    assert_eq!(received_ids(&mb), ledger_ids(&sent, true));
+}
+
+#[test]
+fn kill_9_while_sending_loses_nothing_and_bounds_duplicates() {
+    let Some(pg) = postgres() else { return };
+    let Some(py) = mailbox::python("aiosmtpd") else {
+        return;
+    };
+    let mb = mailbox::Mailbox::start(&py, "serve-kill-send");
+    let dir = tmp("kill-send");
+    let db = fresh_db(&pg, "kill_send");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns/data");
+    let args = ["--smtp", &mb.url(), "--senders", "2"];
+    let log = dir.join("serve.log");
+    {
+        let s = Serve::start(&db, plan(), &args, &log);
+        post_lines(&s, "/v1/contacts", &data.join("contacts.jsonl"), 1000);
+        post_lines(&s, "/v1/events", &data.join("events.jsonl"), 100);
+        advance(&s, UNTIL);
+    }
+    // The first process died (dropped) mid-delivery; kill the next ones
+    // after a few tens of milliseconds of sending each.
+    let kills = 6;
+    for k in 0..kills {
+        let mut s = Serve::start(&db, plan(), &args, &log);
+        std::thread::sleep(Duration::from_millis(40 + 37 * k));
+        s.kill9();
+    }
+    let s = Serve::start(&db, plan(), &args, &log);
+    let lines = wait_ledger(&s, "after the kills", |lines| {
+        lines
+            .iter()
+            .filter(|l| l["channel"] == "email")
+            .all(|l| l["status"] != "pending")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let sent: Vec<Value> = lines
+        .iter()
+        .filter(|l| l["channel"] == "email" && l["status"] == "sent")
+        .cloned()
+        .collect();
+    let mut received = received_ids(&mb);
+    let total = received.len();
+    received.dedup();
+    // Every sent line arrived; nothing arrived that is not a sent line.
+    assert_eq!(received, ledger_ids(&sent, true));
+    // A duplicate only for a message in flight when its process died: at
+    // most one per sender thread per kill (the first process included).
+    let duplicates = total - received.len();
+    assert!(
+        duplicates <= 2 * (kills as usize + 1),
+        "{duplicates} duplicates"
+    );
 }

@@ -42,6 +42,18 @@ pub struct ServeArgs {
     /// The provider endpoint push notifications are POSTed to.
     #[arg(long, value_name = "URL")]
     pub push_url: Option<String>,
+    /// The endpoint tasks are POSTed to (a CRM or a relay in front of it).
+    #[arg(long, value_name = "URL")]
+    pub task_url: Option<String>,
+    /// Staging and tests: send every webhook to this origin instead of its
+    /// rendered URL's (path and query kept), e.g. http://127.0.0.1:9000.
+    #[arg(long, value_name = "URL")]
+    pub webhook_base: Option<String>,
+    /// Seconds before a delivery that failed for a passing reason (a
+    /// timeout, a 4xx of SMTP, a 5xx or 429 of HTTP) is tried again; each
+    /// later wait doubles, up to 120 times this, 12 attempts in all.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub retry_first: f64,
     /// The public address of this server, for the recipients'
     /// unsubscribe links (default: http://LISTEN).
     #[arg(long, value_name = "URL")]
@@ -221,6 +233,12 @@ fn start(args: ServeArgs) -> Result<ExitCode, String> {
             smtp_password,
             sms_url: args.sms_url.clone(),
             push_url: args.push_url.clone(),
+            task_url: args.task_url.clone(),
+            webhook_base: args.webhook_base.clone(),
+            retry_first: std::time::Duration::try_from_secs_f64(args.retry_first)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or("--retry-first: a positive number of seconds")?,
             senders: args.senders,
             workers: args.workers,
         },

@@ -49,6 +49,16 @@ pub fn message_id(key: &str, from_domain: &str) -> String {
 }
 
 /// One RFC 5322 mailbox (relance's parser, `crate::mailbox`) as lettre's.
+/// The `Message-ID` of the email with idempotency key `key` sent from
+/// `from` (the template's rendered `from`, else the workspace's): what
+/// [`message`] writes, for the ledger to show before and after sending.
+/// `None` when `from` is not one mailbox.
+pub fn message_id_from(key: &str, from: &str) -> Option<String> {
+    let m = crate::mailbox::parse_mailbox(from).ok()?;
+    let address = lettre::Address::new(&m.local, &m.domain).ok()?;
+    Some(message_id(key, address.domain()))
+}
+
 fn mailbox(what: &str, value: &str) -> Result<Mailbox, String> {
     let m = crate::mailbox::parse_mailbox(value)
         .map_err(|e| format!("the {what} `{value}` is not one mailbox: {}", e.message))?;

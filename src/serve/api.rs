@@ -342,13 +342,12 @@ fn outbox(shared: &Shared, url: &str) -> Result<Answer, String> {
     let mut c = shared.pool.get()?;
     let rows = c
         .query(
-            "SELECT seq, line, status, error, key, plan, attempts FROM relance.ledger
+            "SELECT seq, line, status, error, key, plan, attempts, channel FROM relance.ledger
              WHERE seq > $1 ORDER BY seq LIMIT $2",
             &[&after, &limit],
         )
         .map_err(error)?;
     let loaded = shared.loaded();
-    let domain = message_domain(&loaded.plan);
     let mut out = String::new();
     for r in rows {
         let line: String = r.get(1);
@@ -358,10 +357,12 @@ fn outbox(shared: &Shared, url: &str) -> Result<Answer, String> {
         let key: String = r.get(4);
         let plan: String = r.get(5);
         let attempts: i32 = r.get(6);
+        let channel: String = r.get(7);
+        let id = message_id(&loaded.plan, &channel, &line, &key);
         out.push_str(line.strip_suffix('}').unwrap_or(&line));
         out.push_str(&format!(
             ",\"seq\":{seq},\"status\":\"{status}\",\"message_id\":{},\"plan\":\"{plan}\",\"attempts\":{attempts}",
-            J::String(format!("<{key}@{domain}>"))
+            J::String(id)
         ));
         if let Some(e) = err {
             out.push_str(&format!(",\"error\":{}", J::String(e)));
@@ -371,15 +372,19 @@ fn outbox(shared: &Shared, url: &str) -> Result<Answer, String> {
     Ok(Answer::text(200, "application/jsonl", out))
 }
 
-/// The domain of `Message-ID`s: the workspace's `from` address's.
-pub fn message_domain(plan: &crate::plan::Plan) -> String {
-    plan.workspace
-        .from
-        .as_deref()
-        .and_then(|f| f.rsplit_once('@'))
-        .map(|(_, d)| d.trim_end_matches('>').trim().to_string())
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "relance.invalid".into())
+/// The ledger's `message_id` of a line: an email's `Message-ID` (its
+/// sender is the line's `from`, else the workspace's), or for the other
+/// channels the `Idempotency-Key` their requests carry.
+fn message_id(plan: &crate::plan::Plan, channel: &str, line: &str, key: &str) -> String {
+    if channel != "email" {
+        return key.to_string();
+    }
+    let from = serde_json::from_str::<J>(line)
+        .ok()
+        .and_then(|l| l.get("from").and_then(J::as_str).map(str::to_string))
+        .or_else(|| plan.workspace.from.clone());
+    from.and_then(|f| crate::deliver::email::message_id_from(key, &f))
+        .unwrap_or_else(|| crate::deliver::email::message_id(key, "relance.invalid"))
 }
 
 /// `GET /v1/contacts/ID`.

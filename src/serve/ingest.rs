@@ -132,7 +132,10 @@ pub fn contacts(shared: &Shared, body: &str) -> Result<J, String> {
 
 /// Stores events in the inbox and moves their contacts' `due` so that the
 /// engine takes them once the clock passes them.
-fn store_events(tx: &mut postgres::Transaction, events: &[(String, Event)]) -> Result<(), String> {
+pub fn store_events(
+    tx: &mut postgres::Transaction,
+    events: &[(String, Event)],
+) -> Result<(), String> {
     if events.is_empty() {
         return Ok(());
     }

@@ -103,6 +103,11 @@ pub struct Options {
     pub smtp_password: Option<String>,
     pub sms_url: Option<String>,
     pub push_url: Option<String>,
+    pub task_url: Option<String>,
+    pub webhook_base: Option<String>,
+    /// The first wait before a failed delivery is tried again; the later
+    /// ones scale with it (`deliver::http::retry_delay` for 30 s).
+    pub retry_first: Duration,
     pub senders: usize,
     pub workers: usize,
 }

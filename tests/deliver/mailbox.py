@@ -1,7 +1,7 @@
 """The test mailbox of tests/deliver_email.rs: a real SMTP server that is not
 ours (PyPI's aiosmtpd), and Python's own MIME parser to read what it got.
 
-    python mailbox.py serve FOLDER   # prints the port, serves until stdin closes
+    python mailbox.py serve FOLDER [PORT]  # prints the port, serves until stdin closes
     python mailbox.py parse FILE     # prints a JSON summary of one message
 
 `serve` listens on 127.0.0.1 on a free port and writes each message it
@@ -55,11 +55,11 @@ class Handler:
         return "250 Message accepted for delivery"
 
 
-def serve(folder):
+def serve(folder, port=None):
     from aiosmtpd.controller import Controller
 
     os.makedirs(folder, exist_ok=True)
-    port = free_port()
+    port = int(port) if port else free_port()
     controller = Controller(Handler(folder), hostname="127.0.0.1", port=port)
     controller.start()
     print(port, flush=True)
@@ -106,9 +106,9 @@ def parse(path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "serve":
-        serve(sys.argv[2])
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "serve":
+        serve(*sys.argv[2:])
     elif len(sys.argv) == 3 and sys.argv[1] == "parse":
         parse(sys.argv[2])
     else:
-        sys.exit("usage: mailbox.py serve FOLDER | parse FILE")
+        sys.exit("usage: mailbox.py serve FOLDER [PORT] | parse FILE")
