@@ -119,20 +119,18 @@ struct Serve {
 }
 
 impl Serve {
+    /// With the manual clock, from [`FROM`].
     fn start(db: &str, plan: &Path, extra: &[&str], log: &Path) -> Serve {
+        let manual = ["--clock", "manual", "--from", FROM];
+        Serve::spawn(db, plan, &[&manual, extra].concat(), log)
+    }
+
+    fn spawn(db: &str, plan: &Path, extra: &[&str], log: &Path) -> Serve {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--plan")
             .arg(plan)
-            .args([
-                "--database",
-                db,
-                "--listen",
-                "127.0.0.1:0",
-                "--clock",
-                "manual",
-            ])
-            .args(["--from", FROM])
+            .args(["--database", db, "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -1240,5 +1238,106 @@ fn kill_9_while_sending_loses_nothing_and_bounds_duplicates() {
     assert!(
         duplicates <= 2 * (kills as usize + 1),
         "{duplicates} duplicates"
+    );
+}
+
+/// With the system clock: an SMTP outage holds a contact's first email,
+/// and the next one, made a minute later, still goes out at least a minute
+/// after it (the ledger's spacing, so the pressure policy's too).
+#[test]
+fn after_an_outage_a_contacts_emails_keep_their_spacing() {
+    let Some(pg) = postgres() else { return };
+    let Some(py) = mailbox::python("aiosmtpd") else {
+        return;
+    };
+    let dir = tmp("spacing");
+    let project = dir.join("project");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/autoresponder");
+    let r = Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(&project)
+        .status()
+        .expect("cp");
+    assert!(r.success());
+    let series = project.join("welcome_series.camp");
+    let text = std::fs::read_to_string(&series).expect("read");
+    std::fs::write(&series, text.replace("  wait 2d\n", "  wait 1m\n")).expect("write");
+    let out = Command::new(BIN)
+        .args(["build", "--color", "never", "--out"])
+        .arg(dir.join("build"))
+        .arg(&project)
+        .output()
+        .expect("build");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let db = fresh_db(&pg, "spacing");
+    let s = Serve::spawn(
+        &db,
+        &dir.join("build/plan.json"),
+        &[
+            "--clock",
+            "system",
+            "--smtp",
+            &format!("smtp://127.0.0.1:{port}"),
+            "--retry-first",
+            "1",
+        ],
+        &dir.join("serve.log"),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
+    s.ok(
+        "POST",
+        "/v1/contacts",
+        br#"{"id":"c1","email":"c1@example.com","signup_at":"2026-10-01T00:00:00Z"}"#,
+    );
+    let event = format!(
+        r#"{{"contact":"c1","event":"joined","list":"newsletter","at":"{}"}}"#,
+        rfc3339(now)
+    );
+    let v = s.ok("POST", "/v1/events", event.as_bytes());
+    assert_eq!(v["accepted"], 1, "{v}");
+    // The welcome is made at once and held up by the outage.
+    wait_ledger(&s, "welcome tried", |lines| {
+        lines
+            .first()
+            .is_some_and(|l| l["attempts"].as_i64() >= Some(1))
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let mb = mailbox::Mailbox::start_on(&py, "spacing", Some(port));
+    let lines = wait_ledger(&s, "both sent", |lines| {
+        lines.len() == 2 && lines.iter().all(|l| l["status"] == "sent")
+    });
+    assert_eq!(lines[0]["template"], "welcome");
+    assert_eq!(lines[1]["template"], "fitting_guide");
+    assert_eq!(mb.count(), 2);
+    let mut c = postgres::Client::connect(&db, postgres::NoTls).expect("connect");
+    let rows = c
+        .query(
+            "SELECT at, sent_at FROM relance.ledger WHERE contact = 'c1' ORDER BY at",
+            &[],
+        )
+        .expect("query");
+    let (a_at, a_sent): (i64, i64) = (rows[0].get(0), rows[0].get::<_, Option<i64>>(1).unwrap());
+    let (b_at, b_sent): (i64, i64) = (rows[1].get(0), rows[1].get::<_, Option<i64>>(1).unwrap());
+    assert_eq!(b_at - a_at, 60, "the ledger's spacing");
+    assert!(
+        a_sent >= a_at + 5,
+        "the welcome was held up: {a_at} {a_sent}"
+    );
+    assert!(
+        b_sent - a_sent >= 60,
+        "sent {} s apart, made 60 s apart",
+        b_sent - a_sent
     );
 }
