@@ -155,7 +155,7 @@ fn neovim_shows_diagnostics_and_jumps_to_definitions() {
     assert!(!result.contains("error="), "{result}");
     assert_eq!(get("diagnostic"), "true", "{result}");
     assert_eq!(get("diagnostic_line"), get("edited_line"), "{result}");
-    assert_eq!(get("diagnostic_code"), "E0202", "{result}");
+    assert_eq!(get("diagnostic_code"), "E0208", "{result}");
     assert_eq!(get("jumped"), "true", "{result}");
     assert!(get("file").ends_with("templates.camp"), "{result}");
     let templates = std::fs::read_to_string(root.join("templates.camp")).unwrap();
