@@ -772,3 +772,54 @@ fn exit_without_shutdown_is_an_error() {
     c.notify("exit", Value::Null);
     assert_eq!(c.wait_exit(), 1);
 }
+
+/// A workspace folder holding two projects: each file belongs to the
+/// project of the nearest `relance.toml` above it, and an open file's
+/// unsaved text is what gets checked, not the file on disk.
+#[test]
+fn projects_by_manifest_and_unsaved_buffers_first() {
+    let t = client::Temp::new("mono");
+    let mono = t.path();
+    client::copy_dir(&repo().join("campaigns"), &mono.join("a"));
+    client::copy_dir(&repo().join("campaigns"), &mono.join("b"));
+    let good = read(&mono.join("b/segments.camp"));
+    let bad = good.replace(
+        "segment marketable = not undesirable",
+        "segment marketable = not undesirabel",
+    );
+    assert_ne!(bad, good);
+    // On disk, b is broken.
+    fs::write(mono.join("b/segments.camp"), &bad).unwrap();
+    assert!(!check(&mono.join("b")).is_empty());
+
+    let mut c = Client::start(mono);
+    // a is its own project (clean), not a part of the workspace folder.
+    let ua = c.open(&mono.join("a/segments.camp"), &good);
+    assert!(c.wait_version(&ua, 1).is_empty());
+    c.sync();
+    assert_eq!(published(&c, &mono.join("a")), BTreeSet::new());
+    // b's open buffer holds the good text: it wins over the disk.
+    let ub = c.open(&mono.join("b/segments.camp"), &good);
+    let d = c.wait_version(&ub, 1);
+    assert!(d.is_empty(), "the buffer, not the disk, is checked: {d:?}");
+    // Broken in the buffer only: the error shows, in b and not in a.
+    c.change(&ub, 2, &bad);
+    let d = c.wait_version(&ub, 2);
+    assert!(
+        d.iter()
+            .any(|x| x["message"].as_str().unwrap().contains("undesirabel")),
+        "{d:?}"
+    );
+    c.sync();
+    let in_a: Vec<_> = published(&c, &mono.join("a"))
+        .into_iter()
+        .filter(|d| !d.0.starts_with("file:"))
+        .collect();
+    assert!(in_a.is_empty(), "{in_a:?}");
+    let in_b: Vec<_> = published(&c, &mono.join("b"))
+        .into_iter()
+        .filter(|d| !d.0.starts_with("file:"))
+        .collect();
+    assert!(in_b.iter().any(|d| d.0 == "segments.camp"), "{in_b:?}");
+    assert_eq!(c.shutdown(), 0);
+}

@@ -605,3 +605,28 @@ fn template_key(sources: &SourceMap, files: &[ast::File]) -> Vec<(String, String
     }
     key
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_the_nearest_manifest_else_the_folder() {
+        let t = std::env::temp_dir().join(format!("relance-lsp-root-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        std::fs::create_dir_all(t.join("p/sub/deeper")).unwrap();
+        std::fs::create_dir_all(t.join("loose/x")).unwrap();
+        std::fs::write(t.join("p").join(manifest::MANIFEST), "").unwrap();
+        let ws = [t.clone()];
+        // The nearest `relance.toml` upward, whatever the workspace says.
+        let f = t.join("p/sub/deeper/a.camp");
+        assert_eq!(root_of(&f, &ws, |_| true), t.join("p"));
+        // No manifest: the workspace folder when it is one project…
+        let f = t.join("loose/x/a.camp");
+        assert_eq!(root_of(&f, &ws, |_| true), t);
+        // …else the file's own folder.
+        assert_eq!(root_of(&f, &ws, |_| false), t.join("loose/x"));
+        assert_eq!(root_of(&f, &[], |_| true), t.join("loose/x"));
+        let _ = std::fs::remove_dir_all(&t);
+    }
+}
