@@ -9,6 +9,7 @@ pub mod diff;
 pub mod driver;
 pub mod eval;
 pub mod fmt;
+pub mod lsp;
 pub mod mailbox;
 pub mod plan;
 pub mod render;

@@ -11,6 +11,8 @@ mod sql;
 mod watch;
 // `relance fmt` (issue 12).
 mod fmt;
+// `relance lsp` (issue 12).
+mod lsp;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -126,6 +128,8 @@ enum Command {
     },
     /// Rewrite `*.camp` files in the one canonical layout (like gofmt; no options).
     Fmt(fmt::FmtArgs),
+    /// Run the language server (LSP 3.17) on standard input and output, for editors.
+    Lsp(lsp::LspArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -200,6 +204,7 @@ pub fn main() -> ExitCode {
         Command::Load(args) => segments::load(args),
         Command::Explain { code, list } => explain(code, list),
         Command::Fmt(args) => fmt::fmt(args),
+        Command::Lsp(args) => lsp::lsp(args),
     }
 }
 
