@@ -536,7 +536,10 @@ pub fn diff(args: DiffArgs) -> ExitCode {
             )
         });
         match impact {
-            Ok(i) => d.impact.data = Some(i),
+            Ok(i) => {
+                d.impact.data = Some(i);
+                d.add_admitted();
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);

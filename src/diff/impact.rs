@@ -121,6 +121,10 @@ pub struct ScenarioImpact {
     pub name: String,
     pub audience: Counts,
     pub entries: Counts,
+    /// Contacts the new audience admits at `from` and the old one refused
+    /// (`R0102` on data); `null` unless the scenario is on both sides with
+    /// a different audience, and both sides read as many contacts.
+    pub admitted: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
@@ -201,6 +205,63 @@ fn members(
     out
 }
 
+/// Per scenario on both sides whose audience differs: the contacts the new
+/// audience admits at `as_of` and the old one refused. Contact `i` is the
+/// same line on both sides, so both must have read as many contacts.
+fn newly_admitted(
+    old: &Plan,
+    new: &Plan,
+    old_inputs: &Inputs,
+    new_inputs: &Inputs,
+    as_of: i64,
+) -> BTreeMap<String, u64> {
+    let pairs: Vec<(&String, Option<&Expr>, Option<&Expr>)> = old
+        .scenarios
+        .iter()
+        .filter_map(|(n, o)| {
+            let s = new.scenarios.get(n)?;
+            (o.audience != s.audience).then_some((n, o.audience.as_ref(), s.audience.as_ref()))
+        })
+        .collect();
+    let mut out: BTreeMap<String, u64> = pairs.iter().map(|(n, ..)| ((*n).clone(), 0)).collect();
+    if pairs.is_empty() || old_inputs.contacts.len() != new_inputs.contacts.len() {
+        return BTreeMap::new();
+    }
+    for i in 0..old_inputs.contacts.len() as u32 {
+        let (oc, nc) = (
+            old_inputs.contacts.contact(i),
+            new_inputs.contacts.contact(i),
+        );
+        let mut oe = old_inputs.events.events_of(i);
+        oe.retain(|e| e.at <= as_of);
+        let mut ne = new_inputs.events.events_of(i);
+        ne.retain(|e| e.at <= as_of);
+        let ocx = Context {
+            plan: old,
+            contact: &oc,
+            events: &oe,
+            now: as_of,
+            run: None,
+        };
+        let ncx = Context {
+            plan: new,
+            contact: &nc,
+            events: &ne,
+            now: as_of,
+            run: None,
+        };
+        for (name, o, n) in &pairs {
+            if n.is_none_or(|e| ncx.eval(e))
+                && !o.is_none_or(|e| ocx.eval(e))
+                && let Some(c) = out.get_mut(*name)
+            {
+                *c += 1;
+            }
+        }
+    }
+    out
+}
+
 /// The summary `relance run` prints, for one side.
 fn simulate(
     plan: &Plan,
@@ -272,6 +333,7 @@ pub fn data_impact(
         let after = members(new, new_inputs, from, &targets(new));
         (job.join().unwrap_or_default(), after)
     });
+    let admitted = newly_admitted(old, new, old_inputs, new_inputs, from);
     let pair = |key: &str| Counts {
         before: before.get(key).copied(),
         after: after.get(key).copied(),
@@ -306,6 +368,7 @@ pub fn data_impact(
                 before: entries(&old_summary, old, n),
                 after: entries(&new_summary, new, n),
             },
+            admitted: admitted.get(n).copied(),
         })
         .filter(|s| changed.contains(&s.name) || s.audience.changed() || s.entries.changed())
         .collect();
@@ -594,6 +657,82 @@ mod tests {
             [
                 "1,240 more emails, 1 fewer SMS over 30 days on the sample base",
                 "2 runs waiting at removed steps"
+            ]
+        );
+    }
+
+    /// `R0102` on data: added to the persona risk of the scenario, or a
+    /// risk of its own (before the `R0103`s) when no persona showed it.
+    #[test]
+    fn contacts_newly_admitted_are_r0102_risks() {
+        use crate::diff::{Diff, Risk, RiskCode};
+        let counts = |b, a| Counts {
+            before: Some(b),
+            after: Some(a),
+        };
+        let scenario = |name: &str, admitted| ScenarioImpact {
+            name: name.into(),
+            audience: counts(2, 5),
+            entries: counts(2, 5),
+            admitted,
+        };
+        let risk = |code, name: &str, message: &str| Risk {
+            code,
+            severity: "warning",
+            kind: "scenario",
+            name: name.into(),
+            message: message.into(),
+        };
+        let mut d = Diff {
+            risks: vec![
+                risk(RiskCode::R0101, "a", "a step"),
+                risk(RiskCode::R0102, "b", "personas of b"),
+                risk(RiskCode::R0103, "pressure", "a cap"),
+            ],
+            ..Diff::default()
+        };
+        d.impact.data = Some(DataImpact {
+            base: "sample base".into(),
+            contacts_file: "c".into(),
+            events_file: None,
+            from: "2026-11-01T00:00:00Z".into(),
+            until: String::new(),
+            contacts: counts(9, 9),
+            segments: vec![],
+            scenarios: vec![
+                scenario("b", Some(3)),
+                scenario("c", Some(1)),
+                scenario("d", Some(0)),
+                scenario("e", None),
+            ],
+            messages: counts(0, 0),
+            channels: vec![],
+            templates: vec![],
+            pressure_before: PressureStates::default(),
+            pressure_after: PressureStates::default(),
+            window: (0, 86_400),
+        });
+        d.add_admitted();
+        let got: Vec<(&str, &str, &str)> = d
+            .risks
+            .iter()
+            .map(|r| (r.code.as_str(), r.name.as_str(), r.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("R0101", "a", "a step"),
+                (
+                    "R0102",
+                    "b",
+                    "personas of b; on the sample base, 3 contacts it refused at 2026-11-01T00:00:00Z are admitted now"
+                ),
+                (
+                    "R0102",
+                    "c",
+                    "the audience of scenario `c` now admits 1 contact of the sample base that it refused at 2026-11-01T00:00:00Z"
+                ),
+                ("R0103", "pressure", "a cap"),
             ]
         );
     }

@@ -351,6 +351,57 @@ impl Diff {
     /// Records the runs waiting at each removed step (`waiting`, by step
     /// id, from a `relance serve` database) in the impact and in the
     /// `R0101` risks.
+    /// `R0102` on data: the contacts a scenario's new audience admits and
+    /// the old one refused (`impact.data`'s `admitted`), added to the
+    /// persona-based risk of that scenario, or as a risk of its own when
+    /// no persona shows the widening.
+    pub fn add_admitted(&mut self) {
+        let Some(data) = &self.impact.data else {
+            return;
+        };
+        for s in &data.scenarios {
+            let Some(n) = s.admitted.filter(|n| *n > 0) else {
+                continue;
+            };
+            let contacts = if n == 1 {
+                "1 contact".to_string()
+            } else {
+                format!("{} contacts", impact::thousands(n))
+            };
+            let existing = self
+                .risks
+                .iter_mut()
+                .find(|r| r.code == RiskCode::R0102 && r.kind == "scenario" && r.name == s.name);
+            match existing {
+                Some(r) => r.message.push_str(&format!(
+                    "; on the {}, {contacts} it refused at {} {} admitted now",
+                    data.base,
+                    data.from,
+                    if n == 1 { "is" } else { "are" }
+                )),
+                None => {
+                    let at = self
+                        .risks
+                        .iter()
+                        .position(|r| r.code.as_str() > RiskCode::R0102.as_str())
+                        .unwrap_or(self.risks.len());
+                    self.risks.insert(
+                        at,
+                        risk(
+                            RiskCode::R0102,
+                            "scenario",
+                            &s.name,
+                            format!(
+                                "the audience of scenario `{}` now admits {contacts} of the {} that it refused at {}",
+                                s.name, data.base, data.from
+                            ),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     pub fn add_waiting(&mut self, old: &Plan, new: &Plan, waiting: &BTreeMap<String, u64>) {
         let removed = impact::removed_steps(old, new);
         for r in &mut self.risks {
