@@ -462,16 +462,19 @@ fn shown_url(url: &str) -> String {
 }
 
 pub fn diff(args: DiffArgs) -> ExitCode {
-    let old = match folder(&args.old, "old", args.project.as_deref()) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let new = match folder(&args.new, "new", args.project.as_deref()) {
-        Ok(f) => f,
-        Err(e) => {
+    // Two revisions are written out at the same time (git's work is mostly
+    // the kernel's: files created and written).
+    let (old, new) = std::thread::scope(|s| {
+        let new = s.spawn(|| folder(&args.new, "new", args.project.as_deref()));
+        let old = folder(&args.old, "old", args.project.as_deref());
+        let new = new
+            .join()
+            .unwrap_or_else(|_| Err("the new side could not be read".into()));
+        (old, new)
+    });
+    let (old, new) = match (old, new) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
