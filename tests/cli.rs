@@ -923,7 +923,7 @@ fn explain_every_listed_code() {
     for code in &codes {
         assert!(
             code.len() == 5
-                && (code.starts_with('E') || code.starts_with('W'))
+                && (code.starts_with('E') || code.starts_with('W') || code.starts_with('R'))
                 && code[1..].chars().all(|c| c.is_ascii_digit()),
             "malformed code {code:?}"
         );

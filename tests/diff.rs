@@ -352,11 +352,14 @@ fn git_revisions_are_compared() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         out.lines().last(),
-        Some("1 pressure policy changed; 1 risk"),
+        Some(
+            "1 pressure policy changed; 1 risk; no change in messages over 37 days on the sample base"
+        ),
         "{out}"
     );
-    // A revision against the dirty work tree, from inside the project.
-    let (code, out, err) = run(&repo.join("proj"), &["HEAD~1"]);
+    // A revision against the dirty work tree, from inside the project
+    // (without the impact on data).
+    let (code, out, err) = run(&repo.join("proj"), &["HEAD~1", "--no-data"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
         out.contains("~ name: \"Autoparts Lyon\" → \"Autoparts\""),
@@ -444,4 +447,472 @@ fn json_output_follows_its_schema() {
     // A risk code outside R01xx is refused.
     let bad = serde_json::json!({"changes": [], "risks": [{"code": "E0001", "severity": "warning", "kind": "scenario", "name": "x", "message": "m"}], "impact": {}, "summary": "s"});
     assert!(!validator.is_valid(&bad));
+}
+
+/// Runs the real binary with `args` in `dir`; panics unless it exits 0.
+fn relance_ok(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "relance {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The summary of `relance run` on the project at `dir` (its own
+/// relance.toml gives the data and the window), after `relance build`.
+fn run_summary(dir: &Path, work: &Path) -> serde_json::Value {
+    let build = work.join("build");
+    let summary = work.join("summary.json");
+    let _ = std::fs::remove_dir_all(&build);
+    let d = dir.to_string_lossy();
+    relance_ok(&root(), &["build", &d, "--out", &build.to_string_lossy()]);
+    relance_ok(
+        &root(),
+        &[
+            "run",
+            &d,
+            "--plan",
+            &build.join("plan.json").to_string_lossy(),
+            "--out",
+            &work.join("outbox.jsonl").to_string_lossy(),
+            "--summary",
+            &summary.to_string_lossy(),
+        ],
+    );
+    serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap()
+}
+
+/// `relance segments` of the project at `dir` on its sample data at `as_of`:
+/// count by target (`name`, `audience:SCENARIO`).
+fn segment_counts(dir: &Path, as_of: &str) -> std::collections::BTreeMap<String, u64> {
+    let text = relance_ok(
+        &root(),
+        &[
+            "segments",
+            &dir.to_string_lossy(),
+            "--contacts",
+            &dir.join("data/contacts.jsonl").to_string_lossy(),
+            "--events",
+            &dir.join("data/events.jsonl").to_string_lossy(),
+            "--as-of",
+            as_of,
+            "--format",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["count"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The impact on the sample data equals two separate `relance run`s (and
+/// `relance segments` at the start of the window), side by side.
+#[test]
+fn the_impact_on_data_equals_two_relance_runs() {
+    let dir = campaigns_copy("impact");
+    // Christmas goes to every marketable reader or customer, not only the
+    // French-speaking ones; weekly digests stop for pros; a wait shortens.
+    apply_edits(
+        &dir,
+        "@@ scenarios.camp\n-   audience marketable and (newsletter or customers) and french_speaking\n+   audience marketable and (newsletter or customers)\n-   audience marketable and newsletter and not talking_to_us\n+   audience marketable and newsletter and not talking_to_us and not pros\n@@ segments.camp\n- segment new_signups = signup_at >= 14d ago\n+ segment new_signups = signup_at >= 30d ago\n",
+    );
+    let new = dir.to_string_lossy().into_owned();
+    let json = diff(&["campaigns", &new, "--format", "json"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    assert!(json.stderr.is_empty(), "{}", json.stderr);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let data = &v["impact"]["data"];
+    assert_eq!(data["base"], "sample base", "{data:#}");
+    assert_eq!(data["contacts_file"], "data/contacts.jsonl");
+    assert_eq!(data["from"], "2026-11-01T00:00:00Z");
+    assert_eq!(data["until"], "2026-12-08T00:00:00Z");
+
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("diff-impact-runs");
+    let (old_work, new_work) = (work.join("old"), work.join("new"));
+    for w in [&old_work, &new_work] {
+        let _ = std::fs::remove_dir_all(w);
+        std::fs::create_dir_all(w).unwrap();
+    }
+    let before = run_summary(&root().join("campaigns"), &old_work);
+    let after = run_summary(&dir, &new_work);
+    // The edit must change what is sent, or this test proves nothing.
+    assert_ne!(before["messages"], after["messages"]);
+
+    assert_eq!(data["contacts"]["before"], before["contacts"]);
+    assert_eq!(data["contacts"]["after"], after["contacts"]);
+    assert_eq!(data["messages"]["before"], before["messages"]);
+    assert_eq!(data["messages"]["after"], after["messages"]);
+    for side in ["before", "after"] {
+        let summary = if side == "before" { &before } else { &after };
+        assert_eq!(
+            data[format!("pressure_{side}")],
+            summary["pressure"],
+            "{side}"
+        );
+    }
+    // Every channel and template that sends on either side, and only those.
+    let mut channels = 0;
+    for (c, n) in before["channels"].as_object().unwrap() {
+        let m = &after["channels"][c];
+        if n.as_u64() == Some(0) && m.as_u64() == Some(0) {
+            continue;
+        }
+        channels += 1;
+        let row = data["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["channel"] == c.as_str())
+            .unwrap_or_else(|| panic!("channel {c} missing: {data:#}"));
+        assert_eq!((&row["before"], &row["after"]), (n, m), "{c}");
+    }
+    assert_eq!(data["channels"].as_array().unwrap().len(), channels);
+    let mut templates = 0;
+    for (t, counts) in before["templates"].as_object().unwrap() {
+        let (b, a) = (&counts["sent"], &after["templates"][t]["sent"]);
+        if b.as_u64() == Some(0) && a.as_u64() == Some(0) {
+            continue;
+        }
+        templates += 1;
+        let row = data["templates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["template"] == t.as_str())
+            .unwrap_or_else(|| panic!("template {t} missing: {data:#}"));
+        assert_eq!((&row["before"], &row["after"]), (b, a), "{t}");
+        assert_eq!(row["channel"], counts["channel"], "{t}");
+    }
+    assert_eq!(data["templates"].as_array().unwrap().len(), templates);
+    assert!(templates > 3, "{data:#}");
+
+    // Audiences at the start of the window, as `relance segments` counts.
+    let (seg_before, seg_after) = (
+        segment_counts(&root().join("campaigns"), "2026-11-01T00:00:00Z"),
+        segment_counts(&dir, "2026-11-01T00:00:00Z"),
+    );
+    let segments = data["segments"].as_array().unwrap();
+    assert!(
+        segments.iter().any(|s| s["name"] == "new_signups"),
+        "{data:#}"
+    );
+    for s in segments {
+        let name = s["name"].as_str().unwrap();
+        assert_eq!(
+            s["before"].as_u64(),
+            seg_before.get(name).copied(),
+            "{name}"
+        );
+        assert_eq!(s["after"].as_u64(), seg_after.get(name).copied(), "{name}");
+    }
+    let scenarios = data["scenarios"].as_array().unwrap();
+    for name in ["xmas_2026", "weekly_digest"] {
+        let s = scenarios
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("scenario {name} missing: {data:#}"));
+        let key = format!("audience:{name}");
+        assert_eq!(
+            s["audience"]["before"].as_u64(),
+            seg_before.get(&key).copied()
+        );
+        assert_eq!(
+            s["audience"]["after"].as_u64(),
+            seg_after.get(&key).copied()
+        );
+        assert_eq!(
+            s["entries"]["before"], before["scenarios"][name]["entries"],
+            "{name}"
+        );
+        assert_eq!(
+            s["entries"]["after"], after["scenarios"][name]["entries"],
+            "{name}"
+        );
+    }
+    // The summary line says how the emails move over the window.
+    let (b, a) = (
+        before["channels"]["email"].as_i64().unwrap(),
+        after["channels"]["email"].as_i64().unwrap(),
+    );
+    let moved = if a > b {
+        format!("{} more emails", a - b)
+    } else {
+        format!("{} fewer emails", b - a)
+    };
+    let summary = v["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&moved) && summary.ends_with(" over 37 days on the sample base"),
+        "{summary}"
+    );
+}
+
+/// Flags override the sample data, `--no-data` leaves it out, and an
+/// equal plan is not simulated.
+#[test]
+fn data_from_flags_or_none() {
+    let dir = campaigns_copy("data-flags");
+    apply_edits(
+        &dir,
+        "@@ pressure.camp\n- email max 3 per 7d\n+ email max 4 per 7d\n",
+    );
+    let new = dir.to_string_lossy().into_owned();
+    let none = diff(&["campaigns", &new, "--format", "json", "--no-data"]);
+    let v: serde_json::Value = serde_json::from_str(&none.stdout).unwrap();
+    assert_eq!(v["impact"], serde_json::json!({}));
+    assert_eq!(v["summary"], "1 pressure policy changed; 1 risk");
+    let given = diff(&[
+        "campaigns",
+        &new,
+        "--format",
+        "json",
+        "--contacts",
+        "campaigns/data/contacts.jsonl",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--until",
+        "2026-11-15T00:00:00Z",
+    ]);
+    assert_eq!(given.code, 0, "{}", given.stderr);
+    let v: serde_json::Value = serde_json::from_str(&given.stdout).unwrap();
+    assert_eq!(v["impact"]["data"]["base"], "base given");
+    assert_eq!(
+        v["impact"]["data"]["contacts_file"],
+        "campaigns/data/contacts.jsonl"
+    );
+    assert_eq!(v["impact"]["data"]["events_file"], serde_json::Value::Null);
+    assert!(
+        v["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with(" over 14 days on the base given"),
+        "{}",
+        v["summary"]
+    );
+    // An empty window is refused.
+    let empty = diff(&[
+        "campaigns",
+        &new,
+        "--from",
+        "2026-11-15T00:00:00Z",
+        "--until",
+        "2026-11-01T00:00:00Z",
+    ]);
+    assert_eq!(empty.code, 2);
+    assert!(
+        empty.stderr.contains("the window is empty"),
+        "{}",
+        empty.stderr
+    );
+}
+
+#[test]
+fn risk_codes_are_listed_by_explain() {
+    let out = Command::new(BIN)
+        .args(["explain", "--list"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (code, title) in [
+        ("R0101", "steps removed from a scenario or cadence"),
+        ("R0105", "a consent rule loosened or removed"),
+    ] {
+        assert!(
+            text.lines().any(|l| l == format!("{code}  {title}")),
+            "{code}: {text}"
+        );
+    }
+    // A typo in a risk code gets a suggestion.
+    let typo = Command::new(BIN)
+        .args(["explain", "R0110"])
+        .output()
+        .unwrap();
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("did you mean `R01"),
+        "{}",
+        String::from_utf8_lossy(&typo.stderr)
+    );
+}
+
+/// A PostgreSQL database made for one test, dropped at the end.
+struct TestDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// A fresh database on `RELANCE_TEST_POSTGRES` (`.ci/run` starts one);
+/// `None` outside CI without it, after a loud warning.
+fn test_database(tag: &str) -> Option<TestDatabase> {
+    let Ok(admin) = std::env::var("RELANCE_TEST_POSTGRES") else {
+        let message = "PostgreSQL: RELANCE_TEST_POSTGRES is not set (a URL; .ci/run starts one with .ci/postgres)";
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("\n!!!!! SKIPPED: {message} !!!!!\n");
+        return None;
+    };
+    let name = format!("relance_diff_{tag}_{}", std::process::id());
+    let mut c = postgres::Client::connect(&admin, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("RELANCE_TEST_POSTGRES={admin}: {e}"));
+    // One statement each: a multi-statement batch is one transaction, and
+    // neither may run in one.
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .unwrap();
+    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let base = admin.split('?').next().unwrap_or(&admin);
+    let cut = base
+        .rfind('/')
+        .filter(|i| base[..*i].ends_with(|c: char| c != '/'));
+    let url = match cut {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => format!("{base}/{name}"),
+    };
+    Some(TestDatabase { admin, name, url })
+}
+
+/// `--database`: the runs waiting at each removed step, read from a
+/// `relance serve` schema made by hand (`relance.contacts.waiting`).
+#[test]
+fn runs_waiting_at_removed_steps_come_from_the_database() {
+    let Some(db) = test_database("waiting") else {
+        return;
+    };
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    c.batch_execute(
+        "CREATE SCHEMA relance;
+         CREATE TABLE relance.contacts (id text PRIMARY KEY, waiting text[] NOT NULL DEFAULT '{}');
+         INSERT INTO relance.contacts VALUES
+           ('c1', '{weekly_digest/0}'),
+           ('c2', '{weekly_digest/0,drip_offers/1}'),
+           ('c3', '{}'),
+           ('c4', '{fleet_followup/9,welcome/0}'),
+           ('c5', '{fleet_followup/9}'),
+           ('c6', '{fleet_followup/2}');",
+    )
+    .unwrap();
+    let dir = campaigns_copy("waiting");
+    apply_edits(
+        &dir,
+        "@@ scenarios.camp\n- scenario weekly_digest {\\n  audience marketable and newsletter and not talking_to_us\\n  trigger  every monday 09:00\\n  reentry  always\\n  exit when not newsletter\\n\\n  send weekly_tips\\n}\n+\n@@ cadences.camp\n-   touch call_closing              // day 19: closing call\n+\n",
+    );
+    let new = dir.to_string_lossy().into_owned();
+    let out = diff(&[
+        "campaigns",
+        &new,
+        "--database",
+        &db.url,
+        "--no-data",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let waiting: Vec<(String, u64)> = v["impact"]["waiting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["step"].as_str().unwrap().to_string(),
+                w["runs"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        waiting.contains(&("weekly_digest/0".to_string(), 2)),
+        "{waiting:?}"
+    );
+    // Touch ids are positional: removing the 9th touch of ten removes the
+    // id of the last one, `fleet_followup/9`.
+    assert!(
+        waiting.contains(&("fleet_followup/9".to_string(), 2)),
+        "{waiting:?}"
+    );
+    // Runs at steps that stay (drip_offers/1, welcome/0, fleet_followup/2)
+    // are not counted.
+    assert!(
+        !waiting
+            .iter()
+            .any(|(s, _)| s == "drip_offers/1" || s == "welcome/0" || s == "fleet_followup/2"),
+        "{waiting:?}"
+    );
+    assert_eq!(waiting.len(), 2, "{waiting:?}");
+    let risks = v["risks"].as_array().unwrap();
+    let scenario = risks
+        .iter()
+        .find(|r| r["code"] == "R0101" && r["name"] == "weekly_digest")
+        .unwrap();
+    assert!(
+        scenario["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("; 2 runs waiting there now (2 at weekly_digest/0)"),
+        "{scenario}"
+    );
+    assert!(
+        v["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("; 4 runs waiting at removed steps"),
+        "{}",
+        v["summary"]
+    );
+    // The human and Markdown reports show them too.
+    let human = diff(&["campaigns", &new, "--database", &db.url, "--no-data"]);
+    assert!(
+        human
+            .stdout
+            .contains("runs waiting now at the steps the new plan removes:\n    ~ weekly_digest/0 (scenario weekly_digest): 2\n"),
+        "{}",
+        human.stdout
+    );
+    let md = diff(&[
+        "campaigns",
+        &new,
+        "--database",
+        &db.url,
+        "--no-data",
+        "--format",
+        "markdown",
+    ]);
+    assert!(
+        md.stdout
+            .contains("| `weekly_digest/0` | scenario `weekly_digest` | 2 |"),
+        "{}",
+        md.stdout
+    );
+    // A database without relance serve's schema: a clear error, exit 2.
+    c.batch_execute("DROP SCHEMA relance CASCADE").unwrap();
+    let bad = diff(&["campaigns", &new, "--database", &db.url, "--no-data"]);
+    assert_eq!(bad.code, 2, "{}", bad.stdout);
+    assert!(
+        bad.stderr.contains("relance.contacts") && bad.stderr.contains("relance serve"),
+        "{}",
+        bad.stderr
+    );
 }

@@ -115,12 +115,13 @@ enum Command {
     Segments(segments::SegmentsArgs),
     /// Create the canonical tables in PostgreSQL and load contacts and events into them.
     Load(segments::LoadArgs),
-    /// Explain a diagnostic code, with a wrong and a right example.
     /// Compare two projects (folders or git revisions): what will behave
     /// differently, and what is risky (`docs/diff.md`).
     Diff(diff::DiffArgs),
+    /// Explain a diagnostic code, with a wrong and a right example, or a
+    /// risk code of `relance diff` (R01xx).
     Explain {
-        /// A code such as `E0201` or `W0601`; `--list` shows them all.
+        /// A code such as `E0201`, `W0601` or `R0101`; `--list` shows them all.
         code: Option<String>,
         /// List every code with its title.
         #[arg(long)]
@@ -516,6 +517,10 @@ fn explain(code: Option<String>, list: bool) -> ExitCode {
         for c in Code::ALL {
             println!("{}  {}", c, c.title());
         }
+        // The risk codes of `relance diff`, after the diagnostics.
+        for r in crate::diff::RiskCode::ALL {
+            println!("{}  {}", r, r.title());
+        }
         return ExitCode::SUCCESS;
     }
     let code = code.unwrap_or_default();
@@ -530,12 +535,24 @@ fn explain(code: Option<String>, list: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         None => {
-            let all: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
-            let hint = crate::diagnostics::did_you_mean(&code.to_ascii_uppercase(), all)
+            let all: Vec<&str> = Code::ALL
+                .iter()
+                .map(|c| c.as_str())
+                .chain(crate::diff::RiskCode::ALL.iter().map(|r| r.as_str()))
+                .collect();
+            // A code of the same letter first: `R0110` is a risk code mistyped,
+            // not `E0110`.
+            let upper = code.to_ascii_uppercase();
+            let same_letter = all
+                .iter()
+                .copied()
+                .filter(|c| upper.chars().next() == c.chars().next());
+            let hint = crate::diagnostics::did_you_mean(&upper, same_letter)
+                .or_else(|| crate::diagnostics::did_you_mean(&upper, all))
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
             eprintln!(
-                "error: `{code}` is not a relance diagnostic code{hint}; `relance explain --list` shows them all"
+                "error: `{code}` is not a relance diagnostic or risk code{hint}; `relance explain --list` shows them all"
             );
             ExitCode::from(2)
         }

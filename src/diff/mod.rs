@@ -6,6 +6,7 @@
 //! the plan: each side's personas are read as contacts (as `verify` does)
 //! and compared by their data. `docs/diff.md` documents the output.
 
+pub mod impact;
 mod report;
 pub mod risk;
 
@@ -19,6 +20,7 @@ use crate::plan::{Cadence, Expr, Plan, Pressure, Scenario, Step, Template};
 use crate::render::flow::{goal_text, reentry_text, triggers_text};
 use crate::render::{duration_text, expr_text, term_text};
 
+pub use impact::Impact;
 pub use report::{JsonReport, human, json, json_schema, markdown, summary};
 pub use risk::RiskCode;
 
@@ -32,9 +34,13 @@ pub struct Side {
     /// text…) by template and persona, for the templates [`render`] was
     /// asked for.
     pub rendered: BTreeMap<(String, String), String>,
+    /// The partials (`templates/partials/NAME.hbs`) by name, with their
+    /// text: the plan does not hold them.
+    pub partials: BTreeMap<String, String>,
 }
 
 /// A persona as the evaluator sees it.
+#[derive(Debug)]
 pub struct Persona {
     pub name: String,
     pub negative: bool,
@@ -75,30 +81,43 @@ impl Side {
                 )
             })
             .collect();
+        let prefix = format!("{}/", crate::render::PARTIALS_DIR);
+        let partials = crate::driver::template_file_ids(sources)
+            .into_iter()
+            .filter_map(|(path, id)| {
+                let name = path.strip_prefix(&prefix)?.strip_suffix(".hbs")?;
+                (!name.is_empty()).then(|| (name.to_string(), sources.get(id).text.to_string()))
+            })
+            .collect();
         Side {
             plan,
             personas,
             now,
             rendered: BTreeMap::new(),
+            partials,
         }
     }
 
     /// Renders `templates` for every persona of the side (a persona the
     /// template cannot render for is left out).
+    /// `cache`: the render cache of the side's check, so that templates
+    /// are not compiled again.
     pub fn render(
         &mut self,
         sources: &crate::diagnostics::SourceMap,
         files: &[crate::syntax::ast::File],
         templates: &BTreeSet<String>,
+        cache: &mut crate::render::RenderCache,
     ) {
         if templates.is_empty() {
             return;
         }
-        let project = crate::render::RenderProject::new(
+        let project = crate::render::RenderProject::new_cached(
             sources,
             files,
             &crate::driver::template_file_ids(sources),
             self.now,
+            cache,
         );
         for t in templates {
             for p in self.personas.keys() {
@@ -111,14 +130,122 @@ impl Side {
     }
 }
 
-/// The templates both plans have and that differ: those whose rendered
-/// messages `diff` compares.
-pub fn changed_templates(old: &Plan, new: &Plan) -> BTreeSet<String> {
-    old.templates
+/// The templates both sides have and that differ, in the plan or through
+/// a partial they reach: those whose rendered messages `diff` compares.
+pub fn changed_templates(old: &Side, new: &Side) -> BTreeSet<String> {
+    let partials = changed_partials(old, new);
+    old.plan
+        .templates
         .iter()
-        .filter(|(name, t)| new.templates.get(*name).is_some_and(|u| u != *t))
+        .filter(|(name, t)| {
+            new.plan.templates.get(*name).is_some_and(|u| {
+                u != *t || !changed_partials_of(old, new, &partials, name).is_empty()
+            })
+        })
         .map(|(name, _)| name.clone())
         .collect()
+}
+
+/// The partials whose text differs between the sides (or that one side
+/// lacks).
+fn changed_partials(old: &Side, new: &Side) -> BTreeSet<String> {
+    let names: BTreeSet<&String> = old.partials.keys().chain(new.partials.keys()).collect();
+    names
+        .into_iter()
+        .filter(|n| old.partials.get(*n) != new.partials.get(*n))
+        .cloned()
+        .collect()
+}
+
+/// The `changed` partials that template `name` reaches on either side.
+fn changed_partials_of(
+    old: &Side,
+    new: &Side,
+    changed: &BTreeSet<String>,
+    name: &str,
+) -> BTreeSet<String> {
+    if changed.is_empty() {
+        return BTreeSet::new();
+    }
+    let mut reached = BTreeSet::new();
+    for side in [old, new] {
+        if let Some(t) = side.plan.templates.get(name) {
+            reached.extend(reached_partials(side, t));
+        }
+    }
+    changed
+        .iter()
+        .filter(|p| reached.contains(*p) || reached.contains(ANY_PARTIAL))
+        .cloned()
+        .collect()
+}
+
+/// Stands for every partial: a dynamic partial (`{{> (lookup …)}}`).
+const ANY_PARTIAL: &str = "(any)";
+
+/// The partials a template's parts reach on `side`, transitively.
+fn reached_partials(side: &Side, t: &Template) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut todo: Vec<&str> = t
+        .parts
+        .values()
+        .chain(t.variants.values().flat_map(|v| v.values()))
+        .map(|p| p.text.as_str())
+        .collect();
+    while let Some(text) = todo.pop() {
+        for name in partial_names(text) {
+            if let Some(body) = side.partials.get(&name)
+                && !out.contains(&name)
+            {
+                todo.push(body);
+            }
+            out.insert(name);
+        }
+    }
+    out
+}
+
+/// The partials a Handlebars text names: `{{> name}}`, `{{#> name}}…`,
+/// `{{> [a name]}}`, `{{> 'name'}}`; a dynamic one (`{{> (expr)}}`) as
+/// [`ANY_PARTIAL`]. Comments are skipped.
+fn partial_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("{{") {
+        let mut tag = &rest[i + 2..];
+        tag = tag.strip_prefix('~').unwrap_or(tag);
+        if let Some(comment) = tag.strip_prefix('!') {
+            let end = if comment.starts_with("--") {
+                comment.find("--}}").map(|e| e + 4)
+            } else {
+                comment.find("}}").map(|e| e + 2)
+            };
+            rest = end.map_or("", |e| &comment[e..]);
+            continue;
+        }
+        rest = tag;
+        let Some(after) = tag.strip_prefix('>').or_else(|| tag.strip_prefix("#>")) else {
+            continue;
+        };
+        let after = after.trim_start();
+        let name = if after.starts_with('(') {
+            Some(ANY_PARTIAL.to_string())
+        } else if let Some(b) = after.strip_prefix('[') {
+            b.find(']').map(|e| b[..e].to_string())
+        } else if let Some(q) = after.chars().next().filter(|c| *c == '\'' || *c == '"') {
+            let b = &after[1..];
+            b.find(q).map(|e| b[..e].to_string())
+        } else {
+            let end = after
+                .find(|c: char| c.is_whitespace() || c == '}' || c == '~')
+                .unwrap_or(after.len());
+            Some(after[..end].to_string())
+        };
+        if let Some(n) = name.filter(|n| !n.is_empty()) {
+            out.push(n);
+        }
+    }
+    out
 }
 
 /// What a reader of the message sees: the headers, the text, the HTML as
@@ -212,11 +339,93 @@ impl Serialize for RiskCode {
 pub struct Diff {
     pub changes: Vec<Change>,
     pub risks: Vec<Risk>,
+    /// On data and on a deployment, when given ([`impact`]).
+    pub impact: Impact,
 }
 
 impl Diff {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty() && self.risks.is_empty()
+    }
+
+    /// Records the runs waiting at each removed step (`waiting`, by step
+    /// id, from a `relance serve` database) in the impact and in the
+    /// `R0101` risks.
+    /// `R0102` on data: the contacts a scenario's new audience admits and
+    /// the old one refused (`impact.data`'s `admitted`), added to the
+    /// persona-based risk of that scenario, or as a risk of its own when
+    /// no persona shows the widening.
+    pub fn add_admitted(&mut self) {
+        let Some(data) = &self.impact.data else {
+            return;
+        };
+        for s in &data.scenarios {
+            let Some(n) = s.admitted.filter(|n| *n > 0) else {
+                continue;
+            };
+            let contacts = if n == 1 {
+                "1 contact".to_string()
+            } else {
+                format!("{} contacts", impact::thousands(n))
+            };
+            let existing = self
+                .risks
+                .iter_mut()
+                .find(|r| r.code == RiskCode::R0102 && r.kind == "scenario" && r.name == s.name);
+            match existing {
+                Some(r) => r.message.push_str(&format!(
+                    "; on the {}, {contacts} it refused at {} {} admitted now",
+                    data.base,
+                    data.from,
+                    if n == 1 { "is" } else { "are" }
+                )),
+                None => {
+                    let at = self
+                        .risks
+                        .iter()
+                        .position(|r| r.code.as_str() > RiskCode::R0102.as_str())
+                        .unwrap_or(self.risks.len());
+                    self.risks.insert(
+                        at,
+                        risk(
+                            RiskCode::R0102,
+                            "scenario",
+                            &s.name,
+                            format!(
+                                "the audience of scenario `{}` now admits {contacts} of the {} that it refused at {}",
+                                s.name, data.base, data.from
+                            ),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn add_waiting(&mut self, old: &Plan, new: &Plan, waiting: &BTreeMap<String, u64>) {
+        let removed = impact::removed_steps(old, new);
+        for r in &mut self.risks {
+            if r.code != RiskCode::R0101 {
+                continue;
+            }
+            let steps: Vec<&str> = removed
+                .iter()
+                .filter(|(_, kind, name)| *kind == r.kind && *name == r.name)
+                .map(|(id, ..)| id.as_str())
+                .collect();
+            r.message.push_str(&impact::waiting_note(&steps, waiting));
+        }
+        self.impact.waiting = Some(
+            removed
+                .into_iter()
+                .map(|(step, kind, name)| impact::Waiting {
+                    runs: waiting.get(&step).copied().unwrap_or(0),
+                    step,
+                    kind,
+                    name,
+                })
+                .collect(),
+        );
     }
 }
 
@@ -317,7 +526,7 @@ fn single<T: PartialEq>(
     })
 }
 
-fn single_opt<T>(
+fn single_opt<T: PartialEq>(
     kind: &'static str,
     name: &str,
     old: Option<&T>,
@@ -326,6 +535,8 @@ fn single_opt<T>(
 ) -> Option<Change> {
     let (change, details) = match (old, new) {
         (None, None) => return None,
+        // Most declarations are the same on both sides: not printed.
+        (Some(o), Some(n)) if o == n => return None,
         (Some(o), None) => (
             ChangeKind::Removed,
             field_details(&fields(o), &BTreeMap::new()),
@@ -350,7 +561,7 @@ fn single_opt<T>(
     })
 }
 
-fn keyed<T>(
+fn keyed<T: PartialEq>(
     kind: &'static str,
     old: &BTreeMap<String, T>,
     new: &BTreeMap<String, T>,
@@ -531,10 +742,40 @@ fn template_fields(t: &Template) -> BTreeMap<String, String> {
 fn templates(old: &Side, new: &Side) -> Vec<Change> {
     let (o, n) = (&old.plan, &new.plan);
     let mut out = keyed("template", &o.templates, &n.templates, template_fields);
+    // Templates changed only through a partial they reach.
+    let partials = changed_partials(old, new);
+    if !partials.is_empty() {
+        for (name, t) in &o.templates {
+            if n.templates.get(name) == Some(t)
+                && !changed_partials_of(old, new, &partials, name).is_empty()
+            {
+                out.push(Change {
+                    kind: "template",
+                    name: name.clone(),
+                    change: ChangeKind::Changed,
+                    details: Vec::new(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     for c in &mut out {
         let (Some(a), Some(b)) = (o.templates.get(&c.name), n.templates.get(&c.name)) else {
             continue;
         };
+        for p in changed_partials_of(old, new, &partials, &c.name) {
+            let (before, after) = (old.partials.get(&p), new.partials.get(&p));
+            let path = crate::render::partial_path(&p);
+            match (before, after) {
+                (Some(x), Some(y)) => {
+                    c.details.push(format!("~ partial {p} ({path}), lines:"));
+                    c.details.extend(line_diff(x, y));
+                }
+                (None, Some(_)) => c.details.push(format!("+ partial {p} ({path})")),
+                (Some(_), None) => c.details.push(format!("- partial {p} ({path})")),
+                (None, None) => {}
+            }
+        }
         let mut parts: Vec<(String, &crate::plan::Part, &crate::plan::Part)> = Vec::new();
         for (name, p) in &a.parts {
             if let Some(q) = b.parts.get(name) {
@@ -620,6 +861,13 @@ fn line_diff(a: &str, b: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// Personas are compared by what the diff prints of them.
+impl PartialEq for Persona {
+    fn eq(&self, other: &Persona) -> bool {
+        persona_fields(self) == persona_fields(other)
+    }
 }
 
 fn persona_fields(p: &Persona) -> BTreeMap<String, String> {

@@ -108,3 +108,96 @@ fn the_json_schema_names_every_risk_code() {
     let want: Vec<&str> = RiskCode::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(codes, &serde_json::json!(want), "{schema}");
 }
+
+#[test]
+fn partial_names_are_found_in_every_form() {
+    let text = "{{> header}} {{~> footer ~}} {{#> layout title=\"x\"}}b{{/layout}} \
+                {{> [my partial]}} {{> 'quoted'}} {{> (lookup . \"p\")}} \
+                {{!-- {{> commented}} --}} {{! {{> short}} }} {{name}} {{#if x}}{{>inner}}{{/if}}";
+    assert_eq!(
+        partial_names(text),
+        [
+            "header",
+            "footer",
+            "layout",
+            "my partial",
+            "quoted",
+            ANY_PARTIAL,
+            "inner"
+        ]
+    );
+}
+
+/// A side with the given partials and one template whose html is `html`.
+fn side_with(partials: &[(&str, &str)], html: &str) -> Side {
+    let plan: Plan = serde_json::from_str(&format!(
+        r#"{{"plan_version": 1,
+        "workspace": {{"name": null, "timezone": null, "from": null, "address": null}},
+        "schema": {{"fields": [], "address_fields": {{}}, "timezone_field": null}},
+        "events": {{}}, "lists": {{}}, "segments": {{}},
+        "templates": {{"t": {{"channel": "task", "kind": "operational", "address_field": null,
+            "parts": {{"body": {{"source": "inline", "text": {html:?}, "escape": "none",
+              "sha256": "0000000000000000000000000000000000000000000000000000000000000000"}}}},
+            "links": {{}}, "link_order": [], "headers": {{}}, "content_hash": ""}}}},
+        "scenarios": {{}}, "cadences": {{}}, "pressure": null, "scenario_order": []}}"#
+    ))
+    .expect("test plan");
+    Side {
+        plan,
+        personas: BTreeMap::new(),
+        now: 0,
+        rendered: BTreeMap::new(),
+        partials: partials
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect(),
+    }
+}
+
+#[test]
+fn a_template_changes_through_a_partial_it_reaches_transitively() {
+    let html = "{{> footer}}";
+    let old = side_with(
+        &[
+            ("footer", "a {{> social}}"),
+            ("social", "x"),
+            ("other", "1"),
+        ],
+        html,
+    );
+    // `social` is reached through `footer`; `other` by nothing.
+    let new = side_with(
+        &[
+            ("footer", "a {{> social}}"),
+            ("social", "y"),
+            ("other", "2"),
+        ],
+        html,
+    );
+    assert_eq!(
+        changed_templates(&old, &new),
+        BTreeSet::from(["t".to_string()])
+    );
+    let changes = templates(&old, &new);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].change, ChangeKind::Changed);
+    assert_eq!(
+        changes[0].details,
+        [
+            "~ partial social (templates/partials/social.hbs), lines:",
+            "  - x",
+            "  + y"
+        ]
+    );
+    // Only `other` changed: no template reaches it.
+    let new = side_with(
+        &[
+            ("footer", "a {{> social}}"),
+            ("social", "x"),
+            ("other", "2"),
+        ],
+        html,
+    );
+    assert!(changed_templates(&old, &new).is_empty());
+    assert!(templates(&old, &new).is_empty());
+}
