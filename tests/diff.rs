@@ -795,24 +795,48 @@ fn test_database(tag: &str) -> Option<TestDatabase> {
     Some(TestDatabase { admin, name, url })
 }
 
-/// `--database`: the runs waiting at each removed step, read from a
-/// `relance serve` schema made by hand (`relance.contacts.waiting`).
+/// `--database`: the runs waiting at each removed step, read from the
+/// schema `relance serve --migrate-only` makes (`relance.contacts.waiting`).
 #[test]
 fn runs_waiting_at_removed_steps_come_from_the_database() {
     let Some(db) = test_database("waiting") else {
         return;
     };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("relance-diff-waiting-{}", std::process::id()));
+    let build = Command::new(BIN)
+        .args(["build", "--color", "never", "--out"])
+        .arg(&out)
+        .arg(root.join("campaigns"))
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let migrate = Command::new(BIN)
+        .arg("serve")
+        .arg("--plan")
+        .arg(out.join("plan.json"))
+        .args(["--database", &db.url, "--migrate-only"])
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&out);
     let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
     c.batch_execute(
-        "CREATE SCHEMA relance;
-         CREATE TABLE relance.contacts (id text PRIMARY KEY, waiting text[] NOT NULL DEFAULT '{}');
-         INSERT INTO relance.contacts VALUES
-           ('c1', '{weekly_digest/0}'),
-           ('c2', '{weekly_digest/0,drip_offers/1}'),
-           ('c3', '{}'),
-           ('c4', '{fleet_followup/9,welcome/0}'),
-           ('c5', '{fleet_followup/9}'),
-           ('c6', '{fleet_followup/2}');",
+        "INSERT INTO relance.contacts (id, contact, joined, waiting) VALUES
+           ('c1', '{}', 0, '{weekly_digest/0}'),
+           ('c2', '{}', 0, '{weekly_digest/0,drip_offers/1}'),
+           ('c3', '{}', 0, '{}'),
+           ('c4', '{}', 0, '{fleet_followup/9,welcome/0}'),
+           ('c5', '{}', 0, '{fleet_followup/9}'),
+           ('c6', '{}', 0, '{fleet_followup/2}');",
     )
     .unwrap();
     let dir = campaigns_copy("waiting");
