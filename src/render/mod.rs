@@ -7,8 +7,11 @@
 //! ASTs ─ model ─┬─ bodies & partials ─ hbs::parse ─ analyze (static checks)
 //!               │                     └ handlebars compile ─ registries
 //!               └─ personas ─ render contexts ─ render ─ rendered checks
-//!                                                    └─ previews
+//!                                                    └─ previews (site/)
 //! ```
+//!
+//! `site/` holds what is made for people to look at (the preview pages,
+//! flow diagrams); the rest compiles, renders and checks templates.
 //!
 //! Problems are [`TemplateProblem`] values whose spans point inside the
 //! template source: the `.hbs` file, or the string literal in the `.camp`
@@ -18,13 +21,9 @@ mod analyze;
 mod cache;
 mod compat;
 mod compliance;
-mod consent;
-pub(crate) mod flow;
 mod hbs;
 mod helpers;
 mod model;
-mod names;
-mod preview;
 mod problem;
 mod senders;
 pub(crate) use model::{
@@ -32,8 +31,10 @@ pub(crate) use model::{
     unsubscribe_url as preview_unsubscribe_url,
 };
 pub(crate) use senders::{PlanParts, RUN_PARTS};
+mod site;
 mod source;
 mod text;
+pub(crate) use site::{consent, flow, names, preview};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

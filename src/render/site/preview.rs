@@ -75,13 +75,13 @@ use std::fmt::Write as _;
 
 use serde_json::Value as Json;
 
-use super::RenderedMessage;
-use super::flow::{FLOW_STYLE, duration_text, expr_text, reentry_text, triggers_text};
-use super::model::{Model, PersonaInfo, TemplateInfo};
-use super::names::page_name;
-use super::text::{escape_html, sms_length, sms_segments};
 use crate::check::types::Type;
 use crate::plan::{Plan, Step};
+use crate::render::RenderedMessage;
+use crate::render::flow::{FLOW_STYLE, duration_text, expr_text, reentry_text, triggers_text};
+use crate::render::model::{Model, PersonaInfo, TemplateInfo};
+use crate::render::names::page_name;
+use crate::render::text::{escape_html, sms_length, sms_segments};
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;background:#f3f4f6;color:#111827}
 header,main,footer{max-width:1120px;margin:0 auto;padding:16px 20px}
@@ -372,7 +372,10 @@ pub(crate) fn page(
         row(
             "Due",
             "due",
-            &format!("{} after the send", escape_html(&super::duration_text(d))),
+            &format!(
+                "{} after the send",
+                escape_html(&crate::render::duration_text(d))
+            ),
         );
     }
     if let Some(method) = &m.operational.method {
@@ -395,7 +398,7 @@ pub(crate) fn page(
             "expires",
             &format!(
                 "{} after it is first due (dropped if pressure defers it longer)",
-                escape_html(&super::duration_text(e))
+                escape_html(&crate::render::duration_text(e))
             ),
         );
     }
@@ -646,7 +649,7 @@ fn sms_body(out: &mut String, m: &RenderedMessage, to: Option<&str>) {
         plural(parts, "SMS", "SMS")
     );
     out.push_str("</dl>\n");
-    if enc == super::text::SmsEncoding::Ucs2 {
+    if enc == crate::render::text::SmsEncoding::Ucs2 {
         out.push_str("<p class=\"muted\">A character outside the GSM-7 alphabet (an accent such as ê, an emoji) makes the whole message UCS-2, which holds 70 characters per SMS instead of 160.</p>\n");
     }
 }
@@ -1375,7 +1378,7 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
         if let Some(e) = &c.stop_when {
             row("Stop when", code(expr_text(e)));
         }
-        let starters: Vec<String> = super::flow::starters(plan, name)
+        let starters: Vec<String> = crate::render::flow::starters(plan, name)
             .into_iter()
             .map(|n| {
                 let file = escape_html(&page_name(n));
@@ -1404,7 +1407,7 @@ pub(crate) fn flow_page(plan: &Plan, kind: &str, name: &str, svg: &str) -> Strin
                     .templates
                     .get(*t)
                     .map_or(String::new(), |t| format!(" ({})", escape_html(&t.channel)));
-                let subject = super::flow::send_subject(plan, t).map_or(String::new(), |s| {
+                let subject = crate::render::flow::send_subject(plan, t).map_or(String::new(), |s| {
                     format!(" <span class=\"send-subject\">“{}”</span>", escape_html(&s))
                 });
                 format!(
@@ -1476,12 +1479,12 @@ mod tests {
         model
             .workspace
             .insert("from".into(), format!("{evil} <a@b.example>"));
-        model.fields.push(super::super::model::FieldInfo {
+        model.fields.push(crate::render::model::FieldInfo {
             name: "phone".into(),
             ty: Some(Type::Phone),
             optional: false,
         });
-        model.fields.push(super::super::model::FieldInfo {
+        model.fields.push(crate::render::model::FieldInfo {
             name: "first_name".into(),
             ty: Some(Type::Text),
             optional: true,
@@ -1507,7 +1510,7 @@ mod tests {
             template: "t".into(),
             persona: "p".into(),
             channel: "sms".into(),
-            kind: super::super::MessageKind::Marketing,
+            kind: crate::render::MessageKind::Marketing,
             subject: Some(evil.into()),
             preheader: Some(evil.into()),
             html: Some(format!("<p>{evil}</p>")),
@@ -1605,7 +1608,7 @@ mod tests {
             template: "t".into(),
             persona: "p".into(),
             channel: "sms".into(),
-            kind: super::super::MessageKind::Marketing,
+            kind: crate::render::MessageKind::Marketing,
             subject: None,
             preheader: None,
             html: None,

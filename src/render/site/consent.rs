@@ -4,10 +4,10 @@
 
 use std::fmt::Write as _;
 
-use super::RenderedMessage;
-use super::model::{MessageKind, TemplateInfo};
-use super::preview::PersonaFacts;
-use super::text::escape_html;
+use crate::render::RenderedMessage;
+use crate::render::model::{MessageKind, TemplateInfo};
+use crate::render::preview::PersonaFacts;
+use crate::render::text::escape_html;
 
 /// The personas of `facts` that get no preview of `t`, each with the rule
 /// that fails for it (as written), in persona order.

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use crate::plan::{Cadence, Expr, Plan, Reentry, Scenario, Step, Term, Trigger};
 
-use super::text::escape_html;
+use crate::render::text::escape_html;
 
 // ------------------------------------------------------------------ text
 
@@ -799,7 +799,7 @@ fn step_shape(
         }
         Step::Start { cadence, .. } => Card::new("start", "start cadence", cadence).href(format!(
             "../cadence/{}.html",
-            super::names::page_name(cadence)
+            crate::render::names::page_name(cadence)
         )),
         Step::Exit => Card::new("exit terminal", "", "exit"),
         Step::Branch { arms, .. } => {
