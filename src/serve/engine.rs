@@ -229,9 +229,17 @@ pub fn step_due(shared: &Shared, clock: i64) -> Result<Pass, String> {
     )
     .map_err(error)?;
     if !led.contact.is_empty() {
+        // A dry run's lines are never delivered, not even by a later
+        // process without `--dry-run`.
+        let (status, dry_error) = if shared.dry_run {
+            ("skipped", Some("dry run: not delivered"))
+        } else {
+            ("pending", None)
+        };
         tx.execute(
-            "INSERT INTO relance.ledger (contact, made, at, scenario, template, channel, line, key, plan)
-             SELECT u.*, $9 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[],
+            "INSERT INTO relance.ledger (contact, made, at, scenario, template, channel, line, key, plan,
+                                         status, error)
+             SELECT u.*, $9, $10, $11 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[],
                                         $5::text[], $6::text[], $7::text[], $8::text[])
                   AS u(contact, made, at, scenario, template, channel, line, key)",
             &[
@@ -244,6 +252,8 @@ pub fn step_due(shared: &Shared, clock: i64) -> Result<Pass, String> {
                 &led.line,
                 &led.key,
                 &loaded.hash,
+                &status,
+                &dry_error,
             ],
         )
         .map_err(error)?;
