@@ -49,6 +49,10 @@ pub struct SegmentsArgs {
     /// `segment_changes`, at the as-of instant (needs `--database`).
     #[arg(long, requires = "database")]
     pub write: bool,
+    /// With `--write`: evaluate every contact, not only those whose
+    /// membership may have changed since the previous snapshot.
+    #[arg(long, requires = "write")]
+    pub full: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -138,60 +142,49 @@ fn run_segments(
         )
     })?;
     let started = Instant::now();
-    let members = match &args.database {
+    // Targets in the order of `targets` (segments by name, then audiences).
+    let order: Vec<String> = data::targets(plan).into_iter().map(|(n, _)| n).collect();
+    let stamp = jiff::Timestamp::from_second(as_of)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let counts: BTreeMap<String, u64> = match &args.database {
         None => {
             let contacts = args
                 .contacts
                 .as_deref()
                 .ok_or("--contacts or --database is needed")?;
             let (contacts, events) = read_inputs(plan, contacts, args.events.as_deref())?;
-            data::members_in_process(plan, &contacts, &events, as_of)
+            let members = data::members_in_process(plan, &contacts, &events, as_of);
+            if let Some(path) = &args.members {
+                let mut w = MembersFile::create(path)?;
+                for n in &order {
+                    for c in members.get(n).into_iter().flatten() {
+                        w.line(n, c)?;
+                    }
+                }
+                w.finish()?;
+            }
+            members
+                .iter()
+                .map(|(n, m)| (n.clone(), m.len() as u64))
+                .collect()
         }
         Some(url) => {
             let compiled = sql::compile_mapped(plan, Dialect::Postgres, None, sources, mapping)
                 .map_err(|e| format!("{e}"))?;
             let mut client = connect(url)?;
-            let stamp = jiff::Timestamp::from_second(as_of)
-                .map_err(|e| e.to_string())?
-                .to_string();
-            let rows = if args.write {
-                write_membership(&mut client, &compiled, &stamp)
-                    .map_err(|e| format!("`--write` failed on `{url}`: {e}"))?
-            } else {
-                client
-                    .query(compiled.sql.as_str(), &[&stamp])
-                    .map_err(|e| format!("the segments query failed on `{url}`: {e}"))?
-            };
-            let mut members: BTreeMap<String, Vec<String>> = compiled
-                .targets
-                .iter()
-                .map(|t| (t.clone(), Vec::new()))
-                .collect();
-            for row in rows {
-                let seg: String = row.get(0);
-                let contact: String = row.get(1);
-                members.entry(seg).or_default().push(contact);
-            }
-            for m in members.values_mut() {
-                m.sort();
-            }
-            members
+            on_database(args, plan, &mut client, &compiled, &stamp, &order)
+                .map_err(|e| format!("{e} (on `{url}`)"))?
         }
     };
     let elapsed = started.elapsed();
-    // Targets in the order of `targets` (segments by name, then audiences).
-    let order: Vec<String> = data::targets(plan).into_iter().map(|(n, _)| n).collect();
-    let stamp = jiff::Timestamp::from_second(as_of)
-        .map(|t| t.to_string())
-        .unwrap_or_default();
     let mut out = std::io::stdout().lock();
+    let count = |n: &String| counts.get(n).copied().unwrap_or(0);
     match args.format {
         SegmentsFormat::Json => {
             let segs: Vec<serde_json::Value> = order
                 .iter()
-                .map(
-                    |n| serde_json::json!({"name": n, "count": members.get(n).map_or(0, Vec::len)}),
-                )
+                .map(|n| serde_json::json!({"name": n, "count": count(n)}))
                 .collect();
             let doc = serde_json::json!({"as_of": stamp, "segments": segs});
             let _ = writeln!(out, "{doc}");
@@ -199,7 +192,7 @@ fn run_segments(
         SegmentsFormat::Human => {
             let width = order.iter().map(|n| n.len()).max().unwrap_or(0);
             for n in &order {
-                let _ = writeln!(out, "{n:<width$}  {}", members.get(n).map_or(0, Vec::len));
+                let _ = writeln!(out, "{n:<width$}  {}", count(n));
             }
             let _ = out.flush();
             eprintln!(
@@ -214,21 +207,114 @@ fn run_segments(
             );
         }
     }
-    if let Some(path) = &args.members {
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--members FILE`: one JSONL line per member, written as they come.
+struct MembersFile {
+    path: PathBuf,
+    w: std::io::BufWriter<std::fs::File>,
+}
+
+impl MembersFile {
+    fn create(path: &std::path::Path) -> Result<MembersFile, String> {
         let file = std::fs::File::create(path)
             .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-        let mut w = std::io::BufWriter::new(file);
-        for n in &order {
-            for c in members.get(n).into_iter().flatten() {
-                let line = serde_json::json!({"segment": n, "contact": c});
-                writeln!(w, "{line}")
-                    .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        Ok(MembersFile {
+            path: path.to_path_buf(),
+            w: std::io::BufWriter::new(file),
+        })
+    }
+
+    fn line(&mut self, segment: &str, contact: &str) -> Result<(), String> {
+        let line = serde_json::json!({"segment": segment, "contact": contact});
+        writeln!(self.w, "{line}")
+            .map_err(|e| format!("cannot write `{}`: {e}", self.path.display()))
+    }
+
+    fn finish(mut self) -> Result<(), String> {
+        self.w
+            .flush()
+            .map_err(|e| format!("cannot write `{}`: {e}", self.path.display()))
+    }
+}
+
+fn pg_message(e: postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// The counts per target on PostgreSQL, with memory that does not grow
+/// with the base: the counts come from `count(*) … GROUP BY`; `--members`
+/// streams the rows (ordered by target, then contact, as in process) into
+/// the file as they arrive; `--write` works inside the database.
+fn on_database(
+    args: &SegmentsArgs,
+    plan: &Plan,
+    client: &mut postgres::Client,
+    compiled: &sql::Compiled,
+    stamp: &str,
+    order: &[String],
+) -> Result<BTreeMap<String, u64>, String> {
+    // The rows to stream to `--members`, ordered as `order`, then by
+    // contact (code points, as Rust sorts strings).
+    let source = if args.write {
+        let counts = write_membership(client, plan, compiled, stamp, args.full)
+            .map_err(|e| format!("`--write` failed: {e}"))?;
+        if args.members.is_none() {
+            return Ok(counts);
+        }
+        "SELECT segment, contact FROM segment_members WHERE segment = ANY($2) AND CAST($1 AS text) IS NOT NULL"
+            .to_string()
+    } else if args.members.is_none() {
+        let rows = client
+            .query(
+                format!(
+                    "SELECT segment, count(*) FROM (\n{}) q GROUP BY segment",
+                    compiled.sql
+                )
+                .as_str(),
+                &[&stamp],
+            )
+            .map_err(|e| format!("the segments query failed: {}", pg_message(e)))?;
+        return Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+            .collect());
+    } else {
+        format!("SELECT segment, contact FROM (\n{}) q", compiled.sql)
+    };
+    let Some(path) = &args.members else {
+        unreachable!("handled above")
+    };
+    let query = format!(
+        "SELECT segment, contact FROM ({source}) m ORDER BY array_position(CAST($2 AS text[]), CAST(segment AS text)), contact COLLATE \"C\""
+    );
+    let order: Vec<&str> = order.iter().map(String::as_str).collect();
+    let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&stamp, &order];
+    let mut rows = client
+        .query_raw(query.as_str(), params)
+        .map_err(|e| format!("the segments query failed: {}", pg_message(e)))?;
+    let mut w = MembersFile::create(path)?;
+    let mut counts = BTreeMap::new();
+    use postgres::fallible_iterator::FallibleIterator;
+    while let Some(row) = rows
+        .next()
+        .map_err(|e| format!("the segments query failed: {}", pg_message(e)))?
+    {
+        let seg: &str = row.get(0);
+        let contact: &str = row.get(1);
+        w.line(seg, contact)?;
+        match counts.get_mut(seg) {
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(seg.to_string(), 1u64);
             }
         }
-        w.flush()
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
     }
-    Ok(ExitCode::SUCCESS)
+    w.finish()?;
+    Ok(counts)
 }
 
 /// The tables `--write` keeps (created when missing).
@@ -253,12 +339,14 @@ CREATE INDEX IF NOT EXISTS segment_changes_by_time ON segment_changes (at);
 
 /// Computes the membership into a temporary table, records what entered
 /// and exited since the previous snapshot, replaces `segment_members`, in
-/// one transaction; returns the new membership.
+/// one transaction; returns the count of each target's members.
 fn write_membership(
     client: &mut postgres::Client,
+    _plan: &Plan,
     compiled: &sql::Compiled,
     stamp: &str,
-) -> Result<Vec<postgres::Row>, String> {
+    _full: bool,
+) -> Result<BTreeMap<String, u64>, String> {
     let pg = |e: postgres::Error| {
         e.as_db_error()
             .map(|d| d.message().to_string())
@@ -330,7 +418,10 @@ fn write_membership(
     )
     .map_err(pg)?;
     let rows = tx
-        .query("SELECT segment, contact FROM relance_new", &[])
+        .query(
+            "SELECT segment, count(*) FROM segment_members WHERE segment = ANY($1) GROUP BY segment",
+            &[&targets],
+        )
         .map_err(pg)?;
     let changes = tx
         .query(
@@ -351,7 +442,10 @@ fn write_membership(
             counts.join(", ")
         }
     );
-    Ok(rows)
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+        .collect())
 }
 
 pub fn load(args: LoadArgs) -> ExitCode {
