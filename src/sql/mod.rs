@@ -15,6 +15,7 @@
 //! seconds (as `eval` reads them), numbers as exact decimals.
 
 pub mod data;
+pub mod incremental;
 mod regex;
 pub mod schema;
 
@@ -283,6 +284,17 @@ pub fn compile_mapped(
     sources: &BTreeMap<String, String>,
     mapping: &Mapping,
 ) -> Result<Compiled, Unsupported> {
+    compile_inner(plan, dialect, only, sources, mapping, None)
+}
+
+fn compile_inner(
+    plan: &Plan,
+    dialect: Dialect,
+    only: Option<&str>,
+    sources: &BTreeMap<String, String>,
+    mapping: &Mapping,
+    restrict: Option<&str>,
+) -> Result<Compiled, Unsupported> {
     crate::eval::check_depth(plan).map_err(|message| Unsupported {
         target: "plan".into(),
         message,
@@ -335,7 +347,7 @@ pub fn compile_mapped(
         names.push((name.clone(), cte));
     }
     Ok(Compiled {
-        sql: c.finish(&names, &prelude(plan, dialect, mapping)),
+        sql: c.finish(&names, &prelude(plan, dialect, mapping, restrict)),
         targets: names.into_iter().map(|(n, _)| n).collect(),
     })
 }
@@ -1013,36 +1025,65 @@ impl<'p> Compiler<'p> {
 }
 
 /// The CTEs that stand for the mapped tables (each ends with `,\n`).
-fn prelude(plan: &Plan, d: Dialect, m: &Mapping) -> String {
+/// `restrict`: a table of contacts (`contact` column); every canonical
+/// table is then a CTE of its rows about those contacts only (used by
+/// incremental re-evaluation, [`incremental`]).
+fn prelude(plan: &Plan, d: Dialect, m: &Mapping, restrict: Option<&str>) -> String {
     let mut out = String::new();
     let col = |t: &TableMap, canonical: &str| {
         d.ident(t.columns.get(canonical).map_or(canonical, String::as_str))
     };
-    let mut table = |name: &str, t: &TableMap, cols: &[String]| {
-        let select: Vec<String> = cols
-            .iter()
-            .map(|c| format!("{} AS {}", col(t, c), d.ident(c)))
-            .collect();
-        let _ = writeln!(
-            out,
-            "{name} AS (\n  -- {} (relance.toml [warehouse.{name}])\n  SELECT {}\n  FROM {}\n),",
-            t.table,
-            select.join(", "),
-            t.table
-        );
+    let only = |column: &str| match restrict {
+        Some(r) => format!("\n  WHERE {column} IN (SELECT contact FROM {r})"),
+        None => String::new(),
     };
-    if let Some(t) = &m.contacts {
-        let cols: Vec<String> = std::iter::once("id".to_string())
-            .chain(plan.schema.fields.iter().map(|f| f.name.clone()))
-            .collect();
-        table("contacts", t, &cols);
-    }
-    if let Some(t) = &m.lists {
-        table("list_members", t, &["contact".into(), "list".into()]);
-    }
-    if let Some(t) = &m.tags {
-        table("tags", t, &["contact".into(), "tag".into()]);
-    }
+    // The restricted tables are computed once (PostgreSQL would otherwise
+    // inline them in every aggregate).
+    let materialized = if restrict.is_some() && d == Dialect::Postgres {
+        "MATERIALIZED "
+    } else {
+        ""
+    };
+    let mut table = |name: &str, key: &str, t: Option<&TableMap>, cols: &[String]| match t {
+        Some(t) => {
+            let select: Vec<String> = cols
+                .iter()
+                .map(|c| format!("{} AS {}", col(t, c), d.ident(c)))
+                .collect();
+            let _ = writeln!(
+                out,
+                "{name} AS {materialized}(\n  -- {} (relance.toml [warehouse.{name}])\n  SELECT {}\n  FROM {}{}\n),",
+                t.table,
+                select.join(", "),
+                t.table,
+                only(&col(t, key)),
+            );
+        }
+        None if restrict.is_some() => {
+            let _ = writeln!(
+                out,
+                "{name} AS {materialized}(\n  -- the rows of the contacts to re-evaluate\n  SELECT * FROM {name}{}\n),",
+                only(key),
+            );
+        }
+        None => {}
+    };
+    let cols: Vec<String> = std::iter::once("id".to_string())
+        .chain(plan.schema.fields.iter().map(|f| f.name.clone()))
+        .collect();
+    table("contacts", "id", m.contacts.as_ref(), &cols);
+    table(
+        "list_members",
+        "contact",
+        m.lists.as_ref(),
+        &["contact".into(), "list".into()],
+    );
+    table(
+        "tags",
+        "contact",
+        m.tags.as_ref(),
+        &["contact".into(), "tag".into()],
+    );
     let columns = schema::event_columns(plan);
     let mut parts = Vec::new();
     if let Some(t) = &m.events {
@@ -1052,7 +1093,12 @@ fn prelude(plan: &Plan, d: Dialect, m: &Mapping) -> String {
             .chain(columns.iter().map(|(c, _)| c.clone()))
             .map(|c| format!("{} AS {}", col(t, &c), d.ident(&c)))
             .collect();
-        parts.push(format!("  SELECT {}\n  FROM {}", cols.join(", "), t.table));
+        parts.push(format!(
+            "  SELECT {}\n  FROM {}{}",
+            cols.join(", "),
+            t.table,
+            only(&col(t, "contact"))
+        ));
     }
     for (event, t) in &m.event_tables {
         let mut cols = vec![
@@ -1071,13 +1117,24 @@ fn prelude(plan: &Plan, d: Dialect, m: &Mapping) -> String {
                 None => format!("NULL AS {}", d.ident(c)),
             });
         }
-        parts.push(format!("  SELECT {}\n  FROM {}", cols.join(", "), t.table));
+        parts.push(format!(
+            "  SELECT {}\n  FROM {}{}",
+            cols.join(", "),
+            t.table,
+            only(&col(t, "contact"))
+        ));
     }
     if !parts.is_empty() {
         let _ = writeln!(
             out,
-            "events AS (\n  -- relance.toml [warehouse.events]\n{}\n),",
+            "events AS {materialized}(\n  -- relance.toml [warehouse.events]\n{}\n),",
             parts.join("\n  UNION ALL\n")
+        );
+    } else if restrict.is_some() {
+        let _ = writeln!(
+            out,
+            "events AS {materialized}(\n  -- the events of the contacts to re-evaluate\n  SELECT * FROM events{}\n),",
+            only("contact")
         );
     }
     out
