@@ -882,8 +882,22 @@ fn a_mapped_warehouse_gives_the_same_members() {
         std::fs::read_to_string(members("eval.jsonl")).unwrap(),
         std::fs::read_to_string(members("pg.jsonl")).unwrap()
     );
+    // `--write` on the mapped tables, the second snapshot incremental:
+    // the members `eval` gives at that instant.
+    write_snapshot(&p, &db_url, "2026-11-15T00:00:00Z", &[]);
+    let later = "2026-12-01T00:00:00Z";
+    let said = write_snapshot(&p, &db_url, later, &["--members", &members("w.jsonl")]);
+    assert!(said.contains("re-evaluated (incremental"), "{said}");
+    let eval2 = members("eval2.jsonl");
+    let mut in_process = loaded_args(&contacts, &events, &eval2);
+    in_process[7] = later;
+    relance(&in_process);
+    assert_eq!(
+        std::fs::read_to_string(&eval2).unwrap(),
+        std::fs::read_to_string(members("w.jsonl")).unwrap()
+    );
     client
-        .batch_execute(&format!("DROP DATABASE {db}"))
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
         .unwrap();
 }
 

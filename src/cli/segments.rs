@@ -477,54 +477,70 @@ fn write_membership(
             }
         }
     };
-    let (query, only_dirty) = match &full {
-        Some(_) => (compiled.sql.clone(), ""),
-        None => (
-            sql::incremental::restricted(snap.plan, snap.sources, snap.mapping, "relance_dirty")
+    let query = match &full {
+        Some(_) => compiled.sql.clone(),
+        None => {
+            tx.batch_execute(&sql::incremental::restricted_tables_sql(
+                snap.plan,
+                snap.mapping,
+                "relance_r_",
+                "relance_dirty",
+            ))
+            .map_err(pg_message)?;
+            sql::incremental::restricted(snap.plan, snap.sources, "relance_r_")
                 .map_err(|e| e.to_string())?
-                .sql,
-            " AND m.contact IN (SELECT contact FROM relance_dirty)",
-        ),
+                .sql
+        }
     };
     tx.execute(
         format!("INSERT INTO relance_new (segment, contact)\n{query}").as_str(),
         &[&stamp],
     )
     .map_err(pg_message)?;
+    // The previous membership of what was evaluated; what entered and
+    // exited, by set difference.
     let targets: Vec<&str> = compiled.targets.iter().map(String::as_str).collect();
-    tx.execute(
-        "INSERT INTO segment_changes (segment, contact, change, at)
-         SELECT n.segment, n.contact, 'entered', CAST(CAST($1 AS text) AS timestamptz)
-         FROM relance_new n
-         LEFT JOIN segment_members m ON m.segment = n.segment AND m.contact = n.contact
-         WHERE m.contact IS NULL",
-        &[&stamp],
+    tx.batch_execute(
+        "CREATE TEMPORARY TABLE relance_old (segment text COLLATE \"C\", contact text COLLATE \"C\") ON COMMIT DROP",
     )
     .map_err(pg_message)?;
     tx.execute(
         format!(
-            "INSERT INTO segment_changes (segment, contact, change, at)
-             SELECT m.segment, m.contact, 'exited', CAST(CAST($1 AS text) AS timestamptz)
-             FROM segment_members m
-             LEFT JOIN relance_new n ON n.segment = m.segment AND n.contact = m.contact
-             WHERE n.contact IS NULL AND m.segment = ANY($2){only_dirty}"
-        )
-        .as_str(),
-        &[&stamp, &targets],
-    )
-    .map_err(pg_message)?;
-    tx.execute(
-        format!(
-            "DELETE FROM segment_members m WHERE m.segment = ANY($1){only_dirty}
-             AND NOT EXISTS (SELECT 1 FROM relance_new n WHERE n.segment = m.segment AND n.contact = m.contact)"
+            "INSERT INTO relance_old SELECT segment, contact FROM segment_members m WHERE m.segment = ANY($1){}",
+            if full.is_some() {
+                ""
+            } else {
+                " AND m.contact IN (SELECT contact FROM relance_dirty)"
+            }
         )
         .as_str(),
         &[&targets],
     )
     .map_err(pg_message)?;
+    tx.batch_execute(
+        "ANALYZE relance_new; ANALYZE relance_old;
+         CREATE TEMPORARY TABLE relance_in ON COMMIT DROP AS
+           SELECT segment, contact FROM relance_new EXCEPT SELECT segment, contact FROM relance_old;
+         CREATE TEMPORARY TABLE relance_out ON COMMIT DROP AS
+           SELECT segment, contact FROM relance_old EXCEPT SELECT segment, contact FROM relance_new;
+         ANALYZE relance_in; ANALYZE relance_out",
+    )
+    .map_err(pg_message)?;
+    tx.execute(
+        "INSERT INTO segment_changes (segment, contact, change, at)
+         SELECT segment, contact, 'entered', CAST(CAST($1 AS text) AS timestamptz) FROM relance_in
+         UNION ALL
+         SELECT segment, contact, 'exited', CAST(CAST($1 AS text) AS timestamptz) FROM relance_out",
+        &[&stamp],
+    )
+    .map_err(pg_message)?;
+    tx.batch_execute(
+        "DELETE FROM segment_members m USING relance_out o WHERE m.segment = o.segment AND m.contact = o.contact",
+    )
+    .map_err(pg_message)?;
     tx.execute(
         "INSERT INTO segment_members (segment, contact, since)
-         SELECT segment, contact, CAST(CAST($1 AS text) AS timestamptz) FROM relance_new
+         SELECT segment, contact, CAST(CAST($1 AS text) AS timestamptz) FROM relance_in
          ON CONFLICT (segment, contact) DO NOTHING",
         &[&stamp],
     )

@@ -7,16 +7,17 @@
 //! `where` joins the contact to itself). So a contact's membership as of
 //! `t` is a function of its own data, of the events it has at or before
 //! `t`, and of `t` itself through the time-relative terms (`now`, `Nd
-//! ago`, and offsets of them; `since` bounds and `within` windows are
-//! such terms). Between `t0` and `t1` it can change only if
+//! ago`, and offsets of them, `since` bounds included; `within` belongs
+//! to goals, never to segments). Between `t0` and `t1` it can change only if
 //! 1. its row, tags or lists changed (a fingerprint of them is kept;
 //!    new and removed contacts included);
 //! 2. it has an event with `t0 < at <= t1` (events it did not see before);
 //! 3. a comparison `X op t + c` (a time-relative term against a contact's
-//!    or an event's time `X`, or `since t + c` against an event's `at`)
-//!    can flip for some `t` in `[t0, t1]`, that is when `X` lies in
-//!    `[t0 + c, t1 + c]` (taken one second wider on each side, whole
-//!    seconds being compared). A comparison of a time-relative term with
+//!    or an event's time `X`, or `since t + c` against the `at` of an
+//!    event the aggregate or engagement predicate reads: its event name,
+//!    template and link) can flip for some `t` in `[t0, t1]`, that is
+//!    when `X` lies in `[t0 + c, t1 + c]` (taken one second wider on each
+//!    side, whole seconds being compared). A comparison of a time-relative term with
 //!    a constant flips for every contact at once: when it can flip between
 //!    `t0` and `t1`, everyone is re-evaluated ([`dirty_sql`] gives `None`).
 //!
@@ -32,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 /// `WITH` and the mapped tables' CTEs, or nothing (`extra`: more CTEs,
 /// each ending with `,\n`).
 fn with(plan: &Plan, mapping: &Mapping, extra: &str) -> String {
-    let all = format!("{}{extra}", prelude(plan, Dialect::Postgres, mapping, None));
+    let all = format!("{}{extra}", prelude(plan, Dialect::Postgres, mapping));
     let all = all.trim_end().trim_end_matches(',');
     if all.is_empty() {
         String::new()
@@ -122,15 +123,49 @@ pub fn events_seen_sql(plan: &Plan, mapping: &Mapping) -> String {
     )
 }
 
-/// The membership query (PostgreSQL) over the contacts listed in `table`
-/// (a `contact` column) only.
+/// The statements (PostgreSQL) that copy the rows of the contacts listed
+/// in `dirty` (a `contact` column) from the canonical (or mapped) tables
+/// into temporary tables `{prefix}contacts`, `{prefix}events`,
+/// `{prefix}list_members` and `{prefix}tags` (dropped at commit), indexed
+/// and analysed as the canonical ones, for [`restricted`].
+pub fn restricted_tables_sql(plan: &Plan, mapping: &Mapping, prefix: &str, dirty: &str) -> String {
+    let with = with(plan, mapping, "");
+    let mut out = String::new();
+    for (table, key) in [
+        ("contacts", "id"),
+        ("events", "contact"),
+        ("list_members", "contact"),
+        ("tags", "contact"),
+    ] {
+        out.push_str(&format!(
+            "CREATE TEMPORARY TABLE {prefix}{table} ON COMMIT DROP AS\n{with}SELECT * FROM {table} WHERE {key} IN (SELECT contact FROM {dirty});\n"
+        ));
+    }
+    out.push_str(&format!(
+        "CREATE INDEX ON {prefix}contacts (id);
+CREATE INDEX ON {prefix}events (event, \"at\");
+CREATE INDEX ON {prefix}list_members (\"list\", contact);
+CREATE INDEX ON {prefix}tags (contact);
+ANALYZE {prefix}contacts; ANALYZE {prefix}events; ANALYZE {prefix}list_members; ANALYZE {prefix}tags;\n"
+    ));
+    out
+}
+
+/// The membership query (PostgreSQL) over the temporary tables
+/// [`restricted_tables_sql`] fills (`prefix`).
 pub fn restricted(
     plan: &Plan,
     sources: &BTreeMap<String, String>,
-    mapping: &Mapping,
-    table: &str,
+    prefix: &str,
 ) -> Result<super::Compiled, Unsupported> {
-    super::compile_inner(plan, Dialect::Postgres, None, sources, mapping, Some(table))
+    super::compile_inner(
+        plan,
+        Dialect::Postgres,
+        None,
+        sources,
+        &Mapping::default(),
+        Some(prefix),
+    )
 }
 
 /// The offset `c` of a time-relative term (`t + c`), if it is one.
@@ -210,7 +245,28 @@ impl Sweeps<'_> {
                     self.pair(value, t, event)?;
                 }
             }
-            Expr::Engagement { since, .. } => self.since(since.as_ref()),
+            Expr::Engagement {
+                event: name,
+                template,
+                link,
+                since,
+                ..
+            } => {
+                // Only the events the predicate reads (as the query does).
+                let d = self.c.d;
+                let mut only = vec![if name == "opened" {
+                    "e.event IN ('opened', 'clicked')".to_string()
+                } else {
+                    format!("e.event = {}", d.text(name))
+                }];
+                if let Some(t) = template {
+                    only.push(format!("e.\"template\" = {}", d.text(t)));
+                }
+                if let Some(l) = link {
+                    only.push(format!("e.\"link\" = {}", d.text(l)));
+                }
+                self.since(since.as_ref(), only);
+            }
             Expr::Aggregate {
                 event: name,
                 filter,
@@ -219,7 +275,8 @@ impl Sweeps<'_> {
             } => {
                 // The aggregate's value is compared with a number: a
                 // time-relative one compiles to false, whatever `t`.
-                self.since(since.as_ref());
+                let only = vec![format!("e.event = {}", self.c.d.text(name))];
+                self.since(since.as_ref(), only);
                 if let Some(f) = filter {
                     self.walk(f, Some(name))?;
                 }
@@ -256,11 +313,11 @@ impl Sweeps<'_> {
         Ok(())
     }
 
-    /// `since T`: an event's `at` against `T`.
-    fn since(&mut self, t: Option<&Term>) {
+    /// `since T`: the `at` of an event that passes `only` against `T`.
+    fn since(&mut self, t: Option<&Term>, mut only: Vec<String>) {
         if let Some(c) = t.and_then(relative) {
-            let w = self.window(&at_s(), c);
-            self.event.push(w);
+            only.push(self.window(&at_s(), c));
+            self.event.push(format!("({})", only.join(" AND ")));
         }
     }
 

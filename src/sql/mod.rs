@@ -293,6 +293,7 @@ fn compile_inner(
     only: Option<&str>,
     sources: &BTreeMap<String, String>,
     mapping: &Mapping,
+    // A prefix of temporary tables that hold the rows to evaluate.
     restrict: Option<&str>,
 ) -> Result<Compiled, Unsupported> {
     crate::eval::check_depth(plan).map_err(|message| Unsupported {
@@ -347,7 +348,13 @@ fn compile_inner(
         names.push((name.clone(), cte));
     }
     Ok(Compiled {
-        sql: c.finish(&names, &prelude(plan, dialect, mapping, restrict)),
+        sql: c.finish(
+            &names,
+            &match restrict {
+                Some(prefix) => restricted_prelude(prefix),
+                None => prelude(plan, dialect, mapping),
+            },
+        ),
         targets: names.into_iter().map(|(n, _)| n).collect(),
     })
 }
@@ -1025,65 +1032,36 @@ impl<'p> Compiler<'p> {
 }
 
 /// The CTEs that stand for the mapped tables (each ends with `,\n`).
-/// `restrict`: a table of contacts (`contact` column); every canonical
-/// table is then a CTE of its rows about those contacts only (used by
-/// incremental re-evaluation, [`incremental`]).
-fn prelude(plan: &Plan, d: Dialect, m: &Mapping, restrict: Option<&str>) -> String {
+fn prelude(plan: &Plan, d: Dialect, m: &Mapping) -> String {
     let mut out = String::new();
     let col = |t: &TableMap, canonical: &str| {
         d.ident(t.columns.get(canonical).map_or(canonical, String::as_str))
     };
-    let only = |column: &str| match restrict {
-        Some(r) => format!("\n  WHERE {column} IN (SELECT contact FROM {r})"),
-        None => String::new(),
+    let mut table = |name: &str, t: &TableMap, cols: &[String]| {
+        let select: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{} AS {}", col(t, c), d.ident(c)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{name} AS (\n  -- {} (relance.toml [warehouse.{name}])\n  SELECT {}\n  FROM {}\n),",
+            t.table,
+            select.join(", "),
+            t.table
+        );
     };
-    // The restricted tables are computed once (PostgreSQL would otherwise
-    // inline them in every aggregate).
-    let materialized = if restrict.is_some() && d == Dialect::Postgres {
-        "MATERIALIZED "
-    } else {
-        ""
-    };
-    let mut table = |name: &str, key: &str, t: Option<&TableMap>, cols: &[String]| match t {
-        Some(t) => {
-            let select: Vec<String> = cols
-                .iter()
-                .map(|c| format!("{} AS {}", col(t, c), d.ident(c)))
-                .collect();
-            let _ = writeln!(
-                out,
-                "{name} AS {materialized}(\n  -- {} (relance.toml [warehouse.{name}])\n  SELECT {}\n  FROM {}{}\n),",
-                t.table,
-                select.join(", "),
-                t.table,
-                only(&col(t, key)),
-            );
-        }
-        None if restrict.is_some() => {
-            let _ = writeln!(
-                out,
-                "{name} AS {materialized}(\n  -- the rows of the contacts to re-evaluate\n  SELECT * FROM {name}{}\n),",
-                only(key),
-            );
-        }
-        None => {}
-    };
-    let cols: Vec<String> = std::iter::once("id".to_string())
-        .chain(plan.schema.fields.iter().map(|f| f.name.clone()))
-        .collect();
-    table("contacts", "id", m.contacts.as_ref(), &cols);
-    table(
-        "list_members",
-        "contact",
-        m.lists.as_ref(),
-        &["contact".into(), "list".into()],
-    );
-    table(
-        "tags",
-        "contact",
-        m.tags.as_ref(),
-        &["contact".into(), "tag".into()],
-    );
+    if let Some(t) = &m.contacts {
+        let cols: Vec<String> = std::iter::once("id".to_string())
+            .chain(plan.schema.fields.iter().map(|f| f.name.clone()))
+            .collect();
+        table("contacts", t, &cols);
+    }
+    if let Some(t) = &m.lists {
+        table("list_members", t, &["contact".into(), "list".into()]);
+    }
+    if let Some(t) = &m.tags {
+        table("tags", t, &["contact".into(), "tag".into()]);
+    }
     let columns = schema::event_columns(plan);
     let mut parts = Vec::new();
     if let Some(t) = &m.events {
@@ -1093,12 +1071,7 @@ fn prelude(plan: &Plan, d: Dialect, m: &Mapping, restrict: Option<&str>) -> Stri
             .chain(columns.iter().map(|(c, _)| c.clone()))
             .map(|c| format!("{} AS {}", col(t, &c), d.ident(&c)))
             .collect();
-        parts.push(format!(
-            "  SELECT {}\n  FROM {}{}",
-            cols.join(", "),
-            t.table,
-            only(&col(t, "contact"))
-        ));
+        parts.push(format!("  SELECT {}\n  FROM {}", cols.join(", "), t.table));
     }
     for (event, t) in &m.event_tables {
         let mut cols = vec![
@@ -1117,27 +1090,26 @@ fn prelude(plan: &Plan, d: Dialect, m: &Mapping, restrict: Option<&str>) -> Stri
                 None => format!("NULL AS {}", d.ident(c)),
             });
         }
-        parts.push(format!(
-            "  SELECT {}\n  FROM {}{}",
-            cols.join(", "),
-            t.table,
-            only(&col(t, "contact"))
-        ));
+        parts.push(format!("  SELECT {}\n  FROM {}", cols.join(", "), t.table));
     }
     if !parts.is_empty() {
         let _ = writeln!(
             out,
-            "events AS {materialized}(\n  -- relance.toml [warehouse.events]\n{}\n),",
+            "events AS (\n  -- relance.toml [warehouse.events]\n{}\n),",
             parts.join("\n  UNION ALL\n")
-        );
-    } else if restrict.is_some() {
-        let _ = writeln!(
-            out,
-            "events AS {materialized}(\n  -- the events of the contacts to re-evaluate\n  SELECT * FROM events{}\n),",
-            only("contact")
         );
     }
     out
+}
+
+/// The CTEs that stand for the canonical tables when only some contacts
+/// are evaluated ([`incremental`]): each reads the temporary table
+/// `{prefix}{name}` of those contacts' rows, in the canonical shape.
+fn restricted_prelude(prefix: &str) -> String {
+    ["contacts", "events", "list_members", "tags"]
+        .iter()
+        .map(|t| format!("{t} AS NOT MATERIALIZED (\n  SELECT * FROM {prefix}{t}\n),\n"))
+        .collect()
 }
 
 fn sql_op(cmp: &str) -> &'static str {
