@@ -371,6 +371,7 @@ struct Engines {
     postgres: Option<postgres::Client>,
     python: Option<PathBuf>,
     sqlglot: bool,
+    chdb: bool,
 }
 
 fn missing(what: &str) {
@@ -411,10 +412,17 @@ fn engines() -> Engines {
     if !sqlglot {
         missing("sqlglot: RELANCE_TEST_PYTHON is not a Python with PyPI's `sqlglot`");
     }
+    // ClickHouse through chdb when the Python has it (optional: the
+    // ClickHouse SQL is always checked by sqlglot's parser).
+    let chdb = has("chdb");
+    if !chdb {
+        eprintln!("note: RELANCE_TEST_PYTHON has no `chdb`: the ClickHouse SQL is parsed, not run");
+    }
     Engines {
         postgres,
         python: if duck { python } else { None },
         sqlglot,
+        chdb,
     }
 }
 
@@ -491,6 +499,45 @@ fn on_duckdb(
             .map(|(s, c)| (s.to_string(), c.to_string())),
         &compiled.targets,
     )
+}
+
+/// The ClickHouse SQL run by chdb (PyPI's embedded ClickHouse), when the
+/// Python has it; `None` when the plan is refused for ClickHouse.
+fn on_clickhouse(
+    python: &PathBuf,
+    plan: &Plan,
+    pairs: &[(relance::eval::Contact, Vec<relance::eval::Event>)],
+    as_of: &str,
+) -> Option<Members> {
+    let compiled = sql::compile(plan, Dialect::ClickHouse, None, &BTreeMap::new()).ok()?;
+    let dir = TempDir::new();
+    let setup = format!(
+        "{}{}",
+        sql::schema::ddl(plan, Dialect::ClickHouse),
+        data::inserts(plan, Dialect::ClickHouse, pairs)
+    );
+    std::fs::write(dir.path().join("setup.sql"), &setup).unwrap();
+    std::fs::write(dir.path().join("query.sql"), &compiled.sql).unwrap();
+    std::fs::write(dir.path().join("as_of.txt"), as_of).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sql/chdb_run.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{setup}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        compiled.sql
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    Some(collect(
+        text.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(s, c)| (s.to_string(), c.to_string())),
+        &compiled.targets,
+    ))
 }
 
 fn parses_as_clickhouse(python: &PathBuf, plan: &Plan) {
@@ -597,6 +644,11 @@ fn sql_membership_agrees_with_eval() {
             report.push_str(&differences("duckdb", &want, &got).unwrap_or_default());
             if engines.sqlglot {
                 parses_as_clickhouse(py, &plan);
+            }
+            if engines.chdb
+                && let Some(got) = on_clickhouse(py, &plan, &pairs, AS_OF)
+            {
+                report.push_str(&differences("clickhouse", &want, &got).unwrap_or_default());
             }
         }
         prop_assert!(

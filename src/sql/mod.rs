@@ -509,7 +509,13 @@ impl<'p> Compiler<'p> {
         };
         let pred = self.pred(e, &mut scope)?;
         let mut body = comment(source, "  ");
-        let _ = writeln!(body, "  SELECT c.id");
+        // ClickHouse names the column `c.id` without the alias.
+        let alias = if self.d == Dialect::ClickHouse {
+            " AS id"
+        } else {
+            ""
+        };
+        let _ = writeln!(body, "  SELECT c.id{alias}");
         let _ = writeln!(body, "  FROM contacts c");
         for j in &scope.joins {
             let _ = writeln!(body, "  {j}");
@@ -832,6 +838,12 @@ impl<'p> Compiler<'p> {
         group: bool,
     ) -> String {
         let mut body = String::new();
+        // ClickHouse names the column `e.contact` without the alias.
+        let select = if self.d == Dialect::ClickHouse {
+            select.replacen("e.contact", "e.contact AS contact", 1)
+        } else {
+            select.to_string()
+        };
         let _ = writeln!(body, "  {select}");
         let _ = writeln!(body, "  FROM ev e");
         if es.contact {
