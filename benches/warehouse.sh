@@ -28,6 +28,26 @@ echo "segments on PostgreSQL:" >&2
 t $R segments campaigns --database "$url" --as-of "$AS_OF" --format json > "$OUT/postgres.json"
 cmp "$OUT/in_process.json" "$OUT/postgres.json" && echo "same counts" >&2
 
+# DuckDB (PyPI's `duckdb`, as the tests use it: PYTHON, default
+# RELANCE_TEST_PYTHON or python3): the canonical tables exported from
+# PostgreSQL as JSON lines, then the DuckDB query; same counts expected.
+PY="${PYTHON:-${RELANCE_TEST_PYTHON:-python3}}"
+if "$PY" -c "import duckdb" 2> /dev/null; then
+  D="$OUT/duckdb"
+  mkdir -p "$D"
+  for t in contacts events list_members tags; do
+    psql -q "$url" -c "\\copy (SELECT row_to_json(x) FROM $t x) TO '$D/$t.json'"
+  done
+  $R sql campaigns --schema --dialect duckdb > "$D/ddl.sql"
+  $R sql campaigns --dialect duckdb > "$D/query.sql"
+  "$PY" -c "import json; [print(s['name']) for s in json.load(open('$OUT/in_process.json'))['segments']]" > "$D/order.txt"
+  echo "segments on DuckDB:" >&2
+  t "$PY" benches/warehouse_duckdb.py "$D" "$AS_OF" > "$OUT/duckdb.json"
+  cmp "$OUT/in_process.json" "$OUT/duckdb.json" && echo "same counts (DuckDB)" >&2
+else
+  echo "DuckDB skipped: $PY has no duckdb module (set PYTHON)" >&2
+fi
+
 # Peak memory of `segments --database` (bounded: counts by GROUP BY,
 # members streamed to the file).
 T() { /usr/bin/time -f "  %e s, peak RSS %M KB: $1" "${@:2}"; }
