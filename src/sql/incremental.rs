@@ -138,7 +138,7 @@ pub fn restricted_tables_sql(plan: &Plan, mapping: &Mapping, prefix: &str, dirty
         ("tags", "contact"),
     ] {
         out.push_str(&format!(
-            "CREATE TEMPORARY TABLE {prefix}{table} ON COMMIT DROP AS\n{with}SELECT * FROM {table} WHERE {key} IN (SELECT contact FROM {dirty});\n"
+            "CREATE TEMPORARY TABLE {prefix}{table} ON COMMIT DROP AS\n{with}SELECT * FROM {table} WHERE CAST({key} AS text) COLLATE \"C\" IN (SELECT contact FROM {dirty});\n"
         ));
     }
     out.push_str(&format!(
