@@ -9,6 +9,9 @@
 //! `RELANCE_TEST_PYTHON` (a Python with PyPI's `duckdb` and `sqlglot`).
 //! Under `CI` a missing engine fails the test; elsewhere it is skipped
 //! with a loud warning.
+//! When that Python also has PyPI's `chdb` (embedded ClickHouse), the
+//! ClickHouse SQL is run on it too (optional: `.ci/run` does not install
+//! it). `--write` is checked incremental against `--full` and `eval`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
