@@ -9,6 +9,9 @@
 //! `RELANCE_TEST_PYTHON` (a Python with PyPI's `duckdb` and `sqlglot`).
 //! Under `CI` a missing engine fails the test; elsewhere it is skipped
 //! with a loud warning.
+//! When that Python also has PyPI's `chdb` (embedded ClickHouse), the
+//! ClickHouse SQL is run on it too (optional: `.ci/run` does not install
+//! it). `--write` is checked incremental against `--full` and `eval`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -371,6 +374,7 @@ struct Engines {
     postgres: Option<postgres::Client>,
     python: Option<PathBuf>,
     sqlglot: bool,
+    chdb: bool,
 }
 
 fn missing(what: &str) {
@@ -411,10 +415,17 @@ fn engines() -> Engines {
     if !sqlglot {
         missing("sqlglot: RELANCE_TEST_PYTHON is not a Python with PyPI's `sqlglot`");
     }
+    // ClickHouse through chdb when the Python has it (optional: the
+    // ClickHouse SQL is always checked by sqlglot's parser).
+    let chdb = has("chdb");
+    if !chdb {
+        eprintln!("note: RELANCE_TEST_PYTHON has no `chdb`: the ClickHouse SQL is parsed, not run");
+    }
     Engines {
         postgres,
         python: if duck { python } else { None },
         sqlglot,
+        chdb,
     }
 }
 
@@ -491,6 +502,45 @@ fn on_duckdb(
             .map(|(s, c)| (s.to_string(), c.to_string())),
         &compiled.targets,
     )
+}
+
+/// The ClickHouse SQL run by chdb (PyPI's embedded ClickHouse), when the
+/// Python has it; `None` when the plan is refused for ClickHouse.
+fn on_clickhouse(
+    python: &PathBuf,
+    plan: &Plan,
+    pairs: &[(relance::eval::Contact, Vec<relance::eval::Event>)],
+    as_of: &str,
+) -> Option<Members> {
+    let compiled = sql::compile(plan, Dialect::ClickHouse, None, &BTreeMap::new()).ok()?;
+    let dir = TempDir::new();
+    let setup = format!(
+        "{}{}",
+        sql::schema::ddl(plan, Dialect::ClickHouse),
+        data::inserts(plan, Dialect::ClickHouse, pairs)
+    );
+    std::fs::write(dir.path().join("setup.sql"), &setup).unwrap();
+    std::fs::write(dir.path().join("query.sql"), &compiled.sql).unwrap();
+    std::fs::write(dir.path().join("as_of.txt"), as_of).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sql/chdb_run.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{setup}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        compiled.sql
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    Some(collect(
+        text.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(s, c)| (s.to_string(), c.to_string())),
+        &compiled.targets,
+    ))
 }
 
 fn parses_as_clickhouse(python: &PathBuf, plan: &Plan) {
@@ -597,6 +647,11 @@ fn sql_membership_agrees_with_eval() {
             report.push_str(&differences("duckdb", &want, &got).unwrap_or_default());
             if engines.sqlglot {
                 parses_as_clickhouse(py, &plan);
+            }
+            if engines.chdb
+                && let Some(got) = on_clickhouse(py, &plan, &pairs, AS_OF)
+            {
+                report.push_str(&differences("clickhouse", &want, &got).unwrap_or_default());
             }
         }
         prop_assert!(
@@ -882,7 +937,278 @@ fn a_mapped_warehouse_gives_the_same_members() {
         std::fs::read_to_string(members("eval.jsonl")).unwrap(),
         std::fs::read_to_string(members("pg.jsonl")).unwrap()
     );
+    // `--write` on the mapped tables, the second snapshot incremental:
+    // the members `eval` gives at that instant.
+    write_snapshot(&p, &db_url, "2026-11-15T00:00:00Z", &[]);
+    let later = "2026-12-01T00:00:00Z";
+    let said = write_snapshot(&p, &db_url, later, &["--members", &members("w.jsonl")]);
+    assert!(said.contains("re-evaluated (incremental"), "{said}");
+    let eval2 = members("eval2.jsonl");
+    let mut in_process = loaded_args(&contacts, &events, &eval2);
+    in_process[7] = later;
+    relance(&in_process);
+    assert_eq!(
+        std::fs::read_to_string(&eval2).unwrap(),
+        std::fs::read_to_string(members("w.jsonl")).unwrap()
+    );
     client
-        .batch_execute(&format!("DROP DATABASE {db}"))
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
         .unwrap();
+}
+
+/// A fresh database on the test cluster: its URL, dropped by `drop_db`.
+fn fresh_db(client: &mut postgres::Client, url: &str, name: &str) -> String {
+    let db = format!("relance_{name}_{}", std::process::id());
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        .unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .unwrap();
+    format!("{}/{db}", &url[..url.rfind('/').unwrap()])
+}
+
+fn drop_db(client: &mut postgres::Client, db_url: &str) {
+    let db = &db_url[db_url.rfind('/').unwrap() + 1..];
+    client
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .unwrap();
+}
+
+/// `relance segments --write`; returns its stderr (what it evaluated).
+fn write_snapshot(project: &str, db_url: &str, at: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "segments",
+        project,
+        "--database",
+        db_url,
+        "--as-of",
+        at,
+        "--write",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = Command::new(BIN).args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "relance {args:?}: {stderr}");
+    stderr
+}
+
+type Rows = BTreeSet<(String, String, String)>;
+
+/// `segment_members` (segment, contact, since) and `segment_changes`
+/// (segment, contact, change at instant).
+fn written(db_url: &str) -> (Rows, Rows) {
+    let mut conn = postgres::Client::connect(db_url, postgres::NoTls).unwrap();
+    let members = conn
+        .query(
+            "SELECT segment, contact, since::text FROM segment_members",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let changes = conn
+        .query(
+            "SELECT segment, contact, change || ' ' || at::text FROM segment_changes",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    (members, changes)
+}
+
+/// Incremental re-evaluation (`--write` after a previous snapshot) gives
+/// exactly what a full one gives: on the sample project, a day of events
+/// added after the first snapshot, a contact's field, tags and lists
+/// changed, a contact added and one removed; then two weeks later; then a
+/// late event (at or before the last snapshot), which makes it evaluate
+/// everyone. Database A writes incrementally, B with `--full`.
+#[test]
+fn incremental_write_equals_a_full_one() {
+    let engines = engines();
+    let Some(mut client) = engines.postgres else {
+        return;
+    };
+    let url = std::env::var("RELANCE_TEST_POSTGRES").unwrap();
+    let contacts = format!("{SAMPLE}/data/contacts.jsonl");
+    let events = format!("{SAMPLE}/data/events.jsonl");
+    let t0 = "2026-11-15T00:00:00Z";
+    let t1 = "2026-11-16T00:00:00Z";
+    let t2 = "2026-11-30T00:00:00Z";
+    let dbs: Vec<String> = ["incr_a", "incr_b"]
+        .iter()
+        .map(|n| fresh_db(&mut client, &url, n))
+        .collect();
+    for db in &dbs {
+        relance(&[
+            "load",
+            SAMPLE,
+            "--database",
+            db,
+            "--contacts",
+            &contacts,
+            "--events",
+            &events,
+        ]);
+        // The events after t0 arrive later.
+        let mut conn = postgres::Client::connect(db, postgres::NoTls).unwrap();
+        conn.batch_execute(&format!(
+            "CREATE TABLE later AS SELECT * FROM events WHERE at > '{t0}';
+             DELETE FROM events WHERE at > '{t0}'"
+        ))
+        .unwrap();
+    }
+    let step = |sql: &str, at: &str, expect_incremental: bool| {
+        for (k, db) in dbs.iter().enumerate() {
+            let mut conn = postgres::Client::connect(db, postgres::NoTls).unwrap();
+            conn.batch_execute(sql).unwrap();
+            let full: &[&str] = if k == 0 { &[] } else { &["--full"] };
+            let said = write_snapshot(SAMPLE, db, at, full);
+            if k == 0 {
+                assert_eq!(
+                    said.contains("re-evaluated (incremental"),
+                    expect_incremental,
+                    "{said}"
+                );
+            }
+        }
+        let (a, b) = (written(&dbs[0]), written(&dbs[1]));
+        assert_eq!(a.0, b.0, "segment_members as of {at}");
+        assert_eq!(a.1, b.1, "segment_changes as of {at}");
+        a
+    };
+    step("", t0, false);
+    let (_, changes) = step(
+        &format!(
+            "INSERT INTO events SELECT * FROM later WHERE at <= '{t1}';
+             UPDATE contacts SET country = 'FR', vehicles = 7 WHERE id = (SELECT min(id) FROM contacts WHERE country IS DISTINCT FROM 'FR');
+             INSERT INTO tags SELECT id, 'concurrent' FROM contacts WHERE id = (SELECT max(id) FROM contacts) ON CONFLICT DO NOTHING;
+             DELETE FROM list_members WHERE contact = (SELECT min(contact) FROM list_members);
+             INSERT INTO contacts (id, email, country) VALUES ('zz-new', 'zz@example.com', 'FR');
+             DELETE FROM contacts WHERE id = (SELECT min(id) FROM contacts WHERE id NOT IN (SELECT contact FROM events))"
+        ),
+        t1,
+        true,
+    );
+    assert!(
+        changes.iter().any(|(_, c, _)| c == "zz-new"),
+        "the new contact entered segments"
+    );
+    step(
+        &format!("INSERT INTO events SELECT * FROM later WHERE at > '{t1}' AND at <= '{t2}'"),
+        t2,
+        true,
+    );
+    // A late event: before the last snapshot, found by the count.
+    step(
+        &format!(
+            "INSERT INTO events (contact, event, at) SELECT contact, 'bounced', CAST('{t2}' AS timestamptz) - interval '1 hour' FROM later LIMIT 1"
+        ),
+        "2026-12-01T00:00:00Z",
+        false,
+    );
+    for db in &dbs {
+        drop_db(&mut client, db);
+    }
+}
+
+/// The same on random segments and bases (values on the windows'
+/// boundaries): a snapshot a day before the as-of instant, then one at
+/// it, incremental; the members equal `eval`'s and the changes the
+/// difference of `eval`'s two memberships.
+#[test]
+fn incremental_write_agrees_with_eval() {
+    let engines = engines();
+    let Some(client) = engines.postgres else {
+        return;
+    };
+    let url = std::env::var("RELANCE_TEST_POSTGRES").unwrap();
+    let cases: u32 = std::env::var("RELANCE_SQL_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16)
+        / 2;
+    let mut runner = TestRunner::new(Config {
+        cases: cases.max(2),
+        failure_persistence: None,
+        max_shrink_iters: 16,
+        ..Config::default()
+    });
+    let client = std::cell::RefCell::new(client);
+    let incremental = std::cell::Cell::new(0);
+    let before = AS_OF_S - DAY;
+    let result = runner.run(&(project(), base()), |(src, (contacts, events))| {
+        let plan = compile_plan(&src);
+        let dir = TempDir::new();
+        let p = dir.path().join("p");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("t.camp"), &src).unwrap();
+        std::fs::write(dir.path().join("c.jsonl"), &contacts).unwrap();
+        std::fs::write(dir.path().join("e.jsonl"), &events).unwrap();
+        let (cs, _) = input::contacts_from_jsonl(&contacts, &plan, "c").unwrap();
+        let (evs, _) = input::events_from_jsonl(&events, &plan, &cs, "e").unwrap();
+        let eval_at = |t: i64| -> BTreeSet<(String, String)> {
+            data::members_in_process(&plan, &cs, &evs, t)
+                .into_iter()
+                .flat_map(|(s, m)| m.into_iter().map(move |c| (s.clone(), c)))
+                .collect()
+        };
+        let (m0, m1) = (eval_at(before), eval_at(AS_OF_S));
+        let db = fresh_db(&mut client.borrow_mut(), &url, "incr_rand");
+        let p = p.display().to_string();
+        let file = |n: &str| dir.path().join(n).display().to_string();
+        relance(&[
+            "load",
+            &p,
+            "--database",
+            &db,
+            "--contacts",
+            &file("c.jsonl"),
+            "--events",
+            &file("e.jsonl"),
+        ]);
+        write_snapshot(&p, &db, &stamp(before), &[]);
+        let said = write_snapshot(&p, &db, AS_OF, &[]);
+        if said.contains("re-evaluated (incremental") {
+            incremental.set(incremental.get() + 1);
+        }
+        let (members, changes) = written(&db);
+        drop_db(&mut client.borrow_mut(), &db);
+        let members: BTreeSet<(String, String)> =
+            members.into_iter().map(|(s, c, _)| (s, c)).collect();
+        let at = |kind: &str| -> BTreeSet<(String, String)> {
+            changes
+                .iter()
+                .filter(|(_, _, k)| k.starts_with(kind) && k.contains("2026-01-15"))
+                .map(|(s, c, _)| (s.clone(), c.clone()))
+                .collect()
+        };
+        prop_assert_eq!(&members, &m1, "{}\n{}\n{}\n{}", said, src, contacts, events);
+        prop_assert_eq!(
+            at("entered"),
+            m1.difference(&m0).cloned().collect::<BTreeSet<_>>(),
+            "entered\n{}\n{}\n{}",
+            src,
+            contacts,
+            events
+        );
+        prop_assert_eq!(
+            at("exited"),
+            m0.difference(&m1).cloned().collect::<BTreeSet<_>>(),
+            "exited\n{}\n{}\n{}",
+            src,
+            contacts,
+            events
+        );
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert!(incremental.get() > 0, "no case was evaluated incrementally");
 }

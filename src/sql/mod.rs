@@ -15,6 +15,7 @@
 //! seconds (as `eval` reads them), numbers as exact decimals.
 
 pub mod data;
+pub mod incremental;
 mod regex;
 pub mod schema;
 
@@ -283,6 +284,18 @@ pub fn compile_mapped(
     sources: &BTreeMap<String, String>,
     mapping: &Mapping,
 ) -> Result<Compiled, Unsupported> {
+    compile_inner(plan, dialect, only, sources, mapping, None)
+}
+
+fn compile_inner(
+    plan: &Plan,
+    dialect: Dialect,
+    only: Option<&str>,
+    sources: &BTreeMap<String, String>,
+    mapping: &Mapping,
+    // A prefix of temporary tables that hold the rows to evaluate.
+    restrict: Option<&str>,
+) -> Result<Compiled, Unsupported> {
     crate::eval::check_depth(plan).map_err(|message| Unsupported {
         target: "plan".into(),
         message,
@@ -335,7 +348,13 @@ pub fn compile_mapped(
         names.push((name.clone(), cte));
     }
     Ok(Compiled {
-        sql: c.finish(&names, &prelude(plan, dialect, mapping)),
+        sql: c.finish(
+            &names,
+            &match restrict {
+                Some(prefix) => restricted_prelude(prefix),
+                None => prelude(plan, dialect, mapping),
+            },
+        ),
         targets: names.into_iter().map(|(n, _)| n).collect(),
     })
 }
@@ -490,7 +509,13 @@ impl<'p> Compiler<'p> {
         };
         let pred = self.pred(e, &mut scope)?;
         let mut body = comment(source, "  ");
-        let _ = writeln!(body, "  SELECT c.id");
+        // ClickHouse names the column `c.id` without the alias.
+        let alias = if self.d == Dialect::ClickHouse {
+            " AS id"
+        } else {
+            ""
+        };
+        let _ = writeln!(body, "  SELECT c.id{alias}");
         let _ = writeln!(body, "  FROM contacts c");
         for j in &scope.joins {
             let _ = writeln!(body, "  {j}");
@@ -813,6 +838,12 @@ impl<'p> Compiler<'p> {
         group: bool,
     ) -> String {
         let mut body = String::new();
+        // ClickHouse names the column `e.contact` without the alias.
+        let select = if self.d == Dialect::ClickHouse {
+            select.replacen("e.contact", "e.contact AS contact", 1)
+        } else {
+            select.to_string()
+        };
         let _ = writeln!(body, "  {select}");
         let _ = writeln!(body, "  FROM ev e");
         if es.contact {
@@ -1081,6 +1112,16 @@ fn prelude(plan: &Plan, d: Dialect, m: &Mapping) -> String {
         );
     }
     out
+}
+
+/// The CTEs that stand for the canonical tables when only some contacts
+/// are evaluated ([`incremental`]): each reads the temporary table
+/// `{prefix}{name}` of those contacts' rows, in the canonical shape.
+fn restricted_prelude(prefix: &str) -> String {
+    ["contacts", "events", "list_members", "tags"]
+        .iter()
+        .map(|t| format!("{t} AS NOT MATERIALIZED (\n  SELECT * FROM {prefix}{t}\n),\n"))
+        .collect()
 }
 
 fn sql_op(cmp: &str) -> &'static str {
