@@ -423,9 +423,14 @@ impl<'c> Server<'c> {
             self.log(format!("relance lsp: {}: {e}", root.display()));
         }
         let mut per_file: HashMap<PathBuf, Vec<lsp_types::Diagnostic>> = HashMap::new();
-        // Every file of the project gets a list, empty or not.
-        for (_, f) in snap.sources.files() {
-            per_file.entry(root.join(&f.path)).or_default();
+        // The open documents of the project get a list, empty or not.
+        for path in self.docs.keys() {
+            if project
+                .relative(path)
+                .is_some_and(|rel| snap.file_id(&rel).is_some())
+            {
+                per_file.entry(path.clone()).or_default();
+            }
         }
         for d in &snap.diagnostics {
             let file = match &d.primary {
