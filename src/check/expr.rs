@@ -768,7 +768,7 @@ pub fn always_holds(p: &Project, e: &Expr) -> bool {
 }
 
 /// Segment names referenced by an expression (directly, not through lists).
-fn segment_refs<'e>(p: &Project, e: &'e Expr, out: &mut Vec<&'e Ident>) {
+pub(super) fn segment_refs<'e>(p: &Project, e: &'e Expr, out: &mut Vec<&'e Ident>) {
     match &e.kind {
         ExprKind::Or(xs) | ExprKind::And(xs) => xs.iter().for_each(|x| segment_refs(p, x, out)),
         ExprKind::Not(x) => segment_refs(p, x, out),

@@ -195,33 +195,111 @@ pub fn check_project(sources: &SourceMap, files: &[File], problems: &mut Problem
 
 fn check_all(sources: &SourceMap, files: &[File], problems: &mut Problems) {
     let project = collect(sources, files, problems);
-    items::check_workspace(&project, problems);
-    items::check_lists(&project, problems);
-    expr::check_segments(&project, problems);
-    items::check_personas(&project, problems);
-    items::check_templates(&project, problems);
-    consent::check_consent(&project, problems);
-    locales::check_locales(&project, problems);
-    flow::check_scenarios(&project, problems);
-    flow::check_cadences(&project, problems);
-    items::check_pressure(&project, problems);
-    delivery::check_expiry(&project, problems);
-    flow::check_pressure_paths(&project, problems);
+    check_declarations(&project, problems);
+}
+
+/// The language checks of the declarations of some files only, against
+/// the names, schema and events of the whole project, for `relance lsp`
+/// (re-checking what an edit can affect). `scope[i]` says whether the
+/// declarations of the file of id `i` are checked; the segments they use,
+/// transitively, are checked too (cycles and depths run through them).
+/// Problems of the project as a whole (duplicate names, the schema, the
+/// events) go to `collected`, always for every file; those of the
+/// declarations to `problems`, which the caller keeps for the files in
+/// `scope`. With every file in scope, `collected` and `problems` together
+/// are what [`check_project`] reports.
+pub fn check_files(
+    sources: &SourceMap,
+    files: &[File],
+    scope: &[bool],
+    collected: &mut Problems,
+    problems: &mut Problems,
+) {
+    crate::diagnostics::with_suggestion_budget(
+        crate::diagnostics::SUGGESTION_BUDGET_PER_CHECK,
+        || {
+            let mut project = collect(sources, files, collected);
+            if !scope.iter().all(|&b| b) {
+                restrict(&mut project, scope);
+            }
+            check_declarations(&project, problems);
+        },
+    );
+}
+
+/// Keeps the declarations of the files in `scope` (and the segments they
+/// use, transitively) in the lists the checks walk; topics, consent rules
+/// and the names stay whole.
+fn restrict(p: &mut Project<'_>, scope: &[bool]) {
+    let inside = |i: &Ident| scope.get(i.span.file.0 as usize).copied().unwrap_or(false);
+    p.lists.retain(|l| inside(&l.name));
+    p.personas.retain(|x| inside(&x.name));
+    p.template_order.retain(|t| inside(&t.name));
+    p.scenarios.retain(|s| inside(&s.name));
+    p.cadence_order.retain(|c| inside(&c.name));
+    // Level by level: the segments named by the last level's, found in
+    // one pass over all segments (no index of them all).
+    let mut keep: Vec<bool> = p.segments.iter().map(|s| inside(&s.name)).collect();
+    let mut level: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
+    // Names looked for already (a name declared twice is looked for in
+    // every file: the checks resolve it to the last one).
+    let mut seen: HashSet<&str> = HashSet::new();
+    while !level.is_empty() {
+        let mut wanted: HashSet<&str> = HashSet::new();
+        for &i in &level {
+            let mut refs = Vec::new();
+            expr::segment_refs(p, &p.segments[i].expr, &mut refs);
+            wanted.extend(
+                refs.into_iter()
+                    .map(|r| r.name.as_str())
+                    .filter(|n| !seen.contains(n)),
+            );
+        }
+        level.clear();
+        if wanted.is_empty() {
+            break;
+        }
+        for (j, s) in p.segments.iter().enumerate() {
+            if !keep[j] && wanted.contains(s.name.name.as_str()) {
+                keep[j] = true;
+                level.push(j);
+            }
+        }
+        seen.extend(wanted);
+    }
+    let mut k = keep.into_iter();
+    p.segments.retain(|_| k.next().unwrap_or(false));
+}
+
+fn check_declarations(project: &Project<'_>, problems: &mut Problems) {
+    items::check_workspace(project, problems);
+    items::check_lists(project, problems);
+    expr::check_segments(project, problems);
+    items::check_personas(project, problems);
+    items::check_templates(project, problems);
+    consent::check_consent(project, problems);
+    locales::check_locales(project, problems);
+    flow::check_scenarios(project, problems);
+    flow::check_cadences(project, problems);
+    items::check_pressure(project, problems);
+    delivery::check_expiry(project, problems);
+    flow::check_pressure_paths(project, problems);
 }
 
 /// Builds the namespace and the schema, reporting duplicates.
 fn collect<'a>(sources: &'a SourceMap, files: &'a [File], problems: &mut Problems) -> Project<'a> {
+    let decls: usize = files.iter().map(|f| f.decls.len()).sum();
     let mut p = Project {
         sources,
         workspace: None,
         schema: Fields::default(),
         has_schema: false,
         events: HashMap::new(),
-        names: HashMap::new(),
+        names: HashMap::with_capacity(decls),
         lists: Vec::new(),
         segments: Vec::new(),
         personas: Vec::new(),
-        templates: HashMap::new(),
+        templates: HashMap::with_capacity(decls / 2),
         template_order: Vec::new(),
         scenarios: Vec::new(),
         cadences: HashMap::new(),

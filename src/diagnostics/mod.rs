@@ -62,8 +62,9 @@ impl<T> Spanned<T> {
     }
 }
 
-/// One source file of a project, with its line index computed once.
-#[derive(Debug)]
+/// One source file of a project, with its line index computed once
+/// (shared by clones: `relance lsp` keeps the files an edit did not touch).
+#[derive(Clone, Debug)]
 pub struct SourceFile {
     /// Path relative to the project folder, with `/` separators.
     pub path: String,
@@ -77,11 +78,11 @@ pub struct SourceFile {
     pub camp: bool,
     /// Where each line starts: after `\n`, after `\r\n`, and after a `\r`
     /// alone (old Mac line ends), as the grammar reads them.
-    line_starts: Vec<u32>,
+    line_starts: Arc<[u32]>,
     /// (byte offset, characters before it) about every [`CHAR_MARK`]
     /// bytes: a column on a long line is counted from the nearest mark,
     /// not from the start of the line.
-    char_marks: Vec<(u32, u32)>,
+    char_marks: Arc<[(u32, u32)]>,
 }
 
 /// Bytes between two entries of `SourceFile::char_marks`.
@@ -115,8 +116,8 @@ impl SourceFile {
             text,
             readable: true,
             camp: true,
-            line_starts,
-            char_marks,
+            line_starts: line_starts.into(),
+            char_marks: char_marks.into(),
         }
     }
 

@@ -6,7 +6,9 @@
 //! project dirty; a project is analysed again when no message is waiting
 //! (so edits that arrive together cost one analysis) or when a request
 //! needs the current state, and its diagnostics are published for every file of
-//! the project (empty lists for files whose problems went away).
+//! the project (empty lists for files whose problems went away). The full
+//! check (`project::Job`) starts on the worker once no message came for
+//! [`QUIET`] after an analysis.
 //!
 //! - `project`: the files, the unsaved buffers over them, the analysis;
 //! - `index`: every name and where it is written;
@@ -23,6 +25,7 @@ mod project;
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types::{
@@ -38,6 +41,9 @@ use project::Project;
 
 /// A stack as roomy as the parser's: the checker recurses on nesting.
 const SERVER_STACK: usize = 256 * 1024 * 1024;
+
+/// How long the input stays quiet before the full check starts.
+const QUIET: Duration = Duration::from_millis(100);
 
 /// Runs the server on standard input and output until `exit`; the exit
 /// status follows the protocol (1 when `exit` came without `shutdown`).
@@ -90,7 +96,14 @@ fn serve(connection: Connection) -> Result<(), String> {
     // The transport's channel has no buffer: a message is waiting when
     // `try_recv` gets one, and then the analysis waits for it.
     let mut next: Option<Message> = None;
+    // When the full checks wanted start: once no message came for
+    // `QUIET` after the last analysis (the first phase's diagnostics are
+    // on their way meanwhile, and a burst of edits costs one full check).
+    let mut jobs_due: Option<Instant> = None;
     loop {
+        let wait = jobs_due.map_or(Duration::from_secs(3600), |t| {
+            t.saturating_duration_since(Instant::now())
+        });
         let msg = match next.take() {
             Some(m) => m,
             None => crossbeam_channel::select! {
@@ -103,6 +116,12 @@ fn serve(connection: Connection) -> Result<(), String> {
                         server.done(d);
                     }
                     server.start_jobs();
+                    continue;
+                }
+                default(wait) => {
+                    if jobs_due.take().is_some() {
+                        server.start_jobs();
+                    }
                     continue;
                 }
             },
@@ -129,7 +148,7 @@ fn serve(connection: Connection) -> Result<(), String> {
             Ok(m) => next = Some(m),
             Err(_) => {
                 server.flush();
-                server.start_jobs();
+                jobs_due = Some(Instant::now() + QUIET);
             }
         }
     }
@@ -423,9 +442,14 @@ impl<'c> Server<'c> {
             self.log(format!("relance lsp: {}: {e}", root.display()));
         }
         let mut per_file: HashMap<PathBuf, Vec<lsp_types::Diagnostic>> = HashMap::new();
-        // Every file of the project gets a list, empty or not.
-        for (_, f) in snap.sources.files() {
-            per_file.entry(root.join(&f.path)).or_default();
+        // The open documents of the project get a list, empty or not.
+        for path in self.docs.keys() {
+            if project
+                .relative(path)
+                .is_some_and(|rel| snap.file_id(&rel).is_some())
+            {
+                per_file.entry(path.clone()).or_default();
+            }
         }
         for d in &snap.diagnostics {
             let file = match &d.primary {

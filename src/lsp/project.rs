@@ -9,19 +9,39 @@
 //! - the parse of every `.camp` file whose text and rank did not change
 //!   (spans hold file ids, so a parse is only valid at the same rank);
 //! - the template files, while no `file("…")` changed;
-//! - compiled templates and their per-persona checks (`RenderCache`).
+//! - compiled templates and their per-persona checks (`RenderCache`);
+//! - every file's line index (`SourceFile` shares it between clones);
+//! - the language checks' problems of every file ([`Parts`]).
 //!
 //! An analysis has two phases. The first, on the server's thread, reads,
-//! parses and runs the language checks (`check::check_project`) on the
-//! whole project, because a change in one file can fix or break another;
-//! its diagnostics are published at once, with those of the last full
-//! check that lie in files unchanged since. The second, the full check of
+//! parses and runs the language checks on what the change can affect
+//! (`check::check_files`): the names, schema and events of the whole
+//! project are collected again (duplicates are found there), but only the
+//! declarations of the changed files, of the files that name anything
+//! they declare or declared (a word of the file: a superset), of the
+//! files of the cadences they start or started (a misspelt `start`
+//! included: the cadence it meant is not "never started"), of the
+//! scenarios that start those files' cadences, and the segments all of
+//! these use, transitively, are checked again; the other files keep their
+//! problems.
+//! A change to a file that declares something of the whole project
+//! (`workspace`, `contact`, `pressure`, `consent`, `topic`), a file with a
+//! syntax error, files added or removed, or more than [`MAX_CHANGED`]
+//! changed files check the whole project. What this phase cannot see
+//! exactly — the help of "did you mean" once the suggestion budget is
+//! spent, which back edge of a segment cycle running through unchanged
+//! files is reported, the depth limit of segments that use a changed one
+//! through other files, the first marketing SMS of a project without
+//! `consent sms`, whether a channel is used at all (a warning on the
+//! contact schema) — the second phase settles. Its diagnostics are published
+//! at once, with those of the last full check that lie in files unchanged
+//! since. The second, the full check of
 //! `relance check` (`driver::check_parsed_cached`: templates, plan,
 //! personas), runs on a worker thread ([`Job`]); its result replaces the
 //! first phase's when it is still current. So the diagnostics shown
 //! settle on exactly `relance check`'s.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,32 +52,44 @@ use crate::driver;
 use crate::render::{RenderCache, RenderProject};
 use crate::syntax::ast;
 
-/// One file as read, enough to make its `SourceFile` again.
+/// One file as read, with its line index (shared: an analysis makes no
+/// line index again for a file it did not change).
 #[derive(Clone)]
 struct Entry {
-    path: String,
-    text: Arc<str>,
-    readable: bool,
-    camp: bool,
+    file: SourceFile,
+}
+
+impl std::ops::Deref for Entry {
+    type Target = SourceFile;
+    fn deref(&self) -> &SourceFile {
+        &self.file
+    }
 }
 
 impl Entry {
     fn of(f: &SourceFile) -> Entry {
-        Entry {
-            path: f.path.clone(),
-            text: f.text.clone(),
-            readable: f.readable,
-            camp: f.camp,
-        }
+        Entry { file: f.clone() }
     }
 
-    fn source(&self, text: Option<&str>) -> SourceFile {
-        let mut f = match text {
-            Some(t) => SourceFile::new(self.path.clone(), t),
-            None => SourceFile::new(self.path.clone(), self.text.clone()),
+    /// The file, or an editor's buffer over it (`cache`: the buffers'
+    /// files of the last analysis, by path).
+    fn source(&self, text: Option<&str>, cache: &mut HashMap<String, SourceFile>) -> SourceFile {
+        let Some(t) = text else {
+            return self.file.clone();
         };
-        f.readable = self.readable || text.is_some();
+        if self.file.readable && *self.file.text == *t {
+            return self.file.clone();
+        }
+        if let Some(f) = cache.get(&self.path)
+            && *f.text == *t
+            && f.camp == self.camp
+        {
+            return f.clone();
+        }
+        let mut f = SourceFile::new(self.path.clone(), t);
+        f.readable = true;
         f.camp = self.camp;
+        cache.insert(self.path.clone(), f.clone());
         f
     }
 }
@@ -83,6 +115,89 @@ struct Parsed {
     text: Arc<str>,
     readable: bool,
     problems: Vec<Diagnostic>,
+}
+
+/// At most this many `.camp` files changed since the last analysis: the
+/// language checks run again only on what they can affect.
+const MAX_CHANGED: usize = 16;
+
+/// What the language checks of the last analysis found, by file, so that
+/// the next one checks again only the files an edit can affect.
+struct Parts {
+    /// The path of every file id (the parts hold for the same files at
+    /// the same ids).
+    paths: Vec<String>,
+    /// Problems of the project as a whole (`check::check_files`).
+    collected: Vec<Diagnostic>,
+    /// Problems of the declarations, by the file of their primary place.
+    by_file: Vec<Vec<Diagnostic>>,
+    /// Problems of the declarations without a place.
+    loose: Vec<Diagnostic>,
+}
+
+/// What a `.camp` file declares, as far as other files can see it.
+struct Shape {
+    names: Vec<String>,
+    /// The cadences its scenarios start.
+    starts: Vec<String>,
+    /// Declares something of the whole project (`workspace`, `contact`,
+    /// `pressure`, `consent`, `topic`), could not be read, or has a
+    /// declaration with a syntax error: a change then re-checks all.
+    global: bool,
+}
+
+impl Shape {
+    fn of(f: &ast::File) -> Shape {
+        let mut global = f.unreadable || !f.broken.is_empty();
+        let mut names = Vec::new();
+        let mut starts = Vec::new();
+        for d in &f.decls {
+            if let ast::DeclKind::Scenario(s) = &d.kind {
+                starts_of(&s.steps, &mut starts);
+            }
+            match &d.kind {
+                ast::DeclKind::Workspace(_)
+                | ast::DeclKind::Contact(_)
+                | ast::DeclKind::Pressure(_)
+                | ast::DeclKind::Consent(_)
+                | ast::DeclKind::Topic(_) => global = true,
+                k => names.extend(k.name().map(|n| n.name.clone())),
+            }
+        }
+        Shape {
+            names,
+            starts,
+            global,
+        }
+    }
+}
+
+/// The cadences `start`ed in `steps`, at any depth.
+fn starts_of(steps: &[ast::Step], out: &mut Vec<String>) {
+    for step in steps {
+        match &step.kind {
+            ast::StepKind::Start(c) => out.push(c.name.clone()),
+            ast::StepKind::Branch(arms) => {
+                for a in arms {
+                    starts_of(&a.steps, out);
+                }
+            }
+            ast::StepKind::Split(arms) => {
+                for a in arms {
+                    starts_of(&a.steps, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Every word of a text: a superset of the names a `.camp` file uses.
+fn words_of(text: &str) -> HashSet<Box<str>> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(Box::from)
+        .collect()
 }
 
 /// The result of one analysis.
@@ -145,6 +260,14 @@ pub struct Project {
     running: Option<Running>,
     /// What the last full check found beyond the first phase.
     later: Option<Later>,
+    /// The language checks' problems of the last analysis, by file.
+    parts: Option<Parts>,
+    /// The words of each `.camp` file (by path), with the text they are of.
+    words: HashMap<String, (Arc<str>, HashSet<Box<str>>)>,
+    /// The files made of the editor's buffers in the last analysis.
+    buffers: HashMap<String, SourceFile>,
+    /// The last analysis re-checked only what its change could affect.
+    narrowed: bool,
 }
 
 /// The texts a full check saw, by file id.
@@ -196,8 +319,8 @@ impl Job {
         } = self;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut sources = SourceMap::new();
-            for e in &entries {
-                sources.add(e.source(None));
+            for e in entries {
+                sources.add(e.file);
             }
             let mut problems = Problems::new();
             for d in base {
@@ -349,6 +472,10 @@ impl Project {
             full_wanted: false,
             running: None,
             later: None,
+            parts: None,
+            words: HashMap::new(),
+            buffers: HashMap::new(),
+            narrowed: false,
         }
     }
 
@@ -388,6 +515,7 @@ impl Project {
                         load_error: Some(message),
                         ..Snapshot::default()
                     };
+                    self.parts = None;
                     return;
                 }
             }
@@ -395,12 +523,13 @@ impl Project {
         let Some(disk) = &self.disk else { return };
         let root = &self.root;
         let overlay = |rel: &str| overlays.get(&root.join(rel)).map(String::as_str);
+        let buffers = &mut self.buffers;
 
         let mut sources = SourceMap::new();
         let mut overlaid = Vec::new();
         for e in &disk.entries {
             let text = if e.camp { overlay(&e.path) } else { None };
-            let id = sources.add(e.source(text));
+            let id = sources.add(e.source(text, buffers));
             if text.is_some() {
                 overlaid.push(id);
             }
@@ -437,6 +566,20 @@ impl Project {
                 });
             }
         }
+        // What the changed files declared before (`None`: not known).
+        let before: Vec<Option<Shape>> = if misses.len() <= MAX_CHANGED {
+            misses
+                .iter()
+                .map(|id| {
+                    previous
+                        .get(id.0 as usize)
+                        .filter(|a| a.file == *id)
+                        .map(Shape::of)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         drop(previous);
         let threads = if misses.len() > 4 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -489,8 +632,7 @@ impl Project {
             let mut again = SourceMap::new();
             for (i, (_, f)) in sources.files().enumerate() {
                 if i < before {
-                    let e = Entry::of(f);
-                    again.add(e.source(None));
+                    again.add(f.clone());
                 }
             }
             sources = again;
@@ -506,21 +648,188 @@ impl Project {
             {
                 Arc::make_mut(&mut contents).insert(e.path.clone(), t.to_string());
             }
-            sources.add(e.source(text));
+            sources.add(e.source(text, buffers));
         }
         for d in &templates.problems {
             problems.push(d.clone());
         }
+        buffers.retain(|path, _| overlay(path).is_some());
 
-        // The first phase: the language checks on the whole project.
+        // The first phase: the language checks of what the change can
+        // affect (all of it the first time, or when in doubt).
         let base: Vec<Diagnostic> = problems.iter().cloned().collect();
-        check::check_project(&sources, &files, &mut problems);
-        let front = problems.into_sorted(&sources);
+        let same_files = self.parts.as_ref().is_some_and(|p| {
+            p.paths.len() == sources.len()
+                && p.paths
+                    .iter()
+                    .zip(sources.files())
+                    .all(|(a, (_, f))| *a == f.path)
+        });
+        let narrow = same_files
+            && before.len() == misses.len()
+            && before.iter().zip(&misses).all(|(b, id)| {
+                b.as_ref().is_some_and(|b| !b.global) && !Shape::of(&files[id.0 as usize]).global
+            });
+        let words = &mut self.words;
+        if !same_files {
+            let camp: HashSet<&str> = sources
+                .files()
+                .filter(|(_, f)| f.camp)
+                .map(|(_, f)| f.path.as_str())
+                .collect();
+            words.retain(|path, _| camp.contains(path.as_str()));
+        }
+        for (_, f) in sources.files().filter(|(_, f)| f.camp) {
+            let fresh = words.get(&f.path).is_some_and(|(t, _)| *t == f.text);
+            if !fresh {
+                words.insert(f.path.clone(), (f.text.clone(), words_of(&f.text)));
+            }
+        }
+        self.narrowed = narrow && self.parts.is_some();
+        let parts = match self.parts.take() {
+            Some(old) if narrow => {
+                let mut names: HashSet<&str> = HashSet::new();
+                for (b, id) in before.iter().zip(&misses) {
+                    names.extend(b.iter().flat_map(|b| b.names.iter().map(String::as_str)));
+                    names.extend(
+                        files[id.0 as usize]
+                            .decls
+                            .iter()
+                            .filter_map(|d| d.kind.name())
+                            .map(|n| n.name.as_str()),
+                    );
+                }
+                let uses = |f: &SourceFile, names: &HashSet<&str>| {
+                    f.camp
+                        && words
+                            .get(&f.path)
+                            .is_some_and(|(_, w)| names.iter().any(|n| w.contains(*n)))
+                };
+                // The changed files and every file that names what they
+                // declared (or used to).
+                let mut owned = vec![false; sources.len()];
+                for id in &misses {
+                    owned[id.0 as usize] = true;
+                }
+                for (id, f) in sources.files() {
+                    if !owned[id.0 as usize] && uses(f, &names) {
+                        owned[id.0 as usize] = true;
+                    }
+                }
+                // The cadences the changed files start or started (a
+                // cadence never started is reported on the cadence).
+                // A misspelt `start` counts: the cadence it meant is not
+                // reported as never started.
+                let after: Vec<Shape> = misses
+                    .iter()
+                    .map(|id| Shape::of(&files[id.0 as usize]))
+                    .collect();
+                let started: Vec<&str> = before
+                    .iter()
+                    .flatten()
+                    .chain(&after)
+                    .flat_map(|b| b.starts.iter().map(String::as_str))
+                    .collect();
+                let named = |n: &str| {
+                    started
+                        .iter()
+                        .any(|s| *s == n || crate::diagnostics::did_you_mean(s, [n]).is_some())
+                };
+                for f in &files {
+                    let i = f.file.0 as usize;
+                    if i < owned.len()
+                        && !owned[i]
+                        && f.decls.iter().any(
+                            |d| matches!(&d.kind, ast::DeclKind::Cadence(c) if named(&c.name.name)),
+                        )
+                    {
+                        owned[i] = true;
+                    }
+                }
+                // Plus the scenarios that start their cadences.
+                let cadences: HashSet<&str> = files
+                    .iter()
+                    .filter(|f| owned.get(f.file.0 as usize).copied().unwrap_or(false))
+                    .flat_map(|f| &f.decls)
+                    .filter_map(|d| match &d.kind {
+                        ast::DeclKind::Cadence(c) => Some(c.name.name.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let mut scope = owned.clone();
+                if !cadences.is_empty() {
+                    for (id, f) in sources.files() {
+                        if uses(f, &cadences) {
+                            scope[id.0 as usize] = true;
+                        }
+                    }
+                }
+                let mut collected = Problems::new();
+                let mut found = Problems::new();
+                check::check_files(&sources, &files, &scope, &mut collected, &mut found);
+                let mut by_file = old.by_file;
+                for (i, o) in owned.iter().enumerate() {
+                    if *o {
+                        by_file[i].clear();
+                    }
+                }
+                for d in found.iter() {
+                    if let Some(l) = &d.primary
+                        && owned.get(l.span.file.0 as usize).copied().unwrap_or(false)
+                    {
+                        by_file[l.span.file.0 as usize].push(d.clone());
+                    }
+                }
+                Parts {
+                    paths: old.paths,
+                    collected: collected.iter().cloned().collect(),
+                    by_file,
+                    loose: old.loose,
+                }
+            }
+            _ => {
+                let scope = vec![true; sources.len()];
+                let mut collected = Problems::new();
+                let mut found = Problems::new();
+                check::check_files(&sources, &files, &scope, &mut collected, &mut found);
+                let mut by_file = vec![Vec::new(); sources.len()];
+                let mut loose = Vec::new();
+                for d in found.iter() {
+                    match &d.primary {
+                        Some(l) if (l.span.file.0 as usize) < by_file.len() => {
+                            by_file[l.span.file.0 as usize].push(d.clone())
+                        }
+                        _ => loose.push(d.clone()),
+                    }
+                }
+                Parts {
+                    paths: sources.files().map(|(_, f)| f.path.clone()).collect(),
+                    collected: collected.iter().cloned().collect(),
+                    by_file,
+                    loose,
+                }
+            }
+        };
+        let mut all = Problems::new();
+        for d in base
+            .iter()
+            .chain(&parts.collected)
+            .chain(parts.by_file.iter().flatten())
+            .chain(&parts.loose)
+        {
+            all.push(d.clone());
+        }
+        self.parts = Some(parts);
+        let front = all.into_sorted(&sources);
         let diagnostics = merged(&front, self.later.as_ref(), &sources);
-        let by_path = sources
-            .files()
-            .map(|(id, f)| (f.path.clone(), id))
-            .collect();
+        let by_path = if same_files {
+            std::mem::take(&mut self.snap.by_path)
+        } else {
+            sources
+                .files()
+                .map(|(id, f)| (f.path.clone(), id))
+                .collect()
+        };
         self.snap = Snapshot {
             sources,
             files,
@@ -627,6 +936,139 @@ mod tests {
         // …else the file's own folder.
         assert_eq!(root_of(&f, &ws, |_| false), t.join("loose/x"));
         assert_eq!(root_of(&f, &[], |_| true), t.join("loose/x"));
+        let _ = std::fs::remove_dir_all(&t);
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// The first phase's diagnostics, in a comparable form.
+    fn front(p: &Project) -> Vec<String> {
+        let mut v: Vec<String> = p.snap.front.iter().map(|d| format!("{d:?}")).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn edits_across_files_are_checked_as_from_scratch() {
+        let t = std::env::temp_dir().join(format!("relance-lsp-incr-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        copy_dir(&repo.join("campaigns"), &t);
+        let t = std::fs::canonicalize(&t).unwrap();
+        let read = |f: &str| std::fs::read_to_string(t.join(f)).unwrap();
+        let mut p = Project::new(t.clone(), 0);
+        let mut overlays: HashMap<PathBuf, String> = HashMap::new();
+        p.analyze(&overlays);
+        assert!(!p.narrowed, "the first analysis checks everything");
+        assert!(p.snap.load_error.is_none());
+        // Each step: (file, text) laid over the disk (`None`: back to the
+        // disk), whether the project then has errors, whether only what
+        // the change can affect is checked again.
+        type Step = (&'static str, Box<dyn Fn(&str) -> String>, bool, bool);
+        let steps: Vec<Step> = vec![
+            // A comment no longer names the scenario that starts the
+            // cadence (so that only the `start` links the two files).
+            (
+                "cadences.camp",
+                Box::new(|s| {
+                    s.replace(
+                        "started by the `fleet_leads` scenario",
+                        "started by a scenario",
+                    )
+                }),
+                false,
+                true,
+            ),
+            // A segment renamed: personas.camp and other segments use it.
+            (
+                "segments.camp",
+                Box::new(|s| s.replace("segment engaged =", "segment engagedd =")),
+                true,
+                true,
+            ),
+            // Another file follows the new name (one use left broken).
+            (
+                "personas.camp",
+                Box::new(|s| s.replacen("expect engaged", "expect engagedd", 1)),
+                true,
+                true,
+            ),
+            // A misspelt cadence: unknown (the cadence is not also
+            // reported as never started).
+            (
+                "scenarios.camp",
+                Box::new(|s| s.replace("start fleet_followup", "start fleet_followupp")),
+                true,
+                true,
+            ),
+            // The cadence's start removed: never started, in another file.
+            (
+                "scenarios.camp",
+                Box::new(|s| s.replace("start fleet_followup", "tag \"fleet\"")),
+                true,
+                true,
+            ),
+            // The same name declared in two files.
+            (
+                "templates.camp",
+                Box::new(|s| format!("{s}\nsegment marketable = country in [\"FR\"]\n")),
+                true,
+                true,
+            ),
+            // A template's channel changed under the scenarios that send it.
+            (
+                "templates.camp",
+                Box::new(|s| s.replace("template offer : email {", "template offer : sms {")),
+                true,
+                true,
+            ),
+            // A syntax error: everything is checked again.
+            (
+                "segments.camp",
+                Box::new(|s| s.replace("segment cold =", "segment cold = and and")),
+                true,
+                false,
+            ),
+            // Everything back as on disk.
+            ("segments.camp", Box::new(|s| s.to_string()), true, false),
+            ("personas.camp", Box::new(|s| s.to_string()), true, true),
+            ("scenarios.camp", Box::new(|s| s.to_string()), true, true),
+            ("templates.camp", Box::new(|s| s.to_string()), false, true),
+        ];
+        for (i, (file, edit, errors, narrowed)) in steps.iter().enumerate() {
+            let path = t.join(file);
+            let base = read(file);
+            overlays.insert(path, edit(&base));
+            p.analyze(&overlays);
+            let mut scratch = Project::new(t.clone(), 0);
+            scratch.analyze(&overlays);
+            assert!(!scratch.narrowed);
+            assert_eq!(front(&p), front(&scratch), "step {i} ({file})");
+            if i == 4 {
+                assert!(
+                    front(&p).iter().any(|d| d.contains("W0701")),
+                    "{:?}",
+                    front(&p)
+                );
+            }
+            assert_eq!(p.narrowed, *narrowed, "step {i} ({file})");
+            let has_errors = p
+                .snap
+                .front
+                .iter()
+                .any(|d| d.severity() == crate::diagnostics::Severity::Error);
+            assert_eq!(has_errors, *errors, "step {i} ({file}): {:?}", front(&p));
+        }
         let _ = std::fs::remove_dir_all(&t);
     }
 }
