@@ -679,9 +679,10 @@ fn unsubscribe_fix_adds_the_link() {
     assert_eq!(c.shutdown(), 0);
 }
 
-/// Every UI case (a file written to trigger one diagnostic) and every
-/// prefix of the sample's files at a stride, sent as the text of an open
-/// file: the server answers after each, and exits cleanly at the end.
+/// Every UI case (a file written to trigger one diagnostic), every prefix
+/// of the sample's files at a stride and 300 mutants of them (the fuzz
+/// test's edits), sent as the text of an open file: the server answers
+/// after each, and exits cleanly at the end.
 #[test]
 fn half_typed_files_never_crash_the_server() {
     let t = campaigns("fuzz");
@@ -716,6 +717,63 @@ fn half_typed_files_never_crash_the_server() {
             texts.push(full[..cut].to_string());
             cut += 97;
         }
+    }
+    // The fuzz test's kind of corpus (tests/fuzz.rs: characters inserted,
+    // deleted or replaced, lines duplicated or dropped), replayed: 300
+    // mutants of the sample's files, from a fixed seed.
+    let mut seed: u64 = 0x5eed_1a7e;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % n.max(1)
+    };
+    let pieces = [
+        "{", "}", "(", "\"", "{{", "}}", " and ", " = ", "\n", "é", "→", "\0", "wait ", "send ",
+    ];
+    for k in 0..300 {
+        let name = [
+            "scenarios.camp",
+            "templates.camp",
+            "segments.camp",
+            "personas.camp",
+        ][k % 4];
+        let mut text = read(&repo().join("campaigns").join(name));
+        for _ in 0..1 + next(8) {
+            let mut at = next(text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            match next(4) {
+                0 => text.insert_str(at, pieces[next(pieces.len())]),
+                1 => {
+                    let mut end = (at + next(40)).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end += 1;
+                    }
+                    text.replace_range(at..end, "");
+                }
+                2 => {
+                    let lines: Vec<&str> = text.lines().collect();
+                    let i = next(lines.len());
+                    let mut l: Vec<&str> = lines.clone();
+                    l.insert(i, lines.get(i).copied().unwrap_or(""));
+                    text = l.join("\n");
+                }
+                _ => {
+                    let lines: Vec<&str> = text.lines().collect();
+                    let i = next(lines.len());
+                    text = lines
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i)
+                        .map(|(_, l)| *l)
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                }
+            }
+        }
+        texts.push(text);
     }
     // Odd bytes and deep nesting.
     texts.push("segment a = ((((((((((((((((((((((((((((((((((((((((((x".repeat(20));
