@@ -154,19 +154,8 @@ const PRESSURE: &[&str] = &[
     "under below",
 ];
 const WORKSPACE: &[&str] = &["name", "timezone", "from", "address", "locale", "locales"];
-const TYPES: &[&str] = &[
-    "text",
-    "number",
-    "bool",
-    "date",
-    "timestamp",
-    "email",
-    "phone",
-    "device",
-    "timezone",
-    "enum",
-    "set<text>",
-];
+/// Field types: the plan's own list.
+const TYPES: &[&str] = &crate::plan::FIELD_TYPES;
 const LIST: &[&str] = &["on join", "join", "leave", "tag", "untag"];
 const CONDITION: &[&str] = &[
     "and",
@@ -195,7 +184,7 @@ const CONDITION: &[&str] = &[
     "ends_with",
     "matches",
 ];
-const ENGAGEMENT: &[&str] = &["opened", "clicked", "delivered", "replied", "bounced"];
+const ENGAGEMENT: &[&str] = &crate::plan::ENGAGEMENTS;
 const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg", "distinct"];
 
 // LSP CompletionItemKind numbers.

@@ -516,97 +516,18 @@ fn timeline(c: &Ctx, cad: &ast::Cadence) -> String {
 
 // ------------------------------------------------------------ rename
 
-const KEYWORDS: &[&str] = &[
-    "workspace",
-    "contact",
-    "event",
-    "list",
-    "segment",
-    "persona",
-    "negative",
-    "template",
-    "scenario",
-    "cadence",
-    "pressure",
-    "and",
-    "or",
-    "not",
-    "in",
-    "contains",
-    "is",
-    "set",
-    "ago",
-    "now",
-    "any",
-    "true",
-    "false",
-    "where",
-    "since",
-    "within",
-    "send",
-    "wait",
-    "until",
-    "for",
-    "branch",
-    "when",
-    "else",
-    "split",
-    "join",
-    "leave",
-    "tag",
-    "untag",
-    "start",
-    "exit",
-    "audience",
-    "trigger",
-    "reentry",
-    "goal",
-    "joined",
-    "entered",
-    "every",
-    "once",
-    "at",
-    "expect",
-    "touch",
-    "after",
-    "stop",
-    "spacing",
-    "link",
-    "file",
-    "max",
-    "per",
-    "gap",
-    "quiet",
-    "to",
-    "on",
-    "under",
-    "below",
-    "excess",
-    "topic",
-    "consent",
-    "locale",
-    "business",
-    "days",
-    "day",
-    "yearly",
-    "month",
-    "weekday",
-    "local",
-    "distinct",
-    "starts_with",
-    "ends_with",
-    "matches",
-    "priority",
-    "expires",
-    "value",
-    "locales",
-];
+/// Words a rename refuses besides the reserved words of §1
+/// (`syntax::KEYWORDS`): settings and values read by position (`on
+/// excess`, `value` after a goal's duration, the workspace's `locales`),
+/// which would make the renamed file confusing to read.
+const RENAME_AVOIDS: &[&str] = &["excess", "value", "locales"];
 
 fn is_name(s: &str) -> bool {
     let mut cs = s.chars();
     matches!(cs.next(), Some('a'..='z' | '_'))
         && cs.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
-        && !KEYWORDS.contains(&s)
+        && !crate::syntax::KEYWORDS.contains(&s)
+        && !RENAME_AVOIDS.contains(&s)
 }
 
 /// Why renaming `key` to `new` would clash with another declaration.
