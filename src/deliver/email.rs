@@ -54,9 +54,8 @@ pub fn message_id(key: &str, from_domain: &str) -> String {
 /// [`message`] writes, for the ledger to show before and after sending.
 /// `None` when `from` is not one mailbox.
 pub fn message_id_from(key: &str, from: &str) -> Option<String> {
-    let m = crate::mailbox::parse_mailbox(from).ok()?;
-    let address = lettre::Address::new(&m.local, &m.domain).ok()?;
-    Some(message_id(key, address.domain()))
+    let from = mailbox("sender", from).ok()?;
+    Some(message_id(key, from.email.domain()))
 }
 
 fn mailbox(what: &str, value: &str) -> Result<Mailbox, String> {

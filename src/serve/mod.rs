@@ -187,9 +187,14 @@ impl Shared {
 
 /// The machine's time, unix seconds.
 pub fn wall() -> i64 {
+    wall_ms().div_euclid(1000)
+}
+
+/// The machine's time in milliseconds (the ledger's `made_at`).
+pub fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Sleeps up to `d`, waking early when the server stops.

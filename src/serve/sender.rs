@@ -137,7 +137,7 @@ impl Sender {
         // measured on the machine's clock from when the line was made, so
         // that a manual clock's jumps expire nothing.
         if let Some(exp) = tpl.and_then(|t| t.expires_seconds)
-            && wall_ms() > made_at_ms.saturating_add(exp.saturating_mul(1000))
+            && super::wall_ms() > made_at_ms.saturating_add(exp.saturating_mul(1000))
         {
             set(
                 &mut tx,
@@ -170,14 +170,29 @@ impl Sender {
                 }
             }
         }
+        // The contact as its journey left it (its posted line until it
+        // has stepped once), read once for the consent check and the message.
+        let row = tx
+            .query_one(
+                "SELECT contact, state FROM relance.contacts WHERE id = $1",
+                &[&contact],
+            )
+            .map_err(error)?;
+        let (posted, state): (String, Option<String>) = (row.get(0), row.get(1));
+        let state = state.map(|s| {
+            serde_json::from_str::<crate::run::ContactState>(&s)
+                .map_err(|e| format!("contact `{contact}`: the stored state does not load: {e}"))
+        });
+        let topic = tpl.and_then(|t| t.topic.as_deref());
         // A marketing message made before its contact unsubscribed (and
         // held up since) is not delivered.
         if tpl.is_some_and(|t| t.kind == "marketing")
             && unsubscribed(
                 &mut tx,
+                state.as_ref().and_then(|s| s.as_ref().ok()),
                 &contact,
                 &channel,
-                tpl.and_then(|t| t.topic.as_deref()),
+                topic,
             )?
         {
             set(
@@ -191,9 +206,16 @@ impl Sender {
             tx.commit().map_err(error)?;
             return Ok(true);
         }
-        let composed = self.compose(
-            shared, &mut tx, &loaded, &contact, &line, &template, &channel, at, &key,
-        );
+        let recipient = match state {
+            Some(state) => state.map(|s| s.contact().clone()),
+            None => serde_json::from_str(&posted)
+                .map_err(|e| format!("contact `{contact}`: the stored contact does not load: {e}")),
+        };
+        let composed = recipient.and_then(|c| {
+            self.compose(
+                shared, &loaded, &contact, &c, &line, &template, &channel, topic, at, &key,
+            )
+        });
         let attempt = match composed {
             Err(e) => Attempt::Failed { error: e },
             Ok(c) => self.deliver(&c),
@@ -221,16 +243,19 @@ impl Sender {
         Ok(true)
     }
 
+    /// The message of `template` for `recipient` (contact `id`), with
+    /// its signed unsubscribe link.
     #[allow(clippy::too_many_arguments)]
     fn compose(
         &mut self,
         shared: &Shared,
-        tx: &mut postgres::Transaction,
         loaded: &Arc<Loaded>,
-        contact: &str,
+        id: &str,
+        recipient: &crate::eval::Contact,
         line: &str,
         template: &str,
         channel: &str,
+        topic: Option<&str>,
         at: i64,
         key: &str,
     ) -> Result<Composed, String> {
@@ -239,34 +264,21 @@ impl Sender {
             .entry(loaded.hash.clone())
             .or_insert_with(|| (Arc::clone(loaded), Composer::new(&loaded.plan)))
             .1;
-        let row = tx
-            .query_one(
-                "SELECT contact, state FROM relance.contacts WHERE id = $1",
-                &[&contact],
-            )
-            .map_err(error)?;
-        let (posted, state): (String, Option<String>) = (row.get(0), row.get(1));
-        let c: crate::eval::Contact = match state {
-            Some(s) => serde_json::from_str::<crate::run::ContactState>(&s)
-                .map(|s| s.contact().clone())
-                .map_err(|e| format!("contact `{contact}`: the stored state does not load: {e}"))?,
-            None => serde_json::from_str(&posted).map_err(|e| {
-                format!("contact `{contact}`: the stored contact does not load: {e}")
-            })?,
-        };
         let line: J = serde_json::from_str(line).map_err(|e| e.to_string())?;
         let locale = line.get("locale").and_then(J::as_str);
-        let topic = loaded
-            .plan
-            .templates
-            .get(template)
-            .and_then(|t| t.topic.as_deref());
         let url = format!(
             "{}/u/{}",
             shared.public_url,
-            self.signer.token(contact, channel, topic)
+            self.signer.token(id, channel, topic)
         );
-        composer.compose(template, &super::contact_line(&c), at, locale, &url, key)
+        composer.compose(
+            template,
+            &super::contact_line(recipient),
+            at,
+            locale,
+            &url,
+            key,
+        )
     }
 
     fn deliver(&self, c: &Composed) -> Attempt {
@@ -285,16 +297,11 @@ impl Sender {
     }
 }
 
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Whether `contact` unsubscribed from `channel` (or from `topic` on it):
-/// in its state, or by an `unsubscribed` event not yet stepped.
+/// in its `state`, or by an `unsubscribed` event not yet stepped.
 fn unsubscribed(
     tx: &mut postgres::Transaction,
+    state: Option<&crate::run::ContactState>,
     contact: &str,
     channel: &str,
     topic: Option<&str>,
@@ -302,17 +309,7 @@ fn unsubscribed(
     let Some(ch) = crate::plan::CHANNELS.iter().position(|c| *c == channel) else {
         return Ok(false);
     };
-    let state: Option<String> = tx
-        .query_opt(
-            "SELECT state FROM relance.contacts WHERE id = $1",
-            &[&contact],
-        )
-        .map_err(error)?
-        .and_then(|r| r.get(0));
-    if let Some(s) = state
-        && let Ok(s) = serde_json::from_str::<crate::run::ContactState>(&s)
-        && s.unsubscribed_from(ch, topic)
-    {
+    if state.is_some_and(|s| s.unsubscribed_from(ch, topic)) {
         return Ok(true);
     }
     let pending = tx
