@@ -327,6 +327,32 @@ fn base(dir: &Path, contacts: u64, events: u64, seed: u64) -> (PathBuf, PathBuf)
     (cp, ep)
 }
 
+/// A copy of `examples/autoresponder` in `dir`, to edit.
+fn autoresponder(dir: &Path) -> PathBuf {
+    let project = dir.join("project");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/autoresponder");
+    let r = Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(&project)
+        .status()
+        .expect("cp");
+    assert!(r.success());
+    project
+}
+
+/// `relance build project --out out`; the plan's path.
+fn build_plan(project: &Path, out: &Path) -> PathBuf {
+    let r = Command::new(BIN)
+        .args(["build", "--color", "never", "--out"])
+        .arg(out)
+        .arg(project)
+        .output()
+        .expect("build");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    out.join("plan.json")
+}
+
 /// Posts a JSONL file in requests of `per` lines.
 fn post_lines(s: &Serve, path: &str, file: &Path, per: usize) {
     let text = std::fs::read_to_string(file).expect("read");
@@ -697,25 +723,8 @@ fn an_equivalent_plan_upgrade_changes_nothing() {
 fn a_removed_step_ends_the_runs_waiting_there() {
     let Some(pg) = postgres() else { return };
     let dir = tmp("removed");
-    let project = dir.join("project");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/autoresponder");
-    let r = Command::new("cp")
-        .arg("-r")
-        .arg(&src)
-        .arg(&project)
-        .status()
-        .expect("cp");
-    assert!(r.success());
-    let build = |out: &str| {
-        let r = Command::new(BIN)
-            .args(["build", "--color", "never", "--out"])
-            .arg(dir.join(out))
-            .arg(&project)
-            .output()
-            .expect("build");
-        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-        dir.join(out).join("plan.json")
-    };
+    let project = autoresponder(&dir);
+    let build = |out: &str| build_plan(&project, &dir.join(out));
     let v1 = build("b1");
     let series = project.join("welcome_series.camp");
     let text = std::fs::read_to_string(&series).expect("read");
@@ -1257,29 +1266,11 @@ fn after_an_outage_a_contacts_emails_keep_their_spacing() {
         return;
     };
     let dir = tmp("spacing");
-    let project = dir.join("project");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/autoresponder");
-    let r = Command::new("cp")
-        .arg("-r")
-        .arg(&src)
-        .arg(&project)
-        .status()
-        .expect("cp");
-    assert!(r.success());
+    let project = autoresponder(&dir);
     let series = project.join("welcome_series.camp");
     let text = std::fs::read_to_string(&series).expect("read");
     std::fs::write(&series, text.replace("  wait 2d\n", "  wait 1m\n")).expect("write");
-    let out = Command::new(BIN)
-        .args(["build", "--color", "never", "--out"])
-        .arg(dir.join("build"))
-        .arg(&project)
-        .output()
-        .expect("build");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let plan_file = build_plan(&project, &dir.join("build"));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -1287,7 +1278,7 @@ fn after_an_outage_a_contacts_emails_keep_their_spacing() {
     let db = fresh_db(&pg, "spacing");
     let s = Serve::spawn(
         &db,
-        &dir.join("build/plan.json"),
+        &plan_file,
         &[
             "--clock",
             "system",
