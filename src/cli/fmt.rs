@@ -42,6 +42,8 @@ enum Outcome {
         old: String,
         new: String,
     },
+    /// Changed and written in place (by the worker that formatted it).
+    Written,
     /// Diagnostics already rendered, or a message.
     Failed(String),
 }
@@ -69,14 +71,15 @@ pub fn fmt(args: FmtArgs) -> ExitCode {
     }
     files.sort();
     files.dedup();
-    let outcomes = format_all(&files, style);
     let write = !args.check && !args.diff;
+    let outcomes = format_all(&files, style, write);
     let (mut failed, mut changed) = (false, false);
     let mut stdout = std::io::stdout().lock();
     for (path, outcome) in files.iter().zip(outcomes) {
         let shown = path.to_string_lossy().replace('\\', "/");
         match outcome {
             Outcome::Unchanged => {}
+            Outcome::Written => changed = true,
             Outcome::Failed(report) => {
                 failed = true;
                 eprint!("{report}");
@@ -88,10 +91,6 @@ pub fn fmt(args: FmtArgs) -> ExitCode {
                 }
                 if args.diff {
                     let _ = stdout.write_all(diff::unified(&shown, &old, &new).as_bytes());
-                }
-                if write && let Err(e) = write_atomically(path, &new) {
-                    failed = true;
-                    eprintln!("error: cannot write `{shown}`: {e}; the file was left as it is");
                 }
             }
         }
@@ -123,7 +122,8 @@ fn stdin(args: &FmtArgs, style: render::HumanStyle) -> ExitCode {
             eprint!("{report}");
             ExitCode::from(1)
         }
-        Outcome::Unchanged => {
+        // Not produced for standard input (nothing is written in place).
+        Outcome::Unchanged | Outcome::Written => {
             if !args.check && !args.diff {
                 let _ = std::io::stdout().write_all(text.as_bytes());
             }
@@ -189,8 +189,10 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-/// Formats the files on every core; one outcome per file, in order.
-fn format_all(files: &[PathBuf], style: render::HumanStyle) -> Vec<Outcome> {
+/// Formats the files on every core, and with `write` replaces each changed
+/// one from the same thread (the writes cost as much as the formatting on a
+/// raw project); one outcome per file, in order.
+fn format_all(files: &[PathBuf], style: render::HumanStyle, write: bool) -> Vec<Outcome> {
     let threads = super::threads().clamp(1, 64).min(files.len().max(1));
     let mut slots: Vec<Option<Outcome>> = (0..files.len()).map(|_| None).collect();
     std::thread::scope(|s| {
@@ -202,7 +204,7 @@ fn format_all(files: &[PathBuf], style: render::HumanStyle) -> Vec<Outcome> {
                     .spawn_scoped(s, move || {
                         (t..files.len())
                             .step_by(threads)
-                            .map(|i| (i, format_path(&files[i], style)))
+                            .map(|i| (i, format_path(&files[i], style, write)))
                             .collect::<Vec<_>>()
                     })
             })
@@ -226,7 +228,7 @@ fn format_all(files: &[PathBuf], style: render::HumanStyle) -> Vec<Outcome> {
         .collect()
 }
 
-fn format_path(path: &Path, style: render::HumanStyle) -> Outcome {
+fn format_path(path: &Path, style: render::HumanStyle, write: bool) -> Outcome {
     let shown = path.to_string_lossy().replace('\\', "/");
     let bytes = match read_regular_file(path, MAX_FILE_BYTES as u64) {
         Ok(bytes) => bytes,
@@ -238,7 +240,15 @@ fn format_path(path: &Path, style: render::HumanStyle) -> Outcome {
         }
     };
     match String::from_utf8(bytes) {
-        Ok(text) => format_one(&shown, &text, style),
+        Ok(text) => match format_one(&shown, &text, style) {
+            Outcome::Changed { new, .. } if write => match write_atomically(path, &new) {
+                Ok(()) => Outcome::Written,
+                Err(e) => Outcome::Failed(format!(
+                    "error: cannot write `{shown}`: {e}; the file was left as it is\n"
+                )),
+            },
+            outcome => outcome,
+        },
         Err(_) => Outcome::Failed(format!(
             "error: `{shown}` is not valid UTF-8; it was left as it is (`relance check` shows where)\n"
         )),
