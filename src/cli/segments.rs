@@ -353,6 +353,7 @@ CREATE TABLE IF NOT EXISTS segment_snapshots (
 );
 ALTER TABLE segment_snapshots ADD COLUMN IF NOT EXISTS query_md5 text;
 ALTER TABLE segment_snapshots ADD COLUMN IF NOT EXISTS events_seen bigint;
+ALTER TABLE segment_snapshots ADD COLUMN IF NOT EXISTS tracking text;
 CREATE TABLE IF NOT EXISTS segment_members (
   segment text COLLATE \"C\" NOT NULL,
   contact text COLLATE \"C\" NOT NULL,
@@ -371,6 +372,54 @@ CREATE TABLE IF NOT EXISTS segment_fingerprints (
   fp text NOT NULL
 );
 ";
+
+/// Changes tracked by triggers on the canonical tables.
+struct Tracking {
+    /// `log:` and the tables' identity, recorded with the snapshot.
+    label: String,
+    /// The triggers were in place before this snapshot (else they were
+    /// just created, and what changed since the previous one is unknown).
+    continuous: bool,
+}
+
+/// Puts the change-tracking triggers on the canonical tables when they
+/// are missing, then locks the log against writers until the commit (so
+/// that every change is either seen now or logged for the next snapshot).
+/// `None` when they cannot be created (not the tables' owner…):
+/// fingerprints are used instead.
+fn track_changes(tx: &mut postgres::Transaction<'_>) -> Result<Option<Tracking>, String> {
+    use sql::incremental::{TRACKED, TRACKING_STATE_SQL, TRIGGERS_PER_TABLE, tracking_sql};
+    let state = tx.query_one(TRACKING_STATE_SQL, &[]).map_err(pg_message)?;
+    let (n, tables): (i64, Option<String>) = (state.get(0), state.get(1));
+    let continuous = n == TRIGGERS_PER_TABLE * TRACKED.len() as i64 && tables.is_some();
+    let tables = match tables {
+        Some(t) if continuous => t,
+        _ => {
+            let mut sp = tx.savepoint("relance_track").map_err(pg_message)?;
+            match sp.batch_execute(&tracking_sql()) {
+                Ok(()) => sp.commit().map_err(pg_message)?,
+                Err(e) => {
+                    drop(sp);
+                    eprintln!(
+                        "note: cannot put the change-tracking triggers on the tables ({}); every contact is fingerprinted instead",
+                        pg_message(e)
+                    );
+                    return Ok(None);
+                }
+            }
+            let state = tx.query_one(TRACKING_STATE_SQL, &[]).map_err(pg_message)?;
+            state
+                .get::<_, Option<String>>(1)
+                .ok_or("the change log `segment_changelog` could not be created")?
+        }
+    };
+    tx.batch_execute("LOCK TABLE segment_changelog IN SHARE ROW EXCLUSIVE MODE")
+        .map_err(pg_message)?;
+    Ok(Some(Tracking {
+        label: format!("log:{tables}"),
+        continuous,
+    }))
+}
 
 /// What `--write` needs besides the compiled query.
 struct Snapshot<'a> {
@@ -418,7 +467,7 @@ fn write_membership(
     }
     let previous = tx
         .query(
-            "SELECT floor(extract(epoch from as_of))::bigint, query_md5, events_seen FROM segment_snapshots ORDER BY as_of DESC LIMIT 1",
+            "SELECT floor(extract(epoch from as_of))::bigint, query_md5, events_seen, COALESCE(tracking, 'fingerprints') FROM segment_snapshots ORDER BY as_of DESC LIMIT 1",
             &[],
         )
         .map_err(pg_message)?;
@@ -427,6 +476,7 @@ fn write_membership(
             r.get::<_, i64>(0),
             r.get::<_, Option<String>>(1),
             r.get::<_, Option<i64>>(2),
+            r.get::<_, String>(3),
         )
     });
     let query_md5: String = tx
@@ -434,51 +484,96 @@ fn write_membership(
         .map_err(pg_message)?
         .get(0);
     let t0 = previous.as_ref().map_or(snap.as_of, |p| p.0);
-    let seen = tx
-        .query_one(
-            sql::incremental::events_seen_sql(snap.plan, snap.mapping).as_str(),
-            &[&t0, &snap.as_of],
-        )
-        .map_err(pg_message)?;
-    let (seen_t0, seen_now): (i64, i64) = (seen.get(0), seen.get(1));
+    // How changes since the previous snapshot are known: the log the
+    // triggers on the canonical tables fill, else fingerprints of every
+    // contact and a count of the events.
+    let tracking = if snap.mapping.is_empty() {
+        track_changes(&mut tx)?
+    } else {
+        None
+    };
+    let label = tracking
+        .as_ref()
+        .map_or("fingerprints".to_string(), |t| t.label.clone());
+    let (seen_t0, seen_now) = if tracking.is_none() {
+        let seen = tx
+            .query_one(
+                sql::incremental::events_seen_sql(snap.plan, snap.mapping).as_str(),
+                &[&t0, &snap.as_of],
+            )
+            .map_err(pg_message)?;
+        (Some(seen.get::<_, i64>(0)), Some(seen.get::<_, i64>(1)))
+    } else {
+        (None, None)
+    };
     tx.batch_execute(
         "CREATE TEMPORARY TABLE relance_new (segment text COLLATE \"C\", contact text COLLATE \"C\") ON COMMIT DROP;
          CREATE TEMPORARY TABLE relance_fp (contact text COLLATE \"C\", fp text) ON COMMIT DROP",
     )
     .map_err(pg_message)?;
-    tx.execute(
-        format!(
-            "INSERT INTO relance_fp (contact, fp)\n{}",
-            sql::incremental::fingerprints_sql(snap.plan, snap.mapping)
+    if tracking.is_none() {
+        tx.execute(
+            format!(
+                "INSERT INTO relance_fp (contact, fp)\n{}",
+                sql::incremental::fingerprints_sql(snap.plan, snap.mapping)
+            )
+            .as_str(),
+            &[],
         )
-        .as_str(),
-        &[],
-    )
-    .map_err(pg_message)?;
+        .map_err(pg_message)?;
+    }
+    let truncated = match &tracking {
+        Some(_) => tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM segment_changelog WHERE contact IS NULL)",
+                &[],
+            )
+            .map_err(pg_message)?
+            .get::<_, bool>(0),
+        None => false,
+    };
+    // The time window of the events that can count (incremental only).
+    let mut since = BTreeMap::new();
     let full = match &previous {
         _ if snap.full => Some("--full".to_string()),
         None => Some("the first snapshot".to_string()),
-        Some((_, md5, _)) if md5.as_deref() != Some(query_md5.as_str()) => {
+        Some((_, md5, _, _)) if md5.as_deref() != Some(query_md5.as_str()) => {
             Some("the segments differ from the previous snapshot's".to_string())
         }
-        Some((_, _, seen)) if *seen != Some(seen_t0) => Some(format!(
-            "the events at or before the previous snapshot changed ({} then, {seen_t0} now)",
-            seen.map_or("unknown".to_string(), |n| n.to_string())
+        Some((_, _, _, was)) if *was != label => Some(match &tracking {
+            Some(_) if was.starts_with("log:") => {
+                "the tables were replaced since the previous snapshot (their changes are tracked from this one on)".to_string()
+            }
+            Some(_) => "changes are tracked from this snapshot on".to_string(),
+            None => "the changes since the previous snapshot were not tracked".to_string(),
+        }),
+        _ if tracking.as_ref().is_some_and(|t| !t.continuous) => Some(
+            "the change-tracking triggers were missing or disabled (they are in place again)"
+                .to_string(),
+        ),
+        _ if truncated => Some("a table was truncated since the previous snapshot".to_string()),
+        Some((_, _, seen, _)) if tracking.is_none() && *seen != seen_t0 => Some(format!(
+            "the events at or before the previous snapshot changed ({} then, {} now)",
+            seen.map_or("unknown".to_string(), |n| n.to_string()),
+            seen_t0.map_or("unknown".to_string(), |n| n.to_string())
         )),
-        Some((t0, _, _)) => {
+        Some((t0, _, _, _)) => {
             match sql::incremental::dirty_sql(snap.plan, snap.mapping, *t0, snap.as_of)
                 .map_err(|e| e.to_string())?
             {
                 None => Some("a time-relative comparison with a constant flips".to_string()),
                 Some(dirty) => {
-                    tx.batch_execute(&format!(
-                        "CREATE TEMPORARY TABLE relance_dirty (contact text COLLATE \"C\" PRIMARY KEY) ON COMMIT DROP;
-                         INSERT INTO relance_dirty SELECT DISTINCT contact FROM (\n{dirty}\n) d WHERE contact IS NOT NULL ON CONFLICT DO NOTHING;
-                         INSERT INTO relance_dirty SELECT f.contact FROM relance_fp f LEFT JOIN segment_fingerprints o ON o.contact = f.contact WHERE o.fp IS DISTINCT FROM f.fp AND f.contact IS NOT NULL ON CONFLICT DO NOTHING;
-                         INSERT INTO relance_dirty SELECT o.contact FROM segment_fingerprints o WHERE NOT EXISTS (SELECT 1 FROM relance_fp f WHERE f.contact = o.contact) ON CONFLICT DO NOTHING;
-                         ANALYZE relance_dirty"
-                    ))
-                    .map_err(pg_message)?;
+                    let row = sql::Dialect::Postgres.text(sql::incremental::ROW);
+                    let changed = if tracking.is_some() {
+                        format!("INSERT INTO relance_keys SELECT DISTINCT contact, CASE WHEN event IS NULL THEN {row} ELSE 'e:' || event END FROM segment_changelog WHERE contact IS NOT NULL;")
+                    } else {
+                        format!("INSERT INTO relance_keys SELECT f.contact, {row} FROM relance_fp f LEFT JOIN segment_fingerprints o ON o.contact = f.contact WHERE o.fp IS DISTINCT FROM f.fp AND f.contact IS NOT NULL;
+INSERT INTO relance_keys SELECT o.contact, {row} FROM segment_fingerprints o WHERE NOT EXISTS (SELECT 1 FROM relance_fp f WHERE f.contact = o.contact);")
+                    };
+                    let sql =
+                        sql::incremental::dirty_tables_sql(&dirty, &compiled.targets, &changed);
+                    since = dirty.since;
+                    tx.batch_execute(&sql).map_err(pg_message)?;
                     None
                 }
             }
@@ -491,10 +586,20 @@ fn write_membership(
                 snap.plan,
                 snap.mapping,
                 "relance_r_",
-                "relance_dirty",
+                "relance_u",
+                "relance_ue",
+                sql::incremental::Window {
+                    t1: snap.as_of,
+                    since: &since,
+                },
             ))
             .map_err(pg_message)?;
-            sql::incremental::restricted(snap.plan, snap.sources, "relance_r_")
+            let restrict = sql::Restrict {
+                prefix: "relance_r_",
+                dirty: "relance_dirty",
+                members: "segment_members",
+            };
+            sql::incremental::restricted(snap.plan, snap.sources, &restrict)
                 .map_err(|e| e.to_string())?
                 .sql
         }
@@ -517,7 +622,7 @@ fn write_membership(
             if full.is_some() {
                 ""
             } else {
-                " AND m.contact IN (SELECT contact FROM relance_dirty)"
+                " AND (m.segment, m.contact) IN (SELECT target, contact FROM relance_dirty)"
             }
         )
         .as_str(),
@@ -553,6 +658,20 @@ fn write_membership(
     )
     .map_err(pg_message)?;
     let evaluated = match &full {
+        // The log is consumed; fingerprints are not kept (nor trusted
+        // later: the snapshot records how its changes were tracked).
+        _ if tracking.is_some() => {
+            tx.batch_execute("TRUNCATE segment_changelog; TRUNCATE segment_fingerprints")
+                .map_err(pg_message)?;
+            match &full {
+                Some(_) => None,
+                None => Some(
+                    tx.query_one("SELECT count(*) FROM relance_u", &[])
+                        .map_err(pg_message)?
+                        .get::<_, i64>(0),
+                ),
+            }
+        }
         Some(_) => {
             tx.batch_execute(
                 "TRUNCATE segment_fingerprints;
@@ -563,20 +682,20 @@ fn write_membership(
         }
         None => {
             tx.batch_execute(
-                "DELETE FROM segment_fingerprints WHERE contact IN (SELECT contact FROM relance_dirty);
-                 INSERT INTO segment_fingerprints SELECT contact, fp FROM relance_fp WHERE contact IN (SELECT contact FROM relance_dirty) ON CONFLICT DO NOTHING",
+                "DELETE FROM segment_fingerprints WHERE contact IN (SELECT contact FROM relance_keys WHERE key = 'row');
+                 INSERT INTO segment_fingerprints SELECT contact, fp FROM relance_fp WHERE contact IN (SELECT contact FROM relance_keys WHERE key = 'row') ON CONFLICT DO NOTHING",
             )
             .map_err(pg_message)?;
             let n: i64 = tx
-                .query_one("SELECT count(*) FROM relance_dirty", &[])
+                .query_one("SELECT count(*) FROM relance_u", &[])
                 .map_err(pg_message)?
                 .get(0);
             Some(n)
         }
     };
     tx.execute(
-        "INSERT INTO segment_snapshots (as_of, query_md5, events_seen) VALUES (CAST(CAST($1 AS text) AS timestamptz), $2, $3)",
-        &[&stamp, &query_md5, &seen_now],
+        "INSERT INTO segment_snapshots (as_of, query_md5, events_seen, tracking) VALUES (CAST(CAST($1 AS text) AS timestamptz), $2, $3, $4)",
+        &[&stamp, &query_md5, &seen_now, &label],
     )
     .map_err(pg_message)?;
     let rows = tx

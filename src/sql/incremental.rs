@@ -9,8 +9,11 @@
 //! `t`, and of `t` itself through the time-relative terms (`now`, `Nd
 //! ago`, and offsets of them, `since` bounds included; `within` belongs
 //! to goals, never to segments). Between `t0` and `t1` it can change only if
-//! 1. its row, tags or lists changed (a fingerprint of them is kept;
-//!    new and removed contacts included);
+//! 1. its row, tags or lists changed, or its events (added late, changed
+//!    in place, deleted): on the canonical tables, triggers log every
+//!    change ([`tracking_sql`]); on mapped tables, a fingerprint of each
+//!    contact's row, tags and lists is kept, and a changed count of the
+//!    events at or before `t0` makes everyone re-evaluated;
 //! 2. it has an event with `t0 < at <= t1` (events it did not see before);
 //! 3. a comparison `X op t + c` (a time-relative term against a contact's
 //!    or an event's time `X`, or `since t + c` against the `at` of an
@@ -21,10 +24,14 @@
 //!    a constant flips for every contact at once: when it can flip between
 //!    `t0` and `t1`, everyone is re-evaluated ([`dirty_sql`] gives `None`).
 //!
-//! What is not seen by time: an event added later with an `at` at or
-//! before `t0` (a late event). `segments --write` keeps the count of
-//! events at or before each snapshot and evaluates everyone when it has
-//! changed; `--full` evaluates everyone anyway.
+//! Finer: each of these is a *key* (`row`, `e:EVENT`, a window), and a
+//! target is re-evaluated for a contact only for the keys it reads, itself
+//! or through the segments it reads: a new `page_view` re-evaluates the
+//! segments on page views, not those on purchases or on the contact's
+//! fields. A segment `S` read by a target for a contact `S` is not
+//! re-evaluated for keeps its previous membership (`sql::Restrict`), and
+//! the events copied for a contact are only the names (and, for names
+//! always read with a `since`, the window) its re-evaluated targets read.
 
 use super::{Compiler, Dialect, Mapping, Plan, Scope, Ty, Unsupported, prelude};
 use crate::plan::{Expr, Term};
@@ -47,16 +54,40 @@ fn at_s() -> String {
     Dialect::Postgres.epoch_ts("e.\"at\"")
 }
 
-/// The query (PostgreSQL) of the contacts to re-evaluate for a snapshot
-/// as of `t1` after one as of `t0` (unix seconds), by rules 2 and 3 of the
-/// module's comment (rule 1 is the fingerprints'): one `contact` column,
-/// with repeats. `None`: every contact must be re-evaluated.
+/// What may have changed between two snapshots, by kind ([`dirty_sql`]).
+pub struct Dirty {
+    /// A query (PostgreSQL) of `(contact, key)` rows, with repeats: the
+    /// contacts for which something of kind `key` may have changed between
+    /// `t0` and `t1`, by rules 2 and 3 of the module's comment (rule 1 is
+    /// the fingerprints', the key [`ROW`]): `e:NAME` for a new event
+    /// named `NAME`, `c:N` and `v:N` for a time comparison on a contact's
+    /// or an event's value that may flip.
+    pub keys: String,
+    /// `(target, key)`: the keys whose contacts each target is re-evaluated
+    /// for (besides [`ROW`], which applies to every target), through the
+    /// segments it reads: what can change a nested segment for a contact
+    /// can change the target too.
+    pub targets: Vec<(String, String)>,
+    /// For the event names every read of which has a time-relative `since`
+    /// bound: the lowest offset `c` (only events with `at >= t1 + c` can
+    /// count as of `t1`). The other names are read whatever their time.
+    pub since: BTreeMap<String, i64>,
+}
+
+/// The key of a contact whose row, tags or lists changed: every target is
+/// re-evaluated for it.
+pub const ROW: &str = "row";
+
+/// The keyed rows of the contacts whose membership may have changed
+/// between a snapshot as of `t0` and one as of `t1` (unix seconds), and
+/// which targets each key concerns. `None`: every contact must be
+/// re-evaluated.
 pub fn dirty_sql(
     plan: &Plan,
     mapping: &Mapping,
     t0: i64,
     t1: i64,
-) -> Result<Option<String>, Unsupported> {
+) -> Result<Option<Dirty>, Unsupported> {
     let empty = BTreeMap::new();
     let mut s = Sweeps {
         c: Compiler {
@@ -67,36 +98,222 @@ pub fn dirty_sql(
             segments: HashMap::new(),
             shared: HashMap::new(),
             target: String::new(),
+            restrict: None,
         },
         t0,
         t1,
         contact: Vec::new(),
         event: Vec::new(),
         everyone: false,
+        own: BTreeMap::new(),
+        refs: BTreeMap::new(),
+        since: BTreeMap::new(),
+        sargable: mapping.events.is_none() && mapping.event_tables.is_empty(),
     };
-    for (name, e) in super::data::targets(plan) {
-        s.c.target = name;
+    let targets = super::data::targets(plan);
+    for (name, e) in &targets {
+        s.c.target = name.clone();
+        s.own.entry(name.clone()).or_default();
         s.walk(e, None)?;
     }
     if s.everyone {
         return Ok(None);
     }
     let at = at_s();
-    let mut events = vec![format!("({at} > {t0} AND {at} <= {t1})")];
-    events.extend(s.event);
-    let mut sql = format!(
-        "{}SELECT e.contact FROM events e\nWHERE {}",
-        with(plan, mapping, ""),
-        events.join("\n   OR ")
-    );
-    if !s.contact.is_empty() {
-        sql.push_str(&format!(
-            "\nUNION ALL\nSELECT c.id AS contact FROM contacts c\nWHERE {}",
-            s.contact.join("\n   OR ")
+    let mut parts = vec![format!(
+        "SELECT e.contact, 'e:' || e.event AS key FROM events e\nWHERE {}{at} > {t0} AND {at} <= {t1}",
+        s.at_range(t0.saturating_add(1), t1)
+    )];
+    for (i, cond) in s.event.iter().enumerate() {
+        parts.push(format!(
+            "SELECT e.contact, 'v:{i}' AS key FROM events e\nWHERE {cond}"
         ));
     }
-    Ok(Some(sql))
+    for (i, cond) in s.contact.iter().enumerate() {
+        parts.push(format!(
+            "SELECT c.id AS contact, 'c:{i}' AS key FROM contacts c\nWHERE {cond}"
+        ));
+    }
+    let keys = format!("{}{}", with(plan, mapping, ""), parts.join("\nUNION ALL\n"));
+    // Each target's keys, with those of the segments it reads.
+    let mut closed: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (name, _) in &targets {
+        let keys = s.closure(name, &mut closed);
+        out.extend(keys.into_iter().map(|k| (name.clone(), k)));
+    }
+    let since = s
+        .since
+        .into_iter()
+        .filter_map(|(name, c)| Some((name, c?)))
+        .collect();
+    Ok(Some(Dirty {
+        keys,
+        targets: out,
+        since,
+    }))
 }
+
+/// The statements (PostgreSQL) that fill, from [`Dirty`] and `changed`
+/// (statements adding the [`ROW`] keys to `relance_keys`), the temporary
+/// tables of an incremental snapshot: `relance_keys (contact, key)`,
+/// `relance_dirty (target, contact)`: each target with the contacts to
+/// re-evaluate it for, `relance_u (contact)`: all of those contacts, and
+/// `relance_ue (contact, event)`: the events each of them needs, the names
+/// its dirty targets read.
+pub fn dirty_tables_sql(dirty: &Dirty, targets: &[String], changed: &str) -> String {
+    let text = |s: &str| Dialect::Postgres.text(s);
+    let pairs: Vec<String> = dirty
+        .targets
+        .iter()
+        .map(|(t, k)| format!("({}, {})", text(t), text(k)))
+        .collect();
+    let all: Vec<String> = targets.iter().map(|t| format!("({})", text(t))).collect();
+    let reads: Vec<String> = dirty
+        .targets
+        .iter()
+        .filter_map(|(t, k)| Some(format!("({}, {})", text(t), text(k.strip_prefix("e:")?))))
+        .collect();
+    let row = text(ROW);
+    format!(
+        "CREATE TEMPORARY TABLE relance_keys (contact text COLLATE \"C\", key text COLLATE \"C\") ON COMMIT DROP;
+INSERT INTO relance_keys SELECT DISTINCT CAST(contact AS text), key FROM (
+{keys}
+) d WHERE contact IS NOT NULL;
+{changed}
+ANALYZE relance_keys;
+CREATE TEMPORARY TABLE relance_dirty ON COMMIT DROP AS
+SELECT m.target COLLATE \"C\" AS target, k.contact FROM relance_keys k JOIN {pairs} ON m.key = k.key
+UNION
+SELECT t.target COLLATE \"C\", k.contact FROM relance_keys k CROSS JOIN {all} WHERE k.key = {row};
+CREATE UNIQUE INDEX ON relance_dirty (target, contact);
+CREATE TEMPORARY TABLE relance_u ON COMMIT DROP AS SELECT DISTINCT contact FROM relance_dirty;
+CREATE UNIQUE INDEX ON relance_u (contact);
+CREATE TEMPORARY TABLE relance_ue ON COMMIT DROP AS
+SELECT DISTINCT d.contact, r.event COLLATE \"C\" AS event FROM relance_dirty d JOIN {reads} ON r.target = d.target;
+ANALYZE relance_dirty; ANALYZE relance_u; ANALYZE relance_ue",
+        keys = dirty.keys,
+        pairs = values(&pairs, "m", &["target", "key"]),
+        all = values(&all, "t", &["target"]),
+        reads = values(&reads, "r", &["target", "event"]),
+    )
+}
+
+/// `(VALUES …) alias(columns)`, or an empty relation of text columns.
+fn values(rows: &[String], alias: &str, columns: &[&str]) -> String {
+    if rows.is_empty() {
+        let nulls: Vec<&str> = columns.iter().map(|_| "CAST(NULL AS text)").collect();
+        format!(
+            "(SELECT {} WHERE FALSE) {alias}({})",
+            nulls.join(", "),
+            columns.join(", ")
+        )
+    } else {
+        format!(
+            "(VALUES {}) {alias}({})",
+            rows.join(", "),
+            columns.join(", ")
+        )
+    }
+}
+
+/// The canonical tables whose changes [`TRACKING_SQL`] logs, with the
+/// column naming the contact and the one naming the event (or nothing).
+pub const TRACKED: [(&str, &str, &str); 4] = [
+    ("contacts", "id", ""),
+    ("events", "contact", "event"),
+    ("list_members", "contact", ""),
+    ("tags", "contact", ""),
+];
+
+/// The triggers [`TRACKING_SQL`] puts on each tracked table.
+pub const TRIGGERS_PER_TABLE: i64 = 4;
+
+/// Change tracking on the canonical tables (PostgreSQL): statement-level
+/// triggers log, in `segment_changelog` (created in the current schema),
+/// the contacts whose rows, tags or lists were inserted, updated or
+/// deleted (`event` NULL), and the `(contact, event)` of every event
+/// inserted, updated or deleted, by any writer (`relance load`, `psql`, an
+/// ETL); a `TRUNCATE` logs a row with no contact (everyone).
+/// `segments --write` reads the log instead of fingerprinting every
+/// contact, and empties it. Idempotent.
+///
+/// The functions run as their owner (`SECURITY DEFINER`, with a fixed
+/// `search_path` and the log's name qualified), so a writer needs no
+/// right on the log; without the log (dropped by hand) they log nothing
+/// rather than fail the writer's statement, and the next `--write` sees
+/// the log is new and evaluates everyone.
+pub fn tracking_sql() -> String {
+    let mut sql = String::from(
+        r#"CREATE TABLE IF NOT EXISTS segment_changelog (
+  contact text COLLATE "C",
+  event text COLLATE "C"
+);
+DO $do$
+DECLARE
+  log text := format('%I.segment_changelog', current_schema());
+BEGIN
+  EXECUTE format($f$
+CREATE OR REPLACE FUNCTION relance_track_rows() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $relance$
+DECLARE
+  ev text := CASE WHEN TG_ARGV[1] = '' THEN 'NULL::text' ELSE format('CAST(%%I AS text)', TG_ARGV[1]) END;
+  q text := format('SELECT CAST(%%I AS text) AS contact, %%s AS event FROM ', TG_ARGV[0], ev);
+  ins text := %3$L;
+BEGIN
+  IF to_regclass(%2$L) IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    EXECUTE ins || q || 'relance_new_rows) x';
+  ELSIF TG_OP = 'DELETE' THEN
+    EXECUTE ins || q || 'relance_old_rows) x';
+  ELSE
+    EXECUTE ins || q || 'relance_old_rows UNION ALL ' || q || 'relance_new_rows) x';
+  END IF;
+  RETURN NULL;
+END
+$relance$;
+CREATE OR REPLACE FUNCTION relance_track_truncate() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $relance$
+BEGIN
+  IF to_regclass(%2$L) IS NOT NULL THEN
+    INSERT INTO %1$s VALUES (NULL, NULL);
+  END IF;
+  RETURN NULL;
+END
+$relance$;
+$f$, log, log, 'INSERT INTO ' || log || ' SELECT DISTINCT * FROM (');
+END
+$do$;
+"#,
+    );
+    for (table, contact, event) in TRACKED {
+        let args = format!("'{contact}', '{event}'");
+        sql.push_str(&format!(
+            "CREATE OR REPLACE TRIGGER relance_track_insert AFTER INSERT ON {table} REFERENCING NEW TABLE AS relance_new_rows FOR EACH STATEMENT EXECUTE FUNCTION relance_track_rows({args});
+CREATE OR REPLACE TRIGGER relance_track_update AFTER UPDATE ON {table} REFERENCING OLD TABLE AS relance_old_rows NEW TABLE AS relance_new_rows FOR EACH STATEMENT EXECUTE FUNCTION relance_track_rows({args});
+CREATE OR REPLACE TRIGGER relance_track_delete AFTER DELETE ON {table} REFERENCING OLD TABLE AS relance_old_rows FOR EACH STATEMENT EXECUTE FUNCTION relance_track_rows({args});
+CREATE OR REPLACE TRIGGER relance_track_truncate AFTER TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION relance_track_truncate();
+ALTER TABLE {table} ENABLE TRIGGER relance_track_insert, ENABLE TRIGGER relance_track_update, ENABLE TRIGGER relance_track_delete, ENABLE TRIGGER relance_track_truncate;
+"
+        ));
+    }
+    sql
+}
+
+/// One row: the number of enabled tracking triggers on the canonical
+/// tables, and the identity of those tables and of the log
+/// (`contacts=OID,events=OID,…`; NULL without a log): a table dropped and
+/// created again (`relance load --replace`) has a new one.
+pub const TRACKING_STATE_SQL: &str = "SELECT
+  (SELECT count(*) FROM pg_trigger t
+     WHERE t.tgname LIKE 'relance\\_track\\_%' AND t.tgenabled IN ('O', 'A')
+       AND t.tgrelid IN (to_regclass('contacts'), to_regclass('events'), to_regclass('list_members'), to_regclass('tags'))),
+  CASE WHEN to_regclass('segment_changelog') IS NOT NULL THEN
+  concat_ws(',', 'contacts=' || to_regclass('contacts')::oid, 'events=' || to_regclass('events')::oid,
+    'list_members=' || to_regclass('list_members')::oid, 'tags=' || to_regclass('tags')::oid,
+    'segment_changelog=' || to_regclass('segment_changelog')::oid) END";
 
 /// The fingerprint of each contact's row, tags and lists: `(contact, fp)`.
 pub fn fingerprints_sql(plan: &Plan, mapping: &Mapping) -> String {
@@ -124,26 +341,37 @@ pub fn events_seen_sql(plan: &Plan, mapping: &Mapping) -> String {
 }
 
 /// The statements (PostgreSQL) that copy the rows of the contacts listed
-/// in `dirty` (a `contact` column) from the canonical (or mapped) tables
-/// into temporary tables `{prefix}contacts`, `{prefix}events`,
-/// `{prefix}list_members` and `{prefix}tags` (dropped at commit), indexed
-/// and analysed as the canonical ones, for [`restricted`].
-pub fn restricted_tables_sql(plan: &Plan, mapping: &Mapping, prefix: &str, dirty: &str) -> String {
+/// in `contacts` (a `contact` column) from the canonical (or mapped)
+/// tables into temporary tables `{prefix}contacts`, `{prefix}list_members`
+/// and `{prefix}tags`, and their events of the names `events` lists for
+/// them (`(contact, event)`: what their targets read) into
+/// `{prefix}events` (dropped at commit), indexed and analysed as the
+/// canonical ones, for [`restricted`].
+pub fn restricted_tables_sql(
+    plan: &Plan,
+    mapping: &Mapping,
+    prefix: &str,
+    contacts: &str,
+    events: &str,
+    window: Window<'_>,
+) -> String {
     let with = with(plan, mapping, "");
     let mut out = String::new();
     for (table, key) in [
         ("contacts", "id"),
-        ("events", "contact"),
         ("list_members", "contact"),
         ("tags", "contact"),
     ] {
         out.push_str(&format!(
-            "CREATE TEMPORARY TABLE {prefix}{table} ON COMMIT DROP AS\n{with}SELECT * FROM {table} WHERE CAST({key} AS text) COLLATE \"C\" IN (SELECT contact FROM {dirty});\n"
+            "CREATE TEMPORARY TABLE {prefix}{table} ON COMMIT DROP AS\n{with}SELECT * FROM {table} WHERE CAST({key} AS text) COLLATE \"C\" IN (SELECT contact FROM {contacts});\n"
         ));
     }
     out.push_str(&format!(
+        "CREATE TEMPORARY TABLE {prefix}events ON COMMIT DROP AS\n{with}SELECT * FROM events e WHERE (CAST(contact AS text) COLLATE \"C\", CAST(event AS text) COLLATE \"C\") IN (SELECT contact, event FROM {events}){};\n",
+        window.sql()
+    ));
+    out.push_str(&format!(
         "CREATE INDEX ON {prefix}contacts (id);
-CREATE INDEX ON {prefix}events (event, \"at\");
 CREATE INDEX ON {prefix}list_members (\"list\", contact);
 CREATE INDEX ON {prefix}tags (contact);
 ANALYZE {prefix}contacts; ANALYZE {prefix}events; ANALYZE {prefix}list_members; ANALYZE {prefix}tags;\n"
@@ -151,12 +379,46 @@ ANALYZE {prefix}contacts; ANALYZE {prefix}events; ANALYZE {prefix}list_members; 
     out
 }
 
+/// Which events can count as of `t1` (unix seconds): none after it, and
+/// for the names in `since`, none before `t1 + c` (the lowest `since`
+/// offset of their reads).
+pub struct Window<'a> {
+    pub t1: i64,
+    pub since: &'a BTreeMap<String, i64>,
+}
+
+impl Window<'_> {
+    /// ` AND …` on the events `e`, one second wider on each side.
+    fn sql(&self) -> String {
+        let at = at_s();
+        let mut out = format!(" AND {at} <= {}", self.t1.saturating_add(1));
+        if !self.since.is_empty() {
+            let arms: Vec<String> = self
+                .since
+                .iter()
+                .map(|(name, c)| {
+                    format!(
+                        "WHEN {} THEN {at} >= {}",
+                        Dialect::Postgres.text(name),
+                        self.t1.saturating_add(*c).saturating_sub(1)
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                " AND (CASE e.event {} ELSE TRUE END)",
+                arms.join(" ")
+            ));
+        }
+        out
+    }
+}
+
 /// The membership query (PostgreSQL) over the temporary tables
 /// [`restricted_tables_sql`] fills (`prefix`).
 pub fn restricted(
     plan: &Plan,
     sources: &BTreeMap<String, String>,
-    prefix: &str,
+    restrict: &super::Restrict<'_>,
 ) -> Result<super::Compiled, Unsupported> {
     super::compile_inner(
         plan,
@@ -164,7 +426,7 @@ pub fn restricted(
         None,
         sources,
         &Mapping::default(),
-        Some(prefix),
+        Some(restrict),
     )
 }
 
@@ -214,13 +476,100 @@ struct Sweeps<'p> {
     c: Compiler<'p>,
     t0: i64,
     t1: i64,
-    /// Conditions on a contact row `c` and on an event row `e`.
+    /// Conditions on a contact row `c` and on an event row `e` (their
+    /// keys are `c:INDEX` and `v:INDEX`).
     contact: Vec<String>,
     event: Vec<String>,
     everyone: bool,
+    /// Each target's own keys (`c.target`'s, as it is walked).
+    own: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// The segments each target reads.
+    refs: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// Each event name read, with the lowest time-relative `since` offset
+    /// of its reads (`None`: a read without one).
+    since: BTreeMap<String, Option<i64>>,
+    /// The events are the canonical table (`at` a `timestamptz`, indexed):
+    /// a window on `at` is also written as a range an index can serve.
+    sargable: bool,
 }
 
 impl Sweeps<'_> {
+    fn key(&mut self, key: String) {
+        self.own
+            .entry(self.c.target.clone())
+            .or_default()
+            .insert(key);
+    }
+
+    /// `e."at"` with whole seconds in `[lo, hi]`, as a range on the
+    /// column followed by ` AND ` (the exact test on the seconds comes
+    /// after it), or nothing when the events are mapped.
+    fn at_range(&self, lo: i64, hi: i64) -> String {
+        if !self.sargable {
+            return String::new();
+        }
+        // Within PostgreSQL's timestamps (a wider range is still a superset).
+        let clamp = |s: i64| s.clamp(-200_000_000_000, 9_000_000_000_000);
+        format!(
+            "e.\"at\" >= to_timestamp({}) AND e.\"at\" < to_timestamp({}) AND ",
+            clamp(lo),
+            clamp(hi.saturating_add(1))
+        )
+    }
+
+    /// The events named `name` are read, since `since`.
+    fn reads(&mut self, name: &str, since: Option<&Term>) {
+        let c = since.and_then(relative);
+        let bound = self.since.entry(name.to_string()).or_insert(c);
+        *bound = match (*bound, c) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            _ => None,
+        };
+    }
+
+    /// A condition on the events, keyed (the same condition, one key).
+    fn on_event(&mut self, cond: String) {
+        let i = match self.event.iter().position(|c| *c == cond) {
+            Some(i) => i,
+            None => {
+                self.event.push(cond);
+                self.event.len() - 1
+            }
+        };
+        self.key(format!("v:{i}"));
+    }
+
+    fn on_contact(&mut self, cond: String) {
+        let i = match self.contact.iter().position(|c| *c == cond) {
+            Some(i) => i,
+            None => {
+                self.contact.push(cond);
+                self.contact.len() - 1
+            }
+        };
+        self.key(format!("c:{i}"));
+    }
+
+    /// The keys of `target` and of every segment it reads, transitively
+    /// (segments are acyclic: the plan's check refuses a cycle).
+    fn closure(
+        &self,
+        target: &str,
+        done: &mut BTreeMap<String, std::collections::BTreeSet<String>>,
+    ) -> std::collections::BTreeSet<String> {
+        if let Some(k) = done.get(target) {
+            return k.clone();
+        }
+        let mut keys = self.own.get(target).cloned().unwrap_or_default();
+        // Guard against a cycle all the same: it is seen as empty.
+        done.insert(target.to_string(), Default::default());
+        for r in self.refs.get(target).into_iter().flatten() {
+            keys.extend(self.closure(r, done));
+        }
+        done.insert(target.to_string(), keys.clone());
+        keys
+    }
+
     /// `X` in `[t0 + c - 1, t1 + c + 1]`.
     fn window(&self, x: &str, c: i64) -> String {
         format!(
@@ -232,7 +581,13 @@ impl Sweeps<'_> {
 
     fn walk(&mut self, e: &Expr, event: Option<&str>) -> Result<(), Unsupported> {
         match e {
-            Expr::Const { .. } | Expr::Segment { .. } | Expr::List { .. } => {}
+            Expr::Const { .. } | Expr::List { .. } => {}
+            Expr::Segment { name } => {
+                self.refs
+                    .entry(self.c.target.clone())
+                    .or_default()
+                    .insert(name.clone());
+            }
             Expr::And { args } | Expr::Or { args } => {
                 for a in args {
                     self.walk(a, event)?;
@@ -254,6 +609,13 @@ impl Sweeps<'_> {
             } => {
                 // Only the events the predicate reads (as the query does).
                 let d = self.c.d;
+                // `opened` reads the clicks too (a click proves an open).
+                if name == "opened" {
+                    self.key("e:clicked".into());
+                    self.reads("clicked", since.as_ref());
+                }
+                self.key(format!("e:{name}"));
+                self.reads(name, since.as_ref());
                 let mut only = vec![if name == "opened" {
                     "e.event IN ('opened', 'clicked')".to_string()
                 } else {
@@ -275,6 +637,8 @@ impl Sweeps<'_> {
             } => {
                 // The aggregate's value is compared with a number: a
                 // time-relative one compiles to false, whatever `t`.
+                self.key(format!("e:{name}"));
+                self.reads(name, since.as_ref());
                 let only = vec![format!("e.event = {}", self.c.d.text(name))];
                 self.since(since.as_ref(), only);
                 if let Some(f) = filter {
@@ -316,8 +680,12 @@ impl Sweeps<'_> {
     /// `since T`: the `at` of an event that passes `only` against `T`.
     fn since(&mut self, t: Option<&Term>, mut only: Vec<String>) {
         if let Some(c) = t.and_then(relative) {
-            only.push(self.window(&at_s(), c));
-            self.event.push(format!("({})", only.join(" AND ")));
+            let range = self.at_range(
+                self.t0.saturating_add(c).saturating_sub(1),
+                self.t1.saturating_add(c).saturating_add(1),
+            );
+            only.push(format!("{range}{}", self.window(&at_s(), c)));
+            self.on_event(format!("({})", only.join(" AND ")));
         }
     }
 
@@ -346,10 +714,10 @@ impl Sweeps<'_> {
             match (on_event, event) {
                 (true, Some(name)) => {
                     let cond = format!("(e.event = {} AND {w})", self.c.d.text(name));
-                    self.event.push(cond);
+                    self.on_event(cond);
                 }
-                (true, None) => self.event.push(w),
-                (false, _) => self.contact.push(w),
+                (true, None) => self.on_event(w),
+                (false, _) => self.on_contact(w),
             }
         } else if let Some(v) = constant(other) {
             let lo = self.t0.saturating_add(c).saturating_sub(1);

@@ -293,8 +293,9 @@ fn compile_inner(
     only: Option<&str>,
     sources: &BTreeMap<String, String>,
     mapping: &Mapping,
-    // A prefix of temporary tables that hold the rows to evaluate.
-    restrict: Option<&str>,
+    // Incremental re-evaluation: the tables to read instead, and which
+    // contacts each target is evaluated for.
+    restrict: Option<&Restrict<'_>>,
 ) -> Result<Compiled, Unsupported> {
     crate::eval::check_depth(plan).map_err(|message| Unsupported {
         target: "plan".into(),
@@ -334,6 +335,11 @@ fn compile_inner(
         segments: HashMap::new(),
         shared: HashMap::new(),
         target: String::new(),
+        restrict: restrict.map(|r| Restrict {
+            prefix: r.prefix,
+            dirty: r.dirty,
+            members: r.members,
+        }),
     };
     let mut names = Vec::new();
     for (name, audience) in &targets {
@@ -351,7 +357,7 @@ fn compile_inner(
         sql: c.finish(
             &names,
             &match restrict {
-                Some(prefix) => restricted_prelude(prefix),
+                Some(r) => restricted_prelude(r.prefix),
                 None => prelude(plan, dialect, mapping),
             },
         ),
@@ -369,8 +375,23 @@ struct Compiler<'p> {
     segments: HashMap<String, String>,
     /// CTE body → its name: equal aggregates are computed once.
     shared: HashMap<String, String>,
-    /// What is being compiled, for errors.
+    /// What is being compiled, for errors (and, when restricted, whose
+    /// contacts are evaluated).
     target: String,
+    restrict: Option<Restrict<'p>>,
+}
+
+/// An incremental query ([`incremental`]): it reads the temporary tables
+/// `{prefix}contacts`… (the rows of the contacts to re-evaluate), and
+/// evaluates each target `T` only for the contacts `dirty` (a table of
+/// `(target, contact)` text columns) pairs with `T`. A segment `S` read
+/// by `T` for a contact not paired with `S` keeps its membership as of
+/// the previous snapshot, read from `members` (`(segment, contact)`):
+/// whatever can change `S` for a contact also pairs it with `T`.
+pub struct Restrict<'a> {
+    pub prefix: &'a str,
+    pub dirty: &'a str,
+    pub members: &'a str,
 }
 
 /// The type of a term's value, as `eval` tells values apart.
@@ -517,6 +538,14 @@ impl<'p> Compiler<'p> {
         };
         let _ = writeln!(body, "  SELECT c.id{alias}");
         let _ = writeln!(body, "  FROM contacts c");
+        if let Some(r) = &self.restrict {
+            let _ = writeln!(
+                body,
+                "  JOIN {} dd ON dd.target = {} AND dd.contact = CAST(c.id AS text) COLLATE \"C\"",
+                r.dirty,
+                self.d.text(&self.target)
+            );
+        }
         for j in &scope.joins {
             let _ = writeln!(body, "  {j}");
         }
@@ -618,7 +647,17 @@ impl<'p> Compiler<'p> {
                 s.contact = true;
                 s.joins
                     .push(format!("LEFT JOIN {} {a} ON {a}.id = c.id", d.ident(&cte)));
-                format!("({a}.id IS NOT NULL)")
+                match &self.restrict {
+                    // Not re-evaluated for this contact: unchanged.
+                    Some(r) => {
+                        let (n, id) = (d.text(name), "CAST(c.id AS text) COLLATE \"C\"");
+                        format!(
+                            "({a}.id IS NOT NULL OR (NOT EXISTS (SELECT 1 FROM {} ds WHERE ds.target = {n} AND ds.contact = {id}) AND EXISTS (SELECT 1 FROM {} mm WHERE mm.segment = {n} AND mm.contact = {id})))",
+                            r.dirty, r.members
+                        )
+                    }
+                    None => format!("({a}.id IS NOT NULL)"),
+                }
             }
             Expr::List { name } => {
                 let body = format!(

@@ -125,7 +125,7 @@ pub fn ddl(plan: &Plan, d: Dialect) -> String {
     if d == Dialect::Postgres {
         let _ = writeln!(
             sql,
-            "CREATE INDEX events_by_event ON events (event, \"at\");"
+            "CREATE INDEX events_by_event ON events (event, \"at\");\nCREATE INDEX events_by_at ON events (\"at\");"
         );
     }
     sql

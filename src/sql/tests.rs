@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::diagnostics::{Problems, SourceFile, SourceMap};
@@ -176,4 +176,65 @@ fn mapped_tables_become_ctes_of_the_canonical_names() {
         c.sql
     );
     assert!(!table_name_ok("x; DROP TABLE y") && table_name_ok("crm.customers"));
+}
+
+/// Which keys re-evaluate which target (`incremental::dirty_sql`): the
+/// events a target reads, `opened` reading the clicks too, its time
+/// windows, and all of that of the segments it reads.
+#[test]
+fn incremental_keys_follow_what_each_target_reads() {
+    let p = plan(SRC);
+    let t0 = 1_767_225_600; // 2026-01-01
+    let dirty = incremental::dirty_sql(&p, &Mapping::default(), t0, t0 + 86_400)
+        .unwrap()
+        .expect("no constant flips");
+    let keys = |target: &str| -> Vec<&str> {
+        dirty
+            .targets
+            .iter()
+            .filter(|(t, _)| t == target)
+            .map(|(_, k)| k.as_str())
+            .collect()
+    };
+    let opened = keys("opened_offer");
+    assert!(
+        opened.contains(&"e:opened") && opened.contains(&"e:clicked"),
+        "{opened:?}"
+    );
+    assert!(opened.iter().any(|k| k.starts_with("v:")), "{opened:?}");
+    assert_eq!(keys("few"), ["e:purchase"]);
+    assert!(keys("rich").is_empty(), "{:?}", keys("rich"));
+    // `gps` reads `rich`, which reads no event: nothing but its rows.
+    assert!(keys("gps").is_empty());
+    let recent = keys("recent");
+    assert!(recent.iter().all(|k| k.starts_with("c:")) && !recent.is_empty());
+    assert!(dirty.keys.contains("'e:' || e.event"), "{}", dirty.keys);
+}
+
+#[test]
+fn incremental_keys_of_a_segment_include_the_segments_it_reads() {
+    let p = plan(
+        r#"
+contact { email: email, seen: timestamp? }
+event purchase { amount: number }
+segment buyer = count(purchase since 30d ago) > 0
+segment warm = seen >= 7d ago
+segment both = buyer and not warm
+"#,
+    );
+    let t0 = 1_767_225_600;
+    let dirty = incremental::dirty_sql(&p, &Mapping::default(), t0, t0 + 86_400)
+        .unwrap()
+        .unwrap();
+    let keys = |target: &str| -> BTreeSet<&str> {
+        dirty
+            .targets
+            .iter()
+            .filter(|(t, _)| t == target)
+            .map(|(_, k)| k.as_str())
+            .collect()
+    };
+    let union: BTreeSet<&str> = keys("buyer").union(&keys("warm")).copied().collect();
+    assert_eq!(keys("both"), union);
+    assert!(keys("both").contains("e:purchase"));
 }
