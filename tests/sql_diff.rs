@@ -977,6 +977,11 @@ fn drop_db(client: &mut postgres::Client, db_url: &str) {
 
 /// `relance segments --write`; returns its stderr (what it evaluated).
 fn write_snapshot(project: &str, db_url: &str, at: &str, extra: &[&str]) -> String {
+    write_snapshot_out(project, db_url, at, extra).1
+}
+
+/// `segments --write` with `--format json`: standard output and error.
+fn write_snapshot_out(project: &str, db_url: &str, at: &str, extra: &[&str]) -> (String, String) {
     let mut args = vec![
         "segments",
         project,
@@ -992,7 +997,7 @@ fn write_snapshot(project: &str, db_url: &str, at: &str, extra: &[&str]) -> Stri
     let out = Command::new(BIN).args(&args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "relance {args:?}: {stderr}");
-    stderr
+    (String::from_utf8_lossy(&out.stdout).to_string(), stderr)
 }
 
 type Rows = BTreeSet<(String, String, String)>;
@@ -1060,11 +1065,31 @@ impl Twin {
         for (k, db) in self.dbs.iter().enumerate() {
             let mut conn = postgres::Client::connect(db, postgres::NoTls).unwrap();
             conn.batch_execute(sql).unwrap();
-            let said = if k == 0 {
-                write_snapshot(&self.project_a, db, at, &[])
+            let (json, said) = if k == 0 {
+                write_snapshot_out(&self.project_a, db, at, &[])
             } else {
-                write_snapshot(SAMPLE, db, at, &["--full"])
+                write_snapshot_out(SAMPLE, db, at, &["--full"])
             };
+            // The counts it prints (kept up to date incrementally) are
+            // those of the members it wrote.
+            let printed: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let mut counted: BTreeMap<String, i64> = conn
+                .query(
+                    "SELECT segment, count(*) FROM segment_members GROUP BY segment",
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            for s in printed["segments"].as_array().unwrap() {
+                let name = s["name"].as_str().unwrap();
+                assert_eq!(
+                    s["count"].as_i64().unwrap(),
+                    counted.remove(name).unwrap_or(0),
+                    "printed count of {name} as of {at}"
+                );
+            }
             if k == 0 {
                 match expect {
                     None => assert!(said.contains("re-evaluated (incremental"), "{said}"),

@@ -367,6 +367,11 @@ CREATE TABLE IF NOT EXISTS segment_changes (
   at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS segment_changes_by_time ON segment_changes (at);
+CREATE TABLE IF NOT EXISTS segment_sizes (
+  segment text COLLATE \"C\" NOT NULL PRIMARY KEY,
+  members bigint NOT NULL,
+  as_of timestamptz NOT NULL
+);
 CREATE TABLE IF NOT EXISTS segment_fingerprints (
   contact text COLLATE \"C\" NOT NULL PRIMARY KEY,
   fp text NOT NULL
@@ -616,18 +621,18 @@ INSERT INTO relance_keys SELECT o.contact, {row} FROM segment_fingerprints o WHE
         "CREATE TEMPORARY TABLE relance_old (segment text COLLATE \"C\", contact text COLLATE \"C\") ON COMMIT DROP",
     )
     .map_err(pg_message)?;
-    tx.execute(
-        format!(
-            "INSERT INTO relance_old SELECT segment, contact FROM segment_members m WHERE m.segment = ANY($1){}",
-            if full.is_some() {
-                ""
-            } else {
-                " AND (m.segment, m.contact) IN (SELECT target, contact FROM relance_dirty)"
-            }
-        )
-        .as_str(),
-        &[&targets],
-    )
+    match &full {
+        Some(_) => tx.execute(
+            "INSERT INTO relance_old SELECT segment, contact FROM segment_members m WHERE m.segment = ANY($1)",
+            &[&targets],
+        ),
+        // One index probe per re-evaluated pair (the pairs are few; a scan
+        // of every member row would cost more).
+        None => tx.execute(
+            "INSERT INTO relance_old SELECT m.segment, m.contact FROM relance_dirty d JOIN segment_members m ON m.segment = d.target AND m.contact = d.contact",
+            &[],
+        ),
+    }
     .map_err(pg_message)?;
     tx.batch_execute(
         "ANALYZE relance_new; ANALYZE relance_old;
@@ -698,9 +703,47 @@ INSERT INTO relance_keys SELECT o.contact, {row} FROM segment_fingerprints o WHE
         &[&stamp, &query_md5, &seen_now, &label],
     )
     .map_err(pg_message)?;
+    // The sizes as of this snapshot: the previous snapshot's moved by
+    // what entered and exited (counting every member costs more than the
+    // rest of a small incremental snapshot), else counted.
+    let previous_at = previous.as_ref().map(|p| p.0);
+    let kept: i64 = match (&full, previous_at) {
+        (None, Some(t0)) => tx
+            .query_one(
+                "SELECT count(*) FROM segment_sizes WHERE segment = ANY($1) AND floor(extract(epoch from as_of))::bigint = $2",
+                &[&targets, &t0],
+            )
+            .map_err(pg_message)?
+            .get(0),
+        _ => -1,
+    };
+    if kept == targets.len() as i64 {
+        tx.execute(
+            "UPDATE segment_sizes s SET members = s.members + COALESCE(d.delta, 0), as_of = CAST(CAST($2 AS text) AS timestamptz)
+             FROM unnest(CAST($1 AS text[])) t(segment)
+             LEFT JOIN (SELECT segment, sum(delta) AS delta FROM (
+                          SELECT segment, 1 AS delta FROM relance_in
+                          UNION ALL SELECT segment, -1 FROM relance_out) x
+                        GROUP BY segment) d ON d.segment = t.segment
+             WHERE s.segment = t.segment",
+            &[&targets, &stamp],
+        )
+        .map_err(pg_message)?;
+    } else {
+        tx.batch_execute("DELETE FROM segment_sizes")
+            .map_err(pg_message)?;
+        tx.execute(
+            "INSERT INTO segment_sizes (segment, members, as_of)
+             SELECT t.segment, COALESCE(c.n, 0), CAST(CAST($2 AS text) AS timestamptz) FROM unnest(CAST($1 AS text[])) t(segment)
+             LEFT JOIN (SELECT segment, count(*) AS n FROM segment_members WHERE segment = ANY($1) GROUP BY segment) c
+             ON c.segment = t.segment",
+            &[&targets, &stamp],
+        )
+        .map_err(pg_message)?;
+    }
     let rows = tx
         .query(
-            "SELECT segment, count(*) FROM segment_members WHERE segment = ANY($1) GROUP BY segment",
+            "SELECT segment, members FROM segment_sizes WHERE segment = ANY($1) AND members > 0",
             &[&targets],
         )
         .map_err(pg_message)?;
