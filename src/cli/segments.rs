@@ -814,7 +814,7 @@ fn run_load(args: &LoadArgs, plan: &Plan) -> Result<ExitCode, String> {
         tx.batch_execute("DROP TABLE IF EXISTS contacts, events, list_members, tags")
             .map_err(pg)?;
     }
-    tx.batch_execute(&schema::ddl(plan, Dialect::Postgres))
+    tx.batch_execute(&schema::tables(plan, Dialect::Postgres))
         .map_err(|e| format!("{}; `--replace` drops the tables first", pg(e)))?;
     let d = Dialect::Postgres;
     let contact_cols: Vec<String> = std::iter::once("id".to_string())
@@ -894,6 +894,10 @@ fn run_load(args: &LoadArgs, plan: &Plan) -> Result<ExitCode, String> {
         flush(&mut tx, k, &mut bufs[k])?;
         rows[k] += pending[k];
     }
+    // The indexes once the rows are in (one sort each, not one insertion
+    // per row).
+    tx.batch_execute(&schema::indexes(Dialect::Postgres))
+        .map_err(pg)?;
     tx.batch_execute("ANALYZE contacts; ANALYZE events; ANALYZE list_members; ANALYZE tags")
         .map_err(pg)?;
     tx.commit().map_err(pg)?;

@@ -53,8 +53,23 @@ pub fn event_columns(plan: &Plan) -> Vec<(String, String)> {
     cols
 }
 
-/// `CREATE TABLE` statements of the canonical tables.
+/// `CREATE TABLE` statements of the canonical tables, then their indexes.
 pub fn ddl(plan: &Plan, d: Dialect) -> String {
+    format!("{}{}", tables(plan, d), indexes(d))
+}
+
+/// The secondary indexes of the canonical tables (PostgreSQL): created
+/// after a bulk load rather than maintained row by row during it.
+pub fn indexes(d: Dialect) -> String {
+    if d == Dialect::Postgres {
+        "CREATE INDEX events_by_event ON events (event, \"at\");\nCREATE INDEX events_by_at ON events (\"at\");\n".to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// `CREATE TABLE` statements of the canonical tables (with their keys).
+pub fn tables(plan: &Plan, d: Dialect) -> String {
     let id = match d {
         Dialect::Postgres => "text COLLATE \"C\" NOT NULL",
         Dialect::DuckDb => "VARCHAR NOT NULL",
@@ -122,11 +137,5 @@ pub fn ddl(plan: &Plan, d: Dialect) -> String {
         pk("contact", "tag"),
         key("contact", "tag")
     );
-    if d == Dialect::Postgres {
-        let _ = writeln!(
-            sql,
-            "CREATE INDEX events_by_event ON events (event, \"at\");\nCREATE INDEX events_by_at ON events (\"at\");"
-        );
-    }
     sql
 }
