@@ -662,41 +662,33 @@ INSERT INTO relance_keys SELECT o.contact, {row} FROM segment_fingerprints o WHE
         &[&stamp],
     )
     .map_err(pg_message)?;
-    let evaluated = match &full {
-        // The log is consumed; fingerprints are not kept (nor trusted
-        // later: the snapshot records how its changes were tracked).
-        _ if tracking.is_some() => {
-            tx.batch_execute("TRUNCATE segment_changelog; TRUNCATE segment_fingerprints")
-                .map_err(pg_message)?;
-            match &full {
-                Some(_) => None,
-                None => Some(
-                    tx.query_one("SELECT count(*) FROM relance_u", &[])
-                        .map_err(pg_message)?
-                        .get::<_, i64>(0),
-                ),
-            }
-        }
-        Some(_) => {
-            tx.batch_execute(
-                "TRUNCATE segment_fingerprints;
-                 INSERT INTO segment_fingerprints SELECT contact, fp FROM relance_fp WHERE contact IS NOT NULL ON CONFLICT DO NOTHING",
-            )
+    // What the next snapshot compares with: the log consumed, or the
+    // fingerprints of everyone (full) or of the changed contacts.
+    if tracking.is_some() {
+        // Fingerprints are not kept (nor trusted later: the snapshot
+        // records how its changes were tracked).
+        tx.batch_execute("TRUNCATE segment_changelog; TRUNCATE segment_fingerprints")
             .map_err(pg_message)?;
-            None
-        }
-        None => {
-            tx.batch_execute(
-                "DELETE FROM segment_fingerprints WHERE contact IN (SELECT contact FROM relance_keys WHERE key = 'row');
-                 INSERT INTO segment_fingerprints SELECT contact, fp FROM relance_fp WHERE contact IN (SELECT contact FROM relance_keys WHERE key = 'row') ON CONFLICT DO NOTHING",
-            )
-            .map_err(pg_message)?;
-            let n: i64 = tx
-                .query_one("SELECT count(*) FROM relance_u", &[])
+    } else if full.is_some() {
+        tx.batch_execute(
+            "TRUNCATE segment_fingerprints;
+             INSERT INTO segment_fingerprints SELECT contact, fp FROM relance_fp WHERE contact IS NOT NULL ON CONFLICT DO NOTHING",
+        )
+        .map_err(pg_message)?;
+    } else {
+        tx.batch_execute(
+            "DELETE FROM segment_fingerprints WHERE contact IN (SELECT contact FROM relance_keys WHERE key = 'row');
+             INSERT INTO segment_fingerprints SELECT contact, fp FROM relance_fp WHERE contact IN (SELECT contact FROM relance_keys WHERE key = 'row') ON CONFLICT DO NOTHING",
+        )
+        .map_err(pg_message)?;
+    }
+    let evaluated: Option<i64> = match &full {
+        Some(_) => None,
+        None => Some(
+            tx.query_one("SELECT count(*) FROM relance_u", &[])
                 .map_err(pg_message)?
-                .get(0);
-            Some(n)
-        }
+                .get(0),
+        ),
     };
     tx.execute(
         "INSERT INTO segment_snapshots (as_of, query_md5, events_seen, tracking) VALUES (CAST(CAST($1 AS text) AS timestamptz), $2, $3, $4)",
@@ -706,18 +698,20 @@ INSERT INTO relance_keys SELECT o.contact, {row} FROM segment_fingerprints o WHE
     // The sizes as of this snapshot: the previous snapshot's moved by
     // what entered and exited (counting every member costs more than the
     // rest of a small incremental snapshot), else counted.
-    let previous_at = previous.as_ref().map(|p| p.0);
-    let kept: i64 = match (&full, previous_at) {
-        (None, Some(t0)) => tx
-            .query_one(
-                "SELECT count(*) FROM segment_sizes WHERE segment = ANY($1) AND floor(extract(epoch from as_of))::bigint = $2",
-                &[&targets, &t0],
-            )
-            .map_err(pg_message)?
-            .get(0),
-        _ => -1,
+    let sizes_kept = match (&full, previous.as_ref()) {
+        (None, Some((t0, ..))) => {
+            let kept: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM segment_sizes WHERE segment = ANY($1) AND floor(extract(epoch from as_of))::bigint = $2",
+                    &[&targets, t0],
+                )
+                .map_err(pg_message)?
+                .get(0);
+            kept == targets.len() as i64
+        }
+        _ => false,
     };
-    if kept == targets.len() as i64 {
+    if sizes_kept {
         tx.execute(
             "UPDATE segment_sizes s SET members = s.members + COALESCE(d.delta, 0), as_of = CAST(CAST($2 AS text) AS timestamptz)
              FROM unnest(CAST($1 AS text[])) t(segment)

@@ -430,6 +430,18 @@ pub fn restricted(
     )
 }
 
+/// The index of `cond` in `list`, added at the end if it is not there
+/// (one key per distinct condition).
+fn intern(list: &mut Vec<String>, cond: String) -> usize {
+    match list.iter().position(|c| *c == cond) {
+        Some(i) => i,
+        None => {
+            list.push(cond);
+            list.len() - 1
+        }
+    }
+}
+
 /// The offset `c` of a time-relative term (`t + c`), if it is one.
 fn relative(t: &Term) -> Option<i64> {
     match t {
@@ -529,24 +541,12 @@ impl Sweeps<'_> {
 
     /// A condition on the events, keyed (the same condition, one key).
     fn on_event(&mut self, cond: String) {
-        let i = match self.event.iter().position(|c| *c == cond) {
-            Some(i) => i,
-            None => {
-                self.event.push(cond);
-                self.event.len() - 1
-            }
-        };
+        let i = intern(&mut self.event, cond);
         self.key(format!("v:{i}"));
     }
 
     fn on_contact(&mut self, cond: String) {
-        let i = match self.contact.iter().position(|c| *c == cond) {
-            Some(i) => i,
-            None => {
-                self.contact.push(cond);
-                self.contact.len() - 1
-            }
-        };
+        let i = intern(&mut self.contact, cond);
         self.key(format!("c:{i}"));
     }
 
