@@ -474,33 +474,14 @@ fn on_duckdb(
     as_of: &str,
 ) -> Members {
     let compiled = sql::compile(plan, Dialect::DuckDb, None, &BTreeMap::new()).unwrap();
-    let dir = TempDir::new();
-    let setup = format!(
-        "{}{}",
-        sql::schema::ddl(plan, Dialect::DuckDb),
-        data::inserts(plan, Dialect::DuckDb, pairs)
-    );
-    std::fs::write(dir.path().join("setup.sql"), &setup).unwrap();
-    std::fs::write(dir.path().join("query.sql"), &compiled.sql).unwrap();
-    std::fs::write(dir.path().join("as_of.txt"), as_of).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sql/duckdb_run.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        compiled.sql
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    collect(
-        text.lines()
-            .filter_map(|l| l.split_once('\t'))
-            .map(|(s, c)| (s.to_string(), c.to_string())),
-        &compiled.targets,
+    on_python_engine(
+        python,
+        plan,
+        pairs,
+        as_of,
+        &compiled,
+        Dialect::DuckDb,
+        "duckdb_run.py",
     )
 }
 
@@ -513,16 +494,38 @@ fn on_clickhouse(
     as_of: &str,
 ) -> Option<Members> {
     let compiled = sql::compile(plan, Dialect::ClickHouse, None, &BTreeMap::new()).ok()?;
+    Some(on_python_engine(
+        python,
+        plan,
+        pairs,
+        as_of,
+        &compiled,
+        Dialect::ClickHouse,
+        "chdb_run.py",
+    ))
+}
+
+/// `compiled` run by `tests/sql/{script}` on the canonical tables of dialect
+/// `d` filled with `pairs`: the members it prints.
+fn on_python_engine(
+    python: &PathBuf,
+    plan: &Plan,
+    pairs: &[(relance::eval::Contact, Vec<relance::eval::Event>)],
+    as_of: &str,
+    compiled: &sql::Compiled,
+    d: Dialect,
+    script: &str,
+) -> Members {
     let dir = TempDir::new();
     let setup = format!(
         "{}{}",
-        sql::schema::ddl(plan, Dialect::ClickHouse),
-        data::inserts(plan, Dialect::ClickHouse, pairs)
+        sql::schema::ddl(plan, d),
+        data::inserts(plan, d, pairs)
     );
     std::fs::write(dir.path().join("setup.sql"), &setup).unwrap();
     std::fs::write(dir.path().join("query.sql"), &compiled.sql).unwrap();
     std::fs::write(dir.path().join("as_of.txt"), as_of).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sql/chdb_run.py");
+    let script = format!("{}/tests/sql/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(python)
         .arg(script)
         .arg(dir.path())
@@ -535,12 +538,12 @@ fn on_clickhouse(
         compiled.sql
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    Some(collect(
+    collect(
         text.lines()
             .filter_map(|l| l.split_once('\t'))
             .map(|(s, c)| (s.to_string(), c.to_string())),
         &compiled.targets,
-    ))
+    )
 }
 
 fn parses_as_clickhouse(python: &PathBuf, plan: &Plan) {
