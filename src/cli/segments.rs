@@ -457,6 +457,7 @@ fn write_membership(
     let stamp = snap.stamp;
     let mut tx = client.transaction().map_err(pg_message)?;
     tx.batch_execute(WRITE_TABLES).map_err(pg_message)?;
+    tx.batch_execute(sql::state::DDL).map_err(pg_message)?;
     // Snapshots go forward in time: entered/exited rows are a feed.
     let later = tx
         .query(
@@ -500,6 +501,10 @@ fn write_membership(
     let label = tracking
         .as_ref()
         .map_or("fingerprints".to_string(), |t| t.label.clone());
+    // The aggregates' per-contact values are kept between snapshots
+    // (`sql::state`) when changes are logged and every aggregate can be
+    // computed apart from the query.
+    let stateful = tracking.is_some() && compiled.aggregates.complete();
     let (seen_t0, seen_now) = if tracking.is_none() {
         let seen = tx
             .query_one(
@@ -567,6 +572,23 @@ fn write_membership(
                 .map_err(|e| e.to_string())?
             {
                 None => Some("a time-relative comparison with a constant flips".to_string()),
+                Some(dirty) if stateful => {
+                    tx.batch_execute(&sql::state::update_sql(
+                        &compiled.aggregates,
+                        *t0,
+                        snap.as_of,
+                        &dirty.events,
+                        &dirty.aggregate_contacts,
+                    ))
+                    .map_err(pg_message)?;
+                    tx.batch_execute(&sql::incremental::state_dirty_tables_sql(
+                        &dirty,
+                        &compiled.aggregates,
+                        &compiled.targets,
+                    ))
+                    .map_err(pg_message)?;
+                    None
+                }
                 Some(dirty) => {
                     let row = sql::Dialect::Postgres.text(sql::incremental::ROW);
                     let changed = if tracking.is_some() {
@@ -584,7 +606,15 @@ INSERT INTO relance_keys SELECT o.contact, {row} FROM segment_fingerprints o WHE
             }
         }
     };
+    let state = stateful.then_some(sql::state::TABLE);
     let query = match &full {
+        Some(_) if stateful => {
+            tx.batch_execute(&sql::state::build_sql(&compiled.aggregates, snap.as_of))
+                .map_err(pg_message)?;
+            sql::incremental::with_state(snap.plan, snap.sources, sql::state::TABLE)
+                .map_err(|e| e.to_string())?
+                .sql
+        }
         Some(_) => compiled.sql.clone(),
         None => {
             tx.batch_execute(&sql::incremental::restricted_tables_sql(
@@ -593,10 +623,10 @@ INSERT INTO relance_keys SELECT o.contact, {row} FROM segment_fingerprints o WHE
                 "relance_r_",
                 "relance_u",
                 "relance_ue",
-                sql::incremental::Window {
+                (!stateful).then_some(sql::incremental::Window {
                     t1: snap.as_of,
                     since: &since,
-                },
+                }),
             ))
             .map_err(pg_message)?;
             let restrict = sql::Restrict {
@@ -604,7 +634,7 @@ INSERT INTO relance_keys SELECT o.contact, {row} FROM segment_fingerprints o WHE
                 dirty: "relance_dirty",
                 members: "segment_members",
             };
-            sql::incremental::restricted(snap.plan, snap.sources, &restrict)
+            sql::incremental::restricted(snap.plan, snap.sources, &restrict, state)
                 .map_err(|e| e.to_string())?
                 .sql
         }

@@ -72,6 +72,15 @@ pub struct Dirty {
     /// bound: the lowest offset `c` (only events with `at >= t1 + c` can
     /// count as of `t1`). The other names are read whatever their time.
     pub since: BTreeMap<String, i64>,
+    /// Conditions on the events `e` of rules 2 (the first: `t0 < at <=
+    /// t1`) and 3: the events an aggregate may count at one instant and
+    /// not at the other ([`super::state`]).
+    pub events: Vec<String>,
+    /// The `(contact, key)` rows of the `c:N` keys alone (a query).
+    pub contacts: String,
+    /// The `contact`s of the `c:N` keys met in an aggregate's `where` (a
+    /// query): the aggregates' values may move for them.
+    pub aggregate_contacts: String,
 }
 
 /// The key of a contact whose row, tags or lists changed: every target is
@@ -99,6 +108,10 @@ pub fn dirty_sql(
             shared: HashMap::new(),
             target: String::new(),
             restrict: None,
+            state: None,
+            aggregates: Default::default(),
+            refs: BTreeMap::new(),
+            inline: Default::default(),
         },
         t0,
         t1,
@@ -109,6 +122,7 @@ pub fn dirty_sql(
         refs: BTreeMap::new(),
         since: BTreeMap::new(),
         sargable: mapping.events.is_none() && mapping.event_tables.is_empty(),
+        in_aggregate: Default::default(),
     };
     let targets = super::data::targets(plan);
     for (name, e) in &targets {
@@ -120,21 +134,56 @@ pub fn dirty_sql(
         return Ok(None);
     }
     let at = at_s();
-    let mut parts = vec![format!(
-        "SELECT e.contact, 'e:' || e.event AS key FROM events e\nWHERE {}{at} > {t0} AND {at} <= {t1}",
+    let new = format!(
+        "{}{at} > {t0} AND {at} <= {t1}",
         s.at_range(t0.saturating_add(1), t1)
+    );
+    let mut parts = vec![format!(
+        "SELECT e.contact, 'e:' || e.event AS key FROM events e\nWHERE {new}"
     )];
     for (i, cond) in s.event.iter().enumerate() {
         parts.push(format!(
             "SELECT e.contact, 'v:{i}' AS key FROM events e\nWHERE {cond}"
         ));
     }
+    let mut contact_parts = Vec::new();
     for (i, cond) in s.contact.iter().enumerate() {
-        parts.push(format!(
+        contact_parts.push(format!(
             "SELECT c.id AS contact, 'c:{i}' AS key FROM contacts c\nWHERE {cond}"
         ));
     }
+    parts.extend(contact_parts.iter().cloned());
     let keys = format!("{}{}", with(plan, mapping, ""), parts.join("\nUNION ALL\n"));
+    let in_aggregate: Vec<String> = s
+        .in_aggregate
+        .iter()
+        .map(|i| {
+            format!(
+                "SELECT c.id AS contact FROM contacts c\nWHERE {}",
+                s.contact[*i]
+            )
+        })
+        .collect();
+    let aggregate_contacts = if in_aggregate.is_empty() {
+        "SELECT CAST(NULL AS text) AS contact WHERE FALSE".to_string()
+    } else {
+        format!(
+            "{}{}",
+            with(plan, mapping, ""),
+            in_aggregate.join("\nUNION\n")
+        )
+    };
+    let contacts = if contact_parts.is_empty() {
+        "SELECT CAST(NULL AS text) AS contact, CAST(NULL AS text) AS key WHERE FALSE".to_string()
+    } else {
+        format!(
+            "{}{}",
+            with(plan, mapping, ""),
+            contact_parts.join("\nUNION ALL\n")
+        )
+    };
+    let mut events = vec![new];
+    events.extend(s.event.iter().cloned());
     // Each target's keys, with those of the segments it reads.
     let mut closed: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     let mut out = Vec::new();
@@ -151,6 +200,9 @@ pub fn dirty_sql(
         keys,
         targets: out,
         since,
+        events,
+        contacts,
+        aggregate_contacts,
     }))
 }
 
@@ -199,6 +251,57 @@ ANALYZE relance_dirty; ANALYZE relance_u; ANALYZE relance_ue",
     )
 }
 
+/// [`dirty_tables_sql`] when the aggregates are kept ([`super::state`]):
+/// after [`super::state::update_sql`], a target is re-evaluated for a
+/// contact whose row changed (the log), for the `c:N` keys it reads, and
+/// for each aggregate it reads whose value may have moved for the contact
+/// (`relance_changed`). No events are read: `relance_ue` is empty.
+pub fn state_dirty_tables_sql(
+    dirty: &Dirty,
+    aggregates: &super::state::Aggregates,
+    targets: &[String],
+) -> String {
+    let text = |s: &str| Dialect::Postgres.text(s);
+    let pairs: Vec<String> = dirty
+        .targets
+        .iter()
+        .filter(|(_, k)| k.starts_with("c:"))
+        .map(|(t, k)| format!("({}, {})", text(t), text(k)))
+        .collect();
+    let reads: Vec<String> = aggregates
+        .reads
+        .iter()
+        .flat_map(|(t, names)| {
+            names
+                .iter()
+                .map(move |n| format!("({}, {})", text(t), text(n)))
+        })
+        .collect();
+    let all: Vec<String> = targets.iter().map(|t| format!("({})", text(t))).collect();
+    format!(
+        "CREATE TEMPORARY TABLE relance_keys (contact text COLLATE \"C\", key text COLLATE \"C\") ON COMMIT DROP;
+INSERT INTO relance_keys SELECT DISTINCT CAST(contact AS text), key FROM (
+{contacts}
+) d WHERE contact IS NOT NULL;
+ANALYZE relance_keys;
+CREATE TEMPORARY TABLE relance_dirty ON COMMIT DROP AS
+SELECT m.target COLLATE \"C\" AS target, k.contact FROM relance_keys k JOIN {pairs} ON m.key = k.key
+UNION
+SELECT r.target COLLATE \"C\", c.contact FROM relance_changed c JOIN {reads} ON r.name = c.name
+UNION
+SELECT t.target COLLATE \"C\", l.contact FROM (SELECT DISTINCT contact FROM segment_changelog WHERE event IS NULL AND contact IS NOT NULL) l CROSS JOIN {all};
+CREATE UNIQUE INDEX ON relance_dirty (target, contact);
+CREATE TEMPORARY TABLE relance_u ON COMMIT DROP AS SELECT DISTINCT contact FROM relance_dirty;
+CREATE UNIQUE INDEX ON relance_u (contact);
+CREATE TEMPORARY TABLE relance_ue (contact text COLLATE \"C\", event text COLLATE \"C\") ON COMMIT DROP;
+ANALYZE relance_dirty; ANALYZE relance_u",
+        contacts = dirty.contacts,
+        pairs = values(&pairs, "m", &["target", "key"]),
+        reads = values(&reads, "r", &["target", "name"]),
+        all = values(&all, "t", &["target"]),
+    )
+}
+
 /// `(VALUES …) alias(columns)`, or an empty relation of text columns.
 fn values(rows: &[String], alias: &str, columns: &[&str]) -> String {
     if rows.is_empty() {
@@ -218,12 +321,13 @@ fn values(rows: &[String], alias: &str, columns: &[&str]) -> String {
 }
 
 /// The canonical tables whose changes [`TRACKING_SQL`] logs, with the
-/// column naming the contact and the one naming the event (or nothing).
-pub const TRACKED: [(&str, &str, &str); 4] = [
-    ("contacts", "id", ""),
-    ("events", "contact", "event"),
-    ("list_members", "contact", ""),
-    ("tags", "contact", ""),
+/// column naming the contact, the one naming the event and the one with
+/// its time (or nothing).
+pub const TRACKED: [(&str, &str, &str, &str); 4] = [
+    ("contacts", "id", "", ""),
+    ("events", "contact", "event", "at"),
+    ("list_members", "contact", "", ""),
+    ("tags", "contact", "", ""),
 ];
 
 /// The triggers [`TRACKING_SQL`] puts on each tracked table.
@@ -233,7 +337,9 @@ pub const TRIGGERS_PER_TABLE: i64 = 4;
 /// triggers log, in `segment_changelog` (created in the current schema),
 /// the contacts whose rows, tags or lists were inserted, updated or
 /// deleted (`event` NULL), and the `(contact, event)` of every event
-/// inserted, updated or deleted, by any writer (`relance load`, `psql`, an
+/// inserted, updated or deleted (with, for an insert, the earliest `at`
+/// inserted: events added after a snapshot need no recomputing), by any
+/// writer (`relance load`, `psql`, an
 /// ETL); a `TRUNCATE` logs a row with no contact (everyone).
 /// `segments --write` reads the log instead of fingerprinting every
 /// contact, and empties it. Idempotent.
@@ -249,6 +355,7 @@ pub fn tracking_sql() -> String {
   contact text COLLATE "C",
   event text COLLATE "C"
 );
+ALTER TABLE segment_changelog ADD COLUMN IF NOT EXISTS at timestamptz;
 DO $do$
 DECLARE
   log text := format('%I.segment_changelog', current_schema());
@@ -258,18 +365,20 @@ CREATE OR REPLACE FUNCTION relance_track_rows() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $relance$
 DECLARE
   ev text := CASE WHEN TG_ARGV[1] = '' THEN 'NULL::text' ELSE format('CAST(%%I AS text)', TG_ARGV[1]) END;
-  q text := format('SELECT CAST(%%I AS text) AS contact, %%s AS event FROM ', TG_ARGV[0], ev);
+  at text := CASE WHEN TG_OP = 'INSERT' AND COALESCE(TG_ARGV[2], '') <> '' THEN format('min(%%I)', TG_ARGV[2]) ELSE 'NULL::timestamptz' END;
+  q text := format('SELECT CAST(%%I AS text) AS contact, %%s AS event, %%s AS at FROM ', TG_ARGV[0], ev, at);
+  g text := ' GROUP BY 1, 2';
   ins text := %3$L;
 BEGIN
   IF to_regclass(%2$L) IS NULL THEN
     RETURN NULL;
   END IF;
   IF TG_OP = 'INSERT' THEN
-    EXECUTE ins || q || 'relance_new_rows) x';
+    EXECUTE ins || q || 'relance_new_rows' || g || ') x';
   ELSIF TG_OP = 'DELETE' THEN
-    EXECUTE ins || q || 'relance_old_rows) x';
+    EXECUTE ins || q || 'relance_old_rows' || g || ') x';
   ELSE
-    EXECUTE ins || q || 'relance_old_rows UNION ALL ' || q || 'relance_new_rows) x';
+    EXECUTE ins || q || 'relance_old_rows' || g || ' UNION ALL ' || q || 'relance_new_rows' || g || ') x';
   END IF;
   RETURN NULL;
 END
@@ -283,13 +392,13 @@ BEGIN
   RETURN NULL;
 END
 $relance$;
-$f$, log, log, 'INSERT INTO ' || log || ' SELECT DISTINCT * FROM (');
+$f$, log, log, 'INSERT INTO ' || log || ' (contact, event, at) SELECT DISTINCT * FROM (');
 END
 $do$;
 "#,
     );
-    for (table, contact, event) in TRACKED {
-        let args = format!("'{contact}', '{event}'");
+    for (table, contact, event, at) in TRACKED {
+        let args = format!("'{contact}', '{event}', '{at}'");
         sql.push_str(&format!(
             "CREATE OR REPLACE TRIGGER relance_track_insert AFTER INSERT ON {table} REFERENCING NEW TABLE AS relance_new_rows FOR EACH STATEMENT EXECUTE FUNCTION relance_track_rows({args});
 CREATE OR REPLACE TRIGGER relance_track_update AFTER UPDATE ON {table} REFERENCING OLD TABLE AS relance_old_rows NEW TABLE AS relance_new_rows FOR EACH STATEMENT EXECUTE FUNCTION relance_track_rows({args});
@@ -309,11 +418,13 @@ ALTER TABLE {table} ENABLE TRIGGER relance_track_insert, ENABLE TRIGGER relance_
 pub const TRACKING_STATE_SQL: &str = "SELECT
   (SELECT count(*) FROM pg_trigger t
      WHERE t.tgname LIKE 'relance\\_track\\_%' AND t.tgenabled IN ('O', 'A')
+       AND (t.tgnargs = 3 OR t.tgname = 'relance_track_truncate')
        AND t.tgrelid IN (to_regclass('contacts'), to_regclass('events'), to_regclass('list_members'), to_regclass('tags'))),
   CASE WHEN to_regclass('segment_changelog') IS NOT NULL THEN
   concat_ws(',', 'contacts=' || to_regclass('contacts')::oid, 'events=' || to_regclass('events')::oid,
     'list_members=' || to_regclass('list_members')::oid, 'tags=' || to_regclass('tags')::oid,
-    'segment_changelog=' || to_regclass('segment_changelog')::oid) END";
+    'segment_changelog=' || to_regclass('segment_changelog')::oid,
+    'segment_aggregates=' || to_regclass('segment_aggregates')::oid) END";
 
 /// The fingerprint of each contact's row, tags and lists: `(contact, fp)`.
 pub fn fingerprints_sql(plan: &Plan, mapping: &Mapping) -> String {
@@ -353,7 +464,7 @@ pub fn restricted_tables_sql(
     prefix: &str,
     contacts: &str,
     events: &str,
-    window: Window<'_>,
+    window: Option<Window<'_>>,
 ) -> String {
     let with = with(plan, mapping, "");
     let mut out = String::new();
@@ -366,10 +477,16 @@ pub fn restricted_tables_sql(
             "CREATE TEMPORARY TABLE {prefix}{table} ON COMMIT DROP AS\n{with}SELECT * FROM {table} WHERE CAST({key} AS text) COLLATE \"C\" IN (SELECT contact FROM {contacts});\n"
         ));
     }
-    out.push_str(&format!(
-        "CREATE TEMPORARY TABLE {prefix}events ON COMMIT DROP AS\n{with}SELECT * FROM events e WHERE (CAST(contact AS text) COLLATE \"C\", CAST(event AS text) COLLATE \"C\") IN (SELECT contact, event FROM {events}){};\n",
-        window.sql()
-    ));
+    match window {
+        Some(window) => out.push_str(&format!(
+            "CREATE TEMPORARY TABLE {prefix}events ON COMMIT DROP AS\n{with}SELECT * FROM events e WHERE (CAST(contact AS text) COLLATE \"C\", CAST(event AS text) COLLATE \"C\") IN (SELECT contact, event FROM {events}){};\n",
+            window.sql()
+        )),
+        // The aggregates are kept: no event is read.
+        None => out.push_str(&format!(
+            "CREATE TEMPORARY TABLE {prefix}events ON COMMIT DROP AS\n{with}SELECT * FROM events e WHERE FALSE;\n"
+        )),
+    }
     out.push_str(&format!(
         "CREATE INDEX ON {prefix}contacts (id);
 CREATE INDEX ON {prefix}list_members (\"list\", contact);
@@ -414,11 +531,13 @@ impl Window<'_> {
 }
 
 /// The membership query (PostgreSQL) over the temporary tables
-/// [`restricted_tables_sql`] fills (`prefix`).
+/// [`restricted_tables_sql`] fills (`prefix`); with `state`, the
+/// aggregates are read from that table ([`super::state`]).
 pub fn restricted(
     plan: &Plan,
     sources: &BTreeMap<String, String>,
     restrict: &super::Restrict<'_>,
+    state: Option<&str>,
 ) -> Result<super::Compiled, Unsupported> {
     super::compile_inner(
         plan,
@@ -427,6 +546,25 @@ pub fn restricted(
         sources,
         &Mapping::default(),
         Some(restrict),
+        state,
+    )
+}
+
+/// The full membership query (PostgreSQL, canonical tables) with the
+/// aggregates read from the table `state` ([`super::state`]).
+pub fn with_state(
+    plan: &Plan,
+    sources: &BTreeMap<String, String>,
+    state: &str,
+) -> Result<super::Compiled, Unsupported> {
+    super::compile_inner(
+        plan,
+        Dialect::Postgres,
+        None,
+        sources,
+        &Mapping::default(),
+        None,
+        Some(state),
     )
 }
 
@@ -503,6 +641,8 @@ struct Sweeps<'p> {
     /// The events are the canonical table (`at` a `timestamptz`, indexed):
     /// a window on `at` is also written as a range an index can serve.
     sargable: bool,
+    /// The contact conditions met in an aggregate's `where`.
+    in_aggregate: std::collections::BTreeSet<usize>,
 }
 
 impl Sweeps<'_> {
@@ -545,9 +685,10 @@ impl Sweeps<'_> {
         self.key(format!("v:{i}"));
     }
 
-    fn on_contact(&mut self, cond: String) {
+    fn on_contact(&mut self, cond: String) -> usize {
         let i = intern(&mut self.contact, cond);
         self.key(format!("c:{i}"));
+        i
     }
 
     /// The keys of `target` and of every segment it reads, transitively
@@ -717,7 +858,14 @@ impl Sweeps<'_> {
                     self.on_event(cond);
                 }
                 (true, None) => self.on_event(w),
-                (false, _) => self.on_contact(w),
+                (false, None) => {
+                    self.on_contact(w);
+                }
+                // In an aggregate's `where`: its value may move too.
+                (false, Some(_)) => {
+                    let i = self.on_contact(w);
+                    self.in_aggregate.insert(i);
+                }
             }
         } else if let Some(v) = constant(other) {
             let lo = self.t0.saturating_add(c).saturating_sub(1);

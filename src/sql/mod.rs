@@ -18,6 +18,7 @@ pub mod data;
 pub mod incremental;
 mod regex;
 pub mod schema;
+pub mod state;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -243,6 +244,9 @@ pub struct Compiled {
     pub sql: String,
     /// The segments (and `audience:SCENARIO`s) it computes, in order.
     pub targets: Vec<String>,
+    /// The per-contact aggregates the query reads, for keeping them
+    /// between snapshots (`segments --write`, [`state`]).
+    pub aggregates: state::Aggregates,
 }
 
 /// The name an audience of a scenario gets among the segments.
@@ -284,7 +288,7 @@ pub fn compile_mapped(
     sources: &BTreeMap<String, String>,
     mapping: &Mapping,
 ) -> Result<Compiled, Unsupported> {
-    compile_inner(plan, dialect, only, sources, mapping, None)
+    compile_inner(plan, dialect, only, sources, mapping, None, None)
 }
 
 fn compile_inner(
@@ -296,6 +300,9 @@ fn compile_inner(
     // Incremental re-evaluation: the tables to read instead, and which
     // contacts each target is evaluated for.
     restrict: Option<&Restrict<'_>>,
+    // `segments --write`: the aggregates are read from this table of
+    // per-contact values ([`state`]) instead of computed from the events.
+    state: Option<&str>,
 ) -> Result<Compiled, Unsupported> {
     crate::eval::check_depth(plan).map_err(|message| Unsupported {
         target: "plan".into(),
@@ -340,6 +347,10 @@ fn compile_inner(
             dirty: r.dirty,
             members: r.members,
         }),
+        state,
+        aggregates: state::Aggregates::default(),
+        refs: BTreeMap::new(),
+        inline: std::collections::HashSet::new(),
     };
     let mut names = Vec::new();
     for (name, audience) in &targets {
@@ -353,15 +364,20 @@ fn compile_inner(
         };
         names.push((name.clone(), cte));
     }
+    let sql = c.finish(
+        &names,
+        &match restrict {
+            Some(r) => restricted_prelude(r.prefix),
+            None => prelude(plan, dialect, mapping),
+        },
+    );
+    let targets: Vec<String> = names.into_iter().map(|(n, _)| n).collect();
+    let mut aggregates = std::mem::take(&mut c.aggregates);
+    aggregates.close(&targets, &c.refs);
     Ok(Compiled {
-        sql: c.finish(
-            &names,
-            &match restrict {
-                Some(r) => restricted_prelude(r.prefix),
-                None => prelude(plan, dialect, mapping),
-            },
-        ),
-        targets: names.into_iter().map(|(n, _)| n).collect(),
+        sql,
+        targets,
+        aggregates,
     })
 }
 
@@ -379,6 +395,15 @@ struct Compiler<'p> {
     /// contacts are evaluated).
     target: String,
     restrict: Option<Restrict<'p>>,
+    /// The table the aggregates are read from, if they are ([`state`]).
+    state: Option<&'p str>,
+    /// The aggregate CTEs, and which targets read each.
+    aggregates: state::Aggregates,
+    /// The segments each target reads directly.
+    refs: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// CTEs written `NOT MATERIALIZED` (PostgreSQL): read from the state
+    /// for a few contacts, each by an index probe.
+    inline: std::collections::HashSet<String>,
 }
 
 /// An incremental query ([`incremental`]): it reads the temporary tables
@@ -498,6 +523,49 @@ impl<'p> Compiler<'p> {
         self.add_cte(name, body)
     }
 
+    /// An aggregate's CTE (shared as [`Self::shared_cte`]), recorded with
+    /// its state query ([`state`]) and as read by the current target; read
+    /// from the state table when there is one.
+    fn event_cte(
+        &mut self,
+        prefix: &str,
+        body: String,
+        select: String,
+        kind: state::Kind,
+        events: Vec<String>,
+        es: &Scope<'_>,
+    ) -> String {
+        let known = self.shared.contains_key(&body);
+        let name = self.shared_cte(prefix, body);
+        if !known {
+            // A `where` that joins another CTE (a list, a segment) cannot
+            // be computed apart from the query.
+            let standalone = es.joins.is_empty();
+            if let (Some(table), true) = (self.state, standalone) {
+                let read = format!(
+                    "  SELECT contact, {} FROM {table} WHERE name = {} AND \"rows\" > 0",
+                    kind.read(),
+                    self.d.text(&name)
+                );
+                if let Some(last) = self.ctes.last_mut() {
+                    last.1 = read;
+                }
+                if self.restrict.is_some() {
+                    self.inline.insert(name.clone());
+                }
+            }
+            self.aggregates.add(state::Aggregate {
+                name: name.clone(),
+                kind,
+                select,
+                events,
+                standalone,
+            });
+        }
+        self.aggregates.read(&self.target, &name);
+        name
+    }
+
     /// The CTE of segment `name` (compiled once, after what it needs).
     fn segment(&mut self, name: &str) -> Result<String, Unsupported> {
         if let Some(cte) = self.segments.get(name) {
@@ -591,7 +659,12 @@ impl<'p> Compiler<'p> {
         );
         for (i, (name, body)) in self.ctes.iter().enumerate() {
             let sep = if i + 1 < self.ctes.len() { "," } else { "" };
-            let _ = writeln!(sql, "{} AS (\n{body}\n){sep}", d.ident(name));
+            let inline = if self.inline.contains(name) {
+                "NOT MATERIALIZED "
+            } else {
+                ""
+            };
+            let _ = writeln!(sql, "{} AS {inline}(\n{body}\n){sep}", d.ident(name));
         }
         if self.ctes.is_empty() {
             // `WITH` needs its last CTE without a comma.
@@ -642,6 +715,10 @@ impl<'p> Compiler<'p> {
             }
             Expr::Not { arg } => format!("NOT {}", self.pred(arg, s)?),
             Expr::Segment { name } => {
+                self.refs
+                    .entry(self.target.clone())
+                    .or_default()
+                    .insert(name.clone());
                 let cte = self.segment(name)?;
                 let a = s.alias("s");
                 s.contact = true;
@@ -786,7 +863,18 @@ impl<'p> Compiler<'p> {
                     conds.push(self.since(since, &mut es)?);
                 }
                 let body = self.event_cte_body("SELECT DISTINCT e.contact", &es, &conds, false);
-                let cte = self.shared_cte("eng_", body);
+                let select = self.event_cte_body(
+                    &format!("SELECT e.contact, {}", state::Kind::Exists.columns("")),
+                    &es,
+                    &conds,
+                    true,
+                );
+                let events = if event == "opened" {
+                    vec!["opened".to_string(), "clicked".to_string()]
+                } else {
+                    vec![event.clone()]
+                };
+                let cte = self.event_cte("eng_", body, select, state::Kind::Exists, events, &es);
                 let a = s.alias("g");
                 s.contact = true;
                 s.joins.push(format!(
@@ -840,7 +928,21 @@ impl<'p> Compiler<'p> {
                 };
                 let body =
                     self.event_cte_body(&format!("SELECT e.contact, {select}"), &es, &conds, true);
-                let cte = self.shared_cte("agg_", body);
+                let (kind, summed) = match (function.as_str(), *distinct) {
+                    ("count", true) => (state::Kind::Other, format!("count(DISTINCT {})", col()?)),
+                    ("count", false) => (state::Kind::Count, String::new()),
+                    ("sum", _) => (state::Kind::Sum, d.exact(&col()?)),
+                    ("avg", _) => (state::Kind::Avg, d.exact(&col()?)),
+                    (f, _) => (state::Kind::Other, format!("{f}({})", col()?)),
+                };
+                let state_select = self.event_cte_body(
+                    &format!("SELECT e.contact, {}", kind.columns(&summed)),
+                    &es,
+                    &conds,
+                    true,
+                );
+                let cte =
+                    self.event_cte("agg_", body, state_select, kind, vec![event.clone()], &es);
                 let a = s.alias("a");
                 s.contact = true;
                 s.joins.push(format!(
