@@ -560,6 +560,7 @@ impl<'p> Compiler<'p> {
                 select,
                 events,
                 standalone,
+                tests: Some(Default::default()),
             });
         }
         self.aggregates.read(&self.target, &name);
@@ -875,6 +876,13 @@ impl<'p> Compiler<'p> {
                     vec![event.clone()]
                 };
                 let cte = self.event_cte("eng_", body, select, state::Kind::Exists, events, &es);
+                self.aggregates.test(
+                    &cte,
+                    Some(state::Test {
+                        op: ">".into(),
+                        value: "0".into(),
+                    }),
+                );
                 let a = s.alias("g");
                 s.contact = true;
                 s.joins.push(format!(
@@ -954,6 +962,16 @@ impl<'p> Compiler<'p> {
                     return Ok("FALSE".into());
                 }
                 let op = sql_op(cmp);
+                // What the query asks of the value, for telling when a
+                // moved value can change an answer ([`state`]).
+                let test = match value {
+                    Term::Number(_) => Some(state::Test {
+                        op: op.to_string(),
+                        value: t.sql.clone(),
+                    }),
+                    _ => None,
+                };
+                self.aggregates.test(&cte, test);
                 match function.as_str() {
                     // No events: a count or a sum is 0.
                     "count" | "sum" => {

@@ -116,6 +116,32 @@ pub struct Aggregate {
     pub events: Vec<String>,
     /// It reads only the events and the contact's row (no other CTE).
     pub standalone: bool,
+    /// What the query compares the value with, when every comparison is
+    /// with a constant (`None`: some comparison reads the contact).
+    pub tests: Option<BTreeSet<Test>>,
+}
+
+/// A comparison of an aggregate's value with a constant number.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Test {
+    /// The SQL operator.
+    pub op: String,
+    /// The number, as SQL.
+    pub value: String,
+}
+
+impl Test {
+    /// The comparison on the state row `a` (absent: no matching event),
+    /// as the query makes it: never NULL.
+    fn sql(&self, kind: Kind, a: &str) -> String {
+        let (op, t) = (&self.op, &self.value);
+        match kind {
+            Kind::Exists | Kind::Count => format!("COALESCE({a}.\"rows\", 0) {op} {t}"),
+            Kind::Sum => format!("COALESCE({a}.v, 0) {op} {t}"),
+            Kind::Other => format!("COALESCE({a}.v {op} {t}, FALSE)"),
+            Kind::Avg => format!("COALESCE({a}.n > 0 AND {a}.total {op} {t} * {a}.n, FALSE)"),
+        }
+    }
 }
 
 /// The aggregates of a query and the targets that read each.
@@ -130,6 +156,19 @@ pub struct Aggregates {
 impl Aggregates {
     pub(super) fn add(&mut self, a: Aggregate) {
         self.list.push(a);
+    }
+
+    /// A comparison the query makes of aggregate `name` (`None`: with a
+    /// value read from the contact).
+    pub(super) fn test(&mut self, name: &str, test: Option<Test>) {
+        if let Some(a) = self.list.iter_mut().find(|a| a.name == name) {
+            match (&mut a.tests, test) {
+                (Some(tests), Some(t)) => {
+                    tests.insert(t);
+                }
+                (tests, _) => *tests = None,
+            }
+        }
     }
 
     pub(super) fn read(&mut self, target: &str, name: &str) {
@@ -323,6 +362,15 @@ WHERE l.contact IS NOT NULL AND NOT (l.event IS NOT NULL AND l.at IS NOT NULL AN
             names.join(", ")
         );
     }
+    // The values before they move.
+    out.push_str(
+        "CREATE TEMPORARY TABLE relance_touched ON COMMIT DROP AS
+SELECT name, contact FROM relance_delta UNION SELECT name, contact FROM relance_recompute;
+CREATE TEMPORARY TABLE relance_before ON COMMIT DROP AS
+SELECT s.* FROM relance_touched t JOIN segment_aggregates s ON s.name = t.name AND s.contact = t.contact;
+CREATE UNIQUE INDEX ON relance_before (name, contact);
+ANALYZE relance_touched; ANALYZE relance_before;\n",
+    );
     let _ = writeln!(
         out,
         "{TABLE_MOVE}
@@ -356,10 +404,33 @@ CREATE TEMPORARY TABLE relance_rev ON COMMIT DROP AS SELECT e.* FROM events e WH
             t1,
         ));
     }
-    out.push_str(
+    // Moved values that give every comparison the query makes the same
+    // answer change nothing.
+    let arms: Vec<String> = aggs
+        .list
+        .iter()
+        .filter_map(|a| {
+            let tests = a.tests.as_ref()?;
+            let differ: Vec<String> = tests
+                .iter()
+                .map(|t| format!("({}) <> ({})", t.sql(a.kind, "b"), t.sql(a.kind, "a")))
+                .collect();
+            (!differ.is_empty())
+                .then(|| format!("WHEN {} THEN {}", text(&a.name), differ.join(" OR ")))
+        })
+        .collect();
+    let filter = if arms.is_empty() {
+        String::new()
+    } else {
+        format!("\nWHERE CASE t.name {} ELSE TRUE END", arms.join(" "))
+    };
+    let _ = writeln!(
+        out,
         "CREATE TEMPORARY TABLE relance_changed ON COMMIT DROP AS
-SELECT name, contact FROM relance_delta UNION SELECT name, contact FROM relance_recompute;
-ANALYZE relance_changed;\n",
+SELECT t.name, t.contact FROM relance_touched t
+LEFT JOIN relance_before b ON b.name = t.name AND b.contact = t.contact
+LEFT JOIN {TABLE} a ON a.name = t.name AND a.contact = t.contact{filter};
+ANALYZE relance_changed;"
     );
     out
 }
