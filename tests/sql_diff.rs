@@ -1214,6 +1214,21 @@ fn incremental_write_equals_a_full_one() {
         "2026-12-05T12:00:00Z",
         Some("replaced"),
     );
+    // The kept aggregates dropped by hand: recomputed from every event.
+    twin.step(
+        "DROP TABLE segment_aggregates;
+         INSERT INTO events SELECT * FROM later WHERE at > '2026-12-05T12:00:00Z' AND at <= '2026-12-05T18:00:00Z'",
+        "2026-12-05T18:00:00Z",
+        Some("kept aggregates were replaced"),
+    );
+    // Events that only add to a minimum or a maximum, and a purchase
+    // leaving a window, in the same day.
+    twin.step(
+        "INSERT INTO events (contact, event, at, purchase__amount, purchase__category) SELECT id, 'purchase', CAST('2026-12-05T20:00:00Z' AS timestamptz), 1.5, 'sieges' FROM contacts ORDER BY id LIMIT 3;
+         INSERT INTO events (contact, event, at, purchase__amount) SELECT id, 'purchase', CAST('2026-12-05T21:00:00Z' AS timestamptz), 9999 FROM contacts ORDER BY id DESC LIMIT 3",
+        "2026-12-05T22:00:00Z",
+        None,
+    );
     for db in &twin.dbs {
         load_sample(db, &["--replace"]);
     }

@@ -552,7 +552,7 @@ fn write_membership(
         }
         Some((_, _, _, was)) if *was != label => Some(match &tracking {
             Some(_) if was.starts_with("log:") => {
-                "the tables or the change log were replaced since the previous snapshot (changes are tracked again from this one on)".to_string()
+                "the tables, the change log or the kept aggregates were replaced since the previous snapshot (changes are tracked again from this one on)".to_string()
             }
             Some(_) => "changes are tracked from this snapshot on".to_string(),
             None => "the changes since the previous snapshot were not tracked".to_string(),

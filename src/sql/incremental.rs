@@ -146,10 +146,18 @@ pub fn dirty_sql(
             "SELECT e.contact, 'v:{i}' AS key FROM events e\nWHERE {cond}"
         ));
     }
+    // The contact windows in one scan of the contacts.
     let mut contact_parts = Vec::new();
-    for (i, cond) in s.contact.iter().enumerate() {
+    if !s.contact.is_empty() {
+        let hits: Vec<String> = s
+            .contact
+            .iter()
+            .enumerate()
+            .map(|(i, cond)| format!("('c:{i}', {cond})"))
+            .collect();
         contact_parts.push(format!(
-            "SELECT c.id AS contact, 'c:{i}' AS key FROM contacts c\nWHERE {cond}"
+            "SELECT c.id AS contact, k.key FROM contacts c\nCROSS JOIN LATERAL (VALUES {}) k(key, hit) WHERE k.hit",
+            hits.join(", ")
         ));
     }
     parts.extend(contact_parts.iter().cloned());

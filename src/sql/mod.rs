@@ -937,11 +937,14 @@ impl<'p> Compiler<'p> {
                 let body =
                     self.event_cte_body(&format!("SELECT e.contact, {select}"), &es, &conds, true);
                 let (kind, summed) = match (function.as_str(), *distinct) {
-                    ("count", true) => (state::Kind::Other, format!("count(DISTINCT {})", col()?)),
+                    ("count", true) => {
+                        (state::Kind::Distinct, format!("count(DISTINCT {})", col()?))
+                    }
                     ("count", false) => (state::Kind::Count, String::new()),
                     ("sum", _) => (state::Kind::Sum, d.exact(&col()?)),
                     ("avg", _) => (state::Kind::Avg, d.exact(&col()?)),
-                    (f, _) => (state::Kind::Other, format!("{f}({})", col()?)),
+                    ("min", _) => (state::Kind::Min, format!("min({})", col()?)),
+                    (f, _) => (state::Kind::Max, format!("{f}({})", col()?)),
                 };
                 let state_select = self.event_cte_body(
                     &format!("SELECT e.contact, {}", kind.columns(&summed)),

@@ -18,8 +18,11 @@
 //!   (`sql::incremental`'s rule 3, the same conditions). Every other event
 //!   counts at both instants or at neither, as long as it and its contact
 //!   did not change;
-//! - minima, maxima and distinct counts are computed again for the
-//!   contacts with a candidate event that counts at either instant;
+//! - minima and maxima take the candidate events that count as of `t1`
+//!   and not as of `t0` (`LEAST`, `GREATEST`); for a contact with a
+//!   candidate event that counts as of `t0` (one that may leave), they are
+//!   computed again, and so are distinct counts for the contacts with a
+//!   candidate event that counts at either instant;
 //! - a contact whose row, tags or lists changed, or whose events changed
 //!   otherwise than by inserting events after `t0` (the change log says
 //!   which), has its aggregates computed again from all its events.
@@ -59,15 +62,17 @@ pub enum Kind {
     Sum,
     /// `avg(…)`: `total` over `n` present values.
     Avg,
-    /// `min`, `max`, `count distinct`: `v`, computed again when it may
-    /// have moved.
-    Other,
+    /// `min(…)`, `max(…)`: `v`; events that only add to it move it, one
+    /// that leaves it makes it computed again.
+    Min,
+    Max,
+    /// `count distinct(…)`: `v`, computed again when it may have moved.
+    Distinct,
 }
 
 impl Kind {
     /// The state query's columns after the contact: `rows, v, total, n`
-    /// (`value`: the summed value, or the whole aggregate for
-    /// [`Kind::Other`]).
+    /// (`value`: the summed value, or the whole aggregate for the others).
     pub fn columns(self, value: &str) -> String {
         let null = |ty: &str| format!("CAST(NULL AS {ty})");
         let (v, total, n) = match self {
@@ -82,7 +87,9 @@ impl Kind {
                 format!("COALESCE(sum({value}), 0)"),
                 format!("count({value})"),
             ),
-            Kind::Other => (value.to_string(), null("numeric"), null("bigint")),
+            Kind::Min | Kind::Max | Kind::Distinct => {
+                (value.to_string(), null("numeric"), null("bigint"))
+            }
         };
         format!("count(*) AS \"rows\", {v} AS v, {total} AS total, {n} AS n")
     }
@@ -92,14 +99,23 @@ impl Kind {
         match self {
             Kind::Exists => "\"rows\"",
             Kind::Count => "\"rows\" AS v",
-            Kind::Sum | Kind::Other => "v",
+            Kind::Sum | Kind::Min | Kind::Max | Kind::Distinct => "v",
             Kind::Avg => "total, n",
         }
     }
 
-    /// Whether the state moves by differences (else it is computed again).
+    /// Whether the state moves by differences.
     pub fn moves(self) -> bool {
-        self != Kind::Other
+        matches!(self, Kind::Exists | Kind::Count | Kind::Sum | Kind::Avg)
+    }
+
+    /// For a minimum or a maximum: how a new value merges with it.
+    fn merge(self) -> Option<&'static str> {
+        match self {
+            Kind::Min => Some("LEAST"),
+            Kind::Max => Some("GREATEST"),
+            _ => None,
+        }
     }
 }
 
@@ -137,8 +153,9 @@ impl Test {
         let (op, t) = (&self.op, &self.value);
         match kind {
             Kind::Exists | Kind::Count => format!("COALESCE({a}.\"rows\", 0) {op} {t}"),
-            Kind::Sum => format!("COALESCE({a}.v, 0) {op} {t}"),
-            Kind::Other => format!("COALESCE({a}.v {op} {t}, FALSE)"),
+            // No events: a count or a sum is 0, a minimum is no value.
+            Kind::Sum | Kind::Distinct => format!("COALESCE({a}.v, 0) {op} {t}"),
+            Kind::Min | Kind::Max => format!("COALESCE({a}.v {op} {t}, FALSE)"),
             Kind::Avg => format!("COALESCE({a}.n > 0 AND {a}.total {op} {t} * {a}.n, FALSE)"),
         }
     }
@@ -306,7 +323,8 @@ pub fn update_sql(
     out.push_str("CREATE INDEX ON relance_cand (event);\nANALYZE relance_cand;\n");
     out.push_str(
         "CREATE TEMPORARY TABLE relance_delta (name text COLLATE \"C\", contact text COLLATE \"C\", \"rows\" bigint, v numeric, total numeric, n bigint) ON COMMIT DROP;
-CREATE TEMPORARY TABLE relance_recompute (name text COLLATE \"C\", contact text COLLATE \"C\") ON COMMIT DROP;\n",
+CREATE TEMPORARY TABLE relance_recompute (name text COLLATE \"C\", contact text COLLATE \"C\") ON COMMIT DROP;
+CREATE TEMPORARY TABLE relance_merge (name text COLLATE \"C\", contact text COLLATE \"C\", \"rows\" bigint, v numeric) ON COMMIT DROP;\n",
     );
     for a in &aggs.list {
         let (now, then) = (
@@ -324,6 +342,16 @@ UNION ALL
 SELECT x.contact, -x.\"rows\", -x.v, -x.total, -x.n FROM {then}
 ) d GROUP BY d.contact
 HAVING sum(d.\"rows\") <> 0 OR sum(d.v) <> 0 OR sum(d.total) <> 0 OR sum(d.n) <> 0;"
+            );
+        } else if a.kind.merge().is_some() {
+            // A candidate that counts as of t0 may leave: computed again.
+            // The others only add (a candidate counting at both instants
+            // was already in the value).
+            let _ = writeln!(
+                out,
+                "INSERT INTO relance_recompute SELECT {name}, x.contact FROM {then};
+INSERT INTO relance_merge SELECT {name}, x.contact, x.\"rows\", x.v FROM {now}
+WHERE NOT EXISTS (SELECT 1 FROM relance_recompute r WHERE r.name = {name} AND r.contact = x.contact);"
             );
         } else {
             let _ = writeln!(
@@ -362,18 +390,43 @@ WHERE l.contact IS NOT NULL AND NOT (l.event IS NOT NULL AND l.at IS NOT NULL AN
             names.join(", ")
         );
     }
-    // The values before they move.
-    out.push_str(
-        "CREATE TEMPORARY TABLE relance_touched ON COMMIT DROP AS
-SELECT name, contact FROM relance_delta UNION SELECT name, contact FROM relance_recompute;
-CREATE TEMPORARY TABLE relance_before ON COMMIT DROP AS
-SELECT s.* FROM relance_touched t JOIN segment_aggregates s ON s.name = t.name AND s.contact = t.contact;
-CREATE UNIQUE INDEX ON relance_before (name, contact);
-ANALYZE relance_touched; ANALYZE relance_before;\n",
-    );
+    // The values before they move, and after (`RETURNING` what is
+    // written: a contact left with no matching event keeps a row with
+    // `rows` 0 there, which every comparison reads as no row).
+    let merge: Vec<String> = aggs
+        .list
+        .iter()
+        .filter(|a| a.kind == Kind::Min)
+        .map(|a| text(&a.name))
+        .collect();
+    let least = if merge.is_empty() {
+        "FALSE".to_string()
+    } else {
+        format!("s.name IN ({})", merge.join(", "))
+    };
+    let returning = "RETURNING name, contact, \"rows\", v, total, n";
     let _ = writeln!(
         out,
-        "{TABLE_MOVE}
+        "CREATE TEMPORARY TABLE relance_touched ON COMMIT DROP AS
+SELECT name, contact FROM relance_delta UNION SELECT name, contact FROM relance_recompute
+UNION SELECT name, contact FROM relance_merge;
+CREATE TEMPORARY TABLE relance_before ON COMMIT DROP AS
+SELECT s.* FROM relance_touched t JOIN {TABLE} s ON s.name = t.name AND s.contact = t.contact;
+CREATE TEMPORARY TABLE relance_after ON COMMIT DROP AS SELECT * FROM relance_before WHERE FALSE;
+WITH m AS (
+INSERT INTO {TABLE} AS s (name, contact, \"rows\", v, total, n)
+SELECT name, contact, \"rows\", v, total, n FROM relance_delta
+ON CONFLICT (name, contact) DO UPDATE SET \"rows\" = s.\"rows\" + excluded.\"rows\", v = s.v + excluded.v, total = s.total + excluded.total, n = s.n + excluded.n
+{returning})
+INSERT INTO relance_after SELECT * FROM m;
+WITH m AS (
+INSERT INTO {TABLE} AS s (name, contact, \"rows\", v)
+SELECT name, contact, \"rows\", v FROM relance_merge
+ON CONFLICT (name, contact) DO UPDATE SET \"rows\" = s.\"rows\" + excluded.\"rows\",
+  v = CASE WHEN {least} THEN LEAST(s.v, excluded.v) ELSE GREATEST(s.v, excluded.v) END
+{returning})
+INSERT INTO relance_after SELECT * FROM m;
+DELETE FROM {TABLE} s USING relance_delta d WHERE s.name = d.name AND s.contact = d.contact AND s.\"rows\" = 0;
 CREATE TEMPORARY TABLE relance_rcev ON COMMIT DROP AS SELECT DISTINCT r.contact, m.event FROM relance_recompute r JOIN {} ON m.name = r.name;
 ANALYZE relance_recompute; ANALYZE relance_rcev;
 CREATE TEMPORARY TABLE relance_rev ON COMMIT DROP AS SELECT e.* FROM events e WHERE FALSE;",
@@ -389,20 +442,27 @@ CREATE TEMPORARY TABLE relance_rev ON COMMIT DROP AS SELECT e.* FROM events e WH
             "INSERT INTO relance_rev SELECT e.* FROM events e JOIN relance_rcev r ON r.contact = e.contact AND r.event = e.event WHERE e.event = {n} AND r.event = {n};"
         );
     }
-    out.push_str("ANALYZE relance_rev;\n");
+    let _ = writeln!(
+        out,
+        "ANALYZE relance_rev;
+DELETE FROM {TABLE} s USING relance_recompute r WHERE s.name = r.name AND s.contact = r.contact;
+DELETE FROM relance_after s USING relance_recompute r WHERE s.name = r.name AND s.contact = r.contact;"
+    );
     for a in &aggs.list {
         let name = text(&a.name);
         let _ = writeln!(
             out,
-            "DELETE FROM {TABLE} s USING relance_recompute r WHERE r.name = {name} AND s.name = {name} AND s.contact = r.contact;"
+            "WITH m AS (\n{}\n{returning})\nINSERT INTO relance_after SELECT * FROM m;",
+            insert(
+                a,
+                &format!(
+                    "(SELECT v.* FROM relance_rev v WHERE v.contact IN (SELECT contact FROM relance_recompute WHERE name = {name}))"
+                ),
+                t1,
+            )
+            .trim_end()
+            .trim_end_matches(';')
         );
-        out.push_str(&insert(
-            a,
-            &format!(
-                "(SELECT v.* FROM relance_rev v WHERE v.contact IN (SELECT contact FROM relance_recompute WHERE name = {name}))"
-            ),
-            t1,
-        ));
     }
     // Moved values that give every comparison the query makes the same
     // answer change nothing.
@@ -429,15 +489,8 @@ CREATE TEMPORARY TABLE relance_rev ON COMMIT DROP AS SELECT e.* FROM events e WH
         "CREATE TEMPORARY TABLE relance_changed ON COMMIT DROP AS
 SELECT t.name, t.contact FROM relance_touched t
 LEFT JOIN relance_before b ON b.name = t.name AND b.contact = t.contact
-LEFT JOIN {TABLE} a ON a.name = t.name AND a.contact = t.contact{filter};
+LEFT JOIN relance_after a ON a.name = t.name AND a.contact = t.contact{filter};
 ANALYZE relance_changed;"
     );
     out
 }
-
-/// Applies `relance_delta` to the state (a contact left with no matching
-/// event loses its row).
-const TABLE_MOVE: &str = "INSERT INTO segment_aggregates AS s (name, contact, \"rows\", v, total, n)
-SELECT name, contact, \"rows\", v, total, n FROM relance_delta
-ON CONFLICT (name, contact) DO UPDATE SET \"rows\" = s.\"rows\" + excluded.\"rows\", v = s.v + excluded.v, total = s.total + excluded.total, n = s.n + excluded.n;
-DELETE FROM segment_aggregates s USING relance_delta d WHERE s.name = d.name AND s.contact = d.contact AND s.\"rows\" = 0;";

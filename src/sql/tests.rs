@@ -238,3 +238,81 @@ segment both = buyer and not warm
     assert_eq!(keys("both"), union);
     assert!(keys("both").contains("e:purchase"));
 }
+
+#[test]
+fn kept_aggregates_are_named_alike_in_every_compilation_and_read_through_segments() {
+    let p = plan(SRC);
+    let full = compile(&p, Dialect::Postgres, None, &BTreeMap::new()).unwrap();
+    let a = &full.aggregates;
+    assert!(a.complete());
+    let kinds: Vec<(String, state::Kind)> =
+        a.list.iter().map(|x| (x.name.clone(), x.kind)).collect();
+    assert!(kinds.iter().any(|(_, k)| *k == state::Kind::Exists));
+    assert!(kinds.iter().any(|(_, k)| *k == state::Kind::Sum));
+    assert!(kinds.iter().any(|(_, k)| *k == state::Kind::Avg));
+    assert!(kinds.iter().any(|(_, k)| *k == state::Kind::Count));
+    // The state is keyed by CTE name: the incremental and the full
+    // queries read it under the same names.
+    let restrict = Restrict {
+        prefix: "r_",
+        dirty: "d",
+        members: "m",
+    };
+    let inc = incremental::restricted(&p, &BTreeMap::new(), &restrict, Some(state::TABLE)).unwrap();
+    let kinds2: Vec<(String, state::Kind)> = inc
+        .aggregates
+        .list
+        .iter()
+        .map(|x| (x.name.clone(), x.kind))
+        .collect();
+    assert_eq!(kinds, kinds2);
+    for (name, _) in &kinds {
+        assert!(
+            inc.sql.contains(&format!(
+                "\"{name}\" AS NOT MATERIALIZED (\n  SELECT contact, "
+            )),
+            "{name}: {}",
+            inc.sql
+        );
+    }
+    let st = incremental::with_state(&p, &BTreeMap::new(), state::TABLE).unwrap();
+    assert!(!st.sql.contains("FROM ev e"), "{}", st.sql);
+    // `gps` reads `rich` (no aggregate); `few`'s count is compared with 2.
+    assert!(a.reads["gps"].is_empty());
+    let few = &a.reads["few"];
+    assert_eq!(few.len(), 1);
+    let agg = a.list.iter().find(|x| few.contains(&x.name)).unwrap();
+    let tests = agg.tests.as_ref().unwrap();
+    assert_eq!(
+        tests
+            .iter()
+            .map(|t| (t.op.as_str(), t.value.as_str()))
+            .collect::<Vec<_>>(),
+        [("<", "2")]
+    );
+}
+
+#[test]
+fn an_aggregate_reading_a_list_is_not_kept_and_a_segment_reads_its_segments_aggregates() {
+    let p = plan(
+        r#"
+contact { email: email, ltv: number? }
+event purchase { amount: number }
+list vip
+segment buyers = count(purchase where vip) > 0
+segment big = sum(purchase.amount) > ltv
+segment both = big and not buyers
+"#,
+    );
+    let c = compile(&p, Dialect::Postgres, None, &BTreeMap::new()).unwrap();
+    assert!(!c.aggregates.complete());
+    assert_eq!(c.aggregates.reads["both"].len(), 2);
+    // Compared with the contact's `ltv`: every move counts.
+    let big = c
+        .aggregates
+        .list
+        .iter()
+        .find(|x| x.kind == state::Kind::Sum)
+        .unwrap();
+    assert!(big.tests.is_none());
+}
