@@ -1672,24 +1672,37 @@ impl Events {
         let lines = recs.iter().map(|(_, line, ..)| *line).collect();
         let events = recs
             .into_iter()
-            .map(|(_, _, chunk, r)| {
-                let specs = &self.kinds.fields[r.name as usize];
-                let fields = chunk.fields
-                    [r.fields as usize..r.fields as usize + r.nfields as usize]
-                    .iter()
-                    .filter_map(|(f, cell)| {
-                        Some((specs.get(*f as usize)?.0.clone(), chunk.pool.value(*cell)?))
-                    })
-                    .collect();
-                Event {
-                    name: self.kinds.names[r.name as usize].clone(),
-                    at: r.at,
-                    fields,
-                    run: None,
-                }
-            })
+            .map(|(_, _, chunk, r)| self.event(chunk, r))
             .collect();
         (events, lines)
+    }
+
+    /// Every event with its contact's index, in the order of the input
+    /// (`relance load` writes them so: a file exported in time order
+    /// gives a table in time order, where a day of events is a few pages).
+    pub fn in_input_order(&self) -> impl Iterator<Item = (u32, Event)> + '_ {
+        self.chunks.iter().flat_map(move |chunk| {
+            chunk
+                .records
+                .iter()
+                .map(move |r| (r.contact, self.event(chunk, r)))
+        })
+    }
+
+    fn event(&self, chunk: &Chunk, r: &Record) -> Event {
+        let specs = &self.kinds.fields[r.name as usize];
+        let fields = chunk.fields[r.fields as usize..r.fields as usize + r.nfields as usize]
+            .iter()
+            .filter_map(|(f, cell)| {
+                Some((specs.get(*f as usize)?.0.clone(), chunk.pool.value(*cell)?))
+            })
+            .collect();
+        Event {
+            name: self.kinds.names[r.name as usize].clone(),
+            at: r.at,
+            fields,
+            run: None,
+        }
     }
 }
 

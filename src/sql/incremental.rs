@@ -146,18 +146,21 @@ pub fn dirty_sql(
             "SELECT e.contact, 'v:{i}' AS key FROM events e\nWHERE {cond}"
         ));
     }
-    // The contact windows in one scan of the contacts.
+    // The contact windows in one scan of the contacts (a key for each
+    // window a contact is in).
     let mut contact_parts = Vec::new();
     if !s.contact.is_empty() {
-        let hits: Vec<String> = s
+        let keys: Vec<String> = s
             .contact
             .iter()
             .enumerate()
-            .map(|(i, cond)| format!("('c:{i}', {cond})"))
+            .map(|(i, cond)| format!("CASE WHEN {cond} THEN 'c:{i}' END"))
             .collect();
+        let any: Vec<String> = s.contact.iter().map(|c| format!("({c})")).collect();
         contact_parts.push(format!(
-            "SELECT c.id AS contact, k.key FROM contacts c\nCROSS JOIN LATERAL (VALUES {}) k(key, hit) WHERE k.hit",
-            hits.join(", ")
+            "SELECT w.contact, w.key FROM (\nSELECT c.id AS contact, unnest(ARRAY[{}]) AS key FROM contacts c\nWHERE {}\n) w WHERE w.key IS NOT NULL",
+            keys.join(", "),
+            any.join(" OR ")
         ));
     }
     parts.extend(contact_parts.iter().cloned());
@@ -292,12 +295,13 @@ INSERT INTO relance_keys SELECT DISTINCT CAST(contact AS text), key FROM (
 {contacts}
 ) d WHERE contact IS NOT NULL;
 ANALYZE relance_keys;
-CREATE TEMPORARY TABLE relance_dirty ON COMMIT DROP AS
+CREATE TEMPORARY TABLE relance_dirty ON COMMIT DROP AS SELECT * FROM (
 SELECT m.target COLLATE \"C\" AS target, k.contact FROM relance_keys k JOIN {pairs} ON m.key = k.key
 UNION
 SELECT r.target COLLATE \"C\", c.contact FROM relance_changed c JOIN {reads} ON r.name = c.name
 UNION
-SELECT t.target COLLATE \"C\", l.contact FROM (SELECT DISTINCT contact FROM segment_changelog WHERE event IS NULL AND contact IS NOT NULL) l CROSS JOIN {all};
+SELECT t.target COLLATE \"C\", l.contact FROM (SELECT DISTINCT contact FROM segment_changelog WHERE event IS NULL AND contact IS NOT NULL) l CROSS JOIN {all}
+) x ORDER BY target, contact;
 CREATE UNIQUE INDEX ON relance_dirty (target, contact);
 CREATE TEMPORARY TABLE relance_u ON COMMIT DROP AS SELECT DISTINCT contact FROM relance_dirty;
 CREATE UNIQUE INDEX ON relance_u (contact);

@@ -390,9 +390,12 @@ WHERE l.contact IS NOT NULL AND NOT (l.event IS NOT NULL AND l.at IS NOT NULL AN
             names.join(", ")
         );
     }
-    // The values before they move, and after (`RETURNING` what is
-    // written: a contact left with no matching event keeps a row with
-    // `rows` 0 there, which every comparison reads as no row).
+    // The values after they move (`RETURNING` what is written: a contact
+    // left with no matching event keeps a row with `rows` 0 there, which
+    // every comparison reads as no row), and before: read first for the
+    // values merged or computed again, and for those that moved by a
+    // difference, the value after minus the difference (0 for a new row,
+    // which every comparison reads as no row too).
     let merge: Vec<String> = aggs
         .list
         .iter()
@@ -407,15 +410,15 @@ WHERE l.contact IS NOT NULL AND NOT (l.event IS NOT NULL AND l.at IS NOT NULL AN
     let returning = "RETURNING name, contact, \"rows\", v, total, n";
     let _ = writeln!(
         out,
-        "CREATE TEMPORARY TABLE relance_touched ON COMMIT DROP AS
-SELECT name, contact FROM relance_delta UNION SELECT name, contact FROM relance_recompute
-UNION SELECT name, contact FROM relance_merge;
+        "CREATE TEMPORARY TABLE relance_probe ON COMMIT DROP AS
+SELECT name, contact FROM relance_recompute UNION SELECT name, contact FROM relance_merge;
+ANALYZE relance_probe;
 CREATE TEMPORARY TABLE relance_before ON COMMIT DROP AS
-SELECT s.* FROM relance_touched t JOIN {TABLE} s ON s.name = t.name AND s.contact = t.contact;
+SELECT s.* FROM relance_probe t JOIN {TABLE} s ON s.name = t.name AND s.contact = t.contact;
 CREATE TEMPORARY TABLE relance_after ON COMMIT DROP AS SELECT * FROM relance_before WHERE FALSE;
 WITH m AS (
 INSERT INTO {TABLE} AS s (name, contact, \"rows\", v, total, n)
-SELECT name, contact, \"rows\", v, total, n FROM relance_delta
+SELECT name, contact, \"rows\", v, total, n FROM relance_delta ORDER BY name, contact
 ON CONFLICT (name, contact) DO UPDATE SET \"rows\" = s.\"rows\" + excluded.\"rows\", v = s.v + excluded.v, total = s.total + excluded.total, n = s.n + excluded.n
 {returning})
 INSERT INTO relance_after SELECT * FROM m;
@@ -473,7 +476,7 @@ DELETE FROM relance_after s USING relance_recompute r WHERE s.name = r.name AND 
             let tests = a.tests.as_ref()?;
             let differ: Vec<String> = tests
                 .iter()
-                .map(|t| format!("({}) <> ({})", t.sql(a.kind, "b"), t.sql(a.kind, "a")))
+                .map(|t| format!("({}) <> ({})", t.sql(a.kind, "t"), t.sql(a.kind, "a")))
                 .collect();
             (!differ.is_empty())
                 .then(|| format!("WHEN {} THEN {}", text(&a.name), differ.join(" OR ")))
@@ -486,9 +489,16 @@ DELETE FROM relance_after s USING relance_recompute r WHERE s.name = r.name AND 
     };
     let _ = writeln!(
         out,
-        "CREATE TEMPORARY TABLE relance_changed ON COMMIT DROP AS
-SELECT t.name, t.contact FROM relance_touched t
-LEFT JOIN relance_before b ON b.name = t.name AND b.contact = t.contact
+        "ANALYZE relance_after;
+CREATE TEMPORARY TABLE relance_changed ON COMMIT DROP AS
+SELECT t.name, t.contact FROM (
+SELECT p.name, p.contact, b.\"rows\", b.v, b.total, b.n FROM relance_probe p
+LEFT JOIN relance_before b ON b.name = p.name AND b.contact = p.contact
+UNION ALL
+SELECT d.name, d.contact, a.\"rows\" - d.\"rows\", a.v - d.v, a.total - d.total, a.n - d.n FROM relance_delta d
+JOIN relance_after a ON a.name = d.name AND a.contact = d.contact
+WHERE NOT EXISTS (SELECT 1 FROM relance_probe p WHERE p.name = d.name AND p.contact = d.contact)
+) t
 LEFT JOIN relance_after a ON a.name = t.name AND a.contact = t.contact{filter};
 ANALYZE relance_changed;"
     );
