@@ -939,7 +939,7 @@ fn run_load(args: &LoadArgs, plan: &Plan) -> Result<ExitCode, String> {
     }
     // The indexes once the rows are in (one sort each, not one insertion
     // per row).
-    tx.batch_execute(&schema::indexes(Dialect::Postgres))
+    tx.batch_execute(&schema::indexes(plan, Dialect::Postgres))
         .map_err(pg)?;
     tx.batch_execute("ANALYZE contacts; ANALYZE events; ANALYZE list_members; ANALYZE tags")
         .map_err(pg)?;

@@ -723,6 +723,30 @@ impl Sweeps<'_> {
         keys
     }
 
+    /// A column `col` (a `timestamptz`, or a `date` at its UTC midnight)
+    /// within `[t0 + c - 1, t1 + c + 1]` (whole seconds), widened, as a
+    /// range an index can serve, followed by ` AND `.
+    fn range_on(&self, col: &str, c: i64, date: bool) -> String {
+        let lo = self.t0.saturating_add(c).saturating_sub(1);
+        let hi = self.t1.saturating_add(c).saturating_add(1);
+        if date {
+            // Within PostgreSQL's dates (a wider range is still a superset).
+            let day = |s: i64| s.div_euclid(86_400).clamp(-2_000_000, 2_000_000);
+            format!(
+                "{col} >= DATE '1970-01-01' + {} AND {col} <= DATE '1970-01-01' + {} AND ",
+                day(lo),
+                day(hi)
+            )
+        } else {
+            let clamp = |s: i64| s.clamp(-200_000_000_000, 9_000_000_000_000);
+            format!(
+                "{col} >= to_timestamp({}) AND {col} < to_timestamp({}) AND ",
+                clamp(lo),
+                clamp(hi.saturating_add(1))
+            )
+        }
+    }
+
     /// `X` in `[t0 + c - 1, t1 + c + 1]`.
     fn window(&self, x: &str, c: i64) -> String {
         format!(
@@ -864,6 +888,19 @@ impl Sweeps<'_> {
                 _ => return Ok(()),
             };
             let w = self.window(&x, c);
+            // On the canonical contacts, a range on the column itself (an
+            // index serves it), before the exact test.
+            let w = match (other, on_event, v.ty) {
+                (Term::Field(f), false, Ty::Time) if self.sargable => format!(
+                    "{}{w}",
+                    self.range_on(&format!("c.{}", self.c.d.ident(f)), c, false)
+                ),
+                (Term::Field(f), false, Ty::Date) if self.sargable => format!(
+                    "{}{w}",
+                    self.range_on(&format!("c.{}", self.c.d.ident(f)), c, true)
+                ),
+                _ => w,
+            };
             match (on_event, event) {
                 (true, Some(name)) => {
                     let cond = format!("(e.event = {} AND {w})", self.c.d.text(name));

@@ -55,17 +55,34 @@ pub fn event_columns(plan: &Plan) -> Vec<(String, String)> {
 
 /// `CREATE TABLE` statements of the canonical tables, then their indexes.
 pub fn ddl(plan: &Plan, d: Dialect) -> String {
-    format!("{}{}", tables(plan, d), indexes(d))
+    format!("{}{}", tables(plan, d), indexes(plan, d))
 }
 
 /// The secondary indexes of the canonical tables (PostgreSQL): created
 /// after a bulk load rather than maintained row by row during it.
-pub fn indexes(d: Dialect) -> String {
-    if d == Dialect::Postgres {
-        "CREATE INDEX events_by_event ON events (event, \"at\");\nCREATE INDEX events_by_at ON events (\"at\");\n".to_string()
-    } else {
-        String::new()
+/// The contacts' dates and times too: `segments --write` looks up the
+/// contacts whose `signup_at >= 14d ago` may have flipped in a day.
+pub fn indexes(plan: &Plan, d: Dialect) -> String {
+    if d != Dialect::Postgres {
+        return String::new();
     }
+    let mut sql = "CREATE INDEX events_by_event ON events (event, \"at\");\nCREATE INDEX events_by_at ON events (\"at\");\n".to_string();
+    for f in &plan.schema.fields {
+        if f.ty == "date" || f.ty == "timestamp" {
+            let name: String = f
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let _ = writeln!(
+                sql,
+                "CREATE INDEX {} ON contacts ({});",
+                d.ident(&format!("contacts_by_{name}")),
+                d.ident(&f.name)
+            );
+        }
+    }
+    sql
 }
 
 /// `CREATE TABLE` statements of the canonical tables (with their keys).
