@@ -429,7 +429,7 @@ ON CONFLICT (name, contact) DO UPDATE SET \"rows\" = s.\"rows\" + excluded.\"row
   v = CASE WHEN {least} THEN LEAST(s.v, excluded.v) ELSE GREATEST(s.v, excluded.v) END
 {returning})
 INSERT INTO relance_after SELECT * FROM m;
-DELETE FROM {TABLE} s USING relance_delta d WHERE s.name = d.name AND s.contact = d.contact AND s.\"rows\" = 0;
+DELETE FROM {TABLE} s USING relance_after a WHERE a.\"rows\" = 0 AND s.name = a.name AND s.contact = a.contact;
 CREATE TEMPORARY TABLE relance_rcev ON COMMIT DROP AS SELECT DISTINCT r.contact, m.event FROM relance_recompute r JOIN {} ON m.name = r.name;
 ANALYZE relance_recompute; ANALYZE relance_rcev;
 CREATE TEMPORARY TABLE relance_rev ON COMMIT DROP AS SELECT e.* FROM events e WHERE FALSE;",
