@@ -577,9 +577,11 @@ fn write_membership(
                     // through bitmaps of their pages: exact ones. The
                     // values moved are few against the tables: read by
                     // index probes (pages cached, as on an SSD) rather
-                    // than by scanning the kept aggregates.
+                    // than by scanning the kept aggregates. The temporary
+                    // tables' statistics need no fine histograms (the
+                    // plans are joins on keys): a smaller sample.
                     tx.batch_execute(
-                        "SET LOCAL work_mem = '32MB'; SET LOCAL random_page_cost = 1.1",
+                        "SET LOCAL work_mem = '32MB'; SET LOCAL random_page_cost = 1.1; SET LOCAL default_statistics_target = 10",
                     )
                     .map_err(pg_message)?;
                     tx.batch_execute(&sql::state::update_sql(
