@@ -148,8 +148,7 @@ pub fn dirty_sql(
     }
     // The contact windows in one scan of the contacts (a key for each
     // window a contact is in).
-    let mut contact_parts = Vec::new();
-    if !s.contact.is_empty() {
+    let contact_scan = (!s.contact.is_empty()).then(|| {
         let keys: Vec<String> = s
             .contact
             .iter()
@@ -157,13 +156,13 @@ pub fn dirty_sql(
             .map(|(i, cond)| format!("CASE WHEN {cond} THEN 'c:{i}' END"))
             .collect();
         let any: Vec<String> = s.contact.iter().map(|c| format!("({c})")).collect();
-        contact_parts.push(format!(
+        format!(
             "SELECT w.contact, w.key FROM (\nSELECT c.id AS contact, unnest(ARRAY[{}]) AS key FROM contacts c\nWHERE {}\n) w WHERE w.key IS NOT NULL",
             keys.join(", "),
             any.join(" OR ")
-        ));
-    }
-    parts.extend(contact_parts.iter().cloned());
+        )
+    });
+    parts.extend(contact_scan.clone());
     let keys = format!("{}{}", with(plan, mapping, ""), parts.join("\nUNION ALL\n"));
     let in_aggregate: Vec<String> = s
         .in_aggregate
@@ -175,24 +174,23 @@ pub fn dirty_sql(
             )
         })
         .collect();
-    let aggregate_contacts = if in_aggregate.is_empty() {
-        "SELECT CAST(NULL AS text) AS contact WHERE FALSE".to_string()
-    } else {
-        format!(
-            "{}{}",
-            with(plan, mapping, ""),
-            in_aggregate.join("\nUNION\n")
-        )
+    // A query over the contacts (with the mapped tables' CTEs), or an
+    // empty relation of the same text columns.
+    let over_contacts = |query: Option<String>, columns: &[&str]| match query {
+        Some(q) => format!("{}{q}", with(plan, mapping, "")),
+        None => {
+            let nulls: Vec<String> = columns
+                .iter()
+                .map(|c| format!("CAST(NULL AS text) AS {c}"))
+                .collect();
+            format!("SELECT {} WHERE FALSE", nulls.join(", "))
+        }
     };
-    let contacts = if contact_parts.is_empty() {
-        "SELECT CAST(NULL AS text) AS contact, CAST(NULL AS text) AS key WHERE FALSE".to_string()
-    } else {
-        format!(
-            "{}{}",
-            with(plan, mapping, ""),
-            contact_parts.join("\nUNION ALL\n")
-        )
-    };
+    let aggregate_contacts = over_contacts(
+        (!in_aggregate.is_empty()).then(|| in_aggregate.join("\nUNION\n")),
+        &["contact"],
+    );
+    let contacts = over_contacts(contact_scan, &["contact", "key"]);
     let mut events = vec![new];
     events.extend(s.event.iter().cloned());
     // Each target's keys, with those of the segments it reads.
@@ -315,7 +313,7 @@ ANALYZE relance_dirty; ANALYZE relance_u",
 }
 
 /// `(VALUES …) alias(columns)`, or an empty relation of text columns.
-fn values(rows: &[String], alias: &str, columns: &[&str]) -> String {
+pub(super) fn values(rows: &[String], alias: &str, columns: &[&str]) -> String {
     if rows.is_empty() {
         let nulls: Vec<&str> = columns.iter().map(|_| "CAST(NULL AS text)").collect();
         format!(

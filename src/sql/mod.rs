@@ -922,30 +922,43 @@ impl<'p> Compiler<'p> {
                         self.err(format!("`{function}` over `{event}` names no field"))
                     })
                 };
-                let select = match (function.as_str(), *distinct) {
-                    ("count", true) => format!("count(DISTINCT {}) AS v", col()?),
-                    ("count", false) => "count(*) AS v".to_string(),
-                    ("sum", _) => format!("sum({}) AS v", d.exact(&col()?)),
-                    ("min", _) => format!("min({}) AS v", col()?),
-                    ("max", _) => format!("max({}) AS v", col()?),
+                // The aggregate's kind, its CTE's columns, and the value it
+                // sums (or is) in its state query.
+                let (kind, select, summed) = match (function.as_str(), *distinct) {
+                    ("count", true) => {
+                        let v = format!("count(DISTINCT {})", col()?);
+                        (state::Kind::Distinct, format!("{v} AS v"), v)
+                    }
+                    ("count", false) => (
+                        state::Kind::Count,
+                        "count(*) AS v".to_string(),
+                        String::new(),
+                    ),
+                    ("sum", _) => {
+                        let v = d.exact(&col()?);
+                        (state::Kind::Sum, format!("sum({v}) AS v"), v)
+                    }
+                    ("min", _) => {
+                        let v = format!("min({})", col()?);
+                        (state::Kind::Min, format!("{v} AS v"), v)
+                    }
+                    ("max", _) => {
+                        let v = format!("max({})", col()?);
+                        (state::Kind::Max, format!("{v} AS v"), v)
+                    }
                     ("avg", _) => {
                         let c = col()?;
-                        format!("sum({}) AS total, count({c}) AS n", d.exact(&c))
+                        let v = d.exact(&c);
+                        (
+                            state::Kind::Avg,
+                            format!("sum({v}) AS total, count({c}) AS n"),
+                            v,
+                        )
                     }
                     (f, _) => return Err(self.err(format!("unknown aggregate `{f}`"))),
                 };
                 let body =
                     self.event_cte_body(&format!("SELECT e.contact, {select}"), &es, &conds, true);
-                let (kind, summed) = match (function.as_str(), *distinct) {
-                    ("count", true) => {
-                        (state::Kind::Distinct, format!("count(DISTINCT {})", col()?))
-                    }
-                    ("count", false) => (state::Kind::Count, String::new()),
-                    ("sum", _) => (state::Kind::Sum, d.exact(&col()?)),
-                    ("avg", _) => (state::Kind::Avg, d.exact(&col()?)),
-                    ("min", _) => (state::Kind::Min, format!("min({})", col()?)),
-                    (f, _) => (state::Kind::Max, format!("{f}({})", col()?)),
-                };
                 let state_select = self.event_cte_body(
                     &format!("SELECT e.contact, {}", kind.columns(&summed)),
                     &es,
@@ -975,18 +988,14 @@ impl<'p> Compiler<'p> {
                     _ => None,
                 };
                 self.aggregates.test(&cte, test);
-                match function.as_str() {
-                    // No events: a count or a sum is 0.
-                    "count" | "sum" => {
-                        or_false(format!("COALESCE({a}.v, 0) {op} {}", t.sql), t.nullable)
-                    }
-                    "min" | "max" => or_false(format!("{a}.v {op} {}", t.sql), true),
-                    // `avg cmp t` as `total cmp t × n` (n > 0): exact.
-                    _ => or_false(
-                        format!("({a}.n > 0 AND {a}.total {op} {} * {a}.n)", t.sql),
-                        true,
-                    ),
-                }
+                let (sql, nullable) = kind.compare(
+                    &format!("{a}.v"),
+                    &format!("{a}.total"),
+                    &format!("{a}.n"),
+                    op,
+                    &t.sql,
+                );
+                or_false(sql, nullable || t.nullable)
             }
         })
     }

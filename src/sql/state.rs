@@ -104,6 +104,22 @@ impl Kind {
         }
     }
 
+    /// `value op t` as the query makes it, from the aggregate's columns
+    /// (`v`, or `total` and `n`; absent: no matching event), and whether
+    /// it may be NULL. The engagement predicates are no comparison.
+    pub fn compare(self, v: &str, total: &str, n: &str, op: &str, t: &str) -> (String, bool) {
+        match self {
+            // No events: a count or a sum is 0.
+            Kind::Exists | Kind::Count | Kind::Sum | Kind::Distinct => {
+                (format!("COALESCE({v}, 0) {op} {t}"), false)
+            }
+            // No value: no answer.
+            Kind::Min | Kind::Max => (format!("{v} {op} {t}"), true),
+            // `avg cmp t` as `total cmp t × n` (n > 0): exact.
+            Kind::Avg => (format!("({n} > 0 AND {total} {op} {t} * {n})"), true),
+        }
+    }
+
     /// Whether the state moves by differences.
     pub fn moves(self) -> bool {
         matches!(self, Kind::Exists | Kind::Count | Kind::Sum | Kind::Avg)
@@ -150,13 +166,22 @@ impl Test {
     /// The comparison on the state row `a` (absent: no matching event),
     /// as the query makes it: never NULL.
     fn sql(&self, kind: Kind, a: &str) -> String {
-        let (op, t) = (&self.op, &self.value);
-        match kind {
-            Kind::Exists | Kind::Count => format!("COALESCE({a}.\"rows\", 0) {op} {t}"),
-            // No events: a count or a sum is 0, a minimum is no value.
-            Kind::Sum | Kind::Distinct => format!("COALESCE({a}.v, 0) {op} {t}"),
-            Kind::Min | Kind::Max => format!("COALESCE({a}.v {op} {t}, FALSE)"),
-            Kind::Avg => format!("COALESCE({a}.n > 0 AND {a}.total {op} {t} * {a}.n, FALSE)"),
+        // A count (and an engagement predicate, `> 0`) is the state's rows.
+        let v = match kind {
+            Kind::Exists | Kind::Count => format!("{a}.\"rows\""),
+            _ => format!("{a}.v"),
+        };
+        let (sql, nullable) = kind.compare(
+            &v,
+            &format!("{a}.total"),
+            &format!("{a}.n"),
+            &self.op,
+            &self.value,
+        );
+        if nullable {
+            format!("COALESCE({sql}, FALSE)")
+        } else {
+            sql
         }
     }
 }
@@ -269,17 +294,13 @@ pub fn build_sql(aggs: &Aggregates, t1: i64) -> String {
     out
 }
 
-/// `(VALUES …) alias(columns)` of text pairs, or an empty relation.
+/// `(VALUES …) alias(a, b)` of text pairs, or an empty relation.
 fn pairs(rows: &[(String, String)], alias: &str, a: &str, b: &str) -> String {
-    if rows.is_empty() {
-        format!("(SELECT CAST(NULL AS text), CAST(NULL AS text) WHERE FALSE) {alias}({a}, {b})")
-    } else {
-        let v: Vec<String> = rows
-            .iter()
-            .map(|(x, y)| format!("({}, {})", text(x), text(y)))
-            .collect();
-        format!("(VALUES {}) {alias}({a}, {b})", v.join(", "))
-    }
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|(x, y)| format!("({}, {})", text(x), text(y)))
+        .collect();
+    super::incremental::values(&rows, alias, &[a, b])
 }
 
 /// The statements that move the state from `t0` to `t1` (unix seconds)
@@ -369,11 +390,11 @@ UNION SELECT {name}, x.contact FROM {then};"
         .iter()
         .flat_map(|a| a.events.iter().map(|e| (a.name.clone(), e.clone())))
         .collect();
+    let reads_rel = pairs(&reads, "m", "name", "event");
     let _ = writeln!(
         out,
-        "INSERT INTO relance_recompute SELECT DISTINCT m.name, l.contact FROM segment_changelog l JOIN {} ON l.event IS NULL OR l.event = m.event
+        "INSERT INTO relance_recompute SELECT DISTINCT m.name, l.contact FROM segment_changelog l JOIN {reads_rel} ON l.event IS NULL OR l.event = m.event
 WHERE l.contact IS NOT NULL AND NOT (l.event IS NOT NULL AND l.at IS NOT NULL AND l.at >= to_timestamp({}));",
-        pairs(&reads, "m", "name", "event"),
         t0.saturating_add(1)
     );
     // A time comparison on the contact's own field in an aggregate's
@@ -396,16 +417,19 @@ WHERE l.contact IS NOT NULL AND NOT (l.event IS NOT NULL AND l.at IS NOT NULL AN
     // values merged or computed again, and for those that moved by a
     // difference, the value after minus the difference (0 for a new row,
     // which every comparison reads as no row too).
-    let merge: Vec<String> = aggs
+    let merges: Vec<String> = aggs
         .list
         .iter()
-        .filter(|a| a.kind == Kind::Min)
-        .map(|a| text(&a.name))
+        .filter_map(|a| {
+            let f = a.kind.merge()?;
+            Some(format!("WHEN {} THEN {f}(s.v, excluded.v)", text(&a.name)))
+        })
         .collect();
-    let least = if merge.is_empty() {
-        "FALSE".to_string()
+    // Without a minimum or a maximum, `relance_merge` stays empty.
+    let merged = if merges.is_empty() {
+        "s.v".to_string()
     } else {
-        format!("s.name IN ({})", merge.join(", "))
+        format!("CASE s.name {} END", merges.join(" "))
     };
     let returning = "RETURNING name, contact, \"rows\", v, total, n";
     let _ = writeln!(
@@ -426,14 +450,13 @@ WITH m AS (
 INSERT INTO {TABLE} AS s (name, contact, \"rows\", v)
 SELECT name, contact, \"rows\", v FROM relance_merge
 ON CONFLICT (name, contact) DO UPDATE SET \"rows\" = s.\"rows\" + excluded.\"rows\",
-  v = CASE WHEN {least} THEN LEAST(s.v, excluded.v) ELSE GREATEST(s.v, excluded.v) END
+  v = {merged}
 {returning})
 INSERT INTO relance_after SELECT * FROM m;
 DELETE FROM {TABLE} s USING relance_after a WHERE a.\"rows\" = 0 AND s.name = a.name AND s.contact = a.contact;
-CREATE TEMPORARY TABLE relance_rcev ON COMMIT DROP AS SELECT DISTINCT r.contact, m.event FROM relance_recompute r JOIN {} ON m.name = r.name;
+CREATE TEMPORARY TABLE relance_rcev ON COMMIT DROP AS SELECT DISTINCT r.contact, m.event FROM relance_recompute r JOIN {reads_rel} ON m.name = r.name;
 ANALYZE relance_recompute; ANALYZE relance_rcev;
-CREATE TEMPORARY TABLE relance_rev ON COMMIT DROP AS SELECT e.* FROM events e WHERE FALSE;",
-        pairs(&reads, "m", "name", "event"),
+CREATE TEMPORARY TABLE relance_rev ON COMMIT DROP AS SELECT e.* FROM events e WHERE FALSE;"
     );
     // Name by name, so that the planner sees how many events each has (an
     // index scan on the name for a rare one, a hash join on the pairs).
